@@ -1,1 +1,21 @@
+//! lbd: a load-balancer director in one daemon (VRRP + IPVS + health checks), managed over
+//! HTTP and gRPC.
+//!
+//! Configuration flows down, status flows up:
+//!
+//! - [`model`]: domain types, validation and config diffs; no I/O.
+//! - [`store`]: the SQLite file; the only code that touches it.
+//! - [`service`]: the one service layer both front ends call (validate → store → publish the
+//!   new [`model::Snapshot`] on a watch channel for the data plane).
+//! - [`api`] (axum + utoipa OpenAPI) and [`grpc`] (tonic): thin front ends over [`service`].
+//! - [`events`] and [`status`]: the one status/event stream every reader shares.
+//! - [`server`]: `run(config, shutdown)` wires them together and drains on shutdown.
 
+pub mod api;
+pub mod events;
+pub mod grpc;
+pub mod model;
+pub mod server;
+pub mod service;
+pub mod status;
+pub mod store;

@@ -1,1 +1,91 @@
-fn main() {}
+//! The `lbd` command: thin on purpose (arguments, logging, signals); the work is in the library.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+#[derive(Parser)]
+#[command(
+    name = "lbd",
+    version,
+    about = "Load-balancer director: VRRP + IPVS + health checks, managed over HTTP and gRPC"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the daemon.
+    Serve(ServeArgs),
+    /// Print the HTTP API's OpenAPI document (what openapi/openapi.json holds).
+    Openapi,
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// SQLite database file (created if missing).
+    #[arg(long, env = "LBD_DB", default_value = "./lbd.db")]
+    db: PathBuf,
+    /// HTTP API listen address.
+    #[arg(long, env = "LBD_HTTP_LISTEN", default_value = "127.0.0.1:8080")]
+    http_listen: SocketAddr,
+    /// gRPC API listen address.
+    #[arg(long, env = "LBD_GRPC_LISTEN", default_value = "127.0.0.1:50051")]
+    grpc_listen: SocketAddr,
+    /// This director's name: selects its per-node VRRP entries (default: the hostname).
+    #[arg(long, env = "LBD_NODE_NAME")]
+    node_name: Option<String>,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Openapi => {
+            let spec = lbd::api::openapi()
+                .to_pretty_json()
+                .context("cannot render the OpenAPI document")?;
+            println!("{spec}");
+            Ok(())
+        }
+        Command::Serve(args) => serve(args),
+    }
+}
+
+fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_env("LBD_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .init();
+    let cfg = lbd::server::ServerConfig {
+        db: args.db,
+        http_listen: args.http_listen,
+        grpc_listen: args.grpc_listen,
+        node_name: args.node_name.unwrap_or_else(lbd::server::hostname),
+    };
+    let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    rt.block_on(async {
+        let shutdown = async {
+            let mut term =
+                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot watch SIGTERM; only SIGINT stops lbd");
+                        let _ = tokio::signal::ctrl_c().await;
+                        return;
+                    }
+                };
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        };
+        lbd::server::run(cfg, shutdown).await
+    })?;
+    Ok(())
+}

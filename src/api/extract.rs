@@ -1,0 +1,128 @@
+//! Request extractors whose failures are JSON errors naming the field.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use super::error::ApiError;
+use crate::service::WriteOptions;
+
+/// A JSON body. Any content type is accepted (curl's `-d` sends form encoding by default).
+/// Malformed JSON is 400; well-formed JSON with a bad value is 422 with the value's path.
+pub struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+            ApiError::new(
+                e.status(),
+                "bad_request",
+                format!("cannot read the body: {}", e.body_text()),
+            )
+        })?;
+        parse_json(&bytes).map(ApiJson)
+    }
+}
+
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    match serde_path_to_error::deserialize(de) {
+        Ok(v) => Ok(v),
+        Err(e) => {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            use serde_json::error::Category;
+            match inner.classify() {
+                Category::Syntax | Category::Eof | Category::Io => {
+                    Err(ApiError::bad_request(format!("malformed JSON: {inner}")))
+                }
+                Category::Data => {
+                    let field = if path == "." { String::new() } else { path };
+                    Err(ApiError::new(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "invalid_argument",
+                        strip_position(&inner.to_string()),
+                    )
+                    .with_field(field))
+                }
+            }
+        }
+    }
+}
+
+/// serde_json appends " at line 1 column 42"; the field path says more.
+fn strip_position(msg: &str) -> String {
+    match msg.rfind(" at line ") {
+        Some(i) => msg[..i].to_string(),
+        None => msg.to_string(),
+    }
+}
+
+/// A path parameter; a malformed one is a JSON 400.
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(ApiError))]
+pub struct ApiPath<T>(pub T);
+
+/// `?dry_run=true` on any write.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct WriteQuery {
+    /// Validate and return the diff without committing.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// The write options of a request: `If-Match: "<revision>"` and `?dry_run=true`.
+pub struct Write(pub WriteOptions);
+
+impl<S: Send + Sync> FromRequestParts<S> for Write {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let axum::extract::Query(q) =
+            axum::extract::Query::<WriteQuery>::from_request_parts(parts, state).await?;
+        let expected_revision = match parts.headers.get(header::IF_MATCH) {
+            None => None,
+            Some(v) => parse_if_match(v.to_str().unwrap_or(""))?,
+        };
+        Ok(Write(WriteOptions {
+            expected_revision,
+            dry_run: q.dry_run,
+        }))
+    }
+}
+
+/// `"7"`, `W/"7"` or `7` → Some(7); `*` → None (any revision).
+fn parse_if_match(v: &str) -> Result<Option<u64>, ApiError> {
+    let v = v.trim();
+    if v == "*" {
+        return Ok(None);
+    }
+    let t = v.strip_prefix("W/").unwrap_or(v).trim_matches('"');
+    t.parse::<u64>().map(Some).map_err(|_| {
+        ApiError::bad_request(format!(
+            "If-Match must be a revision ETag such as \"7\" (from a previous response), got {v}"
+        ))
+        .with_field("If-Match")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn if_match_forms() {
+        assert_eq!(parse_if_match("\"7\"").unwrap(), Some(7));
+        assert_eq!(parse_if_match("W/\"7\"").unwrap(), Some(7));
+        assert_eq!(parse_if_match("7").unwrap(), Some(7));
+        assert_eq!(parse_if_match("*").unwrap(), None);
+        assert!(parse_if_match("abc").is_err());
+    }
+}

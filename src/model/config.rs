@@ -1,0 +1,60 @@
+//! The whole configuration and the revisioned snapshot the data plane consumes.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::virtual_server::{Id, VirtualServer};
+use super::vrrp_group::VrrpGroup;
+
+/// Everything an operator configures; identical on both directors.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub virtual_servers: Vec<VirtualServer>,
+    #[serde(default)]
+    pub vrrp_groups: Vec<VrrpGroup>,
+}
+
+/// One committed revision of the configuration. Every committed change bumps the revision by
+/// one; a snapshot is immutable and shared (`Arc`) between the API and the data plane.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    pub revision: u64,
+    pub config: Config,
+}
+
+impl Config {
+    pub fn virtual_server(&self, id: Id) -> Option<&VirtualServer> {
+        self.virtual_servers.iter().find(|v| v.id == id)
+    }
+
+    pub fn virtual_server_mut(&mut self, id: Id) -> Option<&mut VirtualServer> {
+        self.virtual_servers.iter_mut().find(|v| v.id == id)
+    }
+
+    pub fn vrrp_group(&self, id: Id) -> Option<&VrrpGroup> {
+        self.vrrp_groups.iter().find(|g| g.id == id)
+    }
+
+    pub fn vrrp_group_mut(&mut self, id: Id) -> Option<&mut VrrpGroup> {
+        self.vrrp_groups.iter_mut().find(|g| g.id == id)
+    }
+
+    /// The largest id in use, so a loaded config can continue the id sequence.
+    pub fn max_id(&self) -> Id {
+        let vs = self
+            .virtual_servers
+            .iter()
+            .flat_map(|v| std::iter::once(v.id).chain(v.real_servers.iter().map(|r| r.id)));
+        let groups = self.vrrp_groups.iter().map(|g| g.id);
+        vs.chain(groups).max().unwrap_or(0)
+    }
+
+    pub fn real_server_count(&self) -> usize {
+        self.virtual_servers
+            .iter()
+            .map(|v| v.real_servers.len())
+            .sum()
+    }
+}

@@ -1,0 +1,20 @@
+//! Domain types and validation, no I/O. The API serializes these types directly (snake_case
+//! JSON); the gRPC layer converts them to and from `proto/`.
+
+pub mod config;
+pub mod diff;
+pub mod real_server;
+pub mod units;
+pub mod validate;
+pub mod virtual_server;
+pub mod vrrp_group;
+
+pub use config::{Config, Snapshot};
+pub use diff::{Change, ChangeOp, EntityKind, FieldChange};
+pub use real_server::{CheckKind, HealthCheck, RealServer};
+pub use units::{Centiseconds, Priority, Vrid, Weight};
+pub use validate::{ErrorKind, ValidationError};
+pub use virtual_server::{
+    Family, Forwarding, Id, Protocol, Scheduler, SorryServer, VirtualServer, VsKey,
+};
+pub use vrrp_group::{GarpSettings, InitialState, VirtualAddress, VrrpGroup, VrrpNode};

@@ -1,0 +1,530 @@
+//! Validation with messages that name the field and say what would be accepted.
+//!
+//! Entity checks report fields relative to the entity (`real_servers[0].weight`); the whole-config
+//! check prefixes them with the entity's place (`virtual_servers[2].real_servers[0].weight`).
+//! Uniqueness problems are `Conflict` (HTTP 409, gRPC AlreadyExists), the rest `Invalid`.
+
+use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
+
+use super::config::Config;
+use super::real_server::{CheckKind, HealthCheck, RealServer};
+use super::units::Centiseconds;
+use super::virtual_server::{Family, Forwarding, Id, VirtualServer, VsKey};
+use super::vrrp_group::VrrpGroup;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    Invalid,
+    Conflict,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct ValidationError {
+    pub kind: ErrorKind,
+    pub field: String,
+    pub message: String,
+}
+
+impl ValidationError {
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        ValidationError {
+            kind: ErrorKind::Invalid,
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    pub fn conflict(field: impl Into<String>, message: impl Into<String>) -> Self {
+        ValidationError {
+            kind: ErrorKind::Conflict,
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    /// Places a relative field under `prefix` (`prefix.field`).
+    pub fn under(mut self, prefix: &str) -> Self {
+        self.field = if self.field.is_empty() {
+            prefix.to_string()
+        } else {
+            format!("{prefix}.{}", self.field)
+        };
+        self
+    }
+}
+
+type Result<T = ()> = std::result::Result<T, ValidationError>;
+
+fn ensure(ok: bool, field: &str, message: impl FnOnce() -> String) -> Result {
+    if ok {
+        Ok(())
+    } else {
+        Err(ValidationError::invalid(field, message()))
+    }
+}
+
+/// Linux interface names: 1-15 bytes (IFNAMSIZ - 1), no '/', ':' or white space.
+fn check_ifname(field: &str, name: &str) -> Result {
+    ensure(
+        !name.is_empty()
+            && name.len() <= 15
+            && !name
+                .chars()
+                .any(|c| c == '/' || c == ':' || c.is_whitespace() || c.is_control()),
+        field,
+        || {
+            format!(
+                "`{name}` is not a valid interface name (1-15 characters, no '/', ':' or spaces)"
+            )
+        },
+    )
+}
+
+fn check_label(field: &str, s: &str, max: usize) -> Result {
+    ensure(
+        !s.is_empty() && s.len() <= max && !s.chars().any(|c| c.is_control()),
+        field,
+        || format!("must be 1-{max} characters without control characters"),
+    )
+}
+
+/// Checks one virtual server and its real servers, without looking at the rest of the config.
+pub fn virtual_server(vs: &VirtualServer) -> Result {
+    if let Some(name) = &vs.name {
+        check_label("name", name, 128)?;
+    }
+    match (vs.address, vs.fwmark) {
+        (Some(_), Some(_)) => {
+            return Err(ValidationError::invalid(
+                "fwmark",
+                "give either address (with port and protocol) or fwmark, not both",
+            ))
+        }
+        (None, None) => {
+            return Err(ValidationError::invalid(
+                "address",
+                "a virtual server needs an address and port, or a fwmark",
+            ))
+        }
+        (Some(addr), None) => {
+            let Some(port) = vs.port else {
+                return Err(ValidationError::invalid(
+                    "port",
+                    "port is required with address (0 only for a persistent all-ports service)",
+                ));
+            };
+            ensure(
+                port != 0 || vs.persistence_timeout_secs.is_some(),
+                "port",
+                || {
+                    "port 0 (all ports) is only allowed on a persistent service: set persistence_timeout_secs"
+                    .into()
+                },
+            )?;
+            if let Some(f) = vs.family {
+                ensure(f == Family::of(&addr), "family", || {
+                    format!("family {f:?} does not match address {addr}").to_lowercase()
+                })?;
+            }
+            ensure(
+                !addr.is_unspecified() && !addr.is_multicast(),
+                "address",
+                || format!("{addr} cannot be a virtual server address"),
+            )?;
+        }
+        (None, Some(mark)) => {
+            ensure(mark != 0, "fwmark", || {
+                "fwmark must be 1..=4294967295".into()
+            })?;
+            ensure(vs.family.is_some(), "family", || {
+                "family (ipv4 or ipv6) is required with fwmark".into()
+            })?;
+            ensure(vs.port.is_none(), "port", || {
+                "a fwmark service has no port: the mark selects the traffic".into()
+            })?;
+            ensure(vs.protocol.is_none(), "protocol", || {
+                "a fwmark service has no protocol: the mark selects the traffic".into()
+            })?;
+        }
+    }
+    let family = vs.family().unwrap_or(Family::Ipv4);
+    if let Some(t) = vs.persistence_timeout_secs {
+        ensure(t >= 1, "persistence_timeout_secs", || {
+            "must be at least 1 second (omit it for a non-persistent service)".into()
+        })?;
+    }
+    if let Some(g) = vs.persistence_granularity {
+        ensure(
+            vs.persistence_timeout_secs.is_some(),
+            "persistence_granularity",
+            || "needs persistence_timeout_secs".into(),
+        )?;
+        let max = family.max_prefix_len();
+        ensure(g <= max, "persistence_granularity", || {
+            format!("is a prefix length: 0..={max} for {family:?}").to_lowercase()
+        })?;
+    }
+    ensure(vs.delay_loop_ms >= 10, "delay_loop_ms", || {
+        "must be at least 10 ms".into()
+    })?;
+    if let Some(s) = &vs.sorry_server {
+        ensure(
+            Family::of(&s.address) == family,
+            "sorry_server.address",
+            || {
+                format!(
+                    "{} is not of the virtual server's address family",
+                    s.address
+                )
+            },
+        )?;
+    }
+    if let Some(q) = vs.quorum {
+        ensure(q >= 1, "quorum", || {
+            "must be at least 1 (omit it for no quorum)".into()
+        })?;
+    }
+    let mut seen: HashMap<(IpAddr, Option<u16>), usize> = HashMap::new();
+    for (i, rs) in vs.real_servers.iter().enumerate() {
+        let prefix = format!("real_servers[{i}]");
+        real_server(vs, rs).map_err(|e| e.under(&prefix))?;
+        if let Some(j) = seen.insert((rs.address, rs.port), i) {
+            return Err(ValidationError::conflict(
+                format!("{prefix}.address"),
+                format!(
+                    "real server {} is listed twice (also real_servers[{j}])",
+                    rs_label(rs)
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn rs_label(rs: &RealServer) -> String {
+    match (rs.address, rs.port) {
+        (IpAddr::V6(a), Some(p)) => format!("[{a}]:{p}"),
+        (a, Some(p)) => format!("{a}:{p}"),
+        (a, None) => a.to_string(),
+    }
+}
+
+/// Checks a real server in the context of its virtual server.
+pub fn real_server(vs: &VirtualServer, rs: &RealServer) -> Result {
+    let family = vs.family().unwrap_or(Family::Ipv4);
+    ensure(Family::of(&rs.address) == family, "address", || {
+        format!(
+            "{} is not of the virtual server's address family ({})",
+            rs.address,
+            if family == Family::Ipv4 {
+                "ipv4"
+            } else {
+                "ipv6"
+            }
+        )
+    })?;
+    ensure(
+        !rs.address.is_unspecified() && !rs.address.is_multicast(),
+        "address",
+        || format!("{} cannot be a real server address", rs.address),
+    )?;
+    let fwd = rs.forwarding.unwrap_or(vs.forwarding);
+    match (vs.port, rs.port, fwd) {
+        (Some(vport), Some(rport), Forwarding::Dr | Forwarding::Tun) if vport != rport => {
+            return Err(ValidationError::invalid(
+                "port",
+                format!(
+                    "{} forwarding cannot change the port: use {vport} (the virtual server's) or omit it",
+                    if fwd == Forwarding::Dr { "dr" } else { "tun" }
+                ),
+            ))
+        }
+        (None, None, Forwarding::Nat) => {
+            return Err(ValidationError::invalid(
+                "port",
+                "a nat real server of a fwmark service needs a port",
+            ))
+        }
+        _ => {}
+    }
+    if let (Some(u), Some(l)) = (rs.upper_threshold, rs.lower_threshold) {
+        ensure(u == 0 || l <= u, "lower_threshold", || {
+            format!("must not exceed upper_threshold ({u})")
+        })?;
+    }
+    if let Some(hc) = &rs.health_check {
+        health_check(rs, hc).map_err(|e| e.under("health_check"))?;
+    }
+    Ok(())
+}
+
+fn health_check(rs: &RealServer, hc: &HealthCheck) -> Result {
+    if hc.connect_port == Some(0) {
+        return Err(ValidationError::invalid(
+            "connect_port",
+            "must be 1..=65535",
+        ));
+    }
+    ensure(
+        hc.connect_port.is_some() || rs.port.is_some_and(|p| p != 0),
+        "connect_port",
+        || "required when the real server has no port".into(),
+    )?;
+    ensure(hc.connect_timeout_ms >= 1, "connect_timeout_ms", || {
+        "must be at least 1 ms".into()
+    })?;
+    ensure(hc.retry <= 100, "retry", || "must be 0..=100".into())?;
+    ensure(hc.rise != Some(0), "rise", || "must be at least 1".into())?;
+    ensure(hc.fall != Some(0), "fall", || "must be at least 1".into())?;
+    match hc.kind {
+        CheckKind::Tcp => {
+            for (field, present) in [
+                ("path", hc.path.is_some()),
+                ("expected_status", hc.expected_status.is_some()),
+                ("body_contains", hc.body_contains.is_some()),
+            ] {
+                ensure(!present, field, || {
+                    format!("{field} is only for http checks")
+                })?;
+            }
+        }
+        CheckKind::Http => {
+            if let Some(p) = &hc.path {
+                ensure(
+                    p.starts_with('/') && !p.chars().any(|c| c.is_whitespace() || c.is_control()),
+                    "path",
+                    || "must start with '/' and contain no spaces".into(),
+                )?;
+            }
+            if let Some(s) = hc.expected_status {
+                ensure((100..=599).contains(&s), "expected_status", || {
+                    "must be an HTTP status 100..=599".into()
+                })?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Checks one VRRP group alone.
+pub fn vrrp_group(g: &VrrpGroup) -> Result {
+    check_label("name", &g.name, 64)?;
+    ensure(!g.name.chars().any(char::is_whitespace), "name", || {
+        "must not contain white space".into()
+    })?;
+    match g.version {
+        2 => {
+            ensure(
+                g.advert_interval_ms % 1000 == 0
+                    && (1000..=255_000).contains(&g.advert_interval_ms),
+                "advert_interval_ms",
+                || {
+                    format!(
+                        "VRRPv2 advertises whole seconds, 1-255 s (RFC 3768 5.3.7); {} ms is not; use version 3 for sub-second intervals",
+                        g.advert_interval_ms
+                    )
+                },
+            )?;
+            if let Some(p) = &g.auth_pass {
+                ensure(!p.is_empty() && p.len() <= 8, "auth_pass", || {
+                    "must be 1-8 bytes (RFC 2338 simple text password)".into()
+                })?;
+            }
+        }
+        3 => {
+            ensure(
+                Centiseconds::from_millis(g.advert_interval_ms)
+                    .is_some_and(|c| (1..=4095).contains(&c.0)),
+                "advert_interval_ms",
+                || {
+                    format!(
+                        "VRRPv3 advertises centiseconds, 10-40950 ms in steps of 10 (RFC 5798 5.2.7); {} ms is not",
+                        g.advert_interval_ms
+                    )
+                },
+            )?;
+            ensure(g.auth_pass.is_none(), "auth_pass", || {
+                "VRRPv3 has no authentication (RFC 5798 section 9): remove auth_pass or use version 2"
+                    .into()
+            })?;
+        }
+        v => {
+            return Err(ValidationError::invalid(
+                "version",
+                format!("VRRP version must be 2 or 3, got {v}"),
+            ))
+        }
+    }
+    ensure(!g.virtual_addresses.is_empty(), "virtual_addresses", || {
+        "at least one virtual address is required".into()
+    })?;
+    ensure(
+        g.virtual_addresses.len() <= 255,
+        "virtual_addresses",
+        || "at most 255 (the advert's count field is one byte)".into(),
+    )?;
+    let family = g.family().unwrap_or(Family::Ipv4);
+    let mut seen = HashSet::new();
+    for (i, va) in g.virtual_addresses.iter().enumerate() {
+        let field = format!("virtual_addresses[{i}]");
+        ensure(Family::of(&va.address) == family, &field, || {
+            "all virtual addresses of a group must be of one address family".into()
+        })?;
+        ensure(g.version == 3 || family == Family::Ipv4, &field, || {
+            "VRRPv2 carries IPv4 addresses only; use version 3 for IPv6".into()
+        })?;
+        ensure(
+            !va.address.is_unspecified() && !va.address.is_multicast() && !va.address.is_loopback(),
+            &field,
+            || format!("{} cannot be a virtual address", va.address),
+        )?;
+        ensure(seen.insert(va.address), &field, || {
+            format!("{} is listed twice", va.address)
+        })?;
+    }
+    for (i, p) in g.unicast_peers.iter().enumerate() {
+        ensure(
+            Family::of(p) == family,
+            &format!("unicast_peers[{i}]"),
+            || format!("{p} is not of the virtual addresses' family"),
+        )?;
+    }
+    ensure(g.preempt_delay_ms <= 1_000_000, "preempt_delay_ms", || {
+        "must be at most 1000 s".into()
+    })?;
+    ensure(g.garp.count <= 100, "garp.count", || {
+        "must be 0..=100".into()
+    })?;
+    if let Some(r) = g.garp.refresh_interval_ms {
+        ensure(r == 0 || r >= 100, "garp.refresh_interval_ms", || {
+            "must be at least 100 ms (or 0/null for no refresh)".into()
+        })?;
+    }
+    for (i, t) in g.track_interfaces.iter().enumerate() {
+        check_ifname(&format!("track_interfaces[{i}]"), t)?;
+    }
+    let mut names = HashSet::new();
+    for (i, n) in g.nodes.iter().enumerate() {
+        let prefix = format!("nodes[{i}]");
+        check_label(&format!("{prefix}.node"), &n.node, 64)?;
+        if !names.insert(n.node.as_str()) {
+            return Err(ValidationError::conflict(
+                format!("{prefix}.node"),
+                format!("node {} has two entries in this group", n.node),
+            ));
+        }
+        check_ifname(&format!("{prefix}.interface"), &n.interface)?;
+        if let Some(src) = n.unicast_src {
+            ensure(
+                Family::of(&src) == family,
+                &format!("{prefix}.unicast_src"),
+                || format!("{src} is not of the virtual addresses' family"),
+            )?;
+        }
+        if n.priority.get() == 255 {
+            let owner = n
+                .unicast_src
+                .is_some_and(|src| g.virtual_addresses.iter().any(|v| v.address == src));
+            ensure(owner, &format!("{prefix}.priority"), || {
+                "priority 255 is reserved for the address owner (RFC 5798 5.2.4): the node's unicast_src must be one of the virtual addresses; use 1-254".into()
+            })?;
+        }
+    }
+    Ok(())
+}
+
+/// Checks the whole configuration: every entity, then what must be unique across entities.
+///
+/// When two entities clash, the error is reported on `focus` (the entity a request is about) if
+/// it is one of them, otherwise on the later one.
+pub fn config(cfg: &Config, focus: Option<Id>) -> Result {
+    let mut keys: HashMap<VsKey, usize> = HashMap::new();
+    for (i, vs) in cfg.virtual_servers.iter().enumerate() {
+        let prefix = format!("virtual_servers[{i}]");
+        virtual_server(vs).map_err(|e| e.under(&prefix))?;
+        if let Some(key) = vs.key() {
+            if let Some(j) = keys.insert(key, i) {
+                let (at, other) = if focus.is_some() && focus == Some(cfg.virtual_servers[j].id) {
+                    (j, i)
+                } else {
+                    (i, j)
+                };
+                let vs = &cfg.virtual_servers[at];
+                return Err(duplicate_vs(vs, key, &format!("virtual_servers[{other}]"))
+                    .under(&format!("virtual_servers[{at}]")));
+            }
+        }
+    }
+    for (i, g) in cfg.vrrp_groups.iter().enumerate() {
+        vrrp_group(g).map_err(|e| e.under(&format!("vrrp_groups[{i}]")))?;
+    }
+    for (j, b) in cfg.vrrp_groups.iter().enumerate() {
+        for (i, a) in cfg.vrrp_groups.iter().enumerate().take(j) {
+            let (at, this, other) = if focus.is_some() && focus == Some(a.id) {
+                (i, a, b)
+            } else {
+                (j, b, a)
+            };
+            if let Some(e) = groups_conflict(this, other) {
+                return Err(e.under(&format!("vrrp_groups[{at}]")));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The error for a virtual server whose key another one (`other`) already has.
+pub fn duplicate_vs(vs: &VirtualServer, key: VsKey, other: &str) -> ValidationError {
+    ValidationError::conflict(
+        if vs.fwmark.is_some() {
+            "fwmark"
+        } else {
+            "address"
+        },
+        format!("virtual server {key} already exists ({other})"),
+    )
+}
+
+/// What makes group `g` clash with `other`, reported on `g`: the same name, a shared virtual
+/// address, or the same VRID on the same node and interface (RFC 5798 5.2.3: a VRID is unique per
+/// LAN).
+pub fn groups_conflict(g: &VrrpGroup, other: &VrrpGroup) -> Option<ValidationError> {
+    if other.name == g.name {
+        return Some(ValidationError::conflict(
+            "name",
+            format!("a VRRP group named {} already exists", g.name),
+        ));
+    }
+    if let Some(va) = g.virtual_addresses.iter().find(|va| {
+        other
+            .virtual_addresses
+            .iter()
+            .any(|o| o.address == va.address)
+    }) {
+        return Some(ValidationError::conflict(
+            "virtual_addresses",
+            format!(
+                "{} is already a virtual address of group {}",
+                va.address, other.name
+            ),
+        ));
+    }
+    if other.vrid == g.vrid && other.family() == g.family() {
+        for n in &g.nodes {
+            if let Some(o) = other.node(&n.node) {
+                if o.interface == n.interface {
+                    return Some(ValidationError::conflict(
+                        "vrid",
+                        format!(
+                            "vrid {} is already used by group {} on node {} interface {}",
+                            g.vrid, other.name, n.node, n.interface
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+    None
+}

@@ -1,0 +1,206 @@
+//! VRRP groups (keepalived's `vrrp_instance`): which directors share which virtual addresses.
+//!
+//! A group is the same on every director; what differs per director (priority, interface,
+//! initial state, source address) lives in [`VrrpNode`] entries keyed by node name, like
+//! keepalived's `@node` conditional lines. `lbd serve --node-name` picks this node's entry.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::str::FromStr;
+
+use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
+use utoipa::ToSchema;
+
+use super::units::{Priority, Vrid};
+use super::virtual_server::{Family, Id};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VrrpGroup {
+    #[serde(default)]
+    #[schema(read_only)]
+    pub id: Id,
+    /// Unique name (keepalived `vrrp_instance NAME`).
+    pub name: String,
+    pub vrid: Vrid,
+    /// 2 (RFC 3768) or 3 (RFC 5798). Defaults to 2, keepalived's default.
+    #[serde(default = "default_version")]
+    pub version: u8,
+    /// Advertisement interval in milliseconds: whole seconds (1-255 s) for v2, a multiple of
+    /// 10 ms (10 ms - 40.95 s) for v3.
+    #[serde(default = "default_advert_interval_ms")]
+    pub advert_interval_ms: u32,
+    /// Simple password authentication (RFC 2338 type 1), v2 only, at most 8 bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_pass: Option<String>,
+    /// The virtual addresses this group moves between directors ("addr" or "addr/prefix").
+    #[schema(value_type = Vec<String>, example = json!(["192.168.10.100/32"]))]
+    pub virtual_addresses: Vec<VirtualAddress>,
+    /// A higher-priority backup takes over from a lower-priority master (keepalived default).
+    #[serde(default = "default_true")]
+    pub preempt: bool,
+    #[serde(default)]
+    pub preempt_delay_ms: u32,
+    /// Unicast peers instead of multicast to 224.0.0.18.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schema(value_type = Vec<String>)]
+    pub unicast_peers: Vec<IpAddr>,
+    #[serde(default)]
+    pub garp: GarpSettings,
+    /// Interfaces whose loss puts this group in Fault.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub track_interfaces: Vec<String>,
+    /// Per-director values, one entry per node name.
+    #[serde(default)]
+    pub nodes: Vec<VrrpNode>,
+}
+
+/// Gratuitous ARP after becoming master: a burst, a repeat burst after a delay, then a periodic
+/// refresh (keepalived's garp_master_repeat / garp_master_delay / garp_master_refresh).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GarpSettings {
+    /// GARPs per burst.
+    #[serde(default = "default_garp_count")]
+    pub count: u32,
+    /// Delay before the second burst (0: no second burst).
+    #[serde(default = "default_garp_repeat_delay_ms")]
+    pub repeat_delay_ms: u32,
+    /// Periodic refresh while master (absent or 0: off). On by default: switches forget.
+    #[serde(default = "default_garp_refresh_interval_ms")]
+    pub refresh_interval_ms: Option<u32>,
+}
+
+impl Default for GarpSettings {
+    fn default() -> Self {
+        GarpSettings {
+            count: default_garp_count(),
+            repeat_delay_ms: default_garp_repeat_delay_ms(),
+            refresh_interval_ms: default_garp_refresh_interval_ms(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum InitialState {
+    Master,
+    #[default]
+    Backup,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VrrpNode {
+    /// The director's node name (`lbd serve --node-name`).
+    pub node: String,
+    pub priority: Priority,
+    /// The interface VRRP runs on and the virtual addresses are added to.
+    pub interface: String,
+    #[serde(default)]
+    pub initial_state: InitialState,
+    /// Source address for adverts (keepalived `unicast_src_ip`); also the node's own address,
+    /// which makes it the address owner when it is one of the virtual addresses.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub unicast_src: Option<IpAddr>,
+}
+
+fn default_version() -> u8 {
+    2
+}
+fn default_advert_interval_ms() -> u32 {
+    1_000
+}
+fn default_true() -> bool {
+    true
+}
+fn default_garp_count() -> u32 {
+    5
+}
+fn default_garp_repeat_delay_ms() -> u32 {
+    5_000
+}
+fn default_garp_refresh_interval_ms() -> Option<u32> {
+    Some(60_000)
+}
+
+impl VrrpGroup {
+    pub fn node(&self, name: &str) -> Option<&VrrpNode> {
+        self.nodes.iter().find(|n| n.node == name)
+    }
+
+    pub fn family(&self) -> Option<Family> {
+        self.virtual_addresses
+            .first()
+            .map(|v| Family::of(&v.address))
+    }
+}
+
+/// An address with its prefix length, written "192.168.10.100/24" (prefix defaults to a host
+/// route: /32 or /128).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct VirtualAddress {
+    pub address: IpAddr,
+    pub prefix_len: u8,
+}
+
+impl fmt::Display for VirtualAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.address, self.prefix_len)
+    }
+}
+
+impl FromStr for VirtualAddress {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (addr, len) = match s.split_once('/') {
+            Some((a, l)) => (a, Some(l)),
+            None => (s, None),
+        };
+        let address: IpAddr = addr.trim().parse().map_err(|_| {
+            format!("`{s}` is not an IP address (expected \"addr\" or \"addr/prefix\")")
+        })?;
+        let max = Family::of(&address).max_prefix_len();
+        let prefix_len = match len {
+            None => max,
+            Some(l) => match l.trim().parse::<u8>() {
+                Ok(n) if n <= max => n,
+                _ => return Err(format!("`{s}`: prefix length must be 0..={max}")),
+            },
+        };
+        Ok(VirtualAddress {
+            address,
+            prefix_len,
+        })
+    }
+}
+
+impl Serialize for VirtualAddress {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for VirtualAddress {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn virtual_address_parses_and_prints() {
+        let v: VirtualAddress = "192.168.10.100".parse().unwrap();
+        assert_eq!(v.to_string(), "192.168.10.100/32");
+        let v: VirtualAddress = "2001:db8::1/64".parse().unwrap();
+        assert_eq!(v.prefix_len, 64);
+        assert!("192.168.10.100/33".parse::<VirtualAddress>().is_err());
+        assert!("nonsense".parse::<VirtualAddress>().is_err());
+    }
+}

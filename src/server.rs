@@ -1,0 +1,173 @@
+//! `start` / `run`: open the store, build the service, serve HTTP and gRPC until shutdown, then
+//! drain. Every task started here is owned by [`Running`] and ended by its shutdown.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::events::EventBus;
+use crate::service::{Service, ServiceError};
+use crate::status::{DataplaneStatus, StatusBoard};
+use crate::store::{Store, StoreError};
+
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub db: PathBuf,
+    pub http_listen: SocketAddr,
+    pub grpc_listen: SocketAddr,
+    pub node_name: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("cannot open the database {path}: {source}")]
+    Store { path: PathBuf, source: StoreError },
+    #[error("cannot load the configuration: {0}")]
+    Service(#[from] ServiceError),
+    #[error("cannot listen on {addr} ({what}): {source}")]
+    Bind {
+        what: &'static str,
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("the {0} server failed: {1}")]
+    Serve(&'static str, String),
+}
+
+/// A started server: its bound addresses, its service, and the tasks it owns.
+pub struct Running {
+    pub http_addr: SocketAddr,
+    pub grpc_addr: SocketAddr,
+    pub service: Service,
+    store: Store,
+    stop: watch::Sender<bool>,
+    tasks: Vec<(&'static str, JoinHandle<Result<(), String>>)>,
+}
+
+/// Hostname, the default node name.
+pub fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "lbd".to_string())
+}
+
+pub async fn start(cfg: ServerConfig) -> Result<Running, ServerError> {
+    let store = Store::open(&cfg.db)
+        .await
+        .map_err(|source| ServerError::Store {
+            path: cfg.db.clone(),
+            source,
+        })?;
+    let status = StatusBoard::new(DataplaneStatus::not_running(
+        "this build has no data plane yet: the configuration is stored and served, not programmed into the kernel",
+    ));
+    let service = Service::new(
+        cfg.node_name.clone(),
+        store.clone(),
+        EventBus::default(),
+        status,
+    )
+    .await?;
+
+    let http = TcpListener::bind(cfg.http_listen)
+        .await
+        .map_err(|source| ServerError::Bind {
+            what: "http",
+            addr: cfg.http_listen,
+            source,
+        })?;
+    let grpc = TcpListener::bind(cfg.grpc_listen)
+        .await
+        .map_err(|source| ServerError::Bind {
+            what: "grpc",
+            addr: cfg.grpc_listen,
+            source,
+        })?;
+    let http_addr = local_addr(&http, cfg.http_listen);
+    let grpc_addr = local_addr(&grpc, cfg.grpc_listen);
+    let (stop, _) = watch::channel(false);
+
+    let mut tasks = Vec::new();
+    let app = crate::api::router(service.clone());
+    let mut rx = stop.subscribe();
+    tasks.push((
+        "http",
+        tokio::spawn(async move {
+            axum::serve(http, app)
+                .with_graceful_shutdown(async move {
+                    let _ = rx.wait_for(|s| *s).await;
+                })
+                .await
+                .map_err(|e| e.to_string())
+        }),
+    ));
+    let mut rx = stop.subscribe();
+    let svc = service.clone();
+    tasks.push((
+        "grpc",
+        tokio::spawn(async move {
+            crate::grpc::serve(grpc, svc, async move {
+                let _ = rx.wait_for(|s| *s).await;
+            })
+            .await
+            .map_err(|e| e.to_string())
+        }),
+    ));
+    tracing::info!(%http_addr, %grpc_addr, node = %cfg.node_name, db = %cfg.db.display(), "lbd serving");
+    Ok(Running {
+        http_addr,
+        grpc_addr,
+        service,
+        store,
+        stop,
+        tasks,
+    })
+}
+
+fn local_addr(l: &TcpListener, fallback: SocketAddr) -> SocketAddr {
+    l.local_addr().unwrap_or(fallback)
+}
+
+impl Running {
+    /// Stops accepting, lets in-flight requests finish, and closes the database.
+    pub async fn shutdown(mut self) -> Result<(), ServerError> {
+        let _ = self.stop.send(true);
+        let mut first_err = None;
+        for (what, t) in std::mem::take(&mut self.tasks) {
+            let r = match t.await {
+                Ok(r) => r,
+                Err(e) => Err(e.to_string()),
+            };
+            if let Err(e) = r {
+                tracing::error!(server = what, error = %e, "server ended with an error");
+                first_err.get_or_insert(ServerError::Serve(what, e));
+            }
+        }
+        self.store.close().await;
+        first_err.map_or(Ok(()), Err)
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        // Dropped without shutdown (a test that failed): end the tasks rather than leak them.
+        let _ = self.stop.send(true);
+        for (_, t) in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+/// Serves until `shutdown` resolves, then drains.
+pub async fn run(cfg: ServerConfig, shutdown: impl Future<Output = ()>) -> Result<(), ServerError> {
+    let running = start(cfg).await?;
+    shutdown.await;
+    tracing::info!("shutting down");
+    running.shutdown().await
+}

@@ -1,0 +1,644 @@
+//! The one service layer the HTTP and gRPC front ends both call: validate, store, publish.
+//!
+//! Every write runs the same path: take the write lock, check the caller's expected revision,
+//! apply the change to a copy of the current config, fill defaults, validate the whole result,
+//! diff it against the current config, and (unless it is a dry run) commit the diff to the store
+//! and publish the new snapshot. Reads are served from the in-memory snapshot, never the file.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use tokio::sync::{watch, Mutex};
+
+use crate::events::{EventBus, EventKind};
+use crate::model::diff::diff;
+use crate::model::{
+    validate, Change, CheckKind, Config, ErrorKind, Id, RealServer, Snapshot, ValidationError,
+    VirtualServer, VrrpGroup,
+};
+use crate::status::{Status, StatusBoard};
+use crate::store::{Store, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// Bad input (HTTP 422, gRPC InvalidArgument).
+    #[error("{field}: {message}")]
+    Invalid { field: String, message: String },
+    /// The input clashes with an existing entity (HTTP 409, gRPC AlreadyExists).
+    #[error("{field}: {message}")]
+    Conflict { field: String, message: String },
+    /// HTTP 404, gRPC NotFound.
+    #[error("{0} not found")]
+    NotFound(String),
+    /// The caller's expected revision is not the current one (HTTP 412, gRPC FailedPrecondition).
+    #[error("the configuration is at revision {current}, not {expected}: re-read and retry")]
+    RevisionMismatch { expected: u64, current: u64 },
+    /// HTTP 500, gRPC Internal: never caused by input.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// HTTP 500, gRPC Internal: a bug, reported instead of a panic.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<ValidationError> for ServiceError {
+    fn from(e: ValidationError) -> Self {
+        match e.kind {
+            ErrorKind::Invalid => ServiceError::Invalid {
+                field: e.field,
+                message: e.message,
+            },
+            ErrorKind::Conflict => ServiceError::Conflict {
+                field: e.field,
+                message: e.message,
+            },
+        }
+    }
+}
+
+/// Preconditions and mode of a write.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WriteOptions {
+    /// Fail with `RevisionMismatch` unless the config is at this revision (HTTP `If-Match`).
+    pub expected_revision: Option<u64>,
+    /// Validate and diff only; commit nothing.
+    pub dry_run: bool,
+}
+
+/// The outcome of a write: the revision after it (unchanged for a dry run or a no-op), the
+/// changes it made (or would make), and the entity it wrote, as stored.
+#[derive(Debug, Clone)]
+pub struct WriteResult<T> {
+    pub revision: u64,
+    pub dry_run: bool,
+    pub changes: Vec<Change>,
+    pub value: T,
+}
+
+impl<T> WriteResult<T> {
+    pub fn map_value<U>(self, f: impl FnOnce(T) -> U) -> WriteResult<U> {
+        WriteResult {
+            revision: self.revision,
+            dry_run: self.dry_run,
+            changes: self.changes,
+            value: f(self.value),
+        }
+    }
+}
+
+/// The entity a write is about: its validation errors are reported relative to it.
+#[derive(Debug, Clone, Copy)]
+enum Focus {
+    None,
+    VirtualServer(Id),
+    RealServer(Id, Id),
+    VrrpGroup(Id),
+}
+
+struct WriteState {
+    next_id: Id,
+}
+
+impl WriteState {
+    fn alloc(&mut self) -> Id {
+        let id = self.next_id;
+        self.next_id += 1;
+        id
+    }
+}
+
+#[derive(Clone)]
+pub struct Service {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    node: String,
+    store: Store,
+    write: Mutex<WriteState>,
+    snapshot: watch::Sender<Arc<Snapshot>>,
+    events: EventBus,
+    status: StatusBoard,
+}
+
+impl Service {
+    /// Loads the last committed configuration from `store`.
+    pub async fn new(
+        node: String,
+        store: Store,
+        events: EventBus,
+        status: StatusBoard,
+    ) -> Result<Service, ServiceError> {
+        let loaded = store.load().await?;
+        if let Err(e) = validate::config(&loaded.snapshot.config, None) {
+            // Served as stored; the next write must fix it before anything else commits.
+            tracing::warn!(error = %e, "the stored configuration does not validate");
+        }
+        let next_id = loaded.next_id.max(loaded.snapshot.config.max_id() + 1);
+        Ok(Service {
+            inner: Arc::new(Inner {
+                node,
+                store,
+                write: Mutex::new(WriteState { next_id }),
+                snapshot: watch::Sender::new(Arc::new(loaded.snapshot)),
+                events,
+                status,
+            }),
+        })
+    }
+
+    pub fn node(&self) -> &str {
+        &self.inner.node
+    }
+
+    /// The current committed snapshot.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.inner.snapshot.borrow().clone()
+    }
+
+    /// A receiver that sees every committed snapshot (the data plane's input).
+    pub fn subscribe(&self) -> watch::Receiver<Arc<Snapshot>> {
+        self.inner.snapshot.subscribe()
+    }
+
+    pub fn events(&self) -> &EventBus {
+        &self.inner.events
+    }
+
+    pub fn status_board(&self) -> &StatusBoard {
+        &self.inner.status
+    }
+
+    pub fn status(&self) -> Status {
+        let snap = self.snapshot();
+        Status {
+            node: self.inner.node.clone(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            revision: snap.revision,
+            uptime_secs: self.inner.status.uptime_secs(),
+            virtual_servers: snap.config.virtual_servers.len(),
+            real_servers: snap.config.real_server_count(),
+            vrrp_groups: snap.config.vrrp_groups.len(),
+            dataplane: self.inner.status.dataplane(),
+        }
+    }
+
+    // ---- reads -------------------------------------------------------------------------------
+
+    pub fn get_virtual_server(&self, id: Id) -> Result<(u64, VirtualServer), ServiceError> {
+        let s = self.snapshot();
+        let vs = s
+            .config
+            .virtual_server(id)
+            .ok_or_else(|| vs_not_found(id))?;
+        Ok((s.revision, vs.clone()))
+    }
+
+    pub fn get_real_server(&self, vs_id: Id, rs_id: Id) -> Result<(u64, RealServer), ServiceError> {
+        let s = self.snapshot();
+        let vs = s
+            .config
+            .virtual_server(vs_id)
+            .ok_or_else(|| vs_not_found(vs_id))?;
+        let rs = vs
+            .real_server(rs_id)
+            .ok_or_else(|| rs_not_found(vs_id, rs_id))?;
+        Ok((s.revision, rs.clone()))
+    }
+
+    pub fn get_vrrp_group(&self, id: Id) -> Result<(u64, VrrpGroup), ServiceError> {
+        let s = self.snapshot();
+        let g = s.config.vrrp_group(id).ok_or_else(|| group_not_found(id))?;
+        Ok((s.revision, g.clone()))
+    }
+
+    // ---- virtual servers ---------------------------------------------------------------------
+
+    pub async fn create_virtual_server(
+        &self,
+        mut vs: VirtualServer,
+        opts: WriteOptions,
+    ) -> Result<WriteResult<VirtualServer>, ServiceError> {
+        self.write(opts, |cfg, ids| {
+            vs.id = ids.alloc();
+            for rs in &mut vs.real_servers {
+                rs.id = ids.alloc();
+            }
+            cfg.virtual_servers.push(vs.clone());
+            Ok(Focus::VirtualServer(vs.id))
+        })
+        .await?
+        .map(vs_of)
+    }
+
+    /// Replaces a virtual server's own fields. Its real servers are kept unless
+    /// `replace_real_servers`, in which case the given list replaces them (real servers with the
+    /// same address and port keep their ids, and so their health state).
+    pub async fn replace_virtual_server(
+        &self,
+        id: Id,
+        mut vs: VirtualServer,
+        replace_real_servers: bool,
+        opts: WriteOptions,
+    ) -> Result<WriteResult<VirtualServer>, ServiceError> {
+        self.write(opts, |cfg, ids| {
+            let cur = cfg.virtual_server_mut(id).ok_or_else(|| vs_not_found(id))?;
+            vs.id = id;
+            if replace_real_servers {
+                let old: HashMap<(IpAddr, Option<u16>), Id> = cur
+                    .real_servers
+                    .iter()
+                    .map(|r| ((r.address, r.port.or(cur.port)), r.id))
+                    .collect();
+                for rs in &mut vs.real_servers {
+                    rs.id = old
+                        .get(&(rs.address, rs.port.or(vs.port)))
+                        .copied()
+                        .unwrap_or_else(|| ids.alloc());
+                }
+            } else {
+                vs.real_servers = std::mem::take(&mut cur.real_servers);
+            }
+            *cur = vs;
+            Ok(Focus::VirtualServer(id))
+        })
+        .await?
+        .map(vs_of)
+    }
+
+    pub async fn delete_virtual_server(
+        &self,
+        id: Id,
+        opts: WriteOptions,
+    ) -> Result<WriteResult<()>, ServiceError> {
+        self.write(opts, |cfg, _| {
+            let before = cfg.virtual_servers.len();
+            cfg.virtual_servers.retain(|v| v.id != id);
+            if cfg.virtual_servers.len() == before {
+                return Err(vs_not_found(id));
+            }
+            Ok(Focus::None)
+        })
+        .await?
+        .map(|_, _| Some(()))
+    }
+
+    // ---- real servers ------------------------------------------------------------------------
+
+    pub async fn create_real_server(
+        &self,
+        vs_id: Id,
+        mut rs: RealServer,
+        opts: WriteOptions,
+    ) -> Result<WriteResult<RealServer>, ServiceError> {
+        self.write(opts, |cfg, ids| {
+            let vs = cfg
+                .virtual_server_mut(vs_id)
+                .ok_or_else(|| vs_not_found(vs_id))?;
+            rs.id = ids.alloc();
+            vs.real_servers.push(rs.clone());
+            Ok(Focus::RealServer(vs_id, rs.id))
+        })
+        .await?
+        .map(rs_of)
+    }
+
+    pub async fn replace_real_server(
+        &self,
+        vs_id: Id,
+        rs_id: Id,
+        mut rs: RealServer,
+        opts: WriteOptions,
+    ) -> Result<WriteResult<RealServer>, ServiceError> {
+        self.write(opts, |cfg, _| {
+            let vs = cfg
+                .virtual_server_mut(vs_id)
+                .ok_or_else(|| vs_not_found(vs_id))?;
+            let cur = vs
+                .real_servers
+                .iter_mut()
+                .find(|r| r.id == rs_id)
+                .ok_or_else(|| rs_not_found(vs_id, rs_id))?;
+            rs.id = rs_id;
+            *cur = rs;
+            Ok(Focus::RealServer(vs_id, rs_id))
+        })
+        .await?
+        .map(rs_of)
+    }
+
+    pub async fn delete_real_server(
+        &self,
+        vs_id: Id,
+        rs_id: Id,
+        opts: WriteOptions,
+    ) -> Result<WriteResult<()>, ServiceError> {
+        self.write(opts, |cfg, _| {
+            let vs = cfg
+                .virtual_server_mut(vs_id)
+                .ok_or_else(|| vs_not_found(vs_id))?;
+            let before = vs.real_servers.len();
+            vs.real_servers.retain(|r| r.id != rs_id);
+            if vs.real_servers.len() == before {
+                return Err(rs_not_found(vs_id, rs_id));
+            }
+            Ok(Focus::None)
+        })
+        .await?
+        .map(|_, _| Some(()))
+    }
+
+    // ---- VRRP groups -------------------------------------------------------------------------
+
+    pub async fn create_vrrp_group(
+        &self,
+        mut g: VrrpGroup,
+        opts: WriteOptions,
+    ) -> Result<WriteResult<VrrpGroup>, ServiceError> {
+        self.write(opts, |cfg, ids| {
+            g.id = ids.alloc();
+            cfg.vrrp_groups.push(g.clone());
+            Ok(Focus::VrrpGroup(g.id))
+        })
+        .await?
+        .map(group_of)
+    }
+
+    pub async fn replace_vrrp_group(
+        &self,
+        id: Id,
+        mut g: VrrpGroup,
+        opts: WriteOptions,
+    ) -> Result<WriteResult<VrrpGroup>, ServiceError> {
+        self.write(opts, |cfg, _| {
+            let cur = cfg.vrrp_group_mut(id).ok_or_else(|| group_not_found(id))?;
+            g.id = id;
+            *cur = g;
+            Ok(Focus::VrrpGroup(id))
+        })
+        .await?
+        .map(group_of)
+    }
+
+    pub async fn delete_vrrp_group(
+        &self,
+        id: Id,
+        opts: WriteOptions,
+    ) -> Result<WriteResult<()>, ServiceError> {
+        self.write(opts, |cfg, _| {
+            let before = cfg.vrrp_groups.len();
+            cfg.vrrp_groups.retain(|g| g.id != id);
+            if cfg.vrrp_groups.len() == before {
+                return Err(group_not_found(id));
+            }
+            Ok(Focus::None)
+        })
+        .await?
+        .map(|_, _| Some(()))
+    }
+
+    // ---- whole config ------------------------------------------------------------------------
+
+    /// Replaces the whole configuration. Entities are matched to the current ones by identity
+    /// (virtual server: address/port/protocol or fwmark; real server: address and port within it;
+    /// VRRP group: name) and keep their ids, so the diff says what really changed. Ids in `new`
+    /// are ignored.
+    pub async fn replace_config(
+        &self,
+        mut new: Config,
+        opts: WriteOptions,
+    ) -> Result<WriteResult<Config>, ServiceError> {
+        self.write(opts, |cfg, ids| {
+            let old_vs: HashMap<_, &VirtualServer> = cfg
+                .virtual_servers
+                .iter()
+                .filter_map(|v| v.key().map(|k| (k, v)))
+                .collect();
+            for vs in &mut new.virtual_servers {
+                vs.normalize();
+                let old = vs.key().and_then(|k| old_vs.get(&k).copied());
+                vs.id = old.map(|o| o.id).unwrap_or_else(|| ids.alloc());
+                let old_rs: HashMap<(IpAddr, Option<u16>), Id> = old
+                    .map(|o| {
+                        o.real_servers
+                            .iter()
+                            .map(|r| ((r.address, r.port), r.id))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                for rs in &mut vs.real_servers {
+                    rs.id = old_rs
+                        .get(&(rs.address, rs.port))
+                        .copied()
+                        .unwrap_or_else(|| ids.alloc());
+                }
+            }
+            let old_g: HashMap<&str, Id> = cfg
+                .vrrp_groups
+                .iter()
+                .map(|g| (g.name.as_str(), g.id))
+                .collect();
+            for g in &mut new.vrrp_groups {
+                g.id = old_g
+                    .get(g.name.as_str())
+                    .copied()
+                    .unwrap_or_else(|| ids.alloc());
+            }
+            *cfg = new;
+            Ok(Focus::None)
+        })
+        .await?
+        .map(|cfg, _| Some(cfg.clone()))
+    }
+
+    /// The write path every mutation shares (see the module comment).
+    async fn write(
+        &self,
+        opts: WriteOptions,
+        mutate: impl FnOnce(&mut Config, &mut WriteState) -> Result<Focus, ServiceError>,
+    ) -> Result<WriteResult<(Arc<Snapshot>, Focus)>, ServiceError> {
+        let mut state = self.inner.write.lock().await;
+        let current = self.snapshot();
+        if let Some(expected) = opts.expected_revision {
+            if expected != current.revision {
+                return Err(ServiceError::RevisionMismatch {
+                    expected,
+                    current: current.revision,
+                });
+            }
+        }
+        let mut ids = WriteState {
+            next_id: state.next_id,
+        };
+        let mut cfg = current.config.clone();
+        let focus = mutate(&mut cfg, &mut ids)?;
+        normalize(&mut cfg);
+        let (focus_id, prefix) = focus_path(&cfg, focus);
+        validate::config(&cfg, focus_id).map_err(|e| relative_to(e, prefix.as_deref()))?;
+        let changes = diff(&current.config, &cfg);
+
+        if opts.dry_run || changes.is_empty() {
+            let snap = Arc::new(Snapshot {
+                revision: current.revision,
+                config: cfg,
+            });
+            return Ok(WriteResult {
+                revision: current.revision,
+                dry_run: opts.dry_run,
+                changes,
+                value: (snap, focus),
+            });
+        }
+
+        let snap = Arc::new(Snapshot {
+            revision: current.revision + 1,
+            config: cfg,
+        });
+        self.inner
+            .store
+            .commit(current.revision, &snap, &changes, ids.next_id)
+            .await?;
+        state.next_id = ids.next_id;
+        self.inner.snapshot.send_replace(snap.clone());
+        self.inner.events.publish(EventKind::ConfigCommitted {
+            revision: snap.revision,
+            changes: changes.len(),
+        });
+        tracing::info!(
+            revision = snap.revision,
+            changes = changes.len(),
+            "configuration committed"
+        );
+        Ok(WriteResult {
+            revision: snap.revision,
+            dry_run: false,
+            changes,
+            value: (snap, focus),
+        })
+    }
+}
+
+impl WriteResult<(Arc<Snapshot>, Focus)> {
+    /// Picks the written entity out of the new snapshot.
+    fn map<U>(
+        self,
+        f: impl FnOnce(&Config, Focus) -> Option<U>,
+    ) -> Result<WriteResult<U>, ServiceError> {
+        let (snap, focus) = self.value;
+        let value = f(&snap.config, focus).ok_or_else(|| {
+            // The write closure just put the entity there; not finding it is a bug.
+            ServiceError::Internal(format!("{focus:?} is missing from its own snapshot"))
+        })?;
+        Ok(WriteResult {
+            revision: self.revision,
+            dry_run: self.dry_run,
+            changes: self.changes,
+            value,
+        })
+    }
+}
+
+/// Defaults that depend on other fields, and a canonical order (by id, the store's order), so the
+/// in-memory snapshot is exactly what a reload from the file gives.
+fn normalize(cfg: &mut Config) {
+    for vs in &mut cfg.virtual_servers {
+        vs.normalize();
+        vs.real_servers.sort_by_key(|r| r.id);
+        for rs in &mut vs.real_servers {
+            if let Some(hc) = &mut rs.health_check {
+                if hc.kind == CheckKind::Http {
+                    hc.path.get_or_insert_with(|| "/".to_string());
+                    hc.expected_status.get_or_insert(200);
+                }
+            }
+        }
+    }
+    cfg.virtual_servers.sort_by_key(|v| v.id);
+    for g in &mut cfg.vrrp_groups {
+        if g.garp.refresh_interval_ms == Some(0) {
+            g.garp.refresh_interval_ms = None;
+        }
+    }
+    cfg.vrrp_groups.sort_by_key(|g| g.id);
+}
+
+/// The id to report clashes on, and the field-path prefix of the focused entity.
+fn focus_path(cfg: &Config, focus: Focus) -> (Option<Id>, Option<String>) {
+    match focus {
+        Focus::None => (None, None),
+        Focus::VirtualServer(id) => (
+            Some(id),
+            cfg.virtual_servers
+                .iter()
+                .position(|v| v.id == id)
+                .map(|i| format!("virtual_servers[{i}]")),
+        ),
+        Focus::RealServer(vs_id, rs_id) => (
+            Some(vs_id),
+            cfg.virtual_servers
+                .iter()
+                .position(|v| v.id == vs_id)
+                .and_then(|i| {
+                    cfg.virtual_servers[i]
+                        .real_servers
+                        .iter()
+                        .position(|r| r.id == rs_id)
+                        .map(|j| format!("virtual_servers[{i}].real_servers[{j}]"))
+                }),
+        ),
+        Focus::VrrpGroup(id) => (
+            Some(id),
+            cfg.vrrp_groups
+                .iter()
+                .position(|g| g.id == id)
+                .map(|i| format!("vrrp_groups[{i}]")),
+        ),
+    }
+}
+
+/// Makes an error about the focused entity relative to the request body.
+fn relative_to(mut e: ValidationError, prefix: Option<&str>) -> ServiceError {
+    if let Some(p) = prefix {
+        if let Some(rest) = e.field.strip_prefix(p) {
+            e.field = rest.trim_start_matches('.').to_string();
+        }
+    }
+    e.into()
+}
+
+fn vs_of(cfg: &Config, f: Focus) -> Option<VirtualServer> {
+    match f {
+        Focus::VirtualServer(id) => cfg.virtual_server(id).cloned(),
+        _ => None,
+    }
+}
+
+fn rs_of(cfg: &Config, f: Focus) -> Option<RealServer> {
+    match f {
+        Focus::RealServer(v, r) => cfg
+            .virtual_server(v)
+            .and_then(|v| v.real_server(r))
+            .cloned(),
+        _ => None,
+    }
+}
+
+fn group_of(cfg: &Config, f: Focus) -> Option<VrrpGroup> {
+    match f {
+        Focus::VrrpGroup(id) => cfg.vrrp_group(id).cloned(),
+        _ => None,
+    }
+}
+
+fn vs_not_found(id: Id) -> ServiceError {
+    ServiceError::NotFound(format!("virtual server {id}"))
+}
+
+fn rs_not_found(vs_id: Id, rs_id: Id) -> ServiceError {
+    ServiceError::NotFound(format!("real server {rs_id} of virtual server {vs_id}"))
+}
+
+fn group_not_found(id: Id) -> ServiceError {
+    ServiceError::NotFound(format!("VRRP group {id}"))
+}

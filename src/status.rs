@@ -1,0 +1,83 @@
+//! What `/api/v1/status` and gRPC `GetStatus` report: this node, the committed revision, and what
+//! the data plane says about itself.
+//!
+//! The data plane publishes its [`DataplaneStatus`] on a watch channel; until one runs, the status
+//! says so plainly rather than pretending the kernel is programmed.
+
+use std::time::Instant;
+
+use serde::Serialize;
+use tokio::sync::watch;
+use utoipa::ToSchema;
+
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct DataplaneStatus {
+    /// `not_running`, `degraded` or `running`.
+    pub state: DataplaneState,
+    /// Why it is not running or degraded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The configuration revision the kernel was last converged to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub applied_revision: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DataplaneState {
+    NotRunning,
+    Degraded,
+    Running,
+}
+
+impl DataplaneStatus {
+    pub fn not_running(reason: impl Into<String>) -> Self {
+        DataplaneStatus {
+            state: DataplaneState::NotRunning,
+            reason: Some(reason.into()),
+            applied_revision: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct Status {
+    /// This director's node name (`--node-name`).
+    pub node: String,
+    pub version: String,
+    /// The last committed configuration revision.
+    pub revision: u64,
+    pub uptime_secs: u64,
+    pub virtual_servers: usize,
+    pub real_servers: usize,
+    pub vrrp_groups: usize,
+    pub dataplane: DataplaneStatus,
+}
+
+/// The data plane's half of the status: a watch channel it writes and the API reads.
+#[derive(Clone)]
+pub struct StatusBoard {
+    started: Instant,
+    dataplane: watch::Sender<DataplaneStatus>,
+}
+
+impl StatusBoard {
+    pub fn new(initial: DataplaneStatus) -> Self {
+        StatusBoard {
+            started: Instant::now(),
+            dataplane: watch::Sender::new(initial),
+        }
+    }
+
+    pub fn set_dataplane(&self, s: DataplaneStatus) {
+        self.dataplane.send_replace(s);
+    }
+
+    pub fn dataplane(&self) -> DataplaneStatus {
+        self.dataplane.borrow().clone()
+    }
+
+    pub fn uptime_secs(&self) -> u64 {
+        self.started.elapsed().as_secs()
+    }
+}

@@ -1,0 +1,567 @@
+//! The SQLite store: the only code that reads or writes the database file.
+//!
+//! The file is opened in WAL mode with `synchronous=FULL`, so a change is on disk before its write
+//! call returns: an acknowledged write survives a crash or power loss. Every commit applies the
+//! diff of one revision in one transaction and bumps `meta.revision` in the same transaction, with
+//! a compare-and-set on the previous revision so a second writer can never interleave.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
+use sqlx::{Row, Sqlite, SqlitePool, Transaction};
+
+use crate::model::{
+    Change, ChangeOp, Config, EntityKind, GarpSettings, HealthCheck, Id, Priority, RealServer,
+    Snapshot, SorryServer, VirtualAddress, VirtualServer, Vrid, VrrpGroup, VrrpNode, Weight,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("the database holds an unreadable value in {table} row {id}: {message}")]
+    Corrupt {
+        table: &'static str,
+        id: i64,
+        message: String,
+    },
+    #[error("the stored revision moved from {expected} to {found} under us (another writer?)")]
+    RevisionMoved { expected: u64, found: u64 },
+    #[error("a change refers to an entity that is not in the new configuration: {0}")]
+    Inconsistent(String),
+}
+
+type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+#[derive(Clone)]
+pub struct Store {
+    pool: SqlitePool,
+}
+
+/// What `load` returns: the last committed snapshot and the next free id.
+pub struct Loaded {
+    pub snapshot: Snapshot,
+    pub next_id: Id,
+}
+
+impl Store {
+    /// Opens (creating if missing) the database file and brings its schema up to date.
+    pub async fn open(path: &Path) -> Result<Store> {
+        let opts = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(5));
+        // One connection: the service serializes writes, and reads are served from memory.
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(opts)
+            .await?;
+        sqlx::migrate!("./migrations").run(&pool).await?;
+        Ok(Store { pool })
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// Reads the whole configuration.
+    pub async fn load(&self) -> Result<Loaded> {
+        let mut conn = self.pool.acquire().await?;
+        let meta = sqlx::query("SELECT revision, next_id FROM meta WHERE id = 1")
+            .fetch_one(&mut *conn)
+            .await?;
+        let revision: i64 = meta.try_get("revision")?;
+        let next_id: i64 = meta.try_get("next_id")?;
+
+        let mut virtual_servers = Vec::new();
+        let mut index: HashMap<Id, usize> = HashMap::new();
+        for row in sqlx::query("SELECT * FROM virtual_servers ORDER BY id")
+            .fetch_all(&mut *conn)
+            .await?
+        {
+            let vs = vs_from_row(&row)?;
+            index.insert(vs.id, virtual_servers.len());
+            virtual_servers.push(vs);
+        }
+        for row in sqlx::query(
+            "SELECT r.*, h.real_server_id AS hc_id, h.type AS hc_type, h.connect_port, \
+             h.connect_timeout_ms, h.retry, h.delay_before_retry_ms, h.rise, h.fall, h.path, \
+             h.expected_status, h.body_contains \
+             FROM real_servers r LEFT JOIN health_checks h ON h.real_server_id = r.id \
+             ORDER BY r.id",
+        )
+        .fetch_all(&mut *conn)
+        .await?
+        {
+            let vs_id: i64 = row.try_get("virtual_server_id")?;
+            let rs = rs_from_row(&row)?;
+            let i = *index.get(&vs_id).ok_or_else(|| StoreError::Corrupt {
+                table: "real_servers",
+                id: rs.id,
+                message: format!("virtual server {vs_id} does not exist"),
+            })?;
+            virtual_servers[i].real_servers.push(rs);
+        }
+
+        let mut vrrp_groups = Vec::new();
+        let mut gindex: HashMap<Id, usize> = HashMap::new();
+        for row in sqlx::query("SELECT * FROM vrrp_groups ORDER BY id")
+            .fetch_all(&mut *conn)
+            .await?
+        {
+            let g = group_from_row(&row)?;
+            gindex.insert(g.id, vrrp_groups.len());
+            vrrp_groups.push(g);
+        }
+        for row in sqlx::query("SELECT * FROM vrrp_virtual_addresses ORDER BY group_id, position")
+            .fetch_all(&mut *conn)
+            .await?
+        {
+            let gid: i64 = row.try_get("group_id")?;
+            let corrupt = |message: String| StoreError::Corrupt {
+                table: "vrrp_virtual_addresses",
+                id: gid,
+                message,
+            };
+            let address: String = row.try_get("address")?;
+            let prefix_len: i64 = row.try_get("prefix_len")?;
+            let va =
+                VirtualAddress::from_str(&format!("{address}/{prefix_len}")).map_err(corrupt)?;
+            let i = *gindex
+                .get(&gid)
+                .ok_or_else(|| corrupt("group does not exist".into()))?;
+            vrrp_groups[i].virtual_addresses.push(va);
+        }
+        for row in sqlx::query("SELECT * FROM vrrp_nodes ORDER BY group_id, position")
+            .fetch_all(&mut *conn)
+            .await?
+        {
+            let gid: i64 = row.try_get("group_id")?;
+            let node = node_from_row(gid, &row)?;
+            let i = *gindex.get(&gid).ok_or_else(|| StoreError::Corrupt {
+                table: "vrrp_nodes",
+                id: gid,
+                message: "group does not exist".into(),
+            })?;
+            vrrp_groups[i].nodes.push(node);
+        }
+
+        Ok(Loaded {
+            snapshot: Snapshot {
+                revision: u64::try_from(revision).unwrap_or(0),
+                config: Config {
+                    virtual_servers,
+                    vrrp_groups,
+                },
+            },
+            next_id,
+        })
+    }
+
+    /// Commits one revision: `changes` (from `model::diff`) turn the stored `base_revision` into
+    /// `new`. Either all of it is durable when this returns `Ok`, or none of it is.
+    pub async fn commit(
+        &self,
+        base_revision: u64,
+        new: &Snapshot,
+        changes: &[Change],
+        next_id: Id,
+    ) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        // The compare-and-set takes the write lock first, before any other statement.
+        let moved = sqlx::query(
+            "UPDATE meta SET revision = ?1, next_id = ?2 WHERE id = 1 AND revision = ?3",
+        )
+        .bind(new.revision as i64)
+        .bind(next_id)
+        .bind(base_revision as i64)
+        .execute(&mut *tx)
+        .await?;
+        if moved.rows_affected() != 1 {
+            let found: i64 = sqlx::query_scalar("SELECT revision FROM meta WHERE id = 1")
+                .fetch_one(&mut *tx)
+                .await?;
+            return Err(StoreError::RevisionMoved {
+                expected: base_revision,
+                found: u64::try_from(found).unwrap_or(0),
+            });
+        }
+        let cfg = &new.config;
+        for c in changes {
+            let missing = || StoreError::Inconsistent(format!("{:?} {} ({})", c.kind, c.id, c.key));
+            match (c.kind, c.op) {
+                (EntityKind::VirtualServer, ChangeOp::Remove) => {
+                    delete(&mut tx, "DELETE FROM virtual_servers WHERE id = ?1", c.id).await?
+                }
+                (EntityKind::VirtualServer, ChangeOp::Add) => {
+                    let vs = cfg.virtual_server(c.id).ok_or_else(missing)?;
+                    write_vs(&mut tx, vs, true).await?;
+                    for rs in &vs.real_servers {
+                        insert_rs(&mut tx, vs.id, rs).await?;
+                    }
+                }
+                (EntityKind::VirtualServer, ChangeOp::Update) => {
+                    let vs = cfg.virtual_server(c.id).ok_or_else(missing)?;
+                    write_vs(&mut tx, vs, false).await?;
+                }
+                (EntityKind::RealServer, op) => {
+                    // Real servers are small: an update is a delete and an insert with the same id.
+                    delete(&mut tx, "DELETE FROM real_servers WHERE id = ?1", c.id).await?;
+                    if op != ChangeOp::Remove {
+                        let vs_id = c.parent_id.ok_or_else(missing)?;
+                        let rs = cfg
+                            .virtual_server(vs_id)
+                            .and_then(|v| v.real_server(c.id))
+                            .ok_or_else(missing)?;
+                        insert_rs(&mut tx, vs_id, rs).await?;
+                    }
+                }
+                (EntityKind::VrrpGroup, op) => {
+                    delete(&mut tx, "DELETE FROM vrrp_groups WHERE id = ?1", c.id).await?;
+                    if op != ChangeOp::Remove {
+                        let g = cfg.vrrp_group(c.id).ok_or_else(missing)?;
+                        insert_group(&mut tx, g).await?;
+                    }
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+async fn delete(tx: &mut Transaction<'_, Sqlite>, sql: &str, id: Id) -> Result<()> {
+    sqlx::query(sql).bind(id).execute(&mut **tx).await?;
+    Ok(())
+}
+
+/// A unit-like enum's serde name ("tcp", "dr", ...), the form stored in TEXT columns.
+fn name_of<T: Serialize>(v: &T) -> String {
+    match serde_json::to_value(v) {
+        Ok(serde_json::Value::String(s)) => s,
+        other => format!("{other:?}"),
+    }
+}
+
+fn parse_name<T: DeserializeOwned>(table: &'static str, id: i64, s: &str) -> Result<T> {
+    serde_json::from_value(serde_json::Value::String(s.to_string())).map_err(|e| {
+        StoreError::Corrupt {
+            table,
+            id,
+            message: e.to_string(),
+        }
+    })
+}
+
+fn parse_addr(table: &'static str, id: i64, s: &str) -> Result<IpAddr> {
+    s.parse().map_err(|_| StoreError::Corrupt {
+        table,
+        id,
+        message: format!("`{s}` is not an IP address"),
+    })
+}
+
+fn opt_u16(table: &'static str, id: i64, v: Option<i64>) -> Result<Option<u16>> {
+    v.map(|x| {
+        u16::try_from(x).map_err(|_| StoreError::Corrupt {
+            table,
+            id,
+            message: format!("{x} is out of range"),
+        })
+    })
+    .transpose()
+}
+
+fn opt_u32(table: &'static str, id: i64, v: Option<i64>) -> Result<Option<u32>> {
+    v.map(|x| u32_of(table, id, x)).transpose()
+}
+
+fn u32_of(table: &'static str, id: i64, x: i64) -> Result<u32> {
+    u32::try_from(x).map_err(|_| StoreError::Corrupt {
+        table,
+        id,
+        message: format!("{x} is out of range"),
+    })
+}
+
+fn vs_from_row(row: &SqliteRow) -> Result<VirtualServer> {
+    const T: &str = "virtual_servers";
+    let id: i64 = row.try_get("id")?;
+    let address: Option<String> = row.try_get("address")?;
+    let protocol: Option<String> = row.try_get("protocol")?;
+    let sorry_address: Option<String> = row.try_get("sorry_address")?;
+    let granularity: Option<i64> = row.try_get("persistence_granularity")?;
+    Ok(VirtualServer {
+        id,
+        name: row.try_get("name")?,
+        address: address.map(|a| parse_addr(T, id, &a)).transpose()?,
+        port: opt_u16(T, id, row.try_get("port")?)?,
+        protocol: protocol.map(|p| parse_name(T, id, &p)).transpose()?,
+        fwmark: opt_u32(T, id, row.try_get("fwmark")?)?,
+        family: Some(parse_name(T, id, &row.try_get::<String, _>("family")?)?),
+        scheduler: parse_name(T, id, &row.try_get::<String, _>("scheduler")?)?,
+        forwarding: parse_name(T, id, &row.try_get::<String, _>("forwarding")?)?,
+        persistence_timeout_secs: opt_u32(T, id, row.try_get("persistence_timeout_secs")?)?,
+        persistence_granularity: granularity.map(|g| g.clamp(0, 128) as u8),
+        delay_loop_ms: u32_of(T, id, row.try_get("delay_loop_ms")?)?,
+        sorry_server: sorry_address
+            .map(|a| -> Result<SorryServer> {
+                Ok(SorryServer {
+                    address: parse_addr(T, id, &a)?,
+                    port: opt_u16(T, id, row.try_get("sorry_port")?)?,
+                })
+            })
+            .transpose()?,
+        quorum: opt_u32(T, id, row.try_get("quorum")?)?,
+        real_servers: Vec::new(),
+    })
+}
+
+async fn write_vs(
+    tx: &mut Transaction<'_, Sqlite>,
+    vs: &VirtualServer,
+    insert: bool,
+) -> Result<()> {
+    let sql = if insert {
+        "INSERT INTO virtual_servers (name, address, port, protocol, fwmark, family, scheduler, \
+         forwarding, persistence_timeout_secs, persistence_granularity, delay_loop_ms, \
+         sorry_address, sorry_port, quorum, id) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"
+    } else {
+        "UPDATE virtual_servers SET name = ?1, address = ?2, port = ?3, protocol = ?4, \
+         fwmark = ?5, family = ?6, scheduler = ?7, forwarding = ?8, \
+         persistence_timeout_secs = ?9, persistence_granularity = ?10, delay_loop_ms = ?11, \
+         sorry_address = ?12, sorry_port = ?13, quorum = ?14 WHERE id = ?15"
+    };
+    sqlx::query(sql)
+        .bind(&vs.name)
+        .bind(vs.address.map(|a| a.to_string()))
+        .bind(vs.port.map(i64::from))
+        .bind(vs.protocol.map(|p| name_of(&p)))
+        .bind(vs.fwmark.map(i64::from))
+        .bind(vs.family().map(|f| name_of(&f)))
+        .bind(name_of(&vs.scheduler))
+        .bind(name_of(&vs.forwarding))
+        .bind(vs.persistence_timeout_secs.map(i64::from))
+        .bind(vs.persistence_granularity.map(i64::from))
+        .bind(i64::from(vs.delay_loop_ms))
+        .bind(vs.sorry_server.as_ref().map(|s| s.address.to_string()))
+        .bind(vs.sorry_server.as_ref().and_then(|s| s.port).map(i64::from))
+        .bind(vs.quorum.map(i64::from))
+        .bind(vs.id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+fn rs_from_row(row: &SqliteRow) -> Result<RealServer> {
+    const T: &str = "real_servers";
+    let id: i64 = row.try_get("id")?;
+    let forwarding: Option<String> = row.try_get("forwarding")?;
+    let weight: i64 = row.try_get("weight")?;
+    let hc_type: Option<String> = row.try_get("hc_type")?;
+    let health_check = match hc_type {
+        None => None,
+        Some(t) => {
+            const H: &str = "health_checks";
+            Some(HealthCheck {
+                kind: parse_name(H, id, &t)?,
+                connect_port: opt_u16(H, id, row.try_get("connect_port")?)?,
+                connect_timeout_ms: u32_of(H, id, row.try_get("connect_timeout_ms")?)?,
+                retry: u32_of(H, id, row.try_get("retry")?)?,
+                delay_before_retry_ms: u32_of(H, id, row.try_get("delay_before_retry_ms")?)?,
+                rise: opt_u32(H, id, row.try_get("rise")?)?,
+                fall: opt_u32(H, id, row.try_get("fall")?)?,
+                path: row.try_get("path")?,
+                expected_status: opt_u16(H, id, row.try_get("expected_status")?)?,
+                body_contains: row.try_get("body_contains")?,
+            })
+        }
+    };
+    Ok(RealServer {
+        id,
+        address: parse_addr(T, id, &row.try_get::<String, _>("address")?)?,
+        port: opt_u16(T, id, row.try_get("port")?)?,
+        weight: Weight::new(u64::try_from(weight).unwrap_or(u64::MAX)).map_err(|message| {
+            StoreError::Corrupt {
+                table: T,
+                id,
+                message,
+            }
+        })?,
+        forwarding: forwarding.map(|f| parse_name(T, id, &f)).transpose()?,
+        inhibit_on_failure: row.try_get("inhibit_on_failure")?,
+        upper_threshold: opt_u32(T, id, row.try_get("upper_threshold")?)?,
+        lower_threshold: opt_u32(T, id, row.try_get("lower_threshold")?)?,
+        health_check,
+    })
+}
+
+async fn insert_rs(tx: &mut Transaction<'_, Sqlite>, vs_id: Id, rs: &RealServer) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO real_servers (id, virtual_server_id, address, port, weight, forwarding, \
+         inhibit_on_failure, upper_threshold, lower_threshold) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )
+    .bind(rs.id)
+    .bind(vs_id)
+    .bind(rs.address.to_string())
+    .bind(rs.port.map(i64::from))
+    .bind(i64::from(rs.weight.get()))
+    .bind(rs.forwarding.map(|f| name_of(&f)))
+    .bind(rs.inhibit_on_failure)
+    .bind(rs.upper_threshold.map(i64::from))
+    .bind(rs.lower_threshold.map(i64::from))
+    .execute(&mut **tx)
+    .await?;
+    if let Some(hc) = &rs.health_check {
+        sqlx::query(
+            "INSERT INTO health_checks (real_server_id, type, connect_port, connect_timeout_ms, \
+             retry, delay_before_retry_ms, rise, fall, path, expected_status, body_contains) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        )
+        .bind(rs.id)
+        .bind(name_of(&hc.kind))
+        .bind(hc.connect_port.map(i64::from))
+        .bind(i64::from(hc.connect_timeout_ms))
+        .bind(i64::from(hc.retry))
+        .bind(i64::from(hc.delay_before_retry_ms))
+        .bind(hc.rise.map(i64::from))
+        .bind(hc.fall.map(i64::from))
+        .bind(&hc.path)
+        .bind(hc.expected_status.map(i64::from))
+        .bind(&hc.body_contains)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+fn group_from_row(row: &SqliteRow) -> Result<VrrpGroup> {
+    const T: &str = "vrrp_groups";
+    let id: i64 = row.try_get("id")?;
+    let json_list = |col: &str| -> Result<Vec<String>> {
+        let s: String = row.try_get(col)?;
+        serde_json::from_str(&s).map_err(|e| StoreError::Corrupt {
+            table: T,
+            id,
+            message: format!("{col}: {e}"),
+        })
+    };
+    let vrid: i64 = row.try_get("vrid")?;
+    let version: i64 = row.try_get("version")?;
+    Ok(VrrpGroup {
+        id,
+        name: row.try_get("name")?,
+        vrid: Vrid::new(u64::try_from(vrid).unwrap_or(0)).map_err(|message| {
+            StoreError::Corrupt {
+                table: T,
+                id,
+                message,
+            }
+        })?,
+        version: u8::try_from(version).unwrap_or(0),
+        advert_interval_ms: u32_of(T, id, row.try_get("advert_interval_ms")?)?,
+        auth_pass: row.try_get("auth_pass")?,
+        virtual_addresses: Vec::new(),
+        preempt: row.try_get("preempt")?,
+        preempt_delay_ms: u32_of(T, id, row.try_get("preempt_delay_ms")?)?,
+        unicast_peers: json_list("unicast_peers")?
+            .iter()
+            .map(|a| parse_addr(T, id, a))
+            .collect::<Result<_>>()?,
+        garp: GarpSettings {
+            count: u32_of(T, id, row.try_get("garp_count")?)?,
+            repeat_delay_ms: u32_of(T, id, row.try_get("garp_repeat_delay_ms")?)?,
+            refresh_interval_ms: opt_u32(T, id, row.try_get("garp_refresh_interval_ms")?)?,
+        },
+        track_interfaces: json_list("track_interfaces")?,
+        nodes: Vec::new(),
+    })
+}
+
+fn node_from_row(gid: i64, row: &SqliteRow) -> Result<VrrpNode> {
+    const T: &str = "vrrp_nodes";
+    let priority: i64 = row.try_get("priority")?;
+    let src: Option<String> = row.try_get("unicast_src")?;
+    Ok(VrrpNode {
+        node: row.try_get("node")?,
+        priority: Priority::new(u64::try_from(priority).unwrap_or(0)).map_err(|message| {
+            StoreError::Corrupt {
+                table: T,
+                id: gid,
+                message,
+            }
+        })?,
+        interface: row.try_get("interface")?,
+        initial_state: parse_name(T, gid, &row.try_get::<String, _>("initial_state")?)?,
+        unicast_src: src.map(|s| parse_addr(T, gid, &s)).transpose()?,
+    })
+}
+
+async fn insert_group(tx: &mut Transaction<'_, Sqlite>, g: &VrrpGroup) -> Result<()> {
+    let peers: Vec<String> = g.unicast_peers.iter().map(|p| p.to_string()).collect();
+    let to_json = |v: &Vec<String>| serde_json::to_string(v).unwrap_or_else(|_| "[]".into());
+    sqlx::query(
+        "INSERT INTO vrrp_groups (id, name, vrid, version, advert_interval_ms, auth_pass, \
+         preempt, preempt_delay_ms, unicast_peers, track_interfaces, garp_count, \
+         garp_repeat_delay_ms, garp_refresh_interval_ms) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+    )
+    .bind(g.id)
+    .bind(&g.name)
+    .bind(i64::from(g.vrid.get()))
+    .bind(i64::from(g.version))
+    .bind(i64::from(g.advert_interval_ms))
+    .bind(&g.auth_pass)
+    .bind(g.preempt)
+    .bind(i64::from(g.preempt_delay_ms))
+    .bind(to_json(&peers))
+    .bind(to_json(&g.track_interfaces))
+    .bind(i64::from(g.garp.count))
+    .bind(i64::from(g.garp.repeat_delay_ms))
+    .bind(g.garp.refresh_interval_ms.map(i64::from))
+    .execute(&mut **tx)
+    .await?;
+    for (pos, va) in g.virtual_addresses.iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO vrrp_virtual_addresses (group_id, position, address, prefix_len) \
+             VALUES (?1, ?2, ?3, ?4)",
+        )
+        .bind(g.id)
+        .bind(pos as i64)
+        .bind(va.address.to_string())
+        .bind(i64::from(va.prefix_len))
+        .execute(&mut **tx)
+        .await?;
+    }
+    for (pos, n) in g.nodes.iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO vrrp_nodes (group_id, node, position, priority, interface, \
+             initial_state, unicast_src) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )
+        .bind(g.id)
+        .bind(&n.node)
+        .bind(pos as i64)
+        .bind(i64::from(n.priority.get()))
+        .bind(&n.interface)
+        .bind(name_of(&n.initial_state))
+        .bind(n.unicast_src.map(|s| s.to_string()))
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
