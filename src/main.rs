@@ -70,22 +70,18 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     rt.block_on(async {
-        let shutdown = async {
-            let mut term =
-                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                    Ok(s) => s,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "cannot watch SIGTERM; only SIGINT stops lbd");
-                        let _ = tokio::signal::ctrl_c().await;
-                        return;
-                    }
-                };
+        // Watch the signals before serving, so a SIGTERM right after start-up is a clean stop.
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
+        let mut int = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
+        let shutdown = async move {
             tokio::select! {
                 _ = term.recv() => {}
-                _ = tokio::signal::ctrl_c() => {}
+                _ = int.recv() => {}
             }
         };
-        lbd::server::run(cfg, shutdown).await
+        lbd::server::run(cfg, shutdown).await?;
+        anyhow::Ok(())
     })?;
     Ok(())
 }

@@ -473,9 +473,11 @@ impl Service {
         };
         let mut cfg = current.config.clone();
         let focus = mutate(&mut cfg, &mut ids)?;
-        normalize(&mut cfg);
+        fill_defaults(&mut cfg);
+        // Validate in the caller's order, so field paths point into the request body.
         let (focus_id, prefix) = focus_path(&cfg, focus);
         validate::config(&cfg, focus_id).map_err(|e| relative_to(e, prefix.as_deref()))?;
+        sort_canonical(&mut cfg);
         let changes = diff(&current.config, &cfg);
 
         if opts.dry_run || changes.is_empty() {
@@ -539,12 +541,10 @@ impl WriteResult<(Arc<Snapshot>, Focus)> {
     }
 }
 
-/// Defaults that depend on other fields, and a canonical order (by id, the store's order), so the
-/// in-memory snapshot is exactly what a reload from the file gives.
-fn normalize(cfg: &mut Config) {
+/// Defaults that depend on other fields, filled in so stored and served values are explicit.
+fn fill_defaults(cfg: &mut Config) {
     for vs in &mut cfg.virtual_servers {
         vs.normalize();
-        vs.real_servers.sort_by_key(|r| r.id);
         for rs in &mut vs.real_servers {
             if let Some(hc) = &mut rs.health_check {
                 if hc.kind == CheckKind::Http {
@@ -554,12 +554,20 @@ fn normalize(cfg: &mut Config) {
             }
         }
     }
-    cfg.virtual_servers.sort_by_key(|v| v.id);
     for g in &mut cfg.vrrp_groups {
         if g.garp.refresh_interval_ms == Some(0) {
             g.garp.refresh_interval_ms = None;
         }
     }
+}
+
+/// The canonical order (by id, the store's order), so the in-memory snapshot is exactly what a
+/// reload from the file gives.
+fn sort_canonical(cfg: &mut Config) {
+    for vs in &mut cfg.virtual_servers {
+        vs.real_servers.sort_by_key(|r| r.id);
+    }
+    cfg.virtual_servers.sort_by_key(|v| v.id);
     cfg.vrrp_groups.sort_by_key(|g| g.id);
 }
 
