@@ -76,11 +76,17 @@ where
 #[tokio::main]
 async fn main() {
     // `cargo bench` passes --bench; a filter that names something else skips this.
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
     if args.iter().any(|a| !"api".contains(a.as_str())) {
         return;
     }
-    let secs: f64 = std::env::var("LBD_BENCH_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(5.0);
+    let secs: f64 = std::env::var("LBD_BENCH_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5.0);
     let dir = tempfile::tempdir().expect("tempdir");
     let cfg = lbd::server::ServerConfig {
         db: dir.path().join("bench.db"),
@@ -107,7 +113,14 @@ async fn main() {
         .await
         .expect("load");
     assert!(r.status().is_success());
-    let cfg: serde_json::Value = client.get(format!("{base}/api/v1/config")).send().await.expect("get").json().await.expect("json");
+    let cfg: serde_json::Value = client
+        .get(format!("{base}/api/v1/config"))
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
     let vs_id = cfg["virtual_servers"][0]["id"].as_i64().expect("id");
     let rs_ids: Vec<i64> = cfg["virtual_servers"][0]["real_servers"]
         .as_array()
@@ -120,23 +133,39 @@ async fn main() {
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
     for conc in [1, 8] {
         let b = base.clone();
-        let mut p = phase(&format!("GET one virtual server (conc {conc})"), conc, secs, move |c, _, _| {
-            let url = format!("{b}/api/v1/virtual-servers/{vs_id}");
-            async move { c.get(url).send().await.map(|r| r.status().is_success()).unwrap_or(false) }
-        })
+        let mut p = phase(
+            &format!("GET one virtual server (conc {conc})"),
+            conc,
+            secs,
+            move |c, _, _| {
+                let url = format!("{b}/api/v1/virtual-servers/{vs_id}");
+                async move {
+                    c.get(url)
+                        .send()
+                        .await
+                        .map(|r| r.status().is_success())
+                        .unwrap_or(false)
+                }
+            },
+        )
         .await;
         p.print();
     }
     let b = base.clone();
-    let mut p = phase("GET whole config, 1,600 real servers (conc 2)", 2, secs, move |c, _, _| {
-        let url = format!("{b}/api/v1/config");
-        async move {
-            match c.get(url).send().await {
-                Ok(r) => r.status().is_success() && r.bytes().await.is_ok(),
-                Err(_) => false,
+    let mut p = phase(
+        "GET whole config, 1,600 real servers (conc 2)",
+        2,
+        secs,
+        move |c, _, _| {
+            let url = format!("{b}/api/v1/config");
+            async move {
+                match c.get(url).send().await {
+                    Ok(r) => r.status().is_success() && r.bytes().await.is_ok(),
+                    Err(_) => false,
+                }
             }
-        }
-    })
+        },
+    )
     .await;
     p.print();
     for conc in [1, 8] {
@@ -151,7 +180,14 @@ async fn main() {
         .await;
         p.print();
     }
-    let rev: serde_json::Value = client.get(format!("{base}/api/v1/status")).send().await.expect("status").json().await.expect("json");
+    let rev: serde_json::Value = client
+        .get(format!("{base}/api/v1/status"))
+        .send()
+        .await
+        .expect("status")
+        .json()
+        .await
+        .expect("json");
     println!("final revision {}", rev["revision"]);
     running.shutdown().await.expect("shutdown");
 }

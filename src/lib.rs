@@ -12,6 +12,7 @@
 //! - [`server`]: `run(config, shutdown)` wires them together and drains on shutdown.
 
 pub mod api;
+pub mod dataplane;
 pub mod events;
 pub mod grpc;
 pub mod model;

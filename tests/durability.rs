@@ -19,8 +19,11 @@ async fn acknowledged_writes_survive_sigkill() {
     for i in 0..25u16 {
         let r = client
             .post(format!("{base}/api/v1/virtual-servers"))
-            .body(json!({"address": "192.168.10.100", "port": 1000 + i,
-                         "real_servers": [{"address": "192.168.10.103"}]}).to_string())
+            .body(
+                json!({"address": "192.168.10.100", "port": 1000 + i,
+                         "real_servers": [{"address": "192.168.10.103"}]})
+                .to_string(),
+            )
             .send()
             .await
             .unwrap();
@@ -33,7 +36,13 @@ async fn acknowledged_writes_survive_sigkill() {
 
     let store = lbd::store::Store::open(&db).await.unwrap();
     let loaded = store.load().await.unwrap();
-    let ports: Vec<u16> = loaded.snapshot.config.virtual_servers.iter().map(|v| v.port.unwrap()).collect();
+    let ports: Vec<u16> = loaded
+        .snapshot
+        .config
+        .virtual_servers
+        .iter()
+        .map(|v| v.port.unwrap())
+        .collect();
     assert_eq!(ports, acked);
     assert_eq!(format!("\"{}\"", loaded.snapshot.revision), last_etag);
     assert_eq!(loaded.snapshot.config.real_server_count(), 25);
@@ -41,7 +50,9 @@ async fn acknowledged_writes_survive_sigkill() {
 
     // And the daemon itself comes back with the same state.
     let lbd2 = ChildServer::spawn(&db);
-    let r = reqwest::get(format!("http://{}/api/v1/config", lbd2.http_addr)).await.unwrap();
+    let r = reqwest::get(format!("http://{}/api/v1/config", lbd2.http_addr))
+        .await
+        .unwrap();
     assert_eq!(r.headers()["etag"].to_str().unwrap(), last_etag);
     let body: serde_json::Value = r.json().await.unwrap();
     assert_eq!(body["virtual_servers"].as_array().unwrap().len(), 25);
@@ -51,9 +62,14 @@ async fn acknowledged_writes_survive_sigkill() {
 async fn sigterm_shuts_down_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let mut lbd = ChildServer::spawn(&dir.path().join("lbd.db"));
-    let r = reqwest::get(format!("http://{}/healthz", lbd.http_addr)).await.unwrap();
+    let r = reqwest::get(format!("http://{}/healthz", lbd.http_addr))
+        .await
+        .unwrap();
     assert_eq!(r.status().as_u16(), 200);
     let status = lbd.terminate();
     assert!(status.success(), "exit status {status:?}");
-    assert!(std::net::TcpStream::connect(lbd.http_addr).is_err(), "port closed after exit");
+    assert!(
+        std::net::TcpStream::connect(lbd.http_addr).is_err(),
+        "port closed after exit"
+    );
 }

@@ -25,8 +25,14 @@ async fn call(method: Method, url: &str, body: Option<Value>, if_match: Option<&
     }
     let r = rb.send().await.expect("request");
     let status = r.status();
-    let etag = r.headers().get("etag").map(|v| v.to_str().unwrap().to_string());
-    let location = r.headers().get("location").map(|v| v.to_str().unwrap().to_string());
+    let etag = r
+        .headers()
+        .get("etag")
+        .map(|v| v.to_str().unwrap().to_string());
+    let location = r
+        .headers()
+        .get("location")
+        .map(|v| v.to_str().unwrap().to_string());
     let text = r.text().await.expect("body");
     let body = if text.is_empty() {
         Value::Null
@@ -79,7 +85,10 @@ async fn seed_setup_walkthrough() {
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     assert_eq!(r.etag.as_deref(), Some("\"1\""));
     let vs_id = r.body["id"].as_i64().unwrap();
-    assert_eq!(r.location.as_deref(), Some(&*format!("/api/v1/virtual-servers/{vs_id}")));
+    assert_eq!(
+        r.location.as_deref(),
+        Some(&*format!("/api/v1/virtual-servers/{vs_id}"))
+    );
     assert_eq!(r.body["real_servers"].as_array().unwrap().len(), 2);
     assert_eq!(r.body["real_servers"][0]["health_check"]["retry"], 3);
 
@@ -109,7 +118,13 @@ async fn seed_setup_walkthrough() {
     assert_eq!(r.body["dataplane"]["state"], "not_running");
 
     let r = get(&s, "/api/v1/events").await;
-    let revs: Vec<_> = r.body.as_array().unwrap().iter().map(|e| e["revision"].clone()).collect();
+    let revs: Vec<_> = r
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["revision"].clone())
+        .collect();
     assert_eq!(revs, vec![json!(1), json!(2)]);
     let r = get(&s, "/api/v1/events?since=1").await;
     assert_eq!(r.body.as_array().unwrap().len(), 1);
@@ -121,7 +136,12 @@ async fn seed_setup_walkthrough() {
 #[tokio::test]
 async fn real_server_crud_and_cascade() {
     let s = TestServer::start().await;
-    let vs = post(&s, "/api/v1/virtual-servers", json!({"address": "10.1.0.1", "port": 443})).await;
+    let vs = post(
+        &s,
+        "/api/v1/virtual-servers",
+        json!({"address": "10.1.0.1", "port": 443}),
+    )
+    .await;
     let vs_id = vs.body["id"].as_i64().unwrap();
     assert_eq!(vs.body["protocol"], "tcp", "protocol defaults to tcp");
     let base = format!("/api/v1/virtual-servers/{vs_id}/real-servers");
@@ -132,7 +152,12 @@ async fn real_server_crud_and_cascade() {
     let rs_id = r.body["id"].as_i64().unwrap();
     assert_eq!(r.location.as_deref(), Some(&*format!("{base}/{rs_id}")));
 
-    let r = put(&s, &format!("{base}/{rs_id}"), json!({"address": "10.1.0.10", "weight": 0})).await;
+    let r = put(
+        &s,
+        &format!("{base}/{rs_id}"),
+        json!({"address": "10.1.0.10", "weight": 0}),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(r.body["weight"], 0);
     assert_eq!(r.body["id"], rs_id);
@@ -159,10 +184,17 @@ async fn real_server_crud_and_cascade() {
 #[tokio::test]
 async fn put_virtual_server_keeps_or_replaces_real_servers() {
     let s = TestServer::start().await;
-    let vs = post(&s, "/api/v1/virtual-servers", seed_virtual_server()).await.body;
+    let vs = post(&s, "/api/v1/virtual-servers", seed_virtual_server())
+        .await
+        .body;
     let id = vs["id"].as_i64().unwrap();
     let path = format!("/api/v1/virtual-servers/{id}");
-    let rs_ids: Vec<i64> = vs["real_servers"].as_array().unwrap().iter().map(|r| r["id"].as_i64().unwrap()).collect();
+    let rs_ids: Vec<i64> = vs["real_servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_i64().unwrap())
+        .collect();
 
     // No real_servers field: scheduler changes, real servers stay.
     let r = put(&s, &path, json!({"address": "192.168.10.100", "port": 80, "scheduler": "wlc", "delay_loop_ms": 15000})).await;
@@ -189,101 +221,355 @@ async fn bad_input_is_a_clear_4xx_naming_the_field() {
 
     let r = call(Method::POST, &s.url(vs_path), None, None).await;
     assert_error(&r, 400, "bad_request", None, "malformed JSON");
-    let r = call(Method::POST, &s.url(vs_path), Some(Value::String("{\"address\":".into())), None).await;
+    let r = call(
+        Method::POST,
+        &s.url(vs_path),
+        Some(Value::String("{\"address\":".into())),
+        None,
+    )
+    .await;
     assert_error(&r, 422, "invalid_argument", None, "invalid type");
-    let r = post(&s, vs_path, json!({"address": "192.168.10.100", "port": 80, "colour": "red"})).await;
-    assert_error(&r, 422, "invalid_argument", Some("colour"), "unknown field `colour`");
-    let r = post(&s, vs_path, json!({"address": "192.168.10.300", "port": 80})).await;
-    assert_error(&r, 422, "invalid_argument", Some("address"), "invalid IP address");
-    let r = post(&s, vs_path, json!({"address": "192.168.10.100", "port": 70000})).await;
+    let r = post(
+        &s,
+        vs_path,
+        json!({"address": "192.168.10.100", "port": 80, "colour": "red"}),
+    )
+    .await;
+    assert_error(
+        &r,
+        422,
+        "invalid_argument",
+        Some("colour"),
+        "unknown field `colour`",
+    );
+    let r = post(
+        &s,
+        vs_path,
+        json!({"address": "192.168.10.300", "port": 80}),
+    )
+    .await;
+    assert_error(
+        &r,
+        422,
+        "invalid_argument",
+        Some("address"),
+        "invalid IP address",
+    );
+    let r = post(
+        &s,
+        vs_path,
+        json!({"address": "192.168.10.100", "port": 70000}),
+    )
+    .await;
     assert_error(&r, 422, "invalid_argument", Some("port"), "u16");
     let r = post(&s, vs_path, json!({"address": "192.168.10.100"})).await;
-    assert_error(&r, 422, "invalid_argument", Some("port"), "port is required");
-    let r = post(&s, vs_path, json!({"address": "192.168.10.100", "port": 80, "fwmark": 3})).await;
+    assert_error(
+        &r,
+        422,
+        "invalid_argument",
+        Some("port"),
+        "port is required",
+    );
+    let r = post(
+        &s,
+        vs_path,
+        json!({"address": "192.168.10.100", "port": 80, "fwmark": 3}),
+    )
+    .await;
     assert_error(&r, 422, "invalid_argument", Some("fwmark"), "not both");
     let r = post(&s, vs_path, json!({"fwmark": 3})).await;
-    assert_error(&r, 422, "invalid_argument", Some("family"), "required with fwmark");
-    let r = post(&s, vs_path, json!({"address": "192.168.10.100", "port": 80, "scheduler": "fastest"})).await;
-    assert_error(&r, 422, "invalid_argument", Some("scheduler"), "unknown variant `fastest`");
-    let r = post(&s, vs_path, json!({"address": "192.168.10.100", "port": 80, "protocol": "icmp"})).await;
-    assert_error(&r, 422, "invalid_argument", Some("protocol"), "unknown variant");
-    let r = post(&s, vs_path, json!({"address": "192.168.10.100", "port": 80,
-        "real_servers": [{"address": "10.0.0.1", "weight": 65536}]})).await;
-    assert_error(&r, 422, "invalid_argument", Some("real_servers[0].weight"), "weight must be in 0..=65535");
-    let r = post(&s, vs_path, json!({"address": "192.168.10.100", "port": 80,
-        "real_servers": [{"address": "10.0.0.1"}, {"address": "2001:db8::1"}]})).await;
-    assert_error(&r, 422, "invalid_argument", Some("real_servers[1].address"), "address family");
-    let r = post(&s, vs_path, json!({"address": "192.168.10.100", "port": 80,
-        "real_servers": [{"address": "10.0.0.1", "port": 8080}]})).await;
-    assert_error(&r, 422, "invalid_argument", Some("real_servers[0].port"), "dr forwarding cannot change the port");
-    let r = post(&s, vs_path, json!({"address": "192.168.10.100", "port": 80,
-        "real_servers": [{"address": "10.0.0.1"}, {"address": "10.0.0.1"}]})).await;
-    assert_error(&r, 409, "already_exists", Some("real_servers[1].address"), "listed twice");
-    let r = post(&s, vs_path, json!({"address": "192.168.10.100", "port": 80,
-        "real_servers": [{"address": "10.0.0.1", "health_check": {"type": "tcp", "path": "/"}}]})).await;
-    assert_error(&r, 422, "invalid_argument", Some("real_servers[0].health_check.path"), "only for http");
-    let r = post(&s, vs_path, json!({"address": "192.168.10.100", "port": 80, "persistence_granularity": 24})).await;
-    assert_error(&r, 422, "invalid_argument", Some("persistence_granularity"), "needs persistence_timeout_secs");
+    assert_error(
+        &r,
+        422,
+        "invalid_argument",
+        Some("family"),
+        "required with fwmark",
+    );
+    let r = post(
+        &s,
+        vs_path,
+        json!({"address": "192.168.10.100", "port": 80, "scheduler": "fastest"}),
+    )
+    .await;
+    assert_error(
+        &r,
+        422,
+        "invalid_argument",
+        Some("scheduler"),
+        "unknown variant `fastest`",
+    );
+    let r = post(
+        &s,
+        vs_path,
+        json!({"address": "192.168.10.100", "port": 80, "protocol": "icmp"}),
+    )
+    .await;
+    assert_error(
+        &r,
+        422,
+        "invalid_argument",
+        Some("protocol"),
+        "unknown variant",
+    );
+    let r = post(
+        &s,
+        vs_path,
+        json!({"address": "192.168.10.100", "port": 80,
+        "real_servers": [{"address": "10.0.0.1", "weight": 65536}]}),
+    )
+    .await;
+    assert_error(
+        &r,
+        422,
+        "invalid_argument",
+        Some("real_servers[0].weight"),
+        "weight must be in 0..=65535",
+    );
+    let r = post(
+        &s,
+        vs_path,
+        json!({"address": "192.168.10.100", "port": 80,
+        "real_servers": [{"address": "10.0.0.1"}, {"address": "2001:db8::1"}]}),
+    )
+    .await;
+    assert_error(
+        &r,
+        422,
+        "invalid_argument",
+        Some("real_servers[1].address"),
+        "address family",
+    );
+    let r = post(
+        &s,
+        vs_path,
+        json!({"address": "192.168.10.100", "port": 80,
+        "real_servers": [{"address": "10.0.0.1", "port": 8080}]}),
+    )
+    .await;
+    assert_error(
+        &r,
+        422,
+        "invalid_argument",
+        Some("real_servers[0].port"),
+        "dr forwarding cannot change the port",
+    );
+    let r = post(
+        &s,
+        vs_path,
+        json!({"address": "192.168.10.100", "port": 80,
+        "real_servers": [{"address": "10.0.0.1"}, {"address": "10.0.0.1"}]}),
+    )
+    .await;
+    assert_error(
+        &r,
+        409,
+        "already_exists",
+        Some("real_servers[1].address"),
+        "listed twice",
+    );
+    let r = post(
+        &s,
+        vs_path,
+        json!({"address": "192.168.10.100", "port": 80,
+        "real_servers": [{"address": "10.0.0.1", "health_check": {"type": "tcp", "path": "/"}}]}),
+    )
+    .await;
+    assert_error(
+        &r,
+        422,
+        "invalid_argument",
+        Some("real_servers[0].health_check.path"),
+        "only for http",
+    );
+    let r = post(
+        &s,
+        vs_path,
+        json!({"address": "192.168.10.100", "port": 80, "persistence_granularity": 24}),
+    )
+    .await;
+    assert_error(
+        &r,
+        422,
+        "invalid_argument",
+        Some("persistence_granularity"),
+        "needs persistence_timeout_secs",
+    );
 
     // Nothing above was half-written.
     let r = get(&s, vs_path).await;
     assert_eq!(r.body, json!([]));
     assert_eq!(r.etag.as_deref(), Some("\"0\""));
 
-    let ok = post(&s, vs_path, json!({"address": "192.168.10.100", "port": 80})).await;
+    let ok = post(
+        &s,
+        vs_path,
+        json!({"address": "192.168.10.100", "port": 80}),
+    )
+    .await;
     assert_eq!(ok.status, StatusCode::CREATED);
-    let r = post(&s, vs_path, json!({"address": "192.168.10.100", "port": 80, "protocol": "tcp"})).await;
-    assert_error(&r, 409, "already_exists", Some("address"), "tcp 192.168.10.100:80 already exists");
-    let udp = post(&s, vs_path, json!({"address": "192.168.10.100", "port": 80, "protocol": "udp"})).await;
-    assert_eq!(udp.status, StatusCode::CREATED, "same address and port over udp is another service");
+    let r = post(
+        &s,
+        vs_path,
+        json!({"address": "192.168.10.100", "port": 80, "protocol": "tcp"}),
+    )
+    .await;
+    assert_error(
+        &r,
+        409,
+        "already_exists",
+        Some("address"),
+        "tcp 192.168.10.100:80 already exists",
+    );
+    let udp = post(
+        &s,
+        vs_path,
+        json!({"address": "192.168.10.100", "port": 80, "protocol": "udp"}),
+    )
+    .await;
+    assert_eq!(
+        udp.status,
+        StatusCode::CREATED,
+        "same address and port over udp is another service"
+    );
 
     // Updating one virtual server onto another's identity is a conflict reported on it.
     let udp_id = udp.body["id"].as_i64().unwrap();
-    let r = put(&s, &format!("{vs_path}/{udp_id}"), json!({"address": "192.168.10.100", "port": 80})).await;
+    let r = put(
+        &s,
+        &format!("{vs_path}/{udp_id}"),
+        json!({"address": "192.168.10.100", "port": 80}),
+    )
+    .await;
     assert_error(&r, 409, "already_exists", Some("address"), "already exists");
 
     let g = "/api/v1/vrrp-groups";
     let mut v2 = seed_vrrp_group();
     v2["advert_interval_ms"] = json!(100);
-    assert_error(&post(&s, g, v2).await, 422, "invalid_argument", Some("advert_interval_ms"), "VRRPv2 advertises whole seconds");
+    assert_error(
+        &post(&s, g, v2).await,
+        422,
+        "invalid_argument",
+        Some("advert_interval_ms"),
+        "VRRPv2 advertises whole seconds",
+    );
     let mut v3 = seed_vrrp_group();
     v3["version"] = json!(3);
-    assert_error(&post(&s, g, v3).await, 422, "invalid_argument", Some("auth_pass"), "VRRPv3 has no authentication");
+    assert_error(
+        &post(&s, g, v3).await,
+        422,
+        "invalid_argument",
+        Some("auth_pass"),
+        "VRRPv3 has no authentication",
+    );
     let mut v = seed_vrrp_group();
     v["vrid"] = json!(256);
-    assert_error(&post(&s, g, v).await, 422, "invalid_argument", Some("vrid"), "vrid must be in 1..=255, got 256");
+    assert_error(
+        &post(&s, g, v).await,
+        422,
+        "invalid_argument",
+        Some("vrid"),
+        "vrid must be in 1..=255, got 256",
+    );
     let mut v = seed_vrrp_group();
     v["nodes"][0]["priority"] = json!(255);
-    assert_error(&post(&s, g, v).await, 422, "invalid_argument", Some("nodes[0].priority"), "reserved for the address owner");
+    assert_error(
+        &post(&s, g, v).await,
+        422,
+        "invalid_argument",
+        Some("nodes[0].priority"),
+        "reserved for the address owner",
+    );
     let mut v = seed_vrrp_group();
     v["nodes"][0]["priority"] = json!(255);
     v["nodes"][0]["unicast_src"] = json!("192.168.10.100");
-    assert_eq!(post(&s, g, v).await.status, StatusCode::CREATED, "the address owner may have 255");
+    assert_eq!(
+        post(&s, g, v).await.status,
+        StatusCode::CREATED,
+        "the address owner may have 255"
+    );
     let mut v = seed_vrrp_group();
     v["name"] = json!("VI_2");
     v["virtual_addresses"] = json!(["192.168.10.200"]);
-    assert_error(&post(&s, g, v).await, 409, "already_exists", Some("vrid"), "vrid 1 is already used by group VI_1");
+    assert_error(
+        &post(&s, g, v).await,
+        409,
+        "already_exists",
+        Some("vrid"),
+        "vrid 1 is already used by group VI_1",
+    );
     let mut v = seed_vrrp_group();
     v["auth_pass"] = json!("123456789");
     v["name"] = json!("VI_3");
-    assert_error(&post(&s, g, v).await, 422, "invalid_argument", Some("auth_pass"), "1-8 bytes");
+    assert_error(
+        &post(&s, g, v).await,
+        422,
+        "invalid_argument",
+        Some("auth_pass"),
+        "1-8 bytes",
+    );
     let mut v = seed_vrrp_group();
     v["virtual_addresses"] = json!(["2001:db8::10"]);
     v["name"] = json!("VI_4");
-    assert_error(&post(&s, g, v).await, 422, "invalid_argument", Some("virtual_addresses[0]"), "IPv4 addresses only");
+    assert_error(
+        &post(&s, g, v).await,
+        422,
+        "invalid_argument",
+        Some("virtual_addresses[0]"),
+        "IPv4 addresses only",
+    );
 
-    assert_error(&get(&s, "/api/v1/virtual-servers/abc").await, 400, "bad_request", Some("path"), "bad path parameter");
-    assert_error(&get(&s, "/api/v1/virtual-servers/999").await, 404, "not_found", None, "virtual server 999");
-    assert_error(&get(&s, "/api/v1/nothing").await, 404, "not_found", None, "no such resource");
-    assert_error(&call(Method::PATCH, &s.url("/api/v1/config"), None, None).await, 405, "method_not_allowed", None, "method");
-    assert_error(&call(Method::POST, &s.url("/api/v1/virtual-servers?dry_run=maybe"), Some(json!({})), None).await,
-        400, "bad_request", Some("query"), "dry_run");
+    assert_error(
+        &get(&s, "/api/v1/virtual-servers/abc").await,
+        400,
+        "bad_request",
+        Some("path"),
+        "bad path parameter",
+    );
+    assert_error(
+        &get(&s, "/api/v1/virtual-servers/999").await,
+        404,
+        "not_found",
+        None,
+        "virtual server 999",
+    );
+    assert_error(
+        &get(&s, "/api/v1/nothing").await,
+        404,
+        "not_found",
+        None,
+        "no such resource",
+    );
+    assert_error(
+        &call(Method::PATCH, &s.url("/api/v1/config"), None, None).await,
+        405,
+        "method_not_allowed",
+        None,
+        "method",
+    );
+    assert_error(
+        &call(
+            Method::POST,
+            &s.url("/api/v1/virtual-servers?dry_run=maybe"),
+            Some(json!({})),
+            None,
+        )
+        .await,
+        400,
+        "bad_request",
+        Some("query"),
+        "dry_run",
+    );
 }
 
 #[tokio::test]
 async fn if_match_guards_against_lost_updates() {
     let s = TestServer::start().await;
-    let r = post(&s, "/api/v1/virtual-servers", json!({"address": "10.0.0.1", "port": 80})).await;
+    let r = post(
+        &s,
+        "/api/v1/virtual-servers",
+        json!({"address": "10.0.0.1", "port": 80}),
+    )
+    .await;
     let id = r.body["id"].as_i64().unwrap();
     let etag = r.etag.unwrap();
     assert_eq!(etag, "\"1\"");
@@ -295,15 +581,36 @@ async fn if_match_guards_against_lost_updates() {
     assert_eq!(r.etag.as_deref(), Some("\"2\""));
 
     // The same precondition again is stale now.
-    let r = call(Method::PUT, &path, Some(json!({"address": "10.0.0.1", "port": 80, "scheduler": "lc"})), Some(&etag)).await;
-    assert_error(&r, 412, "failed_precondition", Some("If-Match"), "revision 2, not 1");
-    assert_eq!(get(&s, &format!("/api/v1/virtual-servers/{id}")).await.body["scheduler"], "wrr");
+    let r = call(
+        Method::PUT,
+        &path,
+        Some(json!({"address": "10.0.0.1", "port": 80, "scheduler": "lc"})),
+        Some(&etag),
+    )
+    .await;
+    assert_error(
+        &r,
+        412,
+        "failed_precondition",
+        Some("If-Match"),
+        "revision 2, not 1",
+    );
+    assert_eq!(
+        get(&s, &format!("/api/v1/virtual-servers/{id}")).await.body["scheduler"],
+        "wrr"
+    );
 
     let r = call(Method::DELETE, &path, None, Some("\"1\"")).await;
     assert_eq!(r.status.as_u16(), 412);
     let r = call(Method::PUT, &path, Some(body.clone()), Some("banana")).await;
     assert_error(&r, 400, "bad_request", Some("If-Match"), "revision ETag");
-    let r = call(Method::PUT, &path, Some(json!({"address": "10.0.0.1", "port": 80, "scheduler": "sh"})), Some("*")).await;
+    let r = call(
+        Method::PUT,
+        &path,
+        Some(json!({"address": "10.0.0.1", "port": 80, "scheduler": "sh"})),
+        Some("*"),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::OK);
     let r = call(Method::DELETE, &path, None, Some("W/\"3\"")).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
@@ -312,7 +619,12 @@ async fn if_match_guards_against_lost_updates() {
 #[tokio::test]
 async fn dry_run_shows_the_diff_and_commits_nothing() {
     let s = TestServer::start().await;
-    let r = post(&s, "/api/v1/virtual-servers?dry_run=true", seed_virtual_server()).await;
+    let r = post(
+        &s,
+        "/api/v1/virtual-servers?dry_run=true",
+        seed_virtual_server(),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(r.body["dry_run"], true);
     assert_eq!(r.body["revision"], 0);
@@ -321,11 +633,29 @@ async fn dry_run_shows_the_diff_and_commits_nothing() {
     assert_eq!(get(&s, "/api/v1/virtual-servers").await.body, json!([]));
 
     // A whole config: dry run, then for real; both report the same changes.
-    let cfg = json!({"virtual_servers": [seed_virtual_server()], "vrrp_groups": [seed_vrrp_group()]});
-    let dry = call(Method::PUT, &s.url("/api/v1/config?dry_run=true"), Some(cfg.clone()), None).await;
+    let cfg =
+        json!({"virtual_servers": [seed_virtual_server()], "vrrp_groups": [seed_vrrp_group()]});
+    let dry = call(
+        Method::PUT,
+        &s.url("/api/v1/config?dry_run=true"),
+        Some(cfg.clone()),
+        None,
+    )
+    .await;
     assert_eq!(dry.status, StatusCode::OK, "{}", dry.body);
-    let kinds: Vec<_> = dry.body["changes"].as_array().unwrap().iter().map(|c| (c["op"].clone(), c["kind"].clone())).collect();
-    assert_eq!(kinds, vec![(json!("add"), json!("virtual_server")), (json!("add"), json!("vrrp_group"))]);
+    let kinds: Vec<_> = dry.body["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["op"].clone(), c["kind"].clone()))
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            (json!("add"), json!("virtual_server")),
+            (json!("add"), json!("vrrp_group"))
+        ]
+    );
     assert_eq!(get(&s, "/api/v1/config").await.body["revision"], 0);
     let real = put(&s, "/api/v1/config", cfg.clone()).await;
     assert_eq!(real.body["revision"], 1);
@@ -343,40 +673,87 @@ async fn dry_run_shows_the_diff_and_commits_nothing() {
     edited["virtual_servers"][0]["scheduler"] = json!("wlc");
     edited["virtual_servers"][0]["real_servers"][1]["weight"] = json!(0);
     edited["vrrp_groups"][0]["nodes"][1]["priority"] = json!(80);
-    let dry = call(Method::PUT, &s.url("/api/v1/config?dry_run=true"), Some(edited.clone()), None).await;
+    let dry = call(
+        Method::PUT,
+        &s.url("/api/v1/config?dry_run=true"),
+        Some(edited.clone()),
+        None,
+    )
+    .await;
     let changes = dry.body["changes"].as_array().unwrap();
     assert_eq!(changes.len(), 3, "{}", dry.body);
     assert_eq!(changes[0]["kind"], "virtual_server");
-    assert_eq!(changes[0]["fields"], json!([{"field": "scheduler", "from": "rr", "to": "wlc"}]));
+    assert_eq!(
+        changes[0]["fields"],
+        json!([{"field": "scheduler", "from": "rr", "to": "wlc"}])
+    );
     assert_eq!(changes[1]["kind"], "real_server");
-    assert_eq!(changes[1]["key"], "tcp 192.168.10.100:80 -> 192.168.10.104:80");
-    assert_eq!(changes[1]["fields"], json!([{"field": "weight", "from": 1, "to": 0}]));
+    assert_eq!(
+        changes[1]["key"],
+        "tcp 192.168.10.100:80 -> 192.168.10.104:80"
+    );
+    assert_eq!(
+        changes[1]["fields"],
+        json!([{"field": "weight", "from": 1, "to": 0}])
+    );
     assert_eq!(changes[2]["fields"][0]["field"], "nodes");
     let after_dry = get(&s, "/api/v1/config").await.body;
     assert_eq!(after_dry, before);
     let r = put(&s, "/api/v1/config", edited).await;
     assert_eq!(r.body["revision"], 2);
     let after = get(&s, "/api/v1/config").await.body;
-    assert_eq!(after["virtual_servers"][0]["id"], before["virtual_servers"][0]["id"]);
-    assert_eq!(after["virtual_servers"][0]["real_servers"][1]["id"], before["virtual_servers"][0]["real_servers"][1]["id"]);
-    assert_eq!(after["vrrp_groups"][0]["id"], before["vrrp_groups"][0]["id"]);
+    assert_eq!(
+        after["virtual_servers"][0]["id"],
+        before["virtual_servers"][0]["id"]
+    );
+    assert_eq!(
+        after["virtual_servers"][0]["real_servers"][1]["id"],
+        before["virtual_servers"][0]["real_servers"][1]["id"]
+    );
+    assert_eq!(
+        after["vrrp_groups"][0]["id"],
+        before["vrrp_groups"][0]["id"]
+    );
 
     // An invalid whole config names the entity's place.
     let mut bad = cfg.clone();
     bad["virtual_servers"][0]["real_servers"][0]["address"] = json!("2001:db8::1");
     let r = put(&s, "/api/v1/config", bad).await;
-    assert_error(&r, 422, "invalid_argument", Some("virtual_servers[0].real_servers[0].address"), "family");
+    assert_error(
+        &r,
+        422,
+        "invalid_argument",
+        Some("virtual_servers[0].real_servers[0].address"),
+        "family",
+    );
     let mut dup = cfg.clone();
     dup["virtual_servers"] = json!([seed_virtual_server(), seed_virtual_server()]);
     let r = put(&s, "/api/v1/config", dup).await;
-    assert_error(&r, 409, "already_exists", Some("virtual_servers[1].address"), "already exists");
+    assert_error(
+        &r,
+        409,
+        "already_exists",
+        Some("virtual_servers[1].address"),
+        "already exists",
+    );
     assert_eq!(get(&s, "/api/v1/config").await.body["revision"], 2);
 
     // Dry-run delete.
     let id = after["virtual_servers"][0]["id"].as_i64().unwrap();
-    let r = call(Method::DELETE, &s.url(&format!("/api/v1/virtual-servers/{id}?dry_run=true")), None, None).await;
+    let r = call(
+        Method::DELETE,
+        &s.url(&format!("/api/v1/virtual-servers/{id}?dry_run=true")),
+        None,
+        None,
+    )
+    .await;
     assert_eq!(r.body["changes"][0]["op"], "remove");
-    assert_eq!(get(&s, &format!("/api/v1/virtual-servers/{id}")).await.status, StatusCode::OK);
+    assert_eq!(
+        get(&s, &format!("/api/v1/virtual-servers/{id}"))
+            .await
+            .status,
+        StatusCode::OK
+    );
 }
 
 #[tokio::test]
@@ -397,13 +774,21 @@ async fn config_survives_a_restart_exactly() {
     let before = get(&s, "/api/v1/config").await;
     assert_eq!(before.status, StatusCode::OK);
     assert_eq!(before.body["revision"], 1, "{}", before.body);
-    assert_eq!(before.body["vrrp_groups"][0]["garp"]["refresh_interval_ms"], Value::Null);
+    assert_eq!(
+        before.body["vrrp_groups"][0]["garp"]["refresh_interval_ms"],
+        Value::Null
+    );
     s.restart().await;
     let after = get(&s, "/api/v1/config").await;
     assert_eq!(after.body, before.body);
     assert_eq!(after.etag, before.etag);
     // Ids continue after the restart instead of being reused.
-    let r = post(&s, "/api/v1/virtual-servers", json!({"address": "10.9.9.9", "port": 1})).await;
+    let r = post(
+        &s,
+        "/api/v1/virtual-servers",
+        json!({"address": "10.9.9.9", "port": 1}),
+    )
+    .await;
     let max_before = before.body["vrrp_groups"][0]["id"].as_i64().unwrap();
     assert!(r.body["id"].as_i64().unwrap() > max_before);
 }
@@ -413,13 +798,20 @@ async fn openapi_spec_is_served_and_checked_in() {
     let s = TestServer::start().await;
     let served = get(&s, "/api-docs/openapi.json").await.body;
     assert_eq!(served["openapi"], "3.1.0");
-    for p in ["/api/v1/virtual-servers", "/api/v1/virtual-servers/{id}/real-servers/{rs_id}",
-              "/api/v1/vrrp-groups/{id}", "/api/v1/config", "/api/v1/status", "/healthz"] {
+    for p in [
+        "/api/v1/virtual-servers",
+        "/api/v1/virtual-servers/{id}/real-servers/{rs_id}",
+        "/api/v1/vrrp-groups/{id}",
+        "/api/v1/config",
+        "/api/v1/status",
+        "/healthz",
+    ] {
         assert!(served["paths"].get(p).is_some(), "spec lacks {p}");
     }
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/openapi.json");
-    let checked_in: Value = serde_json::from_str(&std::fs::read_to_string(path).expect("openapi/openapi.json"))
-        .expect("openapi/openapi.json is JSON");
+    let checked_in: Value =
+        serde_json::from_str(&std::fs::read_to_string(path).expect("openapi/openapi.json"))
+            .expect("openapi/openapi.json is JSON");
     assert!(
         served == checked_in,
         "openapi/openapi.json differs from the served spec: run `cargo run -- openapi > openapi/openapi.json`"
@@ -429,6 +821,8 @@ async fn openapi_spec_is_served_and_checked_in() {
     let r = reqwest::get(s.url("/docs/")).await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     assert!(r.text().await.unwrap().contains("swagger-ui"));
-    let r = reqwest::get(s.url("/docs/swagger-ui-bundle.js")).await.unwrap();
+    let r = reqwest::get(s.url("/docs/swagger-ui-bundle.js"))
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
 }

@@ -52,7 +52,9 @@ impl TestServer {
         if let Some(r) = self.running.take() {
             r.shutdown().await.expect("clean shutdown");
         }
-        let running = lbd::server::start(config(&self.db())).await.expect("restart lbd");
+        let running = lbd::server::start(config(&self.db()))
+            .await
+            .expect("restart lbd");
         self.base = format!("http://{}", running.http_addr);
         self.running = Some(running);
     }
@@ -68,7 +70,13 @@ pub struct ChildServer {
 impl ChildServer {
     pub fn spawn(db: &Path) -> ChildServer {
         let mut child = Command::new(env!("CARGO_BIN_EXE_lbd"))
-            .args(["serve", "--http-listen", "127.0.0.1:0", "--grpc-listen", "127.0.0.1:0"])
+            .args([
+                "serve",
+                "--http-listen",
+                "127.0.0.1:0",
+                "--grpc-listen",
+                "127.0.0.1:0",
+            ])
             .arg("--db")
             .arg(db)
             .args(["--node-name", "lk01"])
@@ -83,7 +91,10 @@ impl ChildServer {
         let deadline = Instant::now() + Duration::from_secs(20);
         let (mut http, mut grpc) = (None, None);
         while http.is_none() || grpc.is_none() {
-            assert!(Instant::now() < deadline, "lbd did not report its addresses");
+            assert!(
+                Instant::now() < deadline,
+                "lbd did not report its addresses"
+            );
             let line = match lines.next() {
                 Some(Ok(l)) => strip_ansi(&l),
                 _ => panic!("lbd exited before serving"),
@@ -125,7 +136,11 @@ impl Drop for ChildServer {
 
 fn field(line: &str, key: &str) -> Option<SocketAddr> {
     let i = line.find(key)?;
-    line[i + key.len()..].split_whitespace().next()?.parse().ok()
+    line[i + key.len()..]
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
 }
 
 fn strip_ansi(s: &str) -> String {

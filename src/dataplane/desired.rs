@@ -1,0 +1,95 @@
+//! From a configuration snapshot (and health state) to the IPVS table lbd wants.
+
+use std::collections::{BTreeMap, HashSet};
+
+use super::table::{
+    DestKey, DestSpec, IpvsTable, Service, ServiceKey, ServiceSpec, IP_VS_SVC_F_PERSISTENT,
+};
+use crate::model::{Config, Family, Id, VirtualServer, VsKey};
+
+/// Which real servers health checks currently consider down (by real-server id).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Health {
+    pub down: HashSet<Id>,
+}
+
+pub fn service_key(vs: &VirtualServer) -> Option<ServiceKey> {
+    Some(match vs.key()? {
+        VsKey::Addr {
+            address,
+            port,
+            protocol,
+        } => ServiceKey::Addr {
+            protocol: protocol.into(),
+            address,
+            port,
+        },
+        VsKey::Fwmark { mark, family } => ServiceKey::Fwmark {
+            family: family.into(),
+            mark,
+        },
+    })
+}
+
+/// The table for `cfg`: one service per virtual server; a real server that is down is left out,
+/// or kept at weight 0 with `inhibit_on_failure` (its connections drain); with every real server
+/// down the sorry server, if any, takes the traffic.
+pub fn desired_table(cfg: &Config, health: &Health) -> IpvsTable {
+    let mut services = BTreeMap::new();
+    for vs in &cfg.virtual_servers {
+        let Some(key) = service_key(vs) else { continue };
+        let family = vs.family().unwrap_or(Family::Ipv4);
+        let spec = ServiceSpec {
+            scheduler: vs.scheduler.kernel_name().to_string(),
+            flags: if vs.persistence_timeout_secs.is_some() {
+                IP_VS_SVC_F_PERSISTENT
+            } else {
+                0
+            },
+            timeout: vs.persistence_timeout_secs.unwrap_or(0),
+            netmask_prefix: vs
+                .persistence_granularity
+                .unwrap_or(family.max_prefix_len()),
+        };
+        let mut dests = BTreeMap::new();
+        let mut any_up = false;
+        for rs in &vs.real_servers {
+            let up = !health.down.contains(&rs.id);
+            if !up && !rs.inhibit_on_failure {
+                continue;
+            }
+            any_up |= up;
+            let dkey = DestKey {
+                address: rs.address,
+                port: rs.port.or(vs.port).unwrap_or(0),
+            };
+            dests.insert(
+                dkey,
+                DestSpec {
+                    forwarding: rs.forwarding.unwrap_or(vs.forwarding),
+                    weight: if up { rs.weight.get() } else { 0 },
+                    upper_threshold: rs.upper_threshold.unwrap_or(0),
+                    lower_threshold: rs.lower_threshold.unwrap_or(0),
+                },
+            );
+        }
+        if !any_up {
+            if let Some(sorry) = &vs.sorry_server {
+                dests.insert(
+                    DestKey {
+                        address: sorry.address,
+                        port: sorry.port.or(vs.port).unwrap_or(0),
+                    },
+                    DestSpec {
+                        forwarding: vs.forwarding,
+                        weight: 1,
+                        upper_threshold: 0,
+                        lower_threshold: 0,
+                    },
+                );
+            }
+        }
+        services.insert(key, Service { spec, dests });
+    }
+    IpvsTable { services }
+}

@@ -1,0 +1,136 @@
+//! The IPVS table as the data plane reasons about it: kernel-neutral domain types.
+//!
+//! The same types describe what the configuration wants (`desired`) and what the kernel reports
+//! (a dump), so converging is a diff of two values (`reconcile`). Netlink wire types live apart,
+//! in `crate::ipvs`.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::IpAddr;
+
+use crate::model::{Family, Forwarding, Protocol};
+
+/// What identifies an IPVS service in the kernel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ServiceKey {
+    Addr {
+        protocol: ProtocolKey,
+        address: IpAddr,
+        port: u16,
+    },
+    Fwmark {
+        family: FamilyKey,
+        mark: u32,
+    },
+}
+
+/// `Protocol` with an order, so tables sort deterministically.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ProtocolKey {
+    Tcp,
+    Udp,
+    Sctp,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum FamilyKey {
+    Ipv4,
+    Ipv6,
+}
+
+impl From<Protocol> for ProtocolKey {
+    fn from(p: Protocol) -> Self {
+        match p {
+            Protocol::Tcp => ProtocolKey::Tcp,
+            Protocol::Udp => ProtocolKey::Udp,
+            Protocol::Sctp => ProtocolKey::Sctp,
+        }
+    }
+}
+
+impl From<Family> for FamilyKey {
+    fn from(f: Family) -> Self {
+        match f {
+            Family::Ipv4 => FamilyKey::Ipv4,
+            Family::Ipv6 => FamilyKey::Ipv6,
+        }
+    }
+}
+
+impl fmt::Display for ServiceKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ServiceKey::Addr {
+                protocol,
+                address: IpAddr::V6(a),
+                port,
+            } => write!(f, "{protocol:?} [{a}]:{port}"),
+            ServiceKey::Addr {
+                protocol,
+                address,
+                port,
+            } => write!(f, "{protocol:?} {address}:{port}"),
+            ServiceKey::Fwmark { family, mark } => write!(f, "FWM {mark} {family:?}"),
+        }
+    }
+}
+
+/// IPVS service flags (include/uapi/linux/ip_vs.h `IP_VS_SVC_F_*`).
+pub const IP_VS_SVC_F_PERSISTENT: u32 = 0x0001;
+
+/// A service's settings (everything but its key and destinations).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceSpec {
+    /// Kernel scheduler name ("rr", "wlc", ...).
+    pub scheduler: String,
+    /// `IP_VS_SVC_F_*` flags.
+    pub flags: u32,
+    /// Persistence timeout in seconds (0: not persistent).
+    pub timeout: u32,
+    /// Persistence netmask as a prefix length (the wire carries a mask for IPv4, a length for
+    /// IPv6; the netlink layer converts).
+    pub netmask_prefix: u8,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct DestKey {
+    pub address: IpAddr,
+    pub port: u16,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DestSpec {
+    pub forwarding: Forwarding,
+    pub weight: u32,
+    pub upper_threshold: u32,
+    pub lower_threshold: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Service {
+    pub spec: ServiceSpec,
+    pub dests: BTreeMap<DestKey, DestSpec>,
+}
+
+/// A whole IPVS table (or the part of it lbd manages).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IpvsTable {
+    pub services: BTreeMap<ServiceKey, Service>,
+}
+
+impl IpvsTable {
+    pub fn dest_count(&self) -> usize {
+        self.services.values().map(|s| s.dests.len()).sum()
+    }
+}
+
+/// One change to the kernel's table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IpvsOp {
+    AddService(ServiceKey, ServiceSpec),
+    EditService(ServiceKey, ServiceSpec),
+    DelService(ServiceKey),
+    AddDest(ServiceKey, DestKey, DestSpec),
+    EditDest(ServiceKey, DestKey, DestSpec),
+    DelDest(ServiceKey, DestKey),
+}
