@@ -29,6 +29,15 @@ pub struct Event {
 pub enum EventKind {
     /// A configuration revision was committed.
     ConfigCommitted { revision: u64, changes: usize },
+    /// The data plane changed the kernel's IPVS table (`drift`: to undo changes made behind
+    /// lbd's back).
+    DataplaneApplied {
+        revision: u64,
+        ops: usize,
+        drift: bool,
+    },
+    /// The data plane cannot program the kernel.
+    DataplaneDegraded { reason: String },
 }
 
 #[derive(Clone)]

@@ -10,7 +10,7 @@ use serde::Serialize;
 use tokio::sync::watch;
 use utoipa::ToSchema;
 
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, ToSchema)]
 pub struct DataplaneStatus {
     /// `not_running`, `degraded` or `running`.
     pub state: DataplaneState,
@@ -20,11 +20,23 @@ pub struct DataplaneStatus {
     /// The configuration revision the kernel was last converged to.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub applied_revision: Option<u64>,
+    /// Services and destinations lbd programs.
+    pub services: usize,
+    pub destinations: usize,
+    /// Kernel operations applied since start.
+    pub ops_applied: u64,
+    /// Operations that repaired drift (changes made behind lbd's back).
+    pub drift_repairs: u64,
+    /// Failed kernel calls since start.
+    pub errors: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum DataplaneState {
+    #[default]
     NotRunning,
     Degraded,
     Running,
@@ -35,7 +47,7 @@ impl DataplaneStatus {
         DataplaneStatus {
             state: DataplaneState::NotRunning,
             reason: Some(reason.into()),
-            applied_revision: None,
+            ..DataplaneStatus::default()
         }
     }
 }

@@ -5,6 +5,7 @@
 //! diffs that against what the kernel reports into the few operations that converge it.
 //! (The actor that owns this loop and the netlink kernel come with the IPVS work.)
 
+pub mod actor;
 pub mod desired;
 pub mod reconcile;
 pub mod table;

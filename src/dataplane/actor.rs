@@ -1,0 +1,279 @@
+//! The data-plane actor: the one task that owns runtime state and the kernel.
+//!
+//! Inputs: configuration snapshots (a watch channel from the service), commands from
+//! [`DataplaneHandle`]s, and a periodic timer. On each, it computes the desired table, dumps the
+//! kernel's, and applies only the difference. The periodic pass finds drift (someone ran
+//! `ipvsadm` by hand) and repairs it. When the kernel is unavailable it reports `degraded` and
+//! retries with a growing back-off: no crash, no busy loop. No message ends the loop; only the
+//! end of its inputs (shutdown) does.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use super::desired::{desired_table, Health};
+use super::reconcile::reconcile;
+use super::table::{IpvsTable, ServiceKey};
+use crate::events::{EventBus, EventKind};
+use crate::kernel::{Kernel, KernelError};
+use crate::model::Snapshot;
+use crate::status::{DataplaneState, DataplaneStatus, StatusBoard};
+
+#[derive(Debug, Clone, Copy)]
+pub struct ActorConfig {
+    /// How often the kernel's table is compared with the desired one to find drift.
+    pub resync_interval: Duration,
+    /// First retry delay after a kernel error; doubles up to `retry_max`.
+    pub retry_min: Duration,
+    pub retry_max: Duration,
+}
+
+impl Default for ActorConfig {
+    fn default() -> Self {
+        ActorConfig {
+            resync_interval: Duration::from_secs(10),
+            retry_min: Duration::from_secs(1),
+            retry_max: Duration::from_secs(60),
+        }
+    }
+}
+
+enum Command {
+    /// Converge now and report what it took.
+    Resync(oneshot::Sender<Result<usize, KernelError>>),
+    /// The kernel's table as lbd reads it.
+    KernelTable(oneshot::Sender<Result<IpvsTable, KernelError>>),
+    /// Health checks' verdicts changed.
+    SetHealth(Health),
+}
+
+/// A cloneable way to talk to the actor.
+#[derive(Clone)]
+pub struct DataplaneHandle {
+    tx: mpsc::Sender<Command>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HandleError {
+    #[error("the data plane is not running")]
+    Gone,
+    #[error(transparent)]
+    Kernel(#[from] KernelError),
+}
+
+impl DataplaneHandle {
+    /// Converges now; returns the number of kernel operations it took.
+    pub async fn resync(&self) -> Result<usize, HandleError> {
+        let (tx, rx) = oneshot::channel();
+        self.tx
+            .send(Command::Resync(tx))
+            .await
+            .map_err(|_| HandleError::Gone)?;
+        Ok(rx.await.map_err(|_| HandleError::Gone)??)
+    }
+
+    pub async fn kernel_table(&self) -> Result<IpvsTable, HandleError> {
+        let (tx, rx) = oneshot::channel();
+        self.tx
+            .send(Command::KernelTable(tx))
+            .await
+            .map_err(|_| HandleError::Gone)?;
+        Ok(rx.await.map_err(|_| HandleError::Gone)??)
+    }
+
+    pub async fn set_health(&self, h: Health) -> Result<(), HandleError> {
+        self.tx
+            .send(Command::SetHealth(h))
+            .await
+            .map_err(|_| HandleError::Gone)
+    }
+}
+
+/// Why a convergence pass runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reason {
+    Start,
+    Config,
+    Health,
+    Periodic,
+    Requested,
+}
+
+struct Actor {
+    kernel: Option<Box<dyn Kernel>>,
+    snapshots: watch::Receiver<Arc<Snapshot>>,
+    board: StatusBoard,
+    events: EventBus,
+    cfg: ActorConfig,
+    health: Health,
+    /// Services lbd created: the only ones it may delete.
+    owned: BTreeSet<ServiceKey>,
+    status: DataplaneStatus,
+    backoff: Duration,
+}
+
+/// Starts the actor. It runs until every handle and the snapshot sender are gone.
+pub fn spawn(
+    kernel: Box<dyn Kernel>,
+    snapshots: watch::Receiver<Arc<Snapshot>>,
+    board: StatusBoard,
+    events: EventBus,
+    cfg: ActorConfig,
+) -> (DataplaneHandle, JoinHandle<()>) {
+    let (tx, rx) = mpsc::channel(64);
+    let actor = Actor {
+        kernel: Some(kernel),
+        snapshots,
+        board,
+        events,
+        cfg,
+        health: Health::default(),
+        owned: BTreeSet::new(),
+        status: DataplaneStatus {
+            state: DataplaneState::NotRunning,
+            reason: Some("starting".into()),
+            ..DataplaneStatus::default()
+        },
+        backoff: cfg.retry_min,
+    };
+    (DataplaneHandle { tx }, tokio::spawn(actor.run(rx)))
+}
+
+impl Actor {
+    async fn run(mut self, mut rx: mpsc::Receiver<Command>) {
+        let mut next = Instant::now() + self.pass(Reason::Start).await;
+        loop {
+            tokio::select! {
+                changed = self.snapshots.changed() => {
+                    if changed.is_err() {
+                        break;
+                    }
+                    next = Instant::now() + self.pass(Reason::Config).await;
+                }
+                cmd = rx.recv() => match cmd {
+                    None => break,
+                    Some(Command::Resync(reply)) => {
+                        let before = self.status.ops_applied;
+                        next = Instant::now() + self.pass(Reason::Requested).await;
+                        let r = match &self.status.last_error {
+                            Some(e) if self.status.state != DataplaneState::Running => {
+                                Err(KernelError::Io(e.clone()))
+                            }
+                            _ => Ok((self.status.ops_applied - before) as usize),
+                        };
+                        let _ = reply.send(r);
+                    }
+                    Some(Command::KernelTable(reply)) => {
+                        let _ = reply.send(self.dump().await);
+                    }
+                    Some(Command::SetHealth(h)) => {
+                        if h != self.health {
+                            self.health = h;
+                            next = Instant::now() + self.pass(Reason::Health).await;
+                        }
+                    }
+                },
+                _ = tokio::time::sleep_until(next) => {
+                    next = Instant::now() + self.pass(Reason::Periodic).await;
+                }
+            }
+        }
+        tracing::info!("data plane stopped; the kernel table is left as it is");
+    }
+
+    /// Runs a kernel call on a blocking thread (a large apply takes a while) and takes the
+    /// kernel back.
+    async fn with_kernel<T: Send + 'static>(
+        &mut self,
+        f: impl FnOnce(&mut dyn Kernel) -> Result<T, KernelError> + Send + 'static,
+    ) -> Result<T, KernelError> {
+        let Some(mut k) = self.kernel.take() else {
+            return Err(KernelError::Io("kernel handle lost".into()));
+        };
+        match tokio::task::spawn_blocking(move || {
+            let r = f(k.as_mut());
+            (k, r)
+        })
+        .await
+        {
+            Ok((k, r)) => {
+                self.kernel = Some(k);
+                r
+            }
+            // The closure panicked; the kernel object went with it.
+            Err(e) => Err(KernelError::Io(format!("kernel call failed: {e}"))),
+        }
+    }
+
+    async fn dump(&mut self) -> Result<IpvsTable, KernelError> {
+        self.with_kernel(|k| k.ipvs_dump()).await
+    }
+
+    /// One convergence pass. Returns how long until the next periodic pass.
+    async fn pass(&mut self, reason: Reason) -> Duration {
+        let snap = self.snapshots.borrow_and_update().clone();
+        let desired = desired_table(&snap.config, &self.health);
+        let kernel = match self.dump().await {
+            Ok(t) => t,
+            Err(e) => return self.failed(e),
+        };
+        // Ownership: what lbd wanted before (it may have to delete it) and wants now.
+        self.owned.extend(desired.services.keys().copied());
+        let ops = reconcile(&desired, &kernel, &self.owned);
+        if !ops.is_empty() {
+            let n = ops.len();
+            match self.with_kernel(move |k| k.ipvs_apply(&ops)).await {
+                Ok(report) => {
+                    self.status.ops_applied += report.applied as u64;
+                    if reason == Reason::Periodic {
+                        self.status.drift_repairs += report.applied as u64;
+                        tracing::warn!(ops = n, "the kernel's IPVS table drifted; repaired");
+                    }
+                    self.events.publish(EventKind::DataplaneApplied {
+                        revision: snap.revision,
+                        ops: report.applied,
+                        drift: reason == Reason::Periodic,
+                    });
+                }
+                Err(e) => return self.failed(e),
+            }
+        }
+        self.owned = desired.services.keys().copied().collect();
+        self.backoff = self.cfg.retry_min;
+        let was = self.status.state;
+        self.status.state = DataplaneState::Running;
+        self.status.reason = None;
+        self.status.applied_revision = Some(snap.revision);
+        self.status.services = desired.services.len();
+        self.status.destinations = desired.dest_count();
+        self.board.set_dataplane(self.status.clone());
+        if was != DataplaneState::Running {
+            tracing::info!(revision = snap.revision, "data plane running");
+        }
+        self.cfg.resync_interval
+    }
+
+    fn failed(&mut self, e: KernelError) -> Duration {
+        let msg = e.to_string();
+        self.status.errors += 1;
+        let state = DataplaneState::Degraded;
+        if self.status.state != state || self.status.last_error.as_deref() != Some(&msg) {
+            // Logged once per distinct failure, not once per retry.
+            tracing::warn!(error = %msg, retry_in = ?self.backoff, "data plane degraded");
+            self.events.publish(EventKind::DataplaneDegraded {
+                reason: msg.clone(),
+            });
+        }
+        self.status.state = state;
+        self.status.reason = Some(msg.clone());
+        self.status.last_error = Some(msg);
+        self.board.set_dataplane(self.status.clone());
+        let wait = self.backoff;
+        self.backoff = (self.backoff * 2).min(self.cfg.retry_max);
+        wait
+    }
+}

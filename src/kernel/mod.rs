@@ -1,0 +1,39 @@
+//! The privileged boundary: every kernel operation lbd performs goes through [`Kernel`].
+//!
+//! One implementation talks netlink to the real kernel; [`memory::MemoryKernel`] keeps a table in
+//! memory for the actor's tests. Only the data-plane actor holds a `Kernel`.
+
+pub mod memory;
+
+use crate::dataplane::table::{IpvsOp, IpvsTable};
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KernelError {
+    /// IPVS is not there at all (no ip_vs in this kernel, no CAP_NET_ADMIN): lbd runs degraded.
+    #[error("IPVS is unavailable: {0}")]
+    Unavailable(String),
+    /// The kernel refused one operation.
+    #[error("the kernel refused {op}: {message}")]
+    Refused { op: String, message: String },
+    /// Talking to the kernel failed (socket error, malformed reply).
+    #[error("netlink: {0}")]
+    Io(String),
+}
+
+/// What one `ipvs_apply` did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ApplyReport {
+    /// Operations the kernel accepted.
+    pub applied: usize,
+    /// sendmsg calls it took (operations are batched).
+    pub round_trips: usize,
+}
+
+pub trait Kernel: Send + 'static {
+    /// The whole IPVS table as the kernel has it.
+    fn ipvs_dump(&mut self) -> Result<IpvsTable, KernelError>;
+
+    /// Applies `ops` in order. On error, the operations before the failing one are applied (the
+    /// caller re-dumps and reconciles again, so a partial apply converges on the next pass).
+    fn ipvs_apply(&mut self, ops: &[IpvsOp]) -> Result<ApplyReport, KernelError>;
+}

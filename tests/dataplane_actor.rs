@@ -1,0 +1,202 @@
+//! The data-plane actor against the in-memory kernel: convergence, idempotent restart, drift
+//! repair, foreign services, degraded mode. (The netlink kernel is tested in the guest.)
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use lbd::dataplane::actor::{spawn, ActorConfig};
+use lbd::dataplane::table::IpvsOp;
+use lbd::events::EventBus;
+use lbd::kernel::memory::MemoryKernel;
+use lbd::model::{Config, Snapshot};
+use lbd::status::{DataplaneState, DataplaneStatus, StatusBoard};
+use serde_json::json;
+use tokio::sync::watch;
+
+fn config(weight: u32) -> Config {
+    let mut c: Config = serde_json::from_value(json!({"virtual_servers": [
+        {"id": 1, "address": "192.168.10.100", "port": 80, "real_servers": [
+            {"id": 2, "address": "192.168.10.103", "port": 80},
+            {"id": 3, "address": "192.168.10.104", "port": 80, "weight": weight}]},
+        {"id": 4, "fwmark": 7, "family": "ipv4", "scheduler": "wlc", "persistence_timeout_secs": 300,
+         "real_servers": [{"id": 5, "address": "10.0.0.5"}]}
+    ]}))
+    .unwrap();
+    for v in &mut c.virtual_servers {
+        v.normalize();
+    }
+    c
+}
+
+fn snap(revision: u64, config: Config) -> Arc<Snapshot> {
+    Arc::new(Snapshot { revision, config })
+}
+
+fn fast() -> ActorConfig {
+    ActorConfig {
+        resync_interval: Duration::from_millis(50),
+        retry_min: Duration::from_millis(20),
+        retry_max: Duration::from_millis(200),
+    }
+}
+
+async fn wait_for(
+    board: &StatusBoard,
+    what: &str,
+    f: impl Fn(&DataplaneStatus) -> bool,
+) -> DataplaneStatus {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let s = board.dataplane();
+        if f(&s) {
+            return s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}: {s:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test]
+async fn converges_then_restart_sends_nothing_then_edits_are_minimal() {
+    let kernel = MemoryKernel::default();
+    let (tx, rx) = watch::channel(snap(1, config(1)));
+    let board = StatusBoard::new(DataplaneStatus::default());
+    let (h, task) = spawn(
+        Box::new(kernel.clone()),
+        rx,
+        board.clone(),
+        EventBus::default(),
+        ActorConfig::default(),
+    );
+    let s = wait_for(&board, "running", |s| s.state == DataplaneState::Running).await;
+    assert_eq!(s.applied_revision, Some(1));
+    assert_eq!((s.services, s.destinations), (2, 3));
+    assert_eq!(
+        kernel.with(|k| k.log.len()),
+        5,
+        "2 services + 3 destinations"
+    );
+    let table = h.kernel_table().await.unwrap();
+    assert_eq!(table.dest_count(), 3);
+
+    // "Restart": a new actor over the same kernel and config sends no operation.
+    drop(h);
+    drop(tx);
+    task.await.unwrap();
+    let (tx, rx) = watch::channel(snap(1, config(1)));
+    let board = StatusBoard::new(DataplaneStatus::default());
+    let (h, _task) = spawn(
+        Box::new(kernel.clone()),
+        rx,
+        board.clone(),
+        EventBus::default(),
+        ActorConfig::default(),
+    );
+    wait_for(&board, "running", |s| s.state == DataplaneState::Running).await;
+    assert_eq!(h.resync().await.unwrap(), 0);
+    assert_eq!(kernel.with(|k| k.log.len()), 5, "restart sent nothing");
+
+    // One weight change: one operation.
+    tx.send(snap(2, config(9))).unwrap();
+    wait_for(&board, "revision 2", |s| s.applied_revision == Some(2)).await;
+    let log = kernel.with(|k| k.log.clone());
+    assert_eq!(log.len(), 6);
+    assert!(
+        matches!(&log[5], IpvsOp::EditDest(_, d, s) if d.address.to_string() == "192.168.10.104" && s.weight == 9)
+    );
+
+    // Deleting a virtual server deletes its service, and only it.
+    let mut c = config(9);
+    c.virtual_servers.remove(1);
+    tx.send(snap(3, c)).unwrap();
+    wait_for(&board, "revision 3", |s| s.applied_revision == Some(3)).await;
+    let log = kernel.with(|k| k.log.clone());
+    assert_eq!(log.len(), 7);
+    assert!(matches!(&log[6], IpvsOp::DelService(_)));
+}
+
+#[tokio::test]
+async fn drift_is_found_and_repaired_and_foreign_services_left_alone() {
+    let kernel = MemoryKernel::default();
+    // A service someone made by hand before lbd started.
+    let foreign = lbd::dataplane::desired::desired_table(
+        &serde_json::from_value(
+            json!({"virtual_servers": [{"address": "10.9.9.9", "port": 22, "family": "ipv4",
+            "protocol": "tcp", "real_servers": [{"address": "10.9.9.10", "port": 22}]}]}),
+        )
+        .unwrap(),
+        &Default::default(),
+    );
+    kernel.with(|k| k.table = foreign.clone());
+    let (_tx, rx) = watch::channel(snap(1, config(1)));
+    let board = StatusBoard::new(DataplaneStatus::default());
+    let (_h, _task) = spawn(
+        Box::new(kernel.clone()),
+        rx,
+        board.clone(),
+        EventBus::default(),
+        fast(),
+    );
+    wait_for(&board, "running", |s| s.state == DataplaneState::Running).await;
+
+    // `ipvsadm -d` behind lbd's back.
+    kernel.with(|k| {
+        let svc = k
+            .table
+            .services
+            .values_mut()
+            .find(|s| s.dests.len() == 2)
+            .unwrap();
+        let first = *svc.dests.keys().next().unwrap();
+        svc.dests.remove(&first);
+    });
+    let s = wait_for(&board, "drift repair", |s| s.drift_repairs == 1).await;
+    assert_eq!(s.state, DataplaneState::Running);
+    kernel.with(|k| {
+        assert_eq!(k.table.dest_count(), 4, "3 of lbd's + 1 foreign");
+        for (key, svc) in &foreign.services {
+            assert_eq!(
+                k.table.services.get(key),
+                Some(svc),
+                "the foreign service is untouched"
+            );
+        }
+    });
+}
+
+#[tokio::test]
+async fn unavailable_kernel_degrades_without_busy_looping_then_recovers() {
+    let kernel = MemoryKernel::default();
+    kernel.with(|k| k.unavailable = Some("no ip_vs in this kernel".into()));
+    let (_tx, rx) = watch::channel(snap(1, config(1)));
+    let board = StatusBoard::new(DataplaneStatus::default());
+    let events = EventBus::default();
+    let (h, _task) = spawn(
+        Box::new(kernel.clone()),
+        rx,
+        board.clone(),
+        events.clone(),
+        fast(),
+    );
+    let s = wait_for(&board, "degraded", |s| s.state == DataplaneState::Degraded).await;
+    assert!(s.reason.as_deref().unwrap().contains("no ip_vs"), "{s:?}");
+    assert!(h.resync().await.is_err());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let errors = board.dataplane().errors;
+    // Back-off 20, 40, 80, 160, 200, 200 ms...: a handful of tries in half a second, not thousands.
+    assert!((2..=12).contains(&errors), "{errors} errors in 0.5 s");
+    let degraded_events = events
+        .recent(0)
+        .iter()
+        .filter(|e| matches!(e.kind, lbd::events::EventKind::DataplaneDegraded { .. }))
+        .count();
+    assert_eq!(degraded_events, 1, "one event per distinct failure");
+
+    kernel.with(|k| k.unavailable = None);
+    let s = wait_for(&board, "recovered", |s| s.state == DataplaneState::Running).await;
+    assert_eq!(s.applied_revision, Some(1));
+    assert_eq!(kernel.with(|k| k.table.dest_count()), 3);
+}
