@@ -38,6 +38,16 @@ pub enum EventKind {
     },
     /// The data plane cannot program the kernel.
     DataplaneDegraded { reason: String },
+    /// A real server's health check changed its verdict.
+    HealthChanged {
+        virtual_server_id: i64,
+        real_server_id: i64,
+        /// address:port that was checked
+        target: String,
+        state: crate::health::state::HealthState,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
 }
 
 #[derive(Clone)]

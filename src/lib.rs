@@ -15,6 +15,7 @@ pub mod api;
 pub mod dataplane;
 pub mod events;
 pub mod grpc;
+pub mod health;
 pub mod kernel;
 pub mod model;
 pub mod server;

@@ -10,6 +10,9 @@ use serde::Serialize;
 use tokio::sync::watch;
 use utoipa::ToSchema;
 
+use crate::health::state::RealServerHealth;
+use crate::health::HealthBoard;
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, ToSchema)]
 pub struct DataplaneStatus {
     /// `not_running`, `degraded` or `running`.
@@ -64,6 +67,8 @@ pub struct Status {
     pub real_servers: usize,
     pub vrrp_groups: usize,
     pub dataplane: DataplaneStatus,
+    /// Health of every checked real server.
+    pub health: Vec<RealServerHealth>,
 }
 
 /// The data plane's half of the status: a watch channel it writes and the API reads.
@@ -71,6 +76,7 @@ pub struct Status {
 pub struct StatusBoard {
     started: Instant,
     dataplane: watch::Sender<DataplaneStatus>,
+    health: HealthBoard,
 }
 
 impl StatusBoard {
@@ -78,6 +84,7 @@ impl StatusBoard {
         StatusBoard {
             started: Instant::now(),
             dataplane: watch::Sender::new(initial),
+            health: HealthBoard::default(),
         }
     }
 
@@ -87,6 +94,16 @@ impl StatusBoard {
 
     pub fn dataplane(&self) -> DataplaneStatus {
         self.dataplane.borrow().clone()
+    }
+
+    /// Where the health checkers write, and the API reads.
+    pub fn health(&self) -> HealthBoard {
+        self.health.clone()
+    }
+
+    pub fn health_list(&self) -> Vec<RealServerHealth> {
+        let b = self.health.lock().unwrap_or_else(|p| p.into_inner());
+        b.values().cloned().collect()
     }
 
     pub fn uptime_secs(&self) -> u64 {

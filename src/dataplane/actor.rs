@@ -19,6 +19,8 @@ use super::desired::{desired_table, Health};
 use super::reconcile::reconcile;
 use super::table::{IpvsTable, ServiceKey};
 use crate::events::{EventBus, EventKind};
+use crate::health::state::HealthState;
+use crate::health::{Checkers, Verdict};
 use crate::kernel::{Kernel, KernelError};
 use crate::model::Snapshot;
 use crate::status::{DataplaneState, DataplaneStatus, StatusBoard};
@@ -47,8 +49,6 @@ enum Command {
     Resync(oneshot::Sender<Result<usize, KernelError>>),
     /// The kernel's table as lbd reads it.
     KernelTable(oneshot::Sender<Result<IpvsTable, KernelError>>),
-    /// Health checks' verdicts changed.
-    SetHealth(Health),
 }
 
 /// A cloneable way to talk to the actor.
@@ -84,13 +84,6 @@ impl DataplaneHandle {
             .map_err(|_| HandleError::Gone)?;
         Ok(rx.await.map_err(|_| HandleError::Gone)??)
     }
-
-    pub async fn set_health(&self, h: Health) -> Result<(), HandleError> {
-        self.tx
-            .send(Command::SetHealth(h))
-            .await
-            .map_err(|_| HandleError::Gone)
-    }
 }
 
 /// Why a convergence pass runs.
@@ -110,6 +103,8 @@ struct Actor {
     events: EventBus,
     cfg: ActorConfig,
     health: Health,
+    checkers: Checkers,
+    verdicts: mpsc::Receiver<Verdict>,
     /// Services lbd created: the only ones it may delete.
     owned: BTreeSet<ServiceKey>,
     status: DataplaneStatus,
@@ -125,6 +120,8 @@ pub fn spawn(
     cfg: ActorConfig,
 ) -> (DataplaneHandle, JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(64);
+    let (vtx, verdicts) = mpsc::channel(1024);
+    let checkers = Checkers::new(board.health(), vtx);
     let actor = Actor {
         kernel: Some(kernel),
         snapshots,
@@ -132,6 +129,8 @@ pub fn spawn(
         events,
         cfg,
         health: Health::default(),
+        checkers,
+        verdicts,
         owned: BTreeSet::new(),
         status: DataplaneStatus {
             state: DataplaneState::NotRunning,
@@ -145,6 +144,7 @@ pub fn spawn(
 
 impl Actor {
     async fn run(mut self, mut rx: mpsc::Receiver<Command>) {
+        self.sync_checkers();
         let mut next = Instant::now() + self.pass(Reason::Start).await;
         loop {
             tokio::select! {
@@ -152,7 +152,16 @@ impl Actor {
                     if changed.is_err() {
                         break;
                     }
+                    self.sync_checkers();
                     next = Instant::now() + self.pass(Reason::Config).await;
+                }
+                Some(v) = self.verdicts.recv() => {
+                    self.on_verdict(v);
+                    // Verdicts that arrived meanwhile go into the same pass.
+                    while let Ok(v) = self.verdicts.try_recv() {
+                        self.on_verdict(v);
+                    }
+                    next = Instant::now() + self.pass(Reason::Health).await;
                 }
                 cmd = rx.recv() => match cmd {
                     None => break,
@@ -170,12 +179,6 @@ impl Actor {
                     Some(Command::KernelTable(reply)) => {
                         let _ = reply.send(self.dump().await);
                     }
-                    Some(Command::SetHealth(h)) => {
-                        if h != self.health {
-                            self.health = h;
-                            next = Instant::now() + self.pass(Reason::Health).await;
-                        }
-                    }
                 },
                 _ = tokio::time::sleep_until(next) => {
                     next = Instant::now() + self.pass(Reason::Periodic).await;
@@ -183,6 +186,30 @@ impl Actor {
             }
         }
         tracing::info!("data plane stopped; the kernel table is left as it is");
+    }
+
+    /// Starts, restarts and stops health checkers for the current snapshot; forgets the health of
+    /// real servers that are no longer checked.
+    fn sync_checkers(&mut self) {
+        let snap = self.snapshots.borrow().clone();
+        for id in self.checkers.sync(&snap.config) {
+            self.health.down.remove(&id);
+        }
+    }
+
+    fn on_verdict(&mut self, v: Verdict) {
+        match v.state {
+            HealthState::Down => self.health.down.insert(v.real_server_id),
+            HealthState::Up => self.health.down.remove(&v.real_server_id),
+        };
+        tracing::info!(real_server = %v.target, state = ?v.state, error = ?v.error, "health changed");
+        self.events.publish(EventKind::HealthChanged {
+            virtual_server_id: v.virtual_server_id,
+            real_server_id: v.real_server_id,
+            target: v.target.to_string(),
+            state: v.state,
+            error: v.error,
+        });
     }
 
     /// Runs a kernel call on a blocking thread (a large apply takes a while) and takes the

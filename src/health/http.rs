@@ -1,0 +1,88 @@
+//! keepalived's HTTP_GET (plain HTTP): GET a path, expect a status and optionally a substring of
+//! the body, all within the timeout.
+//!
+//! A minimal HTTP/1.0 client on purpose: one request per connection, `Connection: close`, the
+//! status line and (when a body substring is wanted) the body up to 64 KiB. No redirects.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use super::CheckError;
+
+const MAX_RESPONSE: usize = 64 * 1024;
+
+pub struct HttpCheck<'a> {
+    pub path: &'a str,
+    pub host: String,
+    pub expected_status: u16,
+    pub body_contains: Option<&'a str>,
+}
+
+pub async fn check(
+    addr: SocketAddr,
+    timeout: Duration,
+    c: &HttpCheck<'_>,
+) -> Result<(), CheckError> {
+    match tokio::time::timeout(timeout, exchange(addr, c)).await {
+        Err(_) => Err(CheckError::Timeout(timeout)),
+        Ok(r) => r,
+    }
+}
+
+async fn exchange(addr: SocketAddr, c: &HttpCheck<'_>) -> Result<(), CheckError> {
+    let mut s = TcpStream::connect(addr)
+        .await
+        .map_err(|e| CheckError::Connect(e.to_string()))?;
+    let req = format!(
+        "GET {} HTTP/1.0\r\nHost: {}\r\nUser-Agent: lbd-healthcheck\r\nConnection: close\r\n\r\n",
+        c.path, c.host
+    );
+    s.write_all(req.as_bytes())
+        .await
+        .map_err(|e| CheckError::Io(e.to_string()))?;
+    let mut buf = Vec::with_capacity(1024);
+    let mut chunk = [0u8; 4096];
+    loop {
+        let n = s
+            .read(&mut chunk)
+            .await
+            .map_err(|e| CheckError::Io(e.to_string()))?;
+        if n == 0 {
+            break;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        let have_status = buf.windows(2).any(|w| w == b"\r\n");
+        if (c.body_contains.is_none() && have_status) || buf.len() >= MAX_RESPONSE {
+            break;
+        }
+    }
+    let text = String::from_utf8_lossy(&buf);
+    let status_line = text.lines().next().unwrap_or_default();
+    let mut parts = status_line.split_whitespace();
+    let status = match (parts.next(), parts.next()) {
+        (Some(v), Some(code)) if v.starts_with("HTTP/") => code
+            .parse::<u16>()
+            .map_err(|_| CheckError::Protocol(format!("bad status line {status_line:?}")))?,
+        _ => {
+            return Err(CheckError::Protocol(format!(
+                "not an HTTP response: {status_line:?}"
+            )))
+        }
+    };
+    if status != c.expected_status {
+        return Err(CheckError::Status {
+            expected: c.expected_status,
+            got: status,
+        });
+    }
+    if let Some(want) = c.body_contains {
+        let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+        if !body.contains(want) {
+            return Err(CheckError::Body(want.to_string()));
+        }
+    }
+    Ok(())
+}

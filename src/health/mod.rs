@@ -1,0 +1,301 @@
+//! Health checks: one task per checked real server, keepalived's timing, verdicts to the actor.
+//!
+//! - [`tcp`] (TCP_CHECK) and [`http`] (HTTP_GET) are the checkers, one file each.
+//! - [`state`] holds the rise/fall hysteresis and what the API shows.
+//! - [`Checkers`] (owned by the data-plane actor) starts, keeps and stops the tasks as the
+//!   configuration changes. A task whose real server and check are unchanged by an edit keeps
+//!   running with its state (keepalived loses health state on reload).
+//!
+//! Timing, as keepalived's TCP_CHECK: every `delay_loop` a round runs: try, and on failure retry
+//! up to `retry` more times `delay_before_retry` apart; a round with one success is healthy.
+//! Detection therefore takes at most `delay_loop + connect_timeout*(retry+1) +
+//! delay_before_retry*retry`. lbd differs from keepalived 2.2.7 in one place, on purpose: the first
+//! round also retries (keepalived removes a server whose very first check fails at once).
+//! Real servers start as up, so a restart of lbd never pulls healthy servers.
+//! First rounds are spread over `delay_loop` by a hash of the real server's id, so 10,000
+//! servers do not fire in the same millisecond; each round runs in its own task, so one slow
+//! server never delays another.
+
+pub mod http;
+pub mod state;
+pub mod tcp;
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::events::now_unix_ms;
+use crate::model::{CheckKind, Config, Id};
+use state::{HealthState, Hysteresis, RealServerHealth};
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CheckError {
+    #[error("timed out after {0:?}")]
+    Timeout(Duration),
+    #[error("connect failed: {0}")]
+    Connect(String),
+    #[error("i/o error: {0}")]
+    Io(String),
+    #[error("{0}")]
+    Protocol(String),
+    #[error("HTTP status {got}, expected {expected}")]
+    Status { expected: u16, got: u16 },
+    #[error("the body does not contain {0:?}")]
+    Body(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Probe {
+    Tcp,
+    Http {
+        path: String,
+        host: String,
+        expected_status: u16,
+        body_contains: Option<String>,
+    },
+}
+
+/// Everything a checker task needs; a change of any of it restarts the task.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckSpec {
+    pub virtual_server_id: Id,
+    pub real_server_id: Id,
+    pub target: SocketAddr,
+    pub probe: Probe,
+    pub delay_loop: Duration,
+    pub connect_timeout: Duration,
+    pub retry: u32,
+    pub delay_before_retry: Duration,
+    pub rise: u32,
+    pub fall: u32,
+}
+
+/// The checks `cfg` asks for, one per real server that has one.
+pub fn specs(cfg: &Config) -> Vec<CheckSpec> {
+    let mut out = Vec::new();
+    for vs in &cfg.virtual_servers {
+        for rs in &vs.real_servers {
+            let Some(hc) = &rs.health_check else { continue };
+            let port = hc.connect_port.or(rs.port).unwrap_or(0);
+            let probe = match hc.kind {
+                CheckKind::Tcp => Probe::Tcp,
+                CheckKind::Http => Probe::Http {
+                    path: hc.path.clone().unwrap_or_else(|| "/".into()),
+                    host: match rs.address {
+                        IpAddr::V6(a) => format!("[{a}]"),
+                        a => a.to_string(),
+                    },
+                    expected_status: hc.expected_status.unwrap_or(200),
+                    body_contains: hc.body_contains.clone(),
+                },
+            };
+            out.push(CheckSpec {
+                virtual_server_id: vs.id,
+                real_server_id: rs.id,
+                target: SocketAddr::new(rs.address, port),
+                probe,
+                delay_loop: crate::model::units::millis(vs.delay_loop_ms),
+                connect_timeout: crate::model::units::millis(hc.connect_timeout_ms),
+                retry: hc.retry,
+                delay_before_retry: crate::model::units::millis(hc.delay_before_retry_ms),
+                rise: hc.rise.unwrap_or(1),
+                fall: hc.fall.unwrap_or(1),
+            });
+        }
+    }
+    out
+}
+
+/// A change of a real server's health, from its checker to the actor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    pub virtual_server_id: Id,
+    pub real_server_id: Id,
+    pub target: SocketAddr,
+    pub state: HealthState,
+    pub error: Option<String>,
+}
+
+pub type HealthBoard = Arc<Mutex<BTreeMap<Id, RealServerHealth>>>;
+
+fn lock(b: &HealthBoard) -> std::sync::MutexGuard<'_, BTreeMap<Id, RealServerHealth>> {
+    b.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The running checker tasks. Dropping it stops them all.
+pub struct Checkers {
+    tasks: HashMap<Id, (CheckSpec, JoinHandle<()>)>,
+    board: HealthBoard,
+    tx: mpsc::Sender<Verdict>,
+}
+
+impl Checkers {
+    pub fn new(board: HealthBoard, tx: mpsc::Sender<Verdict>) -> Self {
+        Checkers {
+            tasks: HashMap::new(),
+            board,
+            tx,
+        }
+    }
+
+    /// Brings the tasks in line with `cfg`: starts new checks, restarts changed ones (keeping
+    /// their state), stops removed ones. Returns the ids of real servers no longer checked.
+    pub fn sync(&mut self, cfg: &Config) -> Vec<Id> {
+        let wanted = specs(cfg);
+        let keep: HashMap<Id, &CheckSpec> = wanted.iter().map(|s| (s.real_server_id, s)).collect();
+        let mut gone = Vec::new();
+        self.tasks.retain(|id, (_, task)| {
+            if keep.contains_key(id) {
+                true
+            } else {
+                task.abort();
+                gone.push(*id);
+                false
+            }
+        });
+        {
+            let mut b = lock(&self.board);
+            for id in &gone {
+                b.remove(id);
+            }
+        }
+        for spec in wanted {
+            let id = spec.real_server_id;
+            if let Some((old, _)) = self.tasks.get(&id) {
+                if *old == spec {
+                    continue;
+                }
+            }
+            let initial = {
+                let mut b = lock(&self.board);
+                let entry = b.entry(id).or_insert_with(|| RealServerHealth {
+                    virtual_server_id: spec.virtual_server_id,
+                    real_server_id: id,
+                    state: HealthState::Up,
+                    since_unix_ms: now_unix_ms(),
+                    last_check_unix_ms: None,
+                    last_latency_ms: None,
+                    last_error: None,
+                    transitions: 0,
+                    checks: 0,
+                });
+                entry.state
+            };
+            let task = tokio::spawn(run(
+                spec.clone(),
+                initial,
+                self.board.clone(),
+                self.tx.clone(),
+            ));
+            if let Some((_, old)) = self.tasks.insert(id, (spec, task)) {
+                old.abort();
+            }
+        }
+        gone
+    }
+
+    pub fn len(&self) -> usize {
+        self.tasks.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.tasks.is_empty()
+    }
+}
+
+impl Drop for Checkers {
+    fn drop(&mut self) {
+        for (_, t) in self.tasks.values() {
+            t.abort();
+        }
+    }
+}
+
+/// Where in `period` a real server's first round falls: a fixed spread by id (Fibonacci hashing).
+pub fn first_offset(id: Id, period: Duration) -> Duration {
+    let h = (id as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    let frac = (h >> 11) as f64 / (1u64 << 53) as f64;
+    period.mul_f64(frac)
+}
+
+/// One attempt.
+pub async fn attempt(spec: &CheckSpec) -> Result<(), CheckError> {
+    match &spec.probe {
+        Probe::Tcp => tcp::check(spec.target, spec.connect_timeout).await,
+        Probe::Http {
+            path,
+            host,
+            expected_status,
+            body_contains,
+        } => {
+            let c = http::HttpCheck {
+                path,
+                host: host.clone(),
+                expected_status: *expected_status,
+                body_contains: body_contains.as_deref(),
+            };
+            http::check(spec.target, spec.connect_timeout, &c).await
+        }
+    }
+}
+
+/// One round: the first attempt and up to `retry` retries. Returns the latency of the success,
+/// or the last error.
+pub async fn round(spec: &CheckSpec) -> Result<Duration, CheckError> {
+    let mut last = CheckError::Io("no attempt".into());
+    for i in 0..=spec.retry {
+        if i > 0 {
+            tokio::time::sleep(spec.delay_before_retry).await;
+        }
+        let t = Instant::now();
+        match attempt(spec).await {
+            Ok(()) => return Ok(t.elapsed()),
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
+}
+
+async fn run(spec: CheckSpec, initial: HealthState, board: HealthBoard, tx: mpsc::Sender<Verdict>) {
+    tokio::time::sleep(first_offset(spec.real_server_id, spec.delay_loop)).await;
+    let mut state = initial;
+    let mut hyst = Hysteresis::new(spec.rise, spec.fall);
+    loop {
+        let result = round(&spec).await;
+        let error = result.as_ref().err().map(|e| e.to_string());
+        let changed = hyst.round(state, result.is_ok());
+        {
+            let mut b = lock(&board);
+            if let Some(h) = b.get_mut(&spec.real_server_id) {
+                h.checks += 1;
+                h.last_check_unix_ms = Some(now_unix_ms());
+                h.last_latency_ms = result.as_ref().ok().map(|d| d.as_secs_f64() * 1e3);
+                h.last_error = error.clone();
+                if let Some(new) = changed {
+                    h.state = new;
+                    h.since_unix_ms = now_unix_ms();
+                    h.transitions += 1;
+                }
+            }
+        }
+        if let Some(new) = changed {
+            state = new;
+            let v = Verdict {
+                virtual_server_id: spec.virtual_server_id,
+                real_server_id: spec.real_server_id,
+                target: spec.target,
+                state: new,
+                error,
+            };
+            if tx.send(v).await.is_err() {
+                // The actor is gone: nothing left to tell.
+                return;
+            }
+        }
+        tokio::time::sleep(spec.delay_loop).await;
+    }
+}
