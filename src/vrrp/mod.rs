@@ -18,3 +18,6 @@ pub use packet::{
     PacketKind, Version, VrrpPacket,
 };
 pub use timer::{ProtocolVersion, Timer};
+
+#[cfg(test)]
+mod tests;
