@@ -297,6 +297,8 @@ pub struct Counters {
     pub unknown_peer: u64,
     /// Our own advert looped back.
     pub own_adverts: u64,
+    /// We own the addresses (priority 255) and another router claims to as well.
+    pub owner_conflicts: u64,
     /// As master: a lower-priority advert from another master (answered at once).
     pub lower_priority_master: u64,
     /// Adverts received while Initialize or Fault.
@@ -798,6 +800,13 @@ impl Instance {
         self.counters.adverts_received += 1;
         if p.priority == 0 {
             self.counters.priority_zero_received += 1;
+        }
+        if self.is_owner() && p.priority == PRIORITY_OWNER {
+            // RFC 5798 section 7.1 has the owner drop every advert, which leaves two owners
+            // both master for ever; RFC 9568 (which obsoletes it) erratum 8298 makes this a
+            // logged misconfiguration and processes the advert normally, so the owner with the
+            // higher address stays master (section 6.4.3). We do the latter.
+            self.counters.owner_conflicts += 1;
         }
         match self.state {
             State::Backup => self.backup_rx(src, &p, now, out),

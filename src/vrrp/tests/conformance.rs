@@ -823,3 +823,18 @@ fn from_model_rejects_unrepresentable_settings() {
         Err(ConfigError::AuthPass(_))
     ));
 }
+
+#[test]
+fn two_address_owners_resolve_by_address() {
+    // RFC 9568 erratum 8298: an owner processes another owner's adverts (section 6.4.3).
+    let t0 = Instant::now();
+    let c = cfg(ProtocolVersion::V3, 100, 255);
+    let mut i = start(c.clone(), t0);
+    assert_eq!(i.state(), State::Master);
+    let acts = i.on_input(rx(PEER, advert(&c, 255)), t0);
+    assert!(matches!(acts[0], Action::SendAdvert { .. }), "{acts:?}");
+    assert_eq!(i.state(), State::Master, "192.168.10.101 < us");
+    i.on_input(rx(Ipv4Addr::new(192, 168, 10, 200), advert(&c, 255)), t0);
+    assert_eq!(i.state(), State::Backup);
+    assert_eq!(i.counters().owner_conflicts, 2);
+}
