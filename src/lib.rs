@@ -22,3 +22,4 @@ pub mod server;
 pub mod service;
 pub mod status;
 pub mod store;
+pub mod vrrp;

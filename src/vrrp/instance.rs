@@ -1,0 +1,909 @@
+//! One VRRP virtual router on this director: a sans-IO state machine.
+//!
+//! The driver (socket layer) feeds [`Input`]s with the current time and carries out the
+//! returned [`Action`]s in order; the instance reads no clock and does no I/O. It keeps its own
+//! timer deadlines, so a [`Input::TimerExpired`] that arrives for a cancelled or re-armed timer
+//! is ignored.
+//!
+//! States and transitions follow RFC 5798 section 6.4 (VRRPv3) and RFC 3768 section 6.4
+//! (VRRPv2), with keepalived's additions where the RFCs are silent:
+//!
+//! - **Startup** (RFC 5798 section 6.4.1): the address owner (priority 255) becomes Master at
+//!   once; everyone else becomes Backup with Master_Down_Timer = Master_Down_Interval.
+//!   An instance configured with initial state MASTER (keepalived `state MASTER`) also starts
+//!   as Backup, but waits only Master_Adver_Interval + the minimum skew (1/256 of the interval
+//!   for v3, 1/256 s for v2) before taking over, exactly as keepalived 2.2.7 does
+//!   (`vrrp_init_state`): long enough to hear a higher-priority master that is already there.
+//!   As in keepalived, initial state MASTER turns nopreempt and preempt_delay off.
+//! - **Fault**: a tracked interface (or the VRRP interface itself) is down. A master leaving
+//!   for Fault sends a priority-0 advert first, as keepalived does. When every tracked
+//!   interface is up again the instance goes through Startup again.
+//! - **preempt_delay** (keepalived 2.x semantics): when a Backup with preempt on first hears a
+//!   lower-priority master, it starts the delay and keeps accepting that master's adverts until
+//!   the delay ends; an advert of higher or equal priority cancels the delay. When the delay
+//!   ends while the master is still of lower priority, the Backup takes over at once
+//!   (keepalived instead starts discarding and takes over one Master_Down_Interval later).
+//! - **Two masters meet**: the one that wins the comparison of RFC 5798 section 6.4.3 sends an
+//!   advert and a gratuitous-ARP burst at once (keepalived's "forcing new election"), so the
+//!   network converges on it without waiting for the next Adver_Timer.
+
+use std::collections::{BTreeSet, VecDeque};
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+use thiserror::Error;
+
+use super::packet::{
+    self, multicast_group, validate_ip_header, AuthPass, AuthType, DecodeError, IpHeaderError,
+    PacketKind, Version, VrrpPacket, IP_PROTOCOL_VRRP, MAX_V3_ADVER_INT,
+};
+use super::timer::{master_down_interval, skew_min, skew_time, ProtocolVersion, Timer};
+use crate::model::{
+    Centiseconds, GarpSettings, InitialState, Priority, VirtualAddress, Vrid, VrrpGroup, VrrpNode,
+};
+
+/// The address owner's priority (RFC 5798 section 5.2.4).
+pub const PRIORITY_OWNER: u8 = 255;
+/// How many transitions [`Instance::transitions`] keeps.
+pub const TRANSITION_HISTORY: usize = 32;
+
+/// Everything one instance needs, resolved from the model for this node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceConfig {
+    pub name: String,
+    pub vrid: Vrid,
+    pub version: ProtocolVersion,
+    pub priority: Priority,
+    /// Advertisement_Interval (RFC 5798 section 6.1). Whole seconds for v2.
+    pub advert_interval: Centiseconds,
+    /// VRRPv2 simple password; `None` sends and expects auth type 0.
+    pub auth: Option<AuthPass>,
+    pub virtual_addresses: Vec<VirtualAddress>,
+    /// Preempt_Mode (RFC 5798 section 6.1).
+    pub preempt: bool,
+    pub preempt_delay: Duration,
+    pub initial_state: InitialState,
+    /// This director's primary address on the VRRP interface: the advert source and the
+    /// tie-breaker of RFC 5798 section 6.4.3.
+    pub primary_address: IpAddr,
+    /// Unicast peers; empty means multicast to the VRRP group.
+    pub unicast_peers: Vec<IpAddr>,
+    pub garp: GarpSettings,
+    /// The VRRP interface.
+    pub interface: String,
+    /// Further interfaces whose loss means Fault.
+    pub track_interfaces: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum ConfigError {
+    #[error("VRRP version {0} is not supported (2 or 3)")]
+    Version(u8),
+    #[error("advertisement interval {ms} ms is not valid for VRRPv{version}")]
+    Interval { version: u8, ms: u32 },
+    #[error(transparent)]
+    AuthPass(#[from] packet::AuthPassTooLong),
+    #[error("authentication is VRRPv2 only")]
+    AuthOnV3,
+    #[error("VRRPv2 runs over IPv4 only, primary address {0} is IPv6")]
+    V2OverIpv6(IpAddr),
+    #[error("no virtual address of the primary address's family ({0})")]
+    NoAddresses(IpAddr),
+}
+
+impl InstanceConfig {
+    /// Resolves a group and this node's entry. `primary_address` is the node's source address:
+    /// `unicast_src` when set, otherwise the interface's primary address, which only the
+    /// socket layer knows.
+    pub fn from_model(
+        group: &VrrpGroup,
+        node: &VrrpNode,
+        primary_address: IpAddr,
+    ) -> Result<Self, ConfigError> {
+        let version = match group.version {
+            2 => ProtocolVersion::V2,
+            3 => ProtocolVersion::V3,
+            v => return Err(ConfigError::Version(v)),
+        };
+        let ms = group.advert_interval_ms;
+        let bad_interval = ConfigError::Interval {
+            version: version.number(),
+            ms,
+        };
+        let advert_interval = Centiseconds::from_millis(ms).ok_or(bad_interval.clone())?;
+        let ok = match version {
+            ProtocolVersion::V2 => ms % 1000 == 0 && (1..=255).contains(&(ms / 1000)),
+            ProtocolVersion::V3 => (1..=MAX_V3_ADVER_INT).contains(&advert_interval.0),
+        };
+        if !ok {
+            return Err(bad_interval);
+        }
+        let auth = match (&group.auth_pass, version) {
+            (None, _) => None,
+            (Some(p), ProtocolVersion::V2) => Some(AuthPass::new(p)?),
+            (Some(_), ProtocolVersion::V3) => return Err(ConfigError::AuthOnV3),
+        };
+        if version == ProtocolVersion::V2 && primary_address.is_ipv6() {
+            return Err(ConfigError::V2OverIpv6(primary_address));
+        }
+        let cfg = InstanceConfig {
+            name: group.name.clone(),
+            vrid: group.vrid,
+            version,
+            priority: node.priority,
+            advert_interval,
+            auth,
+            virtual_addresses: group.virtual_addresses.clone(),
+            preempt: group.preempt,
+            preempt_delay: Duration::from_millis(u64::from(group.preempt_delay_ms)),
+            initial_state: node.initial_state,
+            primary_address,
+            unicast_peers: group.unicast_peers.clone(),
+            garp: group.garp.clone(),
+            interface: node.interface.clone(),
+            track_interfaces: group.track_interfaces.clone(),
+        };
+        if cfg.advertised_addresses().is_empty() {
+            return Err(ConfigError::NoAddresses(primary_address));
+        }
+        Ok(cfg)
+    }
+
+    /// The virtual addresses of the primary address's family: what the adverts list.
+    pub fn advertised_addresses(&self) -> Vec<IpAddr> {
+        self.virtual_addresses
+            .iter()
+            .map(|v| v.address)
+            .filter(|a| a.is_ipv4() == self.primary_address.is_ipv4())
+            .collect()
+    }
+}
+
+/// RFC 5798 section 6.4 states, plus Fault.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum State {
+    Initialize,
+    Backup,
+    Master,
+    Fault,
+}
+
+/// Why a transition happened; the reasons of RFC 6527's `vrrpv3StatisticsNewMasterReason` and
+/// more.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Reason {
+    /// Initialize -> Backup.
+    Startup,
+    /// -> Master at startup because we own the addresses (priority 255).
+    AddressOwner,
+    /// Backup -> Master: Master_Down_Timer expired with no advert (RFC 5798 section 6.4.2).
+    MasterDown,
+    /// Backup -> Master: the master sent priority 0 and Skew_Time passed.
+    MasterStopped,
+    /// Backup -> Master: we discarded a lower-priority master's adverts (preempt), or its
+    /// preempt delay ended.
+    Preempted,
+    /// Backup -> Master after the short startup wait of initial state MASTER.
+    InitialStateMaster,
+    /// Master -> Backup: an advert of higher priority, or of equal priority from a higher
+    /// address (RFC 5798 section 6.4.3).
+    HigherPriorityMaster { src: IpAddr, priority: u8 },
+    /// -> Fault.
+    InterfaceDown(String),
+    /// Fault -> Backup.
+    InterfacesUp,
+    /// -> Initialize.
+    Shutdown,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transition {
+    pub at: Instant,
+    pub from: State,
+    pub to: State,
+    pub reason: Reason,
+}
+
+/// What happened; the driver feeds these in time order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    /// Start (RFC 5798 section 6.4.1, "Startup event").
+    Startup,
+    /// Graceful stop ("Shutdown event"): a master sends priority 0 and releases the addresses.
+    Shutdown,
+    /// A raw VRRP message (IP payload) with its IP header fields; the instance decodes it and
+    /// counts every reason for dropping it. Route datagrams with [`packet::peek_vrid`].
+    Datagram {
+        src: IpAddr,
+        dst: IpAddr,
+        ttl: u8,
+        bytes: Vec<u8>,
+    },
+    /// An advert the driver decoded itself.
+    AdvertReceived {
+        src: IpAddr,
+        dst: IpAddr,
+        ttl: u8,
+        packet: VrrpPacket,
+    },
+    TimerExpired(Timer),
+    InterfaceUp(String),
+    InterfaceDown(String),
+}
+
+/// What the driver must do, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Encode `packet` (from `src`) once per destination: the VRRP multicast group, or each
+    /// unicast peer. TTL 255, protocol 112.
+    SendAdvert {
+        packet: VrrpPacket,
+        src: IpAddr,
+        destinations: Vec<IpAddr>,
+    },
+    /// Arm `timer` for `at`, replacing any earlier deadline of the same timer.
+    StartTimer {
+        timer: Timer,
+        at: Instant,
+    },
+    CancelTimer(Timer),
+    AddVips(Vec<VirtualAddress>),
+    RemoveVips(Vec<VirtualAddress>),
+    /// `count` gratuitous ARPs (IPv4) or unsolicited neighbour advertisements (IPv6) for each
+    /// address, sent back to back.
+    SendGarp {
+        addresses: Vec<VirtualAddress>,
+        count: u32,
+    },
+    StateChanged {
+        from: State,
+        to: State,
+        reason: Reason,
+    },
+}
+
+/// Statistics (in the spirit of RFC 6527's vrrpv3StatisticsTable).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Counters {
+    pub adverts_sent: u64,
+    pub priority_zero_sent: u64,
+    pub adverts_received: u64,
+    pub priority_zero_received: u64,
+    pub became_master: u64,
+    pub released_master: u64,
+    /// TTL / hop limit other than 255 (RFC 5798 section 7.1).
+    pub ttl_errors: u64,
+    /// Destination neither the VRRP group nor our unicast address.
+    pub destination_errors: u64,
+    pub checksum_errors: u64,
+    /// Too short, or length not matching Count IPvX Addr.
+    pub length_errors: u64,
+    /// Version other than configured, or not 2/3.
+    pub version_errors: u64,
+    /// Packet type other than ADVERTISEMENT.
+    pub type_errors: u64,
+    /// Any other malformed packet (VRID 0, family, zero interval).
+    pub packet_errors: u64,
+    /// Auth type or password not matching the configuration (RFC 3768 section 7.1).
+    pub auth_errors: u64,
+    /// Advert interval other than configured: dropped in v2 (RFC 3768 section 7.1), only
+    /// counted in v3.
+    pub interval_errors: u64,
+    /// Address list not matching the configuration (RFC 5798 section 7.1: logged, accepted).
+    pub address_list_errors: u64,
+    /// Another VRID on the shared group: not ours, ignored.
+    pub other_vrid: u64,
+    /// Unicast mode: a source that is not a configured peer.
+    pub unknown_peer: u64,
+    /// Our own advert looped back.
+    pub own_adverts: u64,
+    /// We own the addresses (priority 255) and another router claims to as well.
+    pub owner_conflicts: u64,
+    /// As master: a lower-priority advert from another master (answered at once).
+    pub lower_priority_master: u64,
+    /// Adverts received while Initialize or Fault.
+    pub ignored_inactive: u64,
+    /// Timer expiries for a timer not armed or not yet due.
+    pub stale_timers: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PreemptDelay {
+    Idle,
+    Running,
+    Elapsed,
+}
+
+/// One VRRP instance. See the module documentation.
+#[derive(Debug)]
+pub struct Instance {
+    cfg: InstanceConfig,
+    state: State,
+    /// Master_Adver_Interval (RFC 5798 section 6.1): learned from the master in v3.
+    master_adver_int: Centiseconds,
+    timers: [Option<Instant>; Timer::ALL.len()],
+    down_interfaces: BTreeSet<String>,
+    /// The master we last accepted (source, priority).
+    master: Option<(IpAddr, u8)>,
+    /// What a Master_Down_Timer expiry would mean.
+    pending_reason: Reason,
+    preempt_delay: PreemptDelay,
+    counters: Counters,
+    transitions: VecDeque<Transition>,
+}
+
+impl Instance {
+    pub fn new(cfg: InstanceConfig) -> Self {
+        let master_adver_int = cfg.advert_interval;
+        Instance {
+            cfg,
+            state: State::Initialize,
+            master_adver_int,
+            timers: [None; Timer::ALL.len()],
+            down_interfaces: BTreeSet::new(),
+            master: None,
+            pending_reason: Reason::MasterDown,
+            preempt_delay: PreemptDelay::Idle,
+            counters: Counters::default(),
+            transitions: VecDeque::new(),
+        }
+    }
+
+    pub fn config(&self) -> &InstanceConfig {
+        &self.cfg
+    }
+
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    /// The latest transitions, oldest first (at most [`TRANSITION_HISTORY`]).
+    pub fn transitions(&self) -> impl Iterator<Item = &Transition> {
+        self.transitions.iter()
+    }
+
+    /// Master_Adver_Interval as currently known.
+    pub fn master_adver_interval(&self) -> Centiseconds {
+        self.master_adver_int
+    }
+
+    /// The master this instance last accepted adverts from (source, priority).
+    pub fn current_master(&self) -> Option<(IpAddr, u8)> {
+        self.master
+    }
+
+    /// The armed deadline of `timer`.
+    pub fn deadline(&self, timer: Timer) -> Option<Instant> {
+        self.timers[timer.index()]
+    }
+
+    /// The earliest armed deadline: when the driver must wake the instance next.
+    pub fn next_deadline(&self) -> Option<(Timer, Instant)> {
+        Timer::ALL
+            .iter()
+            .filter_map(|&t| self.deadline(t).map(|at| (t, at)))
+            .min_by_key(|&(_, at)| at)
+    }
+
+    fn priority(&self) -> u8 {
+        self.cfg.priority.get()
+    }
+
+    fn is_owner(&self) -> bool {
+        self.priority() == PRIORITY_OWNER
+    }
+
+    /// keepalived ignores nopreempt and preempt_delay with initial state MASTER.
+    fn preempt(&self) -> bool {
+        self.cfg.preempt || self.cfg.initial_state == InitialState::Master
+    }
+
+    fn preempt_delay_configured(&self) -> Option<Duration> {
+        let d = self.cfg.preempt_delay;
+        (self.preempt() && self.cfg.initial_state != InitialState::Master && !d.is_zero())
+            .then_some(d)
+    }
+
+    /// Skew_Time with the current Master_Adver_Interval.
+    pub fn skew_time(&self) -> Duration {
+        skew_time(self.cfg.version, self.priority(), self.master_adver_int)
+    }
+
+    /// Master_Down_Interval with the current Master_Adver_Interval (v2: the configured one).
+    pub fn master_down_interval(&self) -> Duration {
+        master_down_interval(self.cfg.version, self.priority(), self.master_adver_int)
+    }
+
+    fn is_tracked(&self, ifname: &str) -> bool {
+        self.cfg.interface == ifname || self.cfg.track_interfaces.iter().any(|t| t == ifname)
+    }
+
+    /// Feeds one input at time `now`; returns what to do, in order.
+    pub fn on_input(&mut self, input: Input, now: Instant) -> Vec<Action> {
+        let mut out = Vec::new();
+        match input {
+            Input::Startup => {
+                if self.state == State::Initialize {
+                    self.start(now, Reason::Startup, &mut out);
+                }
+            }
+            Input::Shutdown => self.shutdown(now, &mut out),
+            Input::Datagram {
+                src,
+                dst,
+                ttl,
+                bytes,
+            } => {
+                if self.accept_ip(src, dst, ttl) {
+                    match packet::decode(&bytes, src, dst) {
+                        Ok(p) => self.receive(src, p, now, &mut out),
+                        Err(e) => self.count_decode_error(&e),
+                    }
+                }
+            }
+            Input::AdvertReceived {
+                src,
+                dst,
+                ttl,
+                packet,
+            } => {
+                if self.accept_ip(src, dst, ttl) {
+                    self.receive(src, packet, now, &mut out);
+                }
+            }
+            Input::TimerExpired(t) => self.timer_expired(t, now, &mut out),
+            Input::InterfaceDown(ifname) => {
+                if self.is_tracked(&ifname) {
+                    self.down_interfaces.insert(ifname.clone());
+                    if matches!(self.state, State::Backup | State::Master) {
+                        self.go_fault(now, Reason::InterfaceDown(ifname), &mut out);
+                    }
+                }
+            }
+            Input::InterfaceUp(ifname) => {
+                if self.down_interfaces.remove(&ifname)
+                    && self.down_interfaces.is_empty()
+                    && self.state == State::Fault
+                {
+                    self.start(now, Reason::InterfacesUp, &mut out);
+                }
+            }
+        }
+        out
+    }
+
+    // ---- timers -------------------------------------------------------------------------
+
+    fn start_timer(&mut self, timer: Timer, at: Instant, out: &mut Vec<Action>) {
+        self.timers[timer.index()] = Some(at);
+        out.push(Action::StartTimer { timer, at });
+    }
+
+    fn cancel_timer(&mut self, timer: Timer, out: &mut Vec<Action>) {
+        if self.timers[timer.index()].take().is_some() {
+            out.push(Action::CancelTimer(timer));
+        }
+    }
+
+    fn cancel_all_timers(&mut self, out: &mut Vec<Action>) {
+        for t in Timer::ALL {
+            self.cancel_timer(t, out);
+        }
+    }
+
+    fn timer_expired(&mut self, timer: Timer, now: Instant, out: &mut Vec<Action>) {
+        match self.timers[timer.index()] {
+            Some(at) if at <= now => self.timers[timer.index()] = None,
+            _ => {
+                self.counters.stale_timers += 1;
+                return;
+            }
+        }
+        match (timer, self.state) {
+            // RFC 5798 section 6.4.3: send an advert, reset Adver_Timer.
+            (Timer::Adver, State::Master) => {
+                self.send_advert(self.priority(), out);
+                let at = now + self.cfg.advert_interval.as_duration();
+                self.start_timer(Timer::Adver, at, out);
+            }
+            // RFC 5798 section 6.4.2: Master_Down_Timer fires -> Master.
+            (Timer::MasterDown, State::Backup) => {
+                let reason = self.pending_reason.clone();
+                self.become_master(now, reason, out);
+            }
+            (Timer::PreemptDelay, State::Backup) => {
+                self.preempt_delay = PreemptDelay::Elapsed;
+                if matches!(self.master, Some((_, p)) if p < self.priority()) {
+                    self.become_master(now, Reason::Preempted, out);
+                }
+            }
+            (Timer::GarpRepeat, State::Master) => self.send_garp(self.cfg.garp.count, out),
+            (Timer::GarpRefresh, State::Master) => {
+                self.send_garp(1, out);
+                if let Some(every) = self.garp_refresh() {
+                    self.start_timer(Timer::GarpRefresh, now + every, out);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn garp_refresh(&self) -> Option<Duration> {
+        self.cfg
+            .garp
+            .refresh_interval_ms
+            .filter(|&ms| ms > 0)
+            .map(|ms| Duration::from_millis(u64::from(ms)))
+    }
+
+    // ---- transitions --------------------------------------------------------------------
+
+    fn record(&mut self, now: Instant, to: State, reason: Reason, out: &mut Vec<Action>) {
+        let from = self.state;
+        self.state = to;
+        if self.transitions.len() == TRANSITION_HISTORY {
+            self.transitions.pop_front();
+        }
+        self.transitions.push_back(Transition {
+            at: now,
+            from,
+            to,
+            reason: reason.clone(),
+        });
+        out.push(Action::StateChanged { from, to, reason });
+    }
+
+    /// Startup (RFC 5798 section 6.4.1), also used when leaving Fault.
+    fn start(&mut self, now: Instant, reason: Reason, out: &mut Vec<Action>) {
+        self.master_adver_int = self.cfg.advert_interval;
+        self.master = None;
+        self.preempt_delay = PreemptDelay::Idle;
+        if let Some(ifname) = self.down_interfaces.iter().next().cloned() {
+            if self.state != State::Fault {
+                self.record(now, State::Fault, Reason::InterfaceDown(ifname), out);
+            }
+            return;
+        }
+        if self.is_owner() {
+            self.become_master(now, Reason::AddressOwner, out);
+            return;
+        }
+        self.record(now, State::Backup, reason, out);
+        let wait = if self.cfg.initial_state == InitialState::Master {
+            self.pending_reason = Reason::InitialStateMaster;
+            self.master_adver_int.as_duration() + skew_min(self.cfg.version, self.master_adver_int)
+        } else {
+            self.pending_reason = Reason::MasterDown;
+            self.master_down_interval()
+        };
+        self.start_timer(Timer::MasterDown, now + wait, out);
+    }
+
+    /// RFC 5798 section 6.4.1 / 6.4.2: send an advert, broadcast gratuitous ARP, set
+    /// Adver_Timer, become Master; plus keepalived's GARP repeat and refresh.
+    fn become_master(&mut self, now: Instant, reason: Reason, out: &mut Vec<Action>) {
+        self.cancel_timer(Timer::MasterDown, out);
+        self.cancel_timer(Timer::PreemptDelay, out);
+        self.preempt_delay = PreemptDelay::Idle;
+        self.master = None;
+        self.record(now, State::Master, reason, out);
+        self.counters.became_master += 1;
+        self.send_advert(self.priority(), out);
+        out.push(Action::AddVips(self.cfg.virtual_addresses.clone()));
+        self.send_garp(self.cfg.garp.count, out);
+        let at = now + self.cfg.advert_interval.as_duration();
+        self.start_timer(Timer::Adver, at, out);
+        if self.cfg.garp.repeat_delay_ms > 0 {
+            let at = now + Duration::from_millis(u64::from(self.cfg.garp.repeat_delay_ms));
+            self.start_timer(Timer::GarpRepeat, at, out);
+        }
+        if let Some(every) = self.garp_refresh() {
+            self.start_timer(Timer::GarpRefresh, now + every, out);
+        }
+    }
+
+    /// Leaves Master: stop advertising (with a priority-0 advert when `stop_advert`) and
+    /// release the addresses.
+    fn leave_master(&mut self, stop_advert: bool, out: &mut Vec<Action>) {
+        self.cancel_timer(Timer::Adver, out);
+        self.cancel_timer(Timer::GarpRepeat, out);
+        self.cancel_timer(Timer::GarpRefresh, out);
+        if stop_advert {
+            self.send_advert(0, out);
+        }
+        out.push(Action::RemoveVips(self.cfg.virtual_addresses.clone()));
+        self.counters.released_master += 1;
+    }
+
+    fn go_fault(&mut self, now: Instant, reason: Reason, out: &mut Vec<Action>) {
+        if self.state == State::Master {
+            self.leave_master(true, out);
+        }
+        self.cancel_all_timers(out);
+        self.master = None;
+        self.preempt_delay = PreemptDelay::Idle;
+        self.record(now, State::Fault, reason, out);
+    }
+
+    /// RFC 5798 sections 6.4.2 and 6.4.3, "Shutdown event".
+    fn shutdown(&mut self, now: Instant, out: &mut Vec<Action>) {
+        if self.state == State::Initialize {
+            return;
+        }
+        if self.state == State::Master {
+            self.leave_master(true, out);
+        }
+        self.cancel_all_timers(out);
+        self.master = None;
+        self.preempt_delay = PreemptDelay::Idle;
+        self.record(now, State::Initialize, Reason::Shutdown, out);
+    }
+
+    // ---- sending ------------------------------------------------------------------------
+
+    /// The advert this instance sends with `priority` (0 when stopping).
+    pub fn advert(&self, priority: u8) -> VrrpPacket {
+        let addresses = self.cfg.advertised_addresses();
+        let version = match self.cfg.version {
+            ProtocolVersion::V2 => {
+                let (auth_type, auth_data) = match &self.cfg.auth {
+                    Some(p) => (AuthType::SimplePassword, p.wire()),
+                    None => (AuthType::None, [0; packet::AUTH_DATA_LEN]),
+                };
+                Version::V2 {
+                    auth_type,
+                    // Checked to be 1..=255 whole seconds by `InstanceConfig::from_model`.
+                    adver_int: u8::try_from(self.cfg.advert_interval.0 / 100).unwrap_or(u8::MAX),
+                    auth_data,
+                }
+            }
+            ProtocolVersion::V3 => Version::V3 {
+                max_adver_int: self.cfg.advert_interval,
+            },
+        };
+        VrrpPacket {
+            version,
+            kind: PacketKind::Advertisement,
+            vrid: self.cfg.vrid,
+            priority,
+            count_ip: u8::try_from(addresses.len()).unwrap_or(u8::MAX),
+            checksum: 0,
+            addresses,
+        }
+    }
+
+    fn destinations(&self) -> Vec<IpAddr> {
+        if self.cfg.unicast_peers.is_empty() {
+            vec![multicast_group(self.cfg.primary_address)]
+        } else {
+            self.cfg.unicast_peers.clone()
+        }
+    }
+
+    fn send_advert(&mut self, priority: u8, out: &mut Vec<Action>) {
+        self.counters.adverts_sent += 1;
+        if priority == 0 {
+            self.counters.priority_zero_sent += 1;
+        }
+        out.push(Action::SendAdvert {
+            packet: self.advert(priority),
+            src: self.cfg.primary_address,
+            destinations: self.destinations(),
+        });
+    }
+
+    fn send_garp(&mut self, count: u32, out: &mut Vec<Action>) {
+        if count > 0 {
+            out.push(Action::SendGarp {
+                addresses: self.cfg.virtual_addresses.clone(),
+                count,
+            });
+        }
+    }
+
+    // ---- receiving ----------------------------------------------------------------------
+
+    /// IP-level checks (RFC 5798 section 7.1): TTL, destination, our own loop-back, peers.
+    fn accept_ip(&mut self, src: IpAddr, dst: IpAddr, ttl: u8) -> bool {
+        if matches!(self.state, State::Initialize | State::Fault) {
+            self.counters.ignored_inactive += 1;
+            return false;
+        }
+        let unicast = (!self.cfg.unicast_peers.is_empty()).then_some(self.cfg.primary_address);
+        match validate_ip_header(ttl, IP_PROTOCOL_VRRP, dst, unicast) {
+            Ok(()) => {}
+            Err(IpHeaderError::BadTtl(_)) => {
+                self.counters.ttl_errors += 1;
+                return false;
+            }
+            Err(_) => {
+                self.counters.destination_errors += 1;
+                return false;
+            }
+        }
+        if src == self.cfg.primary_address {
+            self.counters.own_adverts += 1;
+            return false;
+        }
+        if !self.cfg.unicast_peers.is_empty() && !self.cfg.unicast_peers.contains(&src) {
+            self.counters.unknown_peer += 1;
+            return false;
+        }
+        true
+    }
+
+    fn count_decode_error(&mut self, e: &DecodeError) {
+        let c = &mut self.counters;
+        match e {
+            DecodeError::TooShort { .. } | DecodeError::LengthMismatch { .. } => {
+                c.length_errors += 1
+            }
+            DecodeError::BadVersion(_) => c.version_errors += 1,
+            DecodeError::BadType(_) => c.type_errors += 1,
+            DecodeError::BadChecksum { .. } => c.checksum_errors += 1,
+            DecodeError::UnknownAuthType(_) => c.auth_errors += 1,
+            DecodeError::BadVrid
+            | DecodeError::FamilyMismatch { .. }
+            | DecodeError::ZeroInterval => c.packet_errors += 1,
+        }
+    }
+
+    /// Packet-level checks (RFC 5798 section 7.1, RFC 3768 section 7.1), then the state's
+    /// processing.
+    fn receive(&mut self, src: IpAddr, p: VrrpPacket, now: Instant, out: &mut Vec<Action>) {
+        if p.vrid != self.cfg.vrid {
+            self.counters.other_vrid += 1;
+            return;
+        }
+        if ProtocolVersion::of(&p.version) != self.cfg.version {
+            self.counters.version_errors += 1;
+            return;
+        }
+        if let Version::V2 {
+            auth_type,
+            adver_int,
+            auth_data,
+        } = p.version
+        {
+            // RFC 3768 section 7.1: the auth type must match the configured one, and for
+            // simple password the password too (RFC 2338 section 5.3.6.1).
+            let auth_ok = match &self.cfg.auth {
+                None => auth_type == AuthType::None,
+                Some(pass) => auth_type == AuthType::SimplePassword && pass.matches(&auth_data),
+            };
+            if !auth_ok {
+                self.counters.auth_errors += 1;
+                return;
+            }
+            // RFC 3768 section 7.1: an Adver Interval other than ours MUST be discarded.
+            if u16::from(adver_int) * 100 != self.cfg.advert_interval.0 {
+                self.counters.interval_errors += 1;
+                return;
+            }
+        } else if p.advert_interval() != self.cfg.advert_interval.as_duration() {
+            // RFC 5798 has the backup follow the master's interval: count only.
+            self.counters.interval_errors += 1;
+        }
+        let mut theirs = p.addresses.clone();
+        theirs.sort();
+        let mut ours = self.cfg.advertised_addresses();
+        ours.sort();
+        if theirs != ours {
+            // RFC 5798 section 7.1: MUST log, MAY drop; we accept like keepalived does.
+            self.counters.address_list_errors += 1;
+        }
+
+        self.counters.adverts_received += 1;
+        if p.priority == 0 {
+            self.counters.priority_zero_received += 1;
+        }
+        if self.is_owner() && p.priority == PRIORITY_OWNER {
+            // RFC 5798 section 7.1 has the owner drop every advert, which leaves two owners
+            // both master for ever; RFC 9568 (which obsoletes it) erratum 8298 makes this a
+            // logged misconfiguration and processes the advert normally, so the owner with the
+            // higher address stays master (section 6.4.3). We do the latter.
+            self.counters.owner_conflicts += 1;
+        }
+        match self.state {
+            State::Backup => self.backup_rx(src, &p, now, out),
+            State::Master => self.master_rx(src, &p, now, out),
+            State::Initialize | State::Fault => {}
+        }
+    }
+
+    fn learn_interval(&mut self, p: &VrrpPacket) {
+        // RFC 5798 sections 6.4.2 / 6.4.3: Master_Adver_Interval := the advert's interval.
+        // VRRPv2 has no such variable: the interval was checked equal to ours.
+        if let Version::V3 { max_adver_int } = p.version {
+            self.master_adver_int = max_adver_int;
+        }
+    }
+
+    /// RFC 5798 section 6.4.2 (Backup), with keepalived's preempt_delay.
+    fn backup_rx(&mut self, src: IpAddr, p: &VrrpPacket, now: Instant, out: &mut Vec<Action>) {
+        let ours = self.priority();
+        if p.priority == 0 {
+            // Set the Master_Down_Timer to Skew_Time.
+            self.pending_reason = Reason::MasterStopped;
+            self.master = None;
+            let at = now + self.skew_time();
+            self.start_timer(Timer::MasterDown, at, out);
+            return;
+        }
+        let delay = self.preempt_delay_configured();
+        let accept = !self.preempt()
+            || p.priority >= ours
+            || (delay.is_some() && self.preempt_delay != PreemptDelay::Elapsed);
+        if !accept {
+            // Preempt: discard, and let the Master_Down_Timer run out.
+            self.pending_reason = Reason::Preempted;
+            self.master = Some((src, p.priority));
+            return;
+        }
+        self.learn_interval(p);
+        self.master = Some((src, p.priority));
+        self.pending_reason = Reason::MasterDown;
+        let at = now + self.master_down_interval();
+        self.start_timer(Timer::MasterDown, at, out);
+        if let Some(d) = delay {
+            if p.priority >= ours {
+                self.preempt_delay = PreemptDelay::Idle;
+                self.cancel_timer(Timer::PreemptDelay, out);
+            } else if self.preempt_delay == PreemptDelay::Idle {
+                self.preempt_delay = PreemptDelay::Running;
+                self.start_timer(Timer::PreemptDelay, now + d, out);
+            }
+        }
+    }
+
+    /// RFC 5798 section 6.4.3 (Master).
+    fn master_rx(&mut self, src: IpAddr, p: &VrrpPacket, now: Instant, out: &mut Vec<Action>) {
+        let ours = self.priority();
+        if p.priority == 0 {
+            // Send an advert, reset the Adver_Timer.
+            self.send_advert(ours, out);
+            let at = now + self.cfg.advert_interval.as_duration();
+            self.start_timer(Timer::Adver, at, out);
+            return;
+        }
+        let theirs_wins = p.priority > ours
+            || (p.priority == ours && ip_order(src) > ip_order(self.cfg.primary_address));
+        if theirs_wins {
+            self.leave_master(false, out);
+            self.learn_interval(p);
+            self.master = Some((src, p.priority));
+            self.pending_reason = Reason::MasterDown;
+            self.record(
+                now,
+                State::Backup,
+                Reason::HigherPriorityMaster {
+                    src,
+                    priority: p.priority,
+                },
+                out,
+            );
+            let at = now + self.master_down_interval();
+            self.start_timer(Timer::MasterDown, at, out);
+        } else {
+            // Discard per RFC; and announce ourselves at once so the other master yields and
+            // the switches learn the addresses are here.
+            self.counters.lower_priority_master += 1;
+            self.send_advert(ours, out);
+            self.send_garp(self.cfg.garp.count, out);
+            let at = now + self.cfg.advert_interval.as_duration();
+            self.start_timer(Timer::Adver, at, out);
+        }
+    }
+}
+
+/// Addresses as unsigned integers in network byte order (RFC 5798 section 6.4.3).
+fn ip_order(a: IpAddr) -> u128 {
+    match a {
+        IpAddr::V4(a) => u128::from(u32::from(a)),
+        IpAddr::V6(a) => u128::from(a),
+    }
+}
