@@ -1,1 +1,16 @@
-fn main() {}
+//! Compiles proto/ with tonic-prost-build, using the protoc that protoc-bin-vendored ships (no
+//! system protoc needed), and writes the file descriptor set that server reflection serves.
+
+use std::path::PathBuf;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    println!("cargo:rerun-if-changed=proto");
+    let protoc = protoc_bin_vendored::protoc_bin_path()?;
+    // SAFETY (edition 2021: set_var is safe): build scripts are single-threaded.
+    std::env::set_var("PROTOC", protoc);
+    let out = PathBuf::from(std::env::var("OUT_DIR")?);
+    tonic_prost_build::configure()
+        .file_descriptor_set_path(out.join("lbd_descriptor.bin"))
+        .compile_protos(&["proto/lbd/v1/lbd.proto"], &["proto"])?;
+    Ok(())
+}

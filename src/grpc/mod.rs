@@ -1,18 +1,60 @@
 //! The gRPC API (tonic): the same resources and operations as the HTTP API, over the same
-//! service layer. (Being written on the `grpc` branch; this placeholder serves nothing.)
+//! service layer (`proto/lbd/v1/lbd.proto` is the contract), plus gRPC health and server
+//! reflection on the same port.
+
+pub mod convert;
+pub mod server;
 
 use std::future::Future;
 
 use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
 
 use crate::service::Service;
 
+/// The generated protobuf types and service stubs.
+#[allow(clippy::all, missing_docs)]
+pub mod pb {
+    tonic::include_proto!("lbd.v1");
+
+    /// The descriptor set server reflection serves.
+    pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("lbd_descriptor");
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum GrpcError {
+    #[error("reflection service: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+    #[error("transport: {0}")]
+    Transport(#[from] tonic::transport::Error),
+}
+
+/// Serves `lbd.v1.Lbd`, `grpc.health.v1.Health` and reflection on `listener` until `shutdown`.
 pub async fn serve(
     listener: TcpListener,
-    _service: Service,
+    service: Service,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> Result<(), std::io::Error> {
-    let _ = listener;
-    shutdown.await;
+) -> Result<(), GrpcError> {
+    let (health_reporter, health_service) = tonic_health::server::health_reporter();
+    health_reporter
+        .set_serving::<pb::lbd_server::LbdServer<server::LbdApi>>()
+        .await;
+    let reflection_v1 = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()?;
+    let api = pb::lbd_server::LbdServer::new(server::LbdApi { service })
+        .max_decoding_message_size(64 * 1024 * 1024);
+    tonic::transport::Server::builder()
+        .add_service(health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .add_service(api)
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .await?;
     Ok(())
 }

@@ -1,0 +1,495 @@
+//! proto <-> model.
+//!
+//! Inbound, a proto message is turned into the model's JSON shape and parsed by the model's own
+//! deserializer, so gRPC and HTTP accept exactly the same values and report bad ones with the same
+//! message and field path. Outbound, model values are copied into proto messages.
+
+use serde::de::DeserializeOwned;
+use serde_json::{json, Map, Value};
+use tonic::Status;
+
+use super::pb;
+use crate::model::{
+    Change, ChangeOp, CheckKind, Config, EntityKind, Family, Forwarding, HealthCheck, InitialState,
+    Protocol, RealServer, Scheduler, VirtualServer, VrrpGroup,
+};
+use crate::service::WriteResult;
+
+/// An InvalidArgument whose message starts with the field path; the path also goes in the
+/// `lbd-field` metadata.
+pub fn invalid(field: &str, message: &str) -> Status {
+    let text = if field.is_empty() {
+        message.to_string()
+    } else {
+        format!("{field}: {message}")
+    };
+    let mut s = Status::invalid_argument(text);
+    if let Ok(v) = field.parse() {
+        s.metadata_mut().insert("lbd-field", v);
+    }
+    s
+}
+
+fn parse<T: DeserializeOwned>(v: Value, prefix: &str) -> Result<T, Status> {
+    serde_path_to_error::deserialize(v).map_err(|e| {
+        let path = e.path().to_string();
+        let field = match (prefix.is_empty(), path == ".") {
+            (true, true) => String::new(),
+            (true, false) => path,
+            (false, true) => prefix.to_string(),
+            (false, false) => format!("{prefix}.{path}"),
+        };
+        let msg = e.into_inner().to_string();
+        invalid(&field, &msg)
+    })
+}
+
+fn put<T: Into<Value>>(m: &mut Map<String, Value>, k: &str, v: Option<T>) {
+    if let Some(v) = v {
+        m.insert(k.to_string(), v.into());
+    }
+}
+
+/// A proto enum value as the model's JSON name; `None` for UNSPECIFIED (the default applies).
+fn enum_name(
+    field: &str,
+    value: i32,
+    names: &[&'static str],
+) -> Result<Option<&'static str>, Status> {
+    match value {
+        0 => Ok(None),
+        v if v > 0 && (v as usize) <= names.len() => Ok(Some(names[v as usize - 1])),
+        v => Err(invalid(field, &format!("unknown enum value {v}"))),
+    }
+}
+
+const PROTOCOLS: &[&str] = &["tcp", "udp", "sctp"];
+const FAMILIES: &[&str] = &["ipv4", "ipv6"];
+const SCHEDULERS: &[&str] = &[
+    "rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "mh", "fo", "ovf", "twos",
+];
+const FORWARDINGS: &[&str] = &["dr", "nat", "tun"];
+const CHECKS: &[&str] = &["tcp", "http"];
+const STATES: &[&str] = &["master", "backup"];
+
+fn vs_json(v: &pb::VirtualServer, path: &str) -> Result<Value, Status> {
+    let f = |n: &str| {
+        if path.is_empty() {
+            n.to_string()
+        } else {
+            format!("{path}.{n}")
+        }
+    };
+    let mut m = Map::new();
+    put(&mut m, "name", v.name.clone());
+    put(&mut m, "address", v.address.clone());
+    put(&mut m, "port", v.port);
+    put(
+        &mut m,
+        "protocol",
+        enum_name(&f("protocol"), v.protocol, PROTOCOLS)?,
+    );
+    put(&mut m, "fwmark", v.fwmark);
+    put(
+        &mut m,
+        "family",
+        enum_name(&f("family"), v.family, FAMILIES)?,
+    );
+    put(
+        &mut m,
+        "scheduler",
+        enum_name(&f("scheduler"), v.scheduler, SCHEDULERS)?,
+    );
+    put(
+        &mut m,
+        "forwarding",
+        enum_name(&f("forwarding"), v.forwarding, FORWARDINGS)?,
+    );
+    put(
+        &mut m,
+        "persistence_timeout_secs",
+        v.persistence_timeout_secs,
+    );
+    put(&mut m, "persistence_granularity", v.persistence_granularity);
+    put(&mut m, "delay_loop_ms", v.delay_loop_ms);
+    if let Some(s) = &v.sorry_server {
+        let mut sm = Map::new();
+        sm.insert("address".into(), s.address.clone().into());
+        put(&mut sm, "port", s.port);
+        m.insert("sorry_server".into(), Value::Object(sm));
+    }
+    put(&mut m, "quorum", v.quorum);
+    let rss = v
+        .real_servers
+        .iter()
+        .enumerate()
+        .map(|(i, r)| rs_json(r, &f(&format!("real_servers[{i}]"))))
+        .collect::<Result<Vec<_>, _>>()?;
+    m.insert("real_servers".into(), Value::Array(rss));
+    Ok(Value::Object(m))
+}
+
+fn rs_json(r: &pb::RealServer, path: &str) -> Result<Value, Status> {
+    let f = |n: &str| {
+        if path.is_empty() {
+            n.to_string()
+        } else {
+            format!("{path}.{n}")
+        }
+    };
+    let mut m = Map::new();
+    m.insert("address".into(), r.address.clone().into());
+    put(&mut m, "port", r.port);
+    put(&mut m, "weight", r.weight);
+    put(
+        &mut m,
+        "forwarding",
+        enum_name(&f("forwarding"), r.forwarding, FORWARDINGS)?,
+    );
+    m.insert("inhibit_on_failure".into(), r.inhibit_on_failure.into());
+    put(&mut m, "upper_threshold", r.upper_threshold);
+    put(&mut m, "lower_threshold", r.lower_threshold);
+    if let Some(h) = &r.health_check {
+        let hp = f("health_check");
+        let mut hm = Map::new();
+        match enum_name(&format!("{hp}.type"), h.r#type, CHECKS)? {
+            Some(t) => hm.insert("type".into(), t.into()),
+            None => {
+                return Err(invalid(
+                    &format!("{hp}.type"),
+                    "a health check needs a type (tcp or http)",
+                ))
+            }
+        };
+        put(&mut hm, "connect_port", h.connect_port);
+        put(&mut hm, "connect_timeout_ms", h.connect_timeout_ms);
+        put(&mut hm, "retry", h.retry);
+        put(&mut hm, "delay_before_retry_ms", h.delay_before_retry_ms);
+        put(&mut hm, "rise", h.rise);
+        put(&mut hm, "fall", h.fall);
+        put(&mut hm, "path", h.path.clone());
+        put(&mut hm, "expected_status", h.expected_status);
+        put(&mut hm, "body_contains", h.body_contains.clone());
+        m.insert("health_check".into(), Value::Object(hm));
+    }
+    Ok(Value::Object(m))
+}
+
+fn group_json(g: &pb::VrrpGroup, path: &str) -> Result<Value, Status> {
+    let f = |n: &str| {
+        if path.is_empty() {
+            n.to_string()
+        } else {
+            format!("{path}.{n}")
+        }
+    };
+    let mut m = Map::new();
+    m.insert("name".into(), g.name.clone().into());
+    m.insert("vrid".into(), g.vrid.into());
+    put(&mut m, "version", g.version);
+    put(&mut m, "advert_interval_ms", g.advert_interval_ms);
+    put(&mut m, "auth_pass", g.auth_pass.clone());
+    m.insert("virtual_addresses".into(), json!(g.virtual_addresses));
+    put(&mut m, "preempt", g.preempt);
+    put(&mut m, "preempt_delay_ms", g.preempt_delay_ms);
+    m.insert("unicast_peers".into(), json!(g.unicast_peers));
+    if let Some(gs) = &g.garp {
+        let mut gm = Map::new();
+        put(&mut gm, "count", gs.count);
+        put(&mut gm, "repeat_delay_ms", gs.repeat_delay_ms);
+        put(&mut gm, "refresh_interval_ms", gs.refresh_interval_ms);
+        m.insert("garp".into(), Value::Object(gm));
+    }
+    m.insert("track_interfaces".into(), json!(g.track_interfaces));
+    let nodes = g
+        .nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| {
+            let mut nm = Map::new();
+            nm.insert("node".into(), n.node.clone().into());
+            nm.insert("priority".into(), n.priority.into());
+            nm.insert("interface".into(), n.interface.clone().into());
+            put(
+                &mut nm,
+                "initial_state",
+                enum_name(
+                    &f(&format!("nodes[{i}].initial_state")),
+                    n.initial_state,
+                    STATES,
+                )?,
+            );
+            put(&mut nm, "unicast_src", n.unicast_src.clone());
+            Ok(Value::Object(nm))
+        })
+        .collect::<Result<Vec<_>, Status>>()?;
+    m.insert("nodes".into(), Value::Array(nodes));
+    Ok(Value::Object(m))
+}
+
+pub fn virtual_server_in(v: Option<pb::VirtualServer>) -> Result<VirtualServer, Status> {
+    let v = v.ok_or_else(|| invalid("virtual_server", "is required"))?;
+    parse(vs_json(&v, "")?, "")
+}
+
+pub fn real_server_in(r: Option<pb::RealServer>) -> Result<RealServer, Status> {
+    let r = r.ok_or_else(|| invalid("real_server", "is required"))?;
+    parse(rs_json(&r, "")?, "")
+}
+
+pub fn vrrp_group_in(g: Option<pb::VrrpGroup>) -> Result<VrrpGroup, Status> {
+    let g = g.ok_or_else(|| invalid("vrrp_group", "is required"))?;
+    parse(group_json(&g, "")?, "")
+}
+
+pub fn config_in(c: Option<pb::Config>) -> Result<Config, Status> {
+    let c = c.unwrap_or_default();
+    let vss = c
+        .virtual_servers
+        .iter()
+        .enumerate()
+        .map(|(i, v)| vs_json(v, &format!("virtual_servers[{i}]")))
+        .collect::<Result<Vec<_>, _>>()?;
+    let gs = c
+        .vrrp_groups
+        .iter()
+        .enumerate()
+        .map(|(i, g)| group_json(g, &format!("vrrp_groups[{i}]")))
+        .collect::<Result<Vec<_>, _>>()?;
+    parse(json!({"virtual_servers": vss, "vrrp_groups": gs}), "")
+}
+
+// ---- outbound -----------------------------------------------------------------------------------
+
+fn protocol(p: Protocol) -> i32 {
+    match p {
+        Protocol::Tcp => pb::Protocol::Tcp as i32,
+        Protocol::Udp => pb::Protocol::Udp as i32,
+        Protocol::Sctp => pb::Protocol::Sctp as i32,
+    }
+}
+
+fn family(f: Family) -> i32 {
+    match f {
+        Family::Ipv4 => pb::Family::Ipv4 as i32,
+        Family::Ipv6 => pb::Family::Ipv6 as i32,
+    }
+}
+
+fn scheduler(s: Scheduler) -> i32 {
+    // The proto enum lists the schedulers in the model's order, from 1.
+    SCHEDULERS
+        .iter()
+        .position(|n| *n == s.kernel_name())
+        .map_or(0, |i| i as i32 + 1)
+}
+
+fn forwarding(f: Forwarding) -> i32 {
+    match f {
+        Forwarding::Dr => pb::Forwarding::Dr as i32,
+        Forwarding::Nat => pb::Forwarding::Nat as i32,
+        Forwarding::Tun => pb::Forwarding::Tun as i32,
+    }
+}
+
+fn health_check(h: &HealthCheck) -> pb::HealthCheck {
+    pb::HealthCheck {
+        r#type: match h.kind {
+            CheckKind::Tcp => pb::CheckKind::Tcp as i32,
+            CheckKind::Http => pb::CheckKind::Http as i32,
+        },
+        connect_port: h.connect_port.map(u32::from),
+        connect_timeout_ms: Some(h.connect_timeout_ms),
+        retry: Some(h.retry),
+        delay_before_retry_ms: Some(h.delay_before_retry_ms),
+        rise: h.rise,
+        fall: h.fall,
+        path: h.path.clone(),
+        expected_status: h.expected_status.map(u32::from),
+        body_contains: h.body_contains.clone(),
+    }
+}
+
+pub fn real_server_out(r: &RealServer) -> pb::RealServer {
+    pb::RealServer {
+        id: r.id,
+        address: r.address.to_string(),
+        port: r.port.map(u32::from),
+        weight: Some(r.weight.get()),
+        forwarding: r.forwarding.map_or(0, forwarding),
+        inhibit_on_failure: r.inhibit_on_failure,
+        upper_threshold: r.upper_threshold,
+        lower_threshold: r.lower_threshold,
+        health_check: r.health_check.as_ref().map(health_check),
+    }
+}
+
+pub fn virtual_server_out(v: &VirtualServer) -> pb::VirtualServer {
+    pb::VirtualServer {
+        id: v.id,
+        name: v.name.clone(),
+        address: v.address.map(|a| a.to_string()),
+        port: v.port.map(u32::from),
+        protocol: v.protocol.map_or(0, protocol),
+        fwmark: v.fwmark,
+        family: v.family.map_or(0, family),
+        scheduler: scheduler(v.scheduler),
+        forwarding: forwarding(v.forwarding),
+        persistence_timeout_secs: v.persistence_timeout_secs,
+        persistence_granularity: v.persistence_granularity.map(u32::from),
+        delay_loop_ms: Some(v.delay_loop_ms),
+        sorry_server: v.sorry_server.as_ref().map(|s| pb::SorryServer {
+            address: s.address.to_string(),
+            port: s.port.map(u32::from),
+        }),
+        quorum: v.quorum,
+        real_servers: v.real_servers.iter().map(real_server_out).collect(),
+    }
+}
+
+pub fn vrrp_group_out(g: &VrrpGroup) -> pb::VrrpGroup {
+    pb::VrrpGroup {
+        id: g.id,
+        name: g.name.clone(),
+        vrid: u32::from(g.vrid.get()),
+        version: Some(u32::from(g.version)),
+        advert_interval_ms: Some(g.advert_interval_ms),
+        auth_pass: g.auth_pass.clone(),
+        virtual_addresses: g.virtual_addresses.iter().map(|v| v.to_string()).collect(),
+        preempt: Some(g.preempt),
+        preempt_delay_ms: Some(g.preempt_delay_ms),
+        unicast_peers: g.unicast_peers.iter().map(|p| p.to_string()).collect(),
+        garp: Some(pb::GarpSettings {
+            count: Some(g.garp.count),
+            repeat_delay_ms: Some(g.garp.repeat_delay_ms),
+            refresh_interval_ms: Some(g.garp.refresh_interval_ms.unwrap_or(0)),
+        }),
+        track_interfaces: g.track_interfaces.clone(),
+        nodes: g
+            .nodes
+            .iter()
+            .map(|n| pb::VrrpNode {
+                node: n.node.clone(),
+                priority: u32::from(n.priority.get()),
+                interface: n.interface.clone(),
+                initial_state: match n.initial_state {
+                    InitialState::Master => pb::InitialState::Master as i32,
+                    InitialState::Backup => pb::InitialState::Backup as i32,
+                },
+                unicast_src: n.unicast_src.map(|s| s.to_string()),
+            })
+            .collect(),
+    }
+}
+
+pub fn config_out(c: &Config) -> pb::Config {
+    pb::Config {
+        virtual_servers: c.virtual_servers.iter().map(virtual_server_out).collect(),
+        vrrp_groups: c.vrrp_groups.iter().map(vrrp_group_out).collect(),
+    }
+}
+
+fn change_out(c: &Change) -> pb::Change {
+    pb::Change {
+        op: match c.op {
+            ChangeOp::Add => pb::ChangeOp::Add as i32,
+            ChangeOp::Remove => pb::ChangeOp::Remove as i32,
+            ChangeOp::Update => pb::ChangeOp::Update as i32,
+        },
+        kind: match c.kind {
+            EntityKind::VirtualServer => pb::EntityKind::VirtualServer as i32,
+            EntityKind::RealServer => pb::EntityKind::RealServer as i32,
+            EntityKind::VrrpGroup => pb::EntityKind::VrrpGroup as i32,
+        },
+        id: c.id,
+        parent_id: c.parent_id,
+        key: c.key.clone(),
+        fields: c
+            .fields
+            .iter()
+            .map(|f| pb::FieldChange {
+                field: f.field.clone(),
+                from_json: f.from.to_string(),
+                to_json: f.to.to_string(),
+            })
+            .collect(),
+    }
+}
+
+pub fn result_out<T>(r: &WriteResult<T>) -> pb::WriteResult {
+    pb::WriteResult {
+        revision: r.revision,
+        dry_run: r.dry_run,
+        changes: r.changes.iter().map(change_out).collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// model -> proto -> model is the identity for a fully populated configuration.
+    #[test]
+    fn round_trip_is_identity() {
+        let mut cfg: Config = serde_json::from_value(json!({
+            "virtual_servers": [
+                {"name": "web", "address": "192.168.10.100", "port": 80, "protocol": "sctp", "family": "ipv4",
+                 "scheduler": "twos", "forwarding": "tun", "persistence_timeout_secs": 300,
+                 "persistence_granularity": 24, "delay_loop_ms": 15000,
+                 "sorry_server": {"address": "192.168.10.99", "port": 80}, "quorum": 2,
+                 "real_servers": [{"address": "192.168.10.103", "port": 80, "weight": 7, "forwarding": "dr",
+                     "inhibit_on_failure": true, "upper_threshold": 10, "lower_threshold": 5,
+                     "health_check": {"type": "http", "connect_port": 8080, "connect_timeout_ms": 3000,
+                        "retry": 3, "delay_before_retry_ms": 4000, "rise": 2, "fall": 3,
+                        "path": "/h", "expected_status": 204, "body_contains": "ok"}}]},
+                {"fwmark": 9, "family": "ipv6", "scheduler": "mh", "real_servers": []}],
+            "vrrp_groups": [{"name": "VI_1", "vrid": 1, "version": 2, "advert_interval_ms": 1000,
+                "auth_pass": "1234567", "virtual_addresses": ["192.168.10.100/24"], "preempt": false,
+                "preempt_delay_ms": 300, "unicast_peers": ["192.168.10.102"],
+                "garp": {"count": 3, "repeat_delay_ms": 100, "refresh_interval_ms": 2000},
+                "track_interfaces": ["eth1"],
+                "nodes": [{"node": "lk01", "priority": 100, "interface": "eth0", "initial_state": "master",
+                           "unicast_src": "192.168.10.101"}]}]
+        }))
+        .unwrap();
+        cfg.virtual_servers[0].id = 4;
+        cfg.virtual_servers[0].real_servers[0].id = 5;
+        let back = config_in(Some(config_out(&cfg))).unwrap();
+        let strip = |mut c: Config| {
+            for v in &mut c.virtual_servers {
+                v.id = 0;
+                for r in &mut v.real_servers {
+                    r.id = 0;
+                }
+            }
+            c
+        };
+        assert_eq!(back, strip(cfg));
+    }
+
+    #[test]
+    fn bad_values_name_the_field() {
+        let mut v = virtual_server_out(
+            &serde_json::from_value(json!({"address": "10.0.0.1", "port": 80})).unwrap(),
+        );
+        v.real_servers.push(pb::RealServer {
+            address: "10.0.0.2".into(),
+            weight: Some(70000),
+            ..Default::default()
+        });
+        let e = virtual_server_in(Some(v.clone())).unwrap_err();
+        assert_eq!(e.code(), tonic::Code::InvalidArgument);
+        assert_eq!(
+            e.message(),
+            "real_servers[0].weight: weight must be in 0..=65535, got 70000"
+        );
+        assert_eq!(
+            e.metadata().get("lbd-field").unwrap(),
+            "real_servers[0].weight"
+        );
+        v.real_servers.clear();
+        v.scheduler = 99;
+        let e = virtual_server_in(Some(v)).unwrap_err();
+        assert_eq!(e.message(), "scheduler: unknown enum value 99");
+    }
+}

@@ -1,0 +1,367 @@
+//! The `lbd.v1.Lbd` service: each method converts, calls the service layer, converts back.
+
+use tonic::{Request, Response, Status};
+
+use super::convert::{self, invalid};
+use super::pb;
+use crate::service::{Service, ServiceError, WriteOptions};
+
+pub struct LbdApi {
+    pub service: Service,
+}
+
+pub fn status_of(e: ServiceError) -> Status {
+    match e {
+        ServiceError::Invalid { field, message } => invalid(&field, &message),
+        ServiceError::Conflict { field, message } => {
+            let mut s = Status::already_exists(format!("{field}: {message}"));
+            if let Ok(v) = field.parse() {
+                s.metadata_mut().insert("lbd-field", v);
+            }
+            s
+        }
+        ServiceError::NotFound(_) => Status::not_found(e.to_string()),
+        ServiceError::RevisionMismatch { .. } => Status::failed_precondition(e.to_string()),
+        ServiceError::Store(_) | ServiceError::Internal(_) => {
+            tracing::error!(error = %e, "gRPC request failed");
+            Status::internal(e.to_string())
+        }
+    }
+}
+
+fn opts(o: Option<pb::WriteOptions>) -> WriteOptions {
+    let o = o.unwrap_or_default();
+    WriteOptions {
+        expected_revision: o.expected_revision,
+        dry_run: o.dry_run,
+    }
+}
+
+type R<T> = Result<Response<T>, Status>;
+
+#[tonic::async_trait]
+impl pb::lbd_server::Lbd for LbdApi {
+    async fn list_virtual_servers(
+        &self,
+        _: Request<pb::ListVirtualServersRequest>,
+    ) -> R<pb::ListVirtualServersResponse> {
+        let s = self.service.snapshot();
+        Ok(Response::new(pb::ListVirtualServersResponse {
+            revision: s.revision,
+            virtual_servers: s
+                .config
+                .virtual_servers
+                .iter()
+                .map(convert::virtual_server_out)
+                .collect(),
+        }))
+    }
+
+    async fn get_virtual_server(
+        &self,
+        r: Request<pb::GetVirtualServerRequest>,
+    ) -> R<pb::GetVirtualServerResponse> {
+        let (revision, vs) = self
+            .service
+            .get_virtual_server(r.into_inner().id)
+            .map_err(status_of)?;
+        Ok(Response::new(pb::GetVirtualServerResponse {
+            revision,
+            virtual_server: Some(convert::virtual_server_out(&vs)),
+        }))
+    }
+
+    async fn create_virtual_server(
+        &self,
+        r: Request<pb::CreateVirtualServerRequest>,
+    ) -> R<pb::VirtualServerWriteResponse> {
+        let r = r.into_inner();
+        let vs = convert::virtual_server_in(r.virtual_server)?;
+        let w = self
+            .service
+            .create_virtual_server(vs, opts(r.options))
+            .await
+            .map_err(status_of)?;
+        Ok(Response::new(pb::VirtualServerWriteResponse {
+            result: Some(convert::result_out(&w)),
+            virtual_server: (!w.dry_run).then(|| convert::virtual_server_out(&w.value)),
+        }))
+    }
+
+    async fn replace_virtual_server(
+        &self,
+        r: Request<pb::ReplaceVirtualServerRequest>,
+    ) -> R<pb::VirtualServerWriteResponse> {
+        let r = r.into_inner();
+        let vs = convert::virtual_server_in(r.virtual_server)?;
+        let w = self
+            .service
+            .replace_virtual_server(r.id, vs, r.replace_real_servers, opts(r.options))
+            .await
+            .map_err(status_of)?;
+        Ok(Response::new(pb::VirtualServerWriteResponse {
+            result: Some(convert::result_out(&w)),
+            virtual_server: (!w.dry_run).then(|| convert::virtual_server_out(&w.value)),
+        }))
+    }
+
+    async fn delete_virtual_server(
+        &self,
+        r: Request<pb::DeleteVirtualServerRequest>,
+    ) -> R<pb::WriteResult> {
+        let r = r.into_inner();
+        let w = self
+            .service
+            .delete_virtual_server(r.id, opts(r.options))
+            .await
+            .map_err(status_of)?;
+        Ok(Response::new(convert::result_out(&w)))
+    }
+
+    async fn list_real_servers(
+        &self,
+        r: Request<pb::ListRealServersRequest>,
+    ) -> R<pb::ListRealServersResponse> {
+        let (revision, vs) = self
+            .service
+            .get_virtual_server(r.into_inner().virtual_server_id)
+            .map_err(status_of)?;
+        Ok(Response::new(pb::ListRealServersResponse {
+            revision,
+            real_servers: vs
+                .real_servers
+                .iter()
+                .map(convert::real_server_out)
+                .collect(),
+        }))
+    }
+
+    async fn get_real_server(
+        &self,
+        r: Request<pb::GetRealServerRequest>,
+    ) -> R<pb::GetRealServerResponse> {
+        let r = r.into_inner();
+        let (revision, rs) = self
+            .service
+            .get_real_server(r.virtual_server_id, r.id)
+            .map_err(status_of)?;
+        Ok(Response::new(pb::GetRealServerResponse {
+            revision,
+            real_server: Some(convert::real_server_out(&rs)),
+        }))
+    }
+
+    async fn create_real_server(
+        &self,
+        r: Request<pb::CreateRealServerRequest>,
+    ) -> R<pb::RealServerWriteResponse> {
+        let r = r.into_inner();
+        let rs = convert::real_server_in(r.real_server)?;
+        let w = self
+            .service
+            .create_real_server(r.virtual_server_id, rs, opts(r.options))
+            .await
+            .map_err(status_of)?;
+        Ok(Response::new(pb::RealServerWriteResponse {
+            result: Some(convert::result_out(&w)),
+            real_server: (!w.dry_run).then(|| convert::real_server_out(&w.value)),
+        }))
+    }
+
+    async fn replace_real_server(
+        &self,
+        r: Request<pb::ReplaceRealServerRequest>,
+    ) -> R<pb::RealServerWriteResponse> {
+        let r = r.into_inner();
+        let rs = convert::real_server_in(r.real_server)?;
+        let w = self
+            .service
+            .replace_real_server(r.virtual_server_id, r.id, rs, opts(r.options))
+            .await
+            .map_err(status_of)?;
+        Ok(Response::new(pb::RealServerWriteResponse {
+            result: Some(convert::result_out(&w)),
+            real_server: (!w.dry_run).then(|| convert::real_server_out(&w.value)),
+        }))
+    }
+
+    async fn delete_real_server(
+        &self,
+        r: Request<pb::DeleteRealServerRequest>,
+    ) -> R<pb::WriteResult> {
+        let r = r.into_inner();
+        let w = self
+            .service
+            .delete_real_server(r.virtual_server_id, r.id, opts(r.options))
+            .await
+            .map_err(status_of)?;
+        Ok(Response::new(convert::result_out(&w)))
+    }
+
+    async fn list_vrrp_groups(
+        &self,
+        _: Request<pb::ListVrrpGroupsRequest>,
+    ) -> R<pb::ListVrrpGroupsResponse> {
+        let s = self.service.snapshot();
+        Ok(Response::new(pb::ListVrrpGroupsResponse {
+            revision: s.revision,
+            vrrp_groups: s
+                .config
+                .vrrp_groups
+                .iter()
+                .map(convert::vrrp_group_out)
+                .collect(),
+        }))
+    }
+
+    async fn get_vrrp_group(
+        &self,
+        r: Request<pb::GetVrrpGroupRequest>,
+    ) -> R<pb::GetVrrpGroupResponse> {
+        let (revision, g) = self
+            .service
+            .get_vrrp_group(r.into_inner().id)
+            .map_err(status_of)?;
+        Ok(Response::new(pb::GetVrrpGroupResponse {
+            revision,
+            vrrp_group: Some(convert::vrrp_group_out(&g)),
+        }))
+    }
+
+    async fn create_vrrp_group(
+        &self,
+        r: Request<pb::CreateVrrpGroupRequest>,
+    ) -> R<pb::VrrpGroupWriteResponse> {
+        let r = r.into_inner();
+        let g = convert::vrrp_group_in(r.vrrp_group)?;
+        let w = self
+            .service
+            .create_vrrp_group(g, opts(r.options))
+            .await
+            .map_err(status_of)?;
+        Ok(Response::new(pb::VrrpGroupWriteResponse {
+            result: Some(convert::result_out(&w)),
+            vrrp_group: (!w.dry_run).then(|| convert::vrrp_group_out(&w.value)),
+        }))
+    }
+
+    async fn replace_vrrp_group(
+        &self,
+        r: Request<pb::ReplaceVrrpGroupRequest>,
+    ) -> R<pb::VrrpGroupWriteResponse> {
+        let r = r.into_inner();
+        let g = convert::vrrp_group_in(r.vrrp_group)?;
+        let w = self
+            .service
+            .replace_vrrp_group(r.id, g, opts(r.options))
+            .await
+            .map_err(status_of)?;
+        Ok(Response::new(pb::VrrpGroupWriteResponse {
+            result: Some(convert::result_out(&w)),
+            vrrp_group: (!w.dry_run).then(|| convert::vrrp_group_out(&w.value)),
+        }))
+    }
+
+    async fn delete_vrrp_group(
+        &self,
+        r: Request<pb::DeleteVrrpGroupRequest>,
+    ) -> R<pb::WriteResult> {
+        let r = r.into_inner();
+        let w = self
+            .service
+            .delete_vrrp_group(r.id, opts(r.options))
+            .await
+            .map_err(status_of)?;
+        Ok(Response::new(convert::result_out(&w)))
+    }
+
+    async fn get_config(&self, _: Request<pb::GetConfigRequest>) -> R<pb::GetConfigResponse> {
+        let s = self.service.snapshot();
+        Ok(Response::new(pb::GetConfigResponse {
+            revision: s.revision,
+            config: Some(convert::config_out(&s.config)),
+        }))
+    }
+
+    async fn replace_config(&self, r: Request<pb::ReplaceConfigRequest>) -> R<pb::WriteResult> {
+        let r = r.into_inner();
+        let cfg = convert::config_in(r.config)?;
+        let w = self
+            .service
+            .replace_config(cfg, opts(r.options))
+            .await
+            .map_err(status_of)?;
+        Ok(Response::new(convert::result_out(&w)))
+    }
+
+    async fn get_status(&self, _: Request<pb::GetStatusRequest>) -> R<pb::Status> {
+        let s = self.service.status();
+        let d = &s.dataplane;
+        Ok(Response::new(pb::Status {
+            node: s.node.clone(),
+            version: s.version.clone(),
+            revision: s.revision,
+            uptime_secs: s.uptime_secs,
+            virtual_servers: s.virtual_servers as u64,
+            real_servers: s.real_servers as u64,
+            vrrp_groups: s.vrrp_groups as u64,
+            dataplane: Some(pb::DataplaneStatus {
+                state: serde_name(&d.state),
+                reason: d.reason.clone(),
+                applied_revision: d.applied_revision,
+                services: d.services as u64,
+                destinations: d.destinations as u64,
+                ops_applied: d.ops_applied,
+                drift_repairs: d.drift_repairs,
+                errors: d.errors,
+                last_error: d.last_error.clone(),
+            }),
+            health: s
+                .health
+                .iter()
+                .map(|h| pb::RealServerHealth {
+                    virtual_server_id: h.virtual_server_id,
+                    real_server_id: h.real_server_id,
+                    state: serde_name(&h.state),
+                    since_unix_ms: h.since_unix_ms,
+                    last_check_unix_ms: h.last_check_unix_ms,
+                    last_latency_ms: h.last_latency_ms,
+                    last_error: h.last_error.clone(),
+                    transitions: h.transitions,
+                    checks: h.checks,
+                })
+                .collect(),
+        }))
+    }
+
+    async fn list_events(&self, r: Request<pb::ListEventsRequest>) -> R<pb::ListEventsResponse> {
+        let events = self
+            .service
+            .events()
+            .recent(r.into_inner().since)
+            .into_iter()
+            .map(|e| {
+                let v = serde_json::to_value(&e).unwrap_or_default();
+                pb::Event {
+                    seq: e.seq,
+                    time_unix_ms: e.time_unix_ms,
+                    r#type: v
+                        .get("type")
+                        .and_then(|t| t.as_str())
+                        .unwrap_or_default()
+                        .to_string(),
+                    json: v.to_string(),
+                }
+            })
+            .collect();
+        Ok(Response::new(pb::ListEventsResponse { events }))
+    }
+}
+
+/// The serde name of a unit enum ("running", "up"), as the HTTP API shows it.
+fn serde_name<T: serde::Serialize>(v: &T) -> String {
+    match serde_json::to_value(v) {
+        Ok(serde_json::Value::String(s)) => s,
+        _ => String::new(),
+    }
+}
