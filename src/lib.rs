@@ -16,6 +16,7 @@ pub mod dataplane;
 pub mod events;
 pub mod grpc;
 pub mod health;
+pub mod ipvs;
 pub mod kernel;
 pub mod model;
 pub mod server;

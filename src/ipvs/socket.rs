@@ -1,0 +1,293 @@
+//! A generic-netlink socket speaking to the kernel's IPVS family: requests with acks, and dumps.
+
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+use super::uapi::*;
+use super::wire::{attrs, get_u16, DestAttrs, MsgBuilder, SvcAttrs};
+
+#[derive(Debug, thiserror::Error)]
+pub enum IpvsError {
+    /// No IPVS in this kernel (family "IPVS" unknown) or no permission to talk to it.
+    #[error("IPVS is unavailable: {0}")]
+    Unavailable(String),
+    /// The kernel refused a request (errno from the netlink ack).
+    #[error("{op}: {source}")]
+    Refused { op: &'static str, source: io::Error },
+    #[error("netlink socket: {0}")]
+    Io(#[from] io::Error),
+    #[error("malformed netlink reply: {0}")]
+    Malformed(&'static str),
+}
+
+pub struct IpvsSocket {
+    fd: OwnedFd,
+    family: u16,
+    seq: u32,
+    buf: Vec<u8>,
+}
+
+impl IpvsSocket {
+    /// Opens a socket and resolves the IPVS family (which makes the kernel load ip_vs).
+    pub fn open() -> Result<IpvsSocket, IpvsError> {
+        // SAFETY: plain socket(2); the fd is owned right away.
+        let raw = unsafe {
+            libc::socket(
+                libc::AF_NETLINK,
+                libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+                libc::NETLINK_GENERIC,
+            )
+        };
+        if raw < 0 {
+            return Err(IpvsError::Io(io::Error::last_os_error()));
+        }
+        // SAFETY: `raw` is a fresh, valid descriptor that nothing else owns.
+        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        let mut s = IpvsSocket {
+            fd,
+            family: GENL_ID_CTRL,
+            seq: 0,
+            buf: vec![0u8; 1 << 16],
+        };
+        let seq = s.next_seq();
+        let mut m = MsgBuilder::new(
+            GENL_ID_CTRL,
+            NLM_F_REQUEST | NLM_F_ACK,
+            seq,
+            CTRL_CMD_GETFAMILY,
+            1,
+        );
+        m.str(CTRL_ATTR_FAMILY_NAME, IPVS_GENL_NAME);
+        let replies = s
+            .exchange(&m.finish(), seq, "resolve the IPVS family")
+            .map_err(|e| match e {
+                IpvsError::Refused { source, .. } => IpvsError::Unavailable(format!(
+                "the kernel has no generic-netlink family \"IPVS\" ({source}): no ip_vs module?"
+            )),
+                other => other,
+            })?;
+        let id = replies
+            .iter()
+            .flat_map(|p| attrs(p))
+            .find(|(t, _)| *t == CTRL_ATTR_FAMILY_ID)
+            .and_then(|(_, v)| get_u16(v))
+            .ok_or(IpvsError::Malformed("no family id"))?;
+        s.family = id;
+        Ok(s)
+    }
+
+    fn next_seq(&mut self) -> u32 {
+        self.seq = self.seq.wrapping_add(1);
+        self.seq
+    }
+
+    fn send(&self, msg: &[u8]) -> Result<(), IpvsError> {
+        // SAFETY: sending our own buffer on our own socket to the kernel (nl_pid 0).
+        let mut addr: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
+        addr.nl_family = libc::AF_NETLINK as u16;
+        let n = unsafe {
+            libc::sendto(
+                self.fd.as_raw_fd(),
+                msg.as_ptr().cast(),
+                msg.len(),
+                0,
+                (&addr as *const libc::sockaddr_nl).cast(),
+                std::mem::size_of::<libc::sockaddr_nl>() as u32,
+            )
+        };
+        if n < 0 {
+            return Err(IpvsError::Io(io::Error::last_os_error()));
+        }
+        Ok(())
+    }
+
+    /// Sends `msg` and collects the generic-netlink payloads (attributes) of the replies with
+    /// sequence `seq`, until the ack or the end of the dump.
+    fn exchange(
+        &mut self,
+        msg: &[u8],
+        seq: u32,
+        op: &'static str,
+    ) -> Result<Vec<Vec<u8>>, IpvsError> {
+        self.send(msg)?;
+        let mut out = Vec::new();
+        loop {
+            // SAFETY: receiving into our own buffer.
+            let n = unsafe {
+                libc::recv(
+                    self.fd.as_raw_fd(),
+                    self.buf.as_mut_ptr().cast(),
+                    self.buf.len(),
+                    0,
+                )
+            };
+            if n < 0 {
+                let e = io::Error::last_os_error();
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(IpvsError::Io(e));
+            }
+            let data = &self.buf[..n as usize];
+            let mut off = 0;
+            while off + 16 <= data.len() {
+                let len = u32::from_ne_bytes(
+                    data[off..off + 4]
+                        .try_into()
+                        .map_err(|_| IpvsError::Malformed("header"))?,
+                ) as usize;
+                if len < 16 || off + len > data.len() {
+                    return Err(IpvsError::Malformed("message length"));
+                }
+                let ty = u16::from_ne_bytes([data[off + 4], data[off + 5]]);
+                let flags = u16::from_ne_bytes([data[off + 6], data[off + 7]]);
+                let mseq = u32::from_ne_bytes(
+                    data[off + 8..off + 12]
+                        .try_into()
+                        .map_err(|_| IpvsError::Malformed("seq"))?,
+                );
+                let body = &data[off + 16..off + len];
+                off += (len + 3) & !3;
+                if mseq != seq {
+                    continue;
+                }
+                match ty {
+                    NLMSG_ERROR => {
+                        let code = i32::from_ne_bytes(
+                            body.get(..4)
+                                .ok_or(IpvsError::Malformed("error"))?
+                                .try_into()
+                                .map_err(|_| IpvsError::Malformed("error"))?,
+                        );
+                        if code != 0 {
+                            return Err(IpvsError::Refused {
+                                op,
+                                source: io::Error::from_raw_os_error(-code),
+                            });
+                        }
+                        return Ok(out);
+                    }
+                    NLMSG_DONE => return Ok(out),
+                    _ => {
+                        // Skip the 4-byte genl header.
+                        out.push(body.get(4..).unwrap_or_default().to_vec());
+                        if flags & NLM_F_MULTI == 0 && (msg_flags(msg) & NLM_F_ACK) == 0 {
+                            return Ok(out);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn request(
+        &mut self,
+        cmd: u8,
+        op: &'static str,
+        build: impl FnOnce(&mut MsgBuilder),
+    ) -> Result<(), IpvsError> {
+        let seq = self.next_seq();
+        let mut m = MsgBuilder::new(
+            self.family,
+            NLM_F_REQUEST | NLM_F_ACK,
+            seq,
+            cmd,
+            IPVS_GENL_VERSION,
+        );
+        build(&mut m);
+        self.exchange(&m.finish(), seq, op).map(|_| ())
+    }
+
+    fn dump(
+        &mut self,
+        cmd: u8,
+        op: &'static str,
+        build: impl FnOnce(&mut MsgBuilder),
+    ) -> Result<Vec<Vec<u8>>, IpvsError> {
+        let seq = self.next_seq();
+        let mut m = MsgBuilder::new(
+            self.family,
+            NLM_F_REQUEST | NLM_F_DUMP,
+            seq,
+            cmd,
+            IPVS_GENL_VERSION,
+        );
+        build(&mut m);
+        self.exchange(&m.finish(), seq, op)
+    }
+
+    pub fn new_service(&mut self, s: &SvcAttrs) -> Result<(), IpvsError> {
+        self.request(IPVS_CMD_NEW_SERVICE, "IPVS_CMD_NEW_SERVICE", |m| {
+            s.encode(m, true)
+        })
+    }
+
+    pub fn set_service(&mut self, s: &SvcAttrs) -> Result<(), IpvsError> {
+        self.request(IPVS_CMD_SET_SERVICE, "IPVS_CMD_SET_SERVICE", |m| {
+            s.encode(m, true)
+        })
+    }
+
+    pub fn del_service(&mut self, s: &SvcAttrs) -> Result<(), IpvsError> {
+        self.request(IPVS_CMD_DEL_SERVICE, "IPVS_CMD_DEL_SERVICE", |m| {
+            s.encode(m, false)
+        })
+    }
+
+    pub fn new_dest(&mut self, s: &SvcAttrs, d: &DestAttrs) -> Result<(), IpvsError> {
+        self.request(IPVS_CMD_NEW_DEST, "IPVS_CMD_NEW_DEST", |m| {
+            s.encode(m, false);
+            d.encode(m, true);
+        })
+    }
+
+    pub fn set_dest(&mut self, s: &SvcAttrs, d: &DestAttrs) -> Result<(), IpvsError> {
+        self.request(IPVS_CMD_SET_DEST, "IPVS_CMD_SET_DEST", |m| {
+            s.encode(m, false);
+            d.encode(m, true);
+        })
+    }
+
+    pub fn del_dest(&mut self, s: &SvcAttrs, d: &DestAttrs) -> Result<(), IpvsError> {
+        self.request(IPVS_CMD_DEL_DEST, "IPVS_CMD_DEL_DEST", |m| {
+            s.encode(m, false);
+            d.encode(m, false);
+        })
+    }
+
+    /// Every service in the kernel's table.
+    pub fn services(&mut self) -> Result<Vec<SvcAttrs>, IpvsError> {
+        let replies = self.dump(IPVS_CMD_GET_SERVICE, "IPVS_CMD_GET_SERVICE", |_| {})?;
+        let mut out = Vec::new();
+        for p in &replies {
+            for (ty, v) in attrs(p) {
+                if ty == IPVS_CMD_ATTR_SERVICE {
+                    out.push(SvcAttrs::decode(v).ok_or(IpvsError::Malformed("service"))?);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The destinations of one service.
+    pub fn dests(&mut self, s: &SvcAttrs) -> Result<Vec<DestAttrs>, IpvsError> {
+        let replies = self.dump(IPVS_CMD_GET_DEST, "IPVS_CMD_GET_DEST", |m| {
+            s.encode(m, false)
+        })?;
+        let mut out = Vec::new();
+        for p in &replies {
+            for (ty, v) in attrs(p) {
+                if ty == IPVS_CMD_ATTR_DEST {
+                    out.push(
+                        DestAttrs::decode(v, s.af).ok_or(IpvsError::Malformed("destination"))?,
+                    );
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn msg_flags(msg: &[u8]) -> u16 {
+    u16::from_ne_bytes([msg[6], msg[7]])
+}

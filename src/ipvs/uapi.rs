@@ -1,0 +1,77 @@
+//! Constants of the IPVS generic-netlink interface, named as in the kernel UAPI
+//! (include/uapi/linux/ip_vs.h) and the netlink headers.
+#![allow(dead_code)]
+
+pub const IPVS_GENL_NAME: &str = "IPVS";
+pub const IPVS_GENL_VERSION: u8 = 0x1;
+
+// enum { IPVS_CMD_UNSPEC = 0, ... }
+pub const IPVS_CMD_NEW_SERVICE: u8 = 1;
+pub const IPVS_CMD_SET_SERVICE: u8 = 2;
+pub const IPVS_CMD_DEL_SERVICE: u8 = 3;
+pub const IPVS_CMD_GET_SERVICE: u8 = 4;
+pub const IPVS_CMD_NEW_DEST: u8 = 5;
+pub const IPVS_CMD_SET_DEST: u8 = 6;
+pub const IPVS_CMD_DEL_DEST: u8 = 7;
+pub const IPVS_CMD_GET_DEST: u8 = 8;
+pub const IPVS_CMD_GET_INFO: u8 = 15;
+
+// enum { IPVS_CMD_ATTR_UNSPEC = 0, ... }
+pub const IPVS_CMD_ATTR_SERVICE: u16 = 1;
+pub const IPVS_CMD_ATTR_DEST: u16 = 2;
+
+// enum { IPVS_SVC_ATTR_UNSPEC = 0, ... }
+pub const IPVS_SVC_ATTR_AF: u16 = 1;
+pub const IPVS_SVC_ATTR_PROTOCOL: u16 = 2;
+pub const IPVS_SVC_ATTR_ADDR: u16 = 3;
+pub const IPVS_SVC_ATTR_PORT: u16 = 4;
+pub const IPVS_SVC_ATTR_FWMARK: u16 = 5;
+pub const IPVS_SVC_ATTR_SCHED_NAME: u16 = 6;
+pub const IPVS_SVC_ATTR_FLAGS: u16 = 7;
+pub const IPVS_SVC_ATTR_TIMEOUT: u16 = 8;
+pub const IPVS_SVC_ATTR_NETMASK: u16 = 9;
+pub const IPVS_SVC_ATTR_STATS: u16 = 10;
+
+// enum { IPVS_DEST_ATTR_UNSPEC = 0, ... }
+pub const IPVS_DEST_ATTR_ADDR: u16 = 1;
+pub const IPVS_DEST_ATTR_PORT: u16 = 2;
+pub const IPVS_DEST_ATTR_FWD_METHOD: u16 = 3;
+pub const IPVS_DEST_ATTR_WEIGHT: u16 = 4;
+pub const IPVS_DEST_ATTR_U_THRESH: u16 = 5;
+pub const IPVS_DEST_ATTR_L_THRESH: u16 = 6;
+pub const IPVS_DEST_ATTR_ADDR_FAMILY: u16 = 11;
+
+// Forwarding methods (IP_VS_CONN_F_*).
+pub const IP_VS_CONN_F_MASQ: u32 = 0x0000;
+pub const IP_VS_CONN_F_LOCALNODE: u32 = 0x0001;
+pub const IP_VS_CONN_F_TUNNEL: u32 = 0x0002;
+pub const IP_VS_CONN_F_DROUTE: u32 = 0x0003;
+pub const IP_VS_CONN_F_BYPASS: u32 = 0x0004;
+pub const IP_VS_CONN_F_FWD_MASK: u32 = 0x0007;
+
+// Service flags (IP_VS_SVC_F_*).
+pub const IP_VS_SVC_F_PERSISTENT: u32 = 0x0001;
+pub const IP_VS_SVC_F_HASHED: u32 = 0x0002;
+
+// Generic netlink controller (linux/genetlink.h).
+pub const GENL_ID_CTRL: u16 = 0x10;
+pub const CTRL_CMD_GETFAMILY: u8 = 3;
+pub const CTRL_ATTR_FAMILY_ID: u16 = 1;
+pub const CTRL_ATTR_FAMILY_NAME: u16 = 2;
+
+// linux/netlink.h
+pub const NLM_F_REQUEST: u16 = 0x01;
+pub const NLM_F_MULTI: u16 = 0x02;
+pub const NLM_F_ACK: u16 = 0x04;
+pub const NLM_F_DUMP: u16 = 0x300;
+pub const NLMSG_ERROR: u16 = 0x2;
+pub const NLMSG_DONE: u16 = 0x3;
+pub const NLA_F_NESTED: u16 = 0x8000;
+pub const NLA_TYPE_MASK: u16 = 0x3fff;
+
+// IPPROTO_* and AF_*
+pub const IPPROTO_TCP: u16 = 6;
+pub const IPPROTO_UDP: u16 = 17;
+pub const IPPROTO_SCTP: u16 = 132;
+pub const AF_INET: u16 = 2;
+pub const AF_INET6: u16 = 10;

@@ -1,0 +1,349 @@
+//! Netlink and generic-netlink framing, and the IPVS service/destination attribute sets.
+//!
+//! ```text
+//!  0                   1                   2                   3
+//!  0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+//! +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//! |                        nlmsg_len (u32)                        |
+//! |          nlmsg_type (u16)     |        nlmsg_flags (u16)      |
+//! |                        nlmsg_seq (u32)                        |
+//! |                        nlmsg_pid (u32)                        |
+//! |  genl cmd (u8) | version (u8) |          reserved             |
+//! |   nla_len (u16) | nla_type (u16) |  payload, padded to 4 ...  |
+//! +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//! ```
+//! Host byte order throughout, except ports (network order, as the kernel keeps them).
+//! Wire types here are apart from the data plane's domain types; unknown attributes are skipped.
+
+use std::net::IpAddr;
+
+use super::uapi::*;
+
+fn align4(n: usize) -> usize {
+    (n + 3) & !3
+}
+
+/// Builds one netlink message with a generic-netlink header and attributes.
+pub struct MsgBuilder {
+    buf: Vec<u8>,
+    nests: Vec<usize>,
+}
+
+impl MsgBuilder {
+    pub fn new(family: u16, flags: u16, seq: u32, cmd: u8, version: u8) -> Self {
+        let mut buf = Vec::with_capacity(128);
+        buf.extend_from_slice(&0u32.to_ne_bytes());
+        buf.extend_from_slice(&family.to_ne_bytes());
+        buf.extend_from_slice(&flags.to_ne_bytes());
+        buf.extend_from_slice(&seq.to_ne_bytes());
+        buf.extend_from_slice(&0u32.to_ne_bytes());
+        buf.extend_from_slice(&[cmd, version, 0, 0]);
+        MsgBuilder {
+            buf,
+            nests: Vec::new(),
+        }
+    }
+
+    pub fn attr(&mut self, ty: u16, payload: &[u8]) -> &mut Self {
+        let len = 4 + payload.len();
+        self.buf.extend_from_slice(&(len as u16).to_ne_bytes());
+        self.buf.extend_from_slice(&ty.to_ne_bytes());
+        self.buf.extend_from_slice(payload);
+        self.buf.resize(align4(self.buf.len()), 0);
+        self
+    }
+
+    pub fn u16(&mut self, ty: u16, v: u16) -> &mut Self {
+        self.attr(ty, &v.to_ne_bytes())
+    }
+
+    pub fn u32(&mut self, ty: u16, v: u32) -> &mut Self {
+        self.attr(ty, &v.to_ne_bytes())
+    }
+
+    pub fn str(&mut self, ty: u16, s: &str) -> &mut Self {
+        let mut b = s.as_bytes().to_vec();
+        b.push(0);
+        self.attr(ty, &b)
+    }
+
+    pub fn begin_nest(&mut self, ty: u16) -> &mut Self {
+        self.nests.push(self.buf.len());
+        self.buf.extend_from_slice(&0u16.to_ne_bytes());
+        self.buf
+            .extend_from_slice(&(ty | NLA_F_NESTED).to_ne_bytes());
+        self
+    }
+
+    pub fn end_nest(&mut self) -> &mut Self {
+        if let Some(start) = self.nests.pop() {
+            let len = (self.buf.len() - start) as u16;
+            self.buf[start..start + 2].copy_from_slice(&len.to_ne_bytes());
+        }
+        self
+    }
+
+    pub fn finish(mut self) -> Vec<u8> {
+        let len = self.buf.len() as u32;
+        self.buf[0..4].copy_from_slice(&len.to_ne_bytes());
+        self.buf
+    }
+}
+
+/// Iterates the attributes in `buf` as (type without flags, payload). Stops at a malformed one.
+pub fn attrs(buf: &[u8]) -> impl Iterator<Item = (u16, &[u8])> {
+    let mut off = 0;
+    std::iter::from_fn(move || {
+        if off + 4 > buf.len() {
+            return None;
+        }
+        let len = u16::from_ne_bytes([buf[off], buf[off + 1]]) as usize;
+        let ty = u16::from_ne_bytes([buf[off + 2], buf[off + 3]]) & NLA_TYPE_MASK;
+        if len < 4 || off + len > buf.len() {
+            return None;
+        }
+        let payload = &buf[off + 4..off + len];
+        off += align4(len);
+        Some((ty, payload))
+    })
+}
+
+pub fn get_u16(p: &[u8]) -> Option<u16> {
+    Some(u16::from_ne_bytes(p.get(..2)?.try_into().ok()?))
+}
+
+pub fn get_u32(p: &[u8]) -> Option<u32> {
+    Some(u32::from_ne_bytes(p.get(..4)?.try_into().ok()?))
+}
+
+/// An address attribute (`union nf_inet_addr`, 16 bytes; IPv4 in the first 4).
+pub fn addr_bytes(a: &IpAddr) -> [u8; 16] {
+    let mut b = [0u8; 16];
+    match a {
+        IpAddr::V4(v4) => b[..4].copy_from_slice(&v4.octets()),
+        IpAddr::V6(v6) => b.copy_from_slice(&v6.octets()),
+    }
+    b
+}
+
+pub fn parse_addr(af: u16, p: &[u8]) -> Option<IpAddr> {
+    match af {
+        AF_INET => {
+            let o: [u8; 4] = p.get(..4)?.try_into().ok()?;
+            Some(IpAddr::from(o))
+        }
+        AF_INET6 => {
+            let o: [u8; 16] = p.get(..16)?.try_into().ok()?;
+            Some(IpAddr::from(o))
+        }
+        _ => None,
+    }
+}
+
+/// A service as the IPVS netlink interface carries it (`IPVS_SVC_ATTR_*`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SvcAttrs {
+    pub af: u16,
+    pub protocol: u16,
+    pub addr: Option<IpAddr>,
+    /// Host order here; network order on the wire.
+    pub port: u16,
+    pub fwmark: u32,
+    pub sched_name: String,
+    pub flags: u32,
+    pub timeout: u32,
+    /// IPv4: a mask (0xffffffff); IPv6: a prefix length.
+    pub netmask: u32,
+}
+
+impl SvcAttrs {
+    /// The nested `IPVS_CMD_ATTR_SERVICE`. `full` adds the settings NEW/SET_SERVICE need; the key
+    /// alone identifies a service for DEL_SERVICE and destination commands.
+    pub fn encode(&self, m: &mut MsgBuilder, full: bool) {
+        m.begin_nest(IPVS_CMD_ATTR_SERVICE);
+        m.u16(IPVS_SVC_ATTR_AF, self.af);
+        if self.fwmark != 0 {
+            m.u32(IPVS_SVC_ATTR_FWMARK, self.fwmark);
+        } else {
+            m.u16(IPVS_SVC_ATTR_PROTOCOL, self.protocol);
+            if let Some(a) = &self.addr {
+                m.attr(IPVS_SVC_ATTR_ADDR, &addr_bytes(a));
+            }
+            m.attr(IPVS_SVC_ATTR_PORT, &self.port.to_be_bytes());
+        }
+        if full {
+            m.str(IPVS_SVC_ATTR_SCHED_NAME, &self.sched_name);
+            // struct ip_vs_flags { __u32 flags; __u32 mask; }
+            let mut f = self.flags.to_ne_bytes().to_vec();
+            f.extend_from_slice(&u32::MAX.to_ne_bytes());
+            m.attr(IPVS_SVC_ATTR_FLAGS, &f);
+            m.u32(IPVS_SVC_ATTR_TIMEOUT, self.timeout);
+            m.u32(IPVS_SVC_ATTR_NETMASK, self.netmask);
+        }
+        m.end_nest();
+    }
+
+    /// Decodes the payload of a nested `IPVS_CMD_ATTR_SERVICE`.
+    pub fn decode(p: &[u8]) -> Option<SvcAttrs> {
+        let mut s = SvcAttrs {
+            af: 0,
+            protocol: 0,
+            addr: None,
+            port: 0,
+            fwmark: 0,
+            sched_name: String::new(),
+            flags: 0,
+            timeout: 0,
+            netmask: 0,
+        };
+        let mut raw_addr = None;
+        for (ty, v) in attrs(p) {
+            match ty {
+                IPVS_SVC_ATTR_AF => s.af = get_u16(v)?,
+                IPVS_SVC_ATTR_PROTOCOL => s.protocol = get_u16(v)?,
+                IPVS_SVC_ATTR_ADDR => raw_addr = Some(v),
+                IPVS_SVC_ATTR_PORT => s.port = u16::from_be_bytes(v.get(..2)?.try_into().ok()?),
+                IPVS_SVC_ATTR_FWMARK => s.fwmark = get_u32(v)?,
+                IPVS_SVC_ATTR_SCHED_NAME => {
+                    s.sched_name = String::from_utf8_lossy(v)
+                        .trim_end_matches('\0')
+                        .to_string()
+                }
+                IPVS_SVC_ATTR_FLAGS => s.flags = get_u32(v)?,
+                IPVS_SVC_ATTR_TIMEOUT => s.timeout = get_u32(v)?,
+                IPVS_SVC_ATTR_NETMASK => s.netmask = get_u32(v)?,
+                _ => {} // stats and newer attributes: tolerated
+            }
+        }
+        if s.fwmark == 0 {
+            s.addr = raw_addr.and_then(|r| parse_addr(s.af, r));
+        }
+        Some(s)
+    }
+}
+
+/// A destination (`IPVS_DEST_ATTR_*`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DestAttrs {
+    pub addr: IpAddr,
+    pub port: u16,
+    pub fwd_method: u32,
+    pub weight: u32,
+    pub u_thresh: u32,
+    pub l_thresh: u32,
+}
+
+impl DestAttrs {
+    pub fn encode(&self, m: &mut MsgBuilder, full: bool) {
+        m.begin_nest(IPVS_CMD_ATTR_DEST);
+        m.attr(IPVS_DEST_ATTR_ADDR, &addr_bytes(&self.addr));
+        m.attr(IPVS_DEST_ATTR_PORT, &self.port.to_be_bytes());
+        m.u16(
+            IPVS_DEST_ATTR_ADDR_FAMILY,
+            if self.addr.is_ipv4() {
+                AF_INET
+            } else {
+                AF_INET6
+            },
+        );
+        if full {
+            m.u32(IPVS_DEST_ATTR_FWD_METHOD, self.fwd_method);
+            m.u32(IPVS_DEST_ATTR_WEIGHT, self.weight);
+            m.u32(IPVS_DEST_ATTR_U_THRESH, self.u_thresh);
+            m.u32(IPVS_DEST_ATTR_L_THRESH, self.l_thresh);
+        }
+        m.end_nest();
+    }
+
+    pub fn decode(p: &[u8], svc_af: u16) -> Option<DestAttrs> {
+        let (mut af, mut raw) = (svc_af, None);
+        let mut d = DestAttrs {
+            addr: IpAddr::from([0u8, 0, 0, 0]),
+            port: 0,
+            fwd_method: 0,
+            weight: 0,
+            u_thresh: 0,
+            l_thresh: 0,
+        };
+        for (ty, v) in attrs(p) {
+            match ty {
+                IPVS_DEST_ATTR_ADDR => raw = Some(v),
+                IPVS_DEST_ATTR_PORT => d.port = u16::from_be_bytes(v.get(..2)?.try_into().ok()?),
+                IPVS_DEST_ATTR_FWD_METHOD => d.fwd_method = get_u32(v)? & IP_VS_CONN_F_FWD_MASK,
+                IPVS_DEST_ATTR_WEIGHT => d.weight = get_u32(v)?,
+                IPVS_DEST_ATTR_U_THRESH => d.u_thresh = get_u32(v)?,
+                IPVS_DEST_ATTR_L_THRESH => d.l_thresh = get_u32(v)?,
+                IPVS_DEST_ATTR_ADDR_FAMILY => af = get_u16(v)?,
+                _ => {}
+            }
+        }
+        d.addr = parse_addr(af, raw?)?;
+        Some(d)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn service_attrs_round_trip() {
+        let s = SvcAttrs {
+            af: AF_INET,
+            protocol: IPPROTO_TCP,
+            addr: Some("192.168.10.100".parse().unwrap()),
+            port: 80,
+            fwmark: 0,
+            sched_name: "wlc".into(),
+            flags: IP_VS_SVC_F_PERSISTENT,
+            timeout: 300,
+            netmask: 0xffff_ffff,
+        };
+        let mut m = MsgBuilder::new(
+            0x20,
+            NLM_F_REQUEST,
+            1,
+            IPVS_CMD_NEW_SERVICE,
+            IPVS_GENL_VERSION,
+        );
+        s.encode(&mut m, true);
+        let bytes = m.finish();
+        assert_eq!(
+            u32::from_ne_bytes(bytes[..4].try_into().unwrap()) as usize,
+            bytes.len()
+        );
+        // The port travels in network order.
+        let nested: Vec<_> = attrs(&bytes[20..]).collect();
+        assert_eq!(nested.len(), 1);
+        assert_eq!(nested[0].0, IPVS_CMD_ATTR_SERVICE);
+        let port = attrs(nested[0].1)
+            .find(|(t, _)| *t == IPVS_SVC_ATTR_PORT)
+            .unwrap()
+            .1;
+        assert_eq!(port, &[0, 80]);
+        assert_eq!(SvcAttrs::decode(nested[0].1).unwrap(), s);
+    }
+
+    #[test]
+    fn unknown_and_truncated_attributes_are_tolerated() {
+        let mut m = MsgBuilder::new(0x20, 0, 0, 0, 0);
+        m.begin_nest(IPVS_CMD_ATTR_DEST);
+        m.attr(
+            IPVS_DEST_ATTR_ADDR,
+            &addr_bytes(&"10.0.0.2".parse().unwrap()),
+        );
+        m.attr(IPVS_DEST_ATTR_PORT, &80u16.to_be_bytes());
+        m.u32(99, 7); // an attribute from a newer kernel
+        m.u32(IPVS_DEST_ATTR_WEIGHT, 3);
+        m.end_nest();
+        let bytes = m.finish();
+        let (_, p) = attrs(&bytes[20..]).next().unwrap();
+        let d = DestAttrs::decode(p, AF_INET).unwrap();
+        assert_eq!(
+            (d.addr.to_string(), d.port, d.weight),
+            ("10.0.0.2".into(), 80, 3)
+        );
+        // A truncated buffer ends the iteration instead of panicking.
+        assert_eq!(attrs(&bytes[20..bytes.len() - 3]).count(), 0);
+    }
+}
