@@ -1,0 +1,102 @@
+//! The network-namespace topology helper itself: hosts on a bridge talk, the root namespace sees
+//! nothing of them, and teardown leaves nothing behind. Needs root (see support/netns.rs).
+
+#[path = "support/netns.rs"]
+mod netns;
+
+use std::net::UdpSocket;
+use std::process::Command;
+use std::time::Duration;
+
+use netns::{privileged, Topology};
+
+#[test]
+fn two_hosts_on_a_bridge_exchange_a_packet_and_teardown_is_complete() {
+    if !privileged("two_hosts_on_a_bridge_exchange_a_packet_and_teardown_is_complete") {
+        return;
+    }
+    let root_links_before = Command::new("ip")
+        .args(["-o", "link"])
+        .output()
+        .unwrap()
+        .stdout;
+    let names;
+    {
+        let mut t = Topology::new("pair");
+        t.add_host("a", "192.168.77.1/24");
+        t.add_host("b", "192.168.77.2/24");
+        names = t.existing();
+        assert_eq!(names.len(), 3, "bridge + 2 hosts: {names:?}");
+
+        // b listens; a sends; b receives the payload from a's address.
+        let server = t.in_host("b", || {
+            let s = UdpSocket::bind("192.168.77.2:9000").unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            s
+        });
+        t.in_host("a", || {
+            let s = UdpSocket::bind("192.168.77.1:0").unwrap();
+            // The first datagram may wait for ARP; send a few.
+            for _ in 0..3 {
+                s.send_to(b"hello from a", "192.168.77.2:9000").unwrap();
+            }
+        });
+        let mut buf = [0u8; 64];
+        let (n, from) = server.recv_from(&mut buf).expect("b receives a's datagram");
+        assert_eq!(&buf[..n], b"hello from a");
+        assert_eq!(from.ip().to_string(), "192.168.77.1");
+
+        // A command in a namespace sees its own interface; the root namespace has no route there.
+        let out = t.exec("a", &["ip", "-o", "addr", "show", "dev", "eth0"]);
+        assert!(String::from_utf8_lossy(&out.stdout).contains("192.168.77.1/24"));
+        let route = Command::new("ip")
+            .args(["route", "get", "192.168.77.2"])
+            .output()
+            .unwrap();
+        assert!(
+            !String::from_utf8_lossy(&route.stdout).contains("dev p"),
+            "the root namespace must not reach the test hosts"
+        );
+    }
+    let left = Command::new("ip")
+        .args(["netns", "list"])
+        .output()
+        .unwrap()
+        .stdout;
+    let left = String::from_utf8_lossy(&left);
+    for n in &names {
+        assert!(!left.contains(n.as_str()), "{n} survived teardown");
+    }
+    let root_links_after = Command::new("ip")
+        .args(["-o", "link"])
+        .output()
+        .unwrap()
+        .stdout;
+    assert_eq!(
+        root_links_before, root_links_after,
+        "the root namespace's links are unchanged"
+    );
+}
+
+#[test]
+fn teardown_happens_when_a_test_panics() {
+    if !privileged("teardown_happens_when_a_test_panics") {
+        return;
+    }
+    let r = std::panic::catch_unwind(|| {
+        let mut t = Topology::new("panic");
+        t.add_host("x", "192.168.78.1/24");
+        assert_eq!(t.existing().len(), 2);
+        panic!("a failing test");
+    });
+    assert!(r.is_err());
+    let left = Command::new("ip")
+        .args(["netns", "list"])
+        .output()
+        .unwrap()
+        .stdout;
+    assert!(
+        !String::from_utf8_lossy(&left).contains("lbdt-panic"),
+        "namespaces left after a panic"
+    );
+}
