@@ -40,6 +40,9 @@ struct ServeArgs {
     /// This director's name: selects its per-node VRRP entries (default: the hostname).
     #[arg(long, env = "LBD_NODE_NAME")]
     node_name: Option<String>,
+    /// How often (ms) the kernel's IPVS table is compared with the configuration to repair drift.
+    #[arg(long, env = "LBD_RESYNC_INTERVAL_MS", default_value_t = 10_000)]
+    resync_interval_ms: u64,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -67,6 +70,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         http_listen: args.http_listen,
         grpc_listen: args.grpc_listen,
         node_name: args.node_name.unwrap_or_else(lbd::server::hostname),
+        resync_interval: std::time::Duration::from_millis(args.resync_interval_ms.max(100)),
     };
     let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     rt.block_on(async {

@@ -20,6 +20,8 @@ pub struct ServerConfig {
     pub http_listen: SocketAddr,
     pub grpc_listen: SocketAddr,
     pub node_name: String,
+    /// How often the data plane compares the kernel's IPVS table with the desired one.
+    pub resync_interval: std::time::Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -64,14 +66,13 @@ pub async fn start(cfg: ServerConfig) -> Result<Running, ServerError> {
             path: cfg.db.clone(),
             source,
         })?;
-    let status = StatusBoard::new(DataplaneStatus::not_running(
-        "this build has no data plane yet: the configuration is stored and served, not programmed into the kernel",
-    ));
+    let status = StatusBoard::new(DataplaneStatus::not_running("starting"));
+    let events = EventBus::default();
     let service = Service::new(
         cfg.node_name.clone(),
         store.clone(),
-        EventBus::default(),
-        status,
+        events.clone(),
+        status.clone(),
     )
     .await?;
 
@@ -94,6 +95,18 @@ pub async fn start(cfg: ServerConfig) -> Result<Running, ServerError> {
     let (stop, _) = watch::channel(false);
 
     let mut tasks = Vec::new();
+    // The data plane: one actor owns the kernel; it converges IPVS to every committed snapshot.
+    let (dataplane, actor) = crate::dataplane::actor::spawn(
+        Box::new(crate::kernel::netlink::NetlinkKernel::new()),
+        service.subscribe(),
+        status,
+        events,
+        crate::dataplane::actor::ActorConfig {
+            resync_interval: cfg.resync_interval,
+            ..Default::default()
+        },
+    );
+    service.attach_dataplane(dataplane);
     let app = crate::api::router(service.clone());
     let mut rx = stop.subscribe();
     tasks.push((
@@ -119,6 +132,10 @@ pub async fn start(cfg: ServerConfig) -> Result<Running, ServerError> {
             .map_err(|e| e.to_string())
         }),
     ));
+    tasks.push((
+        "dataplane",
+        tokio::spawn(async move { actor.await.map_err(|e| e.to_string()) }),
+    ));
     tracing::info!(%http_addr, %grpc_addr, node = %cfg.node_name, db = %cfg.db.display(), "lbd serving");
     Ok(Running {
         http_addr,
@@ -140,6 +157,12 @@ impl Running {
         let _ = self.stop.send(true);
         let mut first_err = None;
         for (what, t) in std::mem::take(&mut self.tasks) {
+            if what == "dataplane" {
+                // The actor only reads inputs; ending it leaves the kernel table as it is (a
+                // restart converges from there without touching what is already right).
+                t.abort();
+                continue;
+            }
             let r = match t.await {
                 Ok(r) => r,
                 Err(e) => Err(e.to_string()),

@@ -17,7 +17,7 @@ pub struct ErrorBody {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorDetail {
     /// Stable machine-readable code: `bad_request`, `invalid_argument`, `not_found`,
-    /// `already_exists`, `failed_precondition`, `method_not_allowed`, `internal`.
+    /// `already_exists`, `failed_precondition`, `method_not_allowed`, `unavailable`, `internal`.
     pub code: String,
     pub message: String,
     /// The offending field as a path into the request body, e.g. `real_servers[0].weight`.

@@ -6,6 +6,7 @@
 pub mod config;
 pub mod error;
 pub mod extract;
+pub mod ipvs;
 pub mod real_servers;
 pub mod system;
 pub mod virtual_servers;
@@ -80,6 +81,7 @@ fn api_router() -> OpenApiRouter<Service> {
         .routes(routes!(system::status))
         .routes(routes!(system::events))
         .routes(routes!(system::healthz))
+        .routes(routes!(ipvs::table))
 }
 
 /// The OpenAPI document, as served.

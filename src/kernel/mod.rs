@@ -4,6 +4,7 @@
 //! memory for the actor's tests. Only the data-plane actor holds a `Kernel`.
 
 pub mod memory;
+pub mod netlink;
 
 use crate::dataplane::table::{IpvsOp, IpvsTable};
 

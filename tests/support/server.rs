@@ -15,6 +15,7 @@ pub fn config(db: &Path) -> ServerConfig {
         http_listen: "127.0.0.1:0".parse().expect("addr"),
         grpc_listen: "127.0.0.1:0".parse().expect("addr"),
         node_name: "lk01".into(),
+        resync_interval: std::time::Duration::from_secs(10),
     }
 }
 

@@ -1,0 +1,289 @@
+//! The real kernel: IPVS over generic netlink (`crate::ipvs`), converted to and from the data
+//! plane's domain types.
+//!
+//! The socket is opened lazily and re-opened after an error, so a kernel that gains IPVS later
+//! (module loaded by hand) is picked up on the actor's next retry.
+
+use std::net::IpAddr;
+
+use super::{ApplyReport, Kernel, KernelError};
+use crate::dataplane::table::{
+    DestKey, DestSpec, FamilyKey, IpvsOp, IpvsTable, ProtocolKey, Service, ServiceKey, ServiceSpec,
+};
+use crate::ipvs::uapi::*;
+use crate::ipvs::{DestAttrs, IpvsError, IpvsSocket, SvcAttrs};
+use crate::model::Forwarding;
+
+#[derive(Default)]
+pub struct NetlinkKernel {
+    sock: Option<IpvsSocket>,
+}
+
+impl NetlinkKernel {
+    pub fn new() -> Self {
+        NetlinkKernel::default()
+    }
+
+    fn sock(&mut self) -> Result<&mut IpvsSocket, KernelError> {
+        if self.sock.is_none() {
+            self.sock = Some(IpvsSocket::open().map_err(kernel_error)?);
+        }
+        self.sock
+            .as_mut()
+            .ok_or_else(|| KernelError::Io("no socket".into()))
+    }
+}
+
+fn kernel_error(e: IpvsError) -> KernelError {
+    match e {
+        IpvsError::Unavailable(m) => KernelError::Unavailable(m),
+        IpvsError::Refused { op, source } => {
+            if source.raw_os_error() == Some(libc::EPERM) {
+                KernelError::Unavailable(format!("{op}: {source} (lbd needs CAP_NET_ADMIN)"))
+            } else {
+                KernelError::Refused {
+                    op: op.to_string(),
+                    message: source.to_string(),
+                }
+            }
+        }
+        other => KernelError::Io(other.to_string()),
+    }
+}
+
+fn af(f: FamilyKey) -> u16 {
+    match f {
+        FamilyKey::Ipv4 => AF_INET,
+        FamilyKey::Ipv6 => AF_INET6,
+    }
+}
+
+fn key_family(k: &ServiceKey) -> FamilyKey {
+    match k {
+        ServiceKey::Addr { address, .. } => match address {
+            IpAddr::V4(_) => FamilyKey::Ipv4,
+            IpAddr::V6(_) => FamilyKey::Ipv6,
+        },
+        ServiceKey::Fwmark { family, .. } => *family,
+    }
+}
+
+/// The wire form of a service key (and, with `spec`, its settings).
+pub fn svc_attrs(k: &ServiceKey, spec: Option<&ServiceSpec>) -> SvcAttrs {
+    let family = key_family(k);
+    let (protocol, addr, port, fwmark) = match *k {
+        ServiceKey::Addr {
+            protocol,
+            address,
+            port,
+        } => (
+            match protocol {
+                ProtocolKey::Tcp => IPPROTO_TCP,
+                ProtocolKey::Udp => IPPROTO_UDP,
+                ProtocolKey::Sctp => IPPROTO_SCTP,
+            },
+            Some(address),
+            port,
+            0,
+        ),
+        ServiceKey::Fwmark { mark, .. } => (0, None, 0, mark),
+    };
+    let netmask = match (family, spec) {
+        // IPv4 carries a mask, IPv6 a prefix length (ip_vs_ctl.c).
+        (FamilyKey::Ipv4, Some(s)) => prefix_to_mask(s.netmask_prefix),
+        (FamilyKey::Ipv6, Some(s)) => u32::from(s.netmask_prefix),
+        (FamilyKey::Ipv4, None) => u32::MAX,
+        (FamilyKey::Ipv6, None) => 128,
+    };
+    SvcAttrs {
+        af: af(family),
+        protocol,
+        addr,
+        port,
+        fwmark,
+        sched_name: spec.map(|s| s.scheduler.clone()).unwrap_or_default(),
+        flags: spec.map_or(0, |s| s.flags),
+        timeout: spec.map_or(0, |s| s.timeout),
+        netmask,
+    }
+}
+
+fn prefix_to_mask(p: u8) -> u32 {
+    if p == 0 {
+        0
+    } else {
+        u32::MAX << (32 - u32::from(p.min(32)))
+    }
+}
+
+fn fwd_method(f: Forwarding) -> u32 {
+    match f {
+        Forwarding::Dr => IP_VS_CONN_F_DROUTE,
+        Forwarding::Nat => IP_VS_CONN_F_MASQ,
+        Forwarding::Tun => IP_VS_CONN_F_TUNNEL,
+    }
+}
+
+fn dest_attrs(k: &DestKey, spec: Option<&DestSpec>) -> DestAttrs {
+    DestAttrs {
+        addr: k.address,
+        port: k.port,
+        fwd_method: spec.map_or(IP_VS_CONN_F_DROUTE, |s| fwd_method(s.forwarding)),
+        weight: spec.map_or(0, |s| s.weight),
+        u_thresh: spec.map_or(0, |s| s.upper_threshold),
+        l_thresh: spec.map_or(0, |s| s.lower_threshold),
+    }
+}
+
+/// A dumped service as the domain sees it; `None` for one lbd cannot represent (it is then
+/// foreign by construction and left alone).
+fn from_wire(s: &SvcAttrs) -> Option<(ServiceKey, ServiceSpec)> {
+    let family = match s.af {
+        AF_INET => FamilyKey::Ipv4,
+        AF_INET6 => FamilyKey::Ipv6,
+        _ => return None,
+    };
+    let key = if s.fwmark != 0 {
+        ServiceKey::Fwmark {
+            family,
+            mark: s.fwmark,
+        }
+    } else {
+        ServiceKey::Addr {
+            protocol: match s.protocol {
+                IPPROTO_TCP => ProtocolKey::Tcp,
+                IPPROTO_UDP => ProtocolKey::Udp,
+                IPPROTO_SCTP => ProtocolKey::Sctp,
+                _ => return None,
+            },
+            address: s.addr?,
+            port: s.port,
+        }
+    };
+    let netmask_prefix = match family {
+        FamilyKey::Ipv4 => s.netmask.count_ones() as u8,
+        FamilyKey::Ipv6 => s.netmask.min(128) as u8,
+    };
+    Some((
+        key,
+        ServiceSpec {
+            scheduler: s.sched_name.clone(),
+            // The kernel reports its own HASHED bit; it is not a setting.
+            flags: s.flags & !IP_VS_SVC_F_HASHED,
+            timeout: s.timeout,
+            netmask_prefix,
+        },
+    ))
+}
+
+fn forwarding(m: u32) -> Forwarding {
+    match m & IP_VS_CONN_F_FWD_MASK {
+        IP_VS_CONN_F_MASQ => Forwarding::Nat,
+        IP_VS_CONN_F_TUNNEL => Forwarding::Tun,
+        _ => Forwarding::Dr,
+    }
+}
+
+impl Kernel for NetlinkKernel {
+    fn ipvs_dump(&mut self) -> Result<IpvsTable, KernelError> {
+        let r = (|| {
+            let sock = self.sock()?;
+            let mut table = IpvsTable::default();
+            for s in sock.services().map_err(kernel_error)? {
+                let Some((key, spec)) = from_wire(&s) else {
+                    continue;
+                };
+                let mut dests = std::collections::BTreeMap::new();
+                for d in sock.dests(&s).map_err(kernel_error)? {
+                    dests.insert(
+                        DestKey {
+                            address: d.addr,
+                            port: d.port,
+                        },
+                        DestSpec {
+                            forwarding: forwarding(d.fwd_method),
+                            weight: d.weight,
+                            upper_threshold: d.u_thresh,
+                            lower_threshold: d.l_thresh,
+                        },
+                    );
+                }
+                table.services.insert(key, Service { spec, dests });
+            }
+            Ok(table)
+        })();
+        if r.is_err() {
+            self.sock = None;
+        }
+        r
+    }
+
+    fn ipvs_apply(&mut self, ops: &[IpvsOp]) -> Result<ApplyReport, KernelError> {
+        let mut report = ApplyReport::default();
+        let r = (|| {
+            let sock = self.sock()?;
+            for op in ops {
+                let res = match op {
+                    IpvsOp::AddService(k, s) => sock.new_service(&svc_attrs(k, Some(s))),
+                    IpvsOp::EditService(k, s) => sock.set_service(&svc_attrs(k, Some(s))),
+                    IpvsOp::DelService(k) => sock.del_service(&svc_attrs(k, None)),
+                    IpvsOp::AddDest(k, d, s) => {
+                        sock.new_dest(&svc_attrs(k, None), &dest_attrs(d, Some(s)))
+                    }
+                    IpvsOp::EditDest(k, d, s) => {
+                        sock.set_dest(&svc_attrs(k, None), &dest_attrs(d, Some(s)))
+                    }
+                    IpvsOp::DelDest(k, d) => {
+                        sock.del_dest(&svc_attrs(k, None), &dest_attrs(d, None))
+                    }
+                };
+                res.map_err(kernel_error)?;
+                report.applied += 1;
+                report.round_trips += 1;
+            }
+            Ok(report)
+        })();
+        if matches!(r, Err(KernelError::Io(_))) {
+            self.sock = None;
+        }
+        r
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn service_key_and_spec_survive_the_wire_form() {
+        let k = ServiceKey::Addr {
+            protocol: ProtocolKey::Udp,
+            address: "192.168.10.100".parse().unwrap(),
+            port: 53,
+        };
+        let spec = ServiceSpec {
+            scheduler: "wlc".into(),
+            flags: 1,
+            timeout: 300,
+            netmask_prefix: 24,
+        };
+        let w = svc_attrs(&k, Some(&spec));
+        assert_eq!(w.netmask, 0xffff_ff00);
+        let mut dumped = w.clone();
+        dumped.flags |= IP_VS_SVC_F_HASHED;
+        assert_eq!(from_wire(&dumped), Some((k, spec)));
+        let k6 = ServiceKey::Fwmark {
+            family: FamilyKey::Ipv6,
+            mark: 7,
+        };
+        let spec6 = ServiceSpec {
+            scheduler: "sh".into(),
+            flags: 0,
+            timeout: 0,
+            netmask_prefix: 64,
+        };
+        assert_eq!(from_wire(&svc_attrs(&k6, Some(&spec6))), Some((k6, spec6)));
+        assert_eq!(prefix_to_mask(0), 0);
+        assert_eq!(prefix_to_mask(32), u32::MAX);
+    }
+}
