@@ -200,3 +200,32 @@ async fn unavailable_kernel_degrades_without_busy_looping_then_recovers() {
     assert_eq!(s.applied_revision, Some(1));
     assert_eq!(kernel.with(|k| k.table.dest_count()), 3);
 }
+
+#[tokio::test]
+async fn a_refused_service_does_not_hold_back_the_others() {
+    let kernel = MemoryKernel::default();
+    // This "kernel" lacks wlc (a real 6.1 kernel lacks twos, say).
+    kernel.with(|k| k.missing_schedulers = vec!["wlc".into()]);
+    let (_tx, rx) = watch::channel(snap(1, config(1)));
+    let board = StatusBoard::new(DataplaneStatus::default());
+    let (_h, _task) = spawn(
+        Box::new(kernel.clone()),
+        rx,
+        board.clone(),
+        EventBus::default(),
+        fast(),
+    );
+    let s = wait_for(&board, "degraded", |s| s.state == DataplaneState::Degraded).await;
+    assert!(
+        s.reason.as_deref().unwrap().contains("refused 2 of 5"),
+        "{s:?}"
+    );
+    // The rr service and its two destinations are in; the wlc one could not be.
+    assert_eq!(
+        kernel.with(|k| (k.table.services.len(), k.table.dest_count())),
+        (1, 2)
+    );
+    kernel.with(|k| k.missing_schedulers.clear());
+    let s = wait_for(&board, "running", |s| s.state == DataplaneState::Running).await;
+    assert_eq!((s.services, s.destinations), (2, 3));
+}

@@ -254,6 +254,18 @@ impl Actor {
         if !ops.is_empty() {
             let n = ops.len();
             match self.with_kernel(move |k| k.ipvs_apply(&ops)).await {
+                Ok(report) if !report.refused.is_empty() => {
+                    self.status.ops_applied += report.applied as u64;
+                    let msg = format!(
+                        "the kernel refused {} of {n} operations; first: {}",
+                        report.refused.len(),
+                        report.refused[0]
+                    );
+                    return self.failed(KernelError::Refused {
+                        op: "apply".into(),
+                        message: msg,
+                    });
+                }
                 Ok(report) => {
                     self.status.ops_applied += report.applied as u64;
                     if reason == Reason::Periodic {

@@ -152,7 +152,8 @@ pub struct SvcAttrs {
     pub sched_name: String,
     pub flags: u32,
     pub timeout: u32,
-    /// IPv4: a mask (0xffffffff); IPv6: a prefix length.
+    /// IPv4: the mask as a number (0xffffff00 is /24), network order on the wire; IPv6: a
+    /// prefix length, host order on the wire (as ipvsadm sends them).
     pub netmask: u32,
 }
 
@@ -178,7 +179,11 @@ impl SvcAttrs {
             f.extend_from_slice(&u32::MAX.to_ne_bytes());
             m.attr(IPVS_SVC_ATTR_FLAGS, &f);
             m.u32(IPVS_SVC_ATTR_TIMEOUT, self.timeout);
-            m.u32(IPVS_SVC_ATTR_NETMASK, self.netmask);
+            if self.af == AF_INET {
+                m.attr(IPVS_SVC_ATTR_NETMASK, &self.netmask.to_be_bytes());
+            } else {
+                m.u32(IPVS_SVC_ATTR_NETMASK, self.netmask);
+            }
         }
         m.end_nest();
     }
@@ -197,6 +202,7 @@ impl SvcAttrs {
             netmask: 0,
         };
         let mut raw_addr = None;
+        let mut netmask = None;
         for (ty, v) in attrs(p) {
             match ty {
                 IPVS_SVC_ATTR_AF => s.af = get_u16(v)?,
@@ -211,12 +217,20 @@ impl SvcAttrs {
                 }
                 IPVS_SVC_ATTR_FLAGS => s.flags = get_u32(v)?,
                 IPVS_SVC_ATTR_TIMEOUT => s.timeout = get_u32(v)?,
-                IPVS_SVC_ATTR_NETMASK => s.netmask = get_u32(v)?,
+                IPVS_SVC_ATTR_NETMASK => netmask = Some(v),
                 _ => {} // stats and newer attributes: tolerated
             }
         }
         if s.fwmark == 0 {
             s.addr = raw_addr.and_then(|r| parse_addr(s.af, r));
+        }
+        if let Some(v) = netmask {
+            let b: [u8; 4] = v.get(..4)?.try_into().ok()?;
+            s.netmask = if s.af == AF_INET {
+                u32::from_be_bytes(b)
+            } else {
+                u32::from_ne_bytes(b)
+            };
         }
         Some(s)
     }
@@ -297,7 +311,7 @@ mod tests {
             sched_name: "wlc".into(),
             flags: IP_VS_SVC_F_PERSISTENT,
             timeout: 300,
-            netmask: 0xffff_ffff,
+            netmask: 0xffff_ff00,
         };
         let mut m = MsgBuilder::new(
             0x20,
@@ -321,6 +335,12 @@ mod tests {
             .unwrap()
             .1;
         assert_eq!(port, &[0, 80]);
+        // So does an IPv4 netmask: 255.255.255.0.
+        let mask = attrs(nested[0].1)
+            .find(|(t, _)| *t == IPVS_SVC_ATTR_NETMASK)
+            .unwrap()
+            .1;
+        assert_eq!(mask, &[255, 255, 255, 0]);
         assert_eq!(SvcAttrs::decode(nested[0].1).unwrap(), s);
     }
 

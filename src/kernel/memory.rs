@@ -14,6 +14,8 @@ pub struct MemoryState {
     pub dumps: usize,
     /// When set, every call fails with `Unavailable(reason)`.
     pub unavailable: Option<String>,
+    /// Schedulers this "kernel" lacks (adding a service with one is refused, as ENOENT).
+    pub missing_schedulers: Vec<String>,
 }
 
 /// Cloneable: a test keeps one clone to inspect and poke the table the actor owns.
@@ -27,6 +29,49 @@ impl MemoryKernel {
         let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
         f(&mut s)
     }
+}
+
+/// One operation, with the errors the kernel gives (EEXIST, ESRCH/ENOENT).
+fn apply_one(table: &mut IpvsTable, missing: &[String], op: &IpvsOp) -> Result<(), String> {
+    let t = &mut table.services;
+    match op {
+        IpvsOp::AddService(k, spec) => {
+            if t.contains_key(k) {
+                return Err("service exists".into());
+            }
+            if missing.contains(&spec.scheduler) {
+                return Err("no such scheduler".into());
+            }
+            t.insert(
+                *k,
+                Service {
+                    spec: spec.clone(),
+                    dests: Default::default(),
+                },
+            );
+        }
+        IpvsOp::EditService(k, spec) => {
+            t.get_mut(k).ok_or("no such service")?.spec = spec.clone();
+        }
+        IpvsOp::DelService(k) => {
+            t.remove(k).ok_or("no such service")?;
+        }
+        IpvsOp::AddDest(k, d, spec) => {
+            let svc = t.get_mut(k).ok_or("no such service")?;
+            if svc.dests.insert(*d, *spec).is_some() {
+                return Err("destination exists".into());
+            }
+        }
+        IpvsOp::EditDest(k, d, spec) => {
+            let svc = t.get_mut(k).ok_or("no such service")?;
+            *svc.dests.get_mut(d).ok_or("no such destination")? = *spec;
+        }
+        IpvsOp::DelDest(k, d) => {
+            let svc = t.get_mut(k).ok_or("no such service")?;
+            svc.dests.remove(d).ok_or("no such destination")?;
+        }
+    }
+    Ok(())
 }
 
 impl Kernel for MemoryKernel {
@@ -46,56 +91,17 @@ impl Kernel for MemoryKernel {
                 return Err(KernelError::Unavailable(r.clone()));
             }
             let mut report = ApplyReport {
-                applied: 0,
                 round_trips: 1,
+                ..ApplyReport::default()
             };
             for op in ops {
-                let refused = |m: &str| KernelError::Refused {
-                    op: format!("{op:?}"),
-                    message: m.to_string(),
-                };
-                let t = &mut s.table.services;
-                // The same errors the kernel gives: EEXIST, ESRCH/ENOENT.
-                match op {
-                    IpvsOp::AddService(k, spec) => {
-                        if t.contains_key(k) {
-                            return Err(refused("service exists"));
-                        }
-                        t.insert(
-                            *k,
-                            Service {
-                                spec: spec.clone(),
-                                dests: Default::default(),
-                            },
-                        );
+                match apply_one(&mut s.table, &s.missing_schedulers, op) {
+                    Ok(()) => {
+                        s.log.push(op.clone());
+                        report.applied += 1;
                     }
-                    IpvsOp::EditService(k, spec) => {
-                        t.get_mut(k).ok_or_else(|| refused("no such service"))?.spec = spec.clone();
-                    }
-                    IpvsOp::DelService(k) => {
-                        t.remove(k).ok_or_else(|| refused("no such service"))?;
-                    }
-                    IpvsOp::AddDest(k, d, spec) => {
-                        let svc = t.get_mut(k).ok_or_else(|| refused("no such service"))?;
-                        if svc.dests.insert(*d, *spec).is_some() {
-                            return Err(refused("destination exists"));
-                        }
-                    }
-                    IpvsOp::EditDest(k, d, spec) => {
-                        let svc = t.get_mut(k).ok_or_else(|| refused("no such service"))?;
-                        *svc.dests
-                            .get_mut(d)
-                            .ok_or_else(|| refused("no such destination"))? = *spec;
-                    }
-                    IpvsOp::DelDest(k, d) => {
-                        let svc = t.get_mut(k).ok_or_else(|| refused("no such service"))?;
-                        svc.dests
-                            .remove(d)
-                            .ok_or_else(|| refused("no such destination"))?;
-                    }
+                    Err(m) => report.refused.push(format!("{op:?}: {m}")),
                 }
-                s.log.push(op.clone());
-                report.applied += 1;
             }
             Ok(report)
         })

@@ -22,19 +22,24 @@ pub enum KernelError {
 }
 
 /// What one `ipvs_apply` did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ApplyReport {
     /// Operations the kernel accepted.
     pub applied: usize,
-    /// sendmsg calls it took (operations are batched).
+    /// sendmsg calls it took.
     pub round_trips: usize,
+    /// Operations the kernel refused (e.g. a scheduler this kernel lacks), with its reason. One
+    /// refused service does not hold back the others.
+    pub refused: Vec<String>,
 }
 
 pub trait Kernel: Send + 'static {
     /// The whole IPVS table as the kernel has it.
     fn ipvs_dump(&mut self) -> Result<IpvsTable, KernelError>;
 
-    /// Applies `ops` in order. On error, the operations before the failing one are applied (the
-    /// caller re-dumps and reconciles again, so a partial apply converges on the next pass).
+    /// Applies `ops` in order. An operation the kernel refuses is reported in
+    /// [`ApplyReport::refused`] and the rest still applied; an `Err` means the kernel could not be
+    /// talked to at all midway (the caller re-dumps and reconciles again, so a partial apply
+    /// converges on the next pass).
     fn ipvs_apply(&mut self, ops: &[IpvsOp]) -> Result<ApplyReport, KernelError>;
 }

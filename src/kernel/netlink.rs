@@ -220,7 +220,7 @@ impl Kernel for NetlinkKernel {
 
     fn ipvs_apply(&mut self, ops: &[IpvsOp]) -> Result<ApplyReport, KernelError> {
         let mut report = ApplyReport::default();
-        let r = (|| {
+        let mut r = (|| {
             let sock = self.sock()?;
             for op in ops {
                 let res = match op {
@@ -237,16 +237,37 @@ impl Kernel for NetlinkKernel {
                         sock.del_dest(&svc_attrs(k, None), &dest_attrs(d, None))
                     }
                 };
-                res.map_err(kernel_error)?;
-                report.applied += 1;
                 report.round_trips += 1;
+                match res.map_err(kernel_error) {
+                    Ok(()) => report.applied += 1,
+                    Err(KernelError::Refused { op: name, message }) => {
+                        report
+                            .refused
+                            .push(format!("{name} {}: {message}", describe(op)));
+                    }
+                    Err(e) => return Err(e),
+                }
             }
-            Ok(report)
+            Ok(std::mem::take(&mut report))
         })();
         if matches!(r, Err(KernelError::Io(_))) {
             self.sock = None;
         }
+        if let Ok(rep) = &mut r {
+            rep.refused.truncate(50);
+        }
         r
+    }
+}
+
+/// The service (and destination) an operation is about, for error messages.
+fn describe(op: &IpvsOp) -> String {
+    match op {
+        IpvsOp::AddService(k, s) | IpvsOp::EditService(k, s) => format!("{k} ({})", s.scheduler),
+        IpvsOp::DelService(k) => k.to_string(),
+        IpvsOp::AddDest(k, d, _) | IpvsOp::EditDest(k, d, _) | IpvsOp::DelDest(k, d) => {
+            format!("{k} -> {}:{}", d.address, d.port)
+        }
     }
 }
 

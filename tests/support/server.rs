@@ -70,6 +70,10 @@ pub struct ChildServer {
 
 impl ChildServer {
     pub fn spawn(db: &Path) -> ChildServer {
+        Self::spawn_with(db, &[])
+    }
+
+    pub fn spawn_with(db: &Path, extra: &[&str]) -> ChildServer {
         let mut child = Command::new(env!("CARGO_BIN_EXE_lbd"))
             .args([
                 "serve",
@@ -81,6 +85,7 @@ impl ChildServer {
             .arg("--db")
             .arg(db)
             .args(["--node-name", "lk01"])
+            .args(extra)
             .env("NO_COLOR", "1")
             .env("LBD_LOG", "info")
             .stdout(Stdio::piped())

@@ -1,0 +1,285 @@
+//! lbd programming a real kernel's IPVS table: runs inside the guest (see tests/README.md).
+//! Every scheduler, DR/NAT/TUN, TCP/UDP/SCTP, IPv4/IPv6, fwmark and persistence, read back with
+//! `ipvsadm -Ln`; SIGKILL and restart send nothing; manual changes are repaired; services made by
+//! hand are left alone; one weight edit in a table of 1,000 services is one kernel operation.
+
+#[path = "support/server.rs"]
+mod support;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use support::ChildServer;
+
+fn in_guest(test: &str) -> bool {
+    if std::env::var_os("LBD_IN_GUEST").is_some() {
+        return true;
+    }
+    assert!(
+        std::env::var_os("LBD_REQUIRE_GUEST").is_none(),
+        "{test} needs the guest kernel"
+    );
+    eprintln!("SKIP {test}: needs a kernel with IPVS (run tests/run-all)");
+    false
+}
+
+fn ipvsadm(args: &[&str]) -> String {
+    let out = Command::new("ipvsadm")
+        .args(args)
+        .output()
+        .expect("ipvsadm");
+    assert!(
+        out.status.success(),
+        "ipvsadm {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// `ipvsadm -Ln` without its header, whitespace-normalized and without the connection counters.
+fn table() -> Vec<String> {
+    ipvsadm(&["-Ln"])
+        .lines()
+        .skip(3)
+        .map(|l| {
+            let w: Vec<_> = l.split_whitespace().collect();
+            if w.first() == Some(&"->") {
+                w[..4.min(w.len())].join(" ")
+            } else {
+                w.join(" ")
+            }
+        })
+        .collect()
+}
+
+async fn status(base: &str) -> Value {
+    reqwest::get(format!("{base}/api/v1/status"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+async fn wait_applied(base: &str, revision: u64) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let s = status(base).await;
+        if s["dataplane"]["applied_revision"] == revision && s["dataplane"]["state"] == "running" {
+            return s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "revision {revision} not applied: {s}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn put_config(base: &str, cfg: &Value) -> u64 {
+    let r = reqwest::Client::new()
+        .put(format!("{base}/api/v1/config"))
+        .body(cfg.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+    r.json::<Value>().await.unwrap()["revision"]
+        .as_u64()
+        .unwrap()
+}
+
+/// The IPVS schedulers this kernel has (twos arrived in Linux 6.2; Debian 12's kernel is 6.1).
+fn kernel_schedulers() -> Vec<&'static str> {
+    [
+        "rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "mh", "fo", "ovf",
+        "twos",
+    ]
+    .into_iter()
+    .filter(|s| {
+        // `modprobe -n`: would the module load (or is it built in)?
+        Command::new("modprobe")
+            .args(["-n", "-q", &format!("ip_vs_{s}")])
+            .status()
+            .is_ok_and(|st| st.success())
+    })
+    .collect()
+}
+
+fn every_kind(schedulers: &[&str]) -> Value {
+    let mut vss: Vec<Value> = schedulers
+        .iter()
+        .enumerate()
+        .map(|(i, s)| json!({"address": "192.168.10.100", "port": 8000 + i, "scheduler": s,
+            "real_servers": [{"address": "192.168.10.103", "weight": 1}, {"address": "192.168.10.104", "weight": 2}]}))
+        .collect();
+    vss.push(
+        json!({"address": "192.168.10.100", "port": 80, "protocol": "udp", "forwarding": "nat",
+        "real_servers": [{"address": "10.0.0.3", "port": 8080, "weight": 3}]}),
+    );
+    vss.push(
+        json!({"address": "192.168.10.100", "port": 81, "protocol": "sctp", "forwarding": "tun",
+        "real_servers": [{"address": "10.0.0.4", "weight": 4}]}),
+    );
+    vss.push(json!({"address": "2001:db8::100", "port": 443, "scheduler": "wlc", "persistence_timeout_secs": 600,
+        "persistence_granularity": 64, "real_servers": [{"address": "2001:db8::10", "weight": 5}]}));
+    vss.push(json!({"address": "192.168.10.100", "port": 0, "persistence_timeout_secs": 300, "persistence_granularity": 24,
+        "real_servers": [{"address": "192.168.10.105", "port": 0}]}));
+    vss.push(json!({"fwmark": 7, "family": "ipv4", "scheduler": "sh",
+        "real_servers": [{"address": "192.168.10.106", "forwarding": "nat", "port": 80}]}));
+    json!({"virtual_servers": vss})
+}
+
+#[tokio::test]
+async fn the_table_follows_the_config_and_survives_restarts() {
+    if !in_guest("the_table_follows_the_config_and_survives_restarts") {
+        return;
+    }
+    // A service made by hand before lbd starts: lbd must leave it alone.
+    ipvsadm(&["-A", "-t", "10.9.9.9:22", "-s", "rr"]);
+    ipvsadm(&["-a", "-t", "10.9.9.9:22", "-r", "10.9.9.10:22", "-m"]);
+
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("lbd.db");
+    let mut lbd = ChildServer::spawn_with(&db, &["--resync-interval-ms", "300"]);
+    let base = format!("http://{}", lbd.http_addr);
+    let schedulers = kernel_schedulers();
+    assert!(schedulers.len() >= 13, "{schedulers:?}");
+    let rev = put_config(&base, &every_kind(&schedulers)).await;
+    let s = wait_applied(&base, rev).await;
+    let n = schedulers.len() + 5;
+    assert_eq!(s["dataplane"]["services"], n);
+
+    let t = table();
+    for (i, sched) in schedulers.iter().enumerate() {
+        let want = format!("TCP 192.168.10.100:{} {sched}", 8000 + i);
+        assert!(
+            t.iter().any(|l| *l == want),
+            "ipvsadm -Ln lacks {want:?}:\n{}",
+            t.join("\n")
+        );
+    }
+    for want in [
+        "-> 192.168.10.103:8000 Route 1",
+        "-> 192.168.10.104:8000 Route 2",
+        "UDP 192.168.10.100:80 rr",
+        "-> 10.0.0.3:8080 Masq 3",
+        "SCTP 192.168.10.100:81 rr",
+        "-> 10.0.0.4:81 Tunnel 4",
+        "TCP [2001:db8::100]:443 wlc persistent 600 mask 64",
+        "-> [2001:db8::10]:443 Route 5",
+        "TCP 192.168.10.100:0 rr persistent 300 mask 255.255.255.0",
+        "FWM 7 sh",
+        "-> 192.168.10.106:80 Masq 1",
+        "TCP 10.9.9.9:22 rr",
+        "-> 10.9.9.10:22 Masq 1",
+    ] {
+        assert!(
+            t.iter().any(|l| l == want),
+            "ipvsadm -Ln lacks {want:?}:\n{}",
+            t.join("\n")
+        );
+    }
+    // The API reads the same kernel table.
+    let api: Value = reqwest::get(format!("{base}/api/v1/ipvs"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        api["services"].as_array().unwrap().len(),
+        n + 1,
+        "lbd's + 1 foreign"
+    );
+
+    // SIGKILL: the table stays exactly as it was.
+    let before = table();
+    lbd.kill9();
+    assert_eq!(table(), before, "the table is untouched while lbd is down");
+    // Restart: nothing to do, nothing sent.
+    let mut lbd = ChildServer::spawn_with(&db, &["--resync-interval-ms", "300"]);
+    let base = format!("http://{}", lbd.http_addr);
+    let s = wait_applied(&base, rev).await;
+    assert_eq!(
+        s["dataplane"]["ops_applied"], 0,
+        "a restart with nothing changed sends no operation"
+    );
+    assert_eq!(table(), before);
+
+    // Someone deletes a real server and edits a weight by hand: lbd repairs both.
+    ipvsadm(&[
+        "-d",
+        "-t",
+        "192.168.10.100:8000",
+        "-r",
+        "192.168.10.104:8000",
+    ]);
+    ipvsadm(&[
+        "-e",
+        "-t",
+        "192.168.10.100:8001",
+        "-r",
+        "192.168.10.103:8001",
+        "-g",
+        "-w",
+        "9",
+    ]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while table() != before {
+        assert!(
+            Instant::now() < deadline,
+            "drift not repaired:\n{}",
+            table().join("\n")
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let s = status(&base).await;
+    assert_eq!(s["dataplane"]["drift_repairs"], 2, "{s}");
+
+    // SIGTERM: a clean stop also leaves the table whole.
+    assert!(lbd.terminate().success());
+    assert_eq!(table(), before);
+    ipvsadm(&["-C"]);
+}
+
+#[tokio::test]
+async fn one_weight_edit_in_a_thousand_services_is_one_operation() {
+    if !in_guest("one_weight_edit_in_a_thousand_services_is_one_operation") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let lbd = ChildServer::spawn_with(
+        &dir.path().join("lbd.db"),
+        &["--resync-interval-ms", "3600000"],
+    );
+    let base = format!("http://{}", lbd.http_addr);
+    let vss: Vec<Value> = (0..1000u32)
+        .map(|i| {
+            json!({"address": format!("10.{}.{}.1", 100 + i / 250, i % 250), "port": 80,
+            "real_servers": [{"address": "10.200.0.1"}, {"address": "10.200.0.2"}]})
+        })
+        .collect();
+    let mut cfg = json!({"virtual_servers": vss});
+    let rev = put_config(&base, &cfg).await;
+    let s = wait_applied(&base, rev).await;
+    let ops_before = s["dataplane"]["ops_applied"].as_u64().unwrap();
+    assert_eq!(ops_before, 3000, "1000 services + 2000 destinations");
+
+    cfg["virtual_servers"][500]["real_servers"][1]["weight"] = json!(7);
+    let rev = put_config(&base, &cfg).await;
+    let s = wait_applied(&base, rev).await;
+    assert_eq!(
+        s["dataplane"]["ops_applied"].as_u64().unwrap() - ops_before,
+        1,
+        "exactly one netlink change"
+    );
+    let line = ipvsadm(&["-Ln", "-t", "10.102.0.1:80"]);
+    assert!(
+        line.contains("10.200.0.2:80") && line.split_whitespace().any(|w| w == "7"),
+        "{line}"
+    );
+    drop(lbd);
+    ipvsadm(&["-C"]);
+}
