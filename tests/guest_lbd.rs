@@ -155,7 +155,7 @@ async fn the_table_follows_the_config_and_survives_restarts() {
     for (i, sched) in schedulers.iter().enumerate() {
         let want = format!("TCP 192.168.10.100:{} {sched}", 8000 + i);
         assert!(
-            t.iter().any(|l| *l == want),
+            t.contains(&want),
             "ipvsadm -Ln lacks {want:?}:\n{}",
             t.join("\n")
         );
