@@ -28,7 +28,9 @@ fn two_hosts_on_a_bridge_exchange_a_packet_and_teardown_is_complete() {
         names = t.existing();
         assert_eq!(names.len(), 3, "bridge + 2 hosts: {names:?}");
 
-        // b listens; a sends; b receives the payload from a's address.
+        // b listens; a sends; b receives the payload from a's address; a capture on b's eth0
+        // sees the frame.
+        let cap = t.capture("b");
         let server = t.in_host("b", || {
             let s = UdpSocket::bind("192.168.77.2:9000").unwrap();
             s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
@@ -45,6 +47,26 @@ fn two_hosts_on_a_bridge_exchange_a_packet_and_teardown_is_complete() {
         let (n, from) = server.recv_from(&mut buf).expect("b receives a's datagram");
         assert_eq!(&buf[..n], b"hello from a");
         assert_eq!(from.ip().to_string(), "192.168.77.1");
+        let frames = cap.stop();
+        let udp = frames
+            .iter()
+            .find(|f| {
+                f.len() > 42
+                    && f[12..14] == [0x08, 0x00]
+                    && f[23] == 17
+                    && f.ends_with(b"hello from a")
+            })
+            .expect("the UDP frame was captured");
+        assert_eq!(
+            &udp[6..12],
+            &[2, 0, 0, 0, 0, 1],
+            "sent by a's eth0 (MAC of host 1)"
+        );
+        assert_eq!(&udp[26..30], &[192, 168, 77, 1]);
+        assert!(
+            frames.iter().any(|f| f[12..14] == [0x08, 0x06]),
+            "and the ARP exchange before it"
+        );
 
         // A command in a namespace sees its own interface; the root namespace has no route there.
         let out = t.exec("a", &["ip", "-o", "addr", "show", "dev", "eth0"]);

@@ -159,6 +159,71 @@ impl Topology {
         .expect("namespace thread")
     }
 
+    /// Starts capturing every frame that `host`'s `eth0` sends or receives (an AF_PACKET socket
+    /// opened inside the namespace), until [`Capture::stop`].
+    pub fn capture(&self, host: &str) -> Capture {
+        let path = format!("/run/netns/{}", self.ns(host));
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let stop2 = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let file = File::open(&path).expect("namespace file");
+            // SAFETY: setns on this thread only; the socket calls use buffers we own.
+            unsafe {
+                assert_eq!(
+                    libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET),
+                    0,
+                    "setns"
+                );
+                let proto = (libc::ETH_P_ALL as u16).to_be() as i32;
+                let fd = libc::socket(libc::AF_PACKET, libc::SOCK_RAW, proto);
+                assert!(
+                    fd >= 0,
+                    "AF_PACKET socket: {}",
+                    std::io::Error::last_os_error()
+                );
+                let ifindex = libc::if_nametoindex(c"eth0".as_ptr()) as i32;
+                let mut sll: libc::sockaddr_ll = std::mem::zeroed();
+                sll.sll_family = libc::AF_PACKET as u16;
+                sll.sll_protocol = proto as u16;
+                sll.sll_ifindex = ifindex;
+                let r = libc::bind(
+                    fd,
+                    (&sll as *const libc::sockaddr_ll).cast(),
+                    std::mem::size_of::<libc::sockaddr_ll>() as u32,
+                );
+                assert_eq!(r, 0, "bind: {}", std::io::Error::last_os_error());
+                let tv = libc::timeval {
+                    tv_sec: 0,
+                    tv_usec: 50_000,
+                };
+                libc::setsockopt(
+                    fd,
+                    libc::SOL_SOCKET,
+                    libc::SO_RCVTIMEO,
+                    (&tv as *const libc::timeval).cast(),
+                    std::mem::size_of::<libc::timeval>() as u32,
+                );
+                let _ = ready_tx.send(());
+                let mut frames = Vec::new();
+                let mut buf = vec![0u8; 65536];
+                while !stop2.load(std::sync::atomic::Ordering::SeqCst) {
+                    let n = libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), 0);
+                    if n > 0 {
+                        frames.push(buf[..n as usize].to_vec());
+                    }
+                }
+                libc::close(fd);
+                frames
+            }
+        });
+        let _ = ready_rx.recv();
+        Capture {
+            stop,
+            thread: Some(thread),
+        }
+    }
+
     /// Names of this topology's namespaces that exist now.
     pub fn existing(&self) -> Vec<String> {
         let out = Command::new("ip")
@@ -186,6 +251,32 @@ impl Drop for Topology {
                 }
             }
             let _ = ip(&["netns", "del", ns]);
+        }
+    }
+}
+
+/// A running packet capture (see [`Topology::capture`]).
+pub struct Capture {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<Vec<Vec<u8>>>>,
+}
+
+impl Capture {
+    /// Ends the capture and returns the Ethernet frames, in order.
+    pub fn stop(mut self) -> Vec<Vec<u8>> {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.thread
+            .take()
+            .map(|t| t.join().expect("capture thread"))
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Capture {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
         }
     }
 }
