@@ -50,6 +50,93 @@ fn spec(i: usize, target: SocketAddr) -> CheckSpec {
     }
 }
 
+/// A listener whose accept queue is full: SYNs to it are dropped, so a connect times out (a dead
+/// host, without sending anything off this machine).
+fn black_hole() -> (std::os::fd::OwnedFd, std::net::TcpStream, SocketAddr) {
+    use std::os::fd::FromRawFd;
+    // SAFETY: plain socket calls on descriptors we own.
+    unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0);
+        assert!(fd >= 0);
+        let owned = std::os::fd::OwnedFd::from_raw_fd(fd);
+        let mut sa: libc::sockaddr_in = std::mem::zeroed();
+        sa.sin_family = libc::AF_INET as u16;
+        sa.sin_addr.s_addr = u32::from_ne_bytes([127, 0, 0, 1]);
+        assert_eq!(
+            libc::bind(
+                fd,
+                (&sa as *const libc::sockaddr_in).cast(),
+                std::mem::size_of::<libc::sockaddr_in>() as u32
+            ),
+            0
+        );
+        assert_eq!(libc::listen(fd, 0), 0);
+        let mut len = std::mem::size_of::<libc::sockaddr_in>() as u32;
+        libc::getsockname(fd, (&mut sa as *mut libc::sockaddr_in).cast(), &mut len);
+        let addr = SocketAddr::from(([127, 0, 0, 1], u16::from_be(sa.sin_port)));
+        // One connection fills the queue of a backlog-0 listener.
+        let filler = std::net::TcpStream::connect(addr).expect("filler");
+        (owned, filler, addr)
+    }
+}
+
+/// Detection time: a real checker task (as the actor runs it) watches a server that fails at a
+/// random point of its delay_loop; the time from the failure to the Down verdict.
+fn detection(
+    rt: &tokio::runtime::Runtime,
+    name: &str,
+    delay_loop_ms: u32,
+    timeout_ms: u32,
+    retry: u32,
+    dbr_ms: u32,
+    refuse: bool,
+) {
+    let bound = delay_loop_ms + timeout_ms * (retry + 1) + dbr_ms * retry;
+    let mut times = Vec::new();
+    for trial in 0..5u64 {
+        let t = rt.block_on(async {
+            // Up: a normal listener. Down: closed (refused) or replaced by a black hole.
+            let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+            let port = l.local_addr().expect("addr").port();
+            let (tx, mut rx) = tokio::sync::mpsc::channel(4);
+            let mut checkers = lbd::health::Checkers::new(lbd::health::HealthBoard::default(), tx);
+            let cfg: lbd::model::Config = serde_json::from_value(serde_json::json!({"virtual_servers": [{
+                "id": 1, "address": "10.0.0.1", "port": 80, "forwarding": "nat", "delay_loop_ms": delay_loop_ms,
+                "real_servers": [{"id": 2 + trial as i64, "address": "127.0.0.1", "port": port,
+                    "health_check": {"type": "tcp", "connect_timeout_ms": timeout_ms, "retry": retry,
+                                     "delay_before_retry_ms": dbr_ms}}]}]})).expect("config");
+            checkers.sync(&cfg);
+            // Fail at a pseudo-random point of the cycle, after the first round.
+            let offset = (trial * 7919 % 1000) as f64 / 1000.0;
+            tokio::time::sleep(Duration::from_millis(u64::from(delay_loop_ms)) * 2 + Duration::from_millis(u64::from(delay_loop_ms)).mul_f64(offset)).await;
+            let _hole;
+            let _kept;
+            if refuse {
+                drop(l);
+            } else {
+                // Keep the port bound (no RST) but stop completing handshakes.
+                _kept = l;
+                let (fd, filler, addr) = black_hole();
+                _hole = (fd, filler);
+                let mut c = cfg.clone();
+                c.virtual_servers[0].real_servers[0].port = Some(addr.port());
+                checkers.sync(&c);
+            }
+            let t0 = Instant::now();
+            let v = rx.recv().await.expect("verdict");
+            assert_eq!(v.state, lbd::health::state::HealthState::Down);
+            t0.elapsed()
+        });
+        times.push(t);
+    }
+    times.sort();
+    println!(
+        "  {name:<52} bound {bound:>5} ms   median {:>7.1} ms   max {:>7.1} ms",
+        times[2].as_secs_f64() * 1e3,
+        times[4].as_secs_f64() * 1e3
+    );
+}
+
 fn main() {
     let args: Vec<String> = std::env::args()
         .skip(1)
@@ -132,6 +219,35 @@ fn main() {
         failed.load(Ordering::Relaxed),
         elapsed.as_secs_f64(),
         cpu
+    );
+
+    println!("  detection time (failure -> Down verdict), 5 trials each:");
+    detection(
+        &rt,
+        "refused, delay_loop 200 ms, timeout 100, retry 2, dbr 50",
+        200,
+        100,
+        2,
+        50,
+        true,
+    );
+    detection(
+        &rt,
+        "black hole, delay_loop 200 ms, timeout 100, retry 2, dbr 50",
+        200,
+        100,
+        2,
+        50,
+        false,
+    );
+    detection(
+        &rt,
+        "black hole, delay_loop 1500 ms, timeout 300, retry 3, dbr 400",
+        1500,
+        300,
+        3,
+        400,
+        false,
     );
 
     // Memory: n idle checker tasks (long delay_loop) as the actor runs them.

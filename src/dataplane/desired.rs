@@ -32,9 +32,11 @@ pub fn service_key(vs: &VirtualServer) -> Option<ServiceKey> {
 }
 
 /// The table for `cfg`: one service per virtual server; a real server that is down is left out,
-/// or kept at weight 0 with `inhibit_on_failure` (its connections drain); with every real server
-/// down the sorry server, if any, takes the traffic.
+/// or kept at weight 0 with `inhibit_on_failure` (its connections drain). A virtual server is up
+/// while the weights of its healthy real servers add up to its `quorum` (default 1, keepalived's);
+/// below that the sorry server, if any, is added and takes the new connections.
 pub fn desired_table(cfg: &Config, health: &Health) -> IpvsTable {
+    // (quorum: keepalived's "minimum total weight of all live servers")
     let mut services = BTreeMap::new();
     for vs in &cfg.virtual_servers {
         let Some(key) = service_key(vs) else { continue };
@@ -52,13 +54,15 @@ pub fn desired_table(cfg: &Config, health: &Health) -> IpvsTable {
                 .unwrap_or(family.max_prefix_len()),
         };
         let mut dests = BTreeMap::new();
-        let mut any_up = false;
+        let mut alive_weight: u64 = 0;
         for rs in &vs.real_servers {
             let up = !health.down.contains(&rs.id);
             if !up && !rs.inhibit_on_failure {
                 continue;
             }
-            any_up |= up;
+            if up {
+                alive_weight += u64::from(rs.weight.get());
+            }
             let dkey = DestKey {
                 address: rs.address,
                 port: rs.port.or(vs.port).unwrap_or(0),
@@ -73,7 +77,7 @@ pub fn desired_table(cfg: &Config, health: &Health) -> IpvsTable {
                 },
             );
         }
-        if !any_up {
+        if alive_weight < u64::from(vs.quorum.unwrap_or(1)) {
             if let Some(sorry) = &vs.sorry_server {
                 dests.insert(
                     DestKey {

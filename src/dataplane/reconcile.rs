@@ -167,6 +167,38 @@ mod tests {
     }
 
     #[test]
+    fn quorum_decides_when_the_sorry_server_joins() {
+        let mut v = vs(1, 80, &[("10.0.0.1", 3), ("10.0.0.2", 3), ("10.0.0.3", 3)]);
+        v.quorum = Some(5);
+        v.sorry_server = Some(crate::model::SorryServer {
+            address: "10.0.0.99".parse().unwrap(),
+            port: Some(8080),
+        });
+        let c = cfg(vec![v]);
+        let addrs = |h: &Health| -> Vec<String> {
+            desired_table(&c, h).services[&key(80)]
+                .dests
+                .keys()
+                .map(|k| format!("{}:{}", k.address, k.port))
+                .collect()
+        };
+        let mut h = Health::default();
+        assert_eq!(addrs(&h), vec!["10.0.0.1:80", "10.0.0.2:80", "10.0.0.3:80"]);
+        h.down.insert(100);
+        assert_eq!(
+            addrs(&h),
+            vec!["10.0.0.2:80", "10.0.0.3:80"],
+            "weight 6 >= quorum 5"
+        );
+        h.down.insert(101);
+        assert_eq!(
+            addrs(&h),
+            vec!["10.0.0.3:80", "10.0.0.99:8080"],
+            "weight 3 < quorum 5: sorry server joins"
+        );
+    }
+
+    #[test]
     fn health_removes_or_inhibits_and_sorry_server_takes_over() {
         let mut v = vs(1, 80, &[("10.0.0.1", 5), ("10.0.0.2", 5)]);
         v.real_servers[1].inhibit_on_failure = true;
