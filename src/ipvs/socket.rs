@@ -43,6 +43,17 @@ impl IpvsSocket {
         }
         // SAFETY: `raw` is a fresh, valid descriptor that nothing else owns.
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        // Acks carry only the request's header (NETLINK_CAP_ACK), and the buffers are large
+        // enough for a batch of them: a lost ack would leave a batch undecided.
+        set_opt(&fd, libc::SOL_NETLINK, NETLINK_CAP_ACK, 1);
+        for (force, plain) in [
+            (libc::SO_SNDBUFFORCE, libc::SO_SNDBUF),
+            (libc::SO_RCVBUFFORCE, libc::SO_RCVBUF),
+        ] {
+            if !set_opt(&fd, libc::SOL_SOCKET, force, 4 << 20) {
+                set_opt(&fd, libc::SOL_SOCKET, plain, 4 << 20);
+            }
+        }
         let mut s = IpvsSocket {
             fd,
             family: GENL_ID_CTRL,
@@ -285,6 +296,120 @@ impl IpvsSocket {
             }
         }
         Ok(out)
+    }
+}
+
+/// NETLINK_CAP_ACK from linux/netlink.h.
+const NETLINK_CAP_ACK: libc::c_int = 10;
+
+fn set_opt(fd: &OwnedFd, level: libc::c_int, name: libc::c_int, v: libc::c_int) -> bool {
+    // SAFETY: setsockopt with a pointer to a local int.
+    unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            level,
+            name,
+            (&v as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as u32,
+        ) == 0
+    }
+}
+
+/// One request of a batch: the command and how to fill in its attributes.
+pub struct Request<'a> {
+    pub cmd: u8,
+    pub build: Box<dyn FnOnce(&mut MsgBuilder) + 'a>,
+}
+
+/// Messages per sendmsg: the kernel handles each message of a datagram in turn; acks for a
+/// batch this size fit the receive buffer many times over.
+const BATCH: usize = 1024;
+
+impl IpvsSocket {
+    /// Sends `reqs` as acked requests, many per sendmsg, and reads their acks in bulk. Returns
+    /// each request's outcome (None: done; Some(err): refused) and the number of sendmsg calls.
+    pub fn batch(
+        &mut self,
+        reqs: Vec<Request<'_>>,
+    ) -> Result<(Vec<Option<io::Error>>, usize), IpvsError> {
+        let mut results: Vec<Option<io::Error>> = Vec::with_capacity(reqs.len());
+        let mut sends = 0;
+        let mut it = reqs.into_iter().peekable();
+        while it.peek().is_some() {
+            let first_seq = self.seq.wrapping_add(1);
+            let mut datagram = Vec::new();
+            let mut n = 0usize;
+            for r in it.by_ref().take(BATCH) {
+                let seq = self.next_seq();
+                let mut m = MsgBuilder::new(
+                    self.family,
+                    NLM_F_REQUEST | NLM_F_ACK,
+                    seq,
+                    r.cmd,
+                    IPVS_GENL_VERSION,
+                );
+                (r.build)(&mut m);
+                datagram.extend_from_slice(&m.finish());
+                n += 1;
+            }
+            self.send(&datagram)?;
+            sends += 1;
+            let mut outcome: Vec<Option<Option<io::Error>>> = (0..n).map(|_| None).collect();
+            let mut pending = n;
+            while pending > 0 {
+                // SAFETY: receiving into our own buffer.
+                let got = unsafe {
+                    libc::recv(
+                        self.fd.as_raw_fd(),
+                        self.buf.as_mut_ptr().cast(),
+                        self.buf.len(),
+                        0,
+                    )
+                };
+                if got < 0 {
+                    let e = io::Error::last_os_error();
+                    if e.kind() == io::ErrorKind::Interrupted {
+                        continue;
+                    }
+                    return Err(IpvsError::Io(e));
+                }
+                let data = &self.buf[..got as usize];
+                let mut off = 0;
+                while off + 20 <= data.len() {
+                    let len = u32::from_ne_bytes([
+                        data[off],
+                        data[off + 1],
+                        data[off + 2],
+                        data[off + 3],
+                    ]) as usize;
+                    if len < 16 || off + len > data.len() {
+                        return Err(IpvsError::Malformed("message length"));
+                    }
+                    let ty = u16::from_ne_bytes([data[off + 4], data[off + 5]]);
+                    let seq = u32::from_ne_bytes([
+                        data[off + 8],
+                        data[off + 9],
+                        data[off + 10],
+                        data[off + 11],
+                    ]);
+                    let code = i32::from_ne_bytes([
+                        data[off + 16],
+                        data[off + 17],
+                        data[off + 18],
+                        data[off + 19],
+                    ]);
+                    off += (len + 3) & !3;
+                    let idx = seq.wrapping_sub(first_seq) as usize;
+                    if ty != NLMSG_ERROR || idx >= n || outcome[idx].is_some() {
+                        continue;
+                    }
+                    outcome[idx] = Some((code != 0).then(|| io::Error::from_raw_os_error(-code)));
+                    pending -= 1;
+                }
+            }
+            results.extend(outcome.into_iter().map(|o| o.flatten()));
+        }
+        Ok((results, sends))
     }
 }
 

@@ -219,44 +219,77 @@ impl Kernel for NetlinkKernel {
     }
 
     fn ipvs_apply(&mut self, ops: &[IpvsOp]) -> Result<ApplyReport, KernelError> {
-        let mut report = ApplyReport::default();
-        let mut r = (|| {
-            let sock = self.sock()?;
-            for op in ops {
-                let res = match op {
-                    IpvsOp::AddService(k, s) => sock.new_service(&svc_attrs(k, Some(s))),
-                    IpvsOp::EditService(k, s) => sock.set_service(&svc_attrs(k, Some(s))),
-                    IpvsOp::DelService(k) => sock.del_service(&svc_attrs(k, None)),
-                    IpvsOp::AddDest(k, d, s) => {
-                        sock.new_dest(&svc_attrs(k, None), &dest_attrs(d, Some(s)))
-                    }
-                    IpvsOp::EditDest(k, d, s) => {
-                        sock.set_dest(&svc_attrs(k, None), &dest_attrs(d, Some(s)))
-                    }
-                    IpvsOp::DelDest(k, d) => {
-                        sock.del_dest(&svc_attrs(k, None), &dest_attrs(d, None))
-                    }
+        use crate::ipvs::socket::Request;
+        let reqs: Vec<Request<'_>> = ops
+            .iter()
+            .map(|op| {
+                let (cmd, build): (u8, Box<dyn FnOnce(&mut crate::ipvs::wire::MsgBuilder)>) =
+                    match op {
+                        IpvsOp::AddService(k, s) => (
+                            IPVS_CMD_NEW_SERVICE,
+                            Box::new(move |m| svc_attrs(k, Some(s)).encode(m, true)),
+                        ),
+                        IpvsOp::EditService(k, s) => (
+                            IPVS_CMD_SET_SERVICE,
+                            Box::new(move |m| svc_attrs(k, Some(s)).encode(m, true)),
+                        ),
+                        IpvsOp::DelService(k) => (
+                            IPVS_CMD_DEL_SERVICE,
+                            Box::new(move |m| svc_attrs(k, None).encode(m, false)),
+                        ),
+                        IpvsOp::AddDest(k, d, s) => (
+                            IPVS_CMD_NEW_DEST,
+                            Box::new(move |m| {
+                                svc_attrs(k, None).encode(m, false);
+                                dest_attrs(d, Some(s)).encode(m, true);
+                            }),
+                        ),
+                        IpvsOp::EditDest(k, d, s) => (
+                            IPVS_CMD_SET_DEST,
+                            Box::new(move |m| {
+                                svc_attrs(k, None).encode(m, false);
+                                dest_attrs(d, Some(s)).encode(m, true);
+                            }),
+                        ),
+                        IpvsOp::DelDest(k, d) => (
+                            IPVS_CMD_DEL_DEST,
+                            Box::new(move |m| {
+                                svc_attrs(k, None).encode(m, false);
+                                dest_attrs(d, None).encode(m, false);
+                            }),
+                        ),
+                    };
+                Request { cmd, build }
+            })
+            .collect();
+        let r = self
+            .sock()
+            .and_then(|sock| sock.batch(reqs).map_err(kernel_error));
+        match r {
+            Ok((outcomes, sends)) => {
+                let mut report = ApplyReport {
+                    round_trips: sends,
+                    ..ApplyReport::default()
                 };
-                report.round_trips += 1;
-                match res.map_err(kernel_error) {
-                    Ok(()) => report.applied += 1,
-                    Err(KernelError::Refused { op: name, message }) => {
-                        report
-                            .refused
-                            .push(format!("{name} {}: {message}", describe(op)));
+                for (op, o) in ops.iter().zip(outcomes) {
+                    match o {
+                        None => report.applied += 1,
+                        Some(e) if e.raw_os_error() == Some(libc::EPERM) => {
+                            return Err(KernelError::Unavailable(format!(
+                                "{e} (lbd needs CAP_NET_ADMIN)"
+                            )));
+                        }
+                        Some(e) => report.refused.push(format!("{}: {e}", describe(op))),
                     }
-                    Err(e) => return Err(e),
                 }
+
+                Ok(report)
             }
-            Ok(std::mem::take(&mut report))
-        })();
-        if matches!(r, Err(KernelError::Io(_))) {
-            self.sock = None;
+            Err(e) => {
+                self.sock = None;
+                Err(e)
+            }
         }
-        if let Ok(rep) = &mut r {
-            rep.refused.truncate(50);
-        }
-        r
     }
 }
 
