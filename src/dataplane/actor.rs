@@ -105,6 +105,8 @@ struct Actor {
     health: Health,
     checkers: Checkers,
     verdicts: mpsc::Receiver<Verdict>,
+    /// The kernel's table as last dumped, with what lbd applied since.
+    kernel_cache: Option<IpvsTable>,
     /// Services lbd created: the only ones it may delete.
     owned: BTreeSet<ServiceKey>,
     status: DataplaneStatus,
@@ -132,6 +134,7 @@ pub fn spawn(
         checkers,
         verdicts,
         owned: BTreeSet::new(),
+        kernel_cache: None,
         status: DataplaneStatus {
             state: DataplaneState::NotRunning,
             reason: Some("starting".into()),
@@ -153,7 +156,8 @@ impl Actor {
                         break;
                     }
                     self.sync_checkers();
-                    next = Instant::now() + self.pass(Reason::Config).await;
+                    let wait = self.pass(Reason::Config).await;
+                    next = self.next_after(next, wait);
                 }
                 Some(v) = self.verdicts.recv() => {
                     self.on_verdict(v);
@@ -161,7 +165,8 @@ impl Actor {
                     while let Ok(v) = self.verdicts.try_recv() {
                         self.on_verdict(v);
                     }
-                    next = Instant::now() + self.pass(Reason::Health).await;
+                    let wait = self.pass(Reason::Health).await;
+                    next = self.next_after(next, wait);
                 }
                 cmd = rx.recv() => match cmd {
                     None => break,
@@ -186,6 +191,16 @@ impl Actor {
             }
         }
         tracing::info!("data plane stopped; the kernel table is left as it is");
+    }
+
+    /// After an event-driven pass the periodic drift check keeps its schedule (frequent changes
+    /// must not postpone it forever); a failed pass retries after its back-off.
+    fn next_after(&self, next: Instant, wait: Duration) -> Instant {
+        if self.status.state == DataplaneState::Running {
+            next
+        } else {
+            Instant::now() + wait
+        }
     }
 
     /// Starts, restarts and stops health checkers for the current snapshot; forgets the health of
@@ -244,29 +259,34 @@ impl Actor {
     async fn pass(&mut self, reason: Reason) -> Duration {
         let snap = self.snapshots.borrow_and_update().clone();
         let desired = desired_table(&snap.config, &self.health);
-        let kernel = match self.dump().await {
-            Ok(t) => t,
-            Err(e) => return self.failed(e),
+        // A change of configuration or health is diffed against lbd's picture of the kernel as of
+        // its last dump plus what it applied since (no dump of a large table per change); the
+        // periodic pass, an explicit resync and any failure dump the kernel for real.
+        let cached = match reason {
+            Reason::Config | Reason::Health => self.kernel_cache.take(),
+            _ => None,
+        };
+        let mut kernel = match cached {
+            Some(t) => t,
+            None => match self.dump().await {
+                Ok(t) => t,
+                Err(e) => return self.failed(e),
+            },
         };
         // Ownership: what lbd wanted before (it may have to delete it) and wants now.
         self.owned.extend(desired.services.keys().copied());
         let ops = reconcile(&desired, &kernel, &self.owned);
         if !ops.is_empty() {
             let n = ops.len();
-            match self.with_kernel(move |k| k.ipvs_apply(&ops)).await {
-                Ok(report) if !report.refused.is_empty() => {
-                    self.status.ops_applied += report.applied as u64;
-                    let msg = format!(
-                        "the kernel refused {} of {n} operations; first: {}",
-                        report.refused.len(),
-                        report.refused[0]
-                    );
-                    return self.failed(KernelError::Refused {
-                        op: "apply".into(),
-                        message: msg,
-                    });
-                }
-                Ok(report) => {
+            let r = self
+                .with_kernel(move |k| k.ipvs_apply(&ops).map(|rep| (rep, ops)))
+                .await;
+            match r {
+                Ok((report, ops)) if report.refused.is_empty() => {
+                    for op in &ops {
+                        // Mirrors what the kernel just accepted.
+                        let _ = kernel.apply(op);
+                    }
                     self.status.ops_applied += report.applied as u64;
                     if reason == Reason::Periodic {
                         self.status.drift_repairs += report.applied as u64;
@@ -278,9 +298,22 @@ impl Actor {
                         drift: reason == Reason::Periodic,
                     });
                 }
+                Ok((report, _)) => {
+                    self.status.ops_applied += report.applied as u64;
+                    let msg = format!(
+                        "the kernel refused {} of {n} operations; first: {}",
+                        report.refused.len(),
+                        report.refused[0]
+                    );
+                    return self.failed(KernelError::Refused {
+                        op: "apply".into(),
+                        message: msg,
+                    });
+                }
                 Err(e) => return self.failed(e),
             }
         }
+        self.kernel_cache = Some(kernel);
         self.owned = desired.services.keys().copied().collect();
         self.backoff = self.cfg.retry_min;
         let was = self.status.state;
@@ -297,6 +330,8 @@ impl Actor {
     }
 
     fn failed(&mut self, e: KernelError) -> Duration {
+        // Whatever happened, the next pass reads the kernel afresh.
+        self.kernel_cache = None;
         let msg = e.to_string();
         self.status.errors += 1;
         let state = DataplaneState::Degraded;

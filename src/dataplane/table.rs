@@ -122,6 +122,49 @@ impl IpvsTable {
     pub fn dest_count(&self) -> usize {
         self.services.values().map(|s| s.dests.len()).sum()
     }
+
+    /// Applies one operation as the kernel would, with the kernel's refusals (EEXIST,
+    /// ESRCH/ENOENT). The actor keeps its picture of the kernel up to date with this between
+    /// dumps; the in-memory kernel is built on it.
+    pub fn apply(&mut self, op: &IpvsOp) -> Result<(), &'static str> {
+        let t = &mut self.services;
+        match op {
+            IpvsOp::AddService(k, spec) => {
+                if t.contains_key(k) {
+                    return Err("service exists");
+                }
+                t.insert(
+                    *k,
+                    Service {
+                        spec: spec.clone(),
+                        dests: BTreeMap::new(),
+                    },
+                );
+            }
+            IpvsOp::EditService(k, spec) => {
+                t.get_mut(k).ok_or("no such service")?.spec = spec.clone()
+            }
+            IpvsOp::DelService(k) => {
+                t.remove(k).ok_or("no such service")?;
+            }
+            IpvsOp::AddDest(k, d, spec) => {
+                let svc = t.get_mut(k).ok_or("no such service")?;
+                if svc.dests.contains_key(d) {
+                    return Err("destination exists");
+                }
+                svc.dests.insert(*d, *spec);
+            }
+            IpvsOp::EditDest(k, d, spec) => {
+                let svc = t.get_mut(k).ok_or("no such service")?;
+                *svc.dests.get_mut(d).ok_or("no such destination")? = *spec;
+            }
+            IpvsOp::DelDest(k, d) => {
+                let svc = t.get_mut(k).ok_or("no such service")?;
+                svc.dests.remove(d).ok_or("no such destination")?;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// One change to the kernel's table.

@@ -315,10 +315,13 @@ fn set_opt(fd: &OwnedFd, level: libc::c_int, name: libc::c_int, v: libc::c_int) 
     }
 }
 
+/// Fills in a request's attributes.
+pub type Build<'a> = Box<dyn FnOnce(&mut MsgBuilder) + 'a>;
+
 /// One request of a batch: the command and how to fill in its attributes.
 pub struct Request<'a> {
     pub cmd: u8,
-    pub build: Box<dyn FnOnce(&mut MsgBuilder) + 'a>,
+    pub build: Build<'a>,
 }
 
 /// Messages per sendmsg: the kernel handles each message of a datagram in turn; acks for a

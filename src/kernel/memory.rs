@@ -4,7 +4,7 @@
 use std::sync::{Arc, Mutex};
 
 use super::{ApplyReport, Kernel, KernelError};
-use crate::dataplane::table::{IpvsOp, IpvsTable, Service};
+use crate::dataplane::table::{IpvsOp, IpvsTable};
 
 #[derive(Debug, Default)]
 pub struct MemoryState {
@@ -31,47 +31,26 @@ impl MemoryKernel {
     }
 }
 
-/// One operation, with the errors the kernel gives (EEXIST, ESRCH/ENOENT).
+/// One operation, with the errors the kernel gives; a scheduler in `missing` is refused as
+/// the kernel refuses one it lacks.
 fn apply_one(table: &mut IpvsTable, missing: &[String], op: &IpvsOp) -> Result<(), String> {
-    let t = &mut table.services;
-    match op {
-        IpvsOp::AddService(k, spec) => {
-            if t.contains_key(k) {
-                return Err("service exists".into());
-            }
-            if missing.contains(&spec.scheduler) {
-                return Err("no such scheduler".into());
-            }
-            t.insert(
-                *k,
-                Service {
-                    spec: spec.clone(),
-                    dests: Default::default(),
-                },
-            );
-        }
-        IpvsOp::EditService(k, spec) => {
-            t.get_mut(k).ok_or("no such service")?.spec = spec.clone();
-        }
-        IpvsOp::DelService(k) => {
-            t.remove(k).ok_or("no such service")?;
-        }
-        IpvsOp::AddDest(k, d, spec) => {
-            let svc = t.get_mut(k).ok_or("no such service")?;
-            if svc.dests.insert(*d, *spec).is_some() {
-                return Err("destination exists".into());
-            }
-        }
-        IpvsOp::EditDest(k, d, spec) => {
-            let svc = t.get_mut(k).ok_or("no such service")?;
-            *svc.dests.get_mut(d).ok_or("no such destination")? = *spec;
-        }
-        IpvsOp::DelDest(k, d) => {
-            let svc = t.get_mut(k).ok_or("no such service")?;
-            svc.dests.remove(d).ok_or("no such destination")?;
+    if let IpvsOp::AddService(_, spec) = op {
+        if missing.contains(&spec.scheduler) && !table.services.contains_key(&key_of(op)) {
+            return Err("no such scheduler".into());
         }
     }
-    Ok(())
+    table.apply(op).map_err(String::from)
+}
+
+fn key_of(op: &IpvsOp) -> crate::dataplane::table::ServiceKey {
+    match op {
+        IpvsOp::AddService(k, _)
+        | IpvsOp::EditService(k, _)
+        | IpvsOp::DelService(k)
+        | IpvsOp::AddDest(k, _, _)
+        | IpvsOp::EditDest(k, _, _)
+        | IpvsOp::DelDest(k, _) => *k,
+    }
 }
 
 impl Kernel for MemoryKernel {

@@ -223,42 +223,41 @@ impl Kernel for NetlinkKernel {
         let reqs: Vec<Request<'_>> = ops
             .iter()
             .map(|op| {
-                let (cmd, build): (u8, Box<dyn FnOnce(&mut crate::ipvs::wire::MsgBuilder)>) =
-                    match op {
-                        IpvsOp::AddService(k, s) => (
-                            IPVS_CMD_NEW_SERVICE,
-                            Box::new(move |m| svc_attrs(k, Some(s)).encode(m, true)),
-                        ),
-                        IpvsOp::EditService(k, s) => (
-                            IPVS_CMD_SET_SERVICE,
-                            Box::new(move |m| svc_attrs(k, Some(s)).encode(m, true)),
-                        ),
-                        IpvsOp::DelService(k) => (
-                            IPVS_CMD_DEL_SERVICE,
-                            Box::new(move |m| svc_attrs(k, None).encode(m, false)),
-                        ),
-                        IpvsOp::AddDest(k, d, s) => (
-                            IPVS_CMD_NEW_DEST,
-                            Box::new(move |m| {
-                                svc_attrs(k, None).encode(m, false);
-                                dest_attrs(d, Some(s)).encode(m, true);
-                            }),
-                        ),
-                        IpvsOp::EditDest(k, d, s) => (
-                            IPVS_CMD_SET_DEST,
-                            Box::new(move |m| {
-                                svc_attrs(k, None).encode(m, false);
-                                dest_attrs(d, Some(s)).encode(m, true);
-                            }),
-                        ),
-                        IpvsOp::DelDest(k, d) => (
-                            IPVS_CMD_DEL_DEST,
-                            Box::new(move |m| {
-                                svc_attrs(k, None).encode(m, false);
-                                dest_attrs(d, None).encode(m, false);
-                            }),
-                        ),
-                    };
+                let (cmd, build): (u8, crate::ipvs::socket::Build<'_>) = match op {
+                    IpvsOp::AddService(k, s) => (
+                        IPVS_CMD_NEW_SERVICE,
+                        Box::new(move |m| svc_attrs(k, Some(s)).encode(m, true)),
+                    ),
+                    IpvsOp::EditService(k, s) => (
+                        IPVS_CMD_SET_SERVICE,
+                        Box::new(move |m| svc_attrs(k, Some(s)).encode(m, true)),
+                    ),
+                    IpvsOp::DelService(k) => (
+                        IPVS_CMD_DEL_SERVICE,
+                        Box::new(move |m| svc_attrs(k, None).encode(m, false)),
+                    ),
+                    IpvsOp::AddDest(k, d, s) => (
+                        IPVS_CMD_NEW_DEST,
+                        Box::new(move |m| {
+                            svc_attrs(k, None).encode(m, false);
+                            dest_attrs(d, Some(s)).encode(m, true);
+                        }),
+                    ),
+                    IpvsOp::EditDest(k, d, s) => (
+                        IPVS_CMD_SET_DEST,
+                        Box::new(move |m| {
+                            svc_attrs(k, None).encode(m, false);
+                            dest_attrs(d, Some(s)).encode(m, true);
+                        }),
+                    ),
+                    IpvsOp::DelDest(k, d) => (
+                        IPVS_CMD_DEL_DEST,
+                        Box::new(move |m| {
+                            svc_attrs(k, None).encode(m, false);
+                            dest_attrs(d, None).encode(m, false);
+                        }),
+                    ),
+                };
                 Request { cmd, build }
             })
             .collect();

@@ -1,0 +1,235 @@
+//! IPVS programming speed, measured inside the guest kernel (tests/guest/run), one mode per
+//! fresh guest so neither side inherits the other's kernel state (IPVS keeps deleted destinations
+//! in a trash list that slows later adds):
+//!
+//!   CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER=$PWD/tests/guest/cargo-runner cargo bench --bench ipvs -- lbd
+//!   ... -- ipvsadm      (the same table through `ipvsadm -R`)
+//!   ... -- latency      (one API change to kernel applied, p50/p99, with the table loaded)
+//!
+//! The table is the size keepalived's 2.3.0 release notes used: 2,277 virtual servers with
+//! 37,205 real servers. Prints a report; asserts nothing.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use lbd::dataplane::desired::{desired_table, Health};
+use lbd::dataplane::reconcile::reconcile;
+use lbd::kernel::netlink::NetlinkKernel;
+use lbd::kernel::Kernel;
+use serde_json::{json, Value};
+
+const SERVICES: usize = 2_277;
+const DESTS: usize = 37_205;
+
+fn vs_addr(i: usize) -> String {
+    format!("10.{}.{}.{}", 10 + i / 62_500, (i / 250) % 250, i % 250 + 1)
+}
+
+fn rs_addr(i: usize, j: usize) -> String {
+    let n = i * 17 + j;
+    format!(
+        "172.{}.{}.{}",
+        16 + n / 62_500,
+        (n / 250) % 250,
+        n % 250 + 1
+    )
+}
+
+/// (service index, real servers): 37,205 = 2,277 x 16 + 773.
+fn shape() -> Vec<usize> {
+    (0..SERVICES)
+        .map(|i| if i < DESTS - SERVICES * 16 { 17 } else { 16 })
+        .collect()
+}
+
+fn config_json() -> Value {
+    let vss: Vec<Value> = shape()
+        .iter()
+        .enumerate()
+        .map(|(i, n)| {
+            json!({"address": vs_addr(i), "port": 80, "scheduler": "wlc", "forwarding": "dr",
+                   "real_servers": (0..*n).map(|j| json!({"address": rs_addr(i, j)})).collect::<Vec<_>>()})
+        })
+        .collect();
+    json!({"virtual_servers": vss})
+}
+
+fn guest_only() -> bool {
+    if std::env::var_os("LBD_IN_GUEST").is_none() {
+        println!("ipvs benchmark: run it in the guest kernel (see the header of benches/ipvs.rs)");
+        return false;
+    }
+    true
+}
+
+fn lbd_cold() {
+    let mut cfg: lbd::model::Config = serde_json::from_value(config_json()).expect("config");
+    for (i, v) in cfg.virtual_servers.iter_mut().enumerate() {
+        v.id = i as i64 + 1;
+        v.normalize();
+        for (j, r) in v.real_servers.iter_mut().enumerate() {
+            r.id = 100_000 + (i * 17 + j) as i64;
+        }
+    }
+    let mut k = NetlinkKernel::new();
+    let t0 = Instant::now();
+    let desired = desired_table(&cfg, &Health::default());
+    let kernel = k.ipvs_dump().expect("dump");
+    let t_dump = t0.elapsed();
+    let owned = desired.services.keys().copied().collect();
+    let ops = reconcile(&desired, &kernel, &owned);
+    let t_diff = t0.elapsed();
+    let report = k.ipvs_apply(&ops).expect("apply");
+    let total = t0.elapsed();
+    assert!(
+        report.refused.is_empty(),
+        "{:?}",
+        &report.refused[..report.refused.len().min(3)]
+    );
+    let t1 = Instant::now();
+    let back = k.ipvs_dump().expect("dump");
+    let redump = t1.elapsed();
+    println!(
+        "lbd cold programming: {} services / {} destinations = {} ops in {} sendmsg calls: {:.3} s \
+         (desired+dump {:.3} s, diff {:.3} s, apply {:.3} s); read back: {} destinations in {:.3} s",
+        back.services.len(),
+        back.dest_count(),
+        report.applied,
+        report.round_trips,
+        total.as_secs_f64(),
+        t_dump.as_secs_f64(),
+        (t_diff - t_dump).as_secs_f64(),
+        (total - t_diff).as_secs_f64(),
+        back.dest_count(),
+        redump.as_secs_f64()
+    );
+    // A restart with nothing to do: dump + diff only.
+    let t2 = Instant::now();
+    let kernel = k.ipvs_dump().expect("dump");
+    let ops = reconcile(&desired_table(&cfg, &Health::default()), &kernel, &owned);
+    println!(
+        "lbd converged restart: {} ops, {:.3} s (dump + diff)",
+        ops.len(),
+        t2.elapsed().as_secs_f64()
+    );
+}
+
+fn ipvsadm_restore() {
+    let mut rules = String::new();
+    for (i, n) in shape().iter().enumerate() {
+        rules.push_str(&format!("-A -t {}:80 -s wlc\n", vs_addr(i)));
+        for j in 0..*n {
+            rules.push_str(&format!(
+                "-a -t {}:80 -r {}:80 -g -w 1\n",
+                vs_addr(i),
+                rs_addr(i, j)
+            ));
+        }
+    }
+    let t0 = Instant::now();
+    let mut child = Command::new("ipvsadm")
+        .arg("-R")
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("ipvsadm -R");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(rules.as_bytes())
+        .expect("write rules");
+    let st = child.wait().expect("wait");
+    let took = t0.elapsed();
+    assert!(st.success());
+    let count = std::fs::read_to_string("/proc/net/ip_vs")
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.trim_start().starts_with("->"))
+        .count();
+    println!(
+        "ipvsadm -R cold programming: {SERVICES} services / {} destinations read back: {:.3} s",
+        count.saturating_sub(1),
+        took.as_secs_f64()
+    );
+}
+
+fn latency() {
+    let rt = tokio::runtime::Runtime::new().expect("rt");
+    rt.block_on(async {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let running = lbd::server::start(lbd::server::ServerConfig {
+            db: dir.path().join("bench.db"),
+            http_listen: "127.0.0.1:0".parse().expect("addr"),
+            grpc_listen: "127.0.0.1:0".parse().expect("addr"),
+            node_name: "bench".into(),
+            resync_interval: Duration::from_secs(3600),
+        })
+        .await
+        .expect("start");
+        let base = format!("http://{}", running.http_addr);
+        let client = reqwest::Client::new();
+        let mut events = running.service.events().subscribe();
+        let t0 = Instant::now();
+        let r = client.put(format!("{base}/api/v1/config")).body(config_json().to_string()).send().await.expect("put");
+        assert!(r.status().is_success());
+        let rev = r.json::<Value>().await.expect("json")["revision"].as_u64().expect("rev");
+        wait_applied(&mut events, rev).await;
+        println!("lbd via the API: load {SERVICES} / {DESTS} (PUT /api/v1/config -> kernel applied): {:.3} s", t0.elapsed().as_secs_f64());
+        let cfg: Value = client.get(format!("{base}/api/v1/config")).send().await.expect("get").json().await.expect("json");
+        let vs = &cfg["virtual_servers"][1000];
+        let (vs_id, rs) = (vs["id"].as_i64().expect("id"), vs["real_servers"][3].clone());
+        let url = format!("{base}/api/v1/virtual-servers/{vs_id}/real-servers/{}", rs["id"]);
+        let mut lat = Vec::new();
+        for i in 0..200u32 {
+            let body = json!({"address": rs["address"], "weight": 2 + i % 50}).to_string();
+            let t = Instant::now();
+            let r = client.put(&url).body(body).send().await.expect("put");
+            let rev = r.headers()["etag"].to_str().expect("etag").trim_matches('"').parse::<u64>().expect("rev");
+            wait_applied(&mut events, rev).await;
+            lat.push(t.elapsed());
+        }
+        lat.sort();
+        let p = |q: f64| lat[((lat.len() - 1) as f64 * q).round() as usize].as_secs_f64() * 1e3;
+        println!("one API change to kernel applied, table loaded, 200 changes: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms", p(0.5), p(0.99), p(1.0));
+        running.shutdown().await.expect("shutdown");
+    });
+}
+
+async fn wait_applied(events: &mut tokio::sync::broadcast::Receiver<lbd::events::Event>, rev: u64) {
+    loop {
+        match events.recv().await {
+            Ok(e) => {
+                if let lbd::events::EventKind::DataplaneApplied { revision, .. } = e.kind {
+                    if revision >= rev {
+                        return;
+                    }
+                }
+                if let lbd::events::EventKind::DataplaneDegraded { reason } = e.kind {
+                    panic!("data plane degraded: {reason}");
+                }
+            }
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+            Err(e) => panic!("events: {e}"),
+        }
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    if args.iter().any(|a| a == "api" || a == "health") {
+        return;
+    }
+    if !guest_only() {
+        return;
+    }
+    match args.first().map(String::as_str) {
+        Some("lbd") => lbd_cold(),
+        Some("ipvsadm") => ipvsadm_restore(),
+        Some("latency") => latency(),
+        _ => println!("ipvs benchmark: give a mode: lbd | ipvsadm | latency"),
+    }
+}
