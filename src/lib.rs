@@ -12,11 +12,13 @@
 //! - [`server`]: `run(config, shutdown)` wires them together and drains on shutdown.
 
 pub mod api;
+pub mod ctl;
 pub mod dataplane;
 pub mod events;
 pub mod grpc;
 pub mod health;
 pub mod ipvs;
+pub mod keepalived;
 pub mod kernel;
 pub mod model;
 pub mod server;

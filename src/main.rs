@@ -24,6 +24,27 @@ enum Command {
     Serve(ServeArgs),
     /// Print the HTTP API's OpenAPI document (what openapi/openapi.json holds).
     Openapi,
+    /// Import one director's keepalived.conf into a running lbd (its per-node VRRP values go to
+    /// --node-name; run it again with the other director's file and name).
+    ImportKeepalived {
+        file: PathBuf,
+        /// The director this file belongs to.
+        #[arg(long, env = "LBD_NODE_NAME")]
+        node_name: String,
+        /// Show what would change; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// The running lbd's HTTP API.
+        #[arg(long, env = "LBD_URL", default_value = "http://127.0.0.1:8080")]
+        url: String,
+    },
+    /// Print a running lbd's configuration as keepalived.conf for one node.
+    ExportKeepalived {
+        #[arg(long, env = "LBD_NODE_NAME")]
+        node_name: String,
+        #[arg(long, env = "LBD_URL", default_value = "http://127.0.0.1:8080")]
+        url: String,
+    },
 }
 
 #[derive(clap::Args)]
@@ -56,6 +77,27 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Serve(args) => serve(args),
+        Command::ImportKeepalived {
+            file,
+            node_name,
+            dry_run,
+            url,
+        } => {
+            let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+            let report = rt.block_on(lbd::ctl::import_keepalived(
+                &url, &file, &node_name, dry_run,
+            ))?;
+            print!("{report}");
+            Ok(())
+        }
+        Command::ExportKeepalived { node_name, url } => {
+            let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+            print!(
+                "{}",
+                rt.block_on(lbd::ctl::export_keepalived(&url, &node_name))?
+            );
+            Ok(())
+        }
     }
 }
 

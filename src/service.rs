@@ -422,46 +422,40 @@ impl Service {
         opts: WriteOptions,
     ) -> Result<WriteResult<Config>, ServiceError> {
         self.write(opts, |cfg, ids| {
-            let old_vs: HashMap<_, &VirtualServer> = cfg
-                .virtual_servers
-                .iter()
-                .filter_map(|v| v.key().map(|k| (k, v)))
-                .collect();
-            for vs in &mut new.virtual_servers {
-                vs.normalize();
-                let old = vs.key().and_then(|k| old_vs.get(&k).copied());
-                vs.id = old.map(|o| o.id).unwrap_or_else(|| ids.alloc());
-                let old_rs: HashMap<(IpAddr, Option<u16>), Id> = old
-                    .map(|o| {
-                        o.real_servers
-                            .iter()
-                            .map(|r| ((r.address, r.port), r.id))
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                for rs in &mut vs.real_servers {
-                    rs.id = old_rs
-                        .get(&(rs.address, rs.port))
-                        .copied()
-                        .unwrap_or_else(|| ids.alloc());
-                }
-            }
-            let old_g: HashMap<&str, Id> = cfg
-                .vrrp_groups
-                .iter()
-                .map(|g| (g.name.as_str(), g.id))
-                .collect();
-            for g in &mut new.vrrp_groups {
-                g.id = old_g
-                    .get(g.name.as_str())
-                    .copied()
-                    .unwrap_or_else(|| ids.alloc());
-            }
+            assign_ids(cfg, &mut new, ids);
             *cfg = new;
             Ok(Focus::None)
         })
         .await?
         .map(|cfg, _| Some(cfg.clone()))
+    }
+
+    /// Imports one director's keepalived.conf (already parsed and converted) into the current
+    /// configuration: its groups get this node's entries, new virtual servers are added. The
+    /// import's warnings ride along in the result.
+    pub async fn import_keepalived(
+        &self,
+        imported: crate::keepalived::Imported,
+        opts: WriteOptions,
+    ) -> Result<WriteResult<crate::keepalived::Imported>, ServiceError> {
+        let mut report = None;
+        let r = self
+            .write(opts, |cfg, ids| {
+                let merged = crate::keepalived::import::merge(cfg, imported).map_err(|e| {
+                    ServiceError::Invalid {
+                        field: e.at.clone(),
+                        message: e.message.clone(),
+                    }
+                })?;
+                let mut new = merged.config.clone();
+                assign_ids(cfg, &mut new, ids);
+                *cfg = new;
+                report = Some(merged);
+                Ok(Focus::None)
+            })
+            .await?;
+        let imported = report.unwrap_or_default();
+        Ok(r.map_value(|_| imported))
     }
 
     /// The write path every mutation shares (see the module comment).
@@ -550,6 +544,47 @@ impl WriteResult<(Arc<Snapshot>, Focus)> {
             changes: self.changes,
             value,
         })
+    }
+}
+
+/// Gives the entities of `new` the ids of the current ones with the same identity (virtual
+/// server: address/port/protocol or fwmark; real server: address and port within it; VRRP group:
+/// name), and fresh ids to the rest.
+fn assign_ids(cfg: &Config, new: &mut Config, ids: &mut WriteState) {
+    let old_vs: HashMap<_, &VirtualServer> = cfg
+        .virtual_servers
+        .iter()
+        .filter_map(|v| v.key().map(|k| (k, v)))
+        .collect();
+    for vs in &mut new.virtual_servers {
+        vs.normalize();
+        let old = vs.key().and_then(|k| old_vs.get(&k).copied());
+        vs.id = old.map(|o| o.id).unwrap_or_else(|| ids.alloc());
+        let old_rs: HashMap<(IpAddr, Option<u16>), Id> = old
+            .map(|o| {
+                o.real_servers
+                    .iter()
+                    .map(|r| ((r.address, r.port), r.id))
+                    .collect()
+            })
+            .unwrap_or_default();
+        for rs in &mut vs.real_servers {
+            rs.id = old_rs
+                .get(&(rs.address, rs.port))
+                .copied()
+                .unwrap_or_else(|| ids.alloc());
+        }
+    }
+    let old_g: HashMap<&str, Id> = cfg
+        .vrrp_groups
+        .iter()
+        .map(|g| (g.name.as_str(), g.id))
+        .collect();
+    for g in &mut new.vrrp_groups {
+        g.id = old_g
+            .get(g.name.as_str())
+            .copied()
+            .unwrap_or_else(|| ids.alloc());
     }
 }
 

@@ -6,6 +6,7 @@
 pub mod config;
 pub mod error;
 pub mod extract;
+pub mod import;
 pub mod ipvs;
 pub mod real_servers;
 pub mod system;
@@ -82,6 +83,7 @@ fn api_router() -> OpenApiRouter<Service> {
         .routes(routes!(system::events))
         .routes(routes!(system::healthz))
         .routes(routes!(ipvs::table))
+        .routes(routes!(import::keepalived))
 }
 
 /// The OpenAPI document, as served.

@@ -1,0 +1,234 @@
+//! lbd's model -> keepalived.conf, for one node (its priority, state and interface).
+
+use std::fmt::Write;
+use std::net::IpAddr;
+
+use crate::model::{CheckKind, Config, Family, Forwarding, InitialState, Protocol, VirtualServer};
+
+fn secs(ms: u32) -> String {
+    if ms % 1000 == 0 {
+        (ms / 1000).to_string()
+    } else {
+        format!("{}", f64::from(ms) / 1000.0)
+    }
+}
+
+fn kind(f: Forwarding) -> &'static str {
+    match f {
+        Forwarding::Dr => "DR",
+        Forwarding::Nat => "NAT",
+        Forwarding::Tun => "TUN",
+    }
+}
+
+fn mask(prefix: u8, family: Family) -> String {
+    match family {
+        Family::Ipv4 => {
+            let m = if prefix == 0 {
+                0
+            } else {
+                u32::MAX << (32 - u32::from(prefix.min(32)))
+            };
+            std::net::Ipv4Addr::from(m).to_string()
+        }
+        Family::Ipv6 => prefix.to_string(),
+    }
+}
+
+/// The keepalived.conf for `node`. Groups without an entry for `node` are left out (a comment
+/// says so); lbd settings keepalived cannot express are written as comments.
+pub fn export(cfg: &Config, node: &str) -> String {
+    let mut o = String::new();
+    let _ = writeln!(o, "! keepalived.conf exported by lbd for node {node}");
+    let _ = writeln!(o, "global_defs {{\n    router_id {node}\n}}\n");
+    for g in &cfg.vrrp_groups {
+        let Some(n) = g.node(node) else {
+            let _ = writeln!(
+                o,
+                "! vrrp_instance {} has no entry for node {node}; not exported\n",
+                g.name
+            );
+            continue;
+        };
+        let _ = writeln!(o, "vrrp_instance {} {{", g.name);
+        let state = if n.initial_state == InitialState::Master {
+            "MASTER"
+        } else {
+            "BACKUP"
+        };
+        let _ = writeln!(
+            o,
+            "    state {state}\n    interface {}\n    virtual_router_id {}\n    priority {}",
+            n.interface, g.vrid, n.priority
+        );
+        let _ = writeln!(o, "    advert_int {}", secs(g.advert_interval_ms));
+        if g.version != 2 {
+            let _ = writeln!(o, "    version {}", g.version);
+        }
+        if !g.preempt {
+            let _ = writeln!(o, "    nopreempt");
+        }
+        if g.preempt_delay_ms > 0 {
+            let _ = writeln!(o, "    preempt_delay {}", secs(g.preempt_delay_ms));
+        }
+        if let Some(p) = &g.auth_pass {
+            let _ = writeln!(
+                o,
+                "    authentication {{\n        auth_type PASS\n        auth_pass {p}\n    }}"
+            );
+        }
+        if let Some(src) = n.unicast_src {
+            let _ = writeln!(o, "    unicast_src_ip {src}");
+        }
+        if !g.unicast_peers.is_empty() {
+            let _ = writeln!(o, "    unicast_peer {{");
+            for p in &g.unicast_peers {
+                let _ = writeln!(o, "        {p}");
+            }
+            let _ = writeln!(o, "    }}");
+        }
+        if !g.track_interfaces.is_empty() {
+            let _ = writeln!(o, "    track_interface {{");
+            for t in &g.track_interfaces {
+                let _ = writeln!(o, "        {t}");
+            }
+            let _ = writeln!(o, "    }}");
+        }
+        let _ = writeln!(
+            o,
+            "    garp_master_delay {}\n    garp_master_repeat {}",
+            secs(g.garp.repeat_delay_ms),
+            g.garp.count
+        );
+        let _ = writeln!(
+            o,
+            "    garp_master_refresh {}",
+            secs(g.garp.refresh_interval_ms.unwrap_or(0))
+        );
+        let _ = writeln!(o, "    virtual_ipaddress {{");
+        for v in &g.virtual_addresses {
+            let _ = writeln!(o, "        {v}");
+        }
+        let _ = writeln!(o, "    }}\n}}\n");
+    }
+    for vs in &cfg.virtual_servers {
+        virtual_server(&mut o, vs);
+    }
+    o
+}
+
+fn virtual_server(o: &mut String, vs: &VirtualServer) {
+    let family = vs.family().unwrap_or(Family::Ipv4);
+    match (vs.address, vs.fwmark) {
+        (Some(a), _) => {
+            let _ = writeln!(o, "virtual_server {a} {} {{", vs.port.unwrap_or(0));
+        }
+        (None, Some(m)) => {
+            let _ = writeln!(o, "virtual_server fwmark {m} {{");
+            if family == Family::Ipv6 {
+                let _ = writeln!(o, "    family inet6");
+            }
+        }
+        _ => return,
+    }
+    if let Some(name) = &vs.name {
+        let _ = writeln!(o, "    ! lbd name: {name}");
+    }
+    let _ = writeln!(
+        o,
+        "    delay_loop {}\n    lb_algo {}\n    lb_kind {}",
+        secs(vs.delay_loop_ms),
+        vs.scheduler.kernel_name(),
+        kind(vs.forwarding)
+    );
+    if let Some(p) = vs.protocol {
+        let _ = writeln!(
+            o,
+            "    protocol {}",
+            match p {
+                Protocol::Tcp => "TCP",
+                Protocol::Udp => "UDP",
+                Protocol::Sctp => "SCTP",
+            }
+        );
+    }
+    if let Some(t) = vs.persistence_timeout_secs {
+        let _ = writeln!(o, "    persistence_timeout {t}");
+    }
+    if let Some(g) = vs.persistence_granularity {
+        let _ = writeln!(o, "    persistence_granularity {}", mask(g, family));
+    }
+    if let Some(s) = &vs.sorry_server {
+        let port = s.port.or(vs.port).unwrap_or(0);
+        let _ = writeln!(o, "    sorry_server {} {port}", s.address);
+    }
+    if let Some(q) = vs.quorum {
+        let _ = writeln!(o, "    quorum {q}");
+    }
+    for rs in &vs.real_servers {
+        let addr = match rs.address {
+            IpAddr::V6(a) => a.to_string(),
+            a => a.to_string(),
+        };
+        match rs.port {
+            Some(p) => {
+                let _ = writeln!(o, "    real_server {addr} {p} {{");
+            }
+            None => {
+                let _ = writeln!(o, "    real_server {addr} {{");
+            }
+        }
+        let _ = writeln!(o, "        weight {}", rs.weight);
+        if rs.inhibit_on_failure {
+            let _ = writeln!(o, "        inhibit_on_failure");
+        }
+        if let Some(f) = rs.forwarding {
+            let _ = writeln!(o, "        lb_kind {}", kind(f));
+        }
+        if let Some(u) = rs.upper_threshold {
+            let _ = writeln!(o, "        uthreshold {u}");
+        }
+        if let Some(l) = rs.lower_threshold {
+            let _ = writeln!(o, "        lthreshold {l}");
+        }
+        if let Some(hc) = &rs.health_check {
+            let name = if hc.kind == CheckKind::Tcp {
+                "TCP_CHECK"
+            } else {
+                "HTTP_GET"
+            };
+            let _ = writeln!(o, "        {name} {{");
+            if hc.kind == CheckKind::Http {
+                let _ = writeln!(
+                    o,
+                    "            url {{\n                path {}",
+                    hc.path.as_deref().unwrap_or("/")
+                );
+                let _ = writeln!(
+                    o,
+                    "                status_code {}\n            }}",
+                    hc.expected_status.unwrap_or(200)
+                );
+            }
+            if let Some(p) = hc.connect_port {
+                let _ = writeln!(o, "            connect_port {p}");
+            }
+            let _ = writeln!(o, "            connect_timeout {}\n            retry {}\n            delay_before_retry {}",
+                secs(hc.connect_timeout_ms), hc.retry, secs(hc.delay_before_retry_ms));
+            for (what, v) in [("rise", hc.rise), ("fall", hc.fall)] {
+                if let Some(v) = v {
+                    let _ = writeln!(o, "            ! lbd {what} {v} (no keepalived equivalent)");
+                }
+            }
+            if let Some(b) = &hc.body_contains {
+                let _ = writeln!(
+                    o,
+                    "            ! lbd body_contains {b:?} (no keepalived equivalent)"
+                );
+            }
+            let _ = writeln!(o, "        }}");
+        }
+        let _ = writeln!(o, "    }}");
+    }
+    let _ = writeln!(o, "}}\n");
+}

@@ -1,0 +1,387 @@
+//! Importing keepalived.conf: the seed's two directors exactly, a file with every supported
+//! keyword, merging, export round trips, and file:line errors.
+
+use std::path::{Path, PathBuf};
+
+use lbd::keepalived::parser::{FsIncludes, NoIncludes};
+use lbd::keepalived::{export::export, import_into, KeepalivedError};
+use lbd::model::{
+    validate, CheckKind, Config, Family, Forwarding, InitialState, Protocol, Scheduler,
+};
+
+fn data(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/keepalived")
+        .join(name)
+}
+
+fn import(existing: &Config, file: &str, node: &str) -> lbd::keepalived::Imported {
+    let path = data(file);
+    let text = std::fs::read_to_string(&path).unwrap();
+    import_into(existing, &text, &path, node, &FsIncludes).unwrap()
+}
+
+fn strip_ids(mut c: Config) -> Config {
+    for v in &mut c.virtual_servers {
+        v.id = 0;
+        for r in &mut v.real_servers {
+            r.id = 0;
+        }
+    }
+    for g in &mut c.vrrp_groups {
+        g.id = 0;
+    }
+    c
+}
+
+#[test]
+fn the_seed_directors_import_exactly() {
+    let a = import(&Config::default(), "lk01.conf", "lk01");
+    assert!(a.unsupported.is_empty(), "{:?}", a.unsupported);
+    // nb_get_retry is noted (keepalived 2.2.7 ignores it), router_id too.
+    assert!(
+        a.warnings
+            .iter()
+            .any(|w| w.message.contains("nb_get_retry") && w.at.ends_with("lk01.conf:33")),
+        "{:?}",
+        a.warnings
+    );
+    let b = import(&a.config, "lk02.conf", "lk02");
+    let cfg = b.config;
+    validate::config(&cfg, None).unwrap();
+
+    assert_eq!(cfg.virtual_servers.len(), 1);
+    let vs = &cfg.virtual_servers[0];
+    assert_eq!(vs.address, Some("192.168.10.100".parse().unwrap()));
+    assert_eq!(
+        (vs.port, vs.protocol, vs.family),
+        (Some(80), Some(Protocol::Tcp), Some(Family::Ipv4))
+    );
+    assert_eq!(
+        (vs.scheduler, vs.forwarding, vs.delay_loop_ms),
+        (Scheduler::Rr, Forwarding::Dr, 15_000)
+    );
+    assert_eq!(
+        (
+            vs.persistence_timeout_secs,
+            vs.sorry_server.clone(),
+            vs.quorum
+        ),
+        (None, None, None)
+    );
+    assert_eq!(vs.real_servers.len(), 2);
+    for (rs, addr) in vs
+        .real_servers
+        .iter()
+        .zip(["192.168.10.103", "192.168.10.104"])
+    {
+        assert_eq!(rs.address, addr.parse::<std::net::IpAddr>().unwrap());
+        assert_eq!(
+            (
+                rs.port,
+                rs.weight.get(),
+                rs.forwarding,
+                rs.inhibit_on_failure
+            ),
+            (Some(80), 1, None, false)
+        );
+        let hc = rs.health_check.as_ref().unwrap();
+        assert_eq!(hc.kind, CheckKind::Tcp);
+        assert_eq!(
+            (
+                hc.connect_port,
+                hc.connect_timeout_ms,
+                hc.retry,
+                hc.delay_before_retry_ms
+            ),
+            (Some(80), 3000, 3, 4000)
+        );
+        assert_eq!((hc.rise, hc.fall, hc.path.clone()), (None, None, None));
+    }
+
+    assert_eq!(cfg.vrrp_groups.len(), 1);
+    let g = &cfg.vrrp_groups[0];
+    assert_eq!(
+        (
+            g.name.as_str(),
+            g.vrid.get(),
+            g.version,
+            g.advert_interval_ms
+        ),
+        ("VI_1", 1, 2, 1000)
+    );
+    assert_eq!(g.auth_pass.as_deref(), Some("1234567"));
+    assert_eq!(
+        g.virtual_addresses
+            .iter()
+            .map(|v| v.to_string())
+            .collect::<Vec<_>>(),
+        vec!["192.168.10.100/32"]
+    );
+    assert!(g.preempt);
+    assert_eq!(g.nodes.len(), 2);
+    let n1 = g.node("lk01").unwrap();
+    let n2 = g.node("lk02").unwrap();
+    assert_eq!(
+        (n1.priority.get(), n1.interface.as_str(), n1.initial_state),
+        (100, "eth0", InitialState::Master)
+    );
+    assert_eq!(
+        (n2.priority.get(), n2.interface.as_str(), n2.initial_state),
+        (90, "eth0", InitialState::Backup)
+    );
+}
+
+#[test]
+fn every_supported_keyword_and_the_reported_rest() {
+    let r = import(&Config::default(), "full.conf", "lb-a");
+    let cfg = &r.config;
+    let mut normalized = cfg.clone();
+    for v in &mut normalized.virtual_servers {
+        v.normalize();
+    }
+    validate::config(&normalized, None).unwrap();
+
+    let g = &cfg.vrrp_groups[0];
+    assert_eq!(
+        (
+            g.name.as_str(),
+            g.vrid.get(),
+            g.version,
+            g.advert_interval_ms
+        ),
+        ("VI_6", 51, 3, 100)
+    );
+    assert!(!g.preempt);
+    assert_eq!(g.preempt_delay_ms, 3000);
+    assert_eq!(
+        g.unicast_peers,
+        vec!["10.1.0.2".parse::<std::net::IpAddr>().unwrap()]
+    );
+    assert_eq!(g.track_interfaces, vec!["eth2"]);
+    assert_eq!(
+        (
+            g.garp.repeat_delay_ms,
+            g.garp.count,
+            g.garp.refresh_interval_ms
+        ),
+        (2000, 3, Some(30_000))
+    );
+    assert_eq!(
+        g.virtual_addresses
+            .iter()
+            .map(|v| v.to_string())
+            .collect::<Vec<_>>(),
+        vec!["10.1.0.100/24", "10.1.0.101/32"]
+    );
+    let n = g.node("lb-a").unwrap();
+    assert_eq!(
+        (n.priority.get(), n.interface.as_str(), n.unicast_src),
+        (150, "eth1", Some("10.1.0.1".parse().unwrap()))
+    );
+
+    // The included file comes where the include stands: first.
+    let keys: Vec<String> = cfg
+        .virtual_servers
+        .iter()
+        .map(lbd::model::diff::vs_label)
+        .collect();
+    assert_eq!(
+        keys,
+        vec![
+            "sctp 10.1.0.100:8080",
+            "tcp 10.1.0.100:443",
+            "fwmark 7 ipv4",
+            "udp 10.1.0.100:53"
+        ]
+    );
+    let https = &cfg.virtual_servers[1];
+    assert_eq!(
+        (https.scheduler, https.forwarding, https.delay_loop_ms),
+        (Scheduler::Wlc, Forwarding::Nat, 5000)
+    );
+    assert_eq!(
+        (
+            https.persistence_timeout_secs,
+            https.persistence_granularity,
+            https.quorum
+        ),
+        (Some(600), Some(24), Some(2))
+    );
+    let sorry = https.sorry_server.as_ref().unwrap();
+    assert_eq!(
+        (sorry.address.to_string(), sorry.port),
+        ("10.1.0.99".into(), Some(8443))
+    );
+    let r0 = &https.real_servers[0];
+    assert_eq!(
+        (
+            r0.port,
+            r0.weight.get(),
+            r0.inhibit_on_failure,
+            r0.upper_threshold,
+            r0.lower_threshold
+        ),
+        (Some(8443), 3, true, Some(1000), Some(100))
+    );
+    let hc = r0.health_check.as_ref().unwrap();
+    assert_eq!(
+        (
+            hc.kind,
+            hc.path.as_deref(),
+            hc.expected_status,
+            hc.connect_port
+        ),
+        (CheckKind::Http, Some("/healthz"), Some(204), Some(8080))
+    );
+    assert_eq!(
+        (hc.connect_timeout_ms, hc.retry, hc.delay_before_retry_ms),
+        (2000, 2, 1000)
+    );
+    let r1 = &https.real_servers[1];
+    assert_eq!(
+        (r1.forwarding, r1.port, r1.health_check.is_none()),
+        (Some(Forwarding::Tun), Some(443), true),
+        "tun cannot change the port"
+    );
+    let fwm = &cfg.virtual_servers[2];
+    assert_eq!((fwm.fwmark, fwm.real_servers[0].port), (Some(7), None));
+    let dns = &cfg.virtual_servers[3];
+    assert_eq!(
+        (
+            dns.protocol,
+            dns.persistence_timeout_secs,
+            dns.real_servers[0].port
+        ),
+        (Some(Protocol::Udp), Some(360), Some(53))
+    );
+
+    let msgs = |v: &[lbd::keepalived::Warning]| {
+        v.iter()
+            .map(|w| format!("{} {}", w.at.rsplit('/').next().unwrap(), w.message))
+            .collect::<Vec<_>>()
+    };
+    let unsupported = msgs(&r.unsupported);
+    for want in [
+        "full.conf:5 `notification_email`",
+        "full.conf:32 `notify_master`",
+        "full.conf:63 `MISC_CHECK`",
+    ] {
+        assert!(
+            unsupported.iter().any(|u| u.starts_with(want)),
+            "{want} not reported: {unsupported:#?}"
+        );
+    }
+    let warnings = msgs(&r.warnings);
+    for want in [
+        "full.conf:29 `dev eth1 label eth1:1` after the address is ignored",
+        "full.conf:60 dr/tun cannot change the port: 8443 becomes the service's 443",
+        "extra.conf:2 no real servers",
+        "full.conf:78 no `protocol`: keepalived defaults to UDP",
+        "full.conf:78 persistence_granularity without persistence_timeout",
+        "full.conf:82 dr/tun cannot change the port: 5353 becomes the service's 53",
+        "full.conf:73 a dr/tun real server of a fwmark service has no port",
+        "extra.conf:7 `ops` is dropped",
+    ] {
+        assert!(
+            warnings.iter().any(|w| w.starts_with(want)),
+            "{want:?} not warned: {warnings:#?}"
+        );
+    }
+}
+
+#[test]
+fn export_then_import_is_stable() {
+    for (file, node) in [("lk01.conf", "lk01"), ("full.conf", "lb-a")] {
+        let first = import(&Config::default(), file, node).config;
+        let text = export(&first, node);
+        let again = import_into(
+            &Config::default(),
+            &text,
+            Path::new("exported.conf"),
+            node,
+            &NoIncludes,
+        )
+        .unwrap();
+        let mut a = strip_ids(first);
+        let mut b = strip_ids(again.config);
+        for v in a
+            .virtual_servers
+            .iter_mut()
+            .chain(b.virtual_servers.iter_mut())
+        {
+            v.normalize();
+        }
+        assert_eq!(
+            a, b,
+            "{file}: export -> import changed the config; exported:\n{text}"
+        );
+    }
+}
+
+#[test]
+fn merging_a_disagreeing_director_and_bad_files_are_errors_with_file_and_line() {
+    let a = import(&Config::default(), "lk01.conf", "lk01");
+    let other = std::fs::read_to_string(data("lk02.conf"))
+        .unwrap()
+        .replace("virtual_router_id 1", "virtual_router_id 2");
+    let e = import_into(
+        &a.config,
+        &other,
+        Path::new("lk02.conf"),
+        "lk02",
+        &NoIncludes,
+    )
+    .unwrap_err();
+    assert!(
+        e.to_string().contains("group VI_1 exists with vrid 1"),
+        "{e}"
+    );
+
+    let cases = [
+        (
+            "vrrp_instance X {\n  state MASTER\n",
+            "bad.conf:1: block `vrrp_instance` is not closed",
+        ),
+        (
+            "virtual_server 10.0.0.1 80 {\n  delay_loop soon\n}\n",
+            "bad.conf:2: `delay_loop`: `soon` is not a number of seconds",
+        ),
+        (
+            "virtual_server 10.0.0.1 80 {\n  real_server 10.0.0.2 80 {\n    weight 70000\n  }\n}\n",
+            "bad.conf:3: weight must be in 0..=65535, got 70000",
+        ),
+        (
+            "include missing/*.conf\n",
+            "bad.conf:1: include missing/*.conf:",
+        ),
+        (
+            "vrrp_instance X {\n  interface eth0\n}\n",
+            "bad.conf:1: vrrp_instance needs virtual_router_id",
+        ),
+        (
+            "virtual_server 10.0.0.1 80 {\n  lb_kind FAST\n}\n",
+            "bad.conf:2: lb_kind must be DR, NAT or TUN, not FAST",
+        ),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.conf");
+    for (text, want) in cases {
+        std::fs::write(&path, text).unwrap();
+        let e: KeepalivedError =
+            import_into(&Config::default(), text, &path, "n", &FsIncludes).unwrap_err();
+        let msg = e
+            .to_string()
+            .replace(&format!("{}/", dir.path().display()), "");
+        assert!(
+            msg.starts_with(want),
+            "{text:?}: got {msg:?}, want {want:?}"
+        );
+    }
+    // An include cycle is refused.
+    std::fs::write(dir.path().join("a.conf"), "include b.conf\n").unwrap();
+    std::fs::write(dir.path().join("b.conf"), "include a.conf\n").unwrap();
+    let p = dir.path().join("a.conf");
+    let e = import_into(&Config::default(), "include b.conf\n", &p, "n", &FsIncludes).unwrap_err();
+    assert!(e.to_string().contains("includes itself"), "{e}");
+}
