@@ -183,7 +183,7 @@ fn virtual_server(o: &mut String, vs: &VirtualServer) {
             let _ = writeln!(o, "        inhibit_on_failure");
         }
         if let Some(f) = rs.forwarding {
-            let _ = writeln!(o, "        lb_kind {}", kind(f));
+            let _ = writeln!(o, "        lvs_method {}", kind(f));
         }
         if let Some(u) = rs.upper_threshold {
             let _ = writeln!(o, "        uthreshold {u}");
