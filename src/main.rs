@@ -38,6 +38,14 @@ enum Command {
         #[arg(long, env = "LBD_URL", default_value = "http://127.0.0.1:8080")]
         url: String,
     },
+    /// On an LVS-DR real server: put the VIP on lo and set arp_ignore=1/arp_announce=2 (up), or
+    /// undo it (down). Idempotent; prints what it changed.
+    Realserver {
+        #[arg(value_parser = ["up", "down"])]
+        action: String,
+        #[arg(long)]
+        vip: std::net::IpAddr,
+    },
     /// Print a running lbd's configuration as keepalived.conf for one node.
     ExportKeepalived {
         #[arg(long, env = "LBD_NODE_NAME")]
@@ -88,6 +96,20 @@ fn main() -> anyhow::Result<()> {
                 &url, &file, &node_name, dry_run,
             ))?;
             print!("{report}");
+            Ok(())
+        }
+        Command::Realserver { action, vip } => {
+            let changes = if action == "up" {
+                lbd::realserver::up(vip)?
+            } else {
+                lbd::realserver::down(vip)?
+            };
+            if changes.is_empty() {
+                println!("nothing to change");
+            }
+            for c in changes {
+                println!("{c}");
+            }
             Ok(())
         }
         Command::ExportKeepalived { node_name, url } => {

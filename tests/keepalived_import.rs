@@ -392,7 +392,11 @@ fn merging_a_disagreeing_director_and_bad_files_are_errors_with_file_and_line() 
 /// nb_get_retry, which 2.2.7 no longer knows.
 #[test]
 fn keepalived_accepts_the_files_and_the_exports() {
-    if Command::new("keepalived").arg("--version").output().is_err() {
+    if Command::new("keepalived")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
         assert!(
             std::env::var_os("LBD_REQUIRE_PRIVILEGED").is_none(),
             "keepalived is not installed (.ci/run installs it)"
@@ -404,14 +408,31 @@ fn keepalived_accepts_the_files_and_the_exports() {
     let mut files = vec![data("lk01.conf"), data("full.conf")];
     for (file, node) in [("lk01.conf", "lk01"), ("full.conf", "lb-a")] {
         let p = dir.path().join(format!("export-{file}"));
-        std::fs::write(&p, export(&import(&Config::default(), file, node).config, node)).unwrap();
+        std::fs::write(
+            &p,
+            export(&import(&Config::default(), file, node).config, node),
+        )
+        .unwrap();
         files.push(p);
     }
     for f in files {
-        let out = Command::new("keepalived").arg("-t").arg("-f").arg(&f).output().unwrap();
-        let text = String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
-        let unknown: Vec<_> = text.lines().filter(|l| l.contains("Unknown keyword") && !l.contains("nb_get_retry")).collect();
+        let out = Command::new("keepalived")
+            .arg("-t")
+            .arg("-f")
+            .arg(&f)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stderr).to_string()
+            + &String::from_utf8_lossy(&out.stdout);
+        let unknown: Vec<_> = text
+            .lines()
+            .filter(|l| l.contains("Unknown keyword") && !l.contains("nb_get_retry"))
+            .collect();
         assert!(unknown.is_empty(), "{}: {unknown:#?}", f.display());
-        assert!(!text.contains("Configuration file") || !text.contains("error"), "{}: {text}", f.display());
+        assert!(
+            !text.contains("Configuration file") || !text.contains("error"),
+            "{}: {text}",
+            f.display()
+        );
     }
 }
