@@ -129,3 +129,202 @@ pub async fn export_keepalived(url: &str, node: &str) -> Result<String, CtlError
     let (cfg, _) = get_config(&reqwest::Client::new(), url).await?;
     Ok(crate::keepalived::export::export(&cfg, node))
 }
+
+/// What `lbd ctl` prints: the API's JSON as is (`--json`), or a table for people.
+pub struct Output {
+    pub json: bool,
+}
+
+async fn call(
+    method: reqwest::Method,
+    url: &str,
+    body: Option<Value>,
+) -> Result<(Value, String), CtlError> {
+    let client = reqwest::Client::new();
+    let mut rb = client.request(method, url);
+    if let Some(b) = body {
+        rb = rb.json(&b);
+    }
+    let r = rb.send().await.map_err(|source| CtlError::Http {
+        url: url.to_string(),
+        source,
+    })?;
+    let status = r.status().as_u16();
+    let text = r.text().await.map_err(|source| CtlError::Http {
+        url: url.to_string(),
+        source,
+    })?;
+    if status >= 400 {
+        // The API's own message, with the field it names.
+        let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        let msg = match (v["error"]["field"].as_str(), v["error"]["message"].as_str()) {
+            (Some(f), Some(m)) => format!("{f}: {m}"),
+            (None, Some(m)) => m.to_string(),
+            _ => text.clone(),
+        };
+        return Err(CtlError::Api { status, body: msg });
+    }
+    let v = serde_json::from_str(&text).unwrap_or(Value::Null);
+    Ok((v, text))
+}
+
+fn hostport(addr: &str, port: &Value) -> String {
+    if addr.contains(':') {
+        format!("[{addr}]:{port}")
+    } else {
+        format!("{addr}:{port}")
+    }
+}
+
+/// `lbd ctl list`: the kernel's IPVS table as lbd reads it, in `ipvsadm -Ln`'s layout.
+pub async fn list(url: &str, out: &Output) -> Result<String, CtlError> {
+    let (v, text) = call(reqwest::Method::GET, &format!("{url}/api/v1/ipvs"), None).await?;
+    if out.json {
+        return Ok(text + "\n");
+    }
+    let mut s = String::from(
+        "Prot LocalAddress:Port Scheduler Flags\n  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n",
+    );
+    for svc in v["services"].as_array().into_iter().flatten() {
+        let head = match svc["fwmark"].as_u64() {
+            Some(m) => format!(
+                "FWM  {m}{}",
+                if svc["family"] == "ipv6" { " IPv6" } else { "" }
+            ),
+            None => format!(
+                "{:<4} {}",
+                svc["protocol"].as_str().unwrap_or("?").to_uppercase(),
+                hostport(svc["address"].as_str().unwrap_or("?"), &svc["port"])
+            ),
+        };
+        let mut line = format!("{head} {}", svc["scheduler"].as_str().unwrap_or("?"));
+        if svc["timeout_secs"].as_u64().unwrap_or(0) > 0 {
+            line.push_str(&format!(" persistent {}", svc["timeout_secs"]));
+            let p = svc["netmask_prefix"].as_u64().unwrap_or(0) as u32;
+            if svc["family"] == "ipv6" && p < 128 {
+                line.push_str(&format!(" mask {p}"));
+            } else if svc["family"] == "ipv4" && p < 32 {
+                let m = if p == 0 { 0 } else { u32::MAX << (32 - p) };
+                line.push_str(&format!(" mask {}", std::net::Ipv4Addr::from(m)));
+            }
+        }
+        s.push_str(&line);
+        s.push('\n');
+        for d in svc["destinations"].as_array().into_iter().flatten() {
+            let fwd = match d["forwarding"].as_str() {
+                Some("dr") => "Route",
+                Some("nat") => "Masq",
+                Some("tun") => "Tunnel",
+                _ => "?",
+            };
+            // Connection counters are not read yet: shown as '-', never as a made-up 0.
+            s.push_str(&format!(
+                "  -> {:<28} {:<7} {:<6} {:<10} {}\n",
+                hostport(d["address"].as_str().unwrap_or("?"), &d["port"]),
+                fwd,
+                d["weight"],
+                "-",
+                "-"
+            ));
+        }
+    }
+    Ok(s)
+}
+
+/// `lbd ctl status`: node, revision, data plane and health.
+pub async fn status(url: &str, out: &Output) -> Result<String, CtlError> {
+    let (v, text) = call(reqwest::Method::GET, &format!("{url}/api/v1/status"), None).await?;
+    if out.json {
+        return Ok(text + "\n");
+    }
+    let d = &v["dataplane"];
+    let mut s = format!(
+        "node {}  revision {}  up {} s\nconfig: {} virtual servers, {} real servers, {} VRRP groups\n",
+        v["node"].as_str().unwrap_or("?"),
+        v["revision"],
+        v["uptime_secs"],
+        v["virtual_servers"],
+        v["real_servers"],
+        v["vrrp_groups"]
+    );
+    s.push_str(&format!(
+        "data plane: {}{}  (applied revision {}, {} services, {} destinations, {} ops, {} drift repairs)\n",
+        d["state"].as_str().unwrap_or("?"),
+        d["reason"].as_str().map(|r| format!(": {r}")).unwrap_or_default(),
+        d["applied_revision"],
+        d["services"],
+        d["destinations"],
+        d["ops_applied"],
+        d["drift_repairs"]
+    ));
+    for h in v["health"].as_array().into_iter().flatten() {
+        s.push_str(&format!(
+            "health: real server {} of virtual server {}: {}{}\n",
+            h["real_server_id"],
+            h["virtual_server_id"],
+            h["state"].as_str().unwrap_or("?"),
+            h["last_error"]
+                .as_str()
+                .map(|e| format!(" ({e})"))
+                .unwrap_or_default()
+        ));
+    }
+    Ok(s)
+}
+
+/// `lbd ctl drain VS RS`: weight 0 (existing connections finish, no new ones).
+pub async fn drain(url: &str, vs: i64, rs: i64, out: &Output) -> Result<String, CtlError> {
+    let u = format!("{url}/api/v1/virtual-servers/{vs}/real-servers/{rs}");
+    let (mut cur, _) = call(reqwest::Method::GET, &u, None).await?;
+    cur["weight"] = 0.into();
+    let (v, text) = call(reqwest::Method::PUT, &u, Some(cur)).await?;
+    Ok(if out.json {
+        text + "\n"
+    } else {
+        format!("drained real server {} (weight 0)\n", v["id"])
+    })
+}
+
+/// `lbd ctl delete VS [RS]`.
+pub async fn delete(url: &str, vs: i64, rs: Option<i64>, out: &Output) -> Result<String, CtlError> {
+    let u = match rs {
+        Some(r) => format!("{url}/api/v1/virtual-servers/{vs}/real-servers/{r}"),
+        None => format!("{url}/api/v1/virtual-servers/{vs}"),
+    };
+    let (v, text) = call(reqwest::Method::DELETE, &u, None).await?;
+    Ok(if out.json {
+        text + "\n"
+    } else {
+        format!("deleted; revision {}\n", v["revision"])
+    })
+}
+
+/// `lbd ctl create VIP:PORT [--scheduler] [--forwarding] [--protocol]`.
+pub async fn create(url: &str, body: Value, out: &Output) -> Result<String, CtlError> {
+    let (v, text) = call(
+        reqwest::Method::POST,
+        &format!("{url}/api/v1/virtual-servers"),
+        Some(body),
+    )
+    .await?;
+    Ok(if out.json {
+        text + "\n"
+    } else {
+        format!("created virtual server {}\n", v["id"])
+    })
+}
+
+/// `lbd ctl add-real VS ADDR [--port] [--weight]`.
+pub async fn add_real(url: &str, vs: i64, body: Value, out: &Output) -> Result<String, CtlError> {
+    let (v, text) = call(
+        reqwest::Method::POST,
+        &format!("{url}/api/v1/virtual-servers/{vs}/real-servers"),
+        Some(body),
+    )
+    .await?;
+    Ok(if out.json {
+        text + "\n"
+    } else {
+        format!("added real server {}\n", v["id"])
+    })
+}

@@ -46,6 +46,22 @@ enum Command {
         #[arg(long)]
         vip: std::net::IpAddr,
     },
+    /// Talk to a running lbd (ipvsadm-style).
+    Ctl {
+        /// The running lbd's HTTP API.
+        #[arg(
+            long,
+            env = "LBD_URL",
+            default_value = "http://127.0.0.1:8080",
+            global = true
+        )]
+        url: String,
+        /// Print the API's JSON instead of a table.
+        #[arg(long, global = true)]
+        json: bool,
+        #[command(subcommand)]
+        cmd: CtlCmd,
+    },
     /// Print a running lbd's configuration as keepalived.conf for one node.
     ExportKeepalived {
         #[arg(long, env = "LBD_NODE_NAME")]
@@ -53,6 +69,37 @@ enum Command {
         #[arg(long, env = "LBD_URL", default_value = "http://127.0.0.1:8080")]
         url: String,
     },
+}
+
+#[derive(Subcommand)]
+enum CtlCmd {
+    /// The kernel's IPVS table, in `ipvsadm -Ln` layout.
+    List,
+    /// Node, revision, data plane and health.
+    Status,
+    /// Create a virtual server ADDRESS:PORT.
+    Create {
+        vip: std::net::SocketAddr,
+        #[arg(long, default_value = "tcp")]
+        protocol: String,
+        #[arg(long, default_value = "rr")]
+        scheduler: String,
+        #[arg(long, default_value = "dr")]
+        forwarding: String,
+    },
+    /// Add a real server to virtual server VS.
+    AddReal {
+        vs: i64,
+        address: std::net::IpAddr,
+        #[arg(long)]
+        port: Option<u16>,
+        #[arg(long, default_value_t = 1)]
+        weight: u32,
+    },
+    /// Set a real server's weight to 0: existing connections finish, new ones go elsewhere.
+    Drain { vs: i64, rs: i64 },
+    /// Delete virtual server VS, or its real server RS.
+    Delete { vs: i64, rs: Option<i64> },
 }
 
 #[derive(clap::Args)]
@@ -96,6 +143,32 @@ fn main() -> anyhow::Result<()> {
                 &url, &file, &node_name, dry_run,
             ))?;
             print!("{report}");
+            Ok(())
+        }
+        Command::Ctl { url, json, cmd } => {
+            let out = lbd::ctl::Output { json };
+            let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+            let text = rt.block_on(async {
+                match cmd {
+                    CtlCmd::List => lbd::ctl::list(&url, &out).await,
+                    CtlCmd::Status => lbd::ctl::status(&url, &out).await,
+                    CtlCmd::Create { vip, protocol, scheduler, forwarding } => {
+                        let body = serde_json::json!({"address": vip.ip(), "port": vip.port(),
+                            "protocol": protocol, "scheduler": scheduler, "forwarding": forwarding});
+                        lbd::ctl::create(&url, body, &out).await
+                    }
+                    CtlCmd::AddReal { vs, address, port, weight } => {
+                        let mut body = serde_json::json!({"address": address, "weight": weight});
+                        if let Some(p) = port {
+                            body["port"] = p.into();
+                        }
+                        lbd::ctl::add_real(&url, vs, body, &out).await
+                    }
+                    CtlCmd::Drain { vs, rs } => lbd::ctl::drain(&url, vs, rs, &out).await,
+                    CtlCmd::Delete { vs, rs } => lbd::ctl::delete(&url, vs, rs, &out).await,
+                }
+            })?;
+            print!("{text}");
             Ok(())
         }
         Command::Realserver { action, vip } => {

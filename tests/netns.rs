@@ -133,29 +133,63 @@ fn realserver_up_and_down_in_a_namespace() {
     let lbd = env!("CARGO_BIN_EXE_lbd");
     let run = |args: &[&str]| {
         let out = t.exec("rs1", &[&[lbd][..], args].concat());
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
-    let sysctl = |k: &str| String::from_utf8_lossy(&t.exec("rs1", &["cat", &format!("/proc/sys/net/ipv4/conf/{k}")]).stdout).trim().to_string();
-    let lo = || String::from_utf8_lossy(&t.exec("rs1", &["ip", "-o", "addr", "show", "dev", "lo"]).stdout).into_owned();
+    let sysctl = |k: &str| {
+        String::from_utf8_lossy(
+            &t.exec("rs1", &["cat", &format!("/proc/sys/net/ipv4/conf/{k}")])
+                .stdout,
+        )
+        .trim()
+        .to_string()
+    };
+    let lo = || {
+        String::from_utf8_lossy(
+            &t.exec("rs1", &["ip", "-o", "addr", "show", "dev", "lo"])
+                .stdout,
+        )
+        .into_owned()
+    };
 
     let out = run(&["realserver", "up", "--vip", "192.168.79.100"]);
     assert!(out.contains("added 192.168.79.100/32 to lo"), "{out}");
-    assert!(out.contains("net.ipv4.conf.all.arp_ignore = 1 (was 0)"), "{out}");
+    assert!(
+        out.contains("net.ipv4.conf.all.arp_ignore = 1 (was 0)"),
+        "{out}"
+    );
     assert!(lo().contains("192.168.79.100/32"));
     for conf in ["all", "default", "lo"] {
         assert_eq!(sysctl(&format!("{conf}/arp_ignore")), "1");
         assert_eq!(sysctl(&format!("{conf}/arp_announce")), "2");
     }
     // Idempotent.
-    assert_eq!(run(&["realserver", "up", "--vip", "192.168.79.100"]).trim(), "nothing to change");
+    assert_eq!(
+        run(&["realserver", "up", "--vip", "192.168.79.100"]).trim(),
+        "nothing to change"
+    );
     // The root namespace is untouched.
-    let root_lo = Command::new("ip").args(["-o", "addr", "show", "dev", "lo"]).output().unwrap().stdout;
+    let root_lo = Command::new("ip")
+        .args(["-o", "addr", "show", "dev", "lo"])
+        .output()
+        .unwrap()
+        .stdout;
     assert!(!String::from_utf8_lossy(&root_lo).contains("192.168.79.100"));
 
     let out = run(&["realserver", "down", "--vip", "192.168.79.100"]);
-    assert!(out.contains("removed 192.168.79.100/32 from lo") && out.contains("arp_announce = 0 (was 2)"), "{out}");
+    assert!(
+        out.contains("removed 192.168.79.100/32 from lo")
+            && out.contains("arp_announce = 0 (was 2)"),
+        "{out}"
+    );
     assert!(!lo().contains("192.168.79.100"));
     assert_eq!(sysctl("all/arp_ignore"), "0");
-    assert_eq!(run(&["realserver", "down", "--vip", "192.168.79.100"]).trim(), "nothing to change");
+    assert_eq!(
+        run(&["realserver", "down", "--vip", "192.168.79.100"]).trim(),
+        "nothing to change"
+    );
 }
