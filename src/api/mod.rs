@@ -122,6 +122,15 @@ pub fn etag(revision: u64, body: impl IntoResponse) -> Response {
     resp
 }
 
+/// 201 Created with `Location` and the entity as stored.
+pub fn created<T: Serialize>(revision: u64, location: &str, value: T) -> Response {
+    let mut resp = etag(revision, (StatusCode::CREATED, Json(value)));
+    if let Ok(v) = HeaderValue::from_str(location) {
+        resp.headers_mut().insert(header::LOCATION, v);
+    }
+    resp
+}
+
 pub fn write_response(r: WriteResult<()>) -> Response {
     etag(
         r.revision,

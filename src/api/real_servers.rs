@@ -1,13 +1,12 @@
 //! `/api/v1/virtual-servers/{id}/real-servers[/{rs_id}]`
 
 use axum::extract::State;
-use axum::http::{header, StatusCode};
 use axum::response::Response;
 use axum::Json;
 
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiPath, Write, WriteQuery};
-use super::{etag, write_response, WriteSummary};
+use super::{created, etag, write_response, WriteSummary};
 use crate::model::{Id, RealServer};
 use crate::service::Service;
 
@@ -44,11 +43,7 @@ pub async fn create(
         return Ok(write_response(r.map_value(|_| ())));
     }
     let location = format!("/api/v1/virtual-servers/{id}/real-servers/{}", r.value.id);
-    let mut resp = etag(r.revision, (StatusCode::CREATED, Json(r.value)));
-    if let Ok(v) = location.parse() {
-        resp.headers_mut().insert(header::LOCATION, v);
-    }
-    Ok(resp)
+    Ok(created(r.revision, &location, r.value))
 }
 
 /// Get one real server.

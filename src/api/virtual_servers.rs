@@ -2,13 +2,12 @@
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{header, StatusCode};
 use axum::response::Response;
 use axum::Json;
 
 use super::error::{ApiError, ErrorBody};
 use super::extract::{parse_json, ApiJson, ApiPath, Write, WriteQuery};
-use super::{etag, write_response, WriteSummary};
+use super::{created, etag, write_response, WriteSummary};
 use crate::model::{Id, VirtualServer};
 use crate::service::Service;
 
@@ -41,11 +40,7 @@ pub async fn create(
         return Ok(write_response(r.map_value(|_| ())));
     }
     let location = format!("/api/v1/virtual-servers/{}", r.value.id);
-    let mut resp = etag(r.revision, (StatusCode::CREATED, Json(r.value)));
-    if let Ok(v) = location.parse() {
-        resp.headers_mut().insert(header::LOCATION, v);
-    }
-    Ok(resp)
+    Ok(created(r.revision, &location, r.value))
 }
 
 /// Get one virtual server.
