@@ -96,7 +96,7 @@ pub async fn start(cfg: ServerConfig) -> Result<Running, ServerError> {
 
     let mut tasks = Vec::new();
     // The data plane: one actor owns the kernel; it converges IPVS to every committed snapshot.
-    let (dataplane, actor) = crate::dataplane::actor::spawn(
+    let (dataplane, actor) = crate::dataplane::actor::spawn_with_store(
         Box::new(crate::kernel::netlink::NetlinkKernel::new()),
         service.subscribe(),
         status,
@@ -105,6 +105,7 @@ pub async fn start(cfg: ServerConfig) -> Result<Running, ServerError> {
             resync_interval: cfg.resync_interval,
             ..Default::default()
         },
+        Some(store.clone()),
     );
     service.attach_dataplane(dataplane);
     let app = crate::api::router(service.clone());

@@ -243,6 +243,33 @@ impl Store {
     }
 }
 
+impl Store {
+    /// The services the data plane owns (text tokens, see `ServiceKey::to_token`).
+    pub async fn load_owned(&self) -> Result<Vec<String>> {
+        let rows: Vec<String> =
+            sqlx::query_scalar("SELECT service FROM dataplane_owned ORDER BY service")
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows)
+    }
+
+    /// Replaces the owned set in one transaction.
+    pub async fn save_owned(&self, services: &[String]) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM dataplane_owned")
+            .execute(&mut *tx)
+            .await?;
+        for s in services {
+            sqlx::query("INSERT INTO dataplane_owned (service) VALUES (?1)")
+                .bind(s)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
 async fn delete(tx: &mut Transaction<'_, Sqlite>, sql: &str, id: Id) -> Result<()> {
     sqlx::query(sql).bind(id).execute(&mut **tx).await?;
     Ok(())

@@ -229,3 +229,54 @@ async fn a_refused_service_does_not_hold_back_the_others() {
     let s = wait_for(&board, "running", |s| s.state == DataplaneState::Running).await;
     assert_eq!((s.services, s.destinations), (2, 3));
 }
+
+#[tokio::test]
+async fn ownership_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = lbd::store::Store::open(&dir.path().join("lbd.db"))
+        .await
+        .unwrap();
+    let kernel = MemoryKernel::default();
+    let (tx, rx) = watch::channel(snap(1, config(1)));
+    let board = StatusBoard::new(DataplaneStatus::default());
+    let (h, task) = lbd::dataplane::actor::spawn_with_store(
+        Box::new(kernel.clone()),
+        rx,
+        board.clone(),
+        EventBus::default(),
+        ActorConfig::default(),
+        Some(store.clone()),
+    );
+    wait_for(&board, "running", |s| s.state == DataplaneState::Running).await;
+    assert_eq!(
+        store.load_owned().await.unwrap(),
+        vec!["fwm|ipv4|7", "tcp|192.168.10.100|80"]
+    );
+    drop((h, tx));
+    task.await.unwrap();
+
+    // lbd stopped after the removal of the fwmark service was committed, before it reached the
+    // kernel. The next start must still delete it: lbd created it.
+    let mut c = config(1);
+    c.virtual_servers.remove(1);
+    let (_tx, rx) = watch::channel(snap(2, c));
+    let board = StatusBoard::new(DataplaneStatus::default());
+    let (_h, _task) = lbd::dataplane::actor::spawn_with_store(
+        Box::new(kernel.clone()),
+        rx,
+        board.clone(),
+        EventBus::default(),
+        ActorConfig::default(),
+        Some(store.clone()),
+    );
+    wait_for(&board, "revision 2", |s| s.applied_revision == Some(2)).await;
+    assert_eq!(kernel.with(|k| k.table.services.len()), 1);
+    assert!(matches!(
+        kernel.with(|k| k.log.last().cloned()),
+        Some(IpvsOp::DelService(_))
+    ));
+    assert_eq!(
+        store.load_owned().await.unwrap(),
+        vec!["tcp|192.168.10.100|80"]
+    );
+}

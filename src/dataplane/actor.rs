@@ -24,6 +24,7 @@ use crate::health::{Checkers, Verdict};
 use crate::kernel::{Kernel, KernelError};
 use crate::model::Snapshot;
 use crate::status::{DataplaneState, DataplaneStatus, StatusBoard};
+use crate::store::Store;
 
 #[derive(Debug, Clone, Copy)]
 pub struct ActorConfig {
@@ -105,6 +106,9 @@ struct Actor {
     health: Health,
     checkers: Checkers,
     verdicts: mpsc::Receiver<Verdict>,
+    store: Option<Store>,
+    /// The owned set as last written to the store.
+    persisted: BTreeSet<ServiceKey>,
     /// The kernel's table as last dumped, with what lbd applied since.
     kernel_cache: Option<IpvsTable>,
     /// Services lbd created: the only ones it may delete.
@@ -121,6 +125,19 @@ pub fn spawn(
     events: EventBus,
     cfg: ActorConfig,
 ) -> (DataplaneHandle, JoinHandle<()>) {
+    spawn_with_store(kernel, snapshots, board, events, cfg, None)
+}
+
+/// Like [`spawn`], remembering in `store` which services lbd created, so that a restart can
+/// still delete one whose removal had not reached the kernel before lbd stopped.
+pub fn spawn_with_store(
+    kernel: Box<dyn Kernel>,
+    snapshots: watch::Receiver<Arc<Snapshot>>,
+    board: StatusBoard,
+    events: EventBus,
+    cfg: ActorConfig,
+    store: Option<Store>,
+) -> (DataplaneHandle, JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(64);
     let (vtx, verdicts) = mpsc::channel(1024);
     let checkers = Checkers::new(board.health(), vtx);
@@ -135,6 +152,8 @@ pub fn spawn(
         verdicts,
         owned: BTreeSet::new(),
         kernel_cache: None,
+        store,
+        persisted: BTreeSet::new(),
         status: DataplaneStatus {
             state: DataplaneState::NotRunning,
             reason: Some("starting".into()),
@@ -147,6 +166,20 @@ pub fn spawn(
 
 impl Actor {
     async fn run(mut self, mut rx: mpsc::Receiver<Command>) {
+        if let Some(store) = &self.store {
+            match store.load_owned().await {
+                Ok(tokens) => {
+                    self.owned = tokens
+                        .iter()
+                        .filter_map(|t| ServiceKey::from_token(t))
+                        .collect();
+                    self.persisted = self.owned.clone();
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot read the owned IPVS services; only this run's are known")
+                }
+            }
+        }
         self.sync_checkers();
         let mut next = Instant::now() + self.pass(Reason::Start).await;
         loop {
@@ -191,6 +224,19 @@ impl Actor {
             }
         }
         tracing::info!("data plane stopped; the kernel table is left as it is");
+    }
+
+    /// Writes the owned set to the store when it changed.
+    async fn persist_owned(&mut self) {
+        let Some(store) = &self.store else { return };
+        if self.owned == self.persisted {
+            return;
+        }
+        let tokens: Vec<String> = self.owned.iter().map(ServiceKey::to_token).collect();
+        match store.save_owned(&tokens).await {
+            Ok(()) => self.persisted = self.owned.clone(),
+            Err(e) => tracing::error!(error = %e, "cannot record the owned IPVS services"),
+        }
     }
 
     /// After an event-driven pass the periodic drift check keeps its schedule (frequent changes
@@ -273,8 +319,10 @@ impl Actor {
                 Err(e) => return self.failed(e),
             },
         };
-        // Ownership: what lbd wanted before (it may have to delete it) and wants now.
+        // Ownership: what lbd wanted before (it may have to delete it) and wants now; written
+        // down before the kernel is touched, so a crash mid-apply forgets nothing.
         self.owned.extend(desired.services.keys().copied());
+        self.persist_owned().await;
         let ops = reconcile(&desired, &kernel, &self.owned);
         if !ops.is_empty() {
             let n = ops.len();
@@ -315,6 +363,7 @@ impl Actor {
         }
         self.kernel_cache = Some(kernel);
         self.owned = desired.services.keys().copied().collect();
+        self.persist_owned().await;
         self.backoff = self.cfg.retry_min;
         let was = self.status.state;
         self.status.state = DataplaneState::Running;

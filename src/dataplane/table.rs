@@ -75,6 +75,62 @@ impl fmt::Display for ServiceKey {
     }
 }
 
+impl ServiceKey {
+    /// A stable text form for the store: `tcp|192.168.10.100|80`, `fwm|ipv4|7`.
+    pub fn to_token(&self) -> String {
+        match self {
+            ServiceKey::Addr {
+                protocol,
+                address,
+                port,
+            } => {
+                let p = match protocol {
+                    ProtocolKey::Tcp => "tcp",
+                    ProtocolKey::Udp => "udp",
+                    ProtocolKey::Sctp => "sctp",
+                };
+                format!("{p}|{address}|{port}")
+            }
+            ServiceKey::Fwmark { family, mark } => {
+                let f = if *family == FamilyKey::Ipv4 {
+                    "ipv4"
+                } else {
+                    "ipv6"
+                };
+                format!("fwm|{f}|{mark}")
+            }
+        }
+    }
+
+    pub fn from_token(s: &str) -> Option<ServiceKey> {
+        let mut it = s.split('|');
+        let (a, b, c) = (it.next()?, it.next()?, it.next()?);
+        if it.next().is_some() {
+            return None;
+        }
+        Some(match a {
+            "fwm" => ServiceKey::Fwmark {
+                family: match b {
+                    "ipv4" => FamilyKey::Ipv4,
+                    "ipv6" => FamilyKey::Ipv6,
+                    _ => return None,
+                },
+                mark: c.parse().ok()?,
+            },
+            p => ServiceKey::Addr {
+                protocol: match p {
+                    "tcp" => ProtocolKey::Tcp,
+                    "udp" => ProtocolKey::Udp,
+                    "sctp" => ProtocolKey::Sctp,
+                    _ => return None,
+                },
+                address: b.parse().ok()?,
+                port: c.parse().ok()?,
+            },
+        })
+    }
+}
+
 /// IPVS service flags (include/uapi/linux/ip_vs.h `IP_VS_SVC_F_*`).
 pub const IP_VS_SVC_F_PERSISTENT: u32 = 0x0001;
 
