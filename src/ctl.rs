@@ -133,6 +133,8 @@ pub async fn export_keepalived(url: &str, node: &str) -> Result<String, CtlError
 /// What `lbd ctl` prints: the API's JSON as is (`--json`), or a table for people.
 pub struct Output {
     pub json: bool,
+    /// `list --stats`: traffic totals instead of connection counts (ipvsadm's --stats layout).
+    pub stats: bool,
 }
 
 async fn call(
@@ -182,9 +184,17 @@ pub async fn list(url: &str, out: &Output) -> Result<String, CtlError> {
     if out.json {
         return Ok(text + "\n");
     }
-    let mut s = String::from(
-        "Prot LocalAddress:Port Scheduler Flags\n  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n",
-    );
+    let mut s = if out.stats {
+        String::from("Prot LocalAddress:Port               Conns   InPkts  OutPkts  InBytes OutBytes\n  -> RemoteAddress:Port\n")
+    } else {
+        String::from("Prot LocalAddress:Port Scheduler Flags\n  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n")
+    };
+    let stats = |v: &Value| {
+        format!(
+            "{:>8} {:>8} {:>8} {:>8} {:>8}",
+            v["conns"], v["inpkts"], v["outpkts"], v["inbytes"], v["outbytes"]
+        )
+    };
     for svc in v["services"].as_array().into_iter().flatten() {
         let head = match svc["fwmark"].as_u64() {
             Some(m) => format!(
@@ -197,6 +207,17 @@ pub async fn list(url: &str, out: &Output) -> Result<String, CtlError> {
                 hostport(svc["address"].as_str().unwrap_or("?"), &svc["port"])
             ),
         };
+        if out.stats {
+            s.push_str(&format!("{head:<34} {}\n", stats(&svc["stats"])));
+            for d in svc["destinations"].as_array().into_iter().flatten() {
+                let dest = format!(
+                    "  -> {}",
+                    hostport(d["address"].as_str().unwrap_or("?"), &d["port"])
+                );
+                s.push_str(&format!("{dest:<34} {}\n", stats(&d["stats"])));
+            }
+            continue;
+        }
         let mut line = format!("{head} {}", svc["scheduler"].as_str().unwrap_or("?"));
         if svc["timeout_secs"].as_u64().unwrap_or(0) > 0 {
             line.push_str(&format!(" persistent {}", svc["timeout_secs"]));
@@ -217,14 +238,13 @@ pub async fn list(url: &str, out: &Output) -> Result<String, CtlError> {
                 Some("tun") => "Tunnel",
                 _ => "?",
             };
-            // Connection counters are not read yet: shown as '-', never as a made-up 0.
             s.push_str(&format!(
                 "  -> {:<28} {:<7} {:<6} {:<10} {}\n",
                 hostport(d["address"].as_str().unwrap_or("?"), &d["port"]),
                 fwd,
                 d["weight"],
-                "-",
-                "-"
+                d["active_conns"],
+                d["inactive_conns"]
             ));
         }
     }

@@ -74,7 +74,11 @@ enum Command {
 #[derive(Subcommand)]
 enum CtlCmd {
     /// The kernel's IPVS table, in `ipvsadm -Ln` layout.
-    List,
+    List {
+        /// Traffic totals (ipvsadm -Ln --stats).
+        #[arg(long)]
+        stats: bool,
+    },
     /// Node, revision, data plane and health.
     Status,
     /// Create a virtual server ADDRESS:PORT.
@@ -146,11 +150,12 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Ctl { url, json, cmd } => {
-            let out = lbd::ctl::Output { json };
+            let stats = matches!(cmd, CtlCmd::List { stats: true });
+            let out = lbd::ctl::Output { json, stats };
             let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
             let text = rt.block_on(async {
                 match cmd {
-                    CtlCmd::List => lbd::ctl::list(&url, &out).await,
+                    CtlCmd::List { .. } => lbd::ctl::list(&url, &out).await,
                     CtlCmd::Status => lbd::ctl::status(&url, &out).await,
                     CtlCmd::Create { vip, protocol, scheduler, forwarding } => {
                         let body = serde_json::json!({"address": vip.ip(), "port": vip.port(),

@@ -53,6 +53,7 @@ fn svc(addr: &str, port: u16, sched: &str) -> SvcAttrs {
         flags: 0,
         timeout: 0,
         netmask: 0xffff_ffff,
+        stats: None,
     }
 }
 
@@ -74,6 +75,7 @@ fn create_read_back_and_ipvsadm_agrees() {
                 weight: w,
                 u_thresh: 0,
                 l_thresh: 0,
+                ..Default::default()
             },
         )
         .unwrap();
@@ -91,6 +93,7 @@ fn create_read_back_and_ipvsadm_agrees() {
             weight: 5,
             u_thresh: 100,
             l_thresh: 10,
+            ..Default::default()
         },
     )
     .unwrap();
@@ -104,6 +107,7 @@ fn create_read_back_and_ipvsadm_agrees() {
         flags: 0,
         timeout: 0,
         netmask: 128,
+        stats: None,
     };
     s.new_service(&fwm).unwrap();
 
@@ -167,6 +171,7 @@ fn create_read_back_and_ipvsadm_agrees() {
             weight: 9,
             u_thresh: 0,
             l_thresh: 0,
+            ..Default::default()
         },
     )
     .unwrap();

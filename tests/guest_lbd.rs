@@ -194,33 +194,37 @@ async fn the_table_follows_the_config_and_survives_restarts() {
         "lbd's + 1 foreign"
     );
 
-    // `lbd ctl list` prints the same table as `ipvsadm -Ln` (connection counters aside).
-    let out = Command::new(env!("CARGO_BIN_EXE_lbd"))
-        .args(["ctl", "--url", &base, "list"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let ours: Vec<String> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .skip(2)
-        .map(|l| {
-            let w: Vec<_> = l.split_whitespace().collect();
-            if w.first() == Some(&"->") {
-                w[..4.min(w.len())].join(" ")
-            } else {
-                w.join(" ")
-            }
-        })
-        .collect();
-    let mut a = ours.clone();
-    let mut b = table();
-    a.sort();
-    b.sort();
-    assert_eq!(a, b, "lbd ctl list differs from ipvsadm -Ln");
+    // `lbd ctl list` prints the same table as `ipvsadm -Ln`, and --stats the same as --stats.
+    for (ours_args, theirs_args, skip) in [
+        (vec!["list"], vec!["-Ln"], 3),
+        (vec!["list", "--stats"], vec!["-Ln", "--stats"], 3),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_lbd"))
+            .args(["ctl", "--url", &base])
+            .args(&ours_args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let norm = |text: &str, skip: usize| -> Vec<String> {
+            let mut v: Vec<String> = text
+                .lines()
+                .skip(skip)
+                .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+                .collect();
+            v.sort();
+            v
+        };
+        let ours = norm(&String::from_utf8_lossy(&out.stdout), 2);
+        let theirs = norm(&ipvsadm(&theirs_args), skip);
+        assert_eq!(
+            ours, theirs,
+            "lbd ctl {ours_args:?} differs from ipvsadm {theirs_args:?}"
+        );
+    }
 
     // SIGKILL: the table stays exactly as it was.
     let before = table();

@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 
 use super::error::{ApiError, ErrorBody};
 use super::etag;
-use crate::dataplane::table::{FamilyKey, IpvsTable, ProtocolKey, ServiceKey};
+use crate::dataplane::table::{FamilyKey, IpvsTable, ProtocolKey, ServiceKey, Stats};
 use crate::model::Forwarding;
 use crate::service::Service;
 
@@ -35,6 +35,8 @@ pub struct IpvsServiceView {
     /// Persistence timeout in seconds (0: not persistent).
     pub timeout_secs: u32,
     pub netmask_prefix: u8,
+    /// Totals and rates, as `ipvsadm -Ln --stats` / `--rate` show them.
+    pub stats: Stats,
     pub destinations: Vec<IpvsDestView>,
 }
 
@@ -46,6 +48,10 @@ pub struct IpvsDestView {
     pub weight: u32,
     pub upper_threshold: u32,
     pub lower_threshold: u32,
+    pub active_conns: u32,
+    pub inactive_conns: u32,
+    pub persistent_conns: u32,
+    pub stats: Stats,
 }
 
 pub fn view(t: &IpvsTable) -> IpvsTableView {
@@ -53,6 +59,7 @@ pub fn view(t: &IpvsTable) -> IpvsTableView {
         .services
         .iter()
         .map(|(k, s)| {
+            let counters = t.counters.get(k).cloned().unwrap_or_default();
             let (protocol, address, port, fwmark, family) = match k {
                 ServiceKey::Addr {
                     protocol,
@@ -94,16 +101,24 @@ pub fn view(t: &IpvsTable) -> IpvsTableView {
                 flags: s.spec.flags,
                 timeout_secs: s.spec.timeout,
                 netmask_prefix: s.spec.netmask_prefix,
+                stats: counters.stats,
                 destinations: s
                     .dests
                     .iter()
-                    .map(|(dk, ds)| IpvsDestView {
-                        address: dk.address.to_string(),
-                        port: dk.port,
-                        forwarding: ds.forwarding,
-                        weight: ds.weight,
-                        upper_threshold: ds.upper_threshold,
-                        lower_threshold: ds.lower_threshold,
+                    .map(|(dk, ds)| {
+                        let c = counters.dests.get(dk).copied().unwrap_or_default();
+                        IpvsDestView {
+                            address: dk.address.to_string(),
+                            port: dk.port,
+                            forwarding: ds.forwarding,
+                            weight: ds.weight,
+                            upper_threshold: ds.upper_threshold,
+                            lower_threshold: ds.lower_threshold,
+                            active_conns: c.active_conns,
+                            inactive_conns: c.inactive_conns,
+                            persistent_conns: c.persistent_conns,
+                            stats: c.stats,
+                        }
                     })
                     .collect(),
             }

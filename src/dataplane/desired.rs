@@ -95,5 +95,8 @@ pub fn desired_table(cfg: &Config, health: &Health) -> IpvsTable {
         }
         services.insert(key, Service { spec, dests });
     }
-    IpvsTable { services }
+    IpvsTable {
+        services,
+        ..IpvsTable::default()
+    }
 }

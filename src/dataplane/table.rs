@@ -172,7 +172,26 @@ pub struct Service {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct IpvsTable {
     pub services: BTreeMap<ServiceKey, Service>,
+    /// What a kernel dump reports besides the settings: connections and traffic. Never part of
+    /// what lbd wants, so never diffed.
+    pub counters: BTreeMap<ServiceKey, ServiceCounters>,
 }
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ServiceCounters {
+    pub stats: Stats,
+    pub dests: BTreeMap<DestKey, DestCounters>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DestCounters {
+    pub active_conns: u32,
+    pub inactive_conns: u32,
+    pub persistent_conns: u32,
+    pub stats: Stats,
+}
+
+pub use crate::ipvs::wire::Stats;
 
 impl IpvsTable {
     pub fn dest_count(&self) -> usize {

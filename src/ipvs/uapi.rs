@@ -31,6 +31,19 @@ pub const IPVS_SVC_ATTR_FLAGS: u16 = 7;
 pub const IPVS_SVC_ATTR_TIMEOUT: u16 = 8;
 pub const IPVS_SVC_ATTR_NETMASK: u16 = 9;
 pub const IPVS_SVC_ATTR_STATS: u16 = 10;
+pub const IPVS_SVC_ATTR_STATS64: u16 = 12;
+
+// enum { IPVS_STATS_ATTR_UNSPEC = 0, ... }: u32 in *_STATS (bytes u64), u64 in *_STATS64
+pub const IPVS_STATS_ATTR_CONNS: u16 = 1;
+pub const IPVS_STATS_ATTR_INPKTS: u16 = 2;
+pub const IPVS_STATS_ATTR_OUTPKTS: u16 = 3;
+pub const IPVS_STATS_ATTR_INBYTES: u16 = 4;
+pub const IPVS_STATS_ATTR_OUTBYTES: u16 = 5;
+pub const IPVS_STATS_ATTR_CPS: u16 = 6;
+pub const IPVS_STATS_ATTR_INPPS: u16 = 7;
+pub const IPVS_STATS_ATTR_OUTPPS: u16 = 8;
+pub const IPVS_STATS_ATTR_INBPS: u16 = 9;
+pub const IPVS_STATS_ATTR_OUTBPS: u16 = 10;
 
 // enum { IPVS_DEST_ATTR_UNSPEC = 0, ... }
 pub const IPVS_DEST_ATTR_ADDR: u16 = 1;
@@ -39,7 +52,12 @@ pub const IPVS_DEST_ATTR_FWD_METHOD: u16 = 3;
 pub const IPVS_DEST_ATTR_WEIGHT: u16 = 4;
 pub const IPVS_DEST_ATTR_U_THRESH: u16 = 5;
 pub const IPVS_DEST_ATTR_L_THRESH: u16 = 6;
+pub const IPVS_DEST_ATTR_ACTIVE_CONNS: u16 = 7;
+pub const IPVS_DEST_ATTR_INACT_CONNS: u16 = 8;
+pub const IPVS_DEST_ATTR_PERSIST_CONNS: u16 = 9;
+pub const IPVS_DEST_ATTR_STATS: u16 = 10;
 pub const IPVS_DEST_ATTR_ADDR_FAMILY: u16 = 11;
+pub const IPVS_DEST_ATTR_STATS64: u16 = 12;
 
 // Forwarding methods (IP_VS_CONN_F_*).
 pub const IP_VS_CONN_F_MASQ: u32 = 0x0000;

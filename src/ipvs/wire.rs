@@ -140,8 +140,56 @@ pub fn parse_addr(af: u16, p: &[u8]) -> Option<IpAddr> {
     }
 }
 
+/// Traffic counters and rates (`IPVS_STATS_ATTR_*`): totals since the service or destination
+/// was created, rates per second as the kernel estimates them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct Stats {
+    pub conns: u64,
+    pub inpkts: u64,
+    pub outpkts: u64,
+    pub inbytes: u64,
+    pub outbytes: u64,
+    pub cps: u64,
+    pub inpps: u64,
+    pub outpps: u64,
+    pub inbps: u64,
+    pub outbps: u64,
+}
+
+impl Stats {
+    /// Decodes a nested stats attribute; `wide` for *_STATS64 (all u64), else the older form (u32
+    /// but bytes u64).
+    pub fn decode(p: &[u8], wide: bool) -> Stats {
+        let mut s = Stats::default();
+        for (ty, v) in attrs(p) {
+            let n = if wide || ty == IPVS_STATS_ATTR_INBYTES || ty == IPVS_STATS_ATTR_OUTBYTES {
+                v.get(..8)
+                    .and_then(|b| b.try_into().ok())
+                    .map(u64::from_ne_bytes)
+            } else {
+                get_u32(v).map(u64::from)
+            };
+            let Some(n) = n else { continue };
+            match ty {
+                IPVS_STATS_ATTR_CONNS => s.conns = n,
+                IPVS_STATS_ATTR_INPKTS => s.inpkts = n,
+                IPVS_STATS_ATTR_OUTPKTS => s.outpkts = n,
+                IPVS_STATS_ATTR_INBYTES => s.inbytes = n,
+                IPVS_STATS_ATTR_OUTBYTES => s.outbytes = n,
+                IPVS_STATS_ATTR_CPS => s.cps = n,
+                IPVS_STATS_ATTR_INPPS => s.inpps = n,
+                IPVS_STATS_ATTR_OUTPPS => s.outpps = n,
+                IPVS_STATS_ATTR_INBPS => s.inbps = n,
+                IPVS_STATS_ATTR_OUTBPS => s.outbps = n,
+                _ => {}
+            }
+        }
+        s
+    }
+}
+
 /// A service as the IPVS netlink interface carries it (`IPVS_SVC_ATTR_*`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SvcAttrs {
     pub af: u16,
     pub protocol: u16,
@@ -155,6 +203,8 @@ pub struct SvcAttrs {
     /// IPv4: the mask as a number (0xffffff00 is /24), network order on the wire; IPv6: a
     /// prefix length, host order on the wire (as ipvsadm sends them).
     pub netmask: u32,
+    /// Only in dumps.
+    pub stats: Option<Stats>,
 }
 
 impl SvcAttrs {
@@ -200,6 +250,7 @@ impl SvcAttrs {
             flags: 0,
             timeout: 0,
             netmask: 0,
+            stats: None,
         };
         let mut raw_addr = None;
         let mut netmask = None;
@@ -218,6 +269,8 @@ impl SvcAttrs {
                 IPVS_SVC_ATTR_FLAGS => s.flags = get_u32(v)?,
                 IPVS_SVC_ATTR_TIMEOUT => s.timeout = get_u32(v)?,
                 IPVS_SVC_ATTR_NETMASK => netmask = Some(v),
+                IPVS_SVC_ATTR_STATS64 => s.stats = Some(Stats::decode(v, true)),
+                IPVS_SVC_ATTR_STATS if s.stats.is_none() => s.stats = Some(Stats::decode(v, false)),
                 _ => {} // stats and newer attributes: tolerated
             }
         }
@@ -245,6 +298,28 @@ pub struct DestAttrs {
     pub weight: u32,
     pub u_thresh: u32,
     pub l_thresh: u32,
+    /// Only in dumps: connection counts and traffic.
+    pub active_conns: u32,
+    pub inact_conns: u32,
+    pub persist_conns: u32,
+    pub stats: Option<Stats>,
+}
+
+impl Default for DestAttrs {
+    fn default() -> Self {
+        DestAttrs {
+            addr: IpAddr::from([0u8, 0, 0, 0]),
+            port: 0,
+            fwd_method: 0,
+            weight: 0,
+            u_thresh: 0,
+            l_thresh: 0,
+            active_conns: 0,
+            inact_conns: 0,
+            persist_conns: 0,
+            stats: None,
+        }
+    }
 }
 
 impl DestAttrs {
@@ -278,6 +353,10 @@ impl DestAttrs {
             weight: 0,
             u_thresh: 0,
             l_thresh: 0,
+            active_conns: 0,
+            inact_conns: 0,
+            persist_conns: 0,
+            stats: None,
         };
         for (ty, v) in attrs(p) {
             match ty {
@@ -288,6 +367,13 @@ impl DestAttrs {
                 IPVS_DEST_ATTR_U_THRESH => d.u_thresh = get_u32(v)?,
                 IPVS_DEST_ATTR_L_THRESH => d.l_thresh = get_u32(v)?,
                 IPVS_DEST_ATTR_ADDR_FAMILY => af = get_u16(v)?,
+                IPVS_DEST_ATTR_ACTIVE_CONNS => d.active_conns = get_u32(v)?,
+                IPVS_DEST_ATTR_INACT_CONNS => d.inact_conns = get_u32(v)?,
+                IPVS_DEST_ATTR_PERSIST_CONNS => d.persist_conns = get_u32(v)?,
+                IPVS_DEST_ATTR_STATS64 => d.stats = Some(Stats::decode(v, true)),
+                IPVS_DEST_ATTR_STATS if d.stats.is_none() => {
+                    d.stats = Some(Stats::decode(v, false))
+                }
                 _ => {}
             }
         }
@@ -312,6 +398,7 @@ mod tests {
             flags: IP_VS_SVC_F_PERSISTENT,
             timeout: 300,
             netmask: 0xffff_ff00,
+            stats: None,
         };
         let mut m = MsgBuilder::new(
             0x20,
@@ -365,5 +452,32 @@ mod tests {
         );
         // A truncated buffer ends the iteration instead of panicking.
         assert_eq!(attrs(&bytes[20..bytes.len() - 3]).count(), 0);
+    }
+
+    #[test]
+    fn stats64_and_connection_counts_are_read() {
+        let mut m = MsgBuilder::new(0x20, 0, 0, 0, 0);
+        m.begin_nest(IPVS_CMD_ATTR_DEST);
+        m.attr(
+            IPVS_DEST_ATTR_ADDR,
+            &addr_bytes(&"10.0.0.2".parse().unwrap()),
+        );
+        m.u32(IPVS_DEST_ATTR_ACTIVE_CONNS, 4);
+        m.u32(IPVS_DEST_ATTR_INACT_CONNS, 9);
+        m.begin_nest(IPVS_DEST_ATTR_STATS64);
+        m.attr(IPVS_STATS_ATTR_CONNS, &13u64.to_ne_bytes());
+        m.attr(IPVS_STATS_ATTR_INBYTES, &(5u64 << 33).to_ne_bytes());
+        m.attr(IPVS_STATS_ATTR_CPS, &2u64.to_ne_bytes());
+        m.end_nest();
+        m.end_nest();
+        let bytes = m.finish();
+        let (_, p) = attrs(&bytes[20..]).next().unwrap();
+        let d = DestAttrs::decode(p, AF_INET).unwrap();
+        assert_eq!((d.active_conns, d.inact_conns), (4, 9));
+        let st = d.stats.unwrap();
+        assert_eq!(
+            (st.conns, st.inbytes, st.cps, st.outpkts),
+            (13, 5 << 33, 2, 0)
+        );
     }
 }

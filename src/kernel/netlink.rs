@@ -105,6 +105,7 @@ pub fn svc_attrs(k: &ServiceKey, spec: Option<&ServiceSpec>) -> SvcAttrs {
         flags: spec.map_or(0, |s| s.flags),
         timeout: spec.map_or(0, |s| s.timeout),
         netmask,
+        stats: None,
     }
 }
 
@@ -132,6 +133,7 @@ fn dest_attrs(k: &DestKey, spec: Option<&DestSpec>) -> DestAttrs {
         weight: spec.map_or(0, |s| s.weight),
         u_thresh: spec.map_or(0, |s| s.upper_threshold),
         l_thresh: spec.map_or(0, |s| s.lower_threshold),
+        ..DestAttrs::default()
     }
 }
 
@@ -194,12 +196,26 @@ impl Kernel for NetlinkKernel {
                     continue;
                 };
                 let mut dests = std::collections::BTreeMap::new();
+                let mut counters = crate::dataplane::table::ServiceCounters {
+                    stats: s.stats.unwrap_or_default(),
+                    dests: std::collections::BTreeMap::new(),
+                };
                 for d in sock.dests(&s).map_err(kernel_error)? {
-                    dests.insert(
-                        DestKey {
-                            address: d.addr,
-                            port: d.port,
+                    let dk = DestKey {
+                        address: d.addr,
+                        port: d.port,
+                    };
+                    counters.dests.insert(
+                        dk,
+                        crate::dataplane::table::DestCounters {
+                            active_conns: d.active_conns,
+                            inactive_conns: d.inact_conns,
+                            persistent_conns: d.persist_conns,
+                            stats: d.stats.unwrap_or_default(),
                         },
+                    );
+                    dests.insert(
+                        dk,
                         DestSpec {
                             forwarding: forwarding(d.fwd_method),
                             weight: d.weight,
@@ -209,6 +225,7 @@ impl Kernel for NetlinkKernel {
                     );
                 }
                 table.services.insert(key, Service { spec, dests });
+                table.counters.insert(key, counters);
             }
             Ok(table)
         })();
