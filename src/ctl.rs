@@ -348,3 +348,37 @@ pub async fn add_real(url: &str, vs: i64, body: Value, out: &Output) -> Result<S
         format!("added real server {}\n", v["id"])
     })
 }
+
+/// `lbd ctl connections`: the connection table in `ipvsadm -Lnc`'s layout.
+pub async fn connections(url: &str, out: &Output) -> Result<String, CtlError> {
+    let (v, text) = call(
+        reqwest::Method::GET,
+        &format!("{url}/api/v1/ipvs/connections"),
+        None,
+    )
+    .await?;
+    if out.json {
+        return Ok(text + "\n");
+    }
+    let mut s = String::from("IPVS connection entries\npro expire state       source                virtual               destination\n");
+    for c in v.as_array().into_iter().flatten() {
+        let e = c["expires_secs"].as_u64().unwrap_or(0);
+        s.push_str(&format!(
+            "{:<3} {:02}:{:02}  {:<11} {:<21} {:<21} {}\n",
+            c["protocol"].as_str().unwrap_or("?"),
+            e / 60,
+            e % 60,
+            c["state"].as_str().unwrap_or("?"),
+            hostport(c["client"].as_str().unwrap_or("?"), &c["client_port"]),
+            hostport(
+                c["virtual_address"].as_str().unwrap_or("?"),
+                &c["virtual_port"]
+            ),
+            hostport(
+                c["destination"].as_str().unwrap_or("?"),
+                &c["destination_port"]
+            ),
+        ));
+    }
+    Ok(s)
+}

@@ -81,6 +81,8 @@ enum CtlCmd {
     },
     /// Node, revision, data plane and health.
     Status,
+    /// The IPVS connection table (ipvsadm -Lnc).
+    Connections,
     /// Create a virtual server ADDRESS:PORT.
     Create {
         vip: std::net::SocketAddr,
@@ -157,6 +159,7 @@ fn main() -> anyhow::Result<()> {
                 match cmd {
                     CtlCmd::List { .. } => lbd::ctl::list(&url, &out).await,
                     CtlCmd::Status => lbd::ctl::status(&url, &out).await,
+                    CtlCmd::Connections => lbd::ctl::connections(&url, &out).await,
                     CtlCmd::Create { vip, protocol, scheduler, forwarding } => {
                         let body = serde_json::json!({"address": vip.ip(), "port": vip.port(),
                             "protocol": protocol, "scheduler": scheduler, "forwarding": forwarding});

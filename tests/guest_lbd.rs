@@ -226,6 +226,15 @@ async fn the_table_follows_the_config_and_survives_restarts() {
         );
     }
 
+    // The connection table is readable (empty: no client traffic in this test).
+    let conns: Value = reqwest::get(format!("{base}/api/v1/ipvs/connections"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(conns, serde_json::json!([]));
+
     // SIGKILL: the table stays exactly as it was.
     let before = table();
     lbd.kill9();

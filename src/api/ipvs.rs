@@ -149,3 +149,22 @@ pub async fn table(State(svc): State<Service>) -> Result<Response, ApiError> {
     })?;
     Ok(etag(rev, Json(view(&t))))
 }
+
+/// The kernel's IPVS connection table (what `ipvsadm -Lnc` shows).
+#[utoipa::path(get, path = "/api/v1/ipvs/connections", tag = "status",
+    responses((status = 200, body = Vec<crate::ipvs::conn::Connection>),
+              (status = 503, body = ErrorBody, description = "IPVS is unavailable")))]
+pub async fn connections(State(svc): State<Service>) -> Result<Response, ApiError> {
+    let rev = svc.snapshot().revision;
+    let conns = tokio::task::spawn_blocking(crate::ipvs::conn::read)
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                format!("IPVS is unavailable: /proc/net/ip_vs_conn: {e}"),
+            )
+        })?;
+    Ok(etag(rev, Json(conns)))
+}

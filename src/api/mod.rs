@@ -83,6 +83,7 @@ fn api_router() -> OpenApiRouter<Service> {
         .routes(routes!(system::events))
         .routes(routes!(system::healthz))
         .routes(routes!(ipvs::table))
+        .routes(routes!(ipvs::connections))
         .routes(routes!(import::keepalived))
 }
 

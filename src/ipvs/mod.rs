@@ -4,6 +4,7 @@
 //! This is the low layer the data plane's netlink kernel will use; it knows nothing of lbd's
 //! model. Tested against a real kernel in the guest (tests/guest_ipvs.rs).
 
+pub mod conn;
 pub mod socket;
 pub mod uapi;
 pub mod wire;
