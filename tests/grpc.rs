@@ -506,6 +506,23 @@ async fn dry_run_returns_changes_and_commits_nothing() {
 }
 
 #[tokio::test]
+async fn ipvs_reads_say_unavailable_without_ipvs() {
+    if std::env::var_os("LBD_IN_GUEST").is_some() {
+        return; // the guest has IPVS; tests/guest_lbd.rs reads it there
+    }
+    let s = TestServer::start().await;
+    let mut c = client(&s).await;
+    let e = c.get_ipvs(pb::GetIpvsRequest {}).await.unwrap_err();
+    assert_eq!(e.code(), Code::Unavailable);
+    assert!(e.message().contains("IPVS"), "{}", e.message());
+    let e = c
+        .list_connections(pb::ListConnectionsRequest {})
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::Unavailable);
+}
+
+#[tokio::test]
 async fn health_and_reflection_are_served() {
     use tonic_health::pb::health_check_response::ServingStatus;
     use tonic_health::pb::{health_client::HealthClient, HealthCheckRequest};

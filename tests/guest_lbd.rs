@@ -226,6 +226,29 @@ async fn the_table_follows_the_config_and_survives_restarts() {
         );
     }
 
+    // gRPC reads the same kernel table.
+    let mut g = lbd::grpc::pb::lbd_client::LbdClient::connect(format!("http://{}", lbd.grpc_addr))
+        .await
+        .unwrap();
+    let ipvs = g
+        .get_ipvs(lbd::grpc::pb::GetIpvsRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(ipvs.services.len(), n + 1);
+    let web = ipvs.services.iter().find(|s| s.port == Some(8000)).unwrap();
+    assert_eq!(
+        (web.scheduler.as_str(), web.destinations.len()),
+        (schedulers[0], 2)
+    );
+    assert!(g
+        .list_connections(lbd::grpc::pb::ListConnectionsRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .connections
+        .is_empty());
+
     // The connection table is readable (empty: no client traffic in this test).
     let conns: Value = reqwest::get(format!("{base}/api/v1/ipvs/connections"))
         .await
