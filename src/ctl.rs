@@ -277,6 +277,47 @@ pub async fn status(url: &str, out: &Output) -> Result<String, CtlError> {
         d["ops_applied"],
         d["drift_repairs"]
     ));
+    let vr = &v["vrrp"];
+    let groups = vr["groups"].as_array().cloned().unwrap_or_default();
+    if !groups.is_empty() {
+        s.push_str(&format!(
+            "vrrp: thread {}\n",
+            vr["scheduling"].as_str().unwrap_or("?")
+        ));
+    }
+    for g in &groups {
+        let c = &g["counters"];
+        let master = match (g["master_address"].as_str(), g["master_priority"].as_u64()) {
+            (Some(a), Some(p)) => format!("  master {a} (priority {p})"),
+            _ => String::new(),
+        };
+        s.push_str(&format!(
+            "vrrp: {} vrid {} v{}: {}{}  [{} priority {}]{}  sent {} received {} auth errors {} checksum errors {}\n",
+            g["name"].as_str().unwrap_or("?"),
+            g["vrid"],
+            g["version"],
+            g["state"].as_str().unwrap_or("?").to_uppercase(),
+            g["error"].as_str().map(|e| format!(" ({e})")).unwrap_or_default(),
+            g["interface"].as_str().unwrap_or("-"),
+            g["priority"].as_u64().map_or("-".to_string(), |p| p.to_string()),
+            master,
+            c["adverts_sent"],
+            c["adverts_received"],
+            c["auth_errors"],
+            c["checksum_errors"],
+        ));
+        if let Some(t) = g["transitions"].as_array().and_then(|t| t.last()) {
+            s.push_str(&format!(
+                "vrrp: {}   last transition {} -> {} at {} ms: {}\n",
+                g["name"].as_str().unwrap_or("?"),
+                t["from"].as_str().unwrap_or("?"),
+                t["to"].as_str().unwrap_or("?"),
+                t["time_unix_ms"],
+                t["reason"].as_str().unwrap_or("?"),
+            ));
+        }
+    }
+    s.push_str("sync: no peer sync configured (single director)\n");
     for h in v["health"].as_array().into_iter().flatten() {
         s.push_str(&format!(
             "health: real server {} of virtual server {}: {}{}\n",

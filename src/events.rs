@@ -38,6 +38,14 @@ pub enum EventKind {
     },
     /// The data plane cannot program the kernel.
     DataplaneDegraded { reason: String },
+    /// A VRRP group on this director changed state.
+    VrrpStateChanged {
+        group: String,
+        vrid: u8,
+        from: String,
+        to: String,
+        reason: String,
+    },
     /// A real server's health check changed its verdict.
     HealthChanged {
         virtual_server_id: i64,

@@ -102,6 +102,7 @@ pub async fn start(cfg: ServerConfig) -> Result<Running, ServerError> {
         status,
         events,
         crate::dataplane::actor::ActorConfig {
+            node_name: cfg.node_name.clone(),
             resync_interval: cfg.resync_interval,
             ..Default::default()
         },

@@ -192,6 +192,7 @@ impl Service {
             real_servers: snap.config.real_server_count(),
             vrrp_groups: snap.config.vrrp_groups.len(),
             dataplane: self.inner.status.dataplane(),
+            vrrp: self.inner.status.vrrp(),
             health: self.inner.status.health_list(),
         }
     }

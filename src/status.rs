@@ -67,8 +67,84 @@ pub struct Status {
     pub real_servers: usize,
     pub vrrp_groups: usize,
     pub dataplane: DataplaneStatus,
+    /// VRRP on this director.
+    pub vrrp: VrrpStatus,
     /// Health of every checked real server.
     pub health: Vec<RealServerHealth>,
+}
+
+/// What the VRRP thread reports.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, ToSchema)]
+pub struct VrrpStatus {
+    /// How the advert thread is scheduled: `fifo` (real time, adverts leave on time on a busy
+    /// machine), `normal` (no permission for real time; see the log), or `not_running`.
+    pub scheduling: String,
+    pub groups: Vec<VrrpGroupStatus>,
+}
+
+/// One VRRP group as this director runs it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, ToSchema)]
+pub struct VrrpGroupStatus {
+    pub name: String,
+    pub vrid: u8,
+    pub version: u8,
+    /// `initialize`, `backup`, `master`, `fault`, or `disabled` (not run here: see `error`).
+    pub state: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interface: Option<String>,
+    /// This node's priority.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub priority: Option<u8>,
+    /// This node's advert source address.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub primary_address: Option<String>,
+    pub advert_interval_ms: u32,
+    /// The current master as this node knows it (itself when master).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub master_address: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub master_priority: Option<u8>,
+    pub virtual_addresses: Vec<String>,
+    pub counters: VrrpCounters,
+    /// The latest transitions, oldest first.
+    pub transitions: Vec<VrrpTransition>,
+    /// Why the group is disabled, or the last failed kernel or socket call.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, ToSchema)]
+pub struct VrrpCounters {
+    pub adverts_sent: u64,
+    pub adverts_received: u64,
+    pub priority_zero_sent: u64,
+    pub priority_zero_received: u64,
+    pub became_master: u64,
+    pub released_master: u64,
+    /// RFC 3768 section 7.1: wrong password or auth type.
+    pub auth_errors: u64,
+    pub checksum_errors: u64,
+    /// TTL other than 255.
+    pub ttl_errors: u64,
+    /// Advert interval other than configured.
+    pub interval_errors: u64,
+    pub version_errors: u64,
+    /// Length, type, destination and other malformed packets.
+    pub packet_errors: u64,
+    pub address_list_errors: u64,
+    /// Adverts that could not be sent.
+    pub send_errors: u64,
+    /// Address and gratuitous-ARP calls the kernel refused.
+    pub kernel_errors: u64,
+    pub garps_sent: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct VrrpTransition {
+    pub time_unix_ms: u64,
+    pub from: String,
+    pub to: String,
+    pub reason: String,
 }
 
 /// The data plane's half of the status: a watch channel it writes and the API reads.
@@ -76,6 +152,7 @@ pub struct Status {
 pub struct StatusBoard {
     started: Instant,
     dataplane: watch::Sender<DataplaneStatus>,
+    vrrp: watch::Sender<VrrpStatus>,
     health: HealthBoard,
 }
 
@@ -84,6 +161,10 @@ impl StatusBoard {
         StatusBoard {
             started: Instant::now(),
             dataplane: watch::Sender::new(initial),
+            vrrp: watch::Sender::new(VrrpStatus {
+                scheduling: "not_running".into(),
+                groups: Vec::new(),
+            }),
             health: HealthBoard::default(),
         }
     }
@@ -94,6 +175,14 @@ impl StatusBoard {
 
     pub fn dataplane(&self) -> DataplaneStatus {
         self.dataplane.borrow().clone()
+    }
+
+    pub fn set_vrrp(&self, s: VrrpStatus) {
+        self.vrrp.send_replace(s);
+    }
+
+    pub fn vrrp(&self) -> VrrpStatus {
+        self.vrrp.borrow().clone()
     }
 
     /// Where the health checkers write, and the API reads.

@@ -37,6 +37,7 @@ fn fast() -> ActorConfig {
         resync_interval: Duration::from_millis(50),
         retry_min: Duration::from_millis(20),
         retry_max: Duration::from_millis(200),
+        ..ActorConfig::default()
     }
 }
 

@@ -22,12 +22,15 @@ use crate::events::{EventBus, EventKind};
 use crate::health::state::HealthState;
 use crate::health::{Checkers, Verdict};
 use crate::kernel::{Kernel, KernelError};
-use crate::model::Snapshot;
+use crate::model::{Snapshot, VrrpGroup};
 use crate::status::{DataplaneState, DataplaneStatus, StatusBoard};
 use crate::store::Store;
+use crate::vrrp::engine::VrrpEngine;
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ActorConfig {
+    /// This director's node name: which entry of each VRRP group is ours.
+    pub node_name: String,
     /// How often the kernel's table is compared with the desired one to find drift.
     pub resync_interval: Duration,
     /// First retry delay after a kernel error; doubles up to `retry_max`.
@@ -38,6 +41,7 @@ pub struct ActorConfig {
 impl Default for ActorConfig {
     fn default() -> Self {
         ActorConfig {
+            node_name: String::new(),
             resync_interval: Duration::from_secs(10),
             retry_min: Duration::from_secs(1),
             retry_max: Duration::from_secs(60),
@@ -115,6 +119,12 @@ struct Actor {
     owned: BTreeSet<ServiceKey>,
     status: DataplaneStatus,
     backoff: Duration,
+    /// VRRP runs on a thread of its own (see `crate::vrrp::engine`), started with the first
+    /// VRRP group, with a kernel handle of its own.
+    vrrp: Option<VrrpEngine>,
+    vrrp_kernel: Option<Box<dyn Kernel>>,
+    /// The VRRP groups last handed to the engine.
+    vrrp_sent: Option<Vec<VrrpGroup>>,
 }
 
 /// Starts the actor. It runs until every handle and the snapshot sender are gone.
@@ -141,6 +151,8 @@ pub fn spawn_with_store(
     let (tx, rx) = mpsc::channel(64);
     let (vtx, verdicts) = mpsc::channel(1024);
     let checkers = Checkers::new(board.health(), vtx);
+    let backoff = cfg.retry_min;
+    let vrrp_kernel = Some(kernel.sibling());
     let actor = Actor {
         kernel: Some(kernel),
         snapshots,
@@ -159,7 +171,10 @@ pub fn spawn_with_store(
             reason: Some("starting".into()),
             ..DataplaneStatus::default()
         },
-        backoff: cfg.retry_min,
+        backoff,
+        vrrp: None,
+        vrrp_kernel,
+        vrrp_sent: None,
     };
     (DataplaneHandle { tx }, tokio::spawn(actor.run(rx)))
 }
@@ -181,6 +196,7 @@ impl Actor {
             }
         }
         self.sync_checkers();
+        self.sync_vrrp();
         let mut next = Instant::now() + self.pass(Reason::Start).await;
         loop {
             tokio::select! {
@@ -189,6 +205,7 @@ impl Actor {
                         break;
                     }
                     self.sync_checkers();
+                    self.sync_vrrp();
                     let wait = self.pass(Reason::Config).await;
                     next = self.next_after(next, wait);
                 }
@@ -223,7 +240,44 @@ impl Actor {
                 }
             }
         }
+        if let Some(e) = self.vrrp.take() {
+            // Priority 0 from every master, addresses released (RFC 5798 section 6.4.3).
+            let _ = tokio::task::spawn_blocking(move || e.stop()).await;
+        }
         tracing::info!("data plane stopped; the kernel table is left as it is");
+    }
+
+    /// Hands the VRRP groups of the current snapshot to the engine when they changed.
+    fn sync_vrrp(&mut self) {
+        let snap = self.snapshots.borrow().clone();
+        let groups = &snap.config.vrrp_groups;
+        if self.vrrp_sent.as_ref() == Some(groups) {
+            return;
+        }
+        if self.vrrp.is_none() {
+            if groups.is_empty() {
+                return;
+            }
+            let Some(k) = self.vrrp_kernel.take() else {
+                return;
+            };
+            match VrrpEngine::start(
+                k,
+                self.cfg.node_name.clone(),
+                self.board.clone(),
+                self.events.clone(),
+            ) {
+                Ok(e) => self.vrrp = Some(e),
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot start the VRRP thread");
+                    return;
+                }
+            }
+        }
+        if let Some(e) = &self.vrrp {
+            e.configure(groups.clone());
+            self.vrrp_sent = Some(groups.clone());
+        }
     }
 
     /// Writes the owned set to the store when it changed.

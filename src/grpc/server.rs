@@ -316,6 +316,7 @@ impl pb::lbd_server::Lbd for LbdApi {
                 errors: d.errors,
                 last_error: d.last_error.clone(),
             }),
+            vrrp: Some(vrrp_status(&s.vrrp)),
             health: s
                 .health
                 .iter()
@@ -462,5 +463,60 @@ fn serde_name<T: serde::Serialize>(v: &T) -> String {
     match serde_json::to_value(v) {
         Ok(serde_json::Value::String(s)) => s,
         _ => String::new(),
+    }
+}
+
+fn vrrp_status(v: &crate::status::VrrpStatus) -> pb::VrrpStatus {
+    pb::VrrpStatus {
+        scheduling: v.scheduling.clone(),
+        groups: v
+            .groups
+            .iter()
+            .map(|g| {
+                let c = &g.counters;
+                pb::VrrpGroupStatus {
+                    name: g.name.clone(),
+                    vrid: u32::from(g.vrid),
+                    version: u32::from(g.version),
+                    state: g.state.clone(),
+                    interface: g.interface.clone(),
+                    priority: g.priority.map(u32::from),
+                    primary_address: g.primary_address.clone(),
+                    advert_interval_ms: g.advert_interval_ms,
+                    master_address: g.master_address.clone(),
+                    master_priority: g.master_priority.map(u32::from),
+                    virtual_addresses: g.virtual_addresses.clone(),
+                    counters: Some(pb::VrrpCounters {
+                        adverts_sent: c.adverts_sent,
+                        adverts_received: c.adverts_received,
+                        priority_zero_sent: c.priority_zero_sent,
+                        priority_zero_received: c.priority_zero_received,
+                        became_master: c.became_master,
+                        released_master: c.released_master,
+                        auth_errors: c.auth_errors,
+                        checksum_errors: c.checksum_errors,
+                        ttl_errors: c.ttl_errors,
+                        interval_errors: c.interval_errors,
+                        version_errors: c.version_errors,
+                        packet_errors: c.packet_errors,
+                        address_list_errors: c.address_list_errors,
+                        send_errors: c.send_errors,
+                        kernel_errors: c.kernel_errors,
+                        garps_sent: c.garps_sent,
+                    }),
+                    transitions: g
+                        .transitions
+                        .iter()
+                        .map(|t| pb::VrrpTransition {
+                            time_unix_ms: t.time_unix_ms,
+                            from: t.from.clone(),
+                            to: t.to.clone(),
+                            reason: t.reason.clone(),
+                        })
+                        .collect(),
+                    error: g.error.clone(),
+                }
+            })
+            .collect(),
     }
 }

@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex};
 
 use super::{ApplyReport, Kernel, KernelError};
 use crate::dataplane::table::{IpvsOp, IpvsTable};
+use crate::model::VirtualAddress;
 
 #[derive(Debug, Default)]
 pub struct MemoryState {
@@ -16,6 +17,10 @@ pub struct MemoryState {
     pub unavailable: Option<String>,
     /// Schedulers this "kernel" lacks (adding a service with one is refused, as ENOENT).
     pub missing_schedulers: Vec<String>,
+    /// Addresses per interface.
+    pub addresses: std::collections::BTreeMap<String, Vec<VirtualAddress>>,
+    /// Gratuitous ARPs sent: (interface, address, count).
+    pub garps: Vec<(String, VirtualAddress, u32)>,
 }
 
 /// Cloneable: a test keeps one clone to inspect and poke the table the actor owns.
@@ -84,5 +89,41 @@ impl Kernel for MemoryKernel {
             }
             Ok(report)
         })
+    }
+
+    fn address_add(&mut self, ifname: &str, addr: &VirtualAddress) -> Result<bool, KernelError> {
+        self.with(|s| {
+            let list = s.addresses.entry(ifname.to_string()).or_default();
+            if list.contains(addr) {
+                return Ok(false);
+            }
+            list.push(*addr);
+            Ok(true)
+        })
+    }
+
+    fn address_del(&mut self, ifname: &str, addr: &VirtualAddress) -> Result<bool, KernelError> {
+        self.with(|s| {
+            let list = s.addresses.entry(ifname.to_string()).or_default();
+            let before = list.len();
+            list.retain(|a| a != addr);
+            Ok(list.len() != before)
+        })
+    }
+
+    fn garp(
+        &mut self,
+        ifname: &str,
+        addr: &VirtualAddress,
+        count: u32,
+    ) -> Result<u32, KernelError> {
+        self.with(|s| {
+            s.garps.push((ifname.to_string(), *addr, count));
+            Ok(count)
+        })
+    }
+
+    fn sibling(&self) -> Box<dyn Kernel> {
+        Box::new(self.clone())
     }
 }

@@ -3,10 +3,14 @@
 //! One implementation talks netlink to the real kernel; [`memory::MemoryKernel`] keeps a table in
 //! memory for the actor's tests. Only the data-plane actor holds a `Kernel`.
 
+pub mod garp;
+pub mod interface;
 pub mod memory;
 pub mod netlink;
+pub mod rtnl;
 
 use crate::dataplane::table::{IpvsOp, IpvsTable};
+use crate::model::VirtualAddress;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum KernelError {
@@ -42,4 +46,19 @@ pub trait Kernel: Send + 'static {
     /// talked to at all midway (the caller re-dumps and reconciles again, so a partial apply
     /// converges on the next pass).
     fn ipvs_apply(&mut self, ops: &[IpvsOp]) -> Result<ApplyReport, KernelError>;
+
+    /// Adds a virtual address to `ifname`. `Ok(false)`: it was there already.
+    fn address_add(&mut self, ifname: &str, addr: &VirtualAddress) -> Result<bool, KernelError>;
+
+    /// Removes a virtual address from `ifname`. `Ok(false)`: it was not there.
+    fn address_del(&mut self, ifname: &str, addr: &VirtualAddress) -> Result<bool, KernelError>;
+
+    /// Sends `count` gratuitous ARPs for `addr` out of `ifname`, back to back. IPv6 addresses
+    /// (unsolicited neighbour advertisements) are not sent yet: `Ok(0)`.
+    fn garp(&mut self, ifname: &str, addr: &VirtualAddress, count: u32)
+        -> Result<u32, KernelError>;
+
+    /// Another handle onto the same kernel, with its own sockets: the VRRP thread holds one so
+    /// that a takeover never waits behind a large IPVS apply.
+    fn sibling(&self) -> Box<dyn Kernel>;
 }

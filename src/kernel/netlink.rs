@@ -6,6 +6,9 @@
 
 use std::net::IpAddr;
 
+use super::garp::{garp_frame, PacketSocket};
+use super::interface;
+use super::rtnl::AddressSocket;
 use super::{ApplyReport, Kernel, KernelError};
 use crate::dataplane::table::{
     DestKey, DestSpec, FamilyKey, IpvsOp, IpvsTable, ProtocolKey, Service, ServiceKey, ServiceSpec,
@@ -13,10 +16,13 @@ use crate::dataplane::table::{
 use crate::ipvs::uapi::*;
 use crate::ipvs::{DestAttrs, IpvsError, IpvsSocket, SvcAttrs};
 use crate::model::Forwarding;
+use crate::model::VirtualAddress;
 
 #[derive(Default)]
 pub struct NetlinkKernel {
     sock: Option<IpvsSocket>,
+    addr: Option<AddressSocket>,
+    packet: Option<PacketSocket>,
 }
 
 impl NetlinkKernel {
@@ -186,7 +192,86 @@ fn forwarding(m: u32) -> Forwarding {
     }
 }
 
+fn io_error(what: &str, e: std::io::Error) -> KernelError {
+    match e.raw_os_error() {
+        Some(libc::EPERM) | Some(libc::EACCES) => KernelError::Unavailable(format!(
+            "{what}: {e} (lbd needs CAP_NET_ADMIN and CAP_NET_RAW)"
+        )),
+        _ => KernelError::Refused {
+            op: what.to_string(),
+            message: e.to_string(),
+        },
+    }
+}
+
+impl NetlinkKernel {
+    fn address(
+        &mut self,
+        add: bool,
+        ifname: &str,
+        a: &VirtualAddress,
+    ) -> Result<bool, KernelError> {
+        let what = if add { "add address" } else { "remove address" };
+        let index = interface::info(ifname)
+            .map_err(|e| io_error(&format!("{what} {a} on {ifname}"), e))?
+            .index;
+        if self.addr.is_none() {
+            self.addr = Some(AddressSocket::open().map_err(|e| io_error("rtnetlink socket", e))?);
+        }
+        let Some(sock) = self.addr.as_mut() else {
+            return Err(KernelError::Io("no rtnetlink socket".into()));
+        };
+        let r = if add {
+            sock.add(index, a)
+        } else {
+            sock.del(index, a)
+        };
+        r.map_err(|e| {
+            // A socket error leaves the socket in doubt: open a new one next time.
+            self.addr = None;
+            io_error(&format!("{what} {a} on {ifname}"), e)
+        })
+    }
+}
+
 impl Kernel for NetlinkKernel {
+    fn address_add(&mut self, ifname: &str, addr: &VirtualAddress) -> Result<bool, KernelError> {
+        self.address(true, ifname, addr)
+    }
+
+    fn address_del(&mut self, ifname: &str, addr: &VirtualAddress) -> Result<bool, KernelError> {
+        self.address(false, ifname, addr)
+    }
+
+    fn garp(
+        &mut self,
+        ifname: &str,
+        addr: &VirtualAddress,
+        count: u32,
+    ) -> Result<u32, KernelError> {
+        let IpAddr::V4(v4) = addr.address else {
+            return Ok(0);
+        };
+        let what = format!("gratuitous ARP for {addr} on {ifname}");
+        let info = interface::info(ifname).map_err(|e| io_error(&what, e))?;
+        if self.packet.is_none() {
+            self.packet = Some(PacketSocket::open().map_err(|e| io_error("packet socket", e))?);
+        }
+        let Some(sock) = self.packet.as_ref() else {
+            return Err(KernelError::Io("no packet socket".into()));
+        };
+        let frame = garp_frame(info.mac, v4);
+        for _ in 0..count {
+            sock.send(info.index, &frame)
+                .map_err(|e| io_error(&what, e))?;
+        }
+        Ok(count)
+    }
+
+    fn sibling(&self) -> Box<dyn Kernel> {
+        Box::new(NetlinkKernel::new())
+    }
+
     fn ipvs_dump(&mut self) -> Result<IpvsTable, KernelError> {
         let r = (|| {
             let sock = self.sock()?;

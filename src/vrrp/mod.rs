@@ -1,12 +1,16 @@
-//! VRRP (RFC 3768 v2, RFC 5798 v3) without I/O: the advertisement codec ([`packet`]), the
-//! timer arithmetic ([`timer`]) and the per-group state machine ([`instance`]).
+//! VRRP (RFC 3768 v2, RFC 5798 v3).
 //!
-//! The socket layer (raw IP protocol 112 socket, gratuitous ARP, VIP netlink calls) drives an
-//! [`Instance`] with [`Input`]s and carries out its [`Action`]s; nothing here reads a clock or
-//! touches the network.
+//! Sans-IO: the advertisement codec ([`packet`]), the timer arithmetic ([`timer`]) and the
+//! per-group state machine ([`instance`]) read no clock and touch no network.
+//!
+//! With I/O: [`network`] is the raw IP protocol 112 socket; [`engine`] is the thread that drives
+//! the instances with [`Input`]s and carries out their [`Action`]s (adverts on the socket,
+//! virtual addresses and gratuitous ARP through the [`crate::kernel::Kernel`] trait).
 
 pub mod checksum;
+pub mod engine;
 pub mod instance;
+pub mod network;
 pub mod packet;
 pub mod timer;
 

@@ -213,6 +213,14 @@ impl Topology {
                         frames.push(buf[..n as usize].to_vec());
                     }
                 }
+                // Frames already queued when stop was asked for belong to the capture.
+                loop {
+                    let n = libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), libc::MSG_DONTWAIT);
+                    if n <= 0 {
+                        break;
+                    }
+                    frames.push(buf[..n as usize].to_vec());
+                }
                 libc::close(fd);
                 frames
             }

@@ -1,0 +1,789 @@
+//! The VRRP engine: one OS thread that runs every VRRP instance of this director.
+//!
+//! The data-plane actor owns the engine and hands it the VRRP groups of each configuration
+//! snapshot; the engine resolves this node's entry of each group, opens one raw socket per
+//! interface ([`super::network`]), feeds the [`Instance`]s with received adverts, timer expiries
+//! and link changes, and carries out their [`Action`]s: adverts on the socket, virtual addresses
+//! and gratuitous ARP through its own [`Kernel`] handle.
+//!
+//! Why a thread of its own rather than a tokio task: a false takeover is a split brain, so
+//! adverts must leave on time even when both cores are busy (RFC 5798 section 6.4.3 gives a
+//! backup only three intervals, 30 ms at a 10 ms interval). The thread asks for SCHED_FIFO and
+//! waits in `ppoll` with nanosecond deadlines; it never waits behind an IPVS apply, the API or
+//! the health checkers.
+//!
+//! Configuration changes: a group whose resolved configuration is unchanged keeps running
+//! untouched. A changed group is stopped as on shutdown (a master sends priority 0, so the
+//! peer takes over after Skew_Time) and started afresh.
+//!
+//! Stopping (drop, or [`VrrpEngine::stop`]) is the RFC's Shutdown event for every instance: a
+//! master sends priority 0 and removes its virtual addresses.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io;
+use std::net::{IpAddr, Ipv4Addr};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use super::instance::{Action, Input, Instance, InstanceConfig, Reason, State};
+use super::network::{parse_ipv4, VrrpSocket};
+use super::packet::peek_vrid;
+use crate::events::{EventBus, EventKind};
+use crate::kernel::{interface, rtnl::LinkMonitor, Kernel};
+use crate::model::{VirtualAddress, VrrpGroup};
+use crate::status::{StatusBoard, VrrpCounters, VrrpGroupStatus, VrrpStatus, VrrpTransition};
+
+/// SCHED_FIFO priority of the advert thread: above every normal task, below the kernel's own
+/// real-time threads (which run at 50 and 99).
+pub const REALTIME_PRIORITY: i32 = 40;
+/// How often a group that could not start (interface missing, no address) is tried again.
+const RETRY: Duration = Duration::from_secs(1);
+/// Counters are published at most this often; state changes at once.
+const PUBLISH_EVERY: Duration = Duration::from_millis(250);
+
+enum Command {
+    Configure(Vec<VrrpGroup>),
+    Stop,
+}
+
+/// The handle the data-plane actor keeps; dropping it stops the engine gracefully.
+pub struct VrrpEngine {
+    tx: mpsc::Sender<Command>,
+    wake: std::sync::Arc<OwnedFd>,
+    thread: Option<JoinHandle<()>>,
+}
+
+fn eventfd() -> io::Result<OwnedFd> {
+    // SAFETY: plain eventfd(2); owned at once.
+    let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: fresh descriptor.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+fn poke(fd: RawFd) {
+    let one: u64 = 1;
+    // SAFETY: writing 8 bytes from a live u64 to our eventfd.
+    unsafe { libc::write(fd, (&one as *const u64).cast(), 8) };
+}
+
+impl VrrpEngine {
+    /// Starts the engine thread for node `node`.
+    pub fn start(
+        kernel: Box<dyn Kernel>,
+        node: String,
+        board: StatusBoard,
+        events: EventBus,
+    ) -> io::Result<VrrpEngine> {
+        let wake = std::sync::Arc::new(eventfd()?);
+        let (tx, rx) = mpsc::channel();
+        let w = wake.clone();
+        let thread = std::thread::Builder::new()
+            .name("lbd-vrrp".into())
+            .spawn(move || {
+                let scheduling = realtime();
+                let mut e = Engine {
+                    node,
+                    kernel,
+                    board,
+                    events,
+                    scheduling,
+                    links: LinkMonitor::open().ok(),
+                    sockets: BTreeMap::new(),
+                    groups: BTreeMap::new(),
+                    wanted: Vec::new(),
+                    retry_at: None,
+                    link_up: BTreeMap::new(),
+                    dirty: true,
+                    last_publish: Instant::now(),
+                    anchor: (Instant::now(), SystemTime::now()),
+                };
+                e.run(&rx, w.as_raw_fd());
+            })?;
+        Ok(VrrpEngine {
+            tx,
+            wake,
+            thread: Some(thread),
+        })
+    }
+
+    /// The VRRP groups of a new configuration (all of them; the engine picks this node's).
+    pub fn configure(&self, groups: Vec<VrrpGroup>) {
+        if self.tx.send(Command::Configure(groups)).is_ok() {
+            poke(self.wake.as_raw_fd());
+        }
+    }
+
+    /// Shuts every instance down (priority 0, addresses removed) and waits for the thread.
+    pub fn stop(mut self) {
+        self.stop_inner();
+    }
+
+    fn stop_inner(&mut self) {
+        if let Some(t) = self.thread.take() {
+            let _ = self.tx.send(Command::Stop);
+            poke(self.wake.as_raw_fd());
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for VrrpEngine {
+    fn drop(&mut self) {
+        self.stop_inner();
+    }
+}
+
+/// Asks for real-time scheduling for the calling thread.
+fn realtime() -> String {
+    let param = libc::sched_param {
+        sched_priority: REALTIME_PRIORITY,
+    };
+    // SAFETY: pid 0 is the calling thread; param is valid.
+    if unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) } == 0 {
+        tracing::info!(priority = REALTIME_PRIORITY, "VRRP thread runs SCHED_FIFO");
+        "fifo".into()
+    } else {
+        let e = io::Error::last_os_error();
+        tracing::warn!(error = %e, "VRRP thread cannot run real-time (needs CAP_SYS_NICE); adverts may be late on a busy machine");
+        "normal".into()
+    }
+}
+
+/// One group as the engine runs it.
+struct Group {
+    spec: VrrpGroup,
+    /// `None`: disabled (see `error`).
+    instance: Option<Instance>,
+    error: Option<String>,
+    send_errors: u64,
+    kernel_errors: u64,
+    garps_sent: u64,
+}
+
+impl Group {
+    fn ifname(&self) -> Option<&str> {
+        self.instance
+            .as_ref()
+            .map(|i| i.config().interface.as_str())
+    }
+}
+
+struct Engine {
+    node: String,
+    kernel: Box<dyn Kernel>,
+    board: StatusBoard,
+    events: EventBus,
+    scheduling: String,
+    links: Option<LinkMonitor>,
+    sockets: BTreeMap<String, VrrpSocket>,
+    groups: BTreeMap<String, Group>,
+    wanted: Vec<VrrpGroup>,
+    retry_at: Option<Instant>,
+    /// Last known state of every interface an instance uses or tracks.
+    link_up: BTreeMap<String, bool>,
+    dirty: bool,
+    last_publish: Instant,
+    /// Converts the instances' `Instant`s to wall-clock time for the status.
+    anchor: (Instant, SystemTime),
+}
+
+impl Engine {
+    fn run(&mut self, rx: &mpsc::Receiver<Command>, wake: RawFd) {
+        let mut buf = vec![0u8; 65536];
+        loop {
+            let now = Instant::now();
+            self.fire_timers(now);
+            if self.retry_at.is_some_and(|t| t <= now) {
+                self.retry_at = None;
+                let wanted = self.wanted.clone();
+                self.configure(wanted);
+            }
+            self.publish(false);
+
+            // Sleep until the earliest deadline or until something is readable.
+            let mut deadline = self.retry_at;
+            for g in self.groups.values() {
+                if let Some((_, at)) = g.instance.as_ref().and_then(|i| i.next_deadline()) {
+                    deadline = Some(deadline.map_or(at, |d| d.min(at)));
+                }
+            }
+            if self.dirty {
+                let at = self.last_publish + PUBLISH_EVERY;
+                deadline = Some(deadline.map_or(at, |d| d.min(at)));
+            }
+            let mut fds = vec![libc::pollfd {
+                fd: wake,
+                events: libc::POLLIN,
+                revents: 0,
+            }];
+            if let Some(l) = &self.links {
+                fds.push(libc::pollfd {
+                    fd: l.raw_fd(),
+                    events: libc::POLLIN,
+                    revents: 0,
+                });
+            }
+            let first_socket = fds.len();
+            let names: Vec<String> = self.sockets.keys().cloned().collect();
+            for s in self.sockets.values() {
+                fds.push(libc::pollfd {
+                    fd: s.raw_fd(),
+                    events: libc::POLLIN,
+                    revents: 0,
+                });
+            }
+            let timeout = deadline.map(|d| {
+                let left = d.saturating_duration_since(Instant::now());
+                libc::timespec {
+                    tv_sec: left.as_secs() as libc::time_t,
+                    tv_nsec: libc::c_long::from(left.subsec_nanos() as i32),
+                }
+            });
+            let tp = timeout
+                .as_ref()
+                .map_or(std::ptr::null(), |t| t as *const libc::timespec);
+            // SAFETY: fds is a live array of pollfd of the given length; tp is null or valid.
+            let n = unsafe {
+                libc::ppoll(
+                    fds.as_mut_ptr(),
+                    fds.len() as libc::nfds_t,
+                    tp,
+                    std::ptr::null(),
+                )
+            };
+            if n < 0 {
+                let e = io::Error::last_os_error();
+                if e.kind() != io::ErrorKind::Interrupted {
+                    tracing::error!(error = %e, "VRRP poll failed");
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                continue;
+            }
+            if n == 0 {
+                continue;
+            }
+            // Adverts first: they carry the time-critical news.
+            for (i, name) in names.iter().enumerate() {
+                if fds[first_socket + i].revents != 0 {
+                    self.receive(name, &mut buf);
+                }
+            }
+            if self.links.is_some() && fds[1].revents != 0 {
+                if let Some(l) = &self.links {
+                    l.drain();
+                }
+                self.check_links(Instant::now());
+            }
+            if fds[0].revents != 0 {
+                let mut v: u64 = 0;
+                // SAFETY: reading 8 bytes into a live u64 from our eventfd.
+                unsafe { libc::read(wake, (&mut v as *mut u64).cast(), 8) };
+                loop {
+                    match rx.try_recv() {
+                        Ok(Command::Configure(groups)) => self.configure(groups),
+                        Ok(Command::Stop) | Err(mpsc::TryRecvError::Disconnected) => {
+                            self.shutdown_all();
+                            return;
+                        }
+                        Err(mpsc::TryRecvError::Empty) => break,
+                    }
+                }
+            }
+        }
+    }
+
+    fn fire_timers(&mut self, now: Instant) {
+        let names: Vec<String> = self.groups.keys().cloned().collect();
+        for name in names {
+            // Bounded: each expiry re-arms its timer in the future or disarms it.
+            for _ in 0..16 {
+                let due = self
+                    .groups
+                    .get(&name)
+                    .and_then(|g| g.instance.as_ref())
+                    .and_then(|i| i.next_deadline())
+                    .filter(|(_, at)| *at <= now);
+                let Some((timer, _)) = due else { break };
+                self.input(&name, Input::TimerExpired(timer), now);
+            }
+        }
+    }
+
+    /// Feeds one input to a group's instance and carries out the actions.
+    fn input(&mut self, name: &str, input: Input, now: Instant) {
+        let Some(g) = self.groups.get_mut(name) else {
+            return;
+        };
+        let Some(inst) = g.instance.as_mut() else {
+            return;
+        };
+        let actions = inst.on_input(input, now);
+        self.execute(name, actions);
+    }
+
+    fn execute(&mut self, name: &str, actions: Vec<Action>) {
+        let Some(g) = self.groups.get_mut(name) else {
+            return;
+        };
+        let Some(inst) = g.instance.as_ref() else {
+            return;
+        };
+        let ifname = inst.config().interface.clone();
+        let vrid = inst.config().vrid.get();
+        for a in actions {
+            match a {
+                Action::SendAdvert {
+                    packet,
+                    src,
+                    destinations,
+                } => {
+                    for dst in destinations {
+                        let r = match (src, dst, self.sockets.get_mut(&ifname)) {
+                            (IpAddr::V4(s), IpAddr::V4(d), Some(sock)) => packet
+                                .encode(src, dst)
+                                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+                                .and_then(|bytes| sock.send(s, d, &bytes)),
+                            (_, _, None) => Err(io::Error::new(
+                                io::ErrorKind::NotConnected,
+                                format!("no VRRP socket on {ifname}"),
+                            )),
+                            _ => Err(io::Error::new(
+                                io::ErrorKind::Unsupported,
+                                "VRRP over IPv6 is not supported yet",
+                            )),
+                        };
+                        if let Err(e) = r {
+                            if g.send_errors == 0 || g.send_errors.is_power_of_two() {
+                                tracing::warn!(group = name, to = %dst, error = %e, count = g.send_errors + 1, "cannot send VRRP advert");
+                            }
+                            g.send_errors += 1;
+                            g.error = Some(format!("sending an advert to {dst}: {e}"));
+                        }
+                    }
+                }
+                Action::AddVips(vips) => {
+                    for v in &vips {
+                        match self.kernel.address_add(&ifname, v) {
+                            Ok(_) => {}
+                            Err(e) => {
+                                tracing::error!(group = name, address = %v, error = %e, "cannot add virtual address");
+                                g.kernel_errors += 1;
+                                g.error = Some(e.to_string());
+                            }
+                        }
+                    }
+                }
+                Action::RemoveVips(vips) => {
+                    for v in &vips {
+                        if let Err(e) = self.kernel.address_del(&ifname, v) {
+                            tracing::error!(group = name, address = %v, error = %e, "cannot remove virtual address");
+                            g.kernel_errors += 1;
+                            g.error = Some(e.to_string());
+                        }
+                    }
+                }
+                Action::SendGarp { addresses, count } => {
+                    for v in &addresses {
+                        match self.kernel.garp(&ifname, v, count) {
+                            Ok(n) => g.garps_sent += u64::from(n),
+                            Err(e) => {
+                                tracing::warn!(group = name, address = %v, error = %e, "cannot send gratuitous ARP");
+                                g.kernel_errors += 1;
+                                g.error = Some(e.to_string());
+                            }
+                        }
+                    }
+                }
+                Action::StateChanged { from, to, reason } => {
+                    tracing::info!(group = name, vrid, from = state_name(from), to = state_name(to), reason = %reason_text(&reason), "VRRP state changed");
+                    self.events.publish(EventKind::VrrpStateChanged {
+                        group: name.to_string(),
+                        vrid,
+                        from: state_name(from).into(),
+                        to: state_name(to).into(),
+                        reason: reason_text(&reason),
+                    });
+                    // Transitions are news: published at once.
+                    self.dirty = true;
+                    self.last_publish = Instant::now() - PUBLISH_EVERY;
+                }
+                Action::StartTimer { .. } | Action::CancelTimer(_) => {}
+            }
+        }
+        self.dirty = true;
+    }
+
+    fn receive(&mut self, ifname: &str, buf: &mut [u8]) {
+        // Bounded per wake-up so one flooded interface cannot starve the others' timers.
+        for _ in 0..256 {
+            let n = match self.sockets.get(ifname).map(|s| s.recv(buf)) {
+                Some(Ok(Some(n))) => n,
+                Some(Ok(None)) | None => return,
+                Some(Err(e)) => {
+                    tracing::warn!(interface = ifname, error = %e, "VRRP receive failed");
+                    return;
+                }
+            };
+            let now = Instant::now();
+            let Some(r) = parse_ipv4(&buf[..n]) else {
+                continue;
+            };
+            let Some(vrid) = peek_vrid(r.payload) else {
+                continue;
+            };
+            let (src, dst, ttl) = (IpAddr::V4(r.src), IpAddr::V4(r.dst), r.ttl);
+            let bytes = r.payload.to_vec();
+            let target = self.groups.iter().find_map(|(name, g)| {
+                let i = g.instance.as_ref()?;
+                (i.config().interface == ifname && i.config().vrid == vrid).then(|| name.clone())
+            });
+            if let Some(name) = target {
+                self.input(
+                    &name,
+                    Input::Datagram {
+                        src,
+                        dst,
+                        ttl,
+                        bytes,
+                    },
+                    now,
+                );
+            }
+        }
+    }
+
+    /// Re-reads every interface in use and tells the instances about changes.
+    fn check_links(&mut self, now: Instant) {
+        let names: Vec<String> = self.link_up.keys().cloned().collect();
+        for ifname in names {
+            let up = interface::info(&ifname).map(|i| i.up).unwrap_or(false);
+            if self.link_up.get(&ifname) == Some(&up) {
+                continue;
+            }
+            self.link_up.insert(ifname.clone(), up);
+            tracing::info!(interface = %ifname, up, "link changed");
+            let groups: Vec<String> = self.groups.keys().cloned().collect();
+            for g in groups {
+                let input = if up {
+                    Input::InterfaceUp(ifname.clone())
+                } else {
+                    Input::InterfaceDown(ifname.clone())
+                };
+                self.input(&g, input, now);
+            }
+        }
+    }
+
+    /// Resolves this node's part of `groups` and starts, restarts or stops instances.
+    fn configure(&mut self, groups: Vec<VrrpGroup>) {
+        self.wanted = groups.clone();
+        let mut retry = false;
+        let names: BTreeSet<String> = groups.iter().map(|g| g.name.clone()).collect();
+        // Groups that went away.
+        let gone: Vec<String> = self
+            .groups
+            .keys()
+            .filter(|n| !names.contains(*n))
+            .cloned()
+            .collect();
+        for name in gone {
+            self.stop_group(&name);
+            self.groups.remove(&name);
+        }
+        let all_vips: BTreeSet<IpAddr> = groups
+            .iter()
+            .flat_map(|g| g.virtual_addresses.iter().map(|v| v.address))
+            .collect();
+        for spec in groups {
+            let name = spec.name.clone();
+            let resolved = self.resolve(&spec, &all_vips);
+            let unchanged = match (&resolved, self.groups.get(&name)) {
+                (Ok(cfg), Some(g)) => g.instance.as_ref().is_some_and(|i| i.config() == cfg),
+                _ => false,
+            };
+            if unchanged {
+                if let Some(g) = self.groups.get_mut(&name) {
+                    g.spec = spec;
+                }
+                continue;
+            }
+            self.stop_group(&name);
+            let mut g = Group {
+                spec,
+                instance: None,
+                error: None,
+                send_errors: 0,
+                kernel_errors: 0,
+                garps_sent: 0,
+            };
+            match resolved {
+                Err((e, again)) => {
+                    retry |= again;
+                    g.error = Some(e);
+                    self.groups.insert(name, g);
+                }
+                Ok(cfg) => {
+                    if let Err(e) = self.ensure_socket(&cfg.interface) {
+                        g.error = Some(format!(
+                            "cannot open the VRRP socket on {}: {e}",
+                            cfg.interface
+                        ));
+                        retry = true;
+                        self.groups.insert(name, g);
+                        continue;
+                    }
+                    // After a crash the addresses may still be here; a node that starts as
+                    // backup must not answer for them (keepalived does the same).
+                    if cfg.priority.get() != super::instance::PRIORITY_OWNER {
+                        for v in &cfg.virtual_addresses {
+                            if let Ok(true) = self.kernel.address_del(&cfg.interface, v) {
+                                tracing::info!(group = %name, address = %v, "removed a virtual address left from an earlier run");
+                            }
+                        }
+                    }
+                    for i in std::iter::once(&cfg.interface).chain(&cfg.track_interfaces) {
+                        if !self.link_up.contains_key(i) {
+                            let up = interface::info(i).map(|x| x.up).unwrap_or(false);
+                            self.link_up.insert(i.clone(), up);
+                        }
+                    }
+                    let down: Vec<String> = std::iter::once(&cfg.interface)
+                        .chain(&cfg.track_interfaces)
+                        .filter(|i| self.link_up.get(*i) == Some(&false))
+                        .cloned()
+                        .collect();
+                    g.instance = Some(Instance::new(cfg));
+                    self.groups.insert(name.clone(), g);
+                    let now = Instant::now();
+                    for i in down {
+                        self.input(&name, Input::InterfaceDown(i), now);
+                    }
+                    self.input(&name, Input::Startup, now);
+                }
+            }
+        }
+        // Sockets no instance uses any more.
+        let used: BTreeSet<String> = self
+            .groups
+            .values()
+            .filter_map(|g| g.ifname().map(String::from))
+            .collect();
+        self.sockets.retain(|k, _| used.contains(k));
+        let tracked: BTreeSet<String> = self
+            .groups
+            .values()
+            .filter_map(|g| g.instance.as_ref())
+            .flat_map(|i| {
+                std::iter::once(i.config().interface.clone())
+                    .chain(i.config().track_interfaces.iter().cloned())
+            })
+            .collect();
+        self.link_up.retain(|k, _| tracked.contains(k));
+        self.retry_at = retry.then(|| Instant::now() + RETRY);
+        self.dirty = true;
+        self.last_publish = Instant::now() - PUBLISH_EVERY;
+    }
+
+    /// This node's instance configuration of `g`, or why it cannot run (and whether trying
+    /// again later may help).
+    fn resolve(
+        &self,
+        g: &VrrpGroup,
+        all_vips: &BTreeSet<IpAddr>,
+    ) -> Result<InstanceConfig, (String, bool)> {
+        let Some(node) = g.node(&self.node) else {
+            return Err((
+                format!("no entry for node `{}` in this group", self.node),
+                false,
+            ));
+        };
+        let primary = match node.unicast_src {
+            Some(a) => a,
+            None => {
+                let addrs = interface::ipv4_addresses(&node.interface)
+                    .map_err(|e| (format!("interface {}: {e}", node.interface), true))?;
+                let own: Vec<Ipv4Addr> = addrs
+                    .into_iter()
+                    .filter(|a| !all_vips.contains(&IpAddr::V4(*a)))
+                    .collect();
+                match own.first() {
+                    Some(a) => IpAddr::V4(*a),
+                    None => {
+                        return Err((
+                            format!(
+                                "interface {} has no IPv4 address of its own to send adverts from (or does not exist)",
+                                node.interface
+                            ),
+                            true,
+                        ))
+                    }
+                }
+            }
+        };
+        InstanceConfig::from_model(g, node, primary).map_err(|e| (e.to_string(), false))
+    }
+
+    fn ensure_socket(&mut self, ifname: &str) -> io::Result<()> {
+        if self.sockets.contains_key(ifname) {
+            return Ok(());
+        }
+        let info = interface::info(ifname)?;
+        let s = VrrpSocket::open(ifname, info.index)?;
+        self.sockets.insert(ifname.to_string(), s);
+        Ok(())
+    }
+
+    /// The Shutdown event for one group.
+    fn stop_group(&mut self, name: &str) {
+        self.input(name, Input::Shutdown, Instant::now());
+        if let Some(g) = self.groups.get_mut(name) {
+            g.instance = None;
+        }
+    }
+
+    fn shutdown_all(&mut self) {
+        let names: Vec<String> = self.groups.keys().cloned().collect();
+        for n in &names {
+            self.input(n, Input::Shutdown, Instant::now());
+        }
+        self.dirty = true;
+        self.publish(true);
+        self.board.set_vrrp(VrrpStatus {
+            scheduling: "not_running".into(),
+            groups: self.status().groups,
+        });
+    }
+
+    fn unix_ms(&self, at: Instant) -> u64 {
+        let (i0, s0) = self.anchor;
+        let t = if at >= i0 {
+            s0 + (at - i0)
+        } else {
+            s0 - (i0 - at)
+        };
+        t.duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0)
+    }
+
+    fn status(&self) -> VrrpStatus {
+        let groups = self
+            .groups
+            .iter()
+            .map(|(name, g)| {
+                let mut s = VrrpGroupStatus {
+                    name: name.clone(),
+                    vrid: g.spec.vrid.get(),
+                    version: g.spec.version,
+                    state: "disabled".into(),
+                    advert_interval_ms: g.spec.advert_interval_ms,
+                    virtual_addresses: g
+                        .spec
+                        .virtual_addresses
+                        .iter()
+                        .map(VirtualAddress::to_string)
+                        .collect(),
+                    error: g.error.clone(),
+                    ..VrrpGroupStatus::default()
+                };
+                if let Some(i) = &g.instance {
+                    let cfg = i.config();
+                    let c = i.counters();
+                    s.state = state_name(i.state()).into();
+                    s.interface = Some(cfg.interface.clone());
+                    s.priority = Some(cfg.priority.get());
+                    s.primary_address = Some(cfg.primary_address.to_string());
+                    let master = if i.state() == State::Master {
+                        Some((cfg.primary_address, cfg.priority.get()))
+                    } else {
+                        i.current_master()
+                    };
+                    s.master_address = master.map(|(a, _)| a.to_string());
+                    s.master_priority = master.map(|(_, p)| p);
+                    s.counters = VrrpCounters {
+                        adverts_sent: c.adverts_sent,
+                        adverts_received: c.adverts_received,
+                        priority_zero_sent: c.priority_zero_sent,
+                        priority_zero_received: c.priority_zero_received,
+                        became_master: c.became_master,
+                        released_master: c.released_master,
+                        auth_errors: c.auth_errors,
+                        checksum_errors: c.checksum_errors,
+                        ttl_errors: c.ttl_errors,
+                        interval_errors: c.interval_errors,
+                        version_errors: c.version_errors,
+                        packet_errors: c.length_errors
+                            + c.type_errors
+                            + c.packet_errors
+                            + c.destination_errors,
+                        address_list_errors: c.address_list_errors,
+                        send_errors: g.send_errors,
+                        kernel_errors: g.kernel_errors,
+                        garps_sent: g.garps_sent,
+                    };
+                    s.transitions = i
+                        .transitions()
+                        .map(|t| VrrpTransition {
+                            time_unix_ms: self.unix_ms(t.at),
+                            from: state_name(t.from).into(),
+                            to: state_name(t.to).into(),
+                            reason: reason_text(&t.reason),
+                        })
+                        .collect();
+                } else {
+                    s.counters.send_errors = g.send_errors;
+                    s.counters.kernel_errors = g.kernel_errors;
+                }
+                s
+            })
+            .collect();
+        VrrpStatus {
+            scheduling: self.scheduling.clone(),
+            groups,
+        }
+    }
+
+    fn publish(&mut self, force: bool) {
+        if !self.dirty {
+            return;
+        }
+        let now = Instant::now();
+        if !force && now < self.last_publish + PUBLISH_EVERY {
+            return;
+        }
+        self.board.set_vrrp(self.status());
+        self.dirty = false;
+        self.last_publish = now;
+    }
+}
+
+pub fn state_name(s: State) -> &'static str {
+    match s {
+        State::Initialize => "initialize",
+        State::Backup => "backup",
+        State::Master => "master",
+        State::Fault => "fault",
+    }
+}
+
+pub fn reason_text(r: &Reason) -> String {
+    match r {
+        Reason::Startup => "startup".into(),
+        Reason::AddressOwner => "address owner (priority 255)".into(),
+        Reason::MasterDown => "no advert within the master-down interval".into(),
+        Reason::MasterStopped => "the master sent priority 0".into(),
+        Reason::Preempted => "preempted a lower-priority master".into(),
+        Reason::InitialStateMaster => "initial state MASTER".into(),
+        Reason::HigherPriorityMaster { src, priority } => {
+            format!("higher-priority master {src} (priority {priority})")
+        }
+        Reason::InterfaceDown(i) => format!("interface {i} down"),
+        Reason::InterfacesUp => "interfaces up".into(),
+        Reason::Shutdown => "shutdown".into(),
+    }
+}

@@ -1,0 +1,366 @@
+//! Directors in network namespaces for the VRRP tests and benchmark: lbd (configured by
+//! importing a keepalived.conf over its API) and keepalived itself (Debian's package), both
+//! built from the same [`Conf`]. Needs `support/netns.rs` in the same crate.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use super::netns::Topology;
+
+pub const VIP: &str = "192.168.10.100";
+pub const LBD: &str = env!("CARGO_BIN_EXE_lbd");
+
+/// One director's VRRP settings, rendered as keepalived.conf.
+#[derive(Debug, Clone)]
+pub struct Conf {
+    pub router_id: String,
+    pub master: bool,
+    pub priority: u8,
+    pub version: u8,
+    /// Seconds, as keepalived writes it (0.01 .. 255).
+    pub advert_int: f64,
+    pub auth_pass: Option<String>,
+    pub preempt: bool,
+    /// garp_master_repeat / garp_master_delay / garp_master_refresh.
+    pub garp: Option<(u32, u32, u32)>,
+}
+
+impl Conf {
+    pub fn new(router_id: &str, priority: u8, version: u8, advert_int: f64) -> Conf {
+        Conf {
+            router_id: router_id.into(),
+            master: false,
+            priority,
+            version,
+            advert_int,
+            auth_pass: None,
+            preempt: true,
+            garp: None,
+        }
+    }
+
+    pub fn render(&self) -> String {
+        let mut s = format!(
+            "global_defs {{\n    router_id {}\n    vrrp_version {}\n}}\n\nvrrp_instance VI_1 {{\n    state {}\n    interface eth0\n    virtual_router_id 1\n    priority {}\n    advert_int {}\n",
+            self.router_id,
+            self.version,
+            if self.master { "MASTER" } else { "BACKUP" },
+            self.priority,
+            self.advert_int
+        );
+        if !self.preempt {
+            s.push_str("    nopreempt\n");
+        }
+        if let Some(p) = &self.auth_pass {
+            s.push_str(&format!(
+                "    authentication {{\n        auth_type PASS\n        auth_pass {p}\n    }}\n"
+            ));
+        }
+        if let Some((repeat, delay, refresh)) = self.garp {
+            s.push_str(&format!(
+                "    garp_master_repeat {repeat}\n    garp_master_delay {delay}\n    garp_master_refresh {refresh}\n"
+            ));
+        }
+        s.push_str(&format!(
+            "    virtual_ipaddress {{\n        {VIP}\n    }}\n}}\n"
+        ));
+        s
+    }
+
+    /// Master_Down_Interval of a backup with this configuration (RFC 5798 section 6.1; v2
+    /// skew of RFC 3768 section 6.1).
+    pub fn master_down(&self) -> Duration {
+        let adv = self.advert_int;
+        let skew = if self.version == 3 {
+            (256.0 - f64::from(self.priority)) * adv / 256.0
+        } else {
+            (256.0 - f64::from(self.priority)) / 256.0
+        };
+        Duration::from_secs_f64(3.0 * adv + skew)
+    }
+}
+
+pub fn now_unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Polls `f` every 20 ms until it returns `Some`, or panics after `limit` with `what`.
+pub fn wait_for<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let end = Instant::now() + limit;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(
+            Instant::now() < end,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Whether `host`'s eth0 holds the VIP now.
+pub fn holds_vip(t: &Topology, host: &str) -> bool {
+    let out = t.exec(host, &["ip", "-o", "-4", "addr", "show", "dev", "eth0"]);
+    String::from_utf8_lossy(&out.stdout).contains(&format!("{VIP}/32"))
+}
+
+fn spawn_logged(t: &Topology, host: &str, args: &[&str], log: &Path) -> Child {
+    let file = std::fs::File::create(log).expect("log file");
+    let err = file.try_clone().expect("log file");
+    Command::new("ip")
+        .args(["netns", "exec", &t.ns(host)])
+        .args(args)
+        .stdout(Stdio::from(file))
+        .stderr(Stdio::from(err))
+        .spawn()
+        .expect("spawn in namespace")
+}
+
+fn signal(child: &Child, sig: i32) {
+    // `ip netns exec` execs the command, so the child's pid is the director's.
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, sig) };
+}
+
+/// An lbd director in a namespace; its API listens on the namespace's own loopback.
+pub struct Director {
+    pub host: String,
+    pub node: String,
+    dir: PathBuf,
+    child: Option<Child>,
+}
+
+impl Director {
+    /// Starts lbd in `host` and imports `conf` as node `conf.router_id`.
+    pub fn start(t: &Topology, host: &str, dir: &Path, conf: &Conf) -> Director {
+        let mut d = Director {
+            host: host.into(),
+            node: conf.router_id.clone(),
+            dir: dir.to_path_buf(),
+            child: None,
+        };
+        d.spawn(t);
+        let path = dir.join(format!("{}.conf", conf.router_id));
+        std::fs::write(&path, conf.render()).expect("write conf");
+        let out = d.ctl_raw(
+            t,
+            &[
+                "import-keepalived",
+                path.to_str().unwrap_or_default(),
+                "--node-name",
+                &conf.router_id,
+            ],
+        );
+        assert!(
+            out.status.success(),
+            "import into {host}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        d
+    }
+
+    /// (Re)starts the lbd process on the existing database.
+    pub fn spawn(&mut self, t: &Topology) {
+        let db = self.dir.join(format!("{}.db", self.node));
+        let log = self
+            .dir
+            .join(format!("{}-{}.log", self.node, now_unix_ms()));
+        let child = spawn_logged(
+            t,
+            &self.host,
+            &[
+                LBD,
+                "serve",
+                "--db",
+                db.to_str().unwrap_or_default(),
+                "--node-name",
+                &self.node,
+                "--http-listen",
+                "127.0.0.1:8080",
+                "--grpc-listen",
+                "127.0.0.1:8081",
+            ],
+            &log,
+        );
+        self.child = Some(child);
+        wait_for("lbd to answer", Duration::from_secs(20), || {
+            self.ctl_raw(t, &["ctl", "status", "--json"])
+                .status
+                .success()
+                .then_some(())
+        });
+    }
+
+    fn ctl_raw(&self, t: &Topology, args: &[&str]) -> std::process::Output {
+        let mut a = vec![LBD];
+        a.extend_from_slice(args);
+        a.extend_from_slice(&["--url", "http://127.0.0.1:8080"]);
+        t.exec(&self.host, &a)
+    }
+
+    /// `/api/v1/status` as JSON.
+    pub fn status(&self, t: &Topology) -> serde_json::Value {
+        let out = self.ctl_raw(t, &["ctl", "status", "--json"]);
+        assert!(
+            out.status.success(),
+            "status of {}: {}",
+            self.host,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("status JSON")
+    }
+
+    /// The first VRRP group's status.
+    pub fn group(&self, t: &Topology) -> serde_json::Value {
+        self.status(t)["vrrp"]["groups"][0].clone()
+    }
+
+    pub fn state(&self, t: &Topology) -> String {
+        self.group(t)["state"].as_str().unwrap_or("?").to_string()
+    }
+
+    /// Waits until the group is in `state`; returns its status then.
+    pub fn wait_state(&self, t: &Topology, state: &str, limit: Duration) -> serde_json::Value {
+        wait_for(&format!("{} to be {state}", self.host), limit, || {
+            let g = self.group(t);
+            (g["state"] == state).then_some(g)
+        })
+    }
+
+    pub fn term(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            signal(&c, libc::SIGTERM);
+            let _ = c.wait();
+        }
+    }
+
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            signal(&c, libc::SIGKILL);
+            let _ = c.wait();
+        }
+    }
+
+    /// The process, for a caller that wants to signal it at an exact moment.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    pub fn reap(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Director {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// keepalived (`--vrrp --dont-fork`) in a namespace, with its own pid files.
+pub struct Keepalived {
+    pub host: String,
+    pub log: PathBuf,
+    child: Option<Child>,
+}
+
+impl Keepalived {
+    pub fn start(t: &Topology, host: &str, dir: &Path, conf: &Conf) -> Keepalived {
+        let path = dir.join(format!("keepalived-{}.conf", conf.router_id));
+        std::fs::write(&path, conf.render()).expect("write conf");
+        let p = |s: &str| {
+            dir.join(format!("{}-{s}", conf.router_id))
+                .to_string_lossy()
+                .into_owned()
+        };
+        let log = dir.join(format!("keepalived-{}.log", conf.router_id));
+        let child = spawn_logged(
+            t,
+            host,
+            &[
+                "keepalived",
+                "--vrrp",
+                "--dont-fork",
+                "--log-console",
+                "--no-syslog",
+                "--use-file",
+                path.to_str().unwrap_or_default(),
+                "--pid",
+                &p("keepalived.pid"),
+                "--vrrp_pid",
+                &p("vrrp.pid"),
+            ],
+            &log,
+        );
+        Keepalived {
+            host: host.into(),
+            log,
+            child: Some(child),
+        }
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    pub fn term(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            signal(&c, libc::SIGTERM);
+            let _ = c.wait();
+        }
+    }
+
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            // keepalived --vrrp runs a parent and a VRRP child: kill both.
+            let out = Command::new("pkill")
+                .args(["-KILL", "-P", &c.id().to_string()])
+                .output();
+            drop(out);
+            signal(&c, libc::SIGKILL);
+            let _ = c.wait();
+        }
+    }
+
+    pub fn reap(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Keepalived {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// keepalived is needed by the interop tests; CI installs it. Without it the test skips (or
+/// fails where LBD_REQUIRE_PRIVILEGED=1).
+pub fn keepalived_available(test: &str) -> bool {
+    let ok = Command::new("keepalived")
+        .arg("--version")
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if !ok {
+        assert!(
+            std::env::var_os("LBD_REQUIRE_PRIVILEGED").is_none(),
+            "{test} needs keepalived (apt-get install keepalived)"
+        );
+        eprintln!("SKIP {test}: keepalived is not installed");
+    }
+    ok
+}

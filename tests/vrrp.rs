@@ -1,0 +1,306 @@
+//! VRRP for real, in network namespaces on the host kernel (root; CI runs these): two lbd
+//! directors on a bridge, lbd against keepalived in both directions (v2 with auth, v3), and a
+//! client that sees the VIP's MAC move. Nothing leaves the namespaces the tests create.
+
+#[path = "support/netns.rs"]
+mod netns;
+#[path = "support/vrrp.rs"]
+mod vrrp;
+
+use std::time::Duration;
+
+use netns::{privileged, Topology};
+use vrrp::{holds_vip, keepalived_available, now_unix_ms, wait_for, Conf, Director, Keepalived};
+
+fn two_hosts(name: &str) -> Topology {
+    let mut t = Topology::new(name);
+    t.add_host("a", "192.168.10.101/24");
+    t.add_host("b", "192.168.10.102/24");
+    t
+}
+
+/// The last transition of a group status: (time, from, to, reason).
+fn last_transition(g: &serde_json::Value) -> (u64, String, String, String) {
+    let t = g["transitions"]
+        .as_array()
+        .and_then(|t| t.last())
+        .cloned()
+        .unwrap_or_default();
+    (
+        t["time_unix_ms"].as_u64().unwrap_or(0),
+        t["from"].as_str().unwrap_or("").into(),
+        t["to"].as_str().unwrap_or("").into(),
+        t["reason"].as_str().unwrap_or("").into(),
+    )
+}
+
+const LONG: Duration = Duration::from_secs(10);
+
+#[test]
+fn two_lbd_directors_elect_fail_over_and_preempt_back() {
+    if !privileged("two_lbd_directors_elect_fail_over_and_preempt_back") {
+        return;
+    }
+    let t = two_hosts("vrrp2");
+    let dir = tempfile::tempdir().unwrap();
+    let ca = Conf::new("lk01", 150, 3, 0.1);
+    let cb = Conf::new("lk02", 100, 3, 0.1);
+    let mut a = Director::start(&t, "a", dir.path(), &ca);
+    let b = Director::start(&t, "b", dir.path(), &cb);
+
+    // The higher priority wins and holds the VIP; the backup knows who the master is.
+    let ga = a.wait_state(&t, "master", LONG);
+    assert_eq!(ga["master_address"], "192.168.10.101");
+    let gb = b.wait_state(&t, "backup", LONG);
+    wait_for("b to hear a", LONG, || {
+        let g = b.group(&t);
+        (g["master_address"] == "192.168.10.101" && g["master_priority"] == 150).then_some(())
+    });
+    assert!(holds_vip(&t, "a"));
+    assert!(!holds_vip(&t, "b"));
+    assert_eq!(gb["counters"]["auth_errors"], 0);
+    let status = a.status(&t);
+    assert_eq!(status["vrrp"]["scheduling"], "fifo", "{status}");
+
+    // SIGTERM: priority 0, so b takes over after its skew time, not a master-down interval.
+    let before = now_unix_ms();
+    a.term();
+    let gb = b.wait_state(&t, "master", LONG);
+    let (at, from, to, reason) = last_transition(&gb);
+    assert_eq!((from.as_str(), to.as_str()), ("backup", "master"));
+    assert_eq!(reason, "the master sent priority 0");
+    let took = at.saturating_sub(before);
+    assert!(
+        took < cb.master_down().as_millis() as u64,
+        "takeover after SIGTERM took {took} ms"
+    );
+    assert!(holds_vip(&t, "b"));
+    assert!(!holds_vip(&t, "a"), "a released the VIP on SIGTERM");
+
+    // Restart: a has the higher priority and preempts back.
+    a.spawn(&t);
+    a.wait_state(&t, "master", LONG);
+    let gb = b.wait_state(&t, "backup", LONG);
+    let (_, _, _, reason) = last_transition(&gb);
+    assert!(
+        reason.starts_with("higher-priority master 192.168.10.101"),
+        "{reason}"
+    );
+    wait_for("the VIP back on a only", LONG, || {
+        (holds_vip(&t, "a") && !holds_vip(&t, "b")).then_some(())
+    });
+
+    // SIGKILL: nothing is sent; b waits a whole master-down interval.
+    let before = now_unix_ms();
+    a.kill();
+    let gb = b.wait_state(&t, "master", LONG);
+    let (at, _, _, reason) = last_transition(&gb);
+    assert_eq!(reason, "no advert within the master-down interval");
+    let took = at.saturating_sub(before);
+    // The last advert left at most one interval before the kill.
+    let floor = cb.master_down().as_millis() as u64 - 100;
+    assert!(
+        took + 5 >= floor,
+        "takeover after SIGKILL took {took} ms, master-down interval is {:?}",
+        cb.master_down()
+    );
+    assert!(holds_vip(&t, "b"));
+    assert!(
+        holds_vip(&t, "a"),
+        "a killed hard keeps its address until it runs again"
+    );
+
+    // The killed director comes back: it drops the stale VIP, then preempts.
+    a.spawn(&t);
+    a.wait_state(&t, "master", LONG);
+    b.wait_state(&t, "backup", LONG);
+    wait_for("the VIP on a only", LONG, || {
+        (holds_vip(&t, "a") && !holds_vip(&t, "b")).then_some(())
+    });
+}
+
+#[test]
+fn nopreempt_keeps_the_new_master() {
+    if !privileged("nopreempt_keeps_the_new_master") {
+        return;
+    }
+    let t = two_hosts("vrrpnp");
+    let dir = tempfile::tempdir().unwrap();
+    let mut ca = Conf::new("lk01", 150, 3, 0.1);
+    ca.preempt = false;
+    let mut cb = Conf::new("lk02", 100, 3, 0.1);
+    cb.preempt = false;
+    let mut a = Director::start(&t, "a", dir.path(), &ca);
+    let b = Director::start(&t, "b", dir.path(), &cb);
+    a.wait_state(&t, "master", LONG);
+    b.wait_state(&t, "backup", LONG);
+    a.term();
+    b.wait_state(&t, "master", LONG);
+    a.spawn(&t);
+    a.wait_state(&t, "backup", LONG);
+    // Several master-down intervals later, b is still master and a still backup.
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(b.state(&t), "master");
+    assert_eq!(a.state(&t), "backup");
+    let ga = a.group(&t);
+    assert_eq!(ga["master_address"], "192.168.10.102");
+    assert!(holds_vip(&t, "b") && !holds_vip(&t, "a"));
+}
+
+/// lbd and keepalived elect the right master and fail over to each other, both directions.
+fn interop(name: &str, version: u8, advert: f64, pass: Option<&str>) {
+    let t = two_hosts(name);
+    let dir = tempfile::tempdir().unwrap();
+    let conf = |id: &str, prio: u8| {
+        let mut c = Conf::new(id, prio, version, advert);
+        c.auth_pass = pass.map(String::from);
+        c
+    };
+    let limit = Duration::from_secs_f64(advert * 10.0 + 5.0);
+
+    // keepalived is master (higher priority), lbd backup; SIGTERM keepalived -> lbd master.
+    let mut k = Keepalived::start(&t, "a", dir.path(), &conf("ka", 150));
+    let l = Director::start(&t, "b", dir.path(), &conf("lb", 100));
+    wait_for("keepalived to hold the VIP", limit, || {
+        holds_vip(&t, "a").then_some(())
+    });
+    let g = wait_for("lbd to follow keepalived", limit, || {
+        let g = l.group(&t);
+        (g["state"] == "backup" && g["master_address"] == "192.168.10.101").then_some(g)
+    });
+    assert_eq!(g["master_priority"], 150);
+    assert!(!holds_vip(&t, "b"));
+    k.term();
+    let g = l.wait_state(&t, "master", limit);
+    assert_eq!(last_transition(&g).3, "the master sent priority 0");
+    assert!(holds_vip(&t, "b"));
+    let g = l.group(&t);
+    for c in [
+        "auth_errors",
+        "checksum_errors",
+        "version_errors",
+        "packet_errors",
+    ] {
+        assert_eq!(g["counters"][c], 0, "{c}: {g}");
+    }
+    drop(l);
+
+    // lbd is master, keepalived backup; SIGTERM lbd -> keepalived master.
+    let t = two_hosts(&format!("{name}r"));
+    let mut l = Director::start(&t, "a", dir.path(), &conf("la", 150));
+    let k = Keepalived::start(&t, "b", dir.path(), &conf("kb", 100));
+    l.wait_state(&t, "master", limit);
+    wait_for("keepalived to enter BACKUP", limit, || {
+        k.log_text().contains("Entering BACKUP STATE").then_some(())
+    });
+    assert!(holds_vip(&t, "a") && !holds_vip(&t, "b"));
+    std::thread::sleep(Duration::from_secs_f64(advert * 5.0));
+    assert!(
+        !k.log_text().contains("Entering MASTER STATE"),
+        "keepalived must not take over from a live lbd:\n{}",
+        k.log_text()
+    );
+    l.term();
+    wait_for("keepalived to take over", limit, || {
+        (holds_vip(&t, "b") && k.log_text().contains("Entering MASTER STATE")).then_some(())
+    });
+    assert!(!holds_vip(&t, "a"));
+    let log = k.log_text();
+    assert!(
+        !log.contains("invalid") && !log.contains("authentication"),
+        "keepalived complained:\n{log}"
+    );
+}
+
+#[test]
+fn lbd_and_keepalived_v2_with_auth_fail_over_both_ways() {
+    if !privileged("lbd_and_keepalived_v2") || !keepalived_available("lbd_and_keepalived_v2") {
+        return;
+    }
+    interop("kav2", 2, 1.0, Some("1234567"));
+}
+
+#[test]
+fn lbd_and_keepalived_v3_fail_over_both_ways() {
+    if !privileged("lbd_and_keepalived_v3") || !keepalived_available("lbd_and_keepalived_v3") {
+        return;
+    }
+    interop("kav3", 3, 0.1, None);
+}
+
+#[test]
+fn a_wrong_password_is_counted_and_not_obeyed() {
+    if !privileged("a_wrong_password") || !keepalived_available("a_wrong_password") {
+        return;
+    }
+    let t = two_hosts("vrrpauth");
+    let dir = tempfile::tempdir().unwrap();
+    let mut ck = Conf::new("ka", 150, 2, 1.0);
+    ck.auth_pass = Some("right".into());
+    let mut cl = Conf::new("lb", 100, 2, 1.0);
+    cl.auth_pass = Some("wrong".into());
+    let _k = Keepalived::start(&t, "a", dir.path(), &ck);
+    let l = Director::start(&t, "b", dir.path(), &cl);
+    // lbd drops keepalived's adverts (RFC 3768 section 7.1), so it never hears a master.
+    let g = l.wait_state(&t, "master", Duration::from_secs(10));
+    wait_for("auth errors counted", LONG, || {
+        let g = l.group(&t);
+        (g["counters"]["auth_errors"].as_u64().unwrap_or(0) > 0).then_some(())
+    });
+    assert_eq!(g["counters"]["adverts_received"], 0, "{g}");
+}
+
+#[test]
+fn a_client_sees_the_vip_move_on_the_first_gratuitous_arp() {
+    if !privileged("a_client_sees_the_vip_move") {
+        return;
+    }
+    let mut t = two_hosts("vrrpgarp");
+    t.add_host("client", "192.168.10.50/24");
+    let dir = tempfile::tempdir().unwrap();
+    // One GARP, no repeat, no refresh: if the client moves, the first GARP moved it.
+    let mut ca = Conf::new("lk01", 150, 3, 0.1);
+    ca.garp = Some((1, 0, 0));
+    let mut cb = Conf::new("lk02", 100, 3, 0.1);
+    cb.garp = Some((1, 0, 0));
+    let mut a = Director::start(&t, "a", dir.path(), &ca);
+    let b = Director::start(&t, "b", dir.path(), &cb);
+    a.wait_state(&t, "master", LONG);
+    b.wait_state(&t, "backup", LONG);
+    let mac_a = "02:00:00:00:00:01";
+    let mac_b = "02:00:00:00:00:02";
+    // The client talks to the VIP once, so it has a neighbour entry pointing at a.
+    // (A TCP connect to a closed port: a's kernel answers with a reset.)
+    let refused = t.in_host("client", || {
+        let addr = format!("{}:9", vrrp::VIP).parse().unwrap();
+        std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2))
+            .err()
+            .map(|e| e.kind())
+    });
+    assert_eq!(refused, Some(std::io::ErrorKind::ConnectionRefused));
+    let neigh = || {
+        String::from_utf8_lossy(&t.exec("client", &["ip", "neigh", "show", vrrp::VIP]).stdout)
+            .into_owned()
+    };
+    assert!(neigh().contains(mac_a), "{}", neigh());
+
+    let cap = t.capture("client");
+    a.term();
+    b.wait_state(&t, "master", LONG);
+    // No traffic from the client meanwhile: only b's gratuitous ARP can have moved it.
+    wait_for(
+        "the client's entry to move to b",
+        Duration::from_secs(3),
+        || neigh().contains(mac_b).then_some(()),
+    );
+    let frames = cap.stop();
+    let garps: Vec<_> = frames
+        .iter()
+        .filter_map(|f| lbd::kernel::garp::parse_garp(f))
+        .filter(|(_, ip)| ip.to_string() == vrrp::VIP)
+        .collect();
+    assert_eq!(garps.len(), 1, "exactly one gratuitous ARP: {garps:?}");
+    assert_eq!(garps[0].0, [2, 0, 0, 0, 0, 2]);
+    let g = b.group(&t);
+    assert_eq!(g["counters"]["garps_sent"], 1, "{g}");
+}
