@@ -119,7 +119,7 @@ fn detection(
                 let (fd, filler, addr) = black_hole();
                 _hole = (fd, filler);
                 let mut c = cfg.clone();
-                c.virtual_servers[0].real_servers[0].port = Some(addr.port());
+                std::sync::Arc::make_mut(&mut c.virtual_servers[0]).real_servers[0].port = Some(addr.port());
                 checkers.sync(&c);
             }
             let t0 = Instant::now();

@@ -5,6 +5,7 @@
 //!   CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER=$PWD/tests/guest/cargo-runner cargo bench --bench ipvs -- lbd
 //!   ... -- ipvsadm      (the same table through `ipvsadm -R`)
 //!   ... -- latency      (one API change to kernel applied, p50/p99, with the table loaded)
+//!   cargo bench --bench ipvs -- latency-memory   (the same on the host, in-memory kernel)
 //!
 //! The table is the size keepalived's 2.3.0 release notes used: 2,277 virtual servers with
 //! 37,205 real servers. Prints a report; asserts nothing.
@@ -66,6 +67,7 @@ fn guest_only() -> bool {
 fn lbd_cold() {
     let mut cfg: lbd::model::Config = serde_json::from_value(config_json()).expect("config");
     for (i, v) in cfg.virtual_servers.iter_mut().enumerate() {
+        let v = std::sync::Arc::make_mut(v);
         v.id = i as i64 + 1;
         v.normalize();
         for (j, r) in v.real_servers.iter_mut().enumerate() {
@@ -154,17 +156,23 @@ fn ipvsadm_restore() {
     );
 }
 
-fn latency() {
+/// `memory`: the in-memory kernel instead of IPVS, on any machine: the control path alone.
+fn latency(memory: bool) {
     let rt = tokio::runtime::Runtime::new().expect("rt");
     rt.block_on(async {
         let dir = tempfile::tempdir().expect("tempdir");
-        let running = lbd::server::start(lbd::server::ServerConfig {
+        let kernel: Box<dyn Kernel> = if memory {
+            Box::new(lbd::kernel::memory::MemoryKernel::default())
+        } else {
+            Box::new(NetlinkKernel::new())
+        };
+        let running = lbd::server::start_with_kernel(lbd::server::ServerConfig {
             db: dir.path().join("bench.db"),
             http_listen: "127.0.0.1:0".parse().expect("addr"),
             grpc_listen: "127.0.0.1:0".parse().expect("addr"),
             node_name: "bench".into(),
             resync_interval: Duration::from_secs(3600),
-        })
+        }, kernel)
         .await
         .expect("start");
         let base = format!("http://{}", running.http_addr);
@@ -223,13 +231,18 @@ fn main() {
     if args.iter().any(|a| a == "api" || a == "health") {
         return;
     }
+    if args.first().map(String::as_str) == Some("latency-memory") {
+        println!("(in-memory kernel: the control path alone, on this machine)");
+        latency(true);
+        return;
+    }
     if !guest_only() {
         return;
     }
     match args.first().map(String::as_str) {
         Some("lbd") => lbd_cold(),
         Some("ipvsadm") => ipvsadm_restore(),
-        Some("latency") => latency(),
+        Some("latency") => latency(false),
         _ => println!("ipvs benchmark: give a mode: lbd | ipvsadm | latency"),
     }
 }

@@ -60,6 +60,15 @@ pub fn hostname() -> String {
 }
 
 pub async fn start(cfg: ServerConfig) -> Result<Running, ServerError> {
+    start_with_kernel(cfg, Box::new(crate::kernel::netlink::NetlinkKernel::new())).await
+}
+
+/// Like [`start`], with the data plane on `kernel` (benchmarks of the control path use the
+/// in-memory kernel on machines without IPVS).
+pub async fn start_with_kernel(
+    cfg: ServerConfig,
+    kernel: Box<dyn crate::kernel::Kernel>,
+) -> Result<Running, ServerError> {
     let store = Store::open(&cfg.db)
         .await
         .map_err(|source| ServerError::Store {
@@ -97,7 +106,7 @@ pub async fn start(cfg: ServerConfig) -> Result<Running, ServerError> {
     let mut tasks = Vec::new();
     // The data plane: one actor owns the kernel; it converges IPVS to every committed snapshot.
     let (dataplane, actor) = crate::dataplane::actor::spawn_with_store(
-        Box::new(crate::kernel::netlink::NetlinkKernel::new()),
+        kernel,
         service.subscribe(),
         status,
         events,

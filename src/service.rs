@@ -5,7 +5,7 @@
 //! diff it against the current config, and (unless it is a dry run) commit the diff to the store
 //! and publish the new snapshot. Reads are served from the in-memory snapshot, never the file.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -238,7 +238,7 @@ impl Service {
             for rs in &mut vs.real_servers {
                 rs.id = ids.alloc();
             }
-            cfg.virtual_servers.push(vs.clone());
+            cfg.virtual_servers.push(Arc::new(vs.clone()));
             Ok(Focus::VirtualServer(vs.id))
         })
         .await?
@@ -478,14 +478,29 @@ impl Service {
         let mut ids = WriteState {
             next_id: state.next_id,
         };
+        // Cheap: the virtual servers are shared with the current snapshot until `mutate`
+        // changes one (copy on write), and only those it changed are normalised and checked.
         let mut cfg = current.config.clone();
         let focus = mutate(&mut cfg, &mut ids)?;
-        fill_defaults(&mut cfg);
-        // Validate in the caller's order, so field paths point into the request body.
-        let (focus_id, prefix) = focus_path(&cfg, focus);
-        validate::config(&cfg, focus_id).map_err(|e| relative_to(e, prefix.as_deref()))?;
-        sort_canonical(&mut cfg);
-        let changes = diff(&current.config, &cfg);
+        let changes = {
+            // (Addresses only, never dereferenced; dropped before the commit's await.)
+            let shared: HashSet<usize> = current
+                .config
+                .virtual_servers
+                .iter()
+                .map(|v| Arc::as_ptr(v) as usize)
+                .collect();
+            let unchanged =
+                |v: &VirtualServer| shared.contains(&(v as *const VirtualServer as usize));
+            fill_defaults(&mut cfg, &shared);
+            // Validate in the caller's order, so field paths point into the request body.
+            let (focus_id, prefix) = focus_path(&cfg, focus);
+            validate::config_changed(&cfg, focus_id, &unchanged)
+                .map_err(|e| relative_to(e, prefix.as_deref()))?;
+            sort_canonical(&mut cfg, &shared);
+            reshare(&current.config, &mut cfg, &shared);
+            diff(&current.config, &cfg)
+        };
 
         if opts.dry_run || changes.is_empty() {
             let snap = Arc::new(Snapshot {
@@ -555,9 +570,10 @@ fn assign_ids(cfg: &Config, new: &mut Config, ids: &mut WriteState) {
     let old_vs: HashMap<_, &VirtualServer> = cfg
         .virtual_servers
         .iter()
-        .filter_map(|v| v.key().map(|k| (k, v)))
+        .filter_map(|v| v.key().map(|k| (k, v.as_ref())))
         .collect();
     for vs in &mut new.virtual_servers {
+        let vs = Arc::make_mut(vs);
         vs.normalize();
         let old = vs.key().and_then(|k| old_vs.get(&k).copied());
         vs.id = old.map(|o| o.id).unwrap_or_else(|| ids.alloc());
@@ -590,8 +606,12 @@ fn assign_ids(cfg: &Config, new: &mut Config, ids: &mut WriteState) {
 }
 
 /// Defaults that depend on other fields, filled in so stored and served values are explicit.
-fn fill_defaults(cfg: &mut Config) {
+fn fill_defaults(cfg: &mut Config, shared: &HashSet<usize>) {
     for vs in &mut cfg.virtual_servers {
+        if shared.contains(&(Arc::as_ptr(vs) as usize)) {
+            continue;
+        }
+        let vs = Arc::make_mut(vs);
         vs.normalize();
         for rs in &mut vs.real_servers {
             if let Some(hc) = &mut rs.health_check {
@@ -611,12 +631,38 @@ fn fill_defaults(cfg: &mut Config) {
 
 /// The canonical order (by id, the store's order), so the in-memory snapshot is exactly what a
 /// reload from the file gives.
-fn sort_canonical(cfg: &mut Config) {
+fn sort_canonical(cfg: &mut Config, shared: &HashSet<usize>) {
     for vs in &mut cfg.virtual_servers {
-        vs.real_servers.sort_by_key(|r| r.id);
+        if !shared.contains(&(Arc::as_ptr(vs) as usize))
+            && !vs.real_servers.is_sorted_by_key(|r| r.id)
+        {
+            Arc::make_mut(vs).real_servers.sort_by_key(|r| r.id);
+        }
     }
-    cfg.virtual_servers.sort_by_key(|v| v.id);
+    if !cfg.virtual_servers.is_sorted_by_key(|v| v.id) {
+        cfg.virtual_servers.sort_by_key(|v| v.id);
+    }
     cfg.vrrp_groups.sort_by_key(|g| g.id);
+}
+
+/// Puts back the current snapshot's own `Arc` for every rewritten virtual server that came
+/// out equal to it (a whole-config PUT that changes one weight), so the data plane and the
+/// health checkers see untouched virtual servers as untouched.
+fn reshare(cur: &Config, cfg: &mut Config, shared: &HashSet<usize>) {
+    let mut old: HashMap<Id, &Arc<VirtualServer>> = HashMap::new();
+    for vs in &mut cfg.virtual_servers {
+        if shared.contains(&(Arc::as_ptr(vs) as usize)) {
+            continue;
+        }
+        if old.is_empty() {
+            old = cur.virtual_servers.iter().map(|v| (v.id, v)).collect();
+        }
+        if let Some(o) = old.get(&vs.id) {
+            if **o == *vs {
+                *vs = Arc::clone(o);
+            }
+        }
+    }
 }
 
 /// The id to report clashes on, and the field-path prefix of the focused entity.

@@ -163,7 +163,10 @@ impl Store {
             snapshot: Snapshot {
                 revision: u64::try_from(revision).unwrap_or(0),
                 config: Config {
-                    virtual_servers,
+                    virtual_servers: virtual_servers
+                        .into_iter()
+                        .map(std::sync::Arc::new)
+                        .collect(),
                     vrrp_groups,
                 },
             },

@@ -145,6 +145,7 @@ async fn seed_round_trip_and_parity_with_http() {
     .unwrap();
     let strip = |mut c: lbd::model::Config| {
         for v in &mut c.virtual_servers {
+            let v = std::sync::Arc::make_mut(v);
             v.id = 0;
             for r in &mut v.real_servers {
                 r.id = 0;

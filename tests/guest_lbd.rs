@@ -347,3 +347,134 @@ async fn one_weight_edit_in_a_thousand_services_is_one_operation() {
     drop(lbd);
     ipvsadm(&["-C"]);
 }
+
+/// Real client traffic through an IPVS service lbd programmed: the counters and the connection
+/// table lbd reports are not zero, and agree with `ipvsadm`. The client, the director and the
+/// real server are this one guest: IPVS schedules locally generated connections (its LOCAL_OUT
+/// hook), and a real server whose address is local is served by this host's own stack
+/// (IP_VS_CONN_F_LOCALNODE). Also: the kernel's timeouts, set with `ipvsadm --set`, read back.
+#[tokio::test]
+async fn traffic_through_ipvs_shows_in_counters_and_connections() {
+    use std::io::{Read, Write};
+    if !in_guest("traffic_through_ipvs_shows_in_counters_and_connections") {
+        return;
+    }
+    for a in ["10.99.0.1/32", "10.99.0.2/32"] {
+        let out = Command::new("ip")
+            .args(["addr", "replace", a, "dev", "lo"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    ipvsadm(&["--set", "1000", "100", "200"]);
+    let listener = std::net::TcpListener::bind("0.0.0.0:80").unwrap();
+    std::thread::spawn(move || {
+        for s in listener.incoming() {
+            let Ok(mut s) = s else { continue };
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 1024];
+                while let Ok(n) = s.read(&mut buf) {
+                    if n == 0 || s.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+
+    let dir = tempfile::tempdir().unwrap();
+    let lbd = ChildServer::spawn_with(&dir.path().join("lbd.db"), &[]);
+    let base = format!("http://{}", lbd.http_addr);
+    let cfg = json!({"virtual_servers": [{"address": "10.99.0.1", "port": 80, "scheduler": "rr",
+        "forwarding": "dr", "real_servers": [{"address": "10.99.0.2", "weight": 1}]}]});
+    let rev = put_config(&base, &cfg).await;
+    wait_applied(&base, rev).await;
+
+    // Five short connections and one left open.
+    let conns = tokio::task::spawn_blocking(|| {
+        let talk = |s: &mut std::net::TcpStream| {
+            s.write_all(b"hello through ipvs").unwrap();
+            let mut buf = [0u8; 18];
+            s.read_exact(&mut buf).unwrap();
+            assert_eq!(&buf, b"hello through ipvs");
+        };
+        for _ in 0..5 {
+            let mut s = std::net::TcpStream::connect("10.99.0.1:80").unwrap();
+            talk(&mut s);
+        }
+        let mut open = std::net::TcpStream::connect("10.99.0.1:80").unwrap();
+        talk(&mut open);
+        open
+    })
+    .await
+    .unwrap();
+
+    let v: Value = reqwest::get(format!("{base}/api/v1/ipvs"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        v["timeouts"],
+        json!({"tcp_secs": 1000, "tcp_fin_secs": 100, "udp_secs": 200}),
+        "{v}"
+    );
+    let svc = v["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["address"] == "10.99.0.1")
+        .cloned()
+        .unwrap();
+    assert_eq!(svc["stats"]["conns"], 6, "{svc}");
+    assert!(svc["stats"]["inpkts"].as_u64().unwrap() >= 18, "{svc}");
+    assert!(svc["stats"]["inbytes"].as_u64().unwrap() > 6 * 18, "{svc}");
+    let d = &svc["destinations"][0];
+    let (act, inact) = (
+        d["active_conns"].as_u64().unwrap(),
+        d["inactive_conns"].as_u64().unwrap(),
+    );
+    assert!(act >= 1 && act + inact == 6, "{d}");
+    // ipvsadm agrees: its --stats line for the service counts the same 6 connections.
+    let stats = ipvsadm(&["-Ln", "--stats", "-t", "10.99.0.1:80"]);
+    let line = stats
+        .lines()
+        .find(|l| l.contains("10.99.0.1:80"))
+        .unwrap()
+        .split_whitespace()
+        .collect::<Vec<_>>();
+    assert_eq!(line[2], "6", "{stats}");
+
+    let c: Value = reqwest::get(format!("{base}/api/v1/ipvs/connections"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ours: Vec<&Value> = c
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e.to_string().contains("10.99.0.1"))
+        .collect();
+    assert_eq!(ours.len(), 6, "{c}");
+    assert!(ours.iter().any(|e| e["state"] == "ESTABLISHED"), "{c}");
+    let theirs = ipvsadm(&["-Lnc"]);
+    assert_eq!(
+        theirs
+            .lines()
+            .filter(|l| l.contains("10.99.0.1:80"))
+            .count(),
+        6,
+        "{theirs}"
+    );
+    drop(conns);
+    drop(lbd);
+    ipvsadm(&["--set", "900", "120", "300"]);
+    ipvsadm(&["-C"]);
+}

@@ -162,7 +162,7 @@ fn config(port: u16, inhibit: bool, delay_loop_ms: u32) -> Config {
     ]}))
     .unwrap();
     for v in &mut c.virtual_servers {
-        v.normalize();
+        std::sync::Arc::make_mut(v).normalize();
     }
     c
 }
@@ -250,7 +250,7 @@ async fn dead_server_leaves_the_table_and_comes_back() {
 
     // Health survives an edit that does not touch that real server.
     let mut edited = config(port, false, 200);
-    edited.virtual_servers[1].scheduler = lbd::model::Scheduler::Wlc;
+    std::sync::Arc::make_mut(&mut edited.virtual_servers[1]).scheduler = lbd::model::Scheduler::Wlc;
     tx.send(Arc::new(Snapshot {
         revision: 2,
         config: edited,

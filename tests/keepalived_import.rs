@@ -24,6 +24,7 @@ fn import(existing: &Config, file: &str, node: &str) -> lbd::keepalived::Importe
 
 fn strip_ids(mut c: Config) -> Config {
     for v in &mut c.virtual_servers {
+        let v = std::sync::Arc::make_mut(v);
         v.id = 0;
         for r in &mut v.real_servers {
             r.id = 0;
@@ -139,7 +140,7 @@ fn every_supported_keyword_and_the_reported_rest() {
     let cfg = &r.config;
     let mut normalized = cfg.clone();
     for v in &mut normalized.virtual_servers {
-        v.normalize();
+        std::sync::Arc::make_mut(v).normalize();
     }
     validate::config(&normalized, None).unwrap();
 
@@ -185,7 +186,7 @@ fn every_supported_keyword_and_the_reported_rest() {
     let keys: Vec<String> = cfg
         .virtual_servers
         .iter()
-        .map(lbd::model::diff::vs_label)
+        .map(|v| lbd::model::diff::vs_label(v))
         .collect();
     assert_eq!(
         keys,
@@ -311,7 +312,7 @@ fn export_then_import_is_stable() {
             .iter_mut()
             .chain(b.virtual_servers.iter_mut())
         {
-            v.normalize();
+            std::sync::Arc::make_mut(v).normalize();
         }
         assert_eq!(
             a, b,

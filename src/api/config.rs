@@ -23,7 +23,8 @@ pub fn body_limit() -> DefaultBodyLimit {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ConfigDocument {
     pub revision: u64,
-    pub virtual_servers: Vec<VirtualServer>,
+    #[schema(value_type = Vec<VirtualServer>)]
+    pub virtual_servers: Vec<std::sync::Arc<VirtualServer>>,
     pub vrrp_groups: Vec<VrrpGroup>,
 }
 

@@ -9,12 +9,15 @@ use utoipa::ToSchema;
 
 use super::error::{ApiError, ErrorBody};
 use super::etag;
-use crate::dataplane::table::{FamilyKey, IpvsTable, ProtocolKey, ServiceKey, Stats};
+use crate::dataplane::table::{FamilyKey, IpvsTable, ProtocolKey, ServiceKey, Stats, Timeouts};
 use crate::model::Forwarding;
 use crate::service::Service;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct IpvsTableView {
+    /// The kernel's connection timeouts (`ipvsadm -L --timeout`), when it reported them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timeouts: Option<Timeouts>,
     pub services: Vec<IpvsServiceView>,
 }
 
@@ -124,7 +127,10 @@ pub fn view(t: &IpvsTable) -> IpvsTableView {
             }
         })
         .collect();
-    IpvsTableView { services }
+    IpvsTableView {
+        timeouts: t.timeouts,
+        services,
+    }
 }
 
 /// The kernel's whole IPVS table (services lbd does not manage included), read now.

@@ -7,7 +7,7 @@
 //! retries with a growing back-off: no crash, no busy loop. No message ends the loop; only the
 //! end of its inputs (shutdown) does.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,14 +15,14 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use super::desired::{desired_table, Health};
-use super::reconcile::reconcile;
+use super::desired::{desired_service, desired_table, Health};
+use super::reconcile::{reconcile, reconcile_keys};
 use super::table::{IpvsTable, ServiceKey};
 use crate::events::{EventBus, EventKind};
 use crate::health::state::HealthState;
 use crate::health::{Checkers, Verdict};
 use crate::kernel::{Kernel, KernelError};
-use crate::model::{Snapshot, VrrpGroup};
+use crate::model::{Id, Snapshot, VirtualServer, VrrpGroup};
 use crate::status::{DataplaneState, DataplaneStatus, StatusBoard};
 use crate::store::Store;
 use crate::vrrp::engine::VrrpEngine;
@@ -117,6 +117,13 @@ struct Actor {
     kernel_cache: Option<IpvsTable>,
     /// Services lbd created: the only ones it may delete.
     owned: BTreeSet<ServiceKey>,
+    /// The desired table of the last successful pass, and which virtual server (as shared by
+    /// the snapshot) gave which service: a change is applied by recomputing only the virtual
+    /// servers that are not the same `Arc` any more, or whose real servers changed health.
+    desired: Option<IpvsTable>,
+    desired_from: HashMap<Id, (Arc<VirtualServer>, Option<ServiceKey>)>,
+    /// Virtual servers whose real servers changed health since the last pass.
+    health_dirty: HashSet<Id>,
     status: DataplaneStatus,
     backoff: Duration,
     /// VRRP runs on a thread of its own (see `crate::vrrp::engine`), started with the first
@@ -163,6 +170,9 @@ pub fn spawn_with_store(
         checkers,
         verdicts,
         owned: BTreeSet::new(),
+        desired: None,
+        desired_from: HashMap::new(),
+        health_dirty: HashSet::new(),
         kernel_cache: None,
         store,
         persisted: BTreeSet::new(),
@@ -283,7 +293,7 @@ impl Actor {
     /// Writes the owned set to the store when it changed.
     async fn persist_owned(&mut self) {
         let Some(store) = &self.store else { return };
-        if self.owned == self.persisted {
+        if self.owned.len() == self.persisted.len() && self.owned == self.persisted {
             return;
         }
         let tokens: Vec<String> = self.owned.iter().map(ServiceKey::to_token).collect();
@@ -313,6 +323,7 @@ impl Actor {
     }
 
     fn on_verdict(&mut self, v: Verdict) {
+        self.health_dirty.insert(v.virtual_server_id);
         match v.state {
             HealthState::Down => self.health.down.insert(v.real_server_id),
             HealthState::Up => self.health.down.remove(&v.real_server_id),
@@ -355,16 +366,94 @@ impl Actor {
         self.with_kernel(|k| k.ipvs_dump()).await
     }
 
+    /// Brings `desired` up to `cfg` by recomputing only what changed since the last pass;
+    /// returns the services that may differ.
+    fn update_desired(
+        &mut self,
+        cfg: &crate::model::Config,
+        desired: &mut IpvsTable,
+    ) -> BTreeSet<ServiceKey> {
+        let mut keys = BTreeSet::new();
+        let mut known = 0;
+        let mut changed = Vec::new();
+        for vs in &cfg.virtual_servers {
+            match self.desired_from.get(&vs.id) {
+                Some((a, _)) => {
+                    known += 1;
+                    if !Arc::ptr_eq(a, vs) || self.health_dirty.contains(&vs.id) {
+                        changed.push(vs.clone());
+                    }
+                }
+                None => changed.push(vs.clone()),
+            }
+        }
+        // Old services out first (a key may move from one virtual server to another).
+        if known != self.desired_from.len() {
+            let ids: HashSet<Id> = cfg.virtual_servers.iter().map(|v| v.id).collect();
+            let gone: Vec<Id> = self
+                .desired_from
+                .keys()
+                .filter(|id| !ids.contains(id))
+                .copied()
+                .collect();
+            for id in gone {
+                if let Some((_, Some(k))) = self.desired_from.remove(&id) {
+                    desired.services.remove(&k);
+                    keys.insert(k);
+                }
+            }
+        }
+        for vs in &changed {
+            if let Some((_, Some(k))) = self.desired_from.get(&vs.id) {
+                desired.services.remove(k);
+                keys.insert(*k);
+            }
+        }
+        for vs in changed {
+            let new = desired_service(&vs, &self.health);
+            let key = new.as_ref().map(|(k, _)| *k);
+            if let Some((k, svc)) = new {
+                desired.services.insert(k, svc);
+                keys.insert(k);
+            }
+            self.desired_from.insert(vs.id, (vs, key));
+        }
+        keys
+    }
+
     /// One convergence pass. Returns how long until the next periodic pass.
     async fn pass(&mut self, reason: Reason) -> Duration {
         let snap = self.snapshots.borrow_and_update().clone();
-        let desired = desired_table(&snap.config, &self.health);
         // A change of configuration or health is diffed against lbd's picture of the kernel as of
-        // its last dump plus what it applied since (no dump of a large table per change); the
-        // periodic pass, an explicit resync and any failure dump the kernel for real.
-        let cached = match reason {
-            Reason::Config | Reason::Health => self.kernel_cache.take(),
-            _ => None,
+        // its last dump plus what it applied since (no dump of a large table per change), and
+        // only for the services it touched; the periodic pass, an explicit resync and any
+        // failure dump the kernel for real and compare everything.
+        let incremental = matches!(reason, Reason::Config | Reason::Health)
+            && self.kernel_cache.is_some()
+            && self.desired.is_some();
+        let (desired, keys) = match (incremental, self.desired.take()) {
+            (true, Some(mut d)) => {
+                let keys = self.update_desired(&snap.config, &mut d);
+                (d, Some(keys))
+            }
+            _ => {
+                self.desired_from = snap
+                    .config
+                    .virtual_servers
+                    .iter()
+                    .map(|vs| {
+                        let key = super::desired::service_key(vs);
+                        (vs.id, (vs.clone(), key))
+                    })
+                    .collect();
+                (desired_table(&snap.config, &self.health), None)
+            }
+        };
+        self.health_dirty.clear();
+        let cached = if incremental {
+            self.kernel_cache.take()
+        } else {
+            None
         };
         let mut kernel = match cached {
             Some(t) => t,
@@ -375,9 +464,17 @@ impl Actor {
         };
         // Ownership: what lbd wanted before (it may have to delete it) and wants now; written
         // down before the kernel is touched, so a crash mid-apply forgets nothing.
-        self.owned.extend(desired.services.keys().copied());
+        match &keys {
+            Some(keys) => self
+                .owned
+                .extend(keys.iter().filter(|k| desired.services.contains_key(k))),
+            None => self.owned.extend(desired.services.keys().copied()),
+        }
         self.persist_owned().await;
-        let ops = reconcile(&desired, &kernel, &self.owned);
+        let ops = match &keys {
+            Some(keys) => reconcile_keys(&desired, &kernel, &self.owned, keys),
+            None => reconcile(&desired, &kernel, &self.owned),
+        };
         if !ops.is_empty() {
             let n = ops.len();
             let r = self
@@ -416,7 +513,16 @@ impl Actor {
             }
         }
         self.kernel_cache = Some(kernel);
-        self.owned = desired.services.keys().copied().collect();
+        match &keys {
+            Some(keys) => {
+                for k in keys {
+                    if !desired.services.contains_key(k) {
+                        self.owned.remove(k);
+                    }
+                }
+            }
+            None => self.owned = desired.services.keys().copied().collect(),
+        }
         self.persist_owned().await;
         self.backoff = self.cfg.retry_min;
         let was = self.status.state;
@@ -425,6 +531,7 @@ impl Actor {
         self.status.applied_revision = Some(snap.revision);
         self.status.services = desired.services.len();
         self.status.destinations = desired.dest_count();
+        self.desired = Some(desired);
         self.board.set_dataplane(self.status.clone());
         if was != DataplaneState::Running {
             tracing::info!(revision = snap.revision, "data plane running");
@@ -433,8 +540,9 @@ impl Actor {
     }
 
     fn failed(&mut self, e: KernelError) -> Duration {
-        // Whatever happened, the next pass reads the kernel afresh.
+        // Whatever happened, the next pass reads the kernel afresh and compares everything.
         self.kernel_cache = None;
+        self.desired = None;
         let msg = e.to_string();
         self.status.errors += 1;
         let state = DataplaneState::Degraded;

@@ -36,67 +36,73 @@ pub fn service_key(vs: &VirtualServer) -> Option<ServiceKey> {
 /// while the weights of its healthy real servers add up to its `quorum` (default 1, keepalived's);
 /// below that the sorry server, if any, is added and takes the new connections.
 pub fn desired_table(cfg: &Config, health: &Health) -> IpvsTable {
-    // (quorum: keepalived's "minimum total weight of all live servers")
-    let mut services = BTreeMap::new();
-    for vs in &cfg.virtual_servers {
-        let Some(key) = service_key(vs) else { continue };
-        let family = vs.family().unwrap_or(Family::Ipv4);
-        let spec = ServiceSpec {
-            scheduler: vs.scheduler.kernel_name().to_string(),
-            flags: if vs.persistence_timeout_secs.is_some() {
-                IP_VS_SVC_F_PERSISTENT
-            } else {
-                0
-            },
-            timeout: vs.persistence_timeout_secs.unwrap_or(0),
-            netmask_prefix: vs
-                .persistence_granularity
-                .unwrap_or(family.max_prefix_len()),
-        };
-        let mut dests = BTreeMap::new();
-        let mut alive_weight: u64 = 0;
-        for rs in &vs.real_servers {
-            let up = !health.down.contains(&rs.id);
-            if !up && !rs.inhibit_on_failure {
-                continue;
-            }
-            if up {
-                alive_weight += u64::from(rs.weight.get());
-            }
-            let dkey = DestKey {
-                address: rs.address,
-                port: rs.port.or(vs.port).unwrap_or(0),
-            };
-            dests.insert(
-                dkey,
-                DestSpec {
-                    forwarding: rs.forwarding.unwrap_or(vs.forwarding),
-                    weight: if up { rs.weight.get() } else { 0 },
-                    upper_threshold: rs.upper_threshold.unwrap_or(0),
-                    lower_threshold: rs.lower_threshold.unwrap_or(0),
-                },
-            );
-        }
-        if alive_weight < u64::from(vs.quorum.unwrap_or(1)) {
-            if let Some(sorry) = &vs.sorry_server {
-                dests.insert(
-                    DestKey {
-                        address: sorry.address,
-                        port: sorry.port.or(vs.port).unwrap_or(0),
-                    },
-                    DestSpec {
-                        forwarding: vs.forwarding,
-                        weight: 1,
-                        upper_threshold: 0,
-                        lower_threshold: 0,
-                    },
-                );
-            }
-        }
-        services.insert(key, Service { spec, dests });
-    }
+    let services = cfg
+        .virtual_servers
+        .iter()
+        .filter_map(|vs| desired_service(vs, health))
+        .collect();
     IpvsTable {
         services,
         ..IpvsTable::default()
     }
+}
+
+/// The service one virtual server asks for (see [`desired_table`]).
+pub fn desired_service(vs: &VirtualServer, health: &Health) -> Option<(ServiceKey, Service)> {
+    // (quorum: keepalived's "minimum total weight of all live servers")
+    let key = service_key(vs)?;
+    let family = vs.family().unwrap_or(Family::Ipv4);
+    let spec = ServiceSpec {
+        scheduler: vs.scheduler.kernel_name().to_string(),
+        flags: if vs.persistence_timeout_secs.is_some() {
+            IP_VS_SVC_F_PERSISTENT
+        } else {
+            0
+        },
+        timeout: vs.persistence_timeout_secs.unwrap_or(0),
+        netmask_prefix: vs
+            .persistence_granularity
+            .unwrap_or(family.max_prefix_len()),
+    };
+    let mut dests = BTreeMap::new();
+    let mut alive_weight: u64 = 0;
+    for rs in &vs.real_servers {
+        let up = !health.down.contains(&rs.id);
+        if !up && !rs.inhibit_on_failure {
+            continue;
+        }
+        if up {
+            alive_weight += u64::from(rs.weight.get());
+        }
+        let dkey = DestKey {
+            address: rs.address,
+            port: rs.port.or(vs.port).unwrap_or(0),
+        };
+        dests.insert(
+            dkey,
+            DestSpec {
+                forwarding: rs.forwarding.unwrap_or(vs.forwarding),
+                weight: if up { rs.weight.get() } else { 0 },
+                upper_threshold: rs.upper_threshold.unwrap_or(0),
+                lower_threshold: rs.lower_threshold.unwrap_or(0),
+            },
+        );
+    }
+    if alive_weight < u64::from(vs.quorum.unwrap_or(1)) {
+        if let Some(sorry) = &vs.sorry_server {
+            dests.insert(
+                DestKey {
+                    address: sorry.address,
+                    port: sorry.port.or(vs.port).unwrap_or(0),
+                },
+                DestSpec {
+                    forwarding: vs.forwarding,
+                    weight: 1,
+                    upper_threshold: 0,
+                    lower_threshold: 0,
+                },
+            );
+        }
+    }
+    Some((key, Service { spec, dests }))
 }

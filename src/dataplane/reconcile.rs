@@ -6,7 +6,7 @@
 
 use std::collections::BTreeSet;
 
-use super::table::{IpvsOp, IpvsTable, ServiceKey};
+use super::table::{IpvsOp, IpvsTable, Service, ServiceKey};
 
 /// The operations that turn `kernel` into `desired`, touching only `desired`'s services and the
 /// `owned` ones (services lbd created earlier and may now have to delete). Deletions come first
@@ -24,36 +24,86 @@ pub fn reconcile(
         }
     }
     for (key, want) in &desired.services {
-        match kernel.services.get(key) {
-            None => {
-                rest.push(IpvsOp::AddService(*key, want.spec.clone()));
-                for (dk, ds) in &want.dests {
-                    rest.push(IpvsOp::AddDest(*key, *dk, *ds));
+        service_ops(
+            *key,
+            Some(want),
+            kernel.services.get(key),
+            false,
+            &mut dels,
+            &mut rest,
+        );
+    }
+    dels.extend(rest);
+    dels
+}
+
+/// Like [`reconcile`], for the services `keys` only: what one configuration or health change
+/// touched. The caller knows the other services are already as desired.
+pub fn reconcile_keys(
+    desired: &IpvsTable,
+    kernel: &IpvsTable,
+    owned: &BTreeSet<ServiceKey>,
+    keys: &BTreeSet<ServiceKey>,
+) -> Vec<IpvsOp> {
+    let mut dels = Vec::new();
+    let mut rest = Vec::new();
+    for key in keys {
+        service_ops(
+            *key,
+            desired.services.get(key),
+            kernel.services.get(key),
+            owned.contains(key),
+            &mut dels,
+            &mut rest,
+        );
+    }
+    dels.extend(rest);
+    dels
+}
+
+/// The operations for one service: deletions into `dels`, the rest into `rest`. A service lbd
+/// does not want is deleted only when it is `owned`.
+fn service_ops(
+    key: ServiceKey,
+    want: Option<&Service>,
+    have: Option<&Service>,
+    owned: bool,
+    dels: &mut Vec<IpvsOp>,
+    rest: &mut Vec<IpvsOp>,
+) {
+    let Some(want) = want else {
+        if owned && have.is_some() {
+            dels.push(IpvsOp::DelService(key));
+        }
+        return;
+    };
+    match have {
+        None => {
+            rest.push(IpvsOp::AddService(key, want.spec.clone()));
+            for (dk, ds) in &want.dests {
+                rest.push(IpvsOp::AddDest(key, *dk, *ds));
+            }
+        }
+        Some(have) => {
+            if have.spec != want.spec {
+                rest.push(IpvsOp::EditService(key, want.spec.clone()));
+            }
+            for dk in have.dests.keys() {
+                if !want.dests.contains_key(dk) {
+                    dels.push(IpvsOp::DelDest(key, *dk));
                 }
             }
-            Some(have) => {
-                if have.spec != want.spec {
-                    rest.push(IpvsOp::EditService(*key, want.spec.clone()));
-                }
-                for dk in have.dests.keys() {
-                    if !want.dests.contains_key(dk) {
-                        dels.push(IpvsOp::DelDest(*key, *dk));
-                    }
-                }
-                for (dk, ds) in &want.dests {
-                    match have.dests.get(dk) {
-                        None => rest.push(IpvsOp::AddDest(*key, *dk, *ds)),
-                        // The kernel cannot change a destination's forwarding method in place
-                        // for every method; an edit sets all fields, which it does support.
-                        Some(h) if h != ds => rest.push(IpvsOp::EditDest(*key, *dk, *ds)),
-                        Some(_) => {}
-                    }
+            for (dk, ds) in &want.dests {
+                match have.dests.get(dk) {
+                    None => rest.push(IpvsOp::AddDest(key, *dk, *ds)),
+                    // The kernel cannot change a destination's forwarding method in place
+                    // for every method; an edit sets all fields, which it does support.
+                    Some(h) if h != ds => rest.push(IpvsOp::EditDest(key, *dk, *ds)),
+                    Some(_) => {}
                 }
             }
         }
     }
-    dels.extend(rest);
-    dels
 }
 
 #[cfg(test)]
@@ -77,7 +127,7 @@ mod tests {
 
     fn cfg(vss: Vec<VirtualServer>) -> Config {
         Config {
-            virtual_servers: vss,
+            virtual_servers: vss.into_iter().map(std::sync::Arc::new).collect(),
             vrrp_groups: vec![],
         }
     }
@@ -105,7 +155,7 @@ mod tests {
             .collect();
         let before = desired_table(&cfg(many.clone()), &Health::default());
         let mut after_cfg = cfg(many);
-        after_cfg.virtual_servers[500].real_servers[1].weight =
+        std::sync::Arc::make_mut(&mut after_cfg.virtual_servers[500]).real_servers[1].weight =
             crate::model::Weight::new(7).unwrap();
         let after = desired_table(&after_cfg, &Health::default());
         let owned = before.services.keys().copied().collect();

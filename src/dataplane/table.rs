@@ -175,6 +175,16 @@ pub struct IpvsTable {
     /// What a kernel dump reports besides the settings: connections and traffic. Never part of
     /// what lbd wants, so never diffed.
     pub counters: BTreeMap<ServiceKey, ServiceCounters>,
+    /// The kernel's connection timeouts, when the dump read them. Never diffed.
+    pub timeouts: Option<Timeouts>,
+}
+
+/// IPVS connection timeouts in seconds (`ipvsadm --set tcp tcpfin udp`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct Timeouts {
+    pub tcp_secs: u32,
+    pub tcp_fin_secs: u32,
+    pub udp_secs: u32,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

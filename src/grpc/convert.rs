@@ -384,7 +384,11 @@ pub fn vrrp_group_out(g: &VrrpGroup) -> pb::VrrpGroup {
 
 pub fn config_out(c: &Config) -> pb::Config {
     pb::Config {
-        virtual_servers: c.virtual_servers.iter().map(virtual_server_out).collect(),
+        virtual_servers: c
+            .virtual_servers
+            .iter()
+            .map(|v| virtual_server_out(v))
+            .collect(),
         vrrp_groups: c.vrrp_groups.iter().map(vrrp_group_out).collect(),
     }
 }
@@ -452,11 +456,13 @@ mod tests {
                            "unicast_src": "192.168.10.101"}]}]
         }))
         .unwrap();
-        cfg.virtual_servers[0].id = 4;
-        cfg.virtual_servers[0].real_servers[0].id = 5;
+        let v0 = std::sync::Arc::make_mut(&mut cfg.virtual_servers[0]);
+        v0.id = 4;
+        v0.real_servers[0].id = 5;
         let back = config_in(Some(config_out(&cfg))).unwrap();
         let strip = |mut c: Config| {
             for v in &mut c.virtual_servers {
+                let v = std::sync::Arc::make_mut(v);
                 v.id = 0;
                 for r in &mut v.real_servers {
                     r.id = 0;

@@ -52,7 +52,7 @@ impl pb::lbd_server::Lbd for LbdApi {
                 .config
                 .virtual_servers
                 .iter()
-                .map(convert::virtual_server_out)
+                .map(|v| convert::virtual_server_out(v))
                 .collect(),
         }))
     }
@@ -403,7 +403,16 @@ impl pb::lbd_server::Lbd for LbdApi {
                     .collect(),
             })
             .collect();
-        Ok(Response::new(pb::GetIpvsResponse { revision, services }))
+        let timeouts = v.timeouts.map(|t| pb::IpvsTimeouts {
+            tcp_secs: t.tcp_secs,
+            tcp_fin_secs: t.tcp_fin_secs,
+            udp_secs: t.udp_secs,
+        });
+        Ok(Response::new(pb::GetIpvsResponse {
+            revision,
+            services,
+            timeouts,
+        }))
     }
 
     async fn list_connections(

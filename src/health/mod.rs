@@ -20,7 +20,7 @@ pub mod http;
 pub mod state;
 pub mod tcp;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -29,7 +29,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::events::now_unix_ms;
-use crate::model::{CheckKind, Config, Id};
+use crate::model::{CheckKind, Config, Id, VirtualServer};
 use state::{HealthState, Hysteresis, RealServerHealth};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -76,36 +76,42 @@ pub struct CheckSpec {
 
 /// The checks `cfg` asks for, one per real server that has one.
 pub fn specs(cfg: &Config) -> Vec<CheckSpec> {
+    cfg.virtual_servers
+        .iter()
+        .flat_map(|vs| specs_of(vs))
+        .collect()
+}
+
+/// The checks of one virtual server's real servers.
+pub fn specs_of(vs: &VirtualServer) -> Vec<CheckSpec> {
     let mut out = Vec::new();
-    for vs in &cfg.virtual_servers {
-        for rs in &vs.real_servers {
-            let Some(hc) = &rs.health_check else { continue };
-            let port = hc.connect_port.or(rs.port).unwrap_or(0);
-            let probe = match hc.kind {
-                CheckKind::Tcp => Probe::Tcp,
-                CheckKind::Http => Probe::Http {
-                    path: hc.path.clone().unwrap_or_else(|| "/".into()),
-                    host: match rs.address {
-                        IpAddr::V6(a) => format!("[{a}]"),
-                        a => a.to_string(),
-                    },
-                    expected_status: hc.expected_status.unwrap_or(200),
-                    body_contains: hc.body_contains.clone(),
+    for rs in &vs.real_servers {
+        let Some(hc) = &rs.health_check else { continue };
+        let port = hc.connect_port.or(rs.port).unwrap_or(0);
+        let probe = match hc.kind {
+            CheckKind::Tcp => Probe::Tcp,
+            CheckKind::Http => Probe::Http {
+                path: hc.path.clone().unwrap_or_else(|| "/".into()),
+                host: match rs.address {
+                    IpAddr::V6(a) => format!("[{a}]"),
+                    a => a.to_string(),
                 },
-            };
-            out.push(CheckSpec {
-                virtual_server_id: vs.id,
-                real_server_id: rs.id,
-                target: SocketAddr::new(rs.address, port),
-                probe,
-                delay_loop: crate::model::units::millis(vs.delay_loop_ms),
-                connect_timeout: crate::model::units::millis(hc.connect_timeout_ms),
-                retry: hc.retry,
-                delay_before_retry: crate::model::units::millis(hc.delay_before_retry_ms),
-                rise: hc.rise.unwrap_or(1),
-                fall: hc.fall.unwrap_or(1),
-            });
-        }
+                expected_status: hc.expected_status.unwrap_or(200),
+                body_contains: hc.body_contains.clone(),
+            },
+        };
+        out.push(CheckSpec {
+            virtual_server_id: vs.id,
+            real_server_id: rs.id,
+            target: SocketAddr::new(rs.address, port),
+            probe,
+            delay_loop: crate::model::units::millis(vs.delay_loop_ms),
+            connect_timeout: crate::model::units::millis(hc.connect_timeout_ms),
+            retry: hc.retry,
+            delay_before_retry: crate::model::units::millis(hc.delay_before_retry_ms),
+            rise: hc.rise.unwrap_or(1),
+            fall: hc.fall.unwrap_or(1),
+        });
     }
     out
 }
@@ -129,6 +135,9 @@ fn lock(b: &HealthBoard) -> std::sync::MutexGuard<'_, BTreeMap<Id, RealServerHea
 /// The running checker tasks. Dropping it stops them all.
 pub struct Checkers {
     tasks: HashMap<Id, (CheckSpec, JoinHandle<()>)>,
+    /// The virtual servers of the last sync, and which of their real servers have checks.
+    synced: HashMap<Id, Arc<VirtualServer>>,
+    by_vs: HashMap<Id, Vec<Id>>,
     board: HealthBoard,
     tx: mpsc::Sender<Verdict>,
 }
@@ -137,6 +146,8 @@ impl Checkers {
     pub fn new(board: HealthBoard, tx: mpsc::Sender<Verdict>) -> Self {
         Checkers {
             tasks: HashMap::new(),
+            synced: HashMap::new(),
+            by_vs: HashMap::new(),
             board,
             tx,
         }
@@ -144,58 +155,102 @@ impl Checkers {
 
     /// Brings the tasks in line with `cfg`: starts new checks, restarts changed ones (keeping
     /// their state), stops removed ones. Returns the ids of real servers no longer checked.
+    ///
+    /// Only virtual servers that are not the very ones of the last sync (shared `Arc`s) are
+    /// looked at, so a change to one virtual server costs the same in any size of table.
     pub fn sync(&mut self, cfg: &Config) -> Vec<Id> {
-        let wanted = specs(cfg);
-        let keep: HashMap<Id, &CheckSpec> = wanted.iter().map(|s| (s.real_server_id, s)).collect();
         let mut gone = Vec::new();
-        self.tasks.retain(|id, (_, task)| {
-            if keep.contains_key(id) {
-                true
-            } else {
-                task.abort();
-                gone.push(*id);
-                false
+        let mut known = 0;
+        let mut changed = Vec::new();
+        for vs in &cfg.virtual_servers {
+            match self.synced.get(&vs.id) {
+                Some(a) if Arc::ptr_eq(a, vs) => known += 1,
+                Some(_) => {
+                    known += 1;
+                    changed.push(vs.clone());
+                }
+                None => changed.push(vs.clone()),
             }
-        });
+        }
+        if known != self.synced.len() {
+            let ids: HashSet<Id> = cfg.virtual_servers.iter().map(|v| v.id).collect();
+            let removed: Vec<Id> = self
+                .synced
+                .keys()
+                .filter(|id| !ids.contains(id))
+                .copied()
+                .collect();
+            for id in removed {
+                self.synced.remove(&id);
+                for rs in self.by_vs.remove(&id).unwrap_or_default() {
+                    if let Some((_, t)) = self.tasks.remove(&rs) {
+                        t.abort();
+                    }
+                    gone.push(rs);
+                }
+            }
+        }
+        for vs in changed {
+            let wanted = specs_of(&vs);
+            let keep: HashSet<Id> = wanted.iter().map(|s| s.real_server_id).collect();
+            for rs in self.by_vs.remove(&vs.id).unwrap_or_default() {
+                if !keep.contains(&rs) {
+                    if let Some((_, t)) = self.tasks.remove(&rs) {
+                        t.abort();
+                    }
+                    gone.push(rs);
+                }
+            }
+            let ids: Vec<Id> = wanted.iter().map(|s| s.real_server_id).collect();
+            for spec in wanted {
+                self.start(spec);
+            }
+            if !ids.is_empty() {
+                self.by_vs.insert(vs.id, ids);
+            }
+            self.synced.insert(vs.id, vs);
+        }
         {
             let mut b = lock(&self.board);
             for id in &gone {
                 b.remove(id);
             }
         }
-        for spec in wanted {
-            let id = spec.real_server_id;
-            if let Some((old, _)) = self.tasks.get(&id) {
-                if *old == spec {
-                    continue;
-                }
-            }
-            let initial = {
-                let mut b = lock(&self.board);
-                let entry = b.entry(id).or_insert_with(|| RealServerHealth {
-                    virtual_server_id: spec.virtual_server_id,
-                    real_server_id: id,
-                    state: HealthState::Up,
-                    since_unix_ms: now_unix_ms(),
-                    last_check_unix_ms: None,
-                    last_latency_ms: None,
-                    last_error: None,
-                    transitions: 0,
-                    checks: 0,
-                });
-                entry.state
-            };
-            let task = tokio::spawn(run(
-                spec.clone(),
-                initial,
-                self.board.clone(),
-                self.tx.clone(),
-            ));
-            if let Some((_, old)) = self.tasks.insert(id, (spec, task)) {
-                old.abort();
+        gone
+    }
+
+    /// Starts the check `spec`, or restarts it when its settings changed (keeping its state).
+    fn start(&mut self, spec: CheckSpec) {
+        let id = spec.real_server_id;
+        if let Some((old, _)) = self.tasks.get(&id) {
+            if *old == spec {
+                return;
             }
         }
-        gone
+        let initial = {
+            let mut b = lock(&self.board);
+            let entry = b.entry(id).or_insert_with(|| RealServerHealth {
+                virtual_server_id: spec.virtual_server_id,
+                real_server_id: id,
+                state: HealthState::Up,
+                since_unix_ms: now_unix_ms(),
+                last_check_unix_ms: None,
+                last_latency_ms: None,
+                last_error: None,
+                transitions: 0,
+                checks: 0,
+            });
+            entry.state
+        };
+        let task = tokio::spawn(run(
+            spec.clone(),
+            initial,
+            self.board.clone(),
+            self.tx.clone(),
+        ));
+        if let Some((_, old)) = self.tasks.insert(id, (spec, task)) {
+            old.abort();
+        }
     }
 
     pub fn len(&self) -> usize {

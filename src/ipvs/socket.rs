@@ -4,7 +4,7 @@ use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 use super::uapi::*;
-use super::wire::{attrs, get_u16, DestAttrs, MsgBuilder, SvcAttrs};
+use super::wire::{attrs, get_u16, get_u32, DestAttrs, MsgBuilder, SvcAttrs};
 
 #[derive(Debug, thiserror::Error)]
 pub enum IpvsError {
@@ -264,6 +264,32 @@ impl IpvsSocket {
             s.encode(m, false);
             d.encode(m, false);
         })
+    }
+
+    /// The connection timeouts (`ipvsadm -L --timeout`): TCP established, TCP after FIN, UDP,
+    /// in seconds (IPVS_CMD_GET_CONFIG).
+    pub fn timeouts(&mut self) -> Result<(u32, u32, u32), IpvsError> {
+        let seq = self.next_seq();
+        let m = MsgBuilder::new(
+            self.family,
+            NLM_F_REQUEST | NLM_F_ACK,
+            seq,
+            IPVS_CMD_GET_CONFIG,
+            IPVS_GENL_VERSION,
+        );
+        let replies = self.exchange(&m.finish(), seq, "IPVS_CMD_GET_CONFIG")?;
+        let (mut tcp, mut fin, mut udp) = (0, 0, 0);
+        for p in &replies {
+            for (ty, v) in attrs(p) {
+                match ty {
+                    IPVS_CMD_ATTR_TIMEOUT_TCP => tcp = get_u32(v).unwrap_or(0),
+                    IPVS_CMD_ATTR_TIMEOUT_TCP_FIN => fin = get_u32(v).unwrap_or(0),
+                    IPVS_CMD_ATTR_TIMEOUT_UDP => udp = get_u32(v).unwrap_or(0),
+                    _ => {}
+                }
+            }
+        }
+        Ok((tcp, fin, udp))
     }
 
     /// Every service in the kernel's table.

@@ -14,11 +14,15 @@ pub const IPVS_CMD_NEW_DEST: u8 = 5;
 pub const IPVS_CMD_SET_DEST: u8 = 6;
 pub const IPVS_CMD_DEL_DEST: u8 = 7;
 pub const IPVS_CMD_GET_DEST: u8 = 8;
+pub const IPVS_CMD_GET_CONFIG: u8 = 13;
 pub const IPVS_CMD_GET_INFO: u8 = 15;
 
 // enum { IPVS_CMD_ATTR_UNSPEC = 0, ... }
 pub const IPVS_CMD_ATTR_SERVICE: u16 = 1;
 pub const IPVS_CMD_ATTR_DEST: u16 = 2;
+pub const IPVS_CMD_ATTR_TIMEOUT_TCP: u16 = 4;
+pub const IPVS_CMD_ATTR_TIMEOUT_TCP_FIN: u16 = 5;
+pub const IPVS_CMD_ATTR_TIMEOUT_UDP: u16 = 6;
 
 // enum { IPVS_SVC_ATTR_UNSPEC = 0, ... }
 pub const IPVS_SVC_ATTR_AF: u16 = 1;

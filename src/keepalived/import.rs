@@ -155,7 +155,7 @@ pub fn convert(nodes: &[Node], node_name: &str) -> Result<Imported, ImportError>
         }
     }
     out.config = Config {
-        virtual_servers: vss,
+        virtual_servers: vss.into_iter().map(std::sync::Arc::new).collect(),
         vrrp_groups: groups,
     };
     Ok(out)
@@ -496,7 +496,7 @@ pub fn merge(existing: &Config, new: Imported) -> Result<Imported, ImportError> 
         }
     }
     for mut v in new.config.virtual_servers {
-        v.normalize();
+        std::sync::Arc::make_mut(&mut v).normalize();
         let key = v.key();
         match cfg.virtual_servers.iter().find(|e| e.key() == key) {
             None => cfg.virtual_servers.push(v),

@@ -312,6 +312,14 @@ impl Kernel for NetlinkKernel {
                 table.services.insert(key, Service { spec, dests });
                 table.counters.insert(key, counters);
             }
+            table.timeouts =
+                sock.timeouts()
+                    .ok()
+                    .map(|(tcp, fin, udp)| crate::dataplane::table::Timeouts {
+                        tcp_secs: tcp,
+                        tcp_fin_secs: fin,
+                        udp_secs: udp,
+                    });
             Ok(table)
         })();
         if r.is_err() {

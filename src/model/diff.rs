@@ -170,10 +170,16 @@ pub fn diff(old: &Config, new: &Config) -> Vec<Change> {
     let mut updates = Vec::new();
     let mut adds = Vec::new();
 
-    let old_vs: HashMap<Id, &VirtualServer> =
-        old.virtual_servers.iter().map(|v| (v.id, v)).collect();
-    let new_ids: HashMap<Id, &VirtualServer> =
-        new.virtual_servers.iter().map(|v| (v.id, v)).collect();
+    let old_vs: HashMap<Id, &VirtualServer> = old
+        .virtual_servers
+        .iter()
+        .map(|v| (v.id, v.as_ref()))
+        .collect();
+    let new_ids: HashMap<Id, &VirtualServer> = new
+        .virtual_servers
+        .iter()
+        .map(|v| (v.id, v.as_ref()))
+        .collect();
     for v in &old.virtual_servers {
         if !new_ids.contains_key(&v.id) {
             removes.push(change(
@@ -196,7 +202,8 @@ pub fn diff(old: &Config, new: &Config) -> Vec<Change> {
             ));
             continue;
         };
-        if *o == v {
+        // Shared with the old snapshot: unchanged without looking inside.
+        if std::ptr::eq(*o, v.as_ref()) || **o == **v {
             continue;
         }
         let (own_old, own_new) = (own_fields(o), own_fields(v));

@@ -440,6 +440,53 @@ pub fn vrrp_group(g: &VrrpGroup) -> Result {
 /// When two entities clash, the error is reported on `focus` (the entity a request is about) if
 /// it is one of them, otherwise on the later one.
 pub fn config(cfg: &Config, focus: Option<Id>) -> Result {
+    config_changed(cfg, focus, &|_| false)
+}
+
+/// Like [`config`], skipping the virtual servers `unchanged` says were valid already (shared
+/// with the last committed snapshot): a change to one virtual server checks that one, and its
+/// key against the others, not the whole table again.
+pub fn config_changed(
+    cfg: &Config,
+    focus: Option<Id>,
+    unchanged: &dyn Fn(&VirtualServer) -> bool,
+) -> Result {
+    let changed: Vec<usize> = (0..cfg.virtual_servers.len())
+        .filter(|&i| !unchanged(&cfg.virtual_servers[i]))
+        .collect();
+    if changed.len() * 8 < cfg.virtual_servers.len() {
+        // Two unchanged virtual servers cannot clash (they were valid together before), so a
+        // clash involves a changed one: compare each changed key with every other.
+        for &i in &changed {
+            let vs = &cfg.virtual_servers[i];
+            virtual_server(vs).map_err(|e| e.under(&format!("virtual_servers[{i}]")))?;
+        }
+        for &i in &changed {
+            let Some(key) = cfg.virtual_servers[i].key() else {
+                continue;
+            };
+            let other = cfg
+                .virtual_servers
+                .iter()
+                .enumerate()
+                .find(|(j, o)| *j != i && o.key() == Some(key));
+            if let Some((j, _)) = other {
+                // Reported on the focus if it is one of the two, otherwise on the later one.
+                let on_j = if focus.is_some() && focus == Some(cfg.virtual_servers[j].id) {
+                    true
+                } else if focus.is_some() && focus == Some(cfg.virtual_servers[i].id) {
+                    false
+                } else {
+                    j > i
+                };
+                let (at, other) = if on_j { (j, i) } else { (i, j) };
+                let vs = &cfg.virtual_servers[at];
+                return Err(duplicate_vs(vs, key, &format!("virtual_servers[{other}]"))
+                    .under(&format!("virtual_servers[{at}]")));
+            }
+        }
+        return groups(cfg, focus);
+    }
     let mut keys: HashMap<VsKey, usize> = HashMap::new();
     for (i, vs) in cfg.virtual_servers.iter().enumerate() {
         let prefix = format!("virtual_servers[{i}]");
@@ -457,6 +504,10 @@ pub fn config(cfg: &Config, focus: Option<Id>) -> Result {
             }
         }
     }
+    groups(cfg, focus)
+}
+
+fn groups(cfg: &Config, focus: Option<Id>) -> Result {
     for (i, g) in cfg.vrrp_groups.iter().enumerate() {
         vrrp_group(g).map_err(|e| e.under(&format!("vrrp_groups[{i}]")))?;
     }

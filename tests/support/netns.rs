@@ -120,6 +120,20 @@ impl Topology {
         ip(&["-n", &ns, "link", "set", "lo", "up"]).expect("lo up");
     }
 
+    /// Takes `host`'s switch port down (or up again): for the host, as if its cable were
+    /// pulled.
+    pub fn set_port(&self, host: &str, up: bool) {
+        let ns = self.ns(host);
+        let i = self
+            .hosts
+            .iter()
+            .position(|h| *h == ns)
+            .expect("a host of this topology");
+        let port = format!("p{}", i + 1);
+        let state = if up { "up" } else { "down" };
+        ip(&["-n", &self.bridge, "link", "set", &port, state]).expect("switch port");
+    }
+
     /// Runs a command in a host and waits for it.
     pub fn exec(&self, host: &str, args: &[&str]) -> Output {
         Command::new("ip")

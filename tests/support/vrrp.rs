@@ -324,7 +324,10 @@ impl Keepalived {
 
     pub fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
-            // keepalived --vrrp runs a parent and a VRRP child: kill both.
+            // keepalived --vrrp runs a parent and a VRRP child: kill both. The parent is
+            // stopped first so that it can neither respawn the child nor, by dying first, make
+            // the child shut down gracefully (its parent-death signal is SIGTERM).
+            signal(&c, libc::SIGSTOP);
             let out = Command::new("pkill")
                 .args(["-KILL", "-P", &c.id().to_string()])
                 .output();
