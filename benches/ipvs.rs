@@ -39,6 +39,13 @@ fn rs_addr(i: usize, j: usize) -> String {
 
 /// (service index, real servers): 37,205 = 2,277 x 16 + 773.
 fn shape() -> Vec<usize> {
+    // LBD_IPVS_SERVICES=N: a small table of N services x 16, to see what the table size costs.
+    if let Some(n) = std::env::var("LBD_IPVS_SERVICES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        return vec![16; n];
+    }
     (0..SERVICES)
         .map(|i| if i < DESTS - SERVICES * 16 { 17 } else { 16 })
         .collect()
@@ -183,13 +190,15 @@ fn latency(memory: bool) {
         assert!(r.status().is_success());
         let rev = r.json::<Value>().await.expect("json")["revision"].as_u64().expect("rev");
         wait_applied(&mut events, rev).await;
-        println!("lbd via the API: load {SERVICES} / {DESTS} (PUT /api/v1/config -> kernel applied): {:.3} s", t0.elapsed().as_secs_f64());
+        let shape = shape();
+        println!("lbd via the API: load {} / {} (PUT /api/v1/config -> kernel applied): {:.3} s", shape.len(), shape.iter().sum::<usize>(), t0.elapsed().as_secs_f64());
         let cfg: Value = client.get(format!("{base}/api/v1/config")).send().await.expect("get").json().await.expect("json");
-        let vs = &cfg["virtual_servers"][1000];
+        let vs = &cfg["virtual_servers"][shape.len() / 2];
         let (vs_id, rs) = (vs["id"].as_i64().expect("id"), vs["real_servers"][3].clone());
         let url = format!("{base}/api/v1/virtual-servers/{vs_id}/real-servers/{}", rs["id"]);
         let mut lat = Vec::new();
-        for i in 0..200u32 {
+        let changes: u32 = std::env::var("LBD_IPVS_CHANGES").ok().and_then(|v| v.parse().ok()).unwrap_or(200);
+        for i in 0..changes {
             let body = json!({"address": rs["address"], "weight": 2 + i % 50}).to_string();
             let t = Instant::now();
             let r = client.put(&url).body(body).send().await.expect("put");
@@ -199,7 +208,7 @@ fn latency(memory: bool) {
         }
         lat.sort();
         let p = |q: f64| lat[((lat.len() - 1) as f64 * q).round() as usize].as_secs_f64() * 1e3;
-        println!("one API change to kernel applied, table loaded, 200 changes: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms", p(0.5), p(0.99), p(1.0));
+        println!("one API change to kernel applied, table loaded, {changes} changes: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms", p(0.5), p(0.99), p(1.0));
         running.shutdown().await.expect("shutdown");
     });
 }

@@ -165,6 +165,10 @@ fn local_addr(l: &TcpListener, fallback: SocketAddr) -> SocketAddr {
 impl Running {
     /// Stops accepting, lets in-flight requests finish, and closes the database.
     pub async fn shutdown(mut self) -> Result<(), ServerError> {
+        // VRRP first: a master's priority-0 advert must not wait for HTTP clients to finish.
+        if let Some(h) = self.service.dataplane() {
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(2), h.stop_vrrp()).await;
+        }
         let _ = self.stop.send(true);
         let mut first_err = None;
         for (what, t) in std::mem::take(&mut self.tasks) {

@@ -5,7 +5,7 @@
 //! diff it against the current config, and (unless it is a dry run) commit the diff to the store
 //! and publish the new snapshot. Reads are served from the in-memory snapshot, never the file.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -482,25 +482,23 @@ impl Service {
         // changes one (copy on write), and only those it changed are normalised and checked.
         let mut cfg = current.config.clone();
         let focus = mutate(&mut cfg, &mut ids)?;
-        let changes = {
-            // (Addresses only, never dereferenced; dropped before the commit's await.)
-            let shared: HashSet<usize> = current
-                .config
-                .virtual_servers
-                .iter()
-                .map(|v| Arc::as_ptr(v) as usize)
-                .collect();
-            let unchanged =
-                |v: &VirtualServer| shared.contains(&(v as *const VirtualServer as usize));
-            fill_defaults(&mut cfg, &shared);
-            // Validate in the caller's order, so field paths point into the request body.
-            let (focus_id, prefix) = focus_path(&cfg, focus);
-            validate::config_changed(&cfg, focus_id, &unchanged)
-                .map_err(|e| relative_to(e, prefix.as_deref()))?;
-            sort_canonical(&mut cfg, &shared);
-            reshare(&current.config, &mut cfg, &shared);
-            diff(&current.config, &cfg)
-        };
+        // The virtual servers `mutate` touched: not the current snapshot's own `Arc` any more.
+        // (The current list is sorted by id, so each lookup is a binary search.)
+        let changed: Vec<usize> = (0..cfg.virtual_servers.len())
+            .filter(|&i| {
+                let v = &cfg.virtual_servers[i];
+                let cur = &current.config.virtual_servers;
+                !cur.binary_search_by_key(&v.id, |c| c.id)
+                    .is_ok_and(|j| Arc::ptr_eq(&cur[j], v))
+            })
+            .collect();
+        fill_defaults(&mut cfg, &changed);
+        // Validate in the caller's order, so field paths point into the request body.
+        let (focus_id, prefix) = focus_path(&cfg, focus);
+        validate::config_changed(&cfg, focus_id, &changed)
+            .map_err(|e| relative_to(e, prefix.as_deref()))?;
+        sort_canonical(&mut cfg, &current.config, &changed);
+        let changes = diff(&current.config, &cfg);
 
         if opts.dry_run || changes.is_empty() {
             let snap = Arc::new(Snapshot {
@@ -606,12 +604,9 @@ fn assign_ids(cfg: &Config, new: &mut Config, ids: &mut WriteState) {
 }
 
 /// Defaults that depend on other fields, filled in so stored and served values are explicit.
-fn fill_defaults(cfg: &mut Config, shared: &HashSet<usize>) {
-    for vs in &mut cfg.virtual_servers {
-        if shared.contains(&(Arc::as_ptr(vs) as usize)) {
-            continue;
-        }
-        let vs = Arc::make_mut(vs);
+fn fill_defaults(cfg: &mut Config, changed: &[usize]) {
+    for &i in changed {
+        let vs = Arc::make_mut(&mut cfg.virtual_servers[i]);
         vs.normalize();
         for rs in &mut vs.real_servers {
             if let Some(hc) = &mut rs.health_check {
@@ -630,39 +625,26 @@ fn fill_defaults(cfg: &mut Config, shared: &HashSet<usize>) {
 }
 
 /// The canonical order (by id, the store's order), so the in-memory snapshot is exactly what a
-/// reload from the file gives.
-fn sort_canonical(cfg: &mut Config, shared: &HashSet<usize>) {
-    for vs in &mut cfg.virtual_servers {
-        if !shared.contains(&(Arc::as_ptr(vs) as usize))
-            && !vs.real_servers.is_sorted_by_key(|r| r.id)
-        {
+/// reload from the file gives. A rewritten virtual server that came out equal to the current
+/// one (a whole-config PUT that changes one weight) gets the current snapshot's own `Arc` back,
+/// so the health checkers and the data plane see it as untouched.
+fn sort_canonical(cfg: &mut Config, cur: &Config, changed: &[usize]) {
+    for &i in changed {
+        let vs = &mut cfg.virtual_servers[i];
+        if !vs.real_servers.is_sorted_by_key(|r| r.id) {
             Arc::make_mut(vs).real_servers.sort_by_key(|r| r.id);
+        }
+        let old = &cur.virtual_servers;
+        if let Ok(j) = old.binary_search_by_key(&vs.id, |o| o.id) {
+            if *old[j] == **vs {
+                *vs = Arc::clone(&old[j]);
+            }
         }
     }
     if !cfg.virtual_servers.is_sorted_by_key(|v| v.id) {
         cfg.virtual_servers.sort_by_key(|v| v.id);
     }
     cfg.vrrp_groups.sort_by_key(|g| g.id);
-}
-
-/// Puts back the current snapshot's own `Arc` for every rewritten virtual server that came
-/// out equal to it (a whole-config PUT that changes one weight), so the data plane and the
-/// health checkers see untouched virtual servers as untouched.
-fn reshare(cur: &Config, cfg: &mut Config, shared: &HashSet<usize>) {
-    let mut old: HashMap<Id, &Arc<VirtualServer>> = HashMap::new();
-    for vs in &mut cfg.virtual_servers {
-        if shared.contains(&(Arc::as_ptr(vs) as usize)) {
-            continue;
-        }
-        if old.is_empty() {
-            old = cur.virtual_servers.iter().map(|v| (v.id, v)).collect();
-        }
-        if let Some(o) = old.get(&vs.id) {
-            if **o == *vs {
-                *vs = Arc::clone(o);
-            }
-        }
-    }
 }
 
 /// The id to report clashes on, and the field-path prefix of the focused entity.

@@ -203,6 +203,9 @@ impl Store {
             });
         }
         let cfg = &new.config;
+        // Real servers to insert, written after the loop in multi-row statements (a whole
+        // table of 37,000 is a few dozen statements, not 37,000 round trips to SQLite's thread).
+        let mut rss: Vec<(Id, &RealServer)> = Vec::new();
         for c in changes {
             let missing = || StoreError::Inconsistent(format!("{:?} {} ({})", c.kind, c.id, c.key));
             match (c.kind, c.op) {
@@ -212,9 +215,7 @@ impl Store {
                 (EntityKind::VirtualServer, ChangeOp::Add) => {
                     let vs = cfg.virtual_server(c.id).ok_or_else(missing)?;
                     write_vs(&mut tx, vs, true).await?;
-                    for rs in &vs.real_servers {
-                        insert_rs(&mut tx, vs.id, rs).await?;
-                    }
+                    rss.extend(vs.real_servers.iter().map(|rs| (vs.id, rs)));
                 }
                 (EntityKind::VirtualServer, ChangeOp::Update) => {
                     let vs = cfg.virtual_server(c.id).ok_or_else(missing)?;
@@ -229,7 +230,7 @@ impl Store {
                             .virtual_server(vs_id)
                             .and_then(|v| v.real_server(c.id))
                             .ok_or_else(missing)?;
-                        insert_rs(&mut tx, vs_id, rs).await?;
+                        rss.push((vs_id, rs));
                     }
                 }
                 (EntityKind::VrrpGroup, op) => {
@@ -241,6 +242,7 @@ impl Store {
                 }
             }
         }
+        insert_rss(&mut tx, &rss).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -262,11 +264,12 @@ impl Store {
         sqlx::query("DELETE FROM dataplane_owned")
             .execute(&mut *tx)
             .await?;
-        for s in services {
-            sqlx::query("INSERT INTO dataplane_owned (service) VALUES (?1)")
-                .bind(s)
-                .execute(&mut *tx)
-                .await?;
+        for chunk in services.chunks(INSERT_CHUNK) {
+            let mut q = sqlx::QueryBuilder::<Sqlite>::new("INSERT INTO dataplane_owned (service) ");
+            q.push_values(chunk, |mut b, s| {
+                b.push_bind(s.clone());
+            });
+            q.build().execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -440,42 +443,52 @@ fn rs_from_row(row: &SqliteRow) -> Result<RealServer> {
     })
 }
 
-async fn insert_rs(tx: &mut Transaction<'_, Sqlite>, vs_id: Id, rs: &RealServer) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO real_servers (id, virtual_server_id, address, port, weight, forwarding, \
-         inhibit_on_failure, upper_threshold, lower_threshold) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-    )
-    .bind(rs.id)
-    .bind(vs_id)
-    .bind(rs.address.to_string())
-    .bind(rs.port.map(i64::from))
-    .bind(i64::from(rs.weight.get()))
-    .bind(rs.forwarding.map(|f| name_of(&f)))
-    .bind(rs.inhibit_on_failure)
-    .bind(rs.upper_threshold.map(i64::from))
-    .bind(rs.lower_threshold.map(i64::from))
-    .execute(&mut **tx)
-    .await?;
-    if let Some(hc) = &rs.health_check {
-        sqlx::query(
+/// Rows per multi-row INSERT: 9 or 11 bound values each, far below SQLite's 32,766 limit.
+const INSERT_CHUNK: usize = 500;
+
+async fn insert_rss(tx: &mut Transaction<'_, Sqlite>, rss: &[(Id, &RealServer)]) -> Result<()> {
+    for chunk in rss.chunks(INSERT_CHUNK) {
+        let mut q = sqlx::QueryBuilder::<Sqlite>::new(
+            "INSERT INTO real_servers (id, virtual_server_id, address, port, weight, forwarding, \
+             inhibit_on_failure, upper_threshold, lower_threshold) ",
+        );
+        q.push_values(chunk, |mut b, (vs_id, rs)| {
+            b.push_bind(rs.id)
+                .push_bind(*vs_id)
+                .push_bind(rs.address.to_string())
+                .push_bind(rs.port.map(i64::from))
+                .push_bind(i64::from(rs.weight.get()))
+                .push_bind(rs.forwarding.map(|f| name_of(&f)))
+                .push_bind(rs.inhibit_on_failure)
+                .push_bind(rs.upper_threshold.map(i64::from))
+                .push_bind(rs.lower_threshold.map(i64::from));
+        });
+        q.build().execute(&mut **tx).await?;
+        let checks: Vec<(Id, &HealthCheck)> = chunk
+            .iter()
+            .filter_map(|(_, rs)| rs.health_check.as_ref().map(|hc| (rs.id, hc)))
+            .collect();
+        if checks.is_empty() {
+            continue;
+        }
+        let mut q = sqlx::QueryBuilder::<Sqlite>::new(
             "INSERT INTO health_checks (real_server_id, type, connect_port, connect_timeout_ms, \
-             retry, delay_before_retry_ms, rise, fall, path, expected_status, body_contains) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-        )
-        .bind(rs.id)
-        .bind(name_of(&hc.kind))
-        .bind(hc.connect_port.map(i64::from))
-        .bind(i64::from(hc.connect_timeout_ms))
-        .bind(i64::from(hc.retry))
-        .bind(i64::from(hc.delay_before_retry_ms))
-        .bind(hc.rise.map(i64::from))
-        .bind(hc.fall.map(i64::from))
-        .bind(&hc.path)
-        .bind(hc.expected_status.map(i64::from))
-        .bind(&hc.body_contains)
-        .execute(&mut **tx)
-        .await?;
+             retry, delay_before_retry_ms, rise, fall, path, expected_status, body_contains) ",
+        );
+        q.push_values(checks, |mut b, (id, hc)| {
+            b.push_bind(id)
+                .push_bind(name_of(&hc.kind))
+                .push_bind(hc.connect_port.map(i64::from))
+                .push_bind(i64::from(hc.connect_timeout_ms))
+                .push_bind(i64::from(hc.retry))
+                .push_bind(i64::from(hc.delay_before_retry_ms))
+                .push_bind(hc.rise.map(i64::from))
+                .push_bind(hc.fall.map(i64::from))
+                .push_bind(hc.path.clone())
+                .push_bind(hc.expected_status.map(i64::from))
+                .push_bind(hc.body_contains.clone());
+        });
+        q.build().execute(&mut **tx).await?;
     }
     Ok(())
 }

@@ -7,7 +7,7 @@
 //! retries with a growing back-off: no crash, no busy loop. No message ends the loop; only the
 //! end of its inputs (shutdown) does.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,6 +22,7 @@ use crate::events::{EventBus, EventKind};
 use crate::health::state::HealthState;
 use crate::health::{Checkers, Verdict};
 use crate::kernel::{Kernel, KernelError};
+use crate::model::idmap::{IdMap, IdSet};
 use crate::model::{Id, Snapshot, VirtualServer, VrrpGroup};
 use crate::status::{DataplaneState, DataplaneStatus, StatusBoard};
 use crate::store::Store;
@@ -54,6 +55,9 @@ enum Command {
     Resync(oneshot::Sender<Result<usize, KernelError>>),
     /// The kernel's table as lbd reads it.
     KernelTable(oneshot::Sender<Result<IpvsTable, KernelError>>),
+    /// Graceful stop of VRRP (priority 0 from every master, addresses released), first thing
+    /// on shutdown, so the peer takes over after Skew_Time alone.
+    StopVrrp(oneshot::Sender<()>),
 }
 
 /// A cloneable way to talk to the actor.
@@ -79,6 +83,16 @@ impl DataplaneHandle {
             .await
             .map_err(|_| HandleError::Gone)?;
         Ok(rx.await.map_err(|_| HandleError::Gone)??)
+    }
+
+    /// Stops VRRP gracefully (see [`Command::StopVrrp`]); the IPVS table is left as it is.
+    pub async fn stop_vrrp(&self) -> Result<(), HandleError> {
+        let (tx, rx) = oneshot::channel();
+        self.tx
+            .send(Command::StopVrrp(tx))
+            .await
+            .map_err(|_| HandleError::Gone)?;
+        rx.await.map_err(|_| HandleError::Gone)
     }
 
     pub async fn kernel_table(&self) -> Result<IpvsTable, HandleError> {
@@ -121,9 +135,11 @@ struct Actor {
     /// the snapshot) gave which service: a change is applied by recomputing only the virtual
     /// servers that are not the same `Arc` any more, or whose real servers changed health.
     desired: Option<IpvsTable>,
-    desired_from: HashMap<Id, (Arc<VirtualServer>, Option<ServiceKey>)>,
+    desired_from: IdMap<(Arc<VirtualServer>, Option<ServiceKey>)>,
     /// Virtual servers whose real servers changed health since the last pass.
-    health_dirty: HashSet<Id>,
+    health_dirty: IdSet,
+    /// The owned set changed since it was last written to the store.
+    owned_dirty: bool,
     status: DataplaneStatus,
     backoff: Duration,
     /// VRRP runs on a thread of its own (see `crate::vrrp::engine`), started with the first
@@ -171,8 +187,9 @@ pub fn spawn_with_store(
         verdicts,
         owned: BTreeSet::new(),
         desired: None,
-        desired_from: HashMap::new(),
-        health_dirty: HashSet::new(),
+        desired_from: IdMap::default(),
+        health_dirty: IdSet::default(),
+        owned_dirty: true,
         kernel_cache: None,
         store,
         persisted: BTreeSet::new(),
@@ -244,6 +261,15 @@ impl Actor {
                     Some(Command::KernelTable(reply)) => {
                         let _ = reply.send(self.dump().await);
                     }
+                    Some(Command::StopVrrp(reply)) => {
+                        if let Some(e) = self.vrrp.take() {
+                            let _ = tokio::task::spawn_blocking(move || e.stop()).await;
+                        }
+                        // No restart from a later snapshot: this is the way out.
+                        self.vrrp_kernel = None;
+                        self.vrrp_sent = None;
+                        let _ = reply.send(());
+                    }
                 },
                 _ = tokio::time::sleep_until(next) => {
                     next = Instant::now() + self.pass(Reason::Periodic).await;
@@ -293,12 +319,15 @@ impl Actor {
     /// Writes the owned set to the store when it changed.
     async fn persist_owned(&mut self) {
         let Some(store) = &self.store else { return };
-        if self.owned.len() == self.persisted.len() && self.owned == self.persisted {
+        if !self.owned_dirty {
             return;
         }
         let tokens: Vec<String> = self.owned.iter().map(ServiceKey::to_token).collect();
         match store.save_owned(&tokens).await {
-            Ok(()) => self.persisted = self.owned.clone(),
+            Ok(()) => {
+                self.persisted = self.owned.clone();
+                self.owned_dirty = false;
+            }
             Err(e) => tracing::error!(error = %e, "cannot record the owned IPVS services"),
         }
     }
@@ -464,11 +493,8 @@ impl Actor {
         };
         // Ownership: what lbd wanted before (it may have to delete it) and wants now; written
         // down before the kernel is touched, so a crash mid-apply forgets nothing.
-        match &keys {
-            Some(keys) => self
-                .owned
-                .extend(keys.iter().filter(|k| desired.services.contains_key(k))),
-            None => self.owned.extend(desired.services.keys().copied()),
+        for k in desired_keys(&desired, keys.as_ref()) {
+            self.owned_dirty |= self.owned.insert(k);
         }
         self.persist_owned().await;
         let ops = match &keys {
@@ -517,11 +543,17 @@ impl Actor {
             Some(keys) => {
                 for k in keys {
                     if !desired.services.contains_key(k) {
-                        self.owned.remove(k);
+                        self.owned_dirty |= self.owned.remove(k);
                     }
                 }
             }
-            None => self.owned = desired.services.keys().copied().collect(),
+            None => {
+                let now: BTreeSet<ServiceKey> = desired.services.keys().copied().collect();
+                if now != self.owned {
+                    self.owned = now;
+                    self.owned_dirty = true;
+                }
+            }
         }
         self.persist_owned().await;
         self.backoff = self.cfg.retry_min;
@@ -560,5 +592,17 @@ impl Actor {
         let wait = self.backoff;
         self.backoff = (self.backoff * 2).min(self.cfg.retry_max);
         wait
+    }
+}
+
+/// The services of `desired` among `keys` (all of them when `keys` is `None`).
+fn desired_keys(desired: &IpvsTable, keys: Option<&BTreeSet<ServiceKey>>) -> Vec<ServiceKey> {
+    match keys {
+        Some(keys) => keys
+            .iter()
+            .filter(|k| desired.services.contains_key(k))
+            .copied()
+            .collect(),
+        None => desired.services.keys().copied().collect(),
     }
 }

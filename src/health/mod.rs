@@ -29,6 +29,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::events::now_unix_ms;
+use crate::model::idmap::IdMap;
 use crate::model::{CheckKind, Config, Id, VirtualServer};
 use state::{HealthState, Hysteresis, RealServerHealth};
 
@@ -136,8 +137,8 @@ fn lock(b: &HealthBoard) -> std::sync::MutexGuard<'_, BTreeMap<Id, RealServerHea
 pub struct Checkers {
     tasks: HashMap<Id, (CheckSpec, JoinHandle<()>)>,
     /// The virtual servers of the last sync, and which of their real servers have checks.
-    synced: HashMap<Id, Arc<VirtualServer>>,
-    by_vs: HashMap<Id, Vec<Id>>,
+    synced: IdMap<Arc<VirtualServer>>,
+    by_vs: IdMap<Vec<Id>>,
     board: HealthBoard,
     tx: mpsc::Sender<Verdict>,
 }
@@ -146,8 +147,8 @@ impl Checkers {
     pub fn new(board: HealthBoard, tx: mpsc::Sender<Verdict>) -> Self {
         Checkers {
             tasks: HashMap::new(),
-            synced: HashMap::new(),
-            by_vs: HashMap::new(),
+            synced: IdMap::default(),
+            by_vs: IdMap::default(),
             board,
             tx,
         }

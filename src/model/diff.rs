@@ -170,12 +170,12 @@ pub fn diff(old: &Config, new: &Config) -> Vec<Change> {
     let mut updates = Vec::new();
     let mut adds = Vec::new();
 
-    let old_vs: HashMap<Id, &VirtualServer> = old
+    let old_vs: super::idmap::IdMap<&VirtualServer> = old
         .virtual_servers
         .iter()
         .map(|v| (v.id, v.as_ref()))
         .collect();
-    let new_ids: HashMap<Id, &VirtualServer> = new
+    let new_ids: super::idmap::IdMap<&VirtualServer> = new
         .virtual_servers
         .iter()
         .map(|v| (v.id, v.as_ref()))
@@ -218,8 +218,10 @@ pub fn diff(old: &Config, new: &Config) -> Vec<Change> {
             c.fields = fields_of(&own_old, &own_new, &["real_servers"]);
             updates.push(c);
         }
-        let old_rs: HashMap<Id, &RealServer> = o.real_servers.iter().map(|r| (r.id, r)).collect();
-        let new_rs: HashMap<Id, &RealServer> = v.real_servers.iter().map(|r| (r.id, r)).collect();
+        let old_rs: super::idmap::IdMap<&RealServer> =
+            o.real_servers.iter().map(|r| (r.id, r)).collect();
+        let new_rs: super::idmap::IdMap<&RealServer> =
+            v.real_servers.iter().map(|r| (r.id, r)).collect();
         for r in &o.real_servers {
             if !new_rs.contains_key(&r.id) {
                 removes.push(change(

@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod diff;
+pub mod idmap;
 pub mod real_server;
 pub mod units;
 pub mod validate;

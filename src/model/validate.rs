@@ -440,28 +440,22 @@ pub fn vrrp_group(g: &VrrpGroup) -> Result {
 /// When two entities clash, the error is reported on `focus` (the entity a request is about) if
 /// it is one of them, otherwise on the later one.
 pub fn config(cfg: &Config, focus: Option<Id>) -> Result {
-    config_changed(cfg, focus, &|_| false)
+    let all: Vec<usize> = (0..cfg.virtual_servers.len()).collect();
+    config_changed(cfg, focus, &all)
 }
 
-/// Like [`config`], skipping the virtual servers `unchanged` says were valid already (shared
-/// with the last committed snapshot): a change to one virtual server checks that one, and its
-/// key against the others, not the whole table again.
-pub fn config_changed(
-    cfg: &Config,
-    focus: Option<Id>,
-    unchanged: &dyn Fn(&VirtualServer) -> bool,
-) -> Result {
-    let changed: Vec<usize> = (0..cfg.virtual_servers.len())
-        .filter(|&i| !unchanged(&cfg.virtual_servers[i]))
-        .collect();
+/// Like [`config`], checking only the virtual servers at `changed` (the others were valid
+/// already, shared with the last committed snapshot): a change to one virtual server checks
+/// that one, and its key against the others, not the whole table again.
+pub fn config_changed(cfg: &Config, focus: Option<Id>, changed: &[usize]) -> Result {
     if changed.len() * 8 < cfg.virtual_servers.len() {
         // Two unchanged virtual servers cannot clash (they were valid together before), so a
         // clash involves a changed one: compare each changed key with every other.
-        for &i in &changed {
+        for &i in changed {
             let vs = &cfg.virtual_servers[i];
             virtual_server(vs).map_err(|e| e.under(&format!("virtual_servers[{i}]")))?;
         }
-        for &i in &changed {
+        for &i in changed {
             let Some(key) = cfg.virtual_servers[i].key() else {
                 continue;
             };
