@@ -413,12 +413,28 @@ async fn traffic_through_ipvs_shows_in_counters_and_connections() {
     .await
     .unwrap();
 
-    let v: Value = reqwest::get(format!("{base}/api/v1/ipvs"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    // The kernel sums its per-CPU counters into what netlink reports every 2 s (the rate
+    // estimator's timer), so the totals show up within a few seconds, for ipvsadm as for lbd.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let v: Value = loop {
+        let v: Value = reqwest::get(format!("{base}/api/v1/ipvs"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let conns = v["services"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["address"] == "10.99.0.1")
+            .map(|s| s["stats"]["conns"].as_u64().unwrap_or(0))
+            .unwrap_or(0);
+        if conns >= 6 || Instant::now() > deadline {
+            break v;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
     assert_eq!(
         v["timeouts"],
         json!({"tcp_secs": 1000, "tcp_fin_secs": 100, "udp_secs": 200}),
