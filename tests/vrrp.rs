@@ -64,6 +64,18 @@ fn two_lbd_directors_elect_fail_over_and_preempt_back() {
     let sched = status["vrrp"]["scheduling"].as_str().unwrap_or("");
     assert!(sched == "fifo" || sched == "normal", "{status}");
     eprintln!("VRRP thread scheduling: {sched}");
+    // `lbd ctl status` tells the operator the same.
+    let text = a.status_text(&t);
+    assert!(
+        text.contains("vrrp: VI_1 vrid 1 v3: MASTER  [eth0 priority 150]  master 192.168.10.101 (priority 150)"),
+        "{text}"
+    );
+    let text = b.status_text(&t);
+    assert!(
+        text.contains("vrrp: VI_1 vrid 1 v3: BACKUP  [eth0 priority 100]  master 192.168.10.101 (priority 150)"),
+        "{text}"
+    );
+    assert!(text.contains("sync: "), "{text}");
 
     // SIGTERM: priority 0, so b takes over after its skew time, not a master-down interval.
     let before = now_unix_ms();

@@ -197,6 +197,12 @@ impl Director {
         });
     }
 
+    /// `lbd ctl status` as an operator reads it.
+    pub fn status_text(&self, t: &Topology) -> String {
+        let out = self.ctl_raw(t, &["ctl", "status"]);
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     fn ctl_raw(&self, t: &Topology, args: &[&str]) -> std::process::Output {
         let mut a = vec![LBD];
         a.extend_from_slice(args);
