@@ -319,3 +319,43 @@ fn a_client_sees_the_vip_move_on_the_first_gratuitous_arp() {
     let g = b.group(&t);
     assert_eq!(g["counters"]["garps_sent"], 1, "{g}");
 }
+
+#[test]
+fn unicast_peers_elect_and_fail_over_without_multicast() {
+    if !privileged("unicast_peers") {
+        return;
+    }
+    let t = two_hosts("vrrpuc");
+    let dir = tempfile::tempdir().unwrap();
+    let mut ca = Conf::new("lk01", 150, 3, 0.1);
+    ca.unicast = Some(("192.168.10.101".into(), "192.168.10.102".into()));
+    let mut cb = Conf::new("lk02", 100, 3, 0.1);
+    cb.unicast = Some(("192.168.10.102".into(), "192.168.10.101".into()));
+    let cap = t.capture("b");
+    let mut a = Director::start(&t, "a", dir.path(), &ca);
+    let b = Director::start(&t, "b", dir.path(), &cb);
+    a.wait_state(&t, "master", LONG);
+    wait_for("b to hear a over unicast", LONG, || {
+        let g = b.group(&t);
+        (g["state"] == "backup" && g["master_address"] == "192.168.10.101").then_some(())
+    });
+    // Half a second of adverts at 100 ms.
+    std::thread::sleep(Duration::from_millis(500));
+    a.term();
+    let g = b.wait_state(&t, "master", LONG);
+    assert_eq!(last_transition(&g).3, "the master sent priority 0");
+    std::thread::sleep(Duration::from_millis(300));
+    let frames = cap.stop();
+    // Every VRRP packet on the wire went to a peer's own address, none to 224.0.0.18.
+    let vrrp: Vec<[u8; 4]> = frames
+        .iter()
+        .filter(|f| f.len() >= 34 && f[12..14] == [0x08, 0x00] && f[23] == 112)
+        .map(|f| [f[30], f[31], f[32], f[33]])
+        .collect();
+    assert!(vrrp.len() >= 5, "{} VRRP packets", vrrp.len());
+    assert!(
+        vrrp.iter()
+            .all(|d| *d == [192, 168, 10, 102] || *d == [192, 168, 10, 101]),
+        "{vrrp:?}"
+    );
+}

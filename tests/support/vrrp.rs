@@ -25,6 +25,8 @@ pub struct Conf {
     pub preempt: bool,
     /// garp_master_repeat / garp_master_delay / garp_master_refresh.
     pub garp: Option<(u32, u32, u32)>,
+    /// unicast_src_ip and the one unicast_peer, instead of multicast.
+    pub unicast: Option<(String, String)>,
 }
 
 impl Conf {
@@ -38,6 +40,7 @@ impl Conf {
             auth_pass: None,
             preempt: true,
             garp: None,
+            unicast: None,
         }
     }
 
@@ -61,6 +64,11 @@ impl Conf {
         if let Some((repeat, delay, refresh)) = self.garp {
             s.push_str(&format!(
                 "    garp_master_repeat {repeat}\n    garp_master_delay {delay}\n    garp_master_refresh {refresh}\n"
+            ));
+        }
+        if let Some((src, peer)) = &self.unicast {
+            s.push_str(&format!(
+                "    unicast_src_ip {src}\n    unicast_peer {{\n        {peer}\n    }}\n"
             ));
         }
         s.push_str(&format!(
