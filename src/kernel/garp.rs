@@ -122,13 +122,7 @@ impl PacketSocket {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn hex(s: &str) -> Vec<u8> {
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
-    }
+    use crate::vrrp::tests::hex;
 
     /// `../shared/vectors/keepalived/test_vectors.txt`, vector `garp_takeover`: the first of the
     /// 5 gratuitous ARPs keepalived 2.2.7 (lk02, MAC 02:00:c0:a8:0a:66) sent on becoming master

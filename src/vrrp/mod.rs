@@ -24,4 +24,4 @@ pub use packet::{
 pub use timer::{ProtocolVersion, Timer};
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

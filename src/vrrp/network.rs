@@ -226,13 +226,7 @@ impl VrrpSocket {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn hex(s: &str) -> Vec<u8> {
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
-    }
+    use crate::vrrp::tests::hex;
 
     /// The IP header of `vrrpv2_advert` in `../shared/vectors/keepalived/test_vectors.txt`:
     /// keepalived 2.2.7 (lk01, 192.168.10.101) advertising VRID 1 with auth PASS, IP id 3,

@@ -6,7 +6,7 @@ mod random;
 mod vectors;
 
 /// Hex (whitespace ignored) to bytes.
-pub(super) fn hex(s: &str) -> Vec<u8> {
+pub(crate) fn hex(s: &str) -> Vec<u8> {
     let digits: Vec<u8> = s.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
     assert_eq!(digits.len() % 2, 0, "odd hex length");
     digits
