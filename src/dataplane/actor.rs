@@ -7,7 +7,7 @@
 //! retries with a growing back-off: no crash, no busy loop. No message ends the loop; only the
 //! end of its inputs (shutdown) does.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,8 +22,9 @@ use crate::events::{EventBus, EventKind};
 use crate::health::state::HealthState;
 use crate::health::{Checkers, Verdict};
 use crate::kernel::{Kernel, KernelError};
+use crate::model::config::VsChanges;
 use crate::model::idmap::{IdMap, IdSet};
-use crate::model::{Id, Snapshot, VirtualServer, VrrpGroup};
+use crate::model::{Snapshot, VirtualServer, VrrpGroup};
 use crate::status::{DataplaneState, DataplaneStatus, StatusBoard};
 use crate::store::Store;
 use crate::vrrp::engine::VrrpEngine;
@@ -403,33 +404,16 @@ impl Actor {
         desired: &mut IpvsTable,
     ) -> BTreeSet<ServiceKey> {
         let mut keys = BTreeSet::new();
-        let mut known = 0;
-        let mut changed = Vec::new();
-        for vs in &cfg.virtual_servers {
-            match self.desired_from.get(&vs.id) {
-                Some((a, _)) => {
-                    known += 1;
-                    if !Arc::ptr_eq(a, vs) || self.health_dirty.contains(&vs.id) {
-                        changed.push(vs.clone());
-                    }
-                }
-                None => changed.push(vs.clone()),
-            }
-        }
+        let VsChanges { changed, removed } = cfg.changes_since(
+            &self.desired_from,
+            |(a, _)| a,
+            |id| self.health_dirty.contains(&id),
+        );
         // Old services out first (a key may move from one virtual server to another).
-        if known != self.desired_from.len() {
-            let ids: HashSet<Id> = cfg.virtual_servers.iter().map(|v| v.id).collect();
-            let gone: Vec<Id> = self
-                .desired_from
-                .keys()
-                .filter(|id| !ids.contains(id))
-                .copied()
-                .collect();
-            for id in gone {
-                if let Some((_, Some(k))) = self.desired_from.remove(&id) {
-                    desired.services.remove(&k);
-                    keys.insert(k);
-                }
+        for id in removed {
+            if let Some((_, Some(k))) = self.desired_from.remove(&id) {
+                desired.services.remove(&k);
+                keys.insert(k);
             }
         }
         for vs in &changed {

@@ -161,37 +161,17 @@ impl Checkers {
     /// looked at, so a change to one virtual server costs the same in any size of table.
     pub fn sync(&mut self, cfg: &Config) -> Vec<Id> {
         let mut gone = Vec::new();
-        let mut known = 0;
-        let mut changed = Vec::new();
-        for vs in &cfg.virtual_servers {
-            match self.synced.get(&vs.id) {
-                Some(a) if Arc::ptr_eq(a, vs) => known += 1,
-                Some(_) => {
-                    known += 1;
-                    changed.push(vs.clone());
+        let changes = cfg.changes_since(&self.synced, |a| a, |_| false);
+        for id in changes.removed {
+            self.synced.remove(&id);
+            for rs in self.by_vs.remove(&id).unwrap_or_default() {
+                if let Some((_, t)) = self.tasks.remove(&rs) {
+                    t.abort();
                 }
-                None => changed.push(vs.clone()),
+                gone.push(rs);
             }
         }
-        if known != self.synced.len() {
-            let ids: HashSet<Id> = cfg.virtual_servers.iter().map(|v| v.id).collect();
-            let removed: Vec<Id> = self
-                .synced
-                .keys()
-                .filter(|id| !ids.contains(id))
-                .copied()
-                .collect();
-            for id in removed {
-                self.synced.remove(&id);
-                for rs in self.by_vs.remove(&id).unwrap_or_default() {
-                    if let Some((_, t)) = self.tasks.remove(&rs) {
-                        t.abort();
-                    }
-                    gone.push(rs);
-                }
-            }
-        }
-        for vs in changed {
+        for vs in changes.changed {
             let wanted = specs_of(&vs);
             let keep: HashSet<Id> = wanted.iter().map(|s| s.real_server_id).collect();
             for rs in self.by_vs.remove(&vs.id).unwrap_or_default() {

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::idmap::{IdMap, IdSet};
 use super::virtual_server::{Id, VirtualServer};
 use super::vrrp_group::VrrpGroup;
 
@@ -31,7 +32,50 @@ pub struct Snapshot {
     pub config: Config,
 }
 
+/// What changed in a configuration for a consumer that keeps, per virtual-server id, the `Arc`
+/// it last worked from (see [`Config::changes_since`]).
+#[derive(Debug, Default)]
+pub struct VsChanges {
+    /// New virtual servers, and those that are not the same `Arc` any more.
+    pub changed: Vec<Arc<VirtualServer>>,
+    /// Ids the consumer knew that are gone.
+    pub removed: Vec<Id>,
+}
+
 impl Config {
+    /// The virtual servers that differ from what `seen` (id -> whatever holds the `Arc` the
+    /// consumer last worked from) remembers, plus those `dirty` names for reasons of its own.
+    /// Untouched virtual servers cost one lookup and no comparison of their contents.
+    pub fn changes_since<V>(
+        &self,
+        seen: &IdMap<V>,
+        arc: impl Fn(&V) -> &Arc<VirtualServer>,
+        dirty: impl Fn(Id) -> bool,
+    ) -> VsChanges {
+        let mut out = VsChanges::default();
+        let mut known = 0;
+        for vs in &self.virtual_servers {
+            match seen.get(&vs.id) {
+                Some(v) => {
+                    known += 1;
+                    if !Arc::ptr_eq(arc(v), vs) || dirty(vs.id) {
+                        out.changed.push(vs.clone());
+                    }
+                }
+                None => out.changed.push(vs.clone()),
+            }
+        }
+        if known != seen.len() {
+            let ids: IdSet = self.virtual_servers.iter().map(|v| v.id).collect();
+            out.removed = seen
+                .keys()
+                .filter(|id| !ids.contains(id))
+                .copied()
+                .collect();
+        }
+        out
+    }
+
     pub fn virtual_server(&self, id: Id) -> Option<&VirtualServer> {
         self.virtual_servers
             .iter()
