@@ -126,8 +126,6 @@ struct Actor {
     checkers: Checkers,
     verdicts: mpsc::Receiver<Verdict>,
     store: Option<Store>,
-    /// The owned set as last written to the store.
-    persisted: BTreeSet<ServiceKey>,
     /// The kernel's table as last dumped, with what lbd applied since.
     kernel_cache: Option<IpvsTable>,
     /// Services lbd created: the only ones it may delete.
@@ -139,7 +137,8 @@ struct Actor {
     desired_from: IdMap<(Arc<VirtualServer>, Option<ServiceKey>)>,
     /// Virtual servers whose real servers changed health since the last pass.
     health_dirty: IdSet,
-    /// The owned set changed since it was last written to the store.
+    /// The owned set differs from what the store holds (starts as loaded: no write at start-up
+    /// unless the first pass changes it).
     owned_dirty: bool,
     status: DataplaneStatus,
     backoff: Duration,
@@ -190,10 +189,9 @@ pub fn spawn_with_store(
         desired: None,
         desired_from: IdMap::default(),
         health_dirty: IdSet::default(),
-        owned_dirty: true,
+        owned_dirty: false,
         kernel_cache: None,
         store,
-        persisted: BTreeSet::new(),
         status: DataplaneStatus {
             state: DataplaneState::NotRunning,
             reason: Some("starting".into()),
@@ -216,7 +214,6 @@ impl Actor {
                         .iter()
                         .filter_map(|t| ServiceKey::from_token(t))
                         .collect();
-                    self.persisted = self.owned.clone();
                 }
                 Err(e) => {
                     tracing::error!(error = %e, "cannot read the owned IPVS services; only this run's are known")
@@ -325,10 +322,7 @@ impl Actor {
         }
         let tokens: Vec<String> = self.owned.iter().map(ServiceKey::to_token).collect();
         match store.save_owned(&tokens).await {
-            Ok(()) => {
-                self.persisted = self.owned.clone();
-                self.owned_dirty = false;
-            }
+            Ok(()) => self.owned_dirty = false,
             Err(e) => tracing::error!(error = %e, "cannot record the owned IPVS services"),
         }
     }
