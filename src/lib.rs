@@ -21,6 +21,7 @@ pub mod ipvs;
 pub mod keepalived;
 pub mod kernel;
 pub mod model;
+pub mod netlink;
 pub mod realserver;
 pub mod server;
 pub mod service;

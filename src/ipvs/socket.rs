@@ -1,10 +1,10 @@
 //! A generic-netlink socket speaking to the kernel's IPVS family: requests with acks, and dumps.
 
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 use super::uapi::*;
 use super::wire::{attrs, get_u16, get_u32, DestAttrs, MsgBuilder, SvcAttrs};
+use crate::netlink::NetlinkSocket;
 
 #[derive(Debug, thiserror::Error)]
 pub enum IpvsError {
@@ -21,7 +21,7 @@ pub enum IpvsError {
 }
 
 pub struct IpvsSocket {
-    fd: OwnedFd,
+    sock: NetlinkSocket,
     family: u16,
     seq: u32,
     buf: Vec<u8>,
@@ -30,32 +30,20 @@ pub struct IpvsSocket {
 impl IpvsSocket {
     /// Opens a socket and resolves the IPVS family (which makes the kernel load ip_vs).
     pub fn open() -> Result<IpvsSocket, IpvsError> {
-        // SAFETY: plain socket(2); the fd is owned right away.
-        let raw = unsafe {
-            libc::socket(
-                libc::AF_NETLINK,
-                libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-                libc::NETLINK_GENERIC,
-            )
-        };
-        if raw < 0 {
-            return Err(IpvsError::Io(io::Error::last_os_error()));
-        }
-        // SAFETY: `raw` is a fresh, valid descriptor that nothing else owns.
-        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        let sock = NetlinkSocket::open(libc::NETLINK_GENERIC, 0)?;
         // Acks carry only the request's header (NETLINK_CAP_ACK), and the buffers are large
         // enough for a batch of them: a lost ack would leave a batch undecided.
-        set_opt(&fd, libc::SOL_NETLINK, NETLINK_CAP_ACK, 1);
+        sock.set_opt(libc::SOL_NETLINK, NETLINK_CAP_ACK, 1);
         for (force, plain) in [
             (libc::SO_SNDBUFFORCE, libc::SO_SNDBUF),
             (libc::SO_RCVBUFFORCE, libc::SO_RCVBUF),
         ] {
-            if !set_opt(&fd, libc::SOL_SOCKET, force, 4 << 20) {
-                set_opt(&fd, libc::SOL_SOCKET, plain, 4 << 20);
+            if !sock.set_opt(libc::SOL_SOCKET, force, 4 << 20) {
+                sock.set_opt(libc::SOL_SOCKET, plain, 4 << 20);
             }
         }
         let mut s = IpvsSocket {
-            fd,
+            sock,
             family: GENL_ID_CTRL,
             seq: 0,
             buf: vec![0u8; 1 << 16],
@@ -93,23 +81,7 @@ impl IpvsSocket {
     }
 
     fn send(&self, msg: &[u8]) -> Result<(), IpvsError> {
-        // SAFETY: sending our own buffer on our own socket to the kernel (nl_pid 0).
-        let mut addr: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
-        addr.nl_family = libc::AF_NETLINK as u16;
-        let n = unsafe {
-            libc::sendto(
-                self.fd.as_raw_fd(),
-                msg.as_ptr().cast(),
-                msg.len(),
-                0,
-                (&addr as *const libc::sockaddr_nl).cast(),
-                std::mem::size_of::<libc::sockaddr_nl>() as u32,
-            )
-        };
-        if n < 0 {
-            return Err(IpvsError::Io(io::Error::last_os_error()));
-        }
-        Ok(())
+        Ok(self.sock.send(msg)?)
     }
 
     /// Sends `msg` and collects the generic-netlink payloads (attributes) of the replies with
@@ -123,23 +95,8 @@ impl IpvsSocket {
         self.send(msg)?;
         let mut out = Vec::new();
         loop {
-            // SAFETY: receiving into our own buffer.
-            let n = unsafe {
-                libc::recv(
-                    self.fd.as_raw_fd(),
-                    self.buf.as_mut_ptr().cast(),
-                    self.buf.len(),
-                    0,
-                )
-            };
-            if n < 0 {
-                let e = io::Error::last_os_error();
-                if e.kind() == io::ErrorKind::Interrupted {
-                    continue;
-                }
-                return Err(IpvsError::Io(e));
-            }
-            let data = &self.buf[..n as usize];
+            let n = self.sock.recv(&mut self.buf, 0)?;
+            let data = &self.buf[..n];
             let mut off = 0;
             while off + 16 <= data.len() {
                 let len = u32::from_ne_bytes(
@@ -328,19 +285,6 @@ impl IpvsSocket {
 /// NETLINK_CAP_ACK from linux/netlink.h.
 const NETLINK_CAP_ACK: libc::c_int = 10;
 
-fn set_opt(fd: &OwnedFd, level: libc::c_int, name: libc::c_int, v: libc::c_int) -> bool {
-    // SAFETY: setsockopt with a pointer to a local int.
-    unsafe {
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            level,
-            name,
-            (&v as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as u32,
-        ) == 0
-    }
-}
-
 /// Fills in a request's attributes.
 pub type Build<'a> = Box<dyn FnOnce(&mut MsgBuilder) + 'a>;
 
@@ -386,23 +330,8 @@ impl IpvsSocket {
             let mut outcome: Vec<Option<Option<io::Error>>> = (0..n).map(|_| None).collect();
             let mut pending = n;
             while pending > 0 {
-                // SAFETY: receiving into our own buffer.
-                let got = unsafe {
-                    libc::recv(
-                        self.fd.as_raw_fd(),
-                        self.buf.as_mut_ptr().cast(),
-                        self.buf.len(),
-                        0,
-                    )
-                };
-                if got < 0 {
-                    let e = io::Error::last_os_error();
-                    if e.kind() == io::ErrorKind::Interrupted {
-                        continue;
-                    }
-                    return Err(IpvsError::Io(e));
-                }
-                let data = &self.buf[..got as usize];
+                let got = self.sock.recv(&mut self.buf, 0)?;
+                let data = &self.buf[..got];
                 let mut off = 0;
                 while off + 20 <= data.len() {
                     let len = u32::from_ne_bytes([

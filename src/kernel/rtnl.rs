@@ -11,11 +11,11 @@
 //! (`linux/netlink.h`, `linux/if_addr.h`, `linux/rtnetlink.h`.)
 
 use std::io;
-use std::mem;
 use std::net::IpAddr;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::RawFd;
 
 use crate::model::VirtualAddress;
+use crate::netlink::NetlinkSocket;
 
 pub const RTM_NEWADDR: u16 = 20;
 pub const RTM_DELADDR: u16 = 21;
@@ -32,40 +32,6 @@ pub const RT_SCOPE_UNIVERSE: u8 = 0;
 /// `IFA_F_NODAD`: an IPv6 virtual address must not wait for duplicate address detection (the
 /// old master may still hold it for a moment).
 pub const IFA_F_NODAD: u8 = 0x02;
-
-fn netlink_socket(groups: u32) -> io::Result<OwnedFd> {
-    // SAFETY: plain socket(2); owned at once.
-    let raw = unsafe {
-        libc::socket(
-            libc::AF_NETLINK,
-            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-            libc::NETLINK_ROUTE,
-        )
-    };
-    if raw < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: fresh descriptor.
-    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-    if groups != 0 {
-        // SAFETY: sockaddr_nl is plain old data.
-        let mut sa: libc::sockaddr_nl = unsafe { mem::zeroed() };
-        sa.nl_family = libc::AF_NETLINK as u16;
-        sa.nl_groups = groups;
-        // SAFETY: binding our socket to a valid sockaddr_nl.
-        let r = unsafe {
-            libc::bind(
-                fd.as_raw_fd(),
-                (&sa as *const libc::sockaddr_nl).cast(),
-                mem::size_of::<libc::sockaddr_nl>() as u32,
-            )
-        };
-        if r < 0 {
-            return Err(io::Error::last_os_error());
-        }
-    }
-    Ok(fd)
-}
 
 /// Builds an RTM_NEWADDR / RTM_DELADDR request.
 pub fn addr_message(ty: u16, flags: u16, seq: u32, ifindex: u32, a: &VirtualAddress) -> Vec<u8> {
@@ -93,14 +59,14 @@ pub fn addr_message(ty: u16, flags: u16, seq: u32, ifindex: u32, a: &VirtualAddr
 
 /// Adds and removes addresses; one request at a time, each acknowledged.
 pub struct AddressSocket {
-    fd: OwnedFd,
+    sock: NetlinkSocket,
     seq: u32,
 }
 
 impl AddressSocket {
     pub fn open() -> io::Result<AddressSocket> {
         Ok(AddressSocket {
-            fd: netlink_socket(0)?,
+            sock: NetlinkSocket::open(libc::NETLINK_ROUTE, 0)?,
             seq: 0,
         })
     }
@@ -126,37 +92,11 @@ impl AddressSocket {
     fn request(&mut self, ty: u16, flags: u16, ifindex: u32, a: &VirtualAddress) -> io::Result<()> {
         self.seq = self.seq.wrapping_add(1);
         let seq = self.seq;
-        let msg = addr_message(ty, flags, seq, ifindex, a);
-        // SAFETY: sockaddr_nl is plain old data; nl_pid 0 is the kernel.
-        let mut sa: libc::sockaddr_nl = unsafe { mem::zeroed() };
-        sa.nl_family = libc::AF_NETLINK as u16;
-        // SAFETY: our buffer and address outlive the call.
-        let n = unsafe {
-            libc::sendto(
-                self.fd.as_raw_fd(),
-                msg.as_ptr().cast(),
-                msg.len(),
-                0,
-                (&sa as *const libc::sockaddr_nl).cast(),
-                mem::size_of::<libc::sockaddr_nl>() as u32,
-            )
-        };
-        if n < 0 {
-            return Err(io::Error::last_os_error());
-        }
+        self.sock.send(&addr_message(ty, flags, seq, ifindex, a))?;
         let mut buf = [0u8; 4096];
         loop {
-            // SAFETY: receiving into our own buffer.
-            let n =
-                unsafe { libc::recv(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
-            if n < 0 {
-                let e = io::Error::last_os_error();
-                if e.kind() == io::ErrorKind::Interrupted {
-                    continue;
-                }
-                return Err(e);
-            }
-            if let Some(code) = ack_code(&buf[..n as usize], seq) {
+            let n = self.sock.recv(&mut buf, 0)?;
+            if let Some(code) = ack_code(&buf[..n], seq) {
                 return if code == 0 {
                     Ok(())
                 } else {
@@ -190,22 +130,18 @@ pub fn ack_code(data: &[u8], seq: u32) -> Option<i32> {
 /// A socket that becomes readable whenever a link changes (RTMGRP_LINK); the reader drains it
 /// and re-reads the interfaces it cares about.
 pub struct LinkMonitor {
-    fd: OwnedFd,
+    sock: NetlinkSocket,
 }
 
 impl LinkMonitor {
     pub fn open() -> io::Result<LinkMonitor> {
-        let fd = netlink_socket(RTMGRP_LINK)?;
-        // SAFETY: fcntl on our own descriptor.
-        unsafe {
-            let fl = libc::fcntl(fd.as_raw_fd(), libc::F_GETFL);
-            libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, fl | libc::O_NONBLOCK);
-        }
-        Ok(LinkMonitor { fd })
+        Ok(LinkMonitor {
+            sock: NetlinkSocket::open(libc::NETLINK_ROUTE, RTMGRP_LINK)?,
+        })
     }
 
     pub fn raw_fd(&self) -> RawFd {
-        self.fd.as_raw_fd()
+        self.sock.raw_fd()
     }
 
     /// Reads everything queued; true when anything was.
@@ -213,19 +149,13 @@ impl LinkMonitor {
         let mut buf = [0u8; 8192];
         let mut any = false;
         loop {
-            // SAFETY: receiving into our own buffer, non-blocking.
-            let n =
-                unsafe { libc::recv(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
-            if n <= 0 {
-                let e = io::Error::last_os_error();
+            match self.sock.recv(&mut buf, libc::MSG_DONTWAIT) {
+                Ok(0) => return any,
+                Ok(_) => any = true,
                 // ENOBUFS: the kernel dropped notifications; the reader re-reads anyway.
-                if n < 0 && e.raw_os_error() == Some(libc::ENOBUFS) {
-                    any = true;
-                    continue;
-                }
-                return any;
+                Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => any = true,
+                Err(_) => return any,
             }
-            any = true;
         }
     }
 }
