@@ -50,6 +50,16 @@ fn ioctl(fd: &OwnedFd, req: libc::c_ulong, r: &mut libc::ifreq) -> io::Result<()
     Ok(())
 }
 
+/// The index of `name` alone (one call; what address changes need on the takeover path).
+pub fn index(name: &str) -> io::Result<u32> {
+    let c = CString::new(name).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    // SAFETY: c is a NUL-terminated string that lives for the call.
+    match unsafe { libc::if_nametoindex(c.as_ptr()) } {
+        0 => Err(not_found(name, io::Error::last_os_error())),
+        i => Ok(i),
+    }
+}
+
 /// Index, MAC and state of `name`; `NotFound` when there is no such interface.
 pub fn info(name: &str) -> io::Result<InterfaceInfo> {
     let fd = dgram_socket()?;
@@ -123,6 +133,7 @@ mod tests {
     fn loopback_is_read() {
         let lo = info("lo").unwrap();
         assert_eq!(lo.index, 1);
+        assert_eq!(index("lo").unwrap(), 1);
         assert_eq!(lo.mac, [0; 6]);
         assert!(ipv4_addresses("lo").unwrap().contains(&Ipv4Addr::LOCALHOST));
     }
@@ -131,6 +142,10 @@ mod tests {
     fn missing_interfaces_and_bad_names_are_errors() {
         let e = info("lbd-nonexistent").unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::NotFound, "{e}");
+        assert_eq!(
+            index("lbd-nonexistent").unwrap_err().kind(),
+            io::ErrorKind::NotFound
+        );
         assert!(info("").is_err());
         assert!(info("a-name-far-too-long-for-linux").is_err());
         assert!(ipv4_addresses("lbd-nonexistent").unwrap().is_empty());

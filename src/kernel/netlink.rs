@@ -212,9 +212,8 @@ impl NetlinkKernel {
         a: &VirtualAddress,
     ) -> Result<bool, KernelError> {
         let what = if add { "add address" } else { "remove address" };
-        let index = interface::info(ifname)
-            .map_err(|e| io_error(&format!("{what} {a} on {ifname}"), e))?
-            .index;
+        let index = interface::index(ifname)
+            .map_err(|e| io_error(&format!("{what} {a} on {ifname}"), e))?;
         if self.addr.is_none() {
             self.addr = Some(AddressSocket::open().map_err(|e| io_error("rtnetlink socket", e))?);
         }

@@ -112,7 +112,6 @@ fn setsockopt<T>(fd: RawFd, level: libc::c_int, name: libc::c_int, v: &T) -> io:
 /// The raw protocol-112 socket of one interface: bound to it, member of 224.0.0.18 on it.
 pub struct VrrpSocket {
     fd: OwnedFd,
-    ifname: String,
     next_id: u16,
 }
 
@@ -160,15 +159,7 @@ impl VrrpSocket {
             imr_ifindex: ifindex as i32,
         };
         setsockopt(r, libc::IPPROTO_IP, libc::IP_ADD_MEMBERSHIP, &mreq)?;
-        Ok(VrrpSocket {
-            fd,
-            ifname: ifname.to_string(),
-            next_id: 1,
-        })
-    }
-
-    pub fn ifname(&self) -> &str {
-        &self.ifname
+        Ok(VrrpSocket { fd, next_id: 1 })
     }
 
     pub fn raw_fd(&self) -> RawFd {

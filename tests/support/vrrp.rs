@@ -260,17 +260,6 @@ impl Director {
             let _ = c.wait();
         }
     }
-
-    /// The process, for a caller that wants to signal it at an exact moment.
-    pub fn pid(&self) -> Option<u32> {
-        self.child.as_ref().map(Child::id)
-    }
-
-    pub fn reap(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.wait();
-        }
-    }
 }
 
 impl Drop for Director {
@@ -325,10 +314,6 @@ impl Keepalived {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
-    pub fn pid(&self) -> Option<u32> {
-        self.child.as_ref().map(Child::id)
-    }
-
     pub fn term(&mut self) {
         if let Some(mut c) = self.child.take() {
             signal(&c, libc::SIGTERM);
@@ -347,12 +332,6 @@ impl Keepalived {
                 .output();
             drop(out);
             signal(&c, libc::SIGKILL);
-            let _ = c.wait();
-        }
-    }
-
-    pub fn reap(&mut self) {
-        if let Some(mut c) = self.child.take() {
             let _ = c.wait();
         }
     }
