@@ -224,3 +224,108 @@ fn services_made_by_ipvsadm_are_read() {
     assert_eq!((d[0].fwd_method, d[0].weight), (IP_VS_CONN_F_TUNNEL, 4));
     s.del_service(dns).unwrap();
 }
+
+/// A batch asks the kernel for one ack per datagram (the last request's): every refused request
+/// must still be reported against the right request, wherever it sits, and the others applied.
+#[test]
+fn a_batch_reports_each_refused_request_and_applies_the_rest() {
+    use lbd::ipvs::socket::Request;
+    if !in_guest("a_batch_reports_each_refused_request_and_applies_the_rest") {
+        return;
+    }
+    let mut s = IpvsSocket::open().unwrap();
+    let new_svc = |v: SvcAttrs| Request {
+        cmd: IPVS_CMD_NEW_SERVICE,
+        build: Box::new(move |m| v.encode(m, true)),
+    };
+    let new_dest = |v: SvcAttrs, last: u8| Request {
+        cmd: IPVS_CMD_NEW_DEST,
+        build: Box::new(move |m| {
+            v.encode(m, false);
+            DestAttrs {
+                addr: format!("10.77.0.{last}").parse().unwrap(),
+                port: 80,
+                fwd_method: IP_VS_CONN_F_DROUTE,
+                weight: 1,
+                ..Default::default()
+            }
+            .encode(m, true);
+        }),
+    };
+    let a = svc("192.168.77.1", 80, "rr");
+    let missing = svc("192.168.77.99", 80, "rr");
+    let (out, sends) = s
+        .batch(vec![
+            new_svc(a.clone()),
+            new_svc(a.clone()),           // EEXIST
+            new_dest(missing.clone(), 1), // ESRCH: no such service
+            new_dest(a.clone(), 2),
+            new_svc(svc("192.168.77.2", 80, "nosuchsched")), // ENOENT
+            new_svc(svc("192.168.77.3", 80, "wlc")),
+            new_dest(a.clone(), 2), // EEXIST, and the datagram's last request
+        ])
+        .unwrap();
+    let codes: Vec<Option<i32>> = out
+        .iter()
+        .map(|o| o.as_ref().map(|e| e.raw_os_error().unwrap_or(-1)))
+        .collect();
+    assert_eq!(
+        codes,
+        vec![
+            None,
+            Some(libc::EEXIST),
+            Some(libc::ESRCH),
+            None,
+            Some(libc::ENOENT),
+            None,
+            Some(libc::EEXIST)
+        ]
+    );
+    assert_eq!(sends, 1);
+    let t = table_lines(&ipvsadm_ln()).join("\n");
+    assert!(
+        t.contains("TCP 192.168.77.1:80 rr\n-> 10.77.0.2:80 Route 1 0 0"),
+        "{t}"
+    );
+    assert!(t.contains("TCP 192.168.77.3:80 wlc"), "{t}");
+    assert!(!t.contains("192.168.77.2:80"), "{t}");
+
+    // Across datagrams: 2,500 destinations (three sendmsg calls), with refusals in the first,
+    // the middle of the second, and as the very last request.
+    let mut reqs = Vec::new();
+    let b = svc("192.168.77.4", 80, "rr");
+    reqs.push(new_svc(b.clone()));
+    let addr = |i: usize| DestAttrs {
+        addr: format!("10.78.{}.{}", i / 250, i % 250 + 1)
+            .parse()
+            .unwrap(),
+        port: 80,
+        fwd_method: IP_VS_CONN_F_DROUTE,
+        weight: 1,
+        ..Default::default()
+    };
+    let bad = [10usize, 1500, 2499];
+    for i in 1..2500 {
+        let (v, d) = if bad.contains(&i) {
+            (missing.clone(), addr(i))
+        } else {
+            (b.clone(), addr(i))
+        };
+        reqs.push(Request {
+            cmd: IPVS_CMD_NEW_DEST,
+            build: Box::new(move |m| {
+                v.encode(m, false);
+                d.encode(m, true);
+            }),
+        });
+    }
+    let (out, sends) = s.batch(reqs).unwrap();
+    assert_eq!(sends, 3);
+    let refused: Vec<usize> = (0..out.len()).filter(|&i| out[i].is_some()).collect();
+    assert_eq!(refused, bad.to_vec());
+    assert_eq!(s.dests(&b).unwrap().len(), 2499 - bad.len());
+
+    for v in [&a, &b, &svc("192.168.77.3", 80, "wlc")] {
+        s.del_service(v).unwrap();
+    }
+}
