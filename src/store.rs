@@ -65,8 +65,11 @@ impl Store {
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(5));
         // One connection: the service serializes writes, and reads are served from memory.
+        // No liveness ping before each use: the connection is to a local file, and a ping is
+        // one more round trip to SQLite's worker thread on every write.
         let pool = SqlitePoolOptions::new()
             .max_connections(1)
+            .test_before_acquire(false)
             .connect_with(opts)
             .await?;
         sqlx::migrate!("./migrations").run(&pool).await?;

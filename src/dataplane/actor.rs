@@ -29,6 +29,10 @@ use crate::status::{DataplaneState, DataplaneStatus, StatusBoard};
 use crate::store::Store;
 use crate::vrrp::engine::VrrpEngine;
 
+/// Applies of at most this many operations run on the actor's task (`with_kernel_now`); larger
+/// ones (a cold load, a resync, a whole-config PUT) on a blocking thread.
+const INLINE_OPS: usize = 64;
+
 #[derive(Debug, Clone)]
 pub struct ActorConfig {
     /// This director's node name: which entry of each VRRP group is ours.
@@ -386,6 +390,19 @@ impl Actor {
         }
     }
 
+    /// Runs a short kernel call on the actor's own task: a handful of operations is one netlink
+    /// round trip of microseconds, and handing it to a blocking thread and back would cost a
+    /// change two thread wake-ups, more than the call itself.
+    fn with_kernel_now<T>(
+        &mut self,
+        f: impl FnOnce(&mut dyn Kernel) -> Result<T, KernelError>,
+    ) -> Result<T, KernelError> {
+        match self.kernel.as_mut() {
+            Some(k) => f(k.as_mut()),
+            None => Err(KernelError::Io("kernel handle lost".into())),
+        }
+    }
+
     async fn dump(&mut self) -> Result<IpvsTable, KernelError> {
         self.with_kernel(|k| k.ipvs_dump()).await
     }
@@ -481,9 +498,13 @@ impl Actor {
         };
         if !ops.is_empty() {
             let n = ops.len();
-            let r = self
-                .with_kernel(move |k| k.ipvs_apply(&ops).map(|rep| (rep, ops)))
-                .await;
+            let r = if n <= INLINE_OPS {
+                self.with_kernel_now(|k| k.ipvs_apply(&ops))
+                    .map(|rep| (rep, ops))
+            } else {
+                self.with_kernel(move |k| k.ipvs_apply(&ops).map(|rep| (rep, ops)))
+                    .await
+            };
             match r {
                 Ok((report, ops)) if report.refused.is_empty() => {
                     for op in &ops {
