@@ -249,22 +249,11 @@ fn latency(memory: bool) {
             r.bytes().await.expect("body");
             floor.push(t.elapsed());
         }
-        // ... and for any acknowledged SQLite write through sqlx, with lbd's settings (WAL,
+        // ... and for any acknowledged SQLite write through sqlx, with the store's settings (WAL,
         // synchronous=FULL) on the same file system: a one-row update in a transaction.
         let mut sql_floor = Vec::new();
         {
-            use sqlx::sqlite::{
-                SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
-            };
-            let opts = SqliteConnectOptions::new()
-                .filename(dir.path().join("floor.db"))
-                .create_if_missing(true)
-                .journal_mode(SqliteJournalMode::Wal)
-                .synchronous(SqliteSynchronous::Full);
-            let pool = SqlitePoolOptions::new()
-                .max_connections(1)
-                .test_before_acquire(false)
-                .connect_with(opts)
+            let pool = lbd::store::connect(&dir.path().join("floor.db"))
                 .await
                 .expect("floor db");
             sqlx::query("CREATE TABLE t (id INTEGER PRIMARY KEY, v INTEGER)")
@@ -394,15 +383,8 @@ fn main() {
         println!("ipvs benchmark: modprobe ip_vs failed: {loaded:?}");
         return;
     }
-    let guest = std::fs::read_to_string("/proc/cpuinfo")
-        .map(|c| {
-            if c.contains("User Mode Linux") {
-                "user-mode-linux"
-            } else {
-                "qemu"
-            }
-        })
-        .unwrap_or("?");
+    // tests/guest/run passes LBD_* into the guest.
+    let guest = std::env::var("LBD_GUEST_KERNEL").unwrap_or_else(|_| "qemu".into());
     println!(
         "(guest: {guest}, kernel {})",
         std::fs::read_to_string("/proc/sys/kernel/osrelease")

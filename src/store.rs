@@ -54,24 +54,30 @@ pub struct Loaded {
     pub next_id: Id,
 }
 
+/// A connection to the database file with the store's settings, schema untouched. The store
+/// opens its own with it; the IPVS benchmark times a bare write with it (its SQLite floor).
+pub async fn connect(path: &Path) -> Result<SqlitePool> {
+    let opts = SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Full)
+        .foreign_keys(true)
+        .busy_timeout(Duration::from_secs(5));
+    // One connection: the service serializes writes, and reads are served from memory.
+    // No liveness ping before each use: the connection is to a local file, and a ping is
+    // one more round trip to SQLite's worker thread on every write.
+    Ok(SqlitePoolOptions::new()
+        .max_connections(1)
+        .test_before_acquire(false)
+        .connect_with(opts)
+        .await?)
+}
+
 impl Store {
     /// Opens (creating if missing) the database file and brings its schema up to date.
     pub async fn open(path: &Path) -> Result<Store> {
-        let opts = SqliteConnectOptions::new()
-            .filename(path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(5));
-        // One connection: the service serializes writes, and reads are served from memory.
-        // No liveness ping before each use: the connection is to a local file, and a ping is
-        // one more round trip to SQLite's worker thread on every write.
-        let pool = SqlitePoolOptions::new()
-            .max_connections(1)
-            .test_before_acquire(false)
-            .connect_with(opts)
-            .await?;
+        let pool = connect(path).await?;
         sqlx::migrate!("./migrations").run(&pool).await?;
         Ok(Store { pool })
     }

@@ -29,7 +29,7 @@ use crate::status::{DataplaneState, DataplaneStatus, StatusBoard};
 use crate::store::Store;
 use crate::vrrp::engine::VrrpEngine;
 
-/// Applies of at most this many operations run on the actor's task (`with_kernel_now`); larger
+/// Applies of at most this many operations run on the actor's task (`with_kernel`); larger
 /// ones (a cold load, a resync, a whole-config PUT) on a blocking thread.
 const INLINE_OPS: usize = 64;
 
@@ -366,15 +366,23 @@ impl Actor {
         });
     }
 
-    /// Runs a kernel call on a blocking thread (a large apply takes a while) and takes the
-    /// kernel back.
+    /// Runs a kernel call. A short one (`inline`: a handful of operations, one netlink round
+    /// trip of microseconds) runs on the actor's own task: handing it to a blocking thread and
+    /// back would cost a change two thread wake-ups, more than the call itself. Anything larger
+    /// (a dump, a cold load, a resync) runs on a blocking thread, which hands the kernel back.
     async fn with_kernel<T: Send + 'static>(
         &mut self,
+        inline: bool,
         f: impl FnOnce(&mut dyn Kernel) -> Result<T, KernelError> + Send + 'static,
     ) -> Result<T, KernelError> {
         let Some(mut k) = self.kernel.take() else {
             return Err(KernelError::Io("kernel handle lost".into()));
         };
+        if inline {
+            let r = f(k.as_mut());
+            self.kernel = Some(k);
+            return r;
+        }
         match tokio::task::spawn_blocking(move || {
             let r = f(k.as_mut());
             (k, r)
@@ -390,21 +398,8 @@ impl Actor {
         }
     }
 
-    /// Runs a short kernel call on the actor's own task: a handful of operations is one netlink
-    /// round trip of microseconds, and handing it to a blocking thread and back would cost a
-    /// change two thread wake-ups, more than the call itself.
-    fn with_kernel_now<T>(
-        &mut self,
-        f: impl FnOnce(&mut dyn Kernel) -> Result<T, KernelError>,
-    ) -> Result<T, KernelError> {
-        match self.kernel.as_mut() {
-            Some(k) => f(k.as_mut()),
-            None => Err(KernelError::Io("kernel handle lost".into())),
-        }
-    }
-
     async fn dump(&mut self) -> Result<IpvsTable, KernelError> {
-        self.with_kernel(|k| k.ipvs_dump()).await
+        self.with_kernel(false, |k| k.ipvs_dump()).await
     }
 
     /// Brings `desired` up to `cfg` by recomputing only what changed since the last pass;
@@ -498,13 +493,11 @@ impl Actor {
         };
         if !ops.is_empty() {
             let n = ops.len();
-            let r = if n <= INLINE_OPS {
-                self.with_kernel_now(|k| k.ipvs_apply(&ops))
-                    .map(|rep| (rep, ops))
-            } else {
-                self.with_kernel(move |k| k.ipvs_apply(&ops).map(|rep| (rep, ops)))
-                    .await
-            };
+            let r = self
+                .with_kernel(n <= INLINE_OPS, move |k| {
+                    k.ipvs_apply(&ops).map(|rep| (rep, ops))
+                })
+                .await;
             match r {
                 Ok((report, ops)) if report.refused.is_empty() => {
                     for op in &ops {

@@ -311,16 +311,15 @@ impl IpvsSocket {
         while it.peek().is_some() {
             let first_seq = self.seq.wrapping_add(1);
             let mut datagram = Vec::new();
-            let mut n = 0usize;
-            let last = it.len().min(BATCH) - 1;
-            for (i, r) in it.by_ref().take(BATCH).enumerate() {
+            let n = it.len().min(BATCH);
+            for (i, r) in it.by_ref().take(n).enumerate() {
                 let seq = self.next_seq();
                 // Only the batch's last request asks for an ack: the kernel answers a failed
                 // request with an error whether or not it was asked to (netlink_rcv_skb), and
                 // handles a datagram's messages in order, so the last ack means all are done.
                 // Every ack is its own skb and costs one recv syscall: asking for 1,024 of them
                 // made recv the bulk of a cold load.
-                let flags = if i == last {
+                let flags = if i + 1 == n {
                     NLM_F_REQUEST | NLM_F_ACK
                 } else {
                     NLM_F_REQUEST
@@ -328,7 +327,6 @@ impl IpvsSocket {
                 let mut m = MsgBuilder::new(self.family, flags, seq, r.cmd, IPVS_GENL_VERSION);
                 (r.build)(&mut m);
                 datagram.extend_from_slice(&m.finish());
-                n += 1;
             }
             self.send(&datagram)?;
             sends += 1;
