@@ -94,6 +94,7 @@ async fn main() {
         grpc_listen: "127.0.0.1:0".parse().expect("addr"),
         node_name: "bench".into(),
         resync_interval: std::time::Duration::from_secs(10),
+        limits: Default::default(),
     };
     let running = lbd::server::start(cfg).await.expect("start");
     let base = format!("http://{}", running.http_addr);

@@ -189,6 +189,7 @@ fn latency(memory: bool) {
                 grpc_listen: "127.0.0.1:0".parse().expect("addr"),
                 node_name: "bench".into(),
                 resync_interval: Duration::from_secs(3600),
+                limits: Default::default(),
             },
             kernel,
         )

@@ -10,6 +10,8 @@
 //! - [`api`] (axum + utoipa OpenAPI) and [`grpc`] (tonic): thin front ends over [`service`].
 //! - [`events`] and [`status`]: the one status/event stream every reader shares.
 //! - [`server`]: `run(config, shutdown)` wires them together and drains on shutdown.
+//! - [`listener`]: accepting connections for both front ends within a connection cap and
+//!   header/idle timeouts (the body limits are the API's, in [`api::limits`]).
 
 pub mod api;
 pub mod ctl;
@@ -20,6 +22,7 @@ pub mod health;
 pub mod ipvs;
 pub mod keepalived;
 pub mod kernel;
+pub mod listener;
 pub mod model;
 pub mod netlink;
 pub mod realserver;

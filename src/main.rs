@@ -125,6 +125,37 @@ struct ServeArgs {
     /// How often (ms) the kernel's IPVS table is compared with the configuration to repair drift.
     #[arg(long, env = "LBD_RESYNC_INTERVAL_MS", default_value_t = 10_000)]
     resync_interval_ms: u64,
+    /// Largest request body (bytes) of the single-resource HTTP routes; a larger one is refused
+    /// with 413 before it is read.
+    #[arg(long, env = "LBD_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
+    max_body_bytes: usize,
+    /// Largest body (bytes) of PUT /api/v1/config (the whole configuration).
+    #[arg(long, env = "LBD_MAX_CONFIG_BODY_BYTES", default_value_t = 32 * 1024 * 1024)]
+    max_config_body_bytes: usize,
+    /// Largest body (bytes) of POST /api/v1/import/keepalived.
+    #[arg(long, env = "LBD_MAX_IMPORT_BODY_BYTES", default_value_t = 8 * 1024 * 1024)]
+    max_import_body_bytes: usize,
+    /// Request body bytes held in memory at once, over all HTTP requests.
+    #[arg(long, env = "LBD_BODY_MEMORY_BYTES", default_value_t = 96 * 1024 * 1024)]
+    body_memory_bytes: usize,
+    /// Time (ms) a client has to send a whole request body (408 after it).
+    #[arg(long, env = "LBD_BODY_TIMEOUT_MS", default_value_t = 30_000)]
+    body_timeout_ms: u64,
+    /// Time (ms) a client has to send a whole HTTP/1 request head.
+    #[arg(long, env = "LBD_HEADER_TIMEOUT_MS", default_value_t = 10_000)]
+    header_timeout_ms: u64,
+    /// Time (ms) a connection may stay open with no request (HTTP) or no bytes (gRPC).
+    #[arg(long, env = "LBD_IDLE_TIMEOUT_MS", default_value_t = 60_000)]
+    idle_timeout_ms: u64,
+    /// Open connections per listener (HTTP and gRPC each); more wait in the kernel's backlog.
+    #[arg(long, env = "LBD_MAX_CONNECTIONS", default_value_t = 16_384)]
+    max_connections: usize,
+    /// Requests handled at once (per front end); more wait their turn.
+    #[arg(long, env = "LBD_MAX_REQUESTS", default_value_t = 256)]
+    max_requests: usize,
+    /// Largest gRPC request message (bytes).
+    #[arg(long, env = "LBD_MAX_GRPC_MESSAGE_BYTES", default_value_t = 16 * 1024 * 1024)]
+    max_grpc_message_bytes: usize,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -210,7 +241,40 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             EnvFilter::try_from_env("LBD_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .init();
+    // Both listeners at their connection cap, plus the database, sockets and files of the data
+    // plane, must fit under the descriptor limit.
+    let want = (args.max_connections as u64)
+        .saturating_mul(2)
+        .saturating_add(1024);
+    let have = lbd::listener::raise_fd_limit(want);
+    let mut max_connections = args.max_connections;
+    if have < want {
+        max_connections = (have.saturating_sub(1024) / 2).max(64) as usize;
+        tracing::warn!(
+            open_files = have,
+            max_connections,
+            "the open-file limit is too low for --max-connections; using fewer connections"
+        );
+    }
+    let ms = std::time::Duration::from_millis;
+    let limits = lbd::server::Limits {
+        http: lbd::api::limits::HttpLimits {
+            body_bytes: args.max_body_bytes,
+            config_body_bytes: args.max_config_body_bytes,
+            import_body_bytes: args.max_import_body_bytes,
+            body_memory_bytes: args.body_memory_bytes,
+            body_timeout: ms(args.body_timeout_ms),
+            max_requests: args.max_requests,
+        },
+        connections: lbd::listener::ConnLimits {
+            max_connections,
+            header_timeout: ms(args.header_timeout_ms),
+            idle_timeout: ms(args.idle_timeout_ms),
+        },
+        grpc_message_bytes: args.max_grpc_message_bytes,
+    };
     let cfg = lbd::server::ServerConfig {
+        limits,
         db: args.db,
         http_listen: args.http_listen,
         grpc_listen: args.grpc_listen,

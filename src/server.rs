@@ -22,6 +22,30 @@ pub struct ServerConfig {
     pub node_name: String,
     /// How often the data plane compares the kernel's IPVS table with the desired one.
     pub resync_interval: std::time::Duration,
+    /// Request and connection limits of the two front ends.
+    pub limits: Limits,
+}
+
+/// Limits on what clients can make the server hold.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Limits {
+    pub http: crate::api::limits::HttpLimits,
+    /// Per listener (HTTP and gRPC each).
+    pub connections: crate::listener::ConnLimits,
+    /// Largest gRPC request message.
+    pub grpc_message_bytes: usize,
+}
+
+impl Limits {
+    /// The gRPC message limit, where 0 means "the default" (16 MiB: the protobuf form of the
+    /// whole 2,277 / 37,205 table is about 3 MiB).
+    pub fn grpc_message_bytes(&self) -> usize {
+        if self.grpc_message_bytes == 0 {
+            16 * 1024 * 1024
+        } else {
+            self.grpc_message_bytes
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -69,6 +93,17 @@ pub async fn start_with_kernel(
     cfg: ServerConfig,
     kernel: Box<dyn crate::kernel::Kernel>,
 ) -> Result<Running, ServerError> {
+    // Sockets first: a start that cannot listen must not leave a new database file behind.
+    let http = crate::listener::bind(cfg.http_listen).map_err(|source| ServerError::Bind {
+        what: "http",
+        addr: cfg.http_listen,
+        source,
+    })?;
+    let grpc = crate::listener::bind(cfg.grpc_listen).map_err(|source| ServerError::Bind {
+        what: "grpc",
+        addr: cfg.grpc_listen,
+        source,
+    })?;
     let store = Store::open(&cfg.db)
         .await
         .map_err(|source| ServerError::Store {
@@ -85,20 +120,6 @@ pub async fn start_with_kernel(
     )
     .await?;
 
-    let http = TcpListener::bind(cfg.http_listen)
-        .await
-        .map_err(|source| ServerError::Bind {
-            what: "http",
-            addr: cfg.http_listen,
-            source,
-        })?;
-    let grpc = TcpListener::bind(cfg.grpc_listen)
-        .await
-        .map_err(|source| ServerError::Bind {
-            what: "grpc",
-            addr: cfg.grpc_listen,
-            source,
-        })?;
     let http_addr = local_addr(&http, cfg.http_listen);
     let grpc_addr = local_addr(&grpc, cfg.grpc_listen);
     let (stop, _) = watch::channel(false);
@@ -118,25 +139,26 @@ pub async fn start_with_kernel(
         Some(store.clone()),
     );
     service.attach_dataplane(dataplane);
-    let app = crate::api::router(service.clone());
+    let app = crate::api::router_with(service.clone(), cfg.limits.http);
     let mut rx = stop.subscribe();
+    let conn_limits = cfg.limits.connections;
     tasks.push((
         "http",
         tokio::spawn(async move {
-            axum::serve(http, app)
-                .with_graceful_shutdown(async move {
-                    let _ = rx.wait_for(|s| *s).await;
-                })
-                .await
-                .map_err(|e| e.to_string())
+            crate::listener::serve_http(http, app, conn_limits, async move {
+                let _ = rx.wait_for(|s| *s).await;
+            })
+            .await
+            .map_err(|e| e.to_string())
         }),
     ));
     let mut rx = stop.subscribe();
     let svc = service.clone();
+    let limits = cfg.limits;
     tasks.push((
         "grpc",
         tokio::spawn(async move {
-            crate::grpc::serve(grpc, svc, async move {
+            crate::grpc::serve(grpc, svc, limits, async move {
                 let _ = rx.wait_for(|s| *s).await;
             })
             .await

@@ -39,6 +39,17 @@ pub enum StoreError {
     RevisionMoved { expected: u64, found: u64 },
     #[error("a change refers to an entity that is not in the new configuration: {0}")]
     Inconsistent(String),
+    #[error("{path} is in use by another lbd{}; one database has one owner", holder.map(|p| format!(" (pid {p})")).unwrap_or_default())]
+    InUse { path: String, holder: Option<u32> },
+    #[error("cannot take the lock {path}: {source}")]
+    Lock {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path} cannot be written (a read-only file, directory or filesystem?): {message}")]
+    NotWritable { path: String, message: String },
+    #[error("{path} is damaged or is not an lbd database, and was left as it is: {message}")]
+    Damaged { path: String, message: String },
 }
 
 type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -46,6 +57,76 @@ type Result<T, E = StoreError> = std::result::Result<T, E>;
 #[derive(Clone)]
 pub struct Store {
     pool: SqlitePool,
+    /// The owner's lock on the database (see [`Store::open`]); `close` releases it. A mutex,
+    /// only so that `close` on one clone can drop the handle every clone shares.
+    lock: std::sync::Arc<std::sync::Mutex<Option<std::fs::File>>>,
+}
+
+/// `<db>.lock`: the file whose lock says who owns the database, and which holds the owner's pid.
+fn lock_path(db: &Path) -> std::path::PathBuf {
+    let mut p = db.as_os_str().to_owned();
+    p.push(".lock");
+    std::path::PathBuf::from(p)
+}
+
+/// Takes the owner's lock, or says who has it. `flock` is released by the kernel when the
+/// process dies, so a SIGKILLed lbd never leaves a stale lock behind; the pid in the file is
+/// only for the message.
+fn take_lock(db: &Path) -> Result<std::fs::File> {
+    use std::io::{Read, Seek, Write};
+    let path = lock_path(db);
+    let lock_err = |source| StoreError::Lock {
+        path: path.display().to_string(),
+        source,
+    };
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(lock_err)?;
+    match f.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut text = String::new();
+            let _ = f.read_to_string(&mut text);
+            return Err(StoreError::InUse {
+                path: db.display().to_string(),
+                holder: text.trim().parse().ok(),
+            });
+        }
+        Err(std::fs::TryLockError::Error(e)) => return Err(lock_err(e)),
+    }
+    f.set_len(0).map_err(lock_err)?;
+    f.rewind().map_err(lock_err)?;
+    writeln!(f, "{}", std::process::id()).map_err(lock_err)?;
+    Ok(f)
+}
+
+/// Whether a database error is SQLite saying it cannot write.
+fn is_read_only(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(d) => {
+            // SQLITE_READONLY (8) and its extended codes; SQLITE_CANTOPEN (14) for a directory
+            // that does not let SQLite create the journal.
+            let code = d.code().and_then(|c| c.parse::<i32>().ok()).unwrap_or(0);
+            matches!(code & 0xff, 8 | 14)
+        }
+        _ => false,
+    }
+}
+
+/// Whether a database error is SQLite saying the file is not a database, or is damaged.
+fn is_damaged(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(d) => {
+            let code = d.code().and_then(|c| c.parse::<i32>().ok()).unwrap_or(0);
+            // SQLITE_CORRUPT (11), SQLITE_NOTADB (26).
+            matches!(code & 0xff, 11 | 26)
+        }
+        _ => false,
+    }
 }
 
 /// What `load` returns: the last committed snapshot and the next free id.
@@ -76,14 +157,104 @@ pub async fn connect(path: &Path) -> Result<SqlitePool> {
 
 impl Store {
     /// Opens (creating if missing) the database file and brings its schema up to date.
+    ///
+    /// Before anything else it takes the owner's lock (`<db>.lock`): a second lbd on the same
+    /// file stops here, with the first one's pid. Then it checks, so that no problem waits for
+    /// the first write to show itself: that SQLite can read the file (`PRAGMA quick_check`: a
+    /// damaged file is reported and left untouched), and that it can write it. A start that
+    /// fails removes the files it created, and only those.
     pub async fn open(path: &Path) -> Result<Store> {
-        let pool = connect(path).await?;
-        sqlx::migrate!("./migrations").run(&pool).await?;
-        Ok(Store { pool })
+        let lock_file = lock_path(path);
+        let lock_existed = lock_file.exists();
+        let lock = take_lock(path)?;
+        let existed = path.exists();
+        match Self::open_locked(path).await {
+            Ok(pool) => Ok(Store {
+                pool,
+                lock: std::sync::Arc::new(std::sync::Mutex::new(Some(lock))),
+            }),
+            Err(e) => {
+                if !existed {
+                    for suffix in ["", "-wal", "-shm", "-journal"] {
+                        let mut p = path.as_os_str().to_owned();
+                        p.push(suffix);
+                        let _ = std::fs::remove_file(std::path::PathBuf::from(p));
+                    }
+                }
+                if !lock_existed {
+                    let _ = std::fs::remove_file(&lock_file);
+                }
+                drop(lock);
+                Err(e)
+            }
+        }
     }
 
+    async fn open_locked(path: &Path) -> Result<SqlitePool> {
+        let shown = path.display().to_string();
+        let classify = |e: sqlx::Error| {
+            if is_read_only(&e) {
+                StoreError::NotWritable {
+                    path: shown.clone(),
+                    message: e.to_string(),
+                }
+            } else if is_damaged(&e) {
+                StoreError::Damaged {
+                    path: shown.clone(),
+                    message: e.to_string(),
+                }
+            } else {
+                StoreError::Db(e)
+            }
+        };
+        let pool = connect(path).await.map_err(|e| match e {
+            StoreError::Db(e) => classify(e),
+            e => e,
+        })?;
+        let checked = async {
+            let rows: Vec<String> = sqlx::query_scalar("PRAGMA quick_check")
+                .fetch_all(&pool)
+                .await
+                .map_err(classify)?;
+            if rows.first().map(String::as_str) != Some("ok") {
+                return Err(StoreError::Damaged {
+                    path: shown.clone(),
+                    message: rows.join("; "),
+                });
+            }
+            sqlx::migrate!("./migrations")
+                .run(&pool)
+                .await
+                .map_err(|e| match e {
+                    sqlx::migrate::MigrateError::Execute(e) => classify(e),
+                    e => StoreError::Migrate(e),
+                })?;
+            // A write that changes nothing, rolled back: SQLite refuses it on a file, directory
+            // or filesystem it cannot write, which would otherwise show only at the first commit.
+            let mut tx = pool.begin().await.map_err(classify)?;
+            sqlx::query("UPDATE meta SET next_id = next_id WHERE id = 1")
+                .execute(&mut *tx)
+                .await
+                .map_err(classify)?;
+            tx.rollback().await.map_err(classify)?;
+            Ok(())
+        }
+        .await;
+        match checked {
+            Ok(()) => Ok(pool),
+            Err(e) => {
+                pool.close().await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Closes the database and gives up the owner's lock.
     pub async fn close(&self) {
         self.pool.close().await;
+        if let Ok(mut l) = self.lock.lock() {
+            l.take();
+        }
     }
 
     /// Reads the whole configuration.

@@ -249,7 +249,7 @@ async fn bad_input_is_a_clear_4xx_naming_the_field() {
     let vs_path = "/api/v1/virtual-servers";
 
     let r = call(Method::POST, &s.url(vs_path), None, None).await;
-    assert_error(&r, 400, "bad_request", None, "malformed JSON");
+    assert_error(&r, 400, "bad_request", Some("body"), "malformed JSON");
     let r = call(
         Method::POST,
         &s.url(vs_path),

@@ -1,6 +1,6 @@
 //! `/api/v1/config`: the whole configuration at once.
 
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::State;
 use axum::response::Response;
 use axum::Json;
 use serde::Serialize;
@@ -13,11 +13,6 @@ use crate::model::{Config, VirtualServer, VrrpGroup};
 use crate::service::Service;
 
 const TAG: &str = "config";
-
-/// A whole configuration of 37,000 real servers is a few MiB of JSON.
-pub fn body_limit() -> DefaultBodyLimit {
-    DefaultBodyLimit::max(64 * 1024 * 1024)
-}
 
 /// The whole configuration and its revision.
 #[derive(Debug, Serialize, ToSchema)]

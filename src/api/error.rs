@@ -16,13 +16,20 @@ pub struct ErrorBody {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorDetail {
-    /// Stable machine-readable code: `bad_request`, `invalid_argument`, `not_found`,
-    /// `already_exists`, `failed_precondition`, `method_not_allowed`, `unavailable`, `internal`.
+    /// Stable machine-readable code: `bad_request` (400), `invalid_argument` (422),
+    /// `not_found` (404), `already_exists` (409), `failed_precondition` (412),
+    /// `method_not_allowed` (405), `request_timeout` (408), `payload_too_large` (413),
+    /// `unavailable` (503), `internal` (500).
     pub code: String,
     pub message: String,
-    /// The offending field as a path into the request body, e.g. `real_servers[0].weight`.
+    /// The offending field as a path into the request body, e.g. `real_servers[0].weight`;
+    /// `body`, `query`, `path` or a header name when the error is about one of those.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// On a 500 only: the id under which the server logged what went wrong (the response never
+    /// carries internal details).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_id: Option<String>,
 }
 
 #[derive(Debug)]
@@ -31,6 +38,21 @@ pub struct ApiError {
     pub code: &'static str,
     pub message: String,
     pub field: Option<String>,
+    pub error_id: Option<String>,
+}
+
+/// A fresh id for an internal error: the log line and the response both carry it.
+pub fn error_id() -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    // A per-process sequence mixed with the clock: unique within a run, and unlikely to repeat
+    // across restarts, which is all a log search needs.
+    static SEQ: AtomicU32 = AtomicU32::new(0);
+    let seq = SEQ.fetch_add(1, Ordering::Relaxed);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0);
+    format!("{:012x}-{seq:04x}", now & 0xffff_ffff_ffff)
 }
 
 impl ApiError {
@@ -40,7 +62,21 @@ impl ApiError {
             code,
             message: message.into(),
             field: None,
+            error_id: None,
         }
+    }
+
+    /// A 500 that names an id, logged with the real cause, instead of the cause itself.
+    pub fn internal(cause: &dyn std::fmt::Display) -> Self {
+        let id = error_id();
+        tracing::error!(error_id = %id, error = %cause, "request failed");
+        let mut e = ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            format!("internal error; the server's log has the details under error id {id}"),
+        );
+        e.error_id = Some(id);
+        e
     }
 
     pub fn with_field(mut self, field: impl Into<String>) -> Self {
@@ -78,10 +114,7 @@ impl From<ServiceError> for ApiError {
                 message,
             )
             .with_field("If-Match"),
-            ServiceError::Store(_) | ServiceError::Internal(_) => {
-                tracing::error!(error = %message, "request failed");
-                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
-            }
+            ServiceError::Store(_) | ServiceError::Internal(_) => ApiError::internal(&message),
         }
     }
 }
@@ -105,6 +138,7 @@ impl IntoResponse for ApiError {
                 code: self.code.to_string(),
                 message: self.message,
                 field: self.field,
+                error_id: self.error_id,
             },
         };
         (self.status, Json(body)).into_response()

@@ -30,30 +30,26 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     }
 }
 
+/// Parses a request body in two steps, so that each kind of error is reported as what it is:
+/// 1. the bytes must be one JSON document and nothing after it (trailing data, or a second
+///    document, is 400 "malformed JSON"); serde_json bounds its nesting at 128 levels, so no
+///    body recurses deeper than that;
+/// 2. the document must fit `T`. Every error here is about a value (a number where an enum's
+///    name belongs is one, though serde_json reading bytes straight into `T` calls it a syntax
+///    error), so it is 422 with the path of the offending field.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let de = &mut serde_json::Deserializer::from_slice(bytes);
-    match serde_path_to_error::deserialize(de) {
-        Ok(v) => Ok(v),
-        Err(e) => {
-            let path = e.path().to_string();
-            let inner = e.into_inner();
-            use serde_json::error::Category;
-            match inner.classify() {
-                Category::Syntax | Category::Eof | Category::Io => {
-                    Err(ApiError::bad_request(format!("malformed JSON: {inner}")))
-                }
-                Category::Data => {
-                    let field = if path == "." { String::new() } else { path };
-                    Err(ApiError::new(
-                        StatusCode::UNPROCESSABLE_ENTITY,
-                        "invalid_argument",
-                        strip_position(&inner.to_string()),
-                    )
-                    .with_field(field))
-                }
-            }
-        }
-    }
+    let doc: serde_json::Value = serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::bad_request(format!("malformed JSON: {e}")).with_field("body"))?;
+    serde_path_to_error::deserialize(doc).map_err(|e| {
+        let path = e.path().to_string();
+        let field = if path == "." { String::new() } else { path };
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_argument",
+            strip_position(&e.into_inner().to_string()),
+        )
+        .with_field(field)
+    })
 }
 
 /// serde_json appends " at line 1 column 42"; the field path says more.

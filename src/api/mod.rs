@@ -8,6 +8,7 @@ pub mod error;
 pub mod extract;
 pub mod import;
 pub mod ipvs;
+pub mod limits;
 pub mod real_servers;
 pub mod system;
 pub mod virtual_servers;
@@ -92,8 +93,14 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     api_router().split_for_parts().1
 }
 
-/// The whole HTTP application.
+/// The whole HTTP application, with the default [`limits::HttpLimits`].
 pub fn router(service: Service) -> Router {
+    router_with(service, limits::HttpLimits::default())
+}
+
+/// The whole HTTP application: routes, docs, then (outermost last) the body gate, the default
+/// ETag and request tracing.
+pub fn router_with(service: Service, limits: limits::HttpLimits) -> Router {
     let (router, spec) = api_router().split_for_parts();
     router
         .merge(SwaggerUi::new("/docs").url(OPENAPI_PATH, spec))
@@ -105,7 +112,12 @@ pub fn router(service: Service) -> Router {
                 "this resource does not support that method",
             )
         })
-        .layer(config::body_limit())
+        // The gate has read and bounded every body already.
+        .layer(axum::extract::DefaultBodyLimit::disable())
+        .layer(middleware::from_fn_with_state(
+            limits::BodyGate::new(limits),
+            limits::gate,
+        ))
         .layer(middleware::from_fn_with_state(
             service.clone(),
             default_etag,

@@ -8,7 +8,6 @@ pub mod server;
 use std::future::Future;
 
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 
 use crate::service::Service;
 
@@ -33,6 +32,7 @@ pub enum GrpcError {
 pub async fn serve(
     listener: TcpListener,
     service: Service,
+    limits: crate::server::Limits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), GrpcError> {
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
@@ -48,13 +48,28 @@ pub async fn serve(
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
     let api = pb::lbd_server::LbdServer::new(server::LbdApi { service })
-        .max_decoding_message_size(64 * 1024 * 1024);
+        .max_decoding_message_size(limits.grpc_message_bytes());
     tonic::transport::Server::builder()
+        // A call that has not answered in 30 s is cancelled; at most 64 calls run on one
+        // connection and 256 over all of them, the rest wait.
+        .timeout(std::time::Duration::from_secs(30))
+        .concurrency_limit_per_connection(64)
+        .max_concurrent_streams(64)
+        .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
+            limits.http.max_requests.max(1),
+        ))
+        // Pings make every live client send something, which the idle timeout of
+        // `listener::governed_incoming` relies on; a client that does not answer is dropped.
+        .http2_keepalive_interval(Some(std::time::Duration::from_secs(20)))
+        .http2_keepalive_timeout(Some(std::time::Duration::from_secs(20)))
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(api)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .serve_with_incoming_shutdown(
+            crate::listener::governed_incoming(listener, limits.connections),
+            shutdown,
+        )
         .await?;
     Ok(())
 }

@@ -23,8 +23,11 @@ pub fn status_of(e: ServiceError) -> Status {
         ServiceError::NotFound(_) => Status::not_found(e.to_string()),
         ServiceError::RevisionMismatch { .. } => Status::failed_precondition(e.to_string()),
         ServiceError::Store(_) | ServiceError::Internal(_) => {
-            tracing::error!(error = %e, "gRPC request failed");
-            Status::internal(e.to_string())
+            let id = crate::api::error::error_id();
+            tracing::error!(error_id = %id, error = %e, "gRPC request failed");
+            Status::internal(format!(
+                "internal error; the server's log has the details under error id {id}"
+            ))
         }
     }
 }

@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use crate::model::{CheckKind, Config, Family, Forwarding, InitialState, Protocol, VirtualServer};
 
 fn secs(ms: u32) -> String {
-    if ms % 1000 == 0 {
+    if ms.is_multiple_of(1000) {
         (ms / 1000).to_string()
     } else {
         format!("{}", f64::from(ms) / 1000.0)

@@ -97,7 +97,7 @@ pub struct Centiseconds(pub u16);
 
 impl Centiseconds {
     pub fn from_millis(ms: u32) -> Option<Self> {
-        if ms % 10 != 0 {
+        if !ms.is_multiple_of(10) {
             return None;
         }
         u16::try_from(ms / 10).ok().map(Centiseconds)

@@ -66,6 +66,22 @@ fn ensure(ok: bool, field: &str, message: impl FnOnce() -> String) -> Result {
 }
 
 /// Linux interface names: 1-15 bytes (IFNAMSIZ - 1), no '/', ':' or white space.
+/// Why `addr` cannot be a service or server address, if it cannot: no host owns it.
+pub fn special_address(addr: &IpAddr) -> Option<&'static str> {
+    if addr.is_unspecified() {
+        return Some("is the unspecified address");
+    }
+    if addr.is_multicast() {
+        return Some("is a multicast address");
+    }
+    match addr {
+        IpAddr::V4(a) if a.is_broadcast() => Some("is the limited broadcast address"),
+        // 0.0.0.0/8 means "this host on this network" (RFC 1122 3.2.1.3); no host is reached at it.
+        IpAddr::V4(a) if a.octets()[0] == 0 => Some("is in 0.0.0.0/8 (\"this network\")"),
+        _ => None,
+    }
+}
+
 fn check_ifname(field: &str, name: &str) -> Result {
     ensure(
         !name.is_empty()
@@ -128,11 +144,12 @@ pub fn virtual_server(vs: &VirtualServer) -> Result {
                     format!("family {f:?} does not match address {addr}").to_lowercase()
                 })?;
             }
-            ensure(
-                !addr.is_unspecified() && !addr.is_multicast(),
-                "address",
-                || format!("{addr} cannot be a virtual server address"),
-            )?;
+            if let Some(why) = special_address(&addr) {
+                return Err(ValidationError::invalid(
+                    "address",
+                    format!("{addr} cannot be a virtual server address: it {why}"),
+                ));
+            }
         }
         (None, Some(mark)) => {
             ensure(mark != 0, "fwmark", || {
@@ -225,13 +242,22 @@ pub fn real_server(vs: &VirtualServer, rs: &RealServer) -> Result {
             }
         )
     })?;
-    ensure(
-        !rs.address.is_unspecified() && !rs.address.is_multicast(),
-        "address",
-        || format!("{} cannot be a real server address", rs.address),
-    )?;
+    if let Some(why) = special_address(&rs.address) {
+        return Err(ValidationError::invalid(
+            "address",
+            format!("{} cannot be a real server address: it {why}", rs.address),
+        ));
+    }
     let fwd = rs.forwarding.unwrap_or(vs.forwarding);
     match (vs.port, rs.port, fwd) {
+        (Some(vport), Some(0), Forwarding::Nat) if vport != 0 => {
+            return Err(ValidationError::invalid(
+                "port",
+                format!(
+                    "a nat real server cannot listen on port 0: give its port (or omit it to use {vport})"
+                ),
+            ))
+        }
         (Some(vport), Some(rport), Forwarding::Dr | Forwarding::Tun) if vport != rport => {
             return Err(ValidationError::invalid(
                 "port",
@@ -317,7 +343,7 @@ pub fn vrrp_group(g: &VrrpGroup) -> Result {
     match g.version {
         2 => {
             ensure(
-                g.advert_interval_ms % 1000 == 0
+                g.advert_interval_ms.is_multiple_of(1000)
                     && (1000..=255_000).contains(&g.advert_interval_ms),
                 "advert_interval_ms",
                 || {
@@ -375,11 +401,18 @@ pub fn vrrp_group(g: &VrrpGroup) -> Result {
         ensure(g.version == 3 || family == Family::Ipv4, &field, || {
             "VRRPv2 carries IPv4 addresses only; use version 3 for IPv6".into()
         })?;
-        ensure(
-            !va.address.is_unspecified() && !va.address.is_multicast() && !va.address.is_loopback(),
-            &field,
-            || format!("{} cannot be a virtual address", va.address),
-        )?;
+        if let Some(why) = special_address(&va.address) {
+            return Err(ValidationError::invalid(
+                field,
+                format!("{} cannot be a virtual address: it {why}", va.address),
+            ));
+        }
+        ensure(!va.address.is_loopback(), &field, || {
+            format!(
+                "{} cannot be a virtual address: it is a loopback address",
+                va.address
+            )
+        })?;
         ensure(seen.insert(va.address), &field, || {
             format!("{} is listed twice", va.address)
         })?;

@@ -112,7 +112,7 @@ impl InstanceConfig {
         };
         let advert_interval = Centiseconds::from_millis(ms).ok_or(bad_interval.clone())?;
         let ok = match version {
-            ProtocolVersion::V2 => ms % 1000 == 0 && (1..=255).contains(&(ms / 1000)),
+            ProtocolVersion::V2 => ms.is_multiple_of(1000) && (1..=255).contains(&(ms / 1000)),
             ProtocolVersion::V3 => (1..=MAX_V3_ADVER_INT).contains(&advert_interval.0),
         };
         if !ok {

@@ -16,6 +16,7 @@ pub fn config(db: &Path) -> ServerConfig {
         grpc_listen: "127.0.0.1:0".parse().expect("addr"),
         node_name: "lk01".into(),
         resync_interval: std::time::Duration::from_secs(10),
+        limits: Default::default(),
     }
 }
 
