@@ -22,6 +22,7 @@ use crate::service::Service;
 pub struct ImportQuery {
     /// The director this file belongs to: its state, priority and interface become this node's
     /// entries of the VRRP groups.
+    #[param(min_length = 1)]
     pub node_name: String,
     /// Validate and return the diff without committing.
     #[serde(default)]
@@ -53,9 +54,20 @@ pub async fn keepalived(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let Query(q) = q?;
+    if q.node_name.trim().is_empty() {
+        return Err(ApiError::bad_request("node_name must name the director").with_field("query"));
+    }
     opts.dry_run = q.dry_run;
     let text = std::str::from_utf8(&body)
-        .map_err(|_| ApiError::bad_request("the body is not UTF-8 text"))?;
+        .map_err(|_| ApiError::bad_request("the body is not UTF-8 text").with_field("body"))?;
+    if text.trim().is_empty() {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_argument",
+            "the body is empty: send the keepalived.conf itself (curl --data-binary @keepalived.conf)",
+        )
+        .with_field("body"));
+    }
     let nodes = crate::keepalived::parser::parse(
         text,
         std::path::Path::new("keepalived.conf"),

@@ -90,7 +90,65 @@ fn api_router() -> OpenApiRouter<Service> {
 
 /// The OpenAPI document, as served.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    api_router().split_for_parts().1
+    let mut spec = api_router().split_for_parts().1;
+    document_common_errors(&mut spec);
+    spec
+}
+
+/// Adds the errors any operation can answer, where its own annotation does not list them
+/// already, so the spec names every status a client can get:
+/// 400 (a malformed path, query or body), 500 (with an error id), and, for operations that take
+/// a body, 408 (it did not arrive in time), 413 (over the route's limit) and 422 (a bad value).
+fn document_common_errors(spec: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+    let error = |description: &str| {
+        ResponseBuilder::new()
+            .description(description)
+            .content(
+                "application/json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("ErrorBody")))
+                    .build(),
+            )
+            .build()
+    };
+    for (path, item) in spec.paths.paths.iter_mut() {
+        let ops = [
+            item.get.as_mut(),
+            item.put.as_mut(),
+            item.post.as_mut(),
+            item.delete.as_mut(),
+            item.patch.as_mut(),
+        ];
+        for op in ops.into_iter().flatten() {
+            let has_body = op.request_body.is_some();
+            let mut add = |code: &str, description: &str| {
+                op.responses
+                    .responses
+                    .entry(code.to_string())
+                    .or_insert_with(|| error(description).into());
+            };
+            add(
+                "400",
+                "a malformed request: path, query string, headers or JSON syntax (`field` says which)",
+            );
+            if path.contains('{') {
+                add("404", "no such resource");
+            }
+            if has_body {
+                add(
+                    "408",
+                    "the request body did not arrive within the body timeout",
+                );
+                add("413", "the request body is larger than this route's limit");
+                add("422", "a value is not valid (`field` names it)");
+            }
+            add(
+                "500",
+                "an internal error; the body carries an `error_id` that the server's log also has",
+            );
+        }
+    }
 }
 
 /// The whole HTTP application, with the default [`limits::HttpLimits`].
@@ -101,7 +159,8 @@ pub fn router(service: Service) -> Router {
 /// The whole HTTP application: routes, docs, then (outermost last) the body gate, the default
 /// ETag and request tracing.
 pub fn router_with(service: Service, limits: limits::HttpLimits) -> Router {
-    let (router, spec) = api_router().split_for_parts();
+    let (router, mut spec) = api_router().split_for_parts();
+    document_common_errors(&mut spec);
     router
         .merge(SwaggerUi::new("/docs").url(OPENAPI_PATH, spec))
         .fallback(|| async { ApiError::not_found("no such resource") })

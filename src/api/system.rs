@@ -27,7 +27,8 @@ pub async fn status(State(svc): State<Service>) -> Response {
 pub struct EventsQuery {
     /// Only events with a larger sequence number.
     #[serde(default)]
-    pub since: u64,
+    #[param(minimum = 0)]
+    pub since: i64,
 }
 
 /// Recent events (the last 256), oldest first.
@@ -38,7 +39,9 @@ pub async fn events(
     q: Result<Query<EventsQuery>, QueryRejection>,
 ) -> Result<Json<Vec<Event>>, ApiError> {
     let Query(q) = q?;
-    Ok(Json(svc.events().recent(q.since)))
+    let since = u64::try_from(q.since)
+        .map_err(|_| ApiError::bad_request("since must be 0 or more").with_field("query"))?;
+    Ok(Json(svc.events().recent(since)))
 }
 
 /// Liveness: the process answers.
