@@ -104,29 +104,24 @@ fn take_lock(db: &Path) -> Result<std::fs::File> {
     Ok(f)
 }
 
-/// Whether a database error is SQLite saying it cannot write.
-fn is_read_only(e: &sqlx::Error) -> bool {
+/// SQLite's primary result code of a database error (the low byte of an extended code).
+fn sqlite_code(e: &sqlx::Error) -> Option<i32> {
     match e {
-        sqlx::Error::Database(d) => {
-            // SQLITE_READONLY (8) and its extended codes; SQLITE_CANTOPEN (14) for a directory
-            // that does not let SQLite create the journal.
-            let code = d.code().and_then(|c| c.parse::<i32>().ok()).unwrap_or(0);
-            matches!(code & 0xff, 8 | 14)
-        }
-        _ => false,
+        sqlx::Error::Database(d) => d.code()?.parse::<i32>().ok().map(|c| c & 0xff),
+        _ => None,
     }
 }
 
-/// Whether a database error is SQLite saying the file is not a database, or is damaged.
+/// Whether a database error is SQLite saying it cannot write: SQLITE_READONLY (8), or
+/// SQLITE_CANTOPEN (14) for a directory that does not let SQLite create the journal.
+fn is_read_only(e: &sqlx::Error) -> bool {
+    matches!(sqlite_code(e), Some(8 | 14))
+}
+
+/// Whether a database error is SQLite saying the file is damaged (SQLITE_CORRUPT, 11) or is
+/// not a database (SQLITE_NOTADB, 26).
 fn is_damaged(e: &sqlx::Error) -> bool {
-    match e {
-        sqlx::Error::Database(d) => {
-            let code = d.code().and_then(|c| c.parse::<i32>().ok()).unwrap_or(0);
-            // SQLITE_CORRUPT (11), SQLITE_NOTADB (26).
-            matches!(code & 0xff, 11 | 26)
-        }
-        _ => false,
-    }
+    matches!(sqlite_code(e), Some(11 | 26))
 }
 
 /// What `load` returns: the last committed snapshot and the next free id.

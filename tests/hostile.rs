@@ -439,23 +439,8 @@ fn a_second_lbd_on_the_same_database_exits_at_once_naming_the_holder() {
     let db = dir.path().join("lbd.db");
     let first = ChildServer::spawn(&db);
     let t = Instant::now();
-    let out = Command::new(env!("CARGO_BIN_EXE_lbd"))
-        .args([
-            "serve",
-            "--http-listen",
-            "127.0.0.1:0",
-            "--grpc-listen",
-            "127.0.0.1:0",
-        ])
-        .arg("--db")
-        .arg(&db)
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
+    let err = failed_start(&db, &[], false);
     assert!(t.elapsed() < Duration::from_secs(5), "exits at once");
-    let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains(&format!(
             "is in use by another lbd (pid {})",
