@@ -108,8 +108,19 @@ enum CtlCmd {
     Delete { vs: i64, rs: Option<i64> },
 }
 
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    /// One line per event, `key=value` fields; coloured only on a terminal.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
 #[derive(clap::Args)]
 struct ServeArgs {
+    /// Log line format.
+    #[arg(long, env = "LBD_LOG_FORMAT", value_enum, default_value = "text")]
+    log_format: LogFormat,
     /// SQLite database file (created if missing).
     #[arg(long, env = "LBD_DB", default_value = "./lbd.db")]
     db: PathBuf,
@@ -236,11 +247,16 @@ fn main() -> anyhow::Result<()> {
 }
 
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_env("LBD_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .init();
+    use std::io::IsTerminal;
+    let filter = EnvFilter::try_from_env("LBD_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let log = tracing_subscriber::fmt().with_env_filter(filter);
+    match args.log_format {
+        LogFormat::Json => log.json().init(),
+        // Colour only for a person at a terminal: a file or a journal gets plain text.
+        LogFormat::Text => log
+            .with_ansi(std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none())
+            .init(),
+    }
     // Both listeners at their connection cap, plus the database, sockets and files of the data
     // plane, must fit under the descriptor limit.
     let want = (args.max_connections as u64)

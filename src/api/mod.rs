@@ -181,7 +181,14 @@ pub fn router_with(service: Service, limits: limits::HttpLimits) -> Router {
             service.clone(),
             default_etag,
         ))
-        .layer(TraceLayer::new_for_http())
+        // An error answer is the client's business (a 503 from /ipvs where the kernel has no
+        // IPVS is expected): it is logged at debug. Real failures log themselves, with the
+        // error id their 500 carries (`ApiError::internal`).
+        .layer(
+            TraceLayer::new_for_http().on_failure(
+                tower_http::trace::DefaultOnFailure::new().level(tracing::Level::DEBUG),
+            ),
+        )
         .with_state(service)
 }
 
