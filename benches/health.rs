@@ -279,8 +279,9 @@ fn main() {
 }
 
 fn cpu_secs() -> f64 {
-    // SAFETY: rusage is plain data (all-zero is valid); getrusage fills the struct we own.
+    // SAFETY: rusage is plain data (all-zero is valid).
     let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: getrusage fills the struct we own.
     unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) };
     let t = |tv: libc::timeval| tv.tv_sec as f64 + tv.tv_usec as f64 / 1e6;
     t(u.ru_utime) + t(u.ru_stime)

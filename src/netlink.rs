@@ -25,8 +25,8 @@ impl NetlinkSocket {
         if raw < 0 {
             return Err(io::Error::last_os_error());
         }
-        // SAFETY: a fresh descriptor nothing else owns.
         let s = NetlinkSocket {
+            // SAFETY: a fresh descriptor nothing else owns.
             fd: unsafe { OwnedFd::from_raw_fd(raw) },
         };
         if groups != 0 {

@@ -496,7 +496,8 @@ fn a_read_only_database_is_found_at_start() {
     std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o444)).unwrap();
     // Root writes whatever the mode says: run lbd as nobody there (the directory stays open to
     // it, so only the file is read-only).
-    let root = unsafe { libc::geteuid() } == 0; // SAFETY: geteuid has no preconditions.
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
     if root {
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
         for f in ["lbd.db-wal", "lbd.db-shm", "lbd.db.lock"] {
