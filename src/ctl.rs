@@ -44,8 +44,15 @@ async fn get_config(client: &reqwest::Client, url: &str) -> Result<(Config, Stri
         .json()
         .await
         .map_err(|e| CtlError::Decode(e.to_string()))?;
+    let mut groups = doc["vrrp_groups"].clone();
+    // Read-only: readers see whether a password is stored, never the password itself.
+    for g in groups.as_array_mut().into_iter().flatten() {
+        if let Some(m) = g.as_object_mut() {
+            m.remove("auth_pass_set");
+        }
+    }
     let cfg = serde_json::from_value(serde_json::json!({
-        "virtual_servers": doc["virtual_servers"], "vrrp_groups": doc["vrrp_groups"]}))
+        "virtual_servers": doc["virtual_servers"], "vrrp_groups": groups}))
     .map_err(|e| CtlError::Decode(e.to_string()))?;
     Ok((cfg, etag))
 }
@@ -125,9 +132,15 @@ pub async fn import_keepalived(
 }
 
 /// `lbd export-keepalived`: the running lbd's configuration as keepalived.conf for `node`.
+/// It is the API's export (the one read that includes the VRRP passwords).
 pub async fn export_keepalived(url: &str, node: &str) -> Result<String, CtlError> {
-    let (cfg, _) = get_config(&reqwest::Client::new(), url).await?;
-    Ok(crate::keepalived::export::export(&cfg, node))
+    let u = reqwest::Url::parse_with_params(
+        &format!("{url}/api/v1/export/keepalived"),
+        &[("node_name", node)],
+    )
+    .map_err(|e| CtlError::Decode(format!("bad --url {url}: {e}")))?;
+    let (_, text) = call_text(reqwest::Method::GET, u.as_str(), None).await?;
+    Ok(text)
 }
 
 /// What `lbd ctl` prints: the API's JSON as is (`--json`), or a table for people.
@@ -142,6 +155,17 @@ async fn call(
     url: &str,
     body: Option<Value>,
 ) -> Result<(Value, String), CtlError> {
+    let (_, text) = call_text(method, url, body).await?;
+    let v = serde_json::from_str(&text).unwrap_or(Value::Null);
+    Ok((v, text))
+}
+
+/// One request; an error status becomes the API's own message, with the field it names.
+async fn call_text(
+    method: reqwest::Method,
+    url: &str,
+    body: Option<Value>,
+) -> Result<(u16, String), CtlError> {
     let client = reqwest::Client::new();
     let mut rb = client.request(method, url);
     if let Some(b) = body {
@@ -166,8 +190,7 @@ async fn call(
         };
         return Err(CtlError::Api { status, body: msg });
     }
-    let v = serde_json::from_str(&text).unwrap_or(Value::Null);
-    Ok((v, text))
+    Ok((status, text))
 }
 
 fn hostport(addr: &str, port: &Value) -> String {

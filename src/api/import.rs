@@ -23,8 +23,8 @@ pub struct ImportQuery {
     /// The director this file belongs to: its state, priority and interface become this node's
     /// entries of the VRRP groups.
     pub node_name: String,
-    /// Validate and return the diff without committing.
-    #[serde(default)]
+    /// Validate and return the diff without committing (true/false/1/0).
+    #[serde(default, deserialize_with = "super::extract::query_bool")]
     pub dry_run: bool,
 }
 
