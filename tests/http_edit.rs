@@ -752,3 +752,41 @@ async fn config_round_trip_property() {
         "only {applied} of 40 random configs were valid: the generator is off"
     );
 }
+
+/// The spec lists the error answers of every write (the documented shape, ErrorBody), so a
+/// client generated from it knows them.
+#[tokio::test]
+async fn every_write_documents_its_errors() {
+    let s = TestServer::start().await;
+    let spec = get(&s, "/api-docs/openapi.json").await.body;
+    let mut writes = 0;
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let takes_dry_run = op["parameters"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|p| p["name"] == "dry_run");
+            if !takes_dry_run || path.contains("import") {
+                continue;
+            }
+            writes += 1;
+            for code in ["400", "412"] {
+                let r = &op["responses"][code];
+                assert_eq!(
+                    r["content"]["application/json"]["schema"]["$ref"],
+                    "#/components/schemas/ErrorBody",
+                    "{method} {path} does not document {code}"
+                );
+            }
+            if method != "delete" {
+                assert!(op["responses"].get("422").is_some(), "{method} {path}: 422");
+            }
+            if method == "patch" {
+                assert!(op["responses"].get("415").is_some(), "{method} {path}: 415");
+            }
+        }
+    }
+    // POST/PUT/PATCH/DELETE of the resources, the node entries and the config.
+    assert_eq!(writes, 16);
+}

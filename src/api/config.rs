@@ -1,6 +1,5 @@
 //! `/api/v1/config`: the whole configuration at once.
 
-use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::response::Response;
 use axum::Json;
@@ -9,7 +8,7 @@ use utoipa::ToSchema;
 
 use super::error::{ApiError, ErrorBody};
 use super::extract::{Write, WriteQuery};
-use super::patch::{body_as, put_body, strip_config_read_only, PublicGroup};
+use super::patch::{body_as, put_body, strip_config_read_only, Body, PublicGroup};
 use super::{etag, write_response, WriteSummary};
 use crate::model::{Config, VirtualServer, VrrpGroup};
 use crate::service::Service;
@@ -66,7 +65,7 @@ pub async fn get(State(svc): State<Service>) -> Response {
 pub async fn replace(
     State(svc): State<Service>,
     Write(opts): Write,
-    body: Bytes,
+    Body(body): Body,
 ) -> Result<Response, ApiError> {
     let (mut m, opts) = put_body(&body, opts, &svc)?;
     strip_config_read_only(&mut m);

@@ -5,6 +5,8 @@
 //! the same revision). What a GET shows and a PUT cannot take (`revision`, `auth_pass_set`) is
 //! accepted and checked here, so any GET output is a valid PUT body.
 
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
 use axum::http::{header, HeaderMap, StatusCode};
 use serde::de::DeserializeOwned;
 use serde::{Serialize, Serializer};
@@ -14,6 +16,26 @@ use super::error::ApiError;
 use super::extract::parse_json;
 use crate::model::VrrpGroup;
 use crate::service::{Service, ServiceError, WriteOptions};
+
+/// A request body as bytes, whose failures (too large, cut off) are JSON errors like every other.
+pub struct Body(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for Body {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        Bytes::from_request(req, state)
+            .await
+            .map(Body)
+            .map_err(|e| {
+                ApiError::new(
+                    e.status(),
+                    "bad_request",
+                    format!("cannot read the body: {}", e.body_text()),
+                )
+            })
+    }
+}
 
 /// The media type of RFC 7396; plain `application/json` (or anything else that is not a JSON
 /// Patch) is read the same way.

@@ -1,6 +1,5 @@
 //! `/api/v1/virtual-servers/{id}/real-servers[/{rs_id}]`
 
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
@@ -9,7 +8,7 @@ use axum::Json;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiPath, Write, WriteQuery};
 use super::patch::{
-    body_as, from_value, merge_patch, parse_patch, put_body, take_revision, to_value,
+    body_as, from_value, merge_patch, parse_patch, put_body, take_revision, to_value, Body,
 };
 use super::{created, etag, write_response, WriteSummary};
 use crate::model::{Id, RealServer};
@@ -20,7 +19,8 @@ const TAG: &str = "real-servers";
 /// List the real servers of a virtual server.
 #[utoipa::path(get, path = "/api/v1/virtual-servers/{id}/real-servers", tag = TAG,
     params(("id" = i64, Path)),
-    responses((status = 200, body = Vec<RealServer>), (status = 404, body = ErrorBody)))]
+    responses(
+        (status = 400, body = ErrorBody, description = "malformed JSON, path or query"),(status = 200, body = Vec<RealServer>), (status = 404, body = ErrorBody)))]
 pub async fn list(
     State(svc): State<Service>,
     ApiPath(id): ApiPath<Id>,
@@ -33,6 +33,7 @@ pub async fn list(
 #[utoipa::path(post, path = "/api/v1/virtual-servers/{id}/real-servers", tag = TAG,
     params(("id" = i64, Path), WriteQuery), request_body = RealServer,
     responses(
+        (status = 400, body = ErrorBody, description = "malformed JSON, path or query"),
         (status = 201, body = RealServer, description = "created"),
         (status = 200, body = WriteSummary, description = "dry run"),
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
@@ -54,7 +55,8 @@ pub async fn create(
 /// Get one real server.
 #[utoipa::path(get, path = "/api/v1/virtual-servers/{id}/real-servers/{rs_id}", tag = TAG,
     params(("id" = i64, Path), ("rs_id" = i64, Path)),
-    responses((status = 200, body = RealServer), (status = 404, body = ErrorBody)))]
+    responses(
+        (status = 400, body = ErrorBody, description = "malformed JSON, path or query"),(status = 200, body = RealServer), (status = 404, body = ErrorBody)))]
 pub async fn get(
     State(svc): State<Service>,
     ApiPath((id, rs_id)): ApiPath<(Id, Id)>,
@@ -78,7 +80,7 @@ pub async fn replace(
     State(svc): State<Service>,
     ApiPath((id, rs_id)): ApiPath<(Id, Id)>,
     Write(opts): Write,
-    body: Bytes,
+    Body(body): Body,
 ) -> Result<Response, ApiError> {
     let (m, opts) = put_body(&body, opts, &svc)?;
     let rs: RealServer = body_as(m)?;
@@ -109,7 +111,7 @@ pub async fn patch(
     ApiPath((id, rs_id)): ApiPath<(Id, Id)>,
     Write(opts): Write,
     headers: HeaderMap,
-    body: Bytes,
+    Body(body): Body,
 ) -> Result<Response, ApiError> {
     let mut p = parse_patch(&headers, &body)?;
     let opts = take_revision(&mut p, opts, &svc)?;
@@ -129,7 +131,8 @@ pub async fn patch(
 /// Remove a real server.
 #[utoipa::path(delete, path = "/api/v1/virtual-servers/{id}/real-servers/{rs_id}", tag = TAG,
     params(("id" = i64, Path), ("rs_id" = i64, Path), WriteQuery),
-    responses((status = 200, body = WriteSummary), (status = 404, body = ErrorBody), (status = 412, body = ErrorBody)))]
+    responses(
+        (status = 400, body = ErrorBody, description = "malformed JSON, path or query"),(status = 200, body = WriteSummary), (status = 404, body = ErrorBody), (status = 412, body = ErrorBody)))]
 pub async fn delete(
     State(svc): State<Service>,
     ApiPath((id, rs_id)): ApiPath<(Id, Id)>,

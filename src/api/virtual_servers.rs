@@ -1,6 +1,5 @@
 //! `/api/v1/virtual-servers[/{id}]`
 
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
@@ -10,7 +9,7 @@ use serde_json::Value;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiPath, Write, WriteQuery};
 use super::patch::{
-    body_as, from_value, merge_patch, parse_patch, put_body, take_revision, to_value,
+    body_as, from_value, merge_patch, parse_patch, put_body, take_revision, to_value, Body,
 };
 use super::{created, etag, write_response, WriteSummary};
 use crate::model::{Id, VirtualServer};
@@ -30,6 +29,7 @@ pub async fn list(State(svc): State<Service>) -> Response {
 #[utoipa::path(post, path = "/api/v1/virtual-servers", tag = TAG, params(WriteQuery),
     request_body = VirtualServer,
     responses(
+        (status = 400, body = ErrorBody, description = "malformed JSON, path or query"),
         (status = 201, body = VirtualServer, description = "created"),
         (status = 200, body = WriteSummary, description = "dry run: what would change"),
         (status = 409, body = ErrorBody, description = "a virtual server with this address/port/protocol or fwmark exists"),
@@ -51,7 +51,8 @@ pub async fn create(
 /// Get one virtual server.
 #[utoipa::path(get, path = "/api/v1/virtual-servers/{id}", tag = TAG,
     params(("id" = i64, Path)),
-    responses((status = 200, body = VirtualServer), (status = 404, body = ErrorBody)))]
+    responses(
+        (status = 400, body = ErrorBody, description = "malformed JSON, path or query"),(status = 200, body = VirtualServer), (status = 404, body = ErrorBody)))]
 pub async fn get(
     State(svc): State<Service>,
     ApiPath(id): ApiPath<Id>,
@@ -76,7 +77,7 @@ pub async fn replace(
     State(svc): State<Service>,
     ApiPath(id): ApiPath<Id>,
     Write(opts): Write,
-    body: Bytes,
+    Body(body): Body,
 ) -> Result<Response, ApiError> {
     let (m, opts) = put_body(&body, opts, &svc)?;
     let has_real_servers = m.contains_key("real_servers");
@@ -111,7 +112,7 @@ pub async fn patch(
     ApiPath(id): ApiPath<Id>,
     Write(opts): Write,
     headers: HeaderMap,
-    body: Bytes,
+    Body(body): Body,
 ) -> Result<Response, ApiError> {
     let mut p = parse_patch(&headers, &body)?;
     let opts = take_revision(&mut p, opts, &svc)?;
@@ -136,7 +137,8 @@ pub async fn patch(
 /// Delete a virtual server and its real servers.
 #[utoipa::path(delete, path = "/api/v1/virtual-servers/{id}", tag = TAG,
     params(("id" = i64, Path), WriteQuery),
-    responses((status = 200, body = WriteSummary), (status = 404, body = ErrorBody), (status = 412, body = ErrorBody)))]
+    responses(
+        (status = 400, body = ErrorBody, description = "malformed JSON, path or query"),(status = 200, body = WriteSummary), (status = 404, body = ErrorBody), (status = 412, body = ErrorBody)))]
 pub async fn delete(
     State(svc): State<Service>,
     ApiPath(id): ApiPath<Id>,

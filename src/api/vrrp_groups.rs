@@ -4,7 +4,6 @@
 //! [`PublicGroup`]); a write without `auth_pass` keeps the stored one, `"auth_pass": ""` (or
 //! `null` in a PATCH) clears it.
 
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
@@ -15,7 +14,7 @@ use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiPath, Write, WriteQuery};
 use super::patch::{
     body_as, from_value, merge_patch, parse_patch, put_body, strip_group_read_only, take_revision,
-    to_value, PublicGroup,
+    to_value, Body, PublicGroup,
 };
 use super::{created, etag, write_response, WriteSummary};
 use crate::model::{Id, VrrpGroup, VrrpNode};
@@ -71,7 +70,7 @@ fn group_response(r: WriteResult<VrrpGroup>) -> Response {
 pub async fn create(
     State(svc): State<Service>,
     Write(opts): Write,
-    body: Bytes,
+    Body(body): Body,
 ) -> Result<Response, ApiError> {
     let (g, opts) = group_body(&body, opts, &svc)?;
     let r = svc.create_vrrp_group(g, opts).await?;
@@ -110,7 +109,7 @@ pub async fn replace(
     State(svc): State<Service>,
     ApiPath(id): ApiPath<Id>,
     Write(opts): Write,
-    body: Bytes,
+    Body(body): Body,
 ) -> Result<Response, ApiError> {
     let (g, opts) = group_body(&body, opts, &svc)?;
     Ok(group_response(svc.replace_vrrp_group(id, g, opts).await?))
@@ -150,7 +149,7 @@ pub async fn patch(
     ApiPath(id): ApiPath<Id>,
     Write(opts): Write,
     headers: HeaderMap,
-    body: Bytes,
+    Body(body): Body,
 ) -> Result<Response, ApiError> {
     let mut p = parse_patch(&headers, &body)?;
     let opts = take_revision(&mut p, opts, &svc)?;
@@ -219,7 +218,7 @@ pub async fn replace_node(
     State(svc): State<Service>,
     ApiPath((id, node)): ApiPath<(Id, String)>,
     Write(opts): Write,
-    body: Bytes,
+    Body(body): Body,
 ) -> Result<Response, ApiError> {
     let (mut m, opts) = put_body(&body, opts, &svc)?;
     match m.get("node") {
@@ -266,7 +265,7 @@ pub async fn patch_node(
     ApiPath((id, node)): ApiPath<(Id, String)>,
     Write(opts): Write,
     headers: HeaderMap,
-    body: Bytes,
+    Body(body): Body,
 ) -> Result<Response, ApiError> {
     let mut p = parse_patch(&headers, &body)?;
     let opts = take_revision(&mut p, opts, &svc)?;
