@@ -48,7 +48,7 @@ enum Command {
     },
     /// Talk to a running lbd (ipvsadm-style).
     Ctl {
-        /// The running lbd's HTTP API.
+        /// The running lbd's HTTP API: http://HOST:PORT, or just HOST:PORT.
         #[arg(
             long,
             env = "LBD_URL",
@@ -166,14 +166,14 @@ enum CtlCmd {
         #[command(flatten)]
         svc: SvcFlags,
         /// With -f: the address family of the firewall-mark service (ipv4, ipv6).
-        #[arg(long, value_parser = ["ipv4", "ipv6"], default_value = "ipv4")]
+        #[arg(long, value_parser = ["ipv4", "ipv6"], ignore_case = true, default_value = "ipv4")]
         family: String,
         /// Scheduler (ipvsadm -s), any case: rr, wrr, lc, wlc, lblc, lblcr, dh, sh, sed, nq,
         /// mh, fo, ovf, twos.
         #[arg(short = 's', long, value_parser = parse_scheduler, default_value = "rr")]
         scheduler: lbd::model::Scheduler,
         /// Protocol: tcp, udp, sctp (same as -u / --sctp).
-        #[arg(long, value_parser = ["tcp", "udp", "sctp", "TCP", "UDP", "SCTP"])]
+        #[arg(long, value_parser = ["tcp", "udp", "sctp"], ignore_case = true)]
         protocol: Option<String>,
         #[command(flatten)]
         fwd: FwdFlags,
@@ -297,6 +297,7 @@ fn main() -> anyhow::Result<()> {
             url,
         } => {
             let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+            let url = lbd::ctl::base_url(&url);
             let report = rt.block_on(lbd::ctl::import_keepalived(
                 &url, &file, &node_name, dry_run,
             ))?;
@@ -330,7 +331,10 @@ fn main() -> anyhow::Result<()> {
             let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
             print!(
                 "{}",
-                rt.block_on(lbd::ctl::export_keepalived(&url, &node_name))?
+                rt.block_on(lbd::ctl::export_keepalived(
+                    &lbd::ctl::base_url(&url),
+                    &node_name
+                ))?
             );
             Ok(())
         }
@@ -360,7 +364,7 @@ async fn ctl(url: &str, cmd: CtlCmd, out: &lbd::ctl::Output) -> Result<String, l
             match (svc.fwmark, vip) {
                 (Some(m), None) => {
                     body["fwmark"] = m.into();
-                    body["family"] = family.into();
+                    body["family"] = family.to_ascii_lowercase().into();
                 }
                 (None, Some(v)) => {
                     let (addr, port) = lbd::ipvsadm::host_port(&v)?;
