@@ -11,6 +11,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let out = PathBuf::from(std::env::var("OUT_DIR")?);
     tonic_prost_build::configure()
         .file_descriptor_set_path(out.join("lbd_descriptor.bin"))
-        .compile_protos(&["proto/lbd/v1/lbd.proto"], &["proto"])?;
+        .compile_protos(
+            &[PathBuf::from("proto/lbd/v1/lbd.proto")],
+            // google/protobuf/field_mask.proto; prost maps it to prost_types::FieldMask.
+            &[PathBuf::from("proto"), protoc_bin_vendored::include_path()?],
+        )?;
     Ok(())
 }

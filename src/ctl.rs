@@ -4,8 +4,9 @@ use std::path::Path;
 
 use serde_json::Value;
 
+use crate::ipvsadm::{self, ServiceRef};
 use crate::keepalived::parser::FsIncludes;
-use crate::model::Config;
+use crate::model::{Config, Protocol, VirtualServer};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CtlError {
@@ -22,6 +23,15 @@ pub enum CtlError {
     Keepalived(#[from] crate::keepalived::KeepalivedError),
     #[error("unexpected answer from lbd: {0}")]
     Decode(String),
+    /// The command line names something that does not exist or does not parse.
+    #[error("{0}")]
+    Usage(String),
+}
+
+impl From<crate::ipvsadm::WordError> for CtlError {
+    fn from(e: crate::ipvsadm::WordError) -> Self {
+        CtlError::Usage(e.0)
+    }
 }
 
 async fn get_config(client: &reqwest::Client, url: &str) -> Result<(Config, String), CtlError> {
@@ -44,8 +54,15 @@ async fn get_config(client: &reqwest::Client, url: &str) -> Result<(Config, Stri
         .json()
         .await
         .map_err(|e| CtlError::Decode(e.to_string()))?;
+    let mut groups = doc["vrrp_groups"].clone();
+    // Read-only: readers see whether a password is stored, never the password itself.
+    for g in groups.as_array_mut().into_iter().flatten() {
+        if let Some(m) = g.as_object_mut() {
+            m.remove("auth_pass_set");
+        }
+    }
     let cfg = serde_json::from_value(serde_json::json!({
-        "virtual_servers": doc["virtual_servers"], "vrrp_groups": doc["vrrp_groups"]}))
+        "virtual_servers": doc["virtual_servers"], "vrrp_groups": groups}))
     .map_err(|e| CtlError::Decode(e.to_string()))?;
     Ok((cfg, etag))
 }
@@ -125,9 +142,15 @@ pub async fn import_keepalived(
 }
 
 /// `lbd export-keepalived`: the running lbd's configuration as keepalived.conf for `node`.
+/// It is the API's export (the one read that includes the VRRP passwords).
 pub async fn export_keepalived(url: &str, node: &str) -> Result<String, CtlError> {
-    let (cfg, _) = get_config(&reqwest::Client::new(), url).await?;
-    Ok(crate::keepalived::export::export(&cfg, node))
+    let u = reqwest::Url::parse_with_params(
+        &format!("{url}/api/v1/export/keepalived"),
+        &[("node_name", node)],
+    )
+    .map_err(|e| CtlError::Decode(format!("bad --url {url}: {e}")))?;
+    let (_, text) = call_text(reqwest::Method::GET, u.as_str(), None).await?;
+    Ok(text)
 }
 
 /// What `lbd ctl` prints: the API's JSON as is (`--json`), or a table for people.
@@ -142,6 +165,17 @@ async fn call(
     url: &str,
     body: Option<Value>,
 ) -> Result<(Value, String), CtlError> {
+    let (_, text) = call_text(method, url, body).await?;
+    let v = serde_json::from_str(&text).unwrap_or(Value::Null);
+    Ok((v, text))
+}
+
+/// One request; an error status becomes the API's own message, with the field it names.
+async fn call_text(
+    method: reqwest::Method,
+    url: &str,
+    body: Option<Value>,
+) -> Result<(u16, String), CtlError> {
     let client = reqwest::Client::new();
     let mut rb = client.request(method, url);
     if let Some(b) = body {
@@ -166,8 +200,7 @@ async fn call(
         };
         return Err(CtlError::Api { status, body: msg });
     }
-    let v = serde_json::from_str(&text).unwrap_or(Value::Null);
-    Ok((v, text))
+    Ok((status, text))
 }
 
 fn hostport(addr: &str, port: &Value) -> String {
@@ -251,32 +284,46 @@ pub async fn list(url: &str, out: &Output) -> Result<String, CtlError> {
     Ok(s)
 }
 
-/// `lbd ctl status`: node, revision, data plane and health.
+/// `lbd ctl status`: node, revision, data plane and health, for people: no nulls, times as
+/// "12 s ago", real servers by address next to their ids.
 pub async fn status(url: &str, out: &Output) -> Result<String, CtlError> {
     let (v, text) = call(reqwest::Method::GET, &format!("{url}/api/v1/status"), None).await?;
     if out.json {
         return Ok(text + "\n");
     }
+    // Ids alone say little; the configuration gives their addresses.
+    let vss = virtual_servers(url).await.unwrap_or_default();
+    let now = crate::events::now_unix_ms();
     let d = &v["dataplane"];
+    let n = |x: &Value| x.as_u64().unwrap_or(0);
     let mut s = format!(
-        "node {}  revision {}  up {} s\nconfig: {} virtual servers, {} real servers, {} VRRP groups\n",
+        "node {}  revision {}  up {}\nconfig: {} virtual servers, {} real servers, {} VRRP groups\n",
         v["node"].as_str().unwrap_or("?"),
-        v["revision"],
-        v["uptime_secs"],
-        v["virtual_servers"],
-        v["real_servers"],
-        v["vrrp_groups"]
+        n(&v["revision"]),
+        duration(n(&v["uptime_secs"])),
+        n(&v["virtual_servers"]),
+        n(&v["real_servers"]),
+        n(&v["vrrp_groups"])
     );
+    let applied = match d["applied_revision"].as_u64() {
+        Some(r) => format!("applied revision {r}"),
+        None => "no revision applied yet".to_string(),
+    };
     s.push_str(&format!(
-        "data plane: {}{}  (applied revision {}, {} services, {} destinations, {} ops, {} drift repairs)\n",
+        "data plane: {}{}  ({applied}, {} services, {} destinations, {} ops, {} drift repairs)\n",
         d["state"].as_str().unwrap_or("?"),
-        d["reason"].as_str().map(|r| format!(": {r}")).unwrap_or_default(),
-        d["applied_revision"],
-        d["services"],
-        d["destinations"],
-        d["ops_applied"],
-        d["drift_repairs"]
+        d["reason"]
+            .as_str()
+            .map(|r| format!(": {r}"))
+            .unwrap_or_default(),
+        n(&d["services"]),
+        n(&d["destinations"]),
+        n(&d["ops_applied"]),
+        n(&d["drift_repairs"])
     ));
+    if let Some(e) = d["last_error"].as_str() {
+        s.push_str(&format!("data plane: last error: {e}\n"));
+    }
     let vr = &v["vrrp"];
     let groups = vr["groups"].as_array().cloned().unwrap_or_default();
     if !groups.is_empty() {
@@ -294,36 +341,43 @@ pub async fn status(url: &str, out: &Output) -> Result<String, CtlError> {
         s.push_str(&format!(
             "vrrp: {} vrid {} v{}: {}{}  [{} priority {}]{}  sent {} received {} auth errors {} checksum errors {}\n",
             g["name"].as_str().unwrap_or("?"),
-            g["vrid"],
-            g["version"],
+            n(&g["vrid"]),
+            n(&g["version"]),
             g["state"].as_str().unwrap_or("?").to_uppercase(),
             g["error"].as_str().map(|e| format!(" ({e})")).unwrap_or_default(),
             g["interface"].as_str().unwrap_or("-"),
             g["priority"].as_u64().map_or("-".to_string(), |p| p.to_string()),
             master,
-            c["adverts_sent"],
-            c["adverts_received"],
-            c["auth_errors"],
-            c["checksum_errors"],
+            n(&c["adverts_sent"]),
+            n(&c["adverts_received"]),
+            n(&c["auth_errors"]),
+            n(&c["checksum_errors"]),
         ));
         if let Some(t) = g["transitions"].as_array().and_then(|t| t.last()) {
             s.push_str(&format!(
-                "vrrp: {}   last transition {} -> {} at {} ms: {}\n",
+                "vrrp: {}   last transition {} -> {} {}: {}\n",
                 g["name"].as_str().unwrap_or("?"),
                 t["from"].as_str().unwrap_or("?"),
                 t["to"].as_str().unwrap_or("?"),
-                t["time_unix_ms"],
+                ago(n(&t["time_unix_ms"]), now),
                 t["reason"].as_str().unwrap_or("?"),
             ));
         }
     }
     s.push_str("sync: no peer sync configured (single director)\n");
     for h in v["health"].as_array().into_iter().flatten() {
+        let (vs_id, rs_id) = (
+            h["virtual_server_id"].as_i64().unwrap_or(0),
+            h["real_server_id"].as_i64().unwrap_or(0),
+        );
+        let (rs, vs) = match vss.iter().find(|v| v.id == vs_id) {
+            Some(vs) => (rs_addr(vs, rs_id), vs_addr(vs)),
+            None => (format!("#{rs_id}"), format!("virtual server {vs_id}")),
+        };
         s.push_str(&format!(
-            "health: real server {} of virtual server {}: {}{}\n",
-            h["real_server_id"],
-            h["virtual_server_id"],
+            "health: {rs} (real server {rs_id}) of {vs} (id {vs_id}): {} since {}{}\n",
             h["state"].as_str().unwrap_or("?"),
+            ago(n(&h["since_unix_ms"]), now),
             h["last_error"]
                 .as_str()
                 .map(|e| format!(" ({e})"))
@@ -333,17 +387,14 @@ pub async fn status(url: &str, out: &Output) -> Result<String, CtlError> {
     Ok(s)
 }
 
-/// `lbd ctl drain VS RS`: weight 0 (existing connections finish, no new ones).
-pub async fn drain(url: &str, vs: i64, rs: i64, out: &Output) -> Result<String, CtlError> {
-    let u = format!("{url}/api/v1/virtual-servers/{vs}/real-servers/{rs}");
-    let (mut cur, _) = call(reqwest::Method::GET, &u, None).await?;
-    cur["weight"] = 0.into();
-    let (v, text) = call(reqwest::Method::PUT, &u, Some(cur)).await?;
-    Ok(if out.json {
-        text + "\n"
-    } else {
-        format!("drained real server {} (weight 0)\n", v["id"])
-    })
+/// "42 s", "5 min", "3 h 12 min", "2 d 4 h".
+fn duration(secs: u64) -> String {
+    match secs {
+        0..=119 => format!("{secs} s"),
+        120..=3599 => format!("{} min", secs / 60),
+        3600..=86_399 => format!("{} h {} min", secs / 3600, secs % 3600 / 60),
+        _ => format!("{} d {} h", secs / 86_400, secs % 86_400 / 3600),
+    }
 }
 
 /// `lbd ctl delete VS [RS]`.
@@ -422,4 +473,555 @@ pub async fn connections(url: &str, out: &Output) -> Result<String, CtlError> {
         ));
     }
     Ok(s)
+}
+
+/// `--url`: a base URL, or just `host:port` (http is assumed).
+pub fn base_url(url: &str) -> String {
+    let u = url.trim().trim_end_matches('/');
+    if u.contains("://") {
+        u.to_string()
+    } else {
+        format!("http://{u}")
+    }
+}
+
+/// How the command line names a virtual server and (for some commands) one of its real
+/// servers: `SERVICE [REAL]` where SERVICE is `VIP:PORT` (`-u` UDP, `--sctp` SCTP, TCP by
+/// default) or an id, and REAL is `ADDR[:PORT]` or an id; with `-f MARK` the service is the
+/// firewall-mark one and only REAL is given.
+#[derive(Debug, Clone, Default)]
+pub struct Target {
+    pub protocol: Option<Protocol>,
+    pub fwmark: Option<u32>,
+    pub words: Vec<String>,
+}
+
+/// Whether a command needs a real server after the service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Need {
+    Service,
+    Real,
+    ServiceOrReal,
+}
+
+enum Service {
+    Id(i64),
+    Ref(ServiceRef),
+}
+
+impl Target {
+    fn split(&self, need: Need) -> Result<(Service, Option<String>), CtlError> {
+        let mut words = self.words.iter();
+        let service = match self.fwmark {
+            Some(m) => Service::Ref(ServiceRef::Fwmark(m)),
+            None => {
+                let w = words.next().ok_or_else(|| {
+                    CtlError::Usage(
+                        "name the virtual server: VIP:PORT (or its id, or -f MARK)".into(),
+                    )
+                })?;
+                match w.parse::<i64>() {
+                    Ok(id) => Service::Id(id),
+                    Err(_) => {
+                        let (address, port) = ipvsadm::host_port(w)?;
+                        let port = port.ok_or_else(|| {
+                            CtlError::Usage(format!("{w}: a service is VIP:PORT (or its id)"))
+                        })?;
+                        Service::Ref(ServiceRef::Addr {
+                            address,
+                            port,
+                            protocol: self.protocol.unwrap_or(Protocol::Tcp),
+                        })
+                    }
+                }
+            }
+        };
+        let real = words.next().cloned();
+        if let Some(extra) = words.next() {
+            return Err(CtlError::Usage(format!("unexpected argument {extra:?}")));
+        }
+        match (need, &real) {
+            (Need::Real, None) => Err(CtlError::Usage(
+                "name the real server: ADDR[:PORT] or its id".into(),
+            )),
+            (Need::Service, Some(r)) => Err(CtlError::Usage(format!("unexpected argument {r:?}"))),
+            _ => Ok((service, real)),
+        }
+    }
+}
+
+async fn virtual_servers(url: &str) -> Result<Vec<VirtualServer>, CtlError> {
+    let (v, _) = call(
+        reqwest::Method::GET,
+        &format!("{url}/api/v1/virtual-servers"),
+        None,
+    )
+    .await?;
+    serde_json::from_value(v).map_err(|e| CtlError::Decode(e.to_string()))
+}
+
+fn describe(s: &Service) -> String {
+    match s {
+        Service::Id(id) => format!("virtual server {id}"),
+        Service::Ref(ServiceRef::Fwmark(m)) => format!("fwmark {m}"),
+        Service::Ref(ServiceRef::Addr {
+            address,
+            port,
+            protocol,
+        }) => format!(
+            "{} {}",
+            match protocol {
+                Protocol::Tcp => "tcp",
+                Protocol::Udp => "udp",
+                Protocol::Sctp => "sctp",
+            },
+            std::net::SocketAddr::new(*address, *port)
+        ),
+    }
+}
+
+/// Finds the virtual server (and real server) a target names.
+async fn resolve(
+    url: &str,
+    t: &Target,
+    need: Need,
+) -> Result<(VirtualServer, Option<i64>), CtlError> {
+    let (svc, real) = t.split(need)?;
+    let vss = virtual_servers(url).await?;
+    let vs = vss
+        .into_iter()
+        .find(|v| match &svc {
+            Service::Id(id) => v.id == *id,
+            Service::Ref(r) => r.matches(v),
+        })
+        .ok_or_else(|| {
+            CtlError::Usage(format!(
+                "no configured {} (lbd ctl list --config shows them)",
+                describe(&svc)
+            ))
+        })?;
+    let rs = match real {
+        None => None,
+        Some(w) => Some(match w.parse::<i64>() {
+            // An id goes to the API as it is (a wrong one is its 404).
+            Ok(id) => id,
+            Err(_) => {
+                let (address, port) = ipvsadm::host_port(&w).map_err(|_| {
+                    CtlError::Usage(format!(
+                        "{w:?} is not a real server of {}: give ADDR[:PORT] or its id",
+                        describe(&svc)
+                    ))
+                })?;
+                let port = port.or(vs.port);
+                vs.real_servers
+                    .iter()
+                    .find(|r| r.address == address && r.port.or(vs.port) == port)
+                    .map(|r| r.id)
+                    .ok_or_else(|| {
+                        CtlError::Usage(format!(
+                            "{w} is not a real server of {} (lbd ctl list --config shows them)",
+                            describe(&svc)
+                        ))
+                    })?
+            }
+        }),
+    };
+    Ok((vs, rs))
+}
+
+fn rs_addr(vs: &VirtualServer, id: i64) -> String {
+    vs.real_server(id)
+        .map(|r| {
+            let port = r.port.or(vs.port).unwrap_or(0);
+            std::net::SocketAddr::new(r.address, port).to_string()
+        })
+        .unwrap_or_else(|| format!("#{id}"))
+}
+
+fn vs_addr(vs: &VirtualServer) -> String {
+    match vs.key() {
+        Some(k) => k.to_string(),
+        None => format!("virtual server {}", vs.id),
+    }
+}
+
+/// `lbd ctl edit-real SERVICE REAL [--weight] [--forwarding]` (ipvsadm -e): a PATCH of the
+/// named fields only, so the health check and its state stay.
+pub async fn edit_real(
+    url: &str,
+    t: &Target,
+    patch: Value,
+    out: &Output,
+) -> Result<String, CtlError> {
+    let (vs, rs) = resolve(url, t, Need::Real).await?;
+    let rs = rs.ok_or_else(|| CtlError::Usage("name the real server".into()))?;
+    if patch.as_object().is_none_or(|m| m.is_empty()) {
+        return Err(CtlError::Usage(
+            "nothing to change: give --weight and/or --forwarding".into(),
+        ));
+    }
+    let u = format!("{url}/api/v1/virtual-servers/{}/real-servers/{rs}", vs.id);
+    let (v, text) = call(reqwest::Method::PATCH, &u, Some(patch)).await?;
+    Ok(if out.json {
+        text + "\n"
+    } else {
+        format!(
+            "real server {rs} ({}) of {}: weight {}, forwarding {}\n",
+            rs_addr(&vs, rs),
+            vs_addr(&vs),
+            v["weight"],
+            v["forwarding"].as_str().unwrap_or(match vs.forwarding {
+                crate::model::Forwarding::Dr => "dr",
+                crate::model::Forwarding::Nat => "nat",
+                crate::model::Forwarding::Tun => "tun",
+            })
+        )
+    })
+}
+
+/// `lbd ctl drain SERVICE REAL`: weight 0 (existing connections finish, no new ones). lbd keeps
+/// no memory of the weight before; `undrain` sets the one it is given (default 1).
+pub async fn drain(url: &str, t: &Target, out: &Output) -> Result<String, CtlError> {
+    set_weight(url, t, 0, "drained", out).await
+}
+
+/// `lbd ctl undrain SERVICE REAL [--weight N]`: back in rotation with weight N (default 1).
+pub async fn undrain(url: &str, t: &Target, weight: u32, out: &Output) -> Result<String, CtlError> {
+    set_weight(url, t, weight, "undrained", out).await
+}
+
+async fn set_weight(
+    url: &str,
+    t: &Target,
+    weight: u32,
+    what: &str,
+    out: &Output,
+) -> Result<String, CtlError> {
+    let (vs, rs) = resolve(url, t, Need::Real).await?;
+    let rs = rs.ok_or_else(|| CtlError::Usage("name the real server".into()))?;
+    let u = format!("{url}/api/v1/virtual-servers/{}/real-servers/{rs}", vs.id);
+    let (_, text) = call(
+        reqwest::Method::PATCH,
+        &u,
+        Some(serde_json::json!({ "weight": weight })),
+    )
+    .await?;
+    Ok(if out.json {
+        text + "\n"
+    } else {
+        format!(
+            "{what} real server {rs} ({}) of {} (weight {weight})\n",
+            rs_addr(&vs, rs),
+            vs_addr(&vs)
+        )
+    })
+}
+
+/// `lbd ctl delete SERVICE [REAL]`.
+pub async fn delete_target(url: &str, t: &Target, out: &Output) -> Result<String, CtlError> {
+    let (vs, rs) = resolve(url, t, Need::ServiceOrReal).await?;
+    delete(url, vs.id, rs, out).await
+}
+
+/// `lbd ctl add-real SERVICE ADDR[:PORT] [--weight] [--forwarding]`.
+pub async fn add_real_to(
+    url: &str,
+    t: &Target,
+    mut body: Value,
+    out: &Output,
+) -> Result<String, CtlError> {
+    let (_, real) = t.split(Need::Real)?;
+    let real = real.ok_or_else(|| CtlError::Usage("name the real server".into()))?;
+    let (address, port) = ipvsadm::host_port(&real)?;
+    body["address"] = address.to_string().into();
+    if let Some(p) = port {
+        body["port"] = p.into();
+    }
+    let only = Target {
+        words: t
+            .words
+            .iter()
+            .take(usize::from(t.fwmark.is_none()))
+            .cloned()
+            .collect(),
+        ..t.clone()
+    };
+    let (vs, _) = resolve(url, &only, Need::Service).await?;
+    add_real(url, vs.id, body, out).await
+}
+
+/// `lbd ctl list --config`: the configured services with their ids, real servers with ids,
+/// weights and health (what lbd wants; `list` shows what the kernel has).
+pub async fn list_config(url: &str, out: &Output) -> Result<String, CtlError> {
+    let (cfg, text) = call(reqwest::Method::GET, &format!("{url}/api/v1/config"), None).await?;
+    if out.json {
+        return Ok(text + "\n");
+    }
+    let (st, _) = call(reqwest::Method::GET, &format!("{url}/api/v1/status"), None).await?;
+    let health = |rs: i64| -> String {
+        st["health"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|h| h["real_server_id"] == rs)
+            .and_then(|h| h["state"].as_str())
+            .unwrap_or("-")
+            .to_string()
+    };
+    let vss: Vec<VirtualServer> = serde_json::from_value(cfg["virtual_servers"].clone())
+        .map_err(|e| CtlError::Decode(e.to_string()))?;
+    let mut s = format!(
+        "revision {}\n{:<5} {:<34} {:<9} {}\n  {:<5} {:<32} {:<7} {:<7} {}\n",
+        cfg["revision"],
+        "Id",
+        "Service",
+        "Sched",
+        "Forward",
+        "Id",
+        "RemoteAddress:Port",
+        "Weight",
+        "Forward",
+        "Health"
+    );
+    let fwd = |f: crate::model::Forwarding| match f {
+        crate::model::Forwarding::Dr => "dr",
+        crate::model::Forwarding::Nat => "nat",
+        crate::model::Forwarding::Tun => "tun",
+    };
+    for vs in &vss {
+        let mut name = vs_addr(vs);
+        if let Some(n) = &vs.name {
+            name.push_str(&format!(" ({n})"));
+        }
+        s.push_str(&format!(
+            "{:<5} {:<34} {:<9} {}\n",
+            vs.id,
+            name,
+            vs.scheduler.kernel_name(),
+            fwd(vs.forwarding)
+        ));
+        for rs in &vs.real_servers {
+            let check = if rs.health_check.is_some() {
+                health(rs.id)
+            } else {
+                "no check".into()
+            };
+            s.push_str(&format!(
+                "  {:<5} {:<32} {:<7} {:<7} {}\n",
+                rs.id,
+                rs_addr(vs, rs.id),
+                rs.weight,
+                fwd(rs.forwarding.unwrap_or(vs.forwarding)),
+                check
+            ));
+        }
+    }
+    Ok(s)
+}
+
+/// `lbd ctl save` (ipvsadm -S -n): the configured services and real servers as ipvsadm rules.
+pub async fn save(url: &str) -> Result<String, CtlError> {
+    Ok(ipvsadm::save(&virtual_servers(url).await?))
+}
+
+/// `lbd ctl restore` (ipvsadm -R): applies ipvsadm rules to lbd's configuration in one
+/// whole-config write guarded by its revision: `-A`/`-E` add or edit a service, `-a`/`-e` a
+/// real server, `-D`/`-d` delete, `-C` clears the services. What the rules do not mention
+/// (health checks, other services, VRRP groups) stays.
+pub async fn restore(
+    url: &str,
+    rules: &str,
+    dry_run: bool,
+    out: &Output,
+) -> Result<String, CtlError> {
+    use crate::ipvsadm::Rule;
+    let rules = ipvsadm::parse_rules(rules)?;
+    let (mut doc, _) = call(reqwest::Method::GET, &format!("{url}/api/v1/config"), None).await?;
+    let mut vss: Vec<VirtualServer> = serde_json::from_value(doc["virtual_servers"].take())
+        .map_err(|e| CtlError::Decode(e.to_string()))?;
+    let find = |vss: &mut Vec<VirtualServer>, r: &ServiceRef| vss.iter().position(|v| r.matches(v));
+    let missing =
+        |r: &ServiceRef| CtlError::Usage(format!("no service {}", describe(&Service::Ref(*r))));
+    for rule in rules {
+        match rule {
+            Rule::Clear => vss.clear(),
+            Rule::Service {
+                edit,
+                service,
+                scheduler,
+                persistence_timeout_secs,
+                persistence_granularity,
+            } => {
+                let i = match (find(&mut vss, &service), edit) {
+                    (Some(i), _) => i,
+                    (None, true) => return Err(missing(&service)),
+                    (None, false) => {
+                        let mut v = serde_json::json!({"real_servers": []});
+                        match service {
+                            ServiceRef::Fwmark(m) => {
+                                v["fwmark"] = m.into();
+                                v["family"] = "ipv4".into();
+                            }
+                            ServiceRef::Addr {
+                                address,
+                                port,
+                                protocol,
+                            } => {
+                                v["address"] = address.to_string().into();
+                                v["port"] = port.into();
+                                v["protocol"] = serde_json::to_value(protocol).unwrap_or_default();
+                            }
+                        }
+                        vss.push(
+                            serde_json::from_value(v)
+                                .map_err(|e| CtlError::Decode(e.to_string()))?,
+                        );
+                        vss.len() - 1
+                    }
+                };
+                let v = &mut vss[i];
+                v.scheduler = scheduler.unwrap_or(if edit {
+                    v.scheduler
+                } else {
+                    Default::default()
+                });
+                if persistence_timeout_secs.is_some() || !edit {
+                    v.persistence_timeout_secs = persistence_timeout_secs;
+                }
+                if let Some(m) = persistence_granularity {
+                    v.persistence_granularity = Some(ipvsadm::mask_prefix(&m)?);
+                }
+            }
+            Rule::DeleteService(service) => {
+                let i = find(&mut vss, &service).ok_or_else(|| missing(&service))?;
+                vss.remove(i);
+            }
+            Rule::Real {
+                edit,
+                service,
+                address,
+                port,
+                forwarding,
+                weight,
+                upper_threshold,
+                lower_threshold,
+            } => {
+                let i = find(&mut vss, &service).ok_or_else(|| missing(&service))?;
+                let v = &mut vss[i];
+                let port = port.or(v.port);
+                let j = v
+                    .real_servers
+                    .iter()
+                    .position(|r| r.address == address && r.port.or(v.port) == port);
+                let j = match (j, edit) {
+                    (Some(j), _) => j,
+                    (None, true) => {
+                        return Err(CtlError::Usage(format!(
+                            "no real server {address} in {}",
+                            describe(&Service::Ref(service))
+                        )))
+                    }
+                    (None, false) => {
+                        let mut r = serde_json::json!({"address": address.to_string()});
+                        if let Some(p) = port {
+                            r["port"] = p.into();
+                        }
+                        v.real_servers.push(
+                            serde_json::from_value(r)
+                                .map_err(|e| CtlError::Decode(e.to_string()))?,
+                        );
+                        v.real_servers.len() - 1
+                    }
+                };
+                let r = &mut v.real_servers[j];
+                if let Some(w) = weight {
+                    r.weight = crate::model::Weight::new(u64::from(w)).map_err(CtlError::Usage)?;
+                }
+                if let Some(f) = forwarding {
+                    if r.forwarding.unwrap_or(v.forwarding) != f {
+                        r.forwarding = Some(f);
+                    }
+                }
+                if upper_threshold.is_some() {
+                    r.upper_threshold = upper_threshold;
+                }
+                if lower_threshold.is_some() {
+                    r.lower_threshold = lower_threshold;
+                }
+            }
+            Rule::DeleteReal {
+                service,
+                address,
+                port,
+            } => {
+                let i = find(&mut vss, &service).ok_or_else(|| missing(&service))?;
+                let v = &mut vss[i];
+                let port = port.or(v.port);
+                let before = v.real_servers.len();
+                v.real_servers
+                    .retain(|r| !(r.address == address && r.port.or(v.port) == port));
+                if v.real_servers.len() == before {
+                    return Err(CtlError::Usage(format!(
+                        "no real server {address} in {}",
+                        describe(&Service::Ref(service))
+                    )));
+                }
+            }
+        }
+    }
+    doc["virtual_servers"] =
+        serde_json::to_value(&vss).map_err(|e| CtlError::Decode(e.to_string()))?;
+    // The document carries its revision: a change made meanwhile is a 412, not a lost update.
+    let u = format!(
+        "{url}/api/v1/config{}",
+        if dry_run { "?dry_run=true" } else { "" }
+    );
+    let (v, text) = call(reqwest::Method::PUT, &u, Some(doc)).await?;
+    if out.json {
+        return Ok(text + "\n");
+    }
+    let mut s = String::new();
+    for c in v["changes"].as_array().into_iter().flatten() {
+        s.push_str(&format!(
+            "{} {} {}\n",
+            c["op"].as_str().unwrap_or("?"),
+            c["kind"].as_str().unwrap_or("?"),
+            c["key"].as_str().unwrap_or("?")
+        ));
+    }
+    s.push_str(&format!(
+        "{} {} change(s); revision {}\n",
+        if dry_run { "dry run:" } else { "applied:" },
+        v["changes"].as_array().map_or(0, |c| c.len()),
+        v["revision"]
+    ));
+    Ok(s)
+}
+
+/// `lbd ctl timeouts` (ipvsadm -L --timeout). Setting them (ipvsadm --set) is not supported:
+/// lbd's data plane does not program IPVS timeouts.
+pub async fn timeouts(url: &str, out: &Output) -> Result<String, CtlError> {
+    let (v, text) = call(reqwest::Method::GET, &format!("{url}/api/v1/ipvs"), None).await?;
+    if out.json {
+        return Ok(text + "\n");
+    }
+    let t = &v["timeouts"];
+    if t.is_null() {
+        return Ok("the kernel did not report its timeouts\n".into());
+    }
+    Ok(format!(
+        "Timeout (tcp tcpfin udp): {} {} {}\n",
+        t["tcp_secs"], t["tcp_fin_secs"], t["udp_secs"]
+    ))
+}
+
+/// "12 s ago", "3 min ago", "2 h ago", "4 d ago".
+pub fn ago(unix_ms: u64, now_ms: u64) -> String {
+    let s = now_ms.saturating_sub(unix_ms) / 1000;
+    match s {
+        0..=119 => format!("{s} s ago"),
+        120..=7199 => format!("{} min ago", s / 60),
+        7200..=172_799 => format!("{} h ago", s / 3600),
+        _ => format!("{} d ago", s / 86_400),
+    }
 }

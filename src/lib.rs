@@ -20,6 +20,7 @@ pub mod events;
 pub mod grpc;
 pub mod health;
 pub mod ipvs;
+pub mod ipvsadm;
 pub mod keepalived;
 pub mod kernel;
 pub mod listener;

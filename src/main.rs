@@ -48,7 +48,7 @@ enum Command {
     },
     /// Talk to a running lbd (ipvsadm-style).
     Ctl {
-        /// The running lbd's HTTP API.
+        /// The running lbd's HTTP API: http://HOST:PORT, or just HOST:PORT.
         #[arg(
             long,
             env = "LBD_URL",
@@ -71,41 +71,193 @@ enum Command {
     },
 }
 
+/// How a command names a virtual server (ipvsadm's -t/-u/-f).
+#[derive(clap::Args, Clone)]
+struct SvcFlags {
+    /// The service is UDP (ipvsadm -u); TCP (-t) is the default.
+    #[arg(short = 'u', long, conflicts_with = "sctp")]
+    udp: bool,
+    /// The service is SCTP (ipvsadm --sctp-service).
+    #[arg(long)]
+    sctp: bool,
+    /// A firewall-mark service (ipvsadm -f MARK): then leave out SERVICE.
+    #[arg(short = 'f', long, value_name = "MARK")]
+    fwmark: Option<u32>,
+}
+
+impl SvcFlags {
+    fn target(&self, words: Vec<String>) -> lbd::ctl::Target {
+        lbd::ctl::Target {
+            protocol: Some(if self.udp {
+                lbd::model::Protocol::Udp
+            } else if self.sctp {
+                lbd::model::Protocol::Sctp
+            } else {
+                lbd::model::Protocol::Tcp
+            }),
+            fwmark: self.fwmark,
+            words,
+        }
+    }
+}
+
+/// The forwarding method, as lbd names it or as ipvsadm's flags do.
+#[derive(clap::Args, Clone)]
+struct FwdFlags {
+    /// Forwarding method: dr (or route, gatewaying), nat (or masq, masquerading), tun (or
+    /// ipip, tunnel); any case.
+    #[arg(long, value_name = "METHOD", value_parser = parse_forwarding)]
+    forwarding: Option<lbd::model::Forwarding>,
+    /// Direct routing (ipvsadm -g, --gatewaying).
+    #[arg(short = 'g', long, conflicts_with_all = ["forwarding", "masquerading", "ipip"])]
+    gatewaying: bool,
+    /// NAT (ipvsadm -m, --masquerading).
+    #[arg(short = 'm', long, conflicts_with_all = ["forwarding", "ipip"])]
+    masquerading: bool,
+    /// IP-in-IP tunnelling (ipvsadm -i, --ipip).
+    #[arg(short = 'i', long, conflicts_with = "forwarding")]
+    ipip: bool,
+}
+
+impl FwdFlags {
+    fn get(&self) -> Option<lbd::model::Forwarding> {
+        use lbd::model::Forwarding;
+        if self.gatewaying {
+            Some(Forwarding::Dr)
+        } else if self.masquerading {
+            Some(Forwarding::Nat)
+        } else if self.ipip {
+            Some(Forwarding::Tun)
+        } else {
+            self.forwarding
+        }
+    }
+}
+
+fn parse_forwarding(s: &str) -> Result<lbd::model::Forwarding, String> {
+    lbd::ipvsadm::forwarding(s).map_err(|e| e.0)
+}
+
+fn parse_scheduler(s: &str) -> Result<lbd::model::Scheduler, String> {
+    lbd::ipvsadm::scheduler(s).map_err(|e| e.0)
+}
+
 #[derive(Subcommand)]
 enum CtlCmd {
-    /// The kernel's IPVS table, in `ipvsadm -Ln` layout.
+    /// The kernel's IPVS table, in `ipvsadm -Ln` layout (--config: what lbd is configured to
+    /// program, with ids, weights and health).
     List {
         /// Traffic totals (ipvsadm -Ln --stats).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "config")]
         stats: bool,
+        /// The configured services and real servers with their ids, weights and health.
+        #[arg(long)]
+        config: bool,
     },
     /// Node, revision, data plane and health.
     Status,
     /// The IPVS connection table (ipvsadm -Lnc).
     Connections,
-    /// Create a virtual server ADDRESS:PORT.
+    /// Create a virtual server VIP:PORT, or -f MARK (ipvsadm -A).
     Create {
-        vip: std::net::SocketAddr,
-        #[arg(long, default_value = "tcp")]
-        protocol: String,
-        #[arg(long, default_value = "rr")]
-        scheduler: String,
-        #[arg(long, default_value = "dr")]
-        forwarding: String,
+        /// VIP:PORT (IPv6: [VIP]:PORT); leave out with -f.
+        #[arg(value_name = "VIP:PORT", required_unless_present = "fwmark")]
+        vip: Option<String>,
+        #[command(flatten)]
+        svc: SvcFlags,
+        /// With -f: the address family of the firewall-mark service (ipv4, ipv6).
+        #[arg(long, value_parser = ["ipv4", "ipv6"], ignore_case = true, default_value = "ipv4")]
+        family: String,
+        /// Scheduler (ipvsadm -s), any case: rr, wrr, lc, wlc, lblc, lblcr, dh, sh, sed, nq,
+        /// mh, fo, ovf, twos.
+        #[arg(short = 's', long, value_parser = parse_scheduler, default_value = "rr")]
+        scheduler: lbd::model::Scheduler,
+        /// Protocol: tcp, udp, sctp (same as -u / --sctp).
+        #[arg(long, value_parser = ["tcp", "udp", "sctp"], ignore_case = true)]
+        protocol: Option<String>,
+        #[command(flatten)]
+        fwd: FwdFlags,
+        /// Persistence timeout in seconds (ipvsadm -p).
+        #[arg(short = 'p', long, value_name = "SECS")]
+        persistent: Option<u32>,
     },
-    /// Add a real server to virtual server VS.
+    /// Add a real server ADDR[:PORT] to a service (ipvsadm -a).
     AddReal {
-        vs: i64,
-        address: std::net::IpAddr,
+        /// SERVICE (VIP:PORT or its id; leave out with -f), then the real server ADDR[:PORT].
+        #[arg(value_name = "SERVICE REAL", num_args = 1..=2, required = true)]
+        targets: Vec<String>,
+        #[command(flatten)]
+        svc: SvcFlags,
+        /// The real server's port when REAL has none (default: the service's).
         #[arg(long)]
         port: Option<u16>,
-        #[arg(long, default_value_t = 1)]
+        /// Weight 0..=65535 (ipvsadm -w).
+        #[arg(short = 'w', long, default_value_t = 1)]
         weight: u32,
+        #[command(flatten)]
+        fwd: FwdFlags,
+    },
+    /// Change a real server's weight and/or forwarding (ipvsadm -e); the rest, health check
+    /// included, stays.
+    EditReal {
+        /// SERVICE (VIP:PORT or its id; leave out with -f), then the real server (ADDR[:PORT]
+        /// or its id).
+        #[arg(value_name = "SERVICE REAL", num_args = 1..=2, required = true)]
+        targets: Vec<String>,
+        #[command(flatten)]
+        svc: SvcFlags,
+        /// New weight 0..=65535 (ipvsadm -w).
+        #[arg(short = 'w', long)]
+        weight: Option<u32>,
+        #[command(flatten)]
+        fwd: FwdFlags,
     },
     /// Set a real server's weight to 0: existing connections finish, new ones go elsewhere.
-    Drain { vs: i64, rs: i64 },
-    /// Delete virtual server VS, or its real server RS.
-    Delete { vs: i64, rs: Option<i64> },
+    Drain {
+        /// SERVICE (VIP:PORT or its id; leave out with -f), then the real server (ADDR[:PORT]
+        /// or its id).
+        #[arg(value_name = "SERVICE REAL", num_args = 1..=2, required = true)]
+        targets: Vec<String>,
+        #[command(flatten)]
+        svc: SvcFlags,
+    },
+    /// Put a drained real server back with --weight (default 1): lbd does not remember the
+    /// weight it had before the drain.
+    Undrain {
+        /// SERVICE (VIP:PORT or its id; leave out with -f), then the real server (ADDR[:PORT]
+        /// or its id).
+        #[arg(value_name = "SERVICE REAL", num_args = 1..=2, required = true)]
+        targets: Vec<String>,
+        #[command(flatten)]
+        svc: SvcFlags,
+        /// The weight to restore, 0..=65535.
+        #[arg(short = 'w', long, default_value_t = 1)]
+        weight: u32,
+    },
+    /// Delete a virtual server (SERVICE), or one of its real servers (SERVICE REAL).
+    Delete {
+        /// SERVICE (VIP:PORT or its id; leave out with -f), then optionally the real server
+        /// (ADDR[:PORT] or its id).
+        #[arg(value_name = "SERVICE [REAL]", num_args = 0..=2)]
+        targets: Vec<String>,
+        #[command(flatten)]
+        svc: SvcFlags,
+    },
+    /// The configured services and real servers as ipvsadm rules (ipvsadm -S -n). Health
+    /// checks, sorry servers and VRRP groups have no rule syntax and are left out.
+    Save,
+    /// Apply ipvsadm rules (ipvsadm -R) from FILE or stdin to the configuration in one
+    /// revision-guarded write: -A/-E/-D services, -a/-e/-d real servers, -C clears services.
+    Restore {
+        /// The rules; `-` or absent: stdin.
+        file: Option<PathBuf>,
+        /// Show what would change; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// The kernel's IPVS connection timeouts (ipvsadm -L --timeout). Setting them (--set) is
+    /// not supported: lbd does not program IPVS timeouts.
+    Timeouts,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -187,6 +339,7 @@ fn main() -> anyhow::Result<()> {
             url,
         } => {
             let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+            let url = lbd::ctl::base_url(&url);
             let report = rt.block_on(lbd::ctl::import_keepalived(
                 &url, &file, &node_name, dry_run,
             ))?;
@@ -194,30 +347,11 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Ctl { url, json, cmd } => {
-            let stats = matches!(cmd, CtlCmd::List { stats: true });
+            let url = lbd::ctl::base_url(&url);
+            let stats = matches!(cmd, CtlCmd::List { stats: true, .. });
             let out = lbd::ctl::Output { json, stats };
             let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
-            let text = rt.block_on(async {
-                match cmd {
-                    CtlCmd::List { .. } => lbd::ctl::list(&url, &out).await,
-                    CtlCmd::Status => lbd::ctl::status(&url, &out).await,
-                    CtlCmd::Connections => lbd::ctl::connections(&url, &out).await,
-                    CtlCmd::Create { vip, protocol, scheduler, forwarding } => {
-                        let body = serde_json::json!({"address": vip.ip(), "port": vip.port(),
-                            "protocol": protocol, "scheduler": scheduler, "forwarding": forwarding});
-                        lbd::ctl::create(&url, body, &out).await
-                    }
-                    CtlCmd::AddReal { vs, address, port, weight } => {
-                        let mut body = serde_json::json!({"address": address, "weight": weight});
-                        if let Some(p) = port {
-                            body["port"] = p.into();
-                        }
-                        lbd::ctl::add_real(&url, vs, body, &out).await
-                    }
-                    CtlCmd::Drain { vs, rs } => lbd::ctl::drain(&url, vs, rs, &out).await,
-                    CtlCmd::Delete { vs, rs } => lbd::ctl::delete(&url, vs, rs, &out).await,
-                }
-            })?;
+            let text = rt.block_on(ctl(&url, cmd, &out))?;
             print!("{text}");
             Ok(())
         }
@@ -239,11 +373,126 @@ fn main() -> anyhow::Result<()> {
             let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
             print!(
                 "{}",
-                rt.block_on(lbd::ctl::export_keepalived(&url, &node_name))?
+                rt.block_on(lbd::ctl::export_keepalived(
+                    &lbd::ctl::base_url(&url),
+                    &node_name
+                ))?
             );
             Ok(())
         }
     }
+}
+
+async fn ctl(url: &str, cmd: CtlCmd, out: &lbd::ctl::Output) -> Result<String, lbd::ctl::CtlError> {
+    use lbd::ctl::{self, CtlError};
+    match cmd {
+        CtlCmd::List { config: true, .. } => ctl::list_config(url, out).await,
+        CtlCmd::List { .. } => ctl::list(url, out).await,
+        CtlCmd::Status => ctl::status(url, out).await,
+        CtlCmd::Connections => ctl::connections(url, out).await,
+        CtlCmd::Create {
+            vip,
+            svc,
+            family,
+            scheduler,
+            protocol,
+            fwd,
+            persistent,
+        } => {
+            let mut body = serde_json::json!({
+                "scheduler": scheduler,
+                "forwarding": fwd.get().unwrap_or_default(),
+            });
+            match (svc.fwmark, vip) {
+                (Some(m), None) => {
+                    body["fwmark"] = m.into();
+                    body["family"] = family.to_ascii_lowercase().into();
+                }
+                (None, Some(v)) => {
+                    let (addr, port) = lbd::ipvsadm::host_port(&v)?;
+                    let port = port.ok_or_else(|| {
+                        CtlError::Usage(format!("{v}: a virtual server is VIP:PORT"))
+                    })?;
+                    let proto = match protocol {
+                        Some(p) => lbd::ipvsadm::protocol(&p)?,
+                        None => svc
+                            .target(vec![])
+                            .protocol
+                            .unwrap_or(lbd::model::Protocol::Tcp),
+                    };
+                    body["address"] = addr.to_string().into();
+                    body["port"] = port.into();
+                    body["protocol"] = serde_json::to_value(proto).unwrap_or_default();
+                }
+                _ => return Err(CtlError::Usage("give VIP:PORT or -f MARK, not both".into())),
+            }
+            if let Some(p) = persistent {
+                body["persistence_timeout_secs"] = p.into();
+            }
+            ctl::create(url, body, out).await
+        }
+        CtlCmd::AddReal {
+            targets,
+            svc,
+            port,
+            weight,
+            fwd,
+        } => {
+            let mut body = serde_json::json!({ "weight": weight });
+            if let Some(p) = port {
+                body["port"] = p.into();
+            }
+            if let Some(f) = fwd.get() {
+                body["forwarding"] = serde_json::to_value(f).unwrap_or_default();
+            }
+            ctl::add_real_to(url, &svc.target(targets), body, out).await
+        }
+        CtlCmd::EditReal {
+            targets,
+            svc,
+            weight,
+            fwd,
+        } => {
+            let mut patch = serde_json::json!({});
+            if let Some(w) = weight {
+                patch["weight"] = w.into();
+            }
+            if let Some(f) = fwd.get() {
+                patch["forwarding"] = serde_json::to_value(f).unwrap_or_default();
+            }
+            ctl::edit_real(url, &svc.target(targets), patch, out).await
+        }
+        CtlCmd::Drain { targets, svc } => ctl::drain(url, &svc.target(targets), out).await,
+        CtlCmd::Undrain {
+            targets,
+            svc,
+            weight,
+        } => ctl::undrain(url, &svc.target(targets), weight, out).await,
+        CtlCmd::Delete { targets, svc } => ctl::delete_target(url, &svc.target(targets), out).await,
+        CtlCmd::Save => ctl::save(url).await,
+        CtlCmd::Restore { file, dry_run } => {
+            let text = match file.as_deref() {
+                None => read_stdin(),
+                Some(p) if p == std::path::Path::new("-") => read_stdin(),
+                Some(p) => std::fs::read_to_string(p),
+            }
+            .map_err(|source| CtlError::Read {
+                path: file
+                    .as_ref()
+                    .map_or("stdin".into(), |p| p.display().to_string()),
+                source,
+            })?;
+            ctl::restore(url, &text, dry_run, out).await
+        }
+        CtlCmd::Timeouts => ctl::timeouts(url, out).await,
+    }
+}
+
+fn read_stdin() -> std::io::Result<String> {
+    use std::io::Read;
+    let mut s = String::new();
+    std::io::stdin().read_to_string(&mut s)?;
+    Ok(s)
 }
 
 fn serve(args: ServeArgs) -> anyhow::Result<()> {

@@ -251,11 +251,27 @@ impl Service {
     pub async fn replace_virtual_server(
         &self,
         id: Id,
-        mut vs: VirtualServer,
+        vs: VirtualServer,
         replace_real_servers: bool,
         opts: WriteOptions,
     ) -> Result<WriteResult<VirtualServer>, ServiceError> {
+        self.update_virtual_server(id, opts, |_| Ok((vs, replace_real_servers)))
+            .await
+    }
+
+    /// Edits a virtual server: `edit` gets the current one (under the write lock, so nothing
+    /// moves between the read and the write) and returns the new one and whether its
+    /// `real_servers` replace the current list (see [`Service::replace_virtual_server`]). HTTP
+    /// PATCH (a merge patch) and gRPC Update (a field mask) are both such edits.
+    pub async fn update_virtual_server(
+        &self,
+        id: Id,
+        opts: WriteOptions,
+        edit: impl FnOnce(&VirtualServer) -> Result<(VirtualServer, bool), ServiceError>,
+    ) -> Result<WriteResult<VirtualServer>, ServiceError> {
         self.write(opts, |cfg, ids| {
+            let cur = cfg.virtual_server(id).ok_or_else(|| vs_not_found(id))?;
+            let (mut vs, replace_real_servers) = edit(cur)?;
             let cur = cfg.virtual_server_mut(id).ok_or_else(|| vs_not_found(id))?;
             vs.id = id;
             if replace_real_servers {
@@ -321,10 +337,29 @@ impl Service {
         &self,
         vs_id: Id,
         rs_id: Id,
-        mut rs: RealServer,
+        rs: RealServer,
         opts: WriteOptions,
     ) -> Result<WriteResult<RealServer>, ServiceError> {
+        self.update_real_server(vs_id, rs_id, opts, |_| Ok(rs))
+            .await
+    }
+
+    /// Edits a real server: `edit` gets the current one under the write lock and returns the
+    /// new one (its id is kept, and so is its health state while its check is unchanged).
+    pub async fn update_real_server(
+        &self,
+        vs_id: Id,
+        rs_id: Id,
+        opts: WriteOptions,
+        edit: impl FnOnce(&RealServer) -> Result<RealServer, ServiceError>,
+    ) -> Result<WriteResult<RealServer>, ServiceError> {
         self.write(opts, |cfg, _| {
+            let cur = cfg
+                .virtual_server(vs_id)
+                .ok_or_else(|| vs_not_found(vs_id))?
+                .real_server(rs_id)
+                .ok_or_else(|| rs_not_found(vs_id, rs_id))?;
+            let mut rs = edit(cur)?;
             let vs = cfg
                 .virtual_server_mut(vs_id)
                 .ok_or_else(|| vs_not_found(vs_id))?;
@@ -371,6 +406,7 @@ impl Service {
     ) -> Result<WriteResult<VrrpGroup>, ServiceError> {
         self.write(opts, |cfg, ids| {
             g.id = ids.alloc();
+            keep_secret(&mut g, None);
             cfg.vrrp_groups.push(g.clone());
             Ok(Focus::VrrpGroup(g.id))
         })
@@ -378,15 +414,30 @@ impl Service {
         .map(group_of)
     }
 
+    /// Replaces a VRRP group. An absent `auth_pass` keeps the stored one (readers never see
+    /// it, so a read-modify-write must not lose it); an empty one clears it.
     pub async fn replace_vrrp_group(
         &self,
         id: Id,
-        mut g: VrrpGroup,
+        g: VrrpGroup,
         opts: WriteOptions,
+    ) -> Result<WriteResult<VrrpGroup>, ServiceError> {
+        self.update_vrrp_group(id, opts, |_| Ok(g)).await
+    }
+
+    /// Edits a VRRP group: `edit` gets the current one (with its `auth_pass`) under the write
+    /// lock and returns the new one; `auth_pass` follows [`Service::replace_vrrp_group`].
+    pub async fn update_vrrp_group(
+        &self,
+        id: Id,
+        opts: WriteOptions,
+        edit: impl FnOnce(&VrrpGroup) -> Result<VrrpGroup, ServiceError>,
     ) -> Result<WriteResult<VrrpGroup>, ServiceError> {
         self.write(opts, |cfg, _| {
             let cur = cfg.vrrp_group_mut(id).ok_or_else(|| group_not_found(id))?;
+            let mut g = edit(cur)?;
             g.id = id;
+            keep_secret(&mut g, Some(&*cur));
             *cur = g;
             Ok(Focus::VrrpGroup(id))
         })
@@ -595,11 +646,21 @@ fn assign_ids(cfg: &Config, new: &mut Config, ids: &mut WriteState) {
         .iter()
         .map(|g| (g.name.as_str(), g.id))
         .collect();
+    let old_by_id: HashMap<Id, &VrrpGroup> = cfg.vrrp_groups.iter().map(|g| (g.id, g)).collect();
     for g in &mut new.vrrp_groups {
-        g.id = old_g
-            .get(g.name.as_str())
-            .copied()
-            .unwrap_or_else(|| ids.alloc());
+        let old = old_g.get(g.name.as_str()).copied();
+        g.id = old.unwrap_or_else(|| ids.alloc());
+        keep_secret(g, old.and_then(|id| old_by_id.get(&id).copied()));
+    }
+}
+
+/// `auth_pass` is write-only (readers see `auth_pass_set`), so a group written back without it
+/// keeps the stored one; an empty `auth_pass` is how a writer clears it.
+fn keep_secret(g: &mut VrrpGroup, old: Option<&VrrpGroup>) {
+    match g.auth_pass.as_deref() {
+        Some("") => g.auth_pass = None,
+        Some(_) => {}
+        None => g.auth_pass = old.and_then(|o| o.auth_pass.clone()),
     }
 }
 

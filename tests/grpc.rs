@@ -130,7 +130,9 @@ async fn seed_round_trip_and_parity_with_http() {
         hv["real_servers"][1]["health_check"]["delay_before_retry_ms"],
         4000
     );
-    assert_eq!(http["vrrp_groups"][0]["auth_pass"], "1234567");
+    // auth_pass is write-only on both APIs.
+    assert!(http["vrrp_groups"][0].get("auth_pass").is_none());
+    assert_eq!(http["vrrp_groups"][0]["auth_pass_set"], true);
     assert_eq!(http["vrrp_groups"][0]["nodes"][1]["priority"], 90);
     // And the other way: the whole config read over gRPC equals the HTTP document.
     let g = c
@@ -140,8 +142,10 @@ async fn seed_round_trip_and_parity_with_http() {
         .into_inner();
     assert_eq!(g.revision, 2);
     let from_grpc = lbd::grpc::convert::config_in(g.config).unwrap();
+    let mut groups = http["vrrp_groups"].clone();
+    groups[0].as_object_mut().unwrap().remove("auth_pass_set");
     let from_http: lbd::model::Config = serde_json::from_value(serde_json::json!({
-        "virtual_servers": http["virtual_servers"], "vrrp_groups": http["vrrp_groups"]}))
+        "virtual_servers": http["virtual_servers"], "vrrp_groups": groups}))
     .unwrap();
     let strip = |mut c: lbd::model::Config| {
         for v in &mut c.virtual_servers {
@@ -225,7 +229,8 @@ async fn seed_round_trip_and_parity_with_http() {
     let mut g3 = seed_group();
     g3.version = Some(3);
     g3.advert_interval_ms = Some(100);
-    g3.auth_pass = None;
+    // "" clears the stored password (leaving it unset would keep it).
+    g3.auth_pass = Some(String::new());
     let w = c
         .replace_vrrp_group(pb::ReplaceVrrpGroupRequest {
             id: gid,

@@ -494,3 +494,134 @@ async fn traffic_through_ipvs_shows_in_counters_and_connections() {
     ipvsadm(&["--set", "900", "120", "300"]);
     ipvsadm(&["-C"]);
 }
+
+/// `lbd ctl edit-real`, `drain` and `undrain` change the kernel's table as ipvsadm's own `-e`
+/// does: the same edits on a hand-made twin service read back the same in `ipvsadm -Ln`.
+#[tokio::test]
+async fn ctl_edit_real_and_drain_match_ipvsadm_e() {
+    if !in_guest("ctl_edit_real_and_drain_match_ipvsadm_e") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let lbd = ChildServer::spawn(&dir.path().join("lbd.db"));
+    let base = format!("http://{}", lbd.http_addr);
+    let rev = put_config(
+        &base,
+        &json!({"virtual_servers": [{"address": "192.168.20.100", "port": 80,
+            "real_servers": [{"address": "192.168.20.103", "weight": 1},
+                             {"address": "192.168.20.104", "weight": 1}]}]}),
+    )
+    .await;
+    wait_applied(&base, rev).await;
+    // The twin, made by hand (lbd leaves foreign services alone).
+    ipvsadm(&["-A", "-t", "192.168.20.200:80", "-s", "rr"]);
+    for rs in ["192.168.20.103:80", "192.168.20.104:80"] {
+        ipvsadm(&["-a", "-t", "192.168.20.200:80", "-r", rs, "-g", "-w", "1"]);
+    }
+    // The destination line of RS in a service, without its address.
+    let dest = |svc: &str, rs: &str| -> String {
+        ipvsadm(&["-Ln", "-t", svc])
+            .lines()
+            .find(|l| l.contains(rs))
+            .map(|l| l.split_whitespace().skip(2).collect::<Vec<_>>().join(" "))
+            .unwrap_or_else(|| panic!("{rs} not in {svc}"))
+    };
+    let ctl = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_lbd"))
+            .args(["ctl", "--url", &lbd.http_addr.to_string()])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "lbd ctl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let steps: [(&[&str], &[&str]); 4] = [
+        (
+            &[
+                "edit-real",
+                "192.168.20.100:80",
+                "192.168.20.104",
+                "-w",
+                "3",
+                "-m",
+            ],
+            &[
+                "-e",
+                "-t",
+                "192.168.20.200:80",
+                "-r",
+                "192.168.20.104:80",
+                "-m",
+                "-w",
+                "3",
+            ],
+        ),
+        (
+            &["drain", "192.168.20.100:80", "192.168.20.103"],
+            &[
+                "-e",
+                "-t",
+                "192.168.20.200:80",
+                "-r",
+                "192.168.20.103:80",
+                "-g",
+                "-w",
+                "0",
+            ],
+        ),
+        (
+            &["undrain", "192.168.20.100:80", "192.168.20.103", "-w", "5"],
+            &[
+                "-e",
+                "-t",
+                "192.168.20.200:80",
+                "-r",
+                "192.168.20.103:80",
+                "-g",
+                "-w",
+                "5",
+            ],
+        ),
+        (
+            &[
+                "edit-real",
+                "192.168.20.100:80",
+                "192.168.20.104:80",
+                "--forwarding",
+                "GATEWAYING",
+            ],
+            &[
+                "-e",
+                "-t",
+                "192.168.20.200:80",
+                "-r",
+                "192.168.20.104:80",
+                "-g",
+                "-w",
+                "3",
+            ],
+        ),
+    ];
+    for (ours, theirs) in steps {
+        let rev = status(&base).await["revision"].as_u64().unwrap();
+        ctl(ours);
+        wait_applied(&base, rev + 1).await;
+        ipvsadm(theirs);
+        for rs in ["192.168.20.103:80", "192.168.20.104:80"] {
+            assert_eq!(
+                dest("192.168.20.100:80", rs),
+                dest("192.168.20.200:80", rs),
+                "after lbd ctl {ours:?} / ipvsadm {theirs:?}: {rs}"
+            );
+        }
+    }
+    assert_eq!(
+        dest("192.168.20.100:80", "192.168.20.104:80"),
+        "Route 3 0 0"
+    );
+    drop(lbd);
+    ipvsadm(&["-C"]);
+}

@@ -7,7 +7,8 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::error::{ApiError, ErrorBody};
-use super::extract::{ApiJson, Write, WriteQuery};
+use super::extract::{Write, WriteQuery};
+use super::patch::{body_as, put_body, strip_config_read_only, Body, PublicGroup};
 use super::{etag, write_response, WriteSummary};
 use crate::model::{Config, VirtualServer, VrrpGroup};
 use crate::service::Service;
@@ -20,7 +21,9 @@ pub struct ConfigDocument {
     pub revision: u64,
     #[schema(value_type = Vec<VirtualServer>)]
     pub virtual_servers: Vec<std::sync::Arc<VirtualServer>>,
-    pub vrrp_groups: Vec<VrrpGroup>,
+    /// `auth_pass` is never shown; `auth_pass_set` says whether one is stored.
+    #[schema(value_type = Vec<VrrpGroup>)]
+    pub vrrp_groups: Vec<PublicGroup>,
 }
 
 /// Get the whole configuration with its revision.
@@ -31,25 +34,37 @@ pub async fn get(State(svc): State<Service>) -> Response {
     let doc = ConfigDocument {
         revision: snap.revision,
         virtual_servers: snap.config.virtual_servers.clone(),
-        vrrp_groups: snap.config.vrrp_groups.clone(),
+        vrrp_groups: snap
+            .config
+            .vrrp_groups
+            .iter()
+            .map(|g| PublicGroup(g.clone()))
+            .collect(),
     };
     etag(snap.revision, Json(doc))
 }
 
-/// Replace the whole configuration. Entities are matched to existing ones by identity
-/// (address/port/protocol or fwmark; real server address and port; group name) and keep their
-/// ids. With `?dry_run=true` nothing is committed and the diff is returned.
+/// Replace the whole configuration (a full replacement: what the body leaves out is removed).
+/// Entities are matched to existing ones by identity (address/port/protocol or fwmark; real
+/// server address and port; group name) and keep their ids. A GET's output is a valid body: ids
+/// and `auth_pass_set` are ignored, a group without `auth_pass` keeps its stored one (`""`
+/// clears it), and `revision` must be the current one, as `If-Match` (412 otherwise). With
+/// `?dry_run=true` nothing is committed and the diff is returned.
 #[utoipa::path(put, path = "/api/v1/config", tag = TAG, params(WriteQuery),
     request_body = Config,
     responses(
         (status = 200, body = WriteSummary, description = "committed (or, with dry_run, would commit) these changes"),
+        (status = 400, body = ErrorBody, description = "malformed JSON or query"),
         (status = 409, body = ErrorBody), (status = 412, body = ErrorBody),
         (status = 422, body = ErrorBody)))]
 pub async fn replace(
     State(svc): State<Service>,
     Write(opts): Write,
-    ApiJson(cfg): ApiJson<Config>,
+    Body(body): Body,
 ) -> Result<Response, ApiError> {
+    let (mut m, opts) = put_body(&body, opts, &svc)?;
+    strip_config_read_only(&mut m);
+    let cfg: Config = body_as(m)?;
     let r = svc.replace_config(cfg, opts).await?;
     Ok(write_response(r.map_value(|_| ())))
 }

@@ -69,9 +69,21 @@ pub struct ApiPath<T>(pub T);
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct WriteQuery {
-    /// Validate and return the diff without committing.
-    #[serde(default)]
+    /// Validate and return the diff without committing (true/false/1/0).
+    #[serde(default, deserialize_with = "query_bool")]
     pub dry_run: bool,
+}
+
+/// A boolean query parameter: `true`/`false`/`1`/`0` (any case), as people write them.
+pub fn query_bool<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    let s = String::deserialize(d)?;
+    match s.to_ascii_lowercase().as_str() {
+        "true" | "1" => Ok(true),
+        "false" | "0" => Ok(false),
+        _ => Err(serde::de::Error::custom(format!(
+            "expected true, false, 1 or 0, got {s:?}"
+        ))),
+    }
 }
 
 /// The write options of a request: `If-Match: "<revision>"` and `?dry_run=true`.

@@ -24,8 +24,8 @@ pub struct ImportQuery {
     /// entries of the VRRP groups.
     #[param(min_length = 1)]
     pub node_name: String,
-    /// Validate and return the diff without committing.
-    #[serde(default)]
+    /// Validate and return the diff without committing (true/false/1/0).
+    #[serde(default, deserialize_with = "super::extract::query_bool")]
     pub dry_run: bool,
 }
 

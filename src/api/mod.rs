@@ -5,10 +5,12 @@
 
 pub mod config;
 pub mod error;
+pub mod export;
 pub mod extract;
 pub mod import;
 pub mod ipvs;
 pub mod limits;
+pub mod patch;
 pub mod real_servers;
 pub mod system;
 pub mod virtual_servers;
@@ -65,19 +67,28 @@ fn api_router() -> OpenApiRouter<Service> {
         .routes(routes!(
             virtual_servers::get,
             virtual_servers::replace,
+            virtual_servers::patch,
             virtual_servers::delete
         ))
         .routes(routes!(real_servers::list, real_servers::create))
         .routes(routes!(
             real_servers::get,
             real_servers::replace,
+            real_servers::patch,
             real_servers::delete
         ))
         .routes(routes!(vrrp_groups::list, vrrp_groups::create))
         .routes(routes!(
             vrrp_groups::get,
             vrrp_groups::replace,
+            vrrp_groups::patch,
             vrrp_groups::delete
+        ))
+        .routes(routes!(
+            vrrp_groups::get_node,
+            vrrp_groups::replace_node,
+            vrrp_groups::patch_node,
+            vrrp_groups::delete_node
         ))
         .routes(routes!(config::get, config::replace))
         .routes(routes!(system::status))
@@ -86,13 +97,36 @@ fn api_router() -> OpenApiRouter<Service> {
         .routes(routes!(ipvs::table))
         .routes(routes!(ipvs::connections))
         .routes(routes!(import::keepalived))
+        .routes(routes!(export::keepalived))
 }
 
 /// The OpenAPI document, as served.
 pub fn openapi() -> utoipa::openapi::OpenApi {
     let mut spec = api_router().split_for_parts().1;
+    document_secrets(&mut spec);
     document_common_errors(&mut spec);
     spec
+}
+
+/// `auth_pass` is write-only; readers get `auth_pass_set` instead (see
+/// [`patch::PublicGroup`]). The derive cannot say that about a field the model does not have.
+fn document_secrets(spec: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::schema::{Object, Schema, Type};
+    use utoipa::openapi::RefOr;
+    let Some(components) = spec.components.as_mut() else {
+        return;
+    };
+    if let Some(RefOr::T(Schema::Object(o))) = components.schemas.get_mut("VrrpGroup") {
+        let set = Object::builder()
+            .schema_type(Type::Boolean)
+            .read_only(Some(true))
+            .description(Some(
+                "Whether an `auth_pass` is stored (read-only: the password itself is never returned).",
+            ))
+            .build();
+        o.properties
+            .insert("auth_pass_set".into(), RefOr::T(Schema::Object(set)));
+    }
 }
 
 /// Adds the errors any operation can answer, where its own annotation does not list them
@@ -160,6 +194,7 @@ pub fn router(service: Service) -> Router {
 /// ETag and request tracing.
 pub fn router_with(service: Service, limits: limits::HttpLimits) -> Router {
     let (router, mut spec) = api_router().split_for_parts();
+    document_secrets(&mut spec);
     document_common_errors(&mut spec);
     router
         .merge(SwaggerUi::new("/docs").url(OPENAPI_PATH, spec))

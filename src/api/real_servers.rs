@@ -1,11 +1,15 @@
 //! `/api/v1/virtual-servers/{id}/real-servers[/{rs_id}]`
 
 use axum::extract::State;
+use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::Json;
 
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiPath, Write, WriteQuery};
+use super::patch::{
+    body_as, from_value, merge_patch, parse_patch, put_body, take_revision, to_value, Body,
+};
 use super::{created, etag, write_response, WriteSummary};
 use crate::model::{Id, RealServer};
 use crate::service::Service;
@@ -15,7 +19,8 @@ const TAG: &str = "real-servers";
 /// List the real servers of a virtual server.
 #[utoipa::path(get, path = "/api/v1/virtual-servers/{id}/real-servers", tag = TAG,
     params(("id" = i64, Path)),
-    responses((status = 200, body = Vec<RealServer>), (status = 404, body = ErrorBody)))]
+    responses(
+        (status = 400, body = ErrorBody, description = "malformed JSON, path or query"),(status = 200, body = Vec<RealServer>), (status = 404, body = ErrorBody)))]
 pub async fn list(
     State(svc): State<Service>,
     ApiPath(id): ApiPath<Id>,
@@ -28,6 +33,7 @@ pub async fn list(
 #[utoipa::path(post, path = "/api/v1/virtual-servers/{id}/real-servers", tag = TAG,
     params(("id" = i64, Path), WriteQuery), request_body = RealServer,
     responses(
+        (status = 400, body = ErrorBody, description = "malformed JSON, path or query"),
         (status = 201, body = RealServer, description = "created"),
         (status = 200, body = WriteSummary, description = "dry run"),
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
@@ -49,7 +55,8 @@ pub async fn create(
 /// Get one real server.
 #[utoipa::path(get, path = "/api/v1/virtual-servers/{id}/real-servers/{rs_id}", tag = TAG,
     params(("id" = i64, Path), ("rs_id" = i64, Path)),
-    responses((status = 200, body = RealServer), (status = 404, body = ErrorBody)))]
+    responses(
+        (status = 400, body = ErrorBody, description = "malformed JSON, path or query"),(status = 200, body = RealServer), (status = 404, body = ErrorBody)))]
 pub async fn get(
     State(svc): State<Service>,
     ApiPath((id, rs_id)): ApiPath<(Id, Id)>,
@@ -58,20 +65,63 @@ pub async fn get(
     Ok(etag(rev, Json(rs)))
 }
 
-/// Replace a real server (e.g. change its weight; weight 0 drains it).
+/// Replace a real server: a full replacement (an omitted field gets its default, so a body
+/// without `health_check` removes the check; to change the weight and keep the rest, use
+/// PATCH). A GET's output is a valid body (`id` is ignored; a `revision` must be the current
+/// one, as `If-Match`).
 #[utoipa::path(put, path = "/api/v1/virtual-servers/{id}/real-servers/{rs_id}", tag = TAG,
     params(("id" = i64, Path), ("rs_id" = i64, Path), WriteQuery), request_body = RealServer,
     responses(
         (status = 200, body = RealServer, description = "replaced (or, with dry_run, a WriteSummary)"),
+        (status = 400, body = ErrorBody, description = "malformed JSON, path or query"),
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
         (status = 412, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn replace(
     State(svc): State<Service>,
     ApiPath((id, rs_id)): ApiPath<(Id, Id)>,
     Write(opts): Write,
-    ApiJson(rs): ApiJson<RealServer>,
+    Body(body): Body,
 ) -> Result<Response, ApiError> {
+    let (m, opts) = put_body(&body, opts, &svc)?;
+    let rs: RealServer = body_as(m)?;
     let r = svc.replace_real_server(id, rs_id, rs, opts).await?;
+    if r.dry_run {
+        return Ok(write_response(r.map_value(|_| ())));
+    }
+    Ok(etag(r.revision, Json(r.value)))
+}
+
+/// Change some fields of a real server (e.g. `{"weight": 0}` drains it): a JSON Merge Patch
+/// (RFC 7396, `application/merge-patch+json`; plain JSON is read the same way). Fields the
+/// patch does not name keep their values, so the health check and its state stay; `null`
+/// resets a field to its default (`"health_check": null` removes the check). Same validation,
+/// `If-Match`, `dry_run` and diff as PUT.
+#[utoipa::path(patch, path = "/api/v1/virtual-servers/{id}/real-servers/{rs_id}", tag = TAG,
+    params(("id" = i64, Path), ("rs_id" = i64, Path), WriteQuery),
+    request_body(content = Object, content_type = "application/merge-patch+json",
+        description = "the fields to change, e.g. {\"weight\": 0}"),
+    responses(
+        (status = 200, body = RealServer, description = "patched (or, with dry_run, a WriteSummary)"),
+        (status = 400, body = ErrorBody, description = "malformed JSON, path or query"),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 412, body = ErrorBody), (status = 415, body = ErrorBody, description = "a JSON Patch (RFC 6902) instead of a merge patch"),
+        (status = 422, body = ErrorBody)))]
+pub async fn patch(
+    State(svc): State<Service>,
+    ApiPath((id, rs_id)): ApiPath<(Id, Id)>,
+    Write(opts): Write,
+    headers: HeaderMap,
+    Body(body): Body,
+) -> Result<Response, ApiError> {
+    let mut p = parse_patch(&headers, &body)?;
+    let opts = take_revision(&mut p, opts, &svc)?;
+    let r = svc
+        .update_real_server(id, rs_id, opts, |cur| {
+            let mut v = to_value(cur)?;
+            merge_patch(&mut v, p);
+            from_value(v)
+        })
+        .await?;
     if r.dry_run {
         return Ok(write_response(r.map_value(|_| ())));
     }
@@ -81,7 +131,8 @@ pub async fn replace(
 /// Remove a real server.
 #[utoipa::path(delete, path = "/api/v1/virtual-servers/{id}/real-servers/{rs_id}", tag = TAG,
     params(("id" = i64, Path), ("rs_id" = i64, Path), WriteQuery),
-    responses((status = 200, body = WriteSummary), (status = 404, body = ErrorBody), (status = 412, body = ErrorBody)))]
+    responses(
+        (status = 400, body = ErrorBody, description = "malformed JSON, path or query"),(status = 200, body = WriteSummary), (status = 404, body = ErrorBody), (status = 412, body = ErrorBody)))]
 pub async fn delete(
     State(svc): State<Service>,
     ApiPath((id, rs_id)): ApiPath<(Id, Id)>,

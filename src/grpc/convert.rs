@@ -11,7 +11,7 @@ use tonic::Status;
 use super::pb;
 use crate::model::{
     Change, ChangeOp, CheckKind, Config, EntityKind, Family, Forwarding, HealthCheck, InitialState,
-    Protocol, RealServer, Scheduler, VirtualServer, VrrpGroup,
+    Protocol, RealServer, Scheduler, VirtualServer, VrrpGroup, VrrpNode,
 };
 use crate::service::WriteResult;
 
@@ -123,13 +123,15 @@ fn vs_json(v: &pb::VirtualServer, path: &str) -> Result<Value, Status> {
         .real_servers
         .iter()
         .enumerate()
-        .map(|(i, r)| rs_json(r, &f(&format!("real_servers[{i}]"))))
+        .map(|(i, r)| rs_json(r, &f(&format!("real_servers[{i}]")), false))
         .collect::<Result<Vec<_>, _>>()?;
     m.insert("real_servers".into(), Value::Array(rss));
     Ok(Value::Object(m))
 }
 
-fn rs_json(r: &pb::RealServer, path: &str) -> Result<Value, Status> {
+/// `partial`: the message of an Update, where a health check may carry only the masked fields
+/// (the merged result is checked by the model's parser all the same).
+fn rs_json(r: &pb::RealServer, path: &str, partial: bool) -> Result<Value, Status> {
     let f = |n: &str| {
         if path.is_empty() {
             n.to_string()
@@ -154,6 +156,7 @@ fn rs_json(r: &pb::RealServer, path: &str) -> Result<Value, Status> {
         let mut hm = Map::new();
         match enum_name(&format!("{hp}.type"), h.r#type, CHECKS)? {
             Some(t) => hm.insert("type".into(), t.into()),
+            None if partial => None,
             None => {
                 return Err(invalid(
                     &format!("{hp}.type"),
@@ -205,26 +208,49 @@ fn group_json(g: &pb::VrrpGroup, path: &str) -> Result<Value, Status> {
         .nodes
         .iter()
         .enumerate()
-        .map(|(i, n)| {
-            let mut nm = Map::new();
-            nm.insert("node".into(), n.node.clone().into());
-            nm.insert("priority".into(), n.priority.into());
-            nm.insert("interface".into(), n.interface.clone().into());
-            put(
-                &mut nm,
-                "initial_state",
-                enum_name(
-                    &f(&format!("nodes[{i}].initial_state")),
-                    n.initial_state,
-                    STATES,
-                )?,
-            );
-            put(&mut nm, "unicast_src", n.unicast_src.clone());
-            Ok(Value::Object(nm))
-        })
+        .map(|(i, n)| node_json(n, &f(&format!("nodes[{i}]"))))
         .collect::<Result<Vec<_>, Status>>()?;
     m.insert("nodes".into(), Value::Array(nodes));
     Ok(Value::Object(m))
+}
+
+fn node_json(n: &pb::VrrpNode, path: &str) -> Result<Value, Status> {
+    let f = |x: &str| {
+        if path.is_empty() {
+            x.to_string()
+        } else {
+            format!("{path}.{x}")
+        }
+    };
+    let mut nm = Map::new();
+    nm.insert("node".into(), n.node.clone().into());
+    nm.insert("priority".into(), n.priority.into());
+    nm.insert("interface".into(), n.interface.clone().into());
+    put(
+        &mut nm,
+        "initial_state",
+        enum_name(&f("initial_state"), n.initial_state, STATES)?,
+    );
+    put(&mut nm, "unicast_src", n.unicast_src.clone());
+    Ok(Value::Object(nm))
+}
+
+/// The model JSON of a message an Update carries (an absent message is an empty one: every
+/// field the mask names is reset).
+pub fn virtual_server_json(v: Option<pb::VirtualServer>) -> Result<Value, Status> {
+    vs_json(&v.unwrap_or_default(), "")
+}
+
+pub fn real_server_json(r: Option<pb::RealServer>) -> Result<Value, Status> {
+    rs_json(&r.unwrap_or_default(), "", true)
+}
+
+pub fn vrrp_group_json(g: Option<pb::VrrpGroup>) -> Result<Value, Status> {
+    group_json(&g.unwrap_or_default(), "")
+}
+
+pub fn vrrp_node_json(n: Option<pb::VrrpNode>) -> Result<Value, Status> {
+    node_json(&n.unwrap_or_default(), "")
 }
 
 pub fn virtual_server_in(v: Option<pb::VirtualServer>) -> Result<VirtualServer, Status> {
@@ -234,7 +260,7 @@ pub fn virtual_server_in(v: Option<pb::VirtualServer>) -> Result<VirtualServer, 
 
 pub fn real_server_in(r: Option<pb::RealServer>) -> Result<RealServer, Status> {
     let r = r.ok_or_else(|| invalid("real_server", "is required"))?;
-    parse(rs_json(&r, "")?, "")
+    parse(rs_json(&r, "", false)?, "")
 }
 
 pub fn vrrp_group_in(g: Option<pb::VrrpGroup>) -> Result<VrrpGroup, Status> {
@@ -354,7 +380,9 @@ pub fn vrrp_group_out(g: &VrrpGroup) -> pb::VrrpGroup {
         vrid: u32::from(g.vrid.get()),
         version: Some(u32::from(g.version)),
         advert_interval_ms: Some(g.advert_interval_ms),
-        auth_pass: g.auth_pass.clone(),
+        // Write-only (see the proto): readers learn whether one is stored.
+        auth_pass: None,
+        auth_pass_set: g.auth_pass.is_some(),
         virtual_addresses: g.virtual_addresses.iter().map(|v| v.to_string()).collect(),
         preempt: Some(g.preempt),
         preempt_delay_ms: Some(g.preempt_delay_ms),
@@ -365,20 +393,20 @@ pub fn vrrp_group_out(g: &VrrpGroup) -> pb::VrrpGroup {
             refresh_interval_ms: Some(g.garp.refresh_interval_ms.unwrap_or(0)),
         }),
         track_interfaces: g.track_interfaces.clone(),
-        nodes: g
-            .nodes
-            .iter()
-            .map(|n| pb::VrrpNode {
-                node: n.node.clone(),
-                priority: u32::from(n.priority.get()),
-                interface: n.interface.clone(),
-                initial_state: match n.initial_state {
-                    InitialState::Master => pb::InitialState::Master as i32,
-                    InitialState::Backup => pb::InitialState::Backup as i32,
-                },
-                unicast_src: n.unicast_src.map(|s| s.to_string()),
-            })
-            .collect(),
+        nodes: g.nodes.iter().map(vrrp_node_out).collect(),
+    }
+}
+
+pub fn vrrp_node_out(n: &VrrpNode) -> pb::VrrpNode {
+    pb::VrrpNode {
+        node: n.node.clone(),
+        priority: u32::from(n.priority.get()),
+        interface: n.interface.clone(),
+        initial_state: match n.initial_state {
+            InitialState::Master => pb::InitialState::Master as i32,
+            InitialState::Backup => pb::InitialState::Backup as i32,
+        },
+        unicast_src: n.unicast_src.map(|s| s.to_string()),
     }
 }
 
@@ -432,7 +460,8 @@ pub fn result_out<T>(r: &WriteResult<T>) -> pb::WriteResult {
 mod tests {
     use super::*;
 
-    /// model -> proto -> model is the identity for a fully populated configuration.
+    /// model -> proto -> model is the identity for a fully populated configuration (but for the
+    /// write-only auth_pass).
     #[test]
     fn round_trip_is_identity() {
         let mut cfg: Config = serde_json::from_value(json!({
@@ -459,7 +488,10 @@ mod tests {
         let v0 = std::sync::Arc::make_mut(&mut cfg.virtual_servers[0]);
         v0.id = 4;
         v0.real_servers[0].id = 5;
-        let back = config_in(Some(config_out(&cfg))).unwrap();
+        let out = config_out(&cfg);
+        // The one exception: auth_pass is write-only (a write without it keeps the stored one).
+        assert!(out.vrrp_groups[0].auth_pass.is_none() && out.vrrp_groups[0].auth_pass_set);
+        let back = config_in(Some(out)).unwrap();
         let strip = |mut c: Config| {
             for v in &mut c.virtual_servers {
                 let v = std::sync::Arc::make_mut(v);
@@ -467,6 +499,9 @@ mod tests {
                 for r in &mut v.real_servers {
                     r.id = 0;
                 }
+            }
+            for g in &mut c.vrrp_groups {
+                g.auth_pass = None;
             }
             c
         };

@@ -3,6 +3,7 @@
 //! reflection on the same port.
 
 pub mod convert;
+pub mod mask;
 pub mod server;
 
 use std::future::Future;

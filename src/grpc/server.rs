@@ -3,7 +3,9 @@
 use tonic::{Request, Response, Status};
 
 use super::convert::{self, invalid};
+use super::mask;
 use super::pb;
+use crate::api::patch::{from_value, to_value};
 use crate::service::{Service, ServiceError, WriteOptions};
 
 pub struct LbdApi {
@@ -108,6 +110,29 @@ impl pb::lbd_server::Lbd for LbdApi {
         }))
     }
 
+    async fn update_virtual_server(
+        &self,
+        r: Request<pb::UpdateVirtualServerRequest>,
+    ) -> R<pb::VirtualServerWriteResponse> {
+        let r = r.into_inner();
+        let mask = mask::parse("VirtualServer", r.update_mask)?;
+        let new = convert::virtual_server_json(r.virtual_server)?;
+        let replace_real_servers = mask.names("real_servers");
+        let w = self
+            .service
+            .update_virtual_server(r.id, opts(r.options), |cur| {
+                let mut v = to_value(cur)?;
+                mask.apply(&mut v, &new);
+                Ok((from_value(v)?, replace_real_servers))
+            })
+            .await
+            .map_err(status_of)?;
+        Ok(Response::new(pb::VirtualServerWriteResponse {
+            result: Some(convert::result_out(&w)),
+            virtual_server: (!w.dry_run).then(|| convert::virtual_server_out(&w.value)),
+        }))
+    }
+
     async fn delete_virtual_server(
         &self,
         r: Request<pb::DeleteVirtualServerRequest>,
@@ -180,6 +205,28 @@ impl pb::lbd_server::Lbd for LbdApi {
         let w = self
             .service
             .replace_real_server(r.virtual_server_id, r.id, rs, opts(r.options))
+            .await
+            .map_err(status_of)?;
+        Ok(Response::new(pb::RealServerWriteResponse {
+            result: Some(convert::result_out(&w)),
+            real_server: (!w.dry_run).then(|| convert::real_server_out(&w.value)),
+        }))
+    }
+
+    async fn update_real_server(
+        &self,
+        r: Request<pb::UpdateRealServerRequest>,
+    ) -> R<pb::RealServerWriteResponse> {
+        let r = r.into_inner();
+        let mask = mask::parse("RealServer", r.update_mask)?;
+        let new = convert::real_server_json(r.real_server)?;
+        let w = self
+            .service
+            .update_real_server(r.virtual_server_id, r.id, opts(r.options), |cur| {
+                let mut v = to_value(cur)?;
+                mask.apply(&mut v, &new);
+                from_value(v)
+            })
             .await
             .map_err(status_of)?;
         Ok(Response::new(pb::RealServerWriteResponse {
@@ -262,6 +309,83 @@ impl pb::lbd_server::Lbd for LbdApi {
         Ok(Response::new(pb::VrrpGroupWriteResponse {
             result: Some(convert::result_out(&w)),
             vrrp_group: (!w.dry_run).then(|| convert::vrrp_group_out(&w.value)),
+        }))
+    }
+
+    async fn update_vrrp_group(
+        &self,
+        r: Request<pb::UpdateVrrpGroupRequest>,
+    ) -> R<pb::VrrpGroupWriteResponse> {
+        let r = r.into_inner();
+        let mask = mask::parse("VrrpGroup", r.update_mask)?;
+        let new = convert::vrrp_group_json(r.vrrp_group)?;
+        // Naming auth_pass and leaving it unset clears it ("*" keeps it, as Replace does).
+        let clear_pass = matches!(&mask, mask::Mask::Paths(_))
+            && mask.names("auth_pass")
+            && new.get("auth_pass").is_none();
+        let w = self
+            .service
+            .update_vrrp_group(r.id, opts(r.options), |cur| {
+                let mut v = to_value(cur)?;
+                mask.apply(&mut v, &new);
+                let mut g: crate::model::VrrpGroup = from_value(v)?;
+                if clear_pass {
+                    g.auth_pass = Some(String::new());
+                }
+                Ok(g)
+            })
+            .await
+            .map_err(status_of)?;
+        Ok(Response::new(pb::VrrpGroupWriteResponse {
+            result: Some(convert::result_out(&w)),
+            vrrp_group: (!w.dry_run).then(|| convert::vrrp_group_out(&w.value)),
+        }))
+    }
+
+    async fn update_vrrp_node(
+        &self,
+        r: Request<pb::UpdateVrrpNodeRequest>,
+    ) -> R<pb::VrrpNodeWriteResponse> {
+        let r = r.into_inner();
+        let mask = mask::parse("VrrpNode", r.update_mask)?;
+        let new = convert::vrrp_node_json(r.vrrp_node)?;
+        let (id, node) = (r.vrrp_group_id, r.node);
+        let not_found =
+            |id, node: &str| ServiceError::NotFound(format!("node {node:?} of VRRP group {id}"));
+        let w = self
+            .service
+            .update_vrrp_group(id, opts(r.options), |cur| {
+                let mut g = cur.clone();
+                let n = g
+                    .nodes
+                    .iter_mut()
+                    .find(|n| n.node == node)
+                    .ok_or_else(|| not_found(id, &node))?;
+                let mut v = to_value(&*n)?;
+                mask.apply(&mut v, &new);
+                *n = from_value(v)?;
+                Ok(g)
+            })
+            .await
+            .map_err(status_of)?;
+        // A renamed entry is found under its new name.
+        let name = new
+            .get("node")
+            .and_then(|v| v.as_str())
+            .filter(|_| mask.names("node"))
+            .unwrap_or(&node);
+        let vrrp_node = if w.dry_run {
+            None
+        } else {
+            Some(convert::vrrp_node_out(
+                w.value
+                    .node(name)
+                    .ok_or_else(|| status_of(not_found(id, name)))?,
+            ))
+        };
+        Ok(Response::new(pb::VrrpNodeWriteResponse {
+            result: Some(convert::result_out(&w)),
+            vrrp_node,
         }))
     }
 

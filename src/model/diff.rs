@@ -106,12 +106,25 @@ fn field_changes(
                 field_changes(x, y, &path, &[], out);
             }
         }
+        // A secret is write-only: the diff says that it changed, never what it was or became.
+        (a, b) if a != b && prefix == "auth_pass" => out.push(FieldChange {
+            field: prefix.to_string(),
+            from: redact(a),
+            to: redact(b),
+        }),
         (a, b) if a != b => out.push(FieldChange {
             field: prefix.to_string(),
             from: a.clone(),
             to: b.clone(),
         }),
         _ => {}
+    }
+}
+
+fn redact(v: &Value) -> Value {
+    match v {
+        Value::Null => Value::Null,
+        _ => Value::String("(secret)".into()),
     }
 }
 

@@ -30,8 +30,11 @@ pub struct VrrpGroup {
     /// 10 ms (10 ms - 40.95 s) for v3.
     #[serde(default = "default_advert_interval_ms")]
     pub advert_interval_ms: u32,
-    /// Simple password authentication (RFC 2338 type 1), v2 only, at most 8 bytes.
+    /// Simple password authentication (RFC 2338 type 1), v2 only, at most 8 bytes. A secret:
+    /// write-only (reads show `auth_pass_set`); a write without it keeps the stored one, `""`
+    /// clears it. Only the keepalived export contains it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(write_only)]
     pub auth_pass: Option<String>,
     /// The virtual addresses this group moves between directors ("addr" or "addr/prefix").
     #[schema(value_type = Vec<String>, example = json!(["192.168.10.100/32"]))]
