@@ -6,6 +6,18 @@ use std::io;
 use std::mem;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
+/// The error an NLMSG_ERROR message carries (`struct nlmsgerr`, `linux/netlink.h`): 0 is an
+/// ack (`None`), a negative errno the kernel's refusal. Any other value comes from a corrupt or
+/// hostile message, not from the kernel, and is EPROTO (i32::MIN has no negation: negating it
+/// would overflow).
+pub fn ack_error(code: i32) -> Option<io::Error> {
+    match code {
+        0 => None,
+        c if c < 0 && c != i32::MIN => Some(io::Error::from_raw_os_error(-c)),
+        _ => Some(io::Error::from_raw_os_error(libc::EPROTO)),
+    }
+}
+
 pub struct NetlinkSocket {
     fd: OwnedFd,
 }
@@ -109,6 +121,25 @@ impl NetlinkSocket {
             if e.kind() != io::ErrorKind::Interrupted {
                 return Err(e);
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ack_codes_become_errors() {
+        assert!(ack_error(0).is_none());
+        let e = ack_error(-libc::EEXIST).expect("a refusal");
+        assert_eq!(e.raw_os_error(), Some(libc::EEXIST));
+        // No negative errno: found by fuzz/fuzz_targets/ipvs_reply.rs (i32::MIN overflowed).
+        for bad in [i32::MIN, 1, i32::MAX] {
+            assert_eq!(
+                ack_error(bad).and_then(|e| e.raw_os_error()),
+                Some(libc::EPROTO)
+            );
         }
     }
 }

@@ -59,7 +59,14 @@ async fn exchange(addr: SocketAddr, c: &HttpCheck<'_>) -> Result<(), CheckError>
             break;
         }
     }
-    let text = String::from_utf8_lossy(&buf);
+    verdict(&buf, c)
+}
+
+/// Judges what a real server answered (`response`, up to [`MAX_RESPONSE`] bytes): its status
+/// line, the status and, when wanted, the body substring. The bytes are the real server's, so
+/// anything at all may be there.
+pub fn verdict(response: &[u8], c: &HttpCheck<'_>) -> Result<(), CheckError> {
+    let text = String::from_utf8_lossy(response);
     let status_line = text.lines().next().unwrap_or_default();
     let mut parts = status_line.split_whitespace();
     let status = match (parts.next(), parts.next()) {
@@ -85,4 +92,39 @@ async fn exchange(addr: SocketAddr, c: &HttpCheck<'_>) -> Result<(), CheckError>
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_are_judged_by_status_line_and_body() {
+        let c = HttpCheck {
+            path: "/",
+            host: "192.0.2.1".into(),
+            expected_status: 200,
+            body_contains: Some("ok"),
+        };
+        assert!(verdict(b"HTTP/1.0 200 OK\r\n\r\nall ok", &c).is_ok());
+        assert!(matches!(
+            verdict(b"HTTP/1.1 503 Busy\r\n\r\nok", &c),
+            Err(CheckError::Status {
+                expected: 200,
+                got: 503
+            })
+        ));
+        assert!(matches!(
+            verdict(b"HTTP/1.0 200 OK\r\n\r\nnope", &c),
+            Err(CheckError::Body(_))
+        ));
+        for junk in [
+            &b"SSH-2.0-OpenSSH_9.2\r\n"[..],
+            b"HTTP/1.0 2x0\r\n",
+            b"",
+            b"\xff\xfe",
+        ] {
+            assert!(matches!(verdict(junk, &c), Err(CheckError::Protocol(_))));
+        }
+    }
 }

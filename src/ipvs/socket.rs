@@ -4,7 +4,7 @@ use std::io;
 
 use super::uapi::*;
 use super::wire::{attrs, get_u16, get_u32, DestAttrs, MsgBuilder, SvcAttrs};
-use crate::netlink::NetlinkSocket;
+use crate::netlink::{ack_error, NetlinkSocket};
 
 #[derive(Debug, thiserror::Error)]
 pub enum IpvsError {
@@ -65,13 +65,7 @@ impl IpvsSocket {
             )),
                 other => other,
             })?;
-        let id = replies
-            .iter()
-            .flat_map(|p| attrs(p))
-            .find(|(t, _)| *t == CTRL_ATTR_FAMILY_ID)
-            .and_then(|(_, v)| get_u16(v))
-            .ok_or(IpvsError::Malformed("no family id"))?;
-        s.family = id;
+        s.family = family_id(&replies)?;
         Ok(s)
     }
 
@@ -93,57 +87,12 @@ impl IpvsSocket {
         op: &'static str,
     ) -> Result<Vec<Vec<u8>>, IpvsError> {
         self.send(msg)?;
+        let wants_ack = msg_flags(msg) & NLM_F_ACK != 0;
         let mut out = Vec::new();
         loop {
             let n = self.sock.recv(&mut self.buf, 0)?;
-            let data = &self.buf[..n];
-            let mut off = 0;
-            while off + 16 <= data.len() {
-                let len = u32::from_ne_bytes(
-                    data[off..off + 4]
-                        .try_into()
-                        .map_err(|_| IpvsError::Malformed("header"))?,
-                ) as usize;
-                if len < 16 || off + len > data.len() {
-                    return Err(IpvsError::Malformed("message length"));
-                }
-                let ty = u16::from_ne_bytes([data[off + 4], data[off + 5]]);
-                let flags = u16::from_ne_bytes([data[off + 6], data[off + 7]]);
-                let mseq = u32::from_ne_bytes(
-                    data[off + 8..off + 12]
-                        .try_into()
-                        .map_err(|_| IpvsError::Malformed("seq"))?,
-                );
-                let body = &data[off + 16..off + len];
-                off += (len + 3) & !3;
-                if mseq != seq {
-                    continue;
-                }
-                match ty {
-                    NLMSG_ERROR => {
-                        let code = i32::from_ne_bytes(
-                            body.get(..4)
-                                .ok_or(IpvsError::Malformed("error"))?
-                                .try_into()
-                                .map_err(|_| IpvsError::Malformed("error"))?,
-                        );
-                        if code != 0 {
-                            return Err(IpvsError::Refused {
-                                op,
-                                source: io::Error::from_raw_os_error(-code),
-                            });
-                        }
-                        return Ok(out);
-                    }
-                    NLMSG_DONE => return Ok(out),
-                    _ => {
-                        // Skip the 4-byte genl header.
-                        out.push(body.get(4..).unwrap_or_default().to_vec());
-                        if flags & NLM_F_MULTI == 0 && (msg_flags(msg) & NLM_F_ACK) == 0 {
-                            return Ok(out);
-                        }
-                    }
-                }
+            if collect_replies(&self.buf[..n], seq, wants_ack, op, &mut out)? {
+                return Ok(out);
             }
         }
     }
@@ -235,32 +184,13 @@ impl IpvsSocket {
             IPVS_GENL_VERSION,
         );
         let replies = self.exchange(&m.finish(), seq, "IPVS_CMD_GET_CONFIG")?;
-        let (mut tcp, mut fin, mut udp) = (0, 0, 0);
-        for p in &replies {
-            for (ty, v) in attrs(p) {
-                match ty {
-                    IPVS_CMD_ATTR_TIMEOUT_TCP => tcp = get_u32(v).unwrap_or(0),
-                    IPVS_CMD_ATTR_TIMEOUT_TCP_FIN => fin = get_u32(v).unwrap_or(0),
-                    IPVS_CMD_ATTR_TIMEOUT_UDP => udp = get_u32(v).unwrap_or(0),
-                    _ => {}
-                }
-            }
-        }
-        Ok((tcp, fin, udp))
+        Ok(timeouts(&replies))
     }
 
     /// Every service in the kernel's table.
     pub fn services(&mut self) -> Result<Vec<SvcAttrs>, IpvsError> {
         let replies = self.dump(IPVS_CMD_GET_SERVICE, "IPVS_CMD_GET_SERVICE", |_| {})?;
-        let mut out = Vec::new();
-        for p in &replies {
-            for (ty, v) in attrs(p) {
-                if ty == IPVS_CMD_ATTR_SERVICE {
-                    out.push(SvcAttrs::decode(v).ok_or(IpvsError::Malformed("service"))?);
-                }
-            }
-        }
-        Ok(out)
+        services(&replies)
     }
 
     /// The destinations of one service.
@@ -268,18 +198,157 @@ impl IpvsSocket {
         let replies = self.dump(IPVS_CMD_GET_DEST, "IPVS_CMD_GET_DEST", |m| {
             s.encode(m, false)
         })?;
-        let mut out = Vec::new();
-        for p in &replies {
-            for (ty, v) in attrs(p) {
-                if ty == IPVS_CMD_ATTR_DEST {
-                    out.push(
-                        DestAttrs::decode(v, s.af).ok_or(IpvsError::Malformed("destination"))?,
-                    );
+        dests(&replies, s.af)
+    }
+}
+
+// The decoding half of the exchanges above, apart from the socket so that it can be tested and
+// fuzzed on bytes alone (fuzz/fuzz_targets/ipvs_reply.rs): everything here is the kernel's
+// answer, and a malformed answer is an error, never a panic.
+
+/// Walks one received datagram of netlink messages for the request with sequence `seq`,
+/// appending each reply's generic-netlink attributes to `out`. `Ok(true)` when the exchange is
+/// over: the ack (NLMSG_ERROR 0), the end of a dump (NLMSG_DONE), or a single reply to a
+/// request that asked for no ack. Messages of other sequences are skipped.
+pub fn collect_replies(
+    data: &[u8],
+    seq: u32,
+    wants_ack: bool,
+    op: &'static str,
+    out: &mut Vec<Vec<u8>>,
+) -> Result<bool, IpvsError> {
+    let mut off = 0;
+    while off + 16 <= data.len() {
+        let len = u32::from_ne_bytes(
+            data[off..off + 4]
+                .try_into()
+                .map_err(|_| IpvsError::Malformed("header"))?,
+        ) as usize;
+        if len < 16 || off + len > data.len() {
+            return Err(IpvsError::Malformed("message length"));
+        }
+        let ty = u16::from_ne_bytes([data[off + 4], data[off + 5]]);
+        let flags = u16::from_ne_bytes([data[off + 6], data[off + 7]]);
+        let mseq = u32::from_ne_bytes(
+            data[off + 8..off + 12]
+                .try_into()
+                .map_err(|_| IpvsError::Malformed("seq"))?,
+        );
+        let body = &data[off + 16..off + len];
+        off += (len + 3) & !3;
+        if mseq != seq {
+            continue;
+        }
+        match ty {
+            NLMSG_ERROR => {
+                let code = i32::from_ne_bytes(
+                    body.get(..4)
+                        .ok_or(IpvsError::Malformed("error"))?
+                        .try_into()
+                        .map_err(|_| IpvsError::Malformed("error"))?,
+                );
+                if let Some(source) = ack_error(code) {
+                    return Err(IpvsError::Refused { op, source });
+                }
+                return Ok(true);
+            }
+            NLMSG_DONE => return Ok(true),
+            _ => {
+                // Skip the 4-byte genl header.
+                out.push(body.get(4..).unwrap_or_default().to_vec());
+                if flags & NLM_F_MULTI == 0 && !wants_ack {
+                    return Ok(true);
                 }
             }
         }
-        Ok(out)
     }
+    Ok(false)
+}
+
+/// The acks and errors in one received datagram for a batch whose first request had sequence
+/// `first_seq`: `outcome[i]` becomes `Some(None)` (done) or `Some(Some(errno))` (refused) for
+/// the request with sequence `first_seq + i`; the first answer to a request counts.
+pub fn batch_outcomes(
+    data: &[u8],
+    first_seq: u32,
+    outcome: &mut [Option<Option<io::Error>>],
+) -> Result<(), IpvsError> {
+    let n = outcome.len();
+    let mut off = 0;
+    while off + 16 <= data.len() {
+        let len =
+            u32::from_ne_bytes([data[off], data[off + 1], data[off + 2], data[off + 3]]) as usize;
+        if len < 16 || off + len > data.len() {
+            return Err(IpvsError::Malformed("message length"));
+        }
+        let ty = u16::from_ne_bytes([data[off + 4], data[off + 5]]);
+        let seq =
+            u32::from_ne_bytes([data[off + 8], data[off + 9], data[off + 10], data[off + 11]]);
+        let msg = &data[off..off + len];
+        off += (len + 3) & !3;
+        let idx = seq.wrapping_sub(first_seq) as usize;
+        if ty != NLMSG_ERROR || idx >= n || outcome[idx].is_some() {
+            continue;
+        }
+        // The error code is part of the message: one too short for it is malformed (reading on
+        // would take the next message's bytes for it).
+        let code = msg.get(16..20).ok_or(IpvsError::Malformed("error"))?;
+        let code = i32::from_ne_bytes([code[0], code[1], code[2], code[3]]);
+        outcome[idx] = Some(ack_error(code));
+    }
+    Ok(())
+}
+
+/// The family id in the answer to CTRL_CMD_GETFAMILY.
+pub fn family_id(replies: &[Vec<u8>]) -> Result<u16, IpvsError> {
+    replies
+        .iter()
+        .flat_map(|p| attrs(p))
+        .find(|(t, _)| *t == CTRL_ATTR_FAMILY_ID)
+        .and_then(|(_, v)| get_u16(v))
+        .ok_or(IpvsError::Malformed("no family id"))
+}
+
+/// The timeouts in the answer to IPVS_CMD_GET_CONFIG: (TCP, TCP FIN, UDP) seconds.
+pub fn timeouts(replies: &[Vec<u8>]) -> (u32, u32, u32) {
+    let (mut tcp, mut fin, mut udp) = (0, 0, 0);
+    for p in replies {
+        for (ty, v) in attrs(p) {
+            match ty {
+                IPVS_CMD_ATTR_TIMEOUT_TCP => tcp = get_u32(v).unwrap_or(0),
+                IPVS_CMD_ATTR_TIMEOUT_TCP_FIN => fin = get_u32(v).unwrap_or(0),
+                IPVS_CMD_ATTR_TIMEOUT_UDP => udp = get_u32(v).unwrap_or(0),
+                _ => {}
+            }
+        }
+    }
+    (tcp, fin, udp)
+}
+
+/// The services in an IPVS_CMD_GET_SERVICE dump.
+pub fn services(replies: &[Vec<u8>]) -> Result<Vec<SvcAttrs>, IpvsError> {
+    let mut out = Vec::new();
+    for p in replies {
+        for (ty, v) in attrs(p) {
+            if ty == IPVS_CMD_ATTR_SERVICE {
+                out.push(SvcAttrs::decode(v).ok_or(IpvsError::Malformed("service"))?);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The destinations in an IPVS_CMD_GET_DEST dump of a service of family `svc_af`.
+pub fn dests(replies: &[Vec<u8>], svc_af: u16) -> Result<Vec<DestAttrs>, IpvsError> {
+    let mut out = Vec::new();
+    for p in replies {
+        for (ty, v) in attrs(p) {
+            if ty == IPVS_CMD_ATTR_DEST {
+                out.push(DestAttrs::decode(v, svc_af).ok_or(IpvsError::Malformed("destination"))?);
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// NETLINK_CAP_ACK from linux/netlink.h.
@@ -335,38 +404,7 @@ impl IpvsSocket {
             let mut outcome: Vec<Option<Option<io::Error>>> = (0..n).map(|_| None).collect();
             while outcome[n - 1].is_none() {
                 let got = self.sock.recv(&mut self.buf, 0)?;
-                let data = &self.buf[..got];
-                let mut off = 0;
-                while off + 20 <= data.len() {
-                    let len = u32::from_ne_bytes([
-                        data[off],
-                        data[off + 1],
-                        data[off + 2],
-                        data[off + 3],
-                    ]) as usize;
-                    if len < 16 || off + len > data.len() {
-                        return Err(IpvsError::Malformed("message length"));
-                    }
-                    let ty = u16::from_ne_bytes([data[off + 4], data[off + 5]]);
-                    let seq = u32::from_ne_bytes([
-                        data[off + 8],
-                        data[off + 9],
-                        data[off + 10],
-                        data[off + 11],
-                    ]);
-                    let code = i32::from_ne_bytes([
-                        data[off + 16],
-                        data[off + 17],
-                        data[off + 18],
-                        data[off + 19],
-                    ]);
-                    off += (len + 3) & !3;
-                    let idx = seq.wrapping_sub(first_seq) as usize;
-                    if ty != NLMSG_ERROR || idx >= n || outcome[idx].is_some() {
-                        continue;
-                    }
-                    outcome[idx] = Some((code != 0).then(|| io::Error::from_raw_os_error(-code)));
-                }
+                batch_outcomes(&self.buf[..got], first_seq, &mut outcome)?;
             }
             results.extend(outcome.into_iter().map(|o| o.flatten()));
         }
@@ -376,4 +414,94 @@ impl IpvsSocket {
 
 fn msg_flags(msg: &[u8]) -> u16 {
     u16::from_ne_bytes([msg[6], msg[7]])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One netlink message: header (`struct nlmsghdr`) and body, padded to 4 bytes.
+    fn nlmsg(ty: u16, flags: u16, seq: u32, body: &[u8]) -> Vec<u8> {
+        let mut m = Vec::new();
+        m.extend_from_slice(&((16 + body.len()) as u32).to_ne_bytes());
+        m.extend_from_slice(&ty.to_ne_bytes());
+        m.extend_from_slice(&flags.to_ne_bytes());
+        m.extend_from_slice(&seq.to_ne_bytes());
+        m.extend_from_slice(&0u32.to_ne_bytes());
+        m.extend_from_slice(body);
+        m.resize((m.len() + 3) & !3, 0);
+        m
+    }
+
+    /// An ack or error: the code, then the request's header (NETLINK_CAP_ACK).
+    fn ack(seq: u32, code: i32) -> Vec<u8> {
+        let mut body = code.to_ne_bytes().to_vec();
+        body.extend_from_slice(&[0u8; 16]);
+        nlmsg(NLMSG_ERROR, 0, seq, &body)
+    }
+
+    #[test]
+    fn a_dump_collects_its_parts_until_done() {
+        let mut d = nlmsg(0x20, NLM_F_MULTI, 7, &[1, 1, 0, 0, 8, 0, 1, 0]);
+        d.extend(nlmsg(0x20, NLM_F_MULTI, 6, &[1, 1, 0, 0, 9, 9])); // another request's
+        let mut out = Vec::new();
+        assert!(!collect_replies(&d, 7, false, "dump", &mut out).unwrap());
+        assert_eq!(out, vec![vec![8, 0, 1, 0]]);
+        let done = nlmsg(NLMSG_DONE, NLM_F_MULTI, 7, &0i32.to_ne_bytes());
+        assert!(collect_replies(&done, 7, false, "dump", &mut out).unwrap());
+        assert_eq!(out.len(), 1);
+    }
+
+    #[test]
+    fn refusals_and_malformed_replies_are_errors() {
+        let mut out = Vec::new();
+        let e = collect_replies(&ack(3, -libc::EEXIST), 3, true, "op", &mut out).unwrap_err();
+        assert!(
+            matches!(e, IpvsError::Refused { ref source, .. } if source.raw_os_error() == Some(libc::EEXIST))
+        );
+        let mut cut = ack(3, 0);
+        cut.truncate(20);
+        assert!(matches!(
+            collect_replies(&cut, 3, true, "op", &mut out),
+            Err(IpvsError::Malformed("message length"))
+        ));
+        // No negative errno (i32::MIN has no negation): a refusal, not an overflow.
+        let e = collect_replies(&ack(3, i32::MIN), 3, true, "op", &mut out).unwrap_err();
+        assert!(
+            matches!(e, IpvsError::Refused { ref source, .. } if source.raw_os_error() == Some(libc::EPROTO))
+        );
+    }
+
+    #[test]
+    fn batch_acks_are_matched_by_sequence() {
+        let mut d = ack(11, -libc::ENOENT);
+        d.extend(ack(12, 0));
+        d.extend(ack(99, -libc::EINVAL)); // not of this batch
+        let mut outcome: Vec<Option<Option<io::Error>>> = (0..3).map(|_| None).collect();
+        batch_outcomes(&d, 10, &mut outcome).unwrap();
+        assert!(outcome[0].is_none());
+        let refused = outcome[1].as_ref().unwrap().as_ref().unwrap();
+        assert_eq!(refused.raw_os_error(), Some(libc::ENOENT));
+        assert!(outcome[2].as_ref().unwrap().is_none());
+    }
+
+    /// fuzz/fuzz_targets/ipvs_reply.rs found this (minimized): an NLMSG_ERROR 17 bytes long, so
+    /// its error code ran past its end, into bytes that made it i32::MIN, whose negation
+    /// overflowed (a panic with overflow checks on).
+    #[test]
+    fn a_batch_error_too_short_for_its_code_is_malformed() {
+        let datagram = [
+            0x11, 0, 0, 0, 0x02, 0, 0, 0x01, 0x08, 0, 0, 0, 0, 0, 0x4c, 0, 0, 0, 0, 0x80,
+        ];
+        let mut outcome: Vec<Option<Option<io::Error>>> = (0..4).map(|_| None).collect();
+        assert!(matches!(
+            batch_outcomes(&datagram, 5, &mut outcome),
+            Err(IpvsError::Malformed("error"))
+        ));
+        // A whole error with that code is a refusal.
+        let mut outcome: Vec<Option<Option<io::Error>>> = (0..1).map(|_| None).collect();
+        batch_outcomes(&ack(5, i32::MIN), 5, &mut outcome).unwrap();
+        let e = outcome[0].as_ref().unwrap().as_ref().unwrap();
+        assert_eq!(e.raw_os_error(), Some(libc::EPROTO));
+    }
 }

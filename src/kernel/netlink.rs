@@ -145,7 +145,7 @@ fn dest_attrs(k: &DestKey, spec: Option<&DestSpec>) -> DestAttrs {
 
 /// A dumped service as the domain sees it; `None` for one lbd cannot represent (it is then
 /// foreign by construction and left alone).
-fn from_wire(s: &SvcAttrs) -> Option<(ServiceKey, ServiceSpec)> {
+pub fn from_wire(s: &SvcAttrs) -> Option<(ServiceKey, ServiceSpec)> {
     let family = match s.af {
         AF_INET => FamilyKey::Ipv4,
         AF_INET6 => FamilyKey::Ipv6,

@@ -15,7 +15,7 @@ use std::net::IpAddr;
 use std::os::fd::RawFd;
 
 use crate::model::VirtualAddress;
-use crate::netlink::NetlinkSocket;
+use crate::netlink::{ack_error, NetlinkSocket};
 
 pub const RTM_NEWADDR: u16 = 20;
 pub const RTM_DELADDR: u16 = 21;
@@ -97,10 +97,9 @@ impl AddressSocket {
         loop {
             let n = self.sock.recv(&mut buf, 0)?;
             if let Some(code) = ack_code(&buf[..n], seq) {
-                return if code == 0 {
-                    Ok(())
-                } else {
-                    Err(io::Error::from_raw_os_error(-code))
+                return match ack_error(code) {
+                    None => Ok(()),
+                    Some(e) => Err(e),
                 };
             }
         }
