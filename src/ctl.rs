@@ -22,6 +22,8 @@ pub enum CtlError {
     Keepalived(#[from] crate::keepalived::KeepalivedError),
     #[error("unexpected answer from lbd: {0}")]
     Decode(String),
+    #[error("no VRRP group has an entry for node {node} (nodes: {known})")]
+    UnknownNode { node: String, known: String },
 }
 
 async fn get_config(client: &reqwest::Client, url: &str) -> Result<(Config, String), CtlError> {
@@ -58,21 +60,14 @@ pub async fn import_keepalived(
     file: &Path,
     node: &str,
     dry_run: bool,
+    opts: crate::keepalived::ImportOptions,
 ) -> Result<String, CtlError> {
-    let text = std::fs::read_to_string(file).map_err(|source| CtlError::Read {
-        path: file.display().to_string(),
-        source,
-    })?;
+    let text = read(file)?;
     let client = reqwest::Client::new();
     let (current, etag) = get_config(&client, url).await?;
-    let imported = crate::keepalived::import_into(&current, &text, file, node, &FsIncludes)?;
-    let mut out = String::new();
-    for w in &imported.unsupported {
-        out.push_str(&format!("{}: unsupported: {}\n", w.at, w.message));
-    }
-    for w in &imported.warnings {
-        out.push_str(&format!("{}: warning: {}\n", w.at, w.message));
-    }
+    let imported =
+        crate::keepalived::import_into_with(&current, &text, file, node, &FsIncludes, opts)?;
+    let mut out = notes(&imported);
     let u = format!(
         "{url}/api/v1/config{}",
         if dry_run { "?dry_run=true" } else { "" }
@@ -124,9 +119,65 @@ pub async fn import_keepalived(
     Ok(out)
 }
 
-/// `lbd export-keepalived`: the running lbd's configuration as keepalived.conf for `node`.
+fn read(file: &Path) -> Result<String, CtlError> {
+    std::fs::read_to_string(file).map_err(|source| CtlError::Read {
+        path: file.display().to_string(),
+        source,
+    })
+}
+
+/// The import's unsupported keywords and warnings, one per line with file:line.
+fn notes(imported: &crate::keepalived::Imported) -> String {
+    let mut out = String::new();
+    for w in &imported.unsupported {
+        out.push_str(&format!("{}: unsupported: {}\n", w.at, w.message));
+    }
+    for w in &imported.warnings {
+        out.push_str(&format!("{}: warning: {}\n", w.at, w.message));
+    }
+    out
+}
+
+/// `lbd check-keepalived FILE`: the import's report for one file, with no daemon; an error for
+/// anything the import would refuse.
+pub fn check_keepalived(
+    file: &Path,
+    node: &str,
+    opts: crate::keepalived::ImportOptions,
+) -> Result<String, CtlError> {
+    let text = read(file)?;
+    let imported = crate::keepalived::check(&text, file, node, &FsIncludes, opts)?;
+    let mut out = notes(&imported);
+    out.push_str(&format!(
+        "{}: ok: {} virtual server(s), {} real server(s), {} VRRP group(s); {} warning(s), {} unsupported\n",
+        file.display(),
+        imported.config.virtual_servers.len(),
+        imported.config.real_server_count(),
+        imported.config.vrrp_groups.len(),
+        imported.warnings.len(),
+        imported.unsupported.len()
+    ));
+    Ok(out)
+}
+
+/// `lbd export-keepalived`: the running lbd's configuration as keepalived.conf for `node`; an
+/// error when no VRRP group has an entry for `node` (a typo would otherwise export a file
+/// without any vrrp_instance).
 pub async fn export_keepalived(url: &str, node: &str) -> Result<String, CtlError> {
     let (cfg, _) = get_config(&reqwest::Client::new(), url).await?;
+    if !cfg.vrrp_groups.is_empty() && !cfg.vrrp_groups.iter().any(|g| g.node(node).is_some()) {
+        let mut known: Vec<&str> = cfg
+            .vrrp_groups
+            .iter()
+            .flat_map(|g| g.nodes.iter().map(|n| n.node.as_str()))
+            .collect();
+        known.sort();
+        known.dedup();
+        return Err(CtlError::UnknownNode {
+            node: node.to_string(),
+            known: known.join(", "),
+        });
+    }
     Ok(crate::keepalived::export::export(&cfg, node))
 }
 
@@ -178,6 +229,24 @@ fn hostport(addr: &str, port: &Value) -> String {
     }
 }
 
+/// The scheduler flags as ipvsadm names them (`sh-fallback,sh-port`; flag-N for other
+/// schedulers), or `None` without any.
+fn sched_flags(sched: &str, flags: u32) -> Option<String> {
+    // IP_VS_SVC_F_SCHED1/2/3
+    let names: [&str; 3] = match sched {
+        "sh" => ["sh-fallback", "sh-port", "flag-3"],
+        "mh" => ["mh-fallback", "mh-port", "flag-3"],
+        _ => ["flag-1", "flag-2", "flag-3"],
+    };
+    let set: Vec<&str> = [0x08, 0x10, 0x20]
+        .iter()
+        .zip(names)
+        .filter(|(bit, _)| flags & **bit != 0)
+        .map(|(_, n)| n)
+        .collect();
+    (!set.is_empty()).then(|| set.join(","))
+}
+
 /// `lbd ctl list`: the kernel's IPVS table as lbd reads it, in `ipvsadm -Ln`'s layout.
 pub async fn list(url: &str, out: &Output) -> Result<String, CtlError> {
     let (v, text) = call(reqwest::Method::GET, &format!("{url}/api/v1/ipvs"), None).await?;
@@ -218,7 +287,12 @@ pub async fn list(url: &str, out: &Output) -> Result<String, CtlError> {
             }
             continue;
         }
-        let mut line = format!("{head} {}", svc["scheduler"].as_str().unwrap_or("?"));
+        let sched = svc["scheduler"].as_str().unwrap_or("?");
+        let mut line = format!("{head} {sched}");
+        let flags = svc["flags"].as_u64().unwrap_or(0) as u32;
+        if let Some(f) = sched_flags(sched, flags) {
+            line.push_str(&format!(" ({f})"));
+        }
         if svc["timeout_secs"].as_u64().unwrap_or(0) > 0 {
             line.push_str(&format!(" persistent {}", svc["timeout_secs"]));
             let p = svc["netmask_prefix"].as_u64().unwrap_or(0) as u32;
@@ -228,6 +302,10 @@ pub async fn list(url: &str, out: &Output) -> Result<String, CtlError> {
                 let m = if p == 0 { 0 } else { u32::MAX << (32 - p) };
                 line.push_str(&format!(" mask {}", std::net::Ipv4Addr::from(m)));
             }
+        }
+        if flags & 0x0004 != 0 {
+            // IP_VS_SVC_F_ONEPACKET
+            line.push_str(" ops");
         }
         s.push_str(&line);
         s.push('\n');

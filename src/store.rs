@@ -368,6 +368,13 @@ fn vs_from_row(row: &SqliteRow) -> Result<VirtualServer> {
             })
             .transpose()?,
         quorum: opt_u32(T, id, row.try_get("quorum")?)?,
+        one_packet: row.try_get("one_packet")?,
+        scheduler_flags: serde_json::from_str(&row.try_get::<String, _>("scheduler_flags")?)
+            .map_err(|e| StoreError::Corrupt {
+                table: T,
+                id,
+                message: format!("scheduler_flags: {e}"),
+            })?,
         real_servers: Vec::new(),
     })
 }
@@ -380,13 +387,14 @@ async fn write_vs(
     let sql = if insert {
         "INSERT INTO virtual_servers (name, address, port, protocol, fwmark, family, scheduler, \
          forwarding, persistence_timeout_secs, persistence_granularity, delay_loop_ms, \
-         sorry_address, sorry_port, quorum, id) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"
+         sorry_address, sorry_port, quorum, id, one_packet, scheduler_flags) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"
     } else {
         "UPDATE virtual_servers SET name = ?1, address = ?2, port = ?3, protocol = ?4, \
          fwmark = ?5, family = ?6, scheduler = ?7, forwarding = ?8, \
          persistence_timeout_secs = ?9, persistence_granularity = ?10, delay_loop_ms = ?11, \
-         sorry_address = ?12, sorry_port = ?13, quorum = ?14 WHERE id = ?15"
+         sorry_address = ?12, sorry_port = ?13, quorum = ?14, one_packet = ?16, \
+         scheduler_flags = ?17 WHERE id = ?15"
     };
     sqlx::query(sql)
         .bind(&vs.name)
@@ -404,6 +412,8 @@ async fn write_vs(
         .bind(vs.sorry_server.as_ref().and_then(|s| s.port).map(i64::from))
         .bind(vs.quorum.map(i64::from))
         .bind(vs.id)
+        .bind(vs.one_packet)
+        .bind(serde_json::to_string(&vs.scheduler_flags).unwrap_or_else(|_| "[]".into()))
         .execute(&mut **tx)
         .await?;
     Ok(())

@@ -54,11 +54,12 @@ pub fn desired_service(vs: &VirtualServer, health: &Health) -> Option<(ServiceKe
     let family = vs.family().unwrap_or(Family::Ipv4);
     let spec = ServiceSpec {
         scheduler: vs.scheduler.kernel_name().to_string(),
-        flags: if vs.persistence_timeout_secs.is_some() {
-            IP_VS_SVC_F_PERSISTENT
-        } else {
-            0
-        },
+        flags: vs.extra_flags()
+            | if vs.persistence_timeout_secs.is_some() {
+                IP_VS_SVC_F_PERSISTENT
+            } else {
+                0
+            },
         timeout: vs.persistence_timeout_secs.unwrap_or(0),
         netmask_prefix: vs
             .persistence_granularity

@@ -69,6 +69,8 @@ const SCHEDULERS: &[&str] = &[
     "rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "mh", "fo", "ovf", "twos",
 ];
 const FORWARDINGS: &[&str] = &["dr", "nat", "tun"];
+/// In the proto enum's order, from 1.
+const SCHEDULER_FLAGS: &[&str] = &["sh-fallback", "sh-port", "mh-fallback", "mh-port"];
 const CHECKS: &[&str] = &["tcp", "http"];
 const STATES: &[&str] = &["master", "backup"];
 
@@ -119,6 +121,23 @@ fn vs_json(v: &pb::VirtualServer, path: &str) -> Result<Value, Status> {
         m.insert("sorry_server".into(), Value::Object(sm));
     }
     put(&mut m, "quorum", v.quorum);
+    if v.one_packet {
+        m.insert("one_packet".into(), true.into());
+    }
+    let flags = v
+        .scheduler_flags
+        .iter()
+        .enumerate()
+        .map(|(i, x)| {
+            let field = f(&format!("scheduler_flags[{i}]"));
+            enum_name(&field, *x, SCHEDULER_FLAGS)?
+                .map(Value::from)
+                .ok_or_else(|| invalid(&field, "a scheduler flag must be given"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if !flags.is_empty() {
+        m.insert("scheduler_flags".into(), Value::Array(flags));
+    }
     let rss = v
         .real_servers
         .iter()
@@ -344,6 +363,17 @@ pub fn virtual_server_out(v: &VirtualServer) -> pb::VirtualServer {
         }),
         quorum: v.quorum,
         real_servers: v.real_servers.iter().map(real_server_out).collect(),
+        one_packet: v.one_packet,
+        scheduler_flags: v
+            .scheduler_flags
+            .iter()
+            .map(|x| {
+                SCHEDULER_FLAGS
+                    .iter()
+                    .position(|n| *n == x.name())
+                    .map_or(0, |i| i as i32 + 1)
+            })
+            .collect(),
     }
 }
 

@@ -126,7 +126,7 @@ fn virtual_server(o: &mut String, vs: &VirtualServer) {
         (None, Some(m)) => {
             let _ = writeln!(o, "virtual_server fwmark {m} {{");
             if family == Family::Ipv6 {
-                let _ = writeln!(o, "    family inet6");
+                let _ = writeln!(o, "    ip_family inet6");
             }
         }
         _ => return,
@@ -165,16 +165,23 @@ fn virtual_server(o: &mut String, vs: &VirtualServer) {
     if let Some(q) = vs.quorum {
         let _ = writeln!(o, "    quorum {q}");
     }
+    if vs.one_packet {
+        let _ = writeln!(o, "    ops");
+    }
+    for f in &vs.scheduler_flags {
+        let _ = writeln!(o, "    {}", f.name());
+    }
     for rs in &vs.real_servers {
         let addr = match rs.address {
             IpAddr::V6(a) => a.to_string(),
             a => a.to_string(),
         };
         match rs.port {
-            Some(p) => {
+            // Port 0 ("the packet's port") is what keepalived makes of no port.
+            Some(p) if p != 0 => {
                 let _ = writeln!(o, "    real_server {addr} {p} {{");
             }
-            None => {
+            _ => {
                 let _ = writeln!(o, "    real_server {addr} {{");
             }
         }

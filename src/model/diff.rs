@@ -115,7 +115,7 @@ fn field_changes(
     }
 }
 
-fn fields_of<T: Serialize>(old: &T, new: &T, skip: &[&str]) -> Vec<FieldChange> {
+pub fn fields_of<T: Serialize>(old: &T, new: &T, skip: &[&str]) -> Vec<FieldChange> {
     let mut out = Vec::new();
     // Serializing plain data structs cannot fail; a failure would only hide field detail.
     if let (Ok(a), Ok(b)) = (serde_json::to_value(old), serde_json::to_value(new)) {
@@ -142,6 +142,8 @@ fn own_fields(v: &VirtualServer) -> VirtualServer {
         delay_loop_ms,
         sorry_server,
         quorum,
+        one_packet,
+        scheduler_flags,
         real_servers: _,
     } = v;
     VirtualServer {
@@ -159,6 +161,8 @@ fn own_fields(v: &VirtualServer) -> VirtualServer {
         delay_loop_ms: *delay_loop_ms,
         sorry_server: sorry_server.clone(),
         quorum: *quorum,
+        one_packet: *one_packet,
+        scheduler_flags: scheduler_flags.clone(),
         real_servers: Vec::new(),
     }
 }

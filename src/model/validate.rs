@@ -181,6 +181,27 @@ pub fn virtual_server(vs: &VirtualServer) -> Result {
             },
         )?;
     }
+    ensure(
+        !vs.one_packet
+            || vs.fwmark.is_some()
+            || vs.protocol == Some(super::virtual_server::Protocol::Udp),
+        "one_packet",
+        || "one-packet scheduling is for UDP (or fwmark) services only".into(),
+    )?;
+    for (i, f) in vs.scheduler_flags.iter().enumerate() {
+        ensure(
+            f.scheduler() == vs.scheduler,
+            &format!("scheduler_flags[{i}]"),
+            || {
+                format!(
+                    "{} is a flag of the {} scheduler, not of {}",
+                    f.name(),
+                    f.scheduler().kernel_name(),
+                    vs.scheduler.kernel_name()
+                )
+            },
+        )?;
+    }
     if let Some(q) = vs.quorum {
         ensure(q >= 1, "quorum", || {
             "must be at least 1 (omit it for no quorum)".into()
