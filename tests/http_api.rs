@@ -790,6 +790,7 @@ async fn config_survives_a_restart_exactly() {
     let mut s = TestServer::start().await;
     put(&s, "/api/v1/config", json!({"virtual_servers": [seed_virtual_server(),
         {"fwmark": 7, "family": "ipv6", "scheduler": "sh", "persistence_timeout_secs": 300, "persistence_granularity": 64,
+         "one_packet": true, "scheduler_flags": ["sh-port", "sh-fallback"],
          "sorry_server": {"address": "2001:db8::99", "port": 8080}, "quorum": 2,
          "real_servers": [{"address": "2001:db8::10", "forwarding": "nat", "port": 8080, "inhibit_on_failure": true,
                            "upper_threshold": 100, "lower_threshold": 50,
@@ -806,6 +807,13 @@ async fn config_survives_a_restart_exactly() {
     assert_eq!(
         before.body["vrrp_groups"][0]["garp"]["refresh_interval_ms"],
         Value::Null
+    );
+    assert_eq!(
+        (
+            &before.body["virtual_servers"][1]["one_packet"],
+            &before.body["virtual_servers"][1]["scheduler_flags"]
+        ),
+        (&json!(true), &json!(["sh-fallback", "sh-port"]))
     );
     s.restart().await;
     let after = get(&s, "/api/v1/config").await;

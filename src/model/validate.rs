@@ -594,3 +594,36 @@ pub fn groups_conflict(g: &VrrpGroup, other: &VrrpGroup) -> Option<ValidationErr
     }
     None
 }
+
+#[cfg(test)]
+mod fidelity_tests {
+    use super::*;
+
+    #[test]
+    fn scheduler_flags_belong_to_their_scheduler_and_ops_to_udp() {
+        let vs = |j: serde_json::Value| -> VirtualServer { serde_json::from_value(j).unwrap() };
+        let e = virtual_server(&vs(serde_json::json!({"address": "10.0.0.1", "port": 80,
+            "scheduler": "rr", "scheduler_flags": ["sh-port"]})))
+        .unwrap_err();
+        assert_eq!(
+            (e.field.as_str(), e.message.as_str()),
+            (
+                "scheduler_flags[0]",
+                "sh-port is a flag of the sh scheduler, not of rr"
+            )
+        );
+        let e = virtual_server(&vs(serde_json::json!({"address": "10.0.0.1", "port": 80,
+            "protocol": "tcp", "one_packet": true})))
+        .unwrap_err();
+        assert_eq!(e.field, "one_packet");
+        virtual_server(&vs(serde_json::json!({"address": "10.0.0.1", "port": 53,
+            "protocol": "udp", "one_packet": true, "scheduler": "mh",
+            "scheduler_flags": ["mh-port"]})))
+        .unwrap();
+        assert!(
+            serde_json::from_value::<VirtualServer>(serde_json::json!({"address": "10.0.0.1",
+            "port": 80, "scheduler_flags": ["bogus"]}))
+            .is_err()
+        );
+    }
+}
