@@ -108,7 +108,7 @@ impl Store {
         for row in sqlx::query(
             "SELECT r.*, h.real_server_id AS hc_id, h.type AS hc_type, h.connect_port, \
              h.connect_timeout_ms, h.retry, h.delay_before_retry_ms, h.rise, h.fall, h.path, \
-             h.expected_status, h.body_contains \
+             h.expected_status, h.body_contains, h.urls \
              FROM real_servers r LEFT JOIN health_checks h ON h.real_server_id = r.id \
              ORDER BY r.id",
         )
@@ -440,6 +440,13 @@ fn rs_from_row(row: &SqliteRow) -> Result<RealServer> {
                 path: row.try_get("path")?,
                 expected_status: opt_u16(H, id, row.try_get("expected_status")?)?,
                 body_contains: row.try_get("body_contains")?,
+                urls: serde_json::from_str(&row.try_get::<String, _>("urls")?).map_err(|e| {
+                    StoreError::Corrupt {
+                        table: H,
+                        id,
+                        message: format!("urls: {e}"),
+                    }
+                })?,
             })
         }
     };
@@ -462,7 +469,7 @@ fn rs_from_row(row: &SqliteRow) -> Result<RealServer> {
     })
 }
 
-/// Rows per multi-row INSERT: 9 or 11 bound values each, far below SQLite's 32,766 limit.
+/// Rows per multi-row INSERT: 9 or 12 bound values each, far below SQLite's 32,766 limit.
 const INSERT_CHUNK: usize = 500;
 
 async fn insert_rss(tx: &mut Transaction<'_, Sqlite>, rss: &[(Id, &RealServer)]) -> Result<()> {
@@ -492,7 +499,8 @@ async fn insert_rss(tx: &mut Transaction<'_, Sqlite>, rss: &[(Id, &RealServer)])
         }
         let mut q = sqlx::QueryBuilder::<Sqlite>::new(
             "INSERT INTO health_checks (real_server_id, type, connect_port, connect_timeout_ms, \
-             retry, delay_before_retry_ms, rise, fall, path, expected_status, body_contains) ",
+             retry, delay_before_retry_ms, rise, fall, path, expected_status, body_contains, \
+             urls) ",
         );
         q.push_values(checks, |mut b, (id, hc)| {
             b.push_bind(id)
@@ -505,7 +513,8 @@ async fn insert_rss(tx: &mut Transaction<'_, Sqlite>, rss: &[(Id, &RealServer)])
                 .push_bind(hc.fall.map(i64::from))
                 .push_bind(hc.path.clone())
                 .push_bind(hc.expected_status.map(i64::from))
-                .push_bind(hc.body_contains.clone());
+                .push_bind(hc.body_contains.clone())
+                .push_bind(serde_json::to_string(&hc.urls).unwrap_or_else(|_| "[]".into()));
         });
         q.build().execute(&mut **tx).await?;
     }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use lbd::dataplane::actor::{spawn, ActorConfig};
 use lbd::events::{EventBus, EventKind};
 use lbd::health::state::HealthState;
-use lbd::health::{round, CheckSpec, Probe};
+use lbd::health::{round, CheckSpec, HttpUrl, Probe};
 use lbd::kernel::memory::MemoryKernel;
 use lbd::model::{Config, Snapshot};
 use lbd::status::{DataplaneStatus, StatusBoard};
@@ -86,9 +86,12 @@ fn spec(target: SocketAddr, probe: Probe, retry: u32) -> CheckSpec {
 
 fn http(path: &str, expected: u16, body: Option<&str>) -> Probe {
     Probe::Http {
-        path: path.into(),
         host: "127.0.0.1".into(),
-        expected_status: expected,
+        urls: vec![HttpUrl {
+            path: path.into(),
+            statuses: vec![(expected, expected)],
+            digest: None,
+        }],
         body_contains: body.map(String::from),
     }
 }
@@ -108,7 +111,7 @@ async fn http_check_status_body_timeout_and_retries() {
     let e = round(&spec(srv.addr, http("/", 204, None), 0))
         .await
         .unwrap_err();
-    assert_eq!(e.to_string(), "HTTP status 200, expected 204");
+    assert_eq!(e.to_string(), "HTTP status 200 for /, expected 204");
 
     // A failing round makes 1 + retry attempts, delay_before_retry apart.
     srv.status.store(503, Ordering::SeqCst);
@@ -296,4 +299,120 @@ async fn inhibit_on_failure_sets_weight_zero() {
         weights(&kernel).contains(&(target.clone(), 0))
     })
     .await;
+}
+
+/// An HTTP server that answers each path with its own status and body.
+async fn paths_server(routes: &'static [(&'static str, u16, &'static str)]) -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut s, _)) = l.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                let mut buf = [0u8; 1024];
+                let n = s.read(&mut buf).await.unwrap_or(0);
+                let req = String::from_utf8_lossy(&buf[..n]).to_string();
+                let path = req.split_whitespace().nth(1).unwrap_or("/").to_string();
+                let (code, body) = routes
+                    .iter()
+                    .find(|r| r.0 == path)
+                    .map(|r| (r.1, r.2))
+                    .unwrap_or((404, "no"));
+                let resp = format!(
+                    "HTTP/1.0 {code} X\r\nContent-Length: {}\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = s.write_all(resp.as_bytes()).await;
+            });
+        }
+    });
+    addr
+}
+
+/// keepalived's HTTP_GET with several url blocks: every url must pass, status codes may be
+/// ranges, a digest is the MD5 of the body (as `genhash` prints it).
+#[tokio::test]
+async fn http_check_with_several_urls_status_ranges_and_digests() {
+    static ROUTES: [(&str, u16, &str); 3] = [
+        ("/a", 204, ""),
+        ("/b", 200, "The quick brown fox jumps over the lazy dog"),
+        ("/c", 503, "down"),
+    ];
+    let addr = paths_server(&ROUTES).await;
+    // MD5("The quick brown fox jumps over the lazy dog"), the RFC 1321 test-suite classic.
+    let fox = "9e107d9d372bb6826bd81d3542a419d6";
+    let probe = |urls: Vec<HttpUrl>| Probe::Http {
+        host: "127.0.0.1".into(),
+        urls,
+        body_contains: None,
+    };
+    let url = |path: &str, statuses: Vec<(u16, u16)>, digest: Option<&str>| HttpUrl {
+        path: path.into(),
+        statuses,
+        digest: digest.map(String::from),
+    };
+    let ok = probe(vec![
+        url("/a", vec![(200, 299)], None),
+        url("/b", vec![(200, 200)], Some(fox)),
+    ]);
+    round(&spec(addr, ok, 0)).await.unwrap();
+    // The second url fails: the check fails, naming it.
+    let e = round(&spec(
+        addr,
+        probe(vec![
+            url("/a", vec![(200, 299)], None),
+            url("/c", vec![(200, 299), (302, 302)], None),
+        ]),
+        0,
+    ))
+    .await
+    .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "HTTP status 503 for /c, expected 200-299 302"
+    );
+    let e = round(&spec(
+        addr,
+        probe(vec![url(
+            "/b",
+            vec![(200, 200)],
+            Some("00000000000000000000000000000000"),
+        )]),
+        0,
+    ))
+    .await
+    .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        format!("the body of /b has MD5 {fox}, expected 00000000000000000000000000000000")
+    );
+    // The model's form (keepalived's url blocks, imported) makes the same probe.
+    let text = format!(
+        "virtual_server 127.0.0.1 {} {{\n  protocol TCP\n  lb_kind NAT\n  real_server 127.0.0.1 {} {{\n    HTTP_GET {{\n      url {{\n        path /a\n        status_code 200-299\n      }}\n      url {{\n        path /b\n        digest {}\n      }}\n    }}\n  }}\n}}\n",
+        addr.port(),
+        addr.port(),
+        fox.to_uppercase()
+    );
+    let imported = lbd::keepalived::import_into(
+        &Config::default(),
+        &text,
+        std::path::Path::new("u.conf"),
+        "n",
+        &lbd::keepalived::parser::NoIncludes,
+    )
+    .unwrap();
+    let specs = lbd::health::specs(&imported.config);
+    assert_eq!(
+        specs[0].probe,
+        probe(vec![
+            url("/a", vec![(200, 299)], None),
+            url("/b", vec![(200, 299)], Some(fox)),
+        ])
+    );
+    let mut s = specs[0].clone();
+    s.connect_timeout = Duration::from_millis(500);
+    s.retry = 0;
+    round(&s).await.unwrap();
 }

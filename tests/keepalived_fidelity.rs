@@ -461,15 +461,33 @@ fn checks_lbd_cannot_run_fail_the_import_unless_allowed_unchecked() {
             r.warnings
         );
     }
-    let two_urls = "virtual_server 10.0.0.1 80 {\n  protocol TCP\n  real_server 10.0.0.2 80 {\n    HTTP_GET {\n      url {\n        path /a\n      }\n      url {\n        path /b\n      }\n    }\n  }\n}\n";
-    let e = import_text(&Config::default(), two_urls, "u.conf", "n", o).unwrap_err();
-    assert!(
-        e.starts_with("u.conf:8: a second `url` (the first is at u.conf:5)"),
-        "{e}"
+    // Several urls, status code lists and ranges, a digest: imported as keepalived reads them,
+    // exported back, and keepalived accepts the export.
+    let urls = "virtual_server 10.0.0.1 80 {\n  protocol TCP\n  real_server 10.0.0.2 80 {\n    HTTP_GET {\n      url {\n        path /a\n        status_code 200 301-302\n      }\n      url {\n        path /b\n        digest 9E107D9D372BB6826BD81D3542A419D6\n      }\n    }\n  }\n}\n";
+    let r = import_text(&Config::default(), urls, "u.conf", "n", o).unwrap();
+    let cfg = committed(&Config::default(), r.config);
+    let hc = cfg.virtual_servers[0].real_servers[0]
+        .health_check
+        .clone()
+        .unwrap();
+    assert_eq!(
+        serde_json::to_value(&hc.urls).unwrap(),
+        serde_json::json!([{"path": "/a", "status_codes": ["200", "301-302"]},
+            {"path": "/b", "digest": "9e107d9d372bb6826bd81d3542a419d6"}])
     );
-    let range = "virtual_server 10.0.0.1 80 {\n  protocol TCP\n  real_server 10.0.0.2 80 {\n    HTTP_GET {\n      url {\n        path /a\n        status_code 200-299\n      }\n    }\n  }\n}\n";
-    let e = import_text(&Config::default(), range, "s.conf", "n", o).unwrap_err();
-    assert!(e.starts_with("s.conf:7: `status_code 200-299`"), "{e}");
+    assert_eq!((hc.path, hc.expected_status), (None, None));
+    let exported = export(&cfg, "n");
+    assert!(
+        exported.contains("status_code 200 301-302")
+            && exported.contains("digest 9e107d9d372bb6826bd81d3542a419d6"),
+        "{exported}"
+    );
+    keepalived_accepts(&exported);
+    let back = import_text(&cfg, &exported, "e.conf", "n", o).unwrap();
+    assert_eq!(diff(&cfg, &committed(&cfg, back.config)), vec![]);
+    let bad = urls.replace("301-302", "302-301");
+    let e = import_text(&Config::default(), &bad, "s.conf", "n", o).unwrap_err();
+    assert_eq!(e, "s.conf:7: `302-301`: the range is empty");
 }
 
 #[test]

@@ -189,6 +189,22 @@ fn rs_json(r: &pb::RealServer, path: &str) -> Result<Value, Status> {
         put(&mut hm, "path", h.path.clone());
         put(&mut hm, "expected_status", h.expected_status);
         put(&mut hm, "body_contains", h.body_contains.clone());
+        if !h.urls.is_empty() {
+            let urls = h
+                .urls
+                .iter()
+                .map(|u| {
+                    let mut um = Map::new();
+                    um.insert("path".into(), u.path.clone().into());
+                    if !u.status_codes.is_empty() {
+                        um.insert("status_codes".into(), u.status_codes.clone().into());
+                    }
+                    put(&mut um, "digest", u.digest.clone());
+                    Value::Object(um)
+                })
+                .collect();
+            hm.insert("urls".into(), Value::Array(urls));
+        }
         m.insert("health_check".into(), Value::Object(hm));
     }
     Ok(Value::Object(m))
@@ -326,6 +342,15 @@ fn health_check(h: &HealthCheck) -> pb::HealthCheck {
         path: h.path.clone(),
         expected_status: h.expected_status.map(u32::from),
         body_contains: h.body_contains.clone(),
+        urls: h
+            .urls
+            .iter()
+            .map(|u| pb::UrlCheck {
+                path: u.path.clone(),
+                status_codes: u.status_codes.iter().map(|c| c.to_string()).collect(),
+                digest: u.digest.clone(),
+            })
+            .collect(),
     }
 }
 
@@ -475,7 +500,10 @@ mod tests {
                      "inhibit_on_failure": true, "upper_threshold": 10, "lower_threshold": 5,
                      "health_check": {"type": "http", "connect_port": 8080, "connect_timeout_ms": 3000,
                         "retry": 3, "delay_before_retry_ms": 4000, "rise": 2, "fall": 3,
-                        "path": "/h", "expected_status": 204, "body_contains": "ok"}}]},
+                        "path": "/h", "expected_status": 204, "body_contains": "ok"}},
+                    {"address": "192.168.10.104", "health_check": {"type": "http", "urls": [
+                        {"path": "/a", "status_codes": ["200-299", "304"],
+                         "digest": "9e107d9d372bb6826bd81d3542a419d6"}, {"path": "/b"}]}}]},
                 {"fwmark": 9, "family": "ipv6", "scheduler": "mh", "one_packet": true,
                  "scheduler_flags": ["mh-fallback", "mh-port"], "real_servers": []}],
             "vrrp_groups": [{"name": "VI_1", "vrid": 1, "version": 2, "advert_interval_ms": 1000,

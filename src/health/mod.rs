@@ -43,8 +43,18 @@ pub enum CheckError {
     Io(String),
     #[error("{0}")]
     Protocol(String),
-    #[error("HTTP status {got}, expected {expected}")]
-    Status { expected: u16, got: u16 },
+    #[error("HTTP status {got} for {path}, expected {expected}")]
+    Status {
+        expected: String,
+        got: u16,
+        path: String,
+    },
+    #[error("the body of {path} has MD5 {got}, expected {expected}")]
+    Digest {
+        path: String,
+        expected: String,
+        got: String,
+    },
     #[error("the body does not contain {0:?}")]
     Body(String),
 }
@@ -52,12 +62,21 @@ pub enum CheckError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Probe {
     Tcp,
+    /// Every url must pass, in order.
     Http {
-        path: String,
         host: String,
-        expected_status: u16,
+        urls: Vec<HttpUrl>,
         body_contains: Option<String>,
     },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpUrl {
+    pub path: String,
+    /// Healthy statuses, inclusive ranges.
+    pub statuses: Vec<(u16, u16)>,
+    /// MD5 of the body, lowercase hex.
+    pub digest: Option<String>,
 }
 
 /// Everything a checker task needs; a change of any of it restarts the task.
@@ -92,12 +111,32 @@ pub fn specs_of(vs: &VirtualServer) -> Vec<CheckSpec> {
         let probe = match hc.kind {
             CheckKind::Tcp => Probe::Tcp,
             CheckKind::Http => Probe::Http {
-                path: hc.path.clone().unwrap_or_else(|| "/".into()),
                 host: match rs.address {
                     IpAddr::V6(a) => format!("[{a}]"),
                     a => a.to_string(),
                 },
-                expected_status: hc.expected_status.unwrap_or(200),
+                urls: if hc.urls.is_empty() {
+                    let s = hc.expected_status.unwrap_or(200);
+                    vec![HttpUrl {
+                        path: hc.path.clone().unwrap_or_else(|| "/".into()),
+                        statuses: vec![(s, s)],
+                        digest: None,
+                    }]
+                } else {
+                    hc.urls
+                        .iter()
+                        .map(|u| HttpUrl {
+                            path: u.path.clone(),
+                            // keepalived's default: any 2xx.
+                            statuses: if u.status_codes.is_empty() {
+                                vec![(200, 299)]
+                            } else {
+                                u.status_codes.iter().map(|r| (r.from, r.to)).collect()
+                            },
+                            digest: u.digest.as_ref().map(|d| d.to_ascii_lowercase()),
+                        })
+                        .collect()
+                },
                 body_contains: hc.body_contains.clone(),
             },
         };
@@ -263,18 +302,22 @@ pub async fn attempt(spec: &CheckSpec) -> Result<(), CheckError> {
     match &spec.probe {
         Probe::Tcp => tcp::check(spec.target, spec.connect_timeout).await,
         Probe::Http {
-            path,
             host,
-            expected_status,
+            urls,
             body_contains,
         } => {
-            let c = http::HttpCheck {
-                path,
-                host: host.clone(),
-                expected_status: *expected_status,
-                body_contains: body_contains.as_deref(),
-            };
-            http::check(spec.target, spec.connect_timeout, &c).await
+            // keepalived: every url of an HTTP_GET must pass.
+            for u in urls {
+                let c = http::HttpCheck {
+                    path: &u.path,
+                    host: host.clone(),
+                    statuses: &u.statuses,
+                    body_contains: body_contains.as_deref(),
+                    digest: u.digest.as_deref(),
+                };
+                http::check(spec.target, spec.connect_timeout, &c).await?;
+            }
+            Ok(())
         }
     }
 }

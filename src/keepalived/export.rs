@@ -205,7 +205,18 @@ fn virtual_server(o: &mut String, vs: &VirtualServer) {
                 "HTTP_GET"
             };
             let _ = writeln!(o, "        {name} {{");
-            if hc.kind == CheckKind::Http {
+            for u in &hc.urls {
+                let _ = writeln!(o, "            url {{\n                path {}", u.path);
+                if !u.status_codes.is_empty() {
+                    let codes: Vec<String> = u.status_codes.iter().map(|c| c.to_string()).collect();
+                    let _ = writeln!(o, "                status_code {}", codes.join(" "));
+                }
+                if let Some(d) = &u.digest {
+                    let _ = writeln!(o, "                digest {d}");
+                }
+                let _ = writeln!(o, "            }}");
+            }
+            if hc.kind == CheckKind::Http && hc.urls.is_empty() {
                 let _ = writeln!(
                     o,
                     "            url {{\n                path {}",

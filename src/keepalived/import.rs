@@ -10,15 +10,20 @@
 //! | `persistence_granularity` without `persistence_timeout` gives 360 s | 360 s, with a warning |
 //! | `nb_get_retry` is unknown to 2.2.7 (runs with retry 1) | honoured as `retry`, with a note |
 //! | `ops` on a TCP service is dropped | dropped, with a warning |
-//! | scripts, MISC_CHECK, SSL_GET, SMTP_CHECK, DNS_CHECK, BFD, ... | not imported: reported as unsupported |
+//! | MISC_CHECK, SSL_GET, SMTP_CHECK, DNS_CHECK, ... (checks lbd cannot run) | the import fails; `--allow-unchecked` imports the server unchecked, with a warning |
+//! | `url` without `status_code` accepts 200-299 | the same |
+//! | fwmark (or group) service without `ip_family` takes its real servers' family | the same |
+//! | `virtual_server group NAME` creates one service per group entry | one virtual server per entry, with a warning |
+//! | a real server of a fwmark service without a port has port 0 | the same |
+//! | scripts, notify, BFD, ... | not imported: reported as unsupported, with the reason where lbd has one |
 
 use std::net::IpAddr;
 
 use super::parser::Node;
 use crate::model::{
     CheckKind, Config, Family, Forwarding, GarpSettings, HealthCheck, InitialState, Priority,
-    Protocol, RealServer, Scheduler, SchedulerFlag, SorryServer, VirtualAddress, VirtualServer,
-    Vrid, VrrpGroup, VrrpNode, Weight,
+    Protocol, RealServer, Scheduler, SchedulerFlag, SorryServer, UrlCheck, VirtualAddress,
+    VirtualServer, Vrid, VrrpGroup, VrrpNode, Weight,
 };
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
@@ -831,8 +836,9 @@ fn check(cx: &mut Ctx<'_>, n: &Node, kind: CheckKind) -> Result<HealthCheck, Imp
         path: None,
         expected_status: None,
         body_contains: None,
+        urls: Vec::new(),
     };
-    let mut first_url: Option<String> = None;
+    let mut urls: Vec<UrlCheck> = Vec::new();
     for c in n.children() {
         match c.key.as_str() {
             "connect_port" => hc.connect_port = Some(num(c)?),
@@ -844,40 +850,58 @@ fn check(cx: &mut Ctx<'_>, n: &Node, kind: CheckKind) -> Result<HealthCheck, Imp
             }
             "delay_before_retry" => hc.delay_before_retry_ms = secs_ms(c)?,
             "url" if kind == CheckKind::Http => {
-                if let Some(first) = &first_url {
-                    return Err(bad(
-                        c,
-                        format!("a second `url` (the first is at {first}): lbd's HTTP check GETs one url; keep one, or split the check"),
-                    ));
-                }
-                first_url = Some(c.at());
+                let mut url = UrlCheck {
+                    path: String::new(),
+                    status_codes: Vec::new(),
+                    digest: None,
+                };
                 for u in c.children() {
                     match u.key.as_str() {
-                        "path" => hc.path = Some(arg(u, 0)?.to_string()),
+                        "path" => url.path = arg(u, 0)?.to_string(),
                         "status_code" => {
-                            if u.args.len() != 1 || u.args[0].contains('-') {
+                            arg(u, 0)?;
+                            for a in &u.args {
+                                url.status_codes
+                                    .push(a.parse().map_err(|m: String| bad(u, m))?);
+                            }
+                        }
+                        "digest" => {
+                            let d = arg(u, 0)?;
+                            if d.len() != 32 || !d.chars().all(|x| x.is_ascii_hexdigit()) {
                                 return Err(bad(
                                     u,
-                                    format!(
-                                        "`status_code {}`: lbd expects one status code per check",
-                                        u.args.join(" ")
-                                    ),
+                                    format!("`digest {d}` is not an MD5 digest (32 hex digits)"),
                                 ));
                             }
-                            hc.expected_status = Some(num(u)?)
+                            url.digest = Some(d.to_ascii_lowercase());
                         }
                         _ => cx.unsupported(u, "url"),
                     }
                 }
+                if url.path.is_empty() {
+                    return Err(bad(c, "`url` needs a `path`"));
+                }
+                urls.push(url);
             }
             _ => cx.unsupported(c, &n.key),
         }
     }
     if kind == CheckKind::Http {
-        // What lbd stores for an HTTP check without them (keepalived's url needs a path; 200
-        // is lbd's default status), so a re-import compares equal.
-        hc.path.get_or_insert_with(|| "/".to_string());
-        hc.expected_status.get_or_insert(200);
+        match urls.as_slice() {
+            // One url with one status code: lbd's simple form (what lbd stores for it).
+            [u] if u.digest.is_none()
+                && u.status_codes.len() == 1
+                && u.status_codes[0].from == u.status_codes[0].to =>
+            {
+                hc.path = Some(u.path.clone());
+                hc.expected_status = Some(u.status_codes[0].from);
+            }
+            [] => {
+                hc.path = Some("/".to_string());
+                hc.expected_status = Some(200);
+            }
+            _ => hc.urls = urls,
+        }
     }
     Ok(hc)
 }

@@ -79,6 +79,82 @@ pub struct HealthCheck {
     /// http only: a substring the body must contain.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body_contains: Option<String>,
+    /// http only: several urls, every one must pass (keepalived's HTTP_GET with several `url`
+    /// blocks, status code ranges or a digest). Instead of `path` and `expected_status`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub urls: Vec<UrlCheck>,
+}
+
+/// One `url` block of keepalived's HTTP_GET.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UrlCheck {
+    pub path: String,
+    /// Healthy statuses: codes and ranges ("200", "200-299"); empty: 200-299 (keepalived's
+    /// default).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schema(value_type = Vec<String>, example = json!(["200-299"]))]
+    pub status_codes: Vec<StatusRange>,
+    /// MD5 of the body, 32 hex digits, as keepalived's `digest` (genhash prints it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+}
+
+/// A status code or an inclusive range of them, written "204" or "200-299".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StatusRange {
+    pub from: u16,
+    pub to: u16,
+}
+
+impl StatusRange {
+    pub fn contains(self, status: u16) -> bool {
+        (self.from..=self.to).contains(&status)
+    }
+}
+
+impl std::fmt::Display for StatusRange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.from == self.to {
+            write!(f, "{}", self.from)
+        } else {
+            write!(f, "{}-{}", self.from, self.to)
+        }
+    }
+}
+
+impl std::str::FromStr for StatusRange {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (a, b) = s.split_once('-').unwrap_or((s, s));
+        let code = |x: &str| -> Result<u16, String> {
+            match x.trim().parse::<u16>() {
+                Ok(c) if (100..=599).contains(&c) => Ok(c),
+                _ => Err(format!(
+                    "`{s}` is not an HTTP status (100..=599) or a range of them (\"200-299\")"
+                )),
+            }
+        };
+        let (from, to) = (code(a)?, code(b)?);
+        if from > to {
+            return Err(format!("`{s}`: the range is empty"));
+        }
+        Ok(StatusRange { from, to })
+    }
+}
+
+impl Serialize for StatusRange {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for StatusRange {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
 }
 
 /// keepalived's defaults: connect_timeout 5 s, retry 1, delay_before_retry 1 s.

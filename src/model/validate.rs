@@ -305,6 +305,7 @@ fn health_check(rs: &RealServer, hc: &HealthCheck) -> Result {
                 ("path", hc.path.is_some()),
                 ("expected_status", hc.expected_status.is_some()),
                 ("body_contains", hc.body_contains.is_some()),
+                ("urls", !hc.urls.is_empty()),
             ] {
                 ensure(!present, field, || {
                     format!("{field} is only for http checks")
@@ -323,6 +324,32 @@ fn health_check(rs: &RealServer, hc: &HealthCheck) -> Result {
                 ensure((100..=599).contains(&s), "expected_status", || {
                     "must be an HTTP status 100..=599".into()
                 })?;
+            }
+            if !hc.urls.is_empty() {
+                for (field, present) in [
+                    ("path", hc.path.is_some()),
+                    ("expected_status", hc.expected_status.is_some()),
+                ] {
+                    ensure(!present, field, || {
+                        format!("give either {field} or urls, not both")
+                    })?;
+                }
+                ensure(hc.urls.len() <= 32, "urls", || "at most 32 urls".into())?;
+            }
+            for (i, u) in hc.urls.iter().enumerate() {
+                ensure(
+                    u.path.starts_with('/')
+                        && !u.path.chars().any(|c| c.is_whitespace() || c.is_control()),
+                    &format!("urls[{i}].path"),
+                    || "must start with '/' and contain no spaces".into(),
+                )?;
+                if let Some(d) = &u.digest {
+                    ensure(
+                        d.len() == 32 && d.chars().all(|c| c.is_ascii_hexdigit()),
+                        &format!("urls[{i}].digest"),
+                        || "must be an MD5 digest: 32 hex digits".into(),
+                    )?;
+                }
             }
         }
     }
