@@ -108,7 +108,8 @@ impl Store {
         for row in sqlx::query(
             "SELECT r.*, h.real_server_id AS hc_id, h.type AS hc_type, h.connect_port, \
              h.connect_timeout_ms, h.retry, h.delay_before_retry_ms, h.rise, h.fall, h.path, \
-             h.expected_status, h.body_contains, h.urls \
+             h.expected_status, h.body_contains, h.urls, h.misc_path, h.misc_timeout_ms, \
+             h.misc_dynamic, h.run_as_user \
              FROM real_servers r LEFT JOIN health_checks h ON h.real_server_id = r.id \
              ORDER BY r.id",
         )
@@ -447,6 +448,10 @@ fn rs_from_row(row: &SqliteRow) -> Result<RealServer> {
                         message: format!("urls: {e}"),
                     }
                 })?,
+                misc_path: row.try_get("misc_path")?,
+                misc_timeout_ms: opt_u32(H, id, row.try_get("misc_timeout_ms")?)?,
+                misc_dynamic: row.try_get("misc_dynamic")?,
+                user: row.try_get("run_as_user")?,
             })
         }
     };
@@ -469,7 +474,7 @@ fn rs_from_row(row: &SqliteRow) -> Result<RealServer> {
     })
 }
 
-/// Rows per multi-row INSERT: 9 or 12 bound values each, far below SQLite's 32,766 limit.
+/// Rows per multi-row INSERT: 9 or 16 bound values each, far below SQLite's 32,766 limit.
 const INSERT_CHUNK: usize = 500;
 
 async fn insert_rss(tx: &mut Transaction<'_, Sqlite>, rss: &[(Id, &RealServer)]) -> Result<()> {
@@ -500,7 +505,7 @@ async fn insert_rss(tx: &mut Transaction<'_, Sqlite>, rss: &[(Id, &RealServer)])
         let mut q = sqlx::QueryBuilder::<Sqlite>::new(
             "INSERT INTO health_checks (real_server_id, type, connect_port, connect_timeout_ms, \
              retry, delay_before_retry_ms, rise, fall, path, expected_status, body_contains, \
-             urls) ",
+             urls, misc_path, misc_timeout_ms, misc_dynamic, run_as_user) ",
         );
         q.push_values(checks, |mut b, (id, hc)| {
             b.push_bind(id)
@@ -514,7 +519,11 @@ async fn insert_rss(tx: &mut Transaction<'_, Sqlite>, rss: &[(Id, &RealServer)])
                 .push_bind(hc.path.clone())
                 .push_bind(hc.expected_status.map(i64::from))
                 .push_bind(hc.body_contains.clone())
-                .push_bind(serde_json::to_string(&hc.urls).unwrap_or_else(|_| "[]".into()));
+                .push_bind(serde_json::to_string(&hc.urls).unwrap_or_else(|_| "[]".into()))
+                .push_bind(hc.misc_path.clone())
+                .push_bind(hc.misc_timeout_ms.map(i64::from))
+                .push_bind(hc.misc_dynamic)
+                .push_bind(hc.user.clone());
         });
         q.build().execute(&mut **tx).await?;
     }

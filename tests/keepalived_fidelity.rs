@@ -428,7 +428,7 @@ fn fwmark_family_follows_the_real_servers_and_mixed_families_are_an_error() {
 #[test]
 fn checks_lbd_cannot_run_fail_the_import_unless_allowed_unchecked() {
     let o = ImportOptions::default();
-    for check in ["SSL_GET", "MISC_CHECK", "SMTP_CHECK", "DNS_CHECK"] {
+    for check in ["SSL_GET", "SMTP_CHECK", "DNS_CHECK"] {
         let text = format!(
             "virtual_server 10.0.0.1 80 {{\n  protocol TCP\n  real_server 10.0.0.2 80 {{\n    {check} {{\n      connect_timeout 3\n    }}\n  }}\n}}\n"
         );
@@ -485,6 +485,30 @@ fn checks_lbd_cannot_run_fail_the_import_unless_allowed_unchecked() {
     keepalived_accepts(&exported);
     let back = import_text(&cfg, &exported, "e.conf", "n", o).unwrap();
     assert_eq!(diff(&cfg, &committed(&cfg, back.config)), vec![]);
+    // MISC_CHECK: command, timeout, dynamic weight, user; back out and in unchanged.
+    let misc = "virtual_server 10.0.0.1 80 {\n  protocol TCP\n  delay_loop 10\n  real_server 10.0.0.2 80 {\n    MISC_CHECK {\n      misc_path \"/usr/local/bin/check --port 80\"\n      misc_timeout 3\n      misc_dynamic\n      user nobody\n    }\n  }\n}\n";
+    let r = import_text(&Config::default(), misc, "m.conf", "n", o).unwrap();
+    assert!(r.unsupported.is_empty(), "{:?}", r.unsupported);
+    let cfg = committed(&Config::default(), r.config);
+    let hc = cfg.virtual_servers[0].real_servers[0]
+        .health_check
+        .clone()
+        .unwrap();
+    assert_eq!(
+        serde_json::to_value(&hc).unwrap(),
+        serde_json::json!({"type": "misc", "connect_timeout_ms": 5000, "retry": 1,
+            "delay_before_retry_ms": 1000, "misc_path": "/usr/local/bin/check --port 80",
+            "misc_timeout_ms": 3000, "misc_dynamic": true, "user": "nobody"})
+    );
+    let exported = export(&cfg, "n");
+    assert!(
+        exported.contains("MISC_CHECK {\n            misc_path \"/usr/local/bin/check --port 80\"\n            misc_timeout 3\n            misc_dynamic\n            user nobody\n"),
+        "{exported}"
+    );
+    keepalived_accepts(&exported);
+    let back = import_text(&cfg, &exported, "e.conf", "n", o).unwrap();
+    assert_eq!(diff(&cfg, &committed(&cfg, back.config)), vec![]);
+
     let bad = urls.replace("301-302", "302-301");
     let e = import_text(&Config::default(), &bad, "s.conf", "n", o).unwrap_err();
     assert_eq!(e, "s.conf:7: `302-301`: the range is empty");

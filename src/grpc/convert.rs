@@ -71,7 +71,7 @@ const SCHEDULERS: &[&str] = &[
 const FORWARDINGS: &[&str] = &["dr", "nat", "tun"];
 /// In the proto enum's order, from 1.
 const SCHEDULER_FLAGS: &[&str] = &["sh-fallback", "sh-port", "mh-fallback", "mh-port"];
-const CHECKS: &[&str] = &["tcp", "http"];
+const CHECKS: &[&str] = &["tcp", "http", "misc"];
 const STATES: &[&str] = &["master", "backup"];
 
 fn vs_json(v: &pb::VirtualServer, path: &str) -> Result<Value, Status> {
@@ -176,7 +176,7 @@ fn rs_json(r: &pb::RealServer, path: &str) -> Result<Value, Status> {
             None => {
                 return Err(invalid(
                     &format!("{hp}.type"),
-                    "a health check needs a type (tcp or http)",
+                    "a health check needs a type (tcp, http or misc)",
                 ))
             }
         };
@@ -205,6 +205,12 @@ fn rs_json(r: &pb::RealServer, path: &str) -> Result<Value, Status> {
                 .collect();
             hm.insert("urls".into(), Value::Array(urls));
         }
+        put(&mut hm, "misc_path", h.misc_path.clone());
+        put(&mut hm, "misc_timeout_ms", h.misc_timeout_ms);
+        if h.misc_dynamic {
+            hm.insert("misc_dynamic".into(), true.into());
+        }
+        put(&mut hm, "user", h.user.clone());
         m.insert("health_check".into(), Value::Object(hm));
     }
     Ok(Value::Object(m))
@@ -332,6 +338,7 @@ fn health_check(h: &HealthCheck) -> pb::HealthCheck {
         r#type: match h.kind {
             CheckKind::Tcp => pb::CheckKind::Tcp as i32,
             CheckKind::Http => pb::CheckKind::Http as i32,
+            CheckKind::Misc => pb::CheckKind::Misc as i32,
         },
         connect_port: h.connect_port.map(u32::from),
         connect_timeout_ms: Some(h.connect_timeout_ms),
@@ -351,6 +358,10 @@ fn health_check(h: &HealthCheck) -> pb::HealthCheck {
                 digest: u.digest.clone(),
             })
             .collect(),
+        misc_path: h.misc_path.clone(),
+        misc_timeout_ms: h.misc_timeout_ms,
+        misc_dynamic: h.misc_dynamic,
+        user: h.user.clone(),
     }
 }
 

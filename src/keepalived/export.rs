@@ -199,12 +199,24 @@ fn virtual_server(o: &mut String, vs: &VirtualServer) {
             let _ = writeln!(o, "        lthreshold {l}");
         }
         if let Some(hc) = &rs.health_check {
-            let name = if hc.kind == CheckKind::Tcp {
-                "TCP_CHECK"
-            } else {
-                "HTTP_GET"
+            let name = match hc.kind {
+                CheckKind::Tcp => "TCP_CHECK",
+                CheckKind::Http => "HTTP_GET",
+                CheckKind::Misc => "MISC_CHECK",
             };
             let _ = writeln!(o, "        {name} {{");
+            if let Some(p) = &hc.misc_path {
+                let _ = writeln!(o, "            misc_path \"{p}\"");
+            }
+            if let Some(t) = hc.misc_timeout_ms {
+                let _ = writeln!(o, "            misc_timeout {}", secs(t));
+            }
+            if hc.misc_dynamic {
+                let _ = writeln!(o, "            misc_dynamic");
+            }
+            if let Some(u) = &hc.user {
+                let _ = writeln!(o, "            user {u}");
+            }
             for u in &hc.urls {
                 let _ = writeln!(o, "            url {{\n                path {}", u.path);
                 if !u.status_codes.is_empty() {
@@ -231,8 +243,19 @@ fn virtual_server(o: &mut String, vs: &VirtualServer) {
             if let Some(p) = hc.connect_port {
                 let _ = writeln!(o, "            connect_port {p}");
             }
-            let _ = writeln!(o, "            connect_timeout {}\n            retry {}\n            delay_before_retry {}",
-                secs(hc.connect_timeout_ms), hc.retry, secs(hc.delay_before_retry_ms));
+            if hc.kind != CheckKind::Misc {
+                let _ = writeln!(
+                    o,
+                    "            connect_timeout {}",
+                    secs(hc.connect_timeout_ms)
+                );
+            }
+            let _ = writeln!(
+                o,
+                "            retry {}\n            delay_before_retry {}",
+                hc.retry,
+                secs(hc.delay_before_retry_ms)
+            );
             for (what, v) in [("rise", hc.rise), ("fall", hc.fall)] {
                 if let Some(v) = v {
                     let _ = writeln!(o, "            ! lbd {what} {v} (no keepalived equivalent)");

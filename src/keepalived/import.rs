@@ -765,7 +765,7 @@ fn real_server(cx: &mut Ctx<'_>, vs: &VirtualServer, n: &Node) -> Result<RealSer
             "lb_kind" | "lvs_method" => rs.forwarding = Some(forwarding(c)?),
             "uthreshold" => rs.upper_threshold = Some(num(c)?),
             "lthreshold" => rs.lower_threshold = Some(num(c)?),
-            k @ ("TCP_CHECK" | "HTTP_GET") => {
+            k @ ("TCP_CHECK" | "HTTP_GET" | "MISC_CHECK") => {
                 if let Some(first) = &first_check {
                     return Err(bad(
                         c,
@@ -773,15 +773,15 @@ fn real_server(cx: &mut Ctx<'_>, vs: &VirtualServer, n: &Node) -> Result<RealSer
                     ));
                 }
                 first_check = Some(c.at());
-                let kind = if k == "TCP_CHECK" {
-                    CheckKind::Tcp
-                } else {
-                    CheckKind::Http
+                let kind = match k {
+                    "TCP_CHECK" => CheckKind::Tcp,
+                    "HTTP_GET" => CheckKind::Http,
+                    _ => CheckKind::Misc,
                 };
                 rs.health_check = Some(check(cx, c, kind)?);
             }
-            k @ ("SSL_GET" | "MISC_CHECK" | "SMTP_CHECK" | "DNS_CHECK" | "BFD_CHECK"
-            | "UDP_CHECK" | "PING_CHECK" | "FILE_CHECK") => {
+            k @ ("SSL_GET" | "SMTP_CHECK" | "DNS_CHECK" | "BFD_CHECK" | "UDP_CHECK"
+            | "PING_CHECK" | "FILE_CHECK") => {
                 let msg = format!("`{k}` cannot be imported: lbd does not run this check");
                 if !cx.opts.allow_unchecked {
                     return Err(bad(
@@ -837,6 +837,10 @@ fn check(cx: &mut Ctx<'_>, n: &Node, kind: CheckKind) -> Result<HealthCheck, Imp
         expected_status: None,
         body_contains: None,
         urls: Vec::new(),
+        misc_path: None,
+        misc_timeout_ms: None,
+        misc_dynamic: false,
+        user: None,
     };
     let mut urls: Vec<UrlCheck> = Vec::new();
     for c in n.children() {
@@ -849,6 +853,18 @@ fn check(cx: &mut Ctx<'_>, n: &Node, kind: CheckKind) -> Result<HealthCheck, Imp
                 cx.warn(c, "`nb_get_retry` is the old name of `retry` (keepalived 2.2.7 ignores it and retries once); lbd honours it");
             }
             "delay_before_retry" => hc.delay_before_retry_ms = secs_ms(c)?,
+            "misc_path" if kind == CheckKind::Misc => {
+                hc.misc_path = Some(c.args.join(" "));
+                arg(c, 0)?;
+            }
+            "misc_timeout" if kind == CheckKind::Misc => hc.misc_timeout_ms = Some(secs_ms(c)?),
+            "misc_dynamic" if kind == CheckKind::Misc => hc.misc_dynamic = true,
+            "user" if kind == CheckKind::Misc => {
+                hc.user = Some(arg(c, 0)?.to_string());
+                if c.args.len() > 1 {
+                    cx.warn(c, "the group after the user is ignored: lbd runs the command with the user's own group");
+                }
+            }
             "url" if kind == CheckKind::Http => {
                 let mut url = UrlCheck {
                     path: String::new(),

@@ -45,6 +45,8 @@ pub enum CheckKind {
     Tcp,
     /// keepalived HTTP_GET: a plain-HTTP GET with an expected status.
     Http,
+    /// keepalived MISC_CHECK: a command (run without a shell); exit 0 is healthy.
+    Misc,
 }
 
 /// A health check. Timing follows keepalived: every `delay_loop` of the virtual server, try; on
@@ -83,6 +85,51 @@ pub struct HealthCheck {
     /// blocks, status code ranges or a digest). Instead of `path` and `expected_status`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub urls: Vec<UrlCheck>,
+    /// misc only: the command line (keepalived `misc_path`), split on white space (quotes
+    /// group), run without a shell.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub misc_path: Option<String>,
+    /// misc only: the command is killed after this long (default: the virtual server's
+    /// delay_loop, as keepalived).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub misc_timeout_ms: Option<u32>,
+    /// misc only: exit 0 is healthy, 1 is not, 2-255 is healthy with weight `code - 2`
+    /// (keepalived `misc_dynamic`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub misc_dynamic: bool,
+    /// misc only: run the command as this user (keepalived `user`; lbd must run as root).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+}
+
+/// Splits a command line on white space, with double or single quotes grouping (keepalived's
+/// `misc_path` reading; no shell, no expansion).
+pub fn split_command(line: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut quote: Option<char> = None;
+    let mut any = false;
+    for c in line.chars() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), c) => cur.push(c),
+            (None, '"' | '\'') => {
+                quote = Some(c);
+                any = true;
+            }
+            (None, c) if c.is_whitespace() => {
+                if any || !cur.is_empty() {
+                    out.push(std::mem::take(&mut cur));
+                    any = false;
+                }
+            }
+            (None, c) => cur.push(c),
+        }
+    }
+    if any || !cur.is_empty() {
+        out.push(cur);
+    }
+    out
 }
 
 /// One `url` block of keepalived's HTTP_GET.

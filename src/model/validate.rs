@@ -281,6 +281,21 @@ pub fn real_server(vs: &VirtualServer, rs: &RealServer) -> Result {
     Ok(())
 }
 
+/// The misc-only fields must be absent on other checks.
+fn misc_absent(hc: &HealthCheck) -> Result {
+    for (field, present) in [
+        ("misc_path", hc.misc_path.is_some()),
+        ("misc_timeout_ms", hc.misc_timeout_ms.is_some()),
+        ("misc_dynamic", hc.misc_dynamic),
+        ("user", hc.user.is_some()),
+    ] {
+        ensure(!present, field, || {
+            format!("{field} is only for misc checks")
+        })?;
+    }
+    Ok(())
+}
+
 fn health_check(rs: &RealServer, hc: &HealthCheck) -> Result {
     if hc.connect_port == Some(0) {
         return Err(ValidationError::invalid(
@@ -289,7 +304,7 @@ fn health_check(rs: &RealServer, hc: &HealthCheck) -> Result {
         ));
     }
     ensure(
-        hc.connect_port.is_some() || rs.port.is_some_and(|p| p != 0),
+        hc.kind == CheckKind::Misc || hc.connect_port.is_some() || rs.port.is_some_and(|p| p != 0),
         "connect_port",
         || "required when the real server has no port".into(),
     )?;
@@ -301,6 +316,34 @@ fn health_check(rs: &RealServer, hc: &HealthCheck) -> Result {
     ensure(hc.fall != Some(0), "fall", || "must be at least 1".into())?;
     match hc.kind {
         CheckKind::Tcp => {
+            for (field, present) in [
+                ("path", hc.path.is_some()),
+                ("expected_status", hc.expected_status.is_some()),
+                ("body_contains", hc.body_contains.is_some()),
+                ("urls", !hc.urls.is_empty()),
+            ] {
+                ensure(!present, field, || {
+                    format!("{field} is only for http checks")
+                })?;
+            }
+            misc_absent(hc)?;
+        }
+        CheckKind::Misc => {
+            let argv = super::real_server::split_command(hc.misc_path.as_deref().unwrap_or(""));
+            ensure(
+                argv.first().is_some_and(|p| p.starts_with('/')),
+                "misc_path",
+                || {
+                    "a misc check needs misc_path: an absolute command path and its arguments"
+                        .into()
+                },
+            )?;
+            if let Some(t) = hc.misc_timeout_ms {
+                ensure(t >= 1, "misc_timeout_ms", || "must be at least 1 ms".into())?;
+            }
+            if let Some(u) = &hc.user {
+                check_label("user", u, 32)?;
+            }
             for (field, present) in [
                 ("path", hc.path.is_some()),
                 ("expected_status", hc.expected_status.is_some()),
@@ -336,6 +379,7 @@ fn health_check(rs: &RealServer, hc: &HealthCheck) -> Result {
                 }
                 ensure(hc.urls.len() <= 32, "urls", || "at most 32 urls".into())?;
             }
+            misc_absent(hc)?;
             for (i, u) in hc.urls.iter().enumerate() {
                 ensure(
                     u.path.starts_with('/')
