@@ -26,6 +26,8 @@ pub enum CtlError {
     /// The command line names something that does not exist or does not parse.
     #[error("{0}")]
     Usage(String),
+    #[error("no VRRP group has an entry for node {node} (nodes: {known})")]
+    UnknownNode { node: String, known: String },
 }
 
 impl From<crate::ipvsadm::WordError> for CtlError {
@@ -75,21 +77,15 @@ pub async fn import_keepalived(
     file: &Path,
     node: &str,
     dry_run: bool,
+    opts: crate::keepalived::ImportOptions,
 ) -> Result<String, CtlError> {
-    let text = std::fs::read_to_string(file).map_err(|source| CtlError::Read {
-        path: file.display().to_string(),
-        source,
-    })?;
+    let text = read(file)?;
     let client = reqwest::Client::new();
-    let (current, etag) = get_config(&client, url).await?;
-    let imported = crate::keepalived::import_into(&current, &text, file, node, &FsIncludes)?;
-    let mut out = String::new();
-    for w in &imported.unsupported {
-        out.push_str(&format!("{}: unsupported: {}\n", w.at, w.message));
-    }
-    for w in &imported.warnings {
-        out.push_str(&format!("{}: warning: {}\n", w.at, w.message));
-    }
+    let (mut current, etag) = get_config(&client, url).await?;
+    stored_passwords(url, &mut current).await?;
+    let imported =
+        crate::keepalived::import_into_with(&current, &text, file, node, &FsIncludes, opts)?;
+    let mut out = notes(&imported);
     let u = format!(
         "{url}/api/v1/config{}",
         if dry_run { "?dry_run=true" } else { "" }
@@ -139,6 +135,89 @@ pub async fn import_keepalived(
         body["revision"]
     ));
     Ok(out)
+}
+
+fn read(file: &Path) -> Result<String, CtlError> {
+    std::fs::read_to_string(file).map_err(|source| CtlError::Read {
+        path: file.display().to_string(),
+        source,
+    })
+}
+
+/// The import's unsupported keywords and warnings, one per line with file:line.
+fn notes(imported: &crate::keepalived::Imported) -> String {
+    let mut out = String::new();
+    for w in &imported.unsupported {
+        out.push_str(&format!("{}: unsupported: {}\n", w.at, w.message));
+    }
+    for w in &imported.warnings {
+        out.push_str(&format!("{}: warning: {}\n", w.at, w.message));
+    }
+    out
+}
+
+/// `lbd check-keepalived FILE`: the import's report for one file, with no daemon; an error for
+/// anything the import would refuse.
+pub fn check_keepalived(
+    file: &Path,
+    node: &str,
+    opts: crate::keepalived::ImportOptions,
+) -> Result<String, CtlError> {
+    let text = read(file)?;
+    let imported = crate::keepalived::check(&text, file, node, &FsIncludes, opts)?;
+    let mut out = notes(&imported);
+    out.push_str(&format!(
+        "{}: ok: {} virtual server(s), {} real server(s), {} VRRP group(s); {} warning(s), {} unsupported\n",
+        file.display(),
+        imported.config.virtual_servers.len(),
+        imported.config.real_server_count(),
+        imported.config.vrrp_groups.len(),
+        imported.warnings.len(),
+        imported.unsupported.len()
+    ));
+    Ok(out)
+}
+
+/// Fills in the VRRP passwords `cfg` (read from the API) lacks: JSON reads never return them,
+/// and the import compares the file's password with the stored one like any shared value. The
+/// keepalived export is the one read that carries them, one node's groups at a time.
+async fn stored_passwords(url: &str, cfg: &mut Config) -> Result<(), CtlError> {
+    let mut nodes: Vec<String> = cfg
+        .vrrp_groups
+        .iter()
+        .flat_map(|g| g.nodes.iter().map(|n| n.node.clone()))
+        .collect();
+    nodes.sort();
+    nodes.dedup();
+    for node in nodes {
+        if cfg.vrrp_groups.iter().all(|g| g.auth_pass.is_some()) {
+            break;
+        }
+        let text = export_keepalived(url, &node).await?;
+        let parsed = crate::keepalived::parser::parse(
+            &text,
+            Path::new("export"),
+            &crate::keepalived::parser::NoIncludes,
+        )
+        .map_err(|e| CtlError::Decode(format!("the export does not parse: {e}")))?;
+        for inst in parsed.iter().filter(|n| n.key == "vrrp_instance") {
+            let pass = inst
+                .children()
+                .iter()
+                .filter(|c| c.key == "authentication")
+                .flat_map(|c| c.children())
+                .find(|c| c.key == "auth_pass")
+                .and_then(|c| c.args.first());
+            let group = cfg
+                .vrrp_groups
+                .iter_mut()
+                .find(|g| inst.args.first() == Some(&g.name));
+            if let (Some(p), Some(g)) = (pass, group) {
+                g.auth_pass = Some(p.clone());
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `lbd export-keepalived`: the running lbd's configuration as keepalived.conf for `node`.
@@ -211,6 +290,24 @@ fn hostport(addr: &str, port: &Value) -> String {
     }
 }
 
+/// The scheduler flags as ipvsadm names them (`sh-fallback,sh-port`; flag-N for other
+/// schedulers), or `None` without any.
+fn sched_flags(sched: &str, flags: u32) -> Option<String> {
+    // IP_VS_SVC_F_SCHED1/2/3
+    let names: [&str; 3] = match sched {
+        "sh" => ["sh-fallback", "sh-port", "flag-3"],
+        "mh" => ["mh-fallback", "mh-port", "flag-3"],
+        _ => ["flag-1", "flag-2", "flag-3"],
+    };
+    let set: Vec<&str> = [0x08, 0x10, 0x20]
+        .iter()
+        .zip(names)
+        .filter(|(bit, _)| flags & **bit != 0)
+        .map(|(_, n)| n)
+        .collect();
+    (!set.is_empty()).then(|| set.join(","))
+}
+
 /// `lbd ctl list`: the kernel's IPVS table as lbd reads it, in `ipvsadm -Ln`'s layout.
 pub async fn list(url: &str, out: &Output) -> Result<String, CtlError> {
     let (v, text) = call(reqwest::Method::GET, &format!("{url}/api/v1/ipvs"), None).await?;
@@ -251,7 +348,12 @@ pub async fn list(url: &str, out: &Output) -> Result<String, CtlError> {
             }
             continue;
         }
-        let mut line = format!("{head} {}", svc["scheduler"].as_str().unwrap_or("?"));
+        let sched = svc["scheduler"].as_str().unwrap_or("?");
+        let mut line = format!("{head} {sched}");
+        let flags = svc["flags"].as_u64().unwrap_or(0) as u32;
+        if let Some(f) = sched_flags(sched, flags) {
+            line.push_str(&format!(" ({f})"));
+        }
         if svc["timeout_secs"].as_u64().unwrap_or(0) > 0 {
             line.push_str(&format!(" persistent {}", svc["timeout_secs"]));
             let p = svc["netmask_prefix"].as_u64().unwrap_or(0) as u32;
@@ -261,6 +363,10 @@ pub async fn list(url: &str, out: &Output) -> Result<String, CtlError> {
                 let m = if p == 0 { 0 } else { u32::MAX << (32 - p) };
                 line.push_str(&format!(" mask {}", std::net::Ipv4Addr::from(m)));
             }
+        }
+        if flags & 0x0004 != 0 {
+            // IP_VS_SVC_F_ONEPACKET
+            line.push_str(" ops");
         }
         s.push_str(&line);
         s.push('\n');

@@ -34,9 +34,24 @@ enum Command {
         /// Show what would change; change nothing.
         #[arg(long)]
         dry_run: bool,
+        #[command(flatten)]
+        opts: ImportFlags,
         /// The running lbd's HTTP API.
         #[arg(long, env = "LBD_URL", default_value = "http://127.0.0.1:8080")]
         url: String,
+    },
+    /// Parse, map and validate keepalived.conf files offline (no daemon): the import's report;
+    /// exits non-zero on any error (with --strict also on any unsupported keyword).
+    CheckKeepalived {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// The director the files belong to (for the per-node VRRP values).
+        #[arg(long, env = "LBD_NODE_NAME", default_value = "check")]
+        node_name: String,
+        #[arg(long)]
+        strict: bool,
+        #[arg(long)]
+        allow_unchecked: bool,
     },
     /// On an LVS-DR real server: put the VIP on lo and set arp_ignore=1/arp_announce=2 (up), or
     /// undo it (down). Idempotent; prints what it changed.
@@ -97,6 +112,33 @@ impl SvcFlags {
             }),
             fwmark: self.fwmark,
             words,
+        }
+    }
+}
+
+#[derive(clap::Args)]
+struct ImportFlags {
+    /// Where this file disagrees with the other director's on a shared value, take this file's.
+    #[arg(long)]
+    prefer_file: bool,
+    /// Remove the virtual servers and VRRP groups the file does not name.
+    #[arg(long)]
+    replace: bool,
+    /// Import a real server whose check lbd cannot run without a check (warned) instead of failing.
+    #[arg(long)]
+    allow_unchecked: bool,
+    /// Fail on any keyword lbd does not support.
+    #[arg(long)]
+    strict: bool,
+}
+
+impl ImportFlags {
+    fn options(&self) -> lbd::keepalived::ImportOptions {
+        lbd::keepalived::ImportOptions {
+            prefer_file: self.prefer_file,
+            replace: self.replace,
+            allow_unchecked: self.allow_unchecked,
+            strict: self.strict,
         }
     }
 }
@@ -336,14 +378,45 @@ fn main() -> anyhow::Result<()> {
             file,
             node_name,
             dry_run,
+            opts,
             url,
         } => {
             let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
             let url = lbd::ctl::base_url(&url);
             let report = rt.block_on(lbd::ctl::import_keepalived(
-                &url, &file, &node_name, dry_run,
+                &url,
+                &file,
+                &node_name,
+                dry_run,
+                opts.options(),
             ))?;
             print!("{report}");
+            Ok(())
+        }
+        Command::CheckKeepalived {
+            files,
+            node_name,
+            strict,
+            allow_unchecked,
+        } => {
+            let opts = lbd::keepalived::ImportOptions {
+                strict,
+                allow_unchecked,
+                ..Default::default()
+            };
+            let mut failed = 0;
+            for f in &files {
+                match lbd::ctl::check_keepalived(f, &node_name, opts) {
+                    Ok(report) => print!("{report}"),
+                    Err(e) => {
+                        failed += 1;
+                        eprintln!("{}: error: {e}", f.display());
+                    }
+                }
+            }
+            if failed > 0 {
+                anyhow::bail!("{failed} of {} file(s) failed the check", files.len());
+            }
             Ok(())
         }
         Command::Ctl { url, json, cmd } => {

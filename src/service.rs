@@ -488,17 +488,18 @@ impl Service {
     pub async fn import_keepalived(
         &self,
         imported: crate::keepalived::Imported,
+        node: &str,
+        import: crate::keepalived::ImportOptions,
         opts: WriteOptions,
     ) -> Result<WriteResult<crate::keepalived::Imported>, ServiceError> {
         let mut report = None;
         let r = self
             .write(opts, |cfg, ids| {
-                let merged = crate::keepalived::import::merge(cfg, imported).map_err(|e| {
-                    ServiceError::Invalid {
+                let merged = crate::keepalived::import::merge_with(cfg, imported, node, import)
+                    .map_err(|e| ServiceError::Invalid {
                         field: e.at.clone(),
                         message: e.message.clone(),
-                    }
-                })?;
+                    })?;
                 let mut new = merged.config.clone();
                 assign_ids(cfg, &mut new, ids);
                 *cfg = new;
@@ -671,7 +672,7 @@ fn fill_defaults(cfg: &mut Config, changed: &[usize]) {
         vs.normalize();
         for rs in &mut vs.real_servers {
             if let Some(hc) = &mut rs.health_check {
-                if hc.kind == CheckKind::Http {
+                if hc.kind == CheckKind::Http && hc.urls.is_empty() {
                     hc.path.get_or_insert_with(|| "/".to_string());
                     hc.expected_status.get_or_insert(200);
                 }

@@ -274,7 +274,8 @@ impl Store {
         for row in sqlx::query(
             "SELECT r.*, h.real_server_id AS hc_id, h.type AS hc_type, h.connect_port, \
              h.connect_timeout_ms, h.retry, h.delay_before_retry_ms, h.rise, h.fall, h.path, \
-             h.expected_status, h.body_contains \
+             h.expected_status, h.body_contains, h.urls, h.misc_path, h.misc_timeout_ms, \
+             h.misc_dynamic, h.run_as_user \
              FROM real_servers r LEFT JOIN health_checks h ON h.real_server_id = r.id \
              ORDER BY r.id",
         )
@@ -534,6 +535,13 @@ fn vs_from_row(row: &SqliteRow) -> Result<VirtualServer> {
             })
             .transpose()?,
         quorum: opt_u32(T, id, row.try_get("quorum")?)?,
+        one_packet: row.try_get("one_packet")?,
+        scheduler_flags: serde_json::from_str(&row.try_get::<String, _>("scheduler_flags")?)
+            .map_err(|e| StoreError::Corrupt {
+                table: T,
+                id,
+                message: format!("scheduler_flags: {e}"),
+            })?,
         real_servers: Vec::new(),
     })
 }
@@ -546,13 +554,14 @@ async fn write_vs(
     let sql = if insert {
         "INSERT INTO virtual_servers (name, address, port, protocol, fwmark, family, scheduler, \
          forwarding, persistence_timeout_secs, persistence_granularity, delay_loop_ms, \
-         sorry_address, sorry_port, quorum, id) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"
+         sorry_address, sorry_port, quorum, id, one_packet, scheduler_flags) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"
     } else {
         "UPDATE virtual_servers SET name = ?1, address = ?2, port = ?3, protocol = ?4, \
          fwmark = ?5, family = ?6, scheduler = ?7, forwarding = ?8, \
          persistence_timeout_secs = ?9, persistence_granularity = ?10, delay_loop_ms = ?11, \
-         sorry_address = ?12, sorry_port = ?13, quorum = ?14 WHERE id = ?15"
+         sorry_address = ?12, sorry_port = ?13, quorum = ?14, one_packet = ?16, \
+         scheduler_flags = ?17 WHERE id = ?15"
     };
     sqlx::query(sql)
         .bind(&vs.name)
@@ -570,6 +579,8 @@ async fn write_vs(
         .bind(vs.sorry_server.as_ref().and_then(|s| s.port).map(i64::from))
         .bind(vs.quorum.map(i64::from))
         .bind(vs.id)
+        .bind(vs.one_packet)
+        .bind(serde_json::to_string(&vs.scheduler_flags).unwrap_or_else(|_| "[]".into()))
         .execute(&mut **tx)
         .await?;
     Ok(())
@@ -596,6 +607,17 @@ fn rs_from_row(row: &SqliteRow) -> Result<RealServer> {
                 path: row.try_get("path")?,
                 expected_status: opt_u16(H, id, row.try_get("expected_status")?)?,
                 body_contains: row.try_get("body_contains")?,
+                urls: serde_json::from_str(&row.try_get::<String, _>("urls")?).map_err(|e| {
+                    StoreError::Corrupt {
+                        table: H,
+                        id,
+                        message: format!("urls: {e}"),
+                    }
+                })?,
+                misc_path: row.try_get("misc_path")?,
+                misc_timeout_ms: opt_u32(H, id, row.try_get("misc_timeout_ms")?)?,
+                misc_dynamic: row.try_get("misc_dynamic")?,
+                user: row.try_get("run_as_user")?,
             })
         }
     };
@@ -618,7 +640,7 @@ fn rs_from_row(row: &SqliteRow) -> Result<RealServer> {
     })
 }
 
-/// Rows per multi-row INSERT: 9 or 11 bound values each, far below SQLite's 32,766 limit.
+/// Rows per multi-row INSERT: 9 or 16 bound values each, far below SQLite's 32,766 limit.
 const INSERT_CHUNK: usize = 500;
 
 async fn insert_rss(tx: &mut Transaction<'_, Sqlite>, rss: &[(Id, &RealServer)]) -> Result<()> {
@@ -648,7 +670,8 @@ async fn insert_rss(tx: &mut Transaction<'_, Sqlite>, rss: &[(Id, &RealServer)])
         }
         let mut q = sqlx::QueryBuilder::<Sqlite>::new(
             "INSERT INTO health_checks (real_server_id, type, connect_port, connect_timeout_ms, \
-             retry, delay_before_retry_ms, rise, fall, path, expected_status, body_contains) ",
+             retry, delay_before_retry_ms, rise, fall, path, expected_status, body_contains, \
+             urls, misc_path, misc_timeout_ms, misc_dynamic, run_as_user) ",
         );
         q.push_values(checks, |mut b, (id, hc)| {
             b.push_bind(id)
@@ -661,7 +684,12 @@ async fn insert_rss(tx: &mut Transaction<'_, Sqlite>, rss: &[(Id, &RealServer)])
                 .push_bind(hc.fall.map(i64::from))
                 .push_bind(hc.path.clone())
                 .push_bind(hc.expected_status.map(i64::from))
-                .push_bind(hc.body_contains.clone());
+                .push_bind(hc.body_contains.clone())
+                .push_bind(serde_json::to_string(&hc.urls).unwrap_or_else(|_| "[]".into()))
+                .push_bind(hc.misc_path.clone())
+                .push_bind(hc.misc_timeout_ms.map(i64::from))
+                .push_bind(hc.misc_dynamic)
+                .push_bind(hc.user.clone());
         });
         q.build().execute(&mut **tx).await?;
     }

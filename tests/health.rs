@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use lbd::dataplane::actor::{spawn, ActorConfig};
 use lbd::events::{EventBus, EventKind};
 use lbd::health::state::HealthState;
-use lbd::health::{round, CheckSpec, Probe};
+use lbd::health::{round, CheckSpec, HttpUrl, Probe};
 use lbd::kernel::memory::MemoryKernel;
 use lbd::model::{Config, Snapshot};
 use lbd::status::{DataplaneStatus, StatusBoard};
@@ -86,9 +86,12 @@ fn spec(target: SocketAddr, probe: Probe, retry: u32) -> CheckSpec {
 
 fn http(path: &str, expected: u16, body: Option<&str>) -> Probe {
     Probe::Http {
-        path: path.into(),
         host: "127.0.0.1".into(),
-        expected_status: expected,
+        urls: vec![HttpUrl {
+            path: path.into(),
+            statuses: vec![(expected, expected)],
+            digest: None,
+        }],
         body_contains: body.map(String::from),
     }
 }
@@ -108,7 +111,7 @@ async fn http_check_status_body_timeout_and_retries() {
     let e = round(&spec(srv.addr, http("/", 204, None), 0))
         .await
         .unwrap_err();
-    assert_eq!(e.to_string(), "HTTP status 200, expected 204");
+    assert_eq!(e.to_string(), "HTTP status 200 for /, expected 204");
 
     // A failing round makes 1 + retry attempts, delay_before_retry apart.
     srv.status.store(503, Ordering::SeqCst);
@@ -296,4 +299,274 @@ async fn inhibit_on_failure_sets_weight_zero() {
         weights(&kernel).contains(&(target.clone(), 0))
     })
     .await;
+}
+
+/// An HTTP server that answers each path with its own status and body.
+async fn paths_server(routes: &'static [(&'static str, u16, &'static str)]) -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut s, _)) = l.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                let mut buf = [0u8; 1024];
+                let n = s.read(&mut buf).await.unwrap_or(0);
+                let req = String::from_utf8_lossy(&buf[..n]).to_string();
+                let path = req.split_whitespace().nth(1).unwrap_or("/").to_string();
+                let (code, body) = routes
+                    .iter()
+                    .find(|r| r.0 == path)
+                    .map(|r| (r.1, r.2))
+                    .unwrap_or((404, "no"));
+                let resp = format!(
+                    "HTTP/1.0 {code} X\r\nContent-Length: {}\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = s.write_all(resp.as_bytes()).await;
+            });
+        }
+    });
+    addr
+}
+
+/// keepalived's HTTP_GET with several url blocks: every url must pass, status codes may be
+/// ranges, a digest is the MD5 of the body (as `genhash` prints it).
+#[tokio::test]
+async fn http_check_with_several_urls_status_ranges_and_digests() {
+    static ROUTES: [(&str, u16, &str); 3] = [
+        ("/a", 204, ""),
+        ("/b", 200, "The quick brown fox jumps over the lazy dog"),
+        ("/c", 503, "down"),
+    ];
+    let addr = paths_server(&ROUTES).await;
+    // MD5("The quick brown fox jumps over the lazy dog"), the RFC 1321 test-suite classic.
+    let fox = "9e107d9d372bb6826bd81d3542a419d6";
+    let probe = |urls: Vec<HttpUrl>| Probe::Http {
+        host: "127.0.0.1".into(),
+        urls,
+        body_contains: None,
+    };
+    let url = |path: &str, statuses: Vec<(u16, u16)>, digest: Option<&str>| HttpUrl {
+        path: path.into(),
+        statuses,
+        digest: digest.map(String::from),
+    };
+    let ok = probe(vec![
+        url("/a", vec![(200, 299)], None),
+        url("/b", vec![(200, 200)], Some(fox)),
+    ]);
+    round(&spec(addr, ok, 0)).await.unwrap();
+    // The second url fails: the check fails, naming it.
+    let e = round(&spec(
+        addr,
+        probe(vec![
+            url("/a", vec![(200, 299)], None),
+            url("/c", vec![(200, 299), (302, 302)], None),
+        ]),
+        0,
+    ))
+    .await
+    .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "HTTP status 503 for /c, expected 200-299 302"
+    );
+    let e = round(&spec(
+        addr,
+        probe(vec![url(
+            "/b",
+            vec![(200, 200)],
+            Some("00000000000000000000000000000000"),
+        )]),
+        0,
+    ))
+    .await
+    .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        format!("the body of /b has MD5 {fox}, expected 00000000000000000000000000000000")
+    );
+    // The model's form (keepalived's url blocks, imported) makes the same probe.
+    let text = format!(
+        "virtual_server 127.0.0.1 {} {{\n  protocol TCP\n  lb_kind NAT\n  real_server 127.0.0.1 {} {{\n    HTTP_GET {{\n      url {{\n        path /a\n        status_code 200-299\n      }}\n      url {{\n        path /b\n        digest {}\n      }}\n    }}\n  }}\n}}\n",
+        addr.port(),
+        addr.port(),
+        fox.to_uppercase()
+    );
+    let imported = lbd::keepalived::import_into(
+        &Config::default(),
+        &text,
+        std::path::Path::new("u.conf"),
+        "n",
+        &lbd::keepalived::parser::NoIncludes,
+    )
+    .unwrap();
+    let specs = lbd::health::specs(&imported.config);
+    assert_eq!(
+        specs[0].probe,
+        probe(vec![
+            url("/a", vec![(200, 299)], None),
+            url("/b", vec![(200, 299)], Some(fox)),
+        ])
+    );
+    let mut s = specs[0].clone();
+    s.connect_timeout = Duration::from_millis(500);
+    s.retry = 0;
+    round(&s).await.unwrap();
+}
+
+fn misc(argv: &[&str], timeout_ms: u64, dynamic: bool) -> Probe {
+    Probe::Misc {
+        argv: argv.iter().map(|s| s.to_string()).collect(),
+        timeout: Duration::from_millis(timeout_ms),
+        dynamic,
+        user: None,
+    }
+}
+
+fn gone(pid: i32) -> bool {
+    // Gone, or a zombie waiting to be reaped: either way it runs no more.
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(s) => s
+            .rsplit(')')
+            .next()
+            .is_some_and(|r| r.trim_start().starts_with('Z')),
+    }
+}
+
+/// keepalived's MISC_CHECK: exit 0 healthy, 1 down with the output kept; misc_dynamic's
+/// weights; a command that hangs is killed at its timeout with what it started, while another
+/// check runs on unaffected.
+#[tokio::test]
+async fn misc_check_exit_codes_dynamic_weight_and_timeout_kill() {
+    let addr: SocketAddr = "127.0.0.1:9".parse().unwrap();
+    let (w, _) = {
+        let r = round(&spec(addr, misc(&["/bin/true"], 2000, false), 0))
+            .await
+            .unwrap();
+        (r.1, r.0)
+    };
+    assert_eq!(w, None);
+    let e = round(&spec(
+        addr,
+        misc(
+            &["/bin/sh", "-c", "echo backend says no; exit 1"],
+            2000,
+            false,
+        ),
+        0,
+    ))
+    .await
+    .unwrap_err();
+    assert_eq!(e.to_string(), "exit 1: backend says no");
+    // misc_dynamic: 2..=255 is healthy with weight code - 2; without it, a failure.
+    let r = round(&spec(
+        addr,
+        misc(&["/bin/sh", "-c", "exit 7"], 2000, true),
+        0,
+    ))
+    .await
+    .unwrap();
+    assert_eq!(r.1, Some(5));
+    assert!(round(&spec(
+        addr,
+        misc(&["/bin/sh", "-c", "exit 7"], 2000, false),
+        0
+    ))
+    .await
+    .is_err());
+    let e = round(&spec(addr, misc(&["/nonexistent/check"], 2000, false), 0))
+        .await
+        .unwrap_err();
+    assert!(
+        e.to_string().starts_with("cannot run /nonexistent/check"),
+        "{e}"
+    );
+
+    // A hanging command and what it started are killed at misc_timeout; a TCP check running at
+    // the same time answers at once.
+    let dir = tempfile::tempdir().unwrap();
+    let pids = dir.path().join("pids");
+    let script = format!(
+        "echo $$ > {p}; sleep 30 & echo $! >> {p}; wait",
+        p = pids.display()
+    );
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let tcp_addr = listener.local_addr().unwrap();
+    let hang = spec(addr, misc(&["/bin/sh", "-c", &script], 300, false), 0);
+    let t = Instant::now();
+    let (hung, tcp) = tokio::join!(round(&hang), async {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let t = Instant::now();
+        let r = round(&spec(tcp_addr, Probe::Tcp, 0)).await;
+        (r, t.elapsed())
+    });
+    let took = t.elapsed();
+    assert_eq!(hung.unwrap_err().to_string(), "timed out after 300ms");
+    assert!(
+        took >= Duration::from_millis(300) && took < Duration::from_secs(3),
+        "{took:?}"
+    );
+    assert!(tcp.0.is_ok());
+    assert!(tcp.1 < Duration::from_millis(200), "{:?}", tcp.1);
+    let ids: Vec<i32> = std::fs::read_to_string(&pids)
+        .unwrap()
+        .lines()
+        .map(|l| l.trim().parse().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 2);
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while !ids.iter().all(|p| gone(*p)) {
+        assert!(Instant::now() < deadline, "{ids:?} still running");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A misc_dynamic weight replaces the configured one in the IPVS table, and counts for quorum.
+#[test]
+fn dynamic_weights_reach_the_table() {
+    use lbd::dataplane::desired::{desired_table, Health};
+    let mut cfg: Config = serde_json::from_value(json!({"virtual_servers": [
+        {"address": "10.0.0.1", "port": 80, "quorum": 3,
+         "sorry_server": {"address": "10.0.0.99"},
+         "real_servers": [{"address": "10.0.0.2", "weight": 1, "health_check": {"type": "misc",
+             "misc_path": "/usr/local/bin/check web", "misc_dynamic": true}}]}]}))
+    .unwrap();
+    let vs = std::sync::Arc::make_mut(&mut cfg.virtual_servers[0]);
+    vs.id = 1;
+    vs.real_servers[0].id = 2;
+    vs.normalize();
+    lbd::model::validate::config(&cfg, None).unwrap();
+    let weights = |h: &Health| -> Vec<(String, u32)> {
+        desired_table(&cfg, h)
+            .services
+            .values()
+            .flat_map(|s| {
+                s.dests
+                    .iter()
+                    .map(|(k, d)| (k.address.to_string(), d.weight))
+            })
+            .collect()
+    };
+    // Configured weight 1 is below quorum 3: the sorry server joins.
+    let mut h = Health::default();
+    assert_eq!(
+        weights(&h),
+        vec![("10.0.0.2".into(), 1), ("10.0.0.99".into(), 1)]
+    );
+    h.weights.insert(2, 5);
+    assert_eq!(weights(&h), vec![("10.0.0.2".into(), 5)]);
+    let specs = lbd::health::specs(&cfg);
+    assert_eq!(
+        specs[0].probe,
+        Probe::Misc {
+            argv: vec!["/usr/local/bin/check".into(), "web".into()],
+            timeout: Duration::from_millis(60_000),
+            dynamic: true,
+            user: None,
+        }
+    );
 }

@@ -790,11 +790,15 @@ async fn config_survives_a_restart_exactly() {
     let mut s = TestServer::start().await;
     put(&s, "/api/v1/config", json!({"virtual_servers": [seed_virtual_server(),
         {"fwmark": 7, "family": "ipv6", "scheduler": "sh", "persistence_timeout_secs": 300, "persistence_granularity": 64,
+         "one_packet": true, "scheduler_flags": ["sh-port", "sh-fallback"],
          "sorry_server": {"address": "2001:db8::99", "port": 8080}, "quorum": 2,
          "real_servers": [{"address": "2001:db8::10", "forwarding": "nat", "port": 8080, "inhibit_on_failure": true,
                            "upper_threshold": 100, "lower_threshold": 50,
                            "health_check": {"type": "http", "path": "/health", "expected_status": 204,
-                                            "body_contains": "ok", "rise": 2, "fall": 3}}]}],
+                                            "body_contains": "ok", "rise": 2, "fall": 3}},
+                          {"address": "2001:db8::11", "forwarding": "nat", "port": 8080,
+                           "health_check": {"type": "http", "urls": [{"path": "/a", "status_codes": ["200-299", "304"]},
+                                            {"path": "/b", "digest": "9e107d9d372bb6826bd81d3542a419d6"}]}}]}],
         "vrrp_groups": [{"name": "VI_6", "vrid": 51, "version": 3, "advert_interval_ms": 10,
             "virtual_addresses": ["2001:db8::100/64", "2001:db8::101"], "preempt": false, "preempt_delay_ms": 3000,
             "unicast_peers": ["2001:db8::2"], "garp": {"count": 3, "repeat_delay_ms": 0, "refresh_interval_ms": null},
@@ -806,6 +810,17 @@ async fn config_survives_a_restart_exactly() {
     assert_eq!(
         before.body["vrrp_groups"][0]["garp"]["refresh_interval_ms"],
         Value::Null
+    );
+    assert_eq!(
+        (
+            &before.body["virtual_servers"][1]["one_packet"],
+            &before.body["virtual_servers"][1]["scheduler_flags"]
+        ),
+        (&json!(true), &json!(["sh-fallback", "sh-port"]))
+    );
+    assert_eq!(
+        before.body["virtual_servers"][1]["real_servers"][1]["health_check"]["urls"][0],
+        json!({"path": "/a", "status_codes": ["200-299", "304"]})
     );
     s.restart().await;
     let after = get(&s, "/api/v1/config").await;

@@ -29,7 +29,8 @@ pub struct ExportQuery {
     responses(
         (status = 200, body = String, content_type = "text/plain",
             description = "keepalived.conf, including each VRRP group's auth_pass (a secret)"),
-        (status = 400, body = ErrorBody, description = "node_name is missing")))]
+        (status = 400, body = ErrorBody, description = "node_name is missing"),
+        (status = 404, body = ErrorBody, description = "no VRRP group has an entry for node_name")))]
 pub async fn keepalived(
     State(svc): State<Service>,
     q: Result<Query<ExportQuery>, QueryRejection>,
@@ -37,6 +38,22 @@ pub async fn keepalived(
     let Query(q) = q?;
     // The snapshot, not the public view: the export is the one place the secret goes.
     let snap = svc.snapshot();
+    // A typo in the node name would otherwise export a file without any vrrp_instance.
+    let groups = &snap.config.vrrp_groups;
+    if !groups.is_empty() && !groups.iter().any(|g| g.node(&q.node_name).is_some()) {
+        let mut known: Vec<&str> = groups
+            .iter()
+            .flat_map(|g| g.nodes.iter().map(|n| n.node.as_str()))
+            .collect();
+        known.sort();
+        known.dedup();
+        return Err(ApiError::not_found(format!(
+            "no VRRP group has an entry for node {} (nodes: {})",
+            q.node_name,
+            known.join(", ")
+        ))
+        .with_field("node_name"));
+    }
     let text = crate::keepalived::export::export(&snap.config, &q.node_name);
     Ok(etag(
         snap.revision,

@@ -12,7 +12,6 @@ use utoipa::{IntoParams, ToSchema};
 use super::error::{ApiError, ErrorBody};
 use super::etag;
 use super::extract::Write;
-use crate::keepalived::parser::NoIncludes;
 use crate::keepalived::Warning;
 use crate::model::Change;
 use crate::service::Service;
@@ -27,6 +26,21 @@ pub struct ImportQuery {
     /// Validate and return the diff without committing (true/false/1/0).
     #[serde(default, deserialize_with = "super::extract::query_bool")]
     pub dry_run: bool,
+    /// Where this file disagrees with what the other director's file set on a shared value
+    /// (advert_int, auth, virtual addresses, a virtual server's settings, ...), take this file's
+    /// value instead of failing.
+    #[serde(default)]
+    pub prefer_file: bool,
+    /// Remove the virtual servers and VRRP groups the file does not name.
+    #[serde(default)]
+    pub replace: bool,
+    /// Import a real server whose check lbd cannot run (SSL_GET, MISC_CHECK, SMTP_CHECK,
+    /// DNS_CHECK, ...) without a check, with a warning, instead of failing.
+    #[serde(default)]
+    pub allow_unchecked: bool,
+    /// Fail on any keyword lbd does not support.
+    #[serde(default)]
+    pub strict: bool,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -40,12 +54,16 @@ pub struct ImportResult {
     pub unsupported: Vec<Warning>,
 }
 
-/// Import a keepalived.conf (the request body, plain text). `include` is refused here: import
-/// files with includes with `lbd import-keepalived FILE`.
+/// Import a keepalived.conf (the request body, plain text; with curl use `--data-binary @FILE`,
+/// `-d` joins the lines). The entities the file names are made to match it; where it disagrees
+/// with the other director's file on a shared value the import fails (422, naming the line and
+/// the stored value) unless `prefer_file=true`. `include` is refused here: import files with
+/// includes with `lbd import-keepalived FILE`.
 #[utoipa::path(post, path = "/api/v1/import/keepalived", tag = "config", params(ImportQuery),
     request_body(content = String, content_type = "text/plain"),
     responses(
         (status = 200, body = ImportResult),
+        (status = 400, body = ErrorBody, description = "not text, or a file whose lines were joined (use curl --data-binary)"),
         (status = 412, body = ErrorBody), (status = 422, body = ErrorBody, description = "a syntax or value error, with file:line")))]
 pub async fn keepalived(
     State(svc): State<Service>,
@@ -68,12 +86,16 @@ pub async fn keepalived(
         )
         .with_field("body"));
     }
-    let nodes = crate::keepalived::parser::parse(
-        text,
-        std::path::Path::new("keepalived.conf"),
-        &NoIncludes,
-    )
-    .map_err(|e| {
+    if crate::keepalived::looks_squashed(text) {
+        return Err(ApiError::bad_request(crate::keepalived::SQUASHED).with_field("body"));
+    }
+    let iopts = crate::keepalived::ImportOptions {
+        prefer_file: q.prefer_file,
+        replace: q.replace,
+        allow_unchecked: q.allow_unchecked,
+        strict: q.strict,
+    };
+    let imported = crate::keepalived::convert_body(text, &q.node_name, iopts).map_err(|e| {
         ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid_argument",
@@ -81,15 +103,9 @@ pub async fn keepalived(
         )
         .with_field("body")
     })?;
-    let imported = crate::keepalived::import::convert(&nodes, &q.node_name).map_err(|e| {
-        ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_argument",
-            e.to_string(),
-        )
-        .with_field("body")
-    })?;
-    let r = svc.import_keepalived(imported, opts).await?;
+    let r = svc
+        .import_keepalived(imported, &q.node_name, iopts, opts)
+        .await?;
     let res = ImportResult {
         revision: r.revision,
         dry_run: r.dry_run,

@@ -347,6 +347,7 @@ impl Actor {
         let snap = self.snapshots.borrow().clone();
         for id in self.checkers.sync(&snap.config) {
             self.health.down.remove(&id);
+            self.health.weights.remove(&id);
         }
     }
 
@@ -355,6 +356,10 @@ impl Actor {
         match v.state {
             HealthState::Down => self.health.down.insert(v.real_server_id),
             HealthState::Up => self.health.down.remove(&v.real_server_id),
+        };
+        match v.weight {
+            Some(w) => self.health.weights.insert(v.real_server_id, w),
+            None => self.health.weights.remove(&v.real_server_id),
         };
         tracing::info!(real_server = %v.target, state = ?v.state, error = ?v.error, "health changed");
         self.events.publish(EventKind::HealthChanged {

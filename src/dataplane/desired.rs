@@ -11,6 +11,8 @@ use crate::model::{Config, Family, Id, VirtualServer, VsKey};
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Health {
     pub down: HashSet<Id>,
+    /// Weights health checks set (MISC_CHECK `misc_dynamic`), instead of the configured one.
+    pub weights: std::collections::HashMap<Id, u32>,
 }
 
 pub fn service_key(vs: &VirtualServer) -> Option<ServiceKey> {
@@ -54,11 +56,12 @@ pub fn desired_service(vs: &VirtualServer, health: &Health) -> Option<(ServiceKe
     let family = vs.family().unwrap_or(Family::Ipv4);
     let spec = ServiceSpec {
         scheduler: vs.scheduler.kernel_name().to_string(),
-        flags: if vs.persistence_timeout_secs.is_some() {
-            IP_VS_SVC_F_PERSISTENT
-        } else {
-            0
-        },
+        flags: vs.extra_flags()
+            | if vs.persistence_timeout_secs.is_some() {
+                IP_VS_SVC_F_PERSISTENT
+            } else {
+                0
+            },
         timeout: vs.persistence_timeout_secs.unwrap_or(0),
         netmask_prefix: vs
             .persistence_granularity
@@ -71,8 +74,13 @@ pub fn desired_service(vs: &VirtualServer, health: &Health) -> Option<(ServiceKe
         if !up && !rs.inhibit_on_failure {
             continue;
         }
+        let weight = health
+            .weights
+            .get(&rs.id)
+            .copied()
+            .unwrap_or(rs.weight.get());
         if up {
-            alive_weight += u64::from(rs.weight.get());
+            alive_weight += u64::from(weight);
         }
         let dkey = DestKey {
             address: rs.address,
@@ -82,7 +90,7 @@ pub fn desired_service(vs: &VirtualServer, health: &Health) -> Option<(ServiceKe
             dkey,
             DestSpec {
                 forwarding: rs.forwarding.unwrap_or(vs.forwarding),
-                weight: if up { rs.weight.get() } else { 0 },
+                weight: if up { weight } else { 0 },
                 upper_threshold: rs.upper_threshold.unwrap_or(0),
                 lower_threshold: rs.lower_threshold.unwrap_or(0),
             },

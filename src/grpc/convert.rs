@@ -69,7 +69,9 @@ const SCHEDULERS: &[&str] = &[
     "rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "mh", "fo", "ovf", "twos",
 ];
 const FORWARDINGS: &[&str] = &["dr", "nat", "tun"];
-const CHECKS: &[&str] = &["tcp", "http"];
+/// In the proto enum's order, from 1.
+const SCHEDULER_FLAGS: &[&str] = &["sh-fallback", "sh-port", "mh-fallback", "mh-port"];
+const CHECKS: &[&str] = &["tcp", "http", "misc"];
 const STATES: &[&str] = &["master", "backup"];
 
 fn vs_json(v: &pb::VirtualServer, path: &str) -> Result<Value, Status> {
@@ -119,6 +121,23 @@ fn vs_json(v: &pb::VirtualServer, path: &str) -> Result<Value, Status> {
         m.insert("sorry_server".into(), Value::Object(sm));
     }
     put(&mut m, "quorum", v.quorum);
+    if v.one_packet {
+        m.insert("one_packet".into(), true.into());
+    }
+    let flags = v
+        .scheduler_flags
+        .iter()
+        .enumerate()
+        .map(|(i, x)| {
+            let field = f(&format!("scheduler_flags[{i}]"));
+            enum_name(&field, *x, SCHEDULER_FLAGS)?
+                .map(Value::from)
+                .ok_or_else(|| invalid(&field, "a scheduler flag must be given"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if !flags.is_empty() {
+        m.insert("scheduler_flags".into(), Value::Array(flags));
+    }
     let rss = v
         .real_servers
         .iter()
@@ -160,7 +179,7 @@ fn rs_json(r: &pb::RealServer, path: &str, partial: bool) -> Result<Value, Statu
             None => {
                 return Err(invalid(
                     &format!("{hp}.type"),
-                    "a health check needs a type (tcp or http)",
+                    "a health check needs a type (tcp, http or misc)",
                 ))
             }
         };
@@ -173,6 +192,28 @@ fn rs_json(r: &pb::RealServer, path: &str, partial: bool) -> Result<Value, Statu
         put(&mut hm, "path", h.path.clone());
         put(&mut hm, "expected_status", h.expected_status);
         put(&mut hm, "body_contains", h.body_contains.clone());
+        if !h.urls.is_empty() {
+            let urls = h
+                .urls
+                .iter()
+                .map(|u| {
+                    let mut um = Map::new();
+                    um.insert("path".into(), u.path.clone().into());
+                    if !u.status_codes.is_empty() {
+                        um.insert("status_codes".into(), u.status_codes.clone().into());
+                    }
+                    put(&mut um, "digest", u.digest.clone());
+                    Value::Object(um)
+                })
+                .collect();
+            hm.insert("urls".into(), Value::Array(urls));
+        }
+        put(&mut hm, "misc_path", h.misc_path.clone());
+        put(&mut hm, "misc_timeout_ms", h.misc_timeout_ms);
+        if h.misc_dynamic {
+            hm.insert("misc_dynamic".into(), true.into());
+        }
+        put(&mut hm, "user", h.user.clone());
         m.insert("health_check".into(), Value::Object(hm));
     }
     Ok(Value::Object(m))
@@ -323,6 +364,7 @@ fn health_check(h: &HealthCheck) -> pb::HealthCheck {
         r#type: match h.kind {
             CheckKind::Tcp => pb::CheckKind::Tcp as i32,
             CheckKind::Http => pb::CheckKind::Http as i32,
+            CheckKind::Misc => pb::CheckKind::Misc as i32,
         },
         connect_port: h.connect_port.map(u32::from),
         connect_timeout_ms: Some(h.connect_timeout_ms),
@@ -333,6 +375,19 @@ fn health_check(h: &HealthCheck) -> pb::HealthCheck {
         path: h.path.clone(),
         expected_status: h.expected_status.map(u32::from),
         body_contains: h.body_contains.clone(),
+        urls: h
+            .urls
+            .iter()
+            .map(|u| pb::UrlCheck {
+                path: u.path.clone(),
+                status_codes: u.status_codes.iter().map(|c| c.to_string()).collect(),
+                digest: u.digest.clone(),
+            })
+            .collect(),
+        misc_path: h.misc_path.clone(),
+        misc_timeout_ms: h.misc_timeout_ms,
+        misc_dynamic: h.misc_dynamic,
+        user: h.user.clone(),
     }
 }
 
@@ -370,6 +425,17 @@ pub fn virtual_server_out(v: &VirtualServer) -> pb::VirtualServer {
         }),
         quorum: v.quorum,
         real_servers: v.real_servers.iter().map(real_server_out).collect(),
+        one_packet: v.one_packet,
+        scheduler_flags: v
+            .scheduler_flags
+            .iter()
+            .map(|x| {
+                SCHEDULER_FLAGS
+                    .iter()
+                    .position(|n| *n == x.name())
+                    .map_or(0, |i| i as i32 + 1)
+            })
+            .collect(),
     }
 }
 
@@ -474,8 +540,12 @@ mod tests {
                      "inhibit_on_failure": true, "upper_threshold": 10, "lower_threshold": 5,
                      "health_check": {"type": "http", "connect_port": 8080, "connect_timeout_ms": 3000,
                         "retry": 3, "delay_before_retry_ms": 4000, "rise": 2, "fall": 3,
-                        "path": "/h", "expected_status": 204, "body_contains": "ok"}}]},
-                {"fwmark": 9, "family": "ipv6", "scheduler": "mh", "real_servers": []}],
+                        "path": "/h", "expected_status": 204, "body_contains": "ok"}},
+                    {"address": "192.168.10.104", "health_check": {"type": "http", "urls": [
+                        {"path": "/a", "status_codes": ["200-299", "304"],
+                         "digest": "9e107d9d372bb6826bd81d3542a419d6"}, {"path": "/b"}]}}]},
+                {"fwmark": 9, "family": "ipv6", "scheduler": "mh", "one_packet": true,
+                 "scheduler_flags": ["mh-fallback", "mh-port"], "real_servers": []}],
             "vrrp_groups": [{"name": "VI_1", "vrid": 1, "version": 2, "advert_interval_ms": 1000,
                 "auth_pass": "1234567", "virtual_addresses": ["192.168.10.100/24"], "preempt": false,
                 "preempt_delay_ms": 300, "unicast_peers": ["192.168.10.102"],

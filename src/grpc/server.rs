@@ -421,6 +421,38 @@ impl pb::lbd_server::Lbd for LbdApi {
         Ok(Response::new(convert::result_out(&w)))
     }
 
+    async fn import_keepalived(
+        &self,
+        r: Request<pb::ImportKeepalivedRequest>,
+    ) -> R<pb::ImportKeepalivedResponse> {
+        let r = r.into_inner();
+        if crate::keepalived::looks_squashed(&r.text) {
+            return Err(convert::invalid("text", crate::keepalived::SQUASHED));
+        }
+        let iopts = crate::keepalived::ImportOptions {
+            prefer_file: r.prefer_file,
+            replace: r.replace,
+            allow_unchecked: r.allow_unchecked,
+            strict: r.strict,
+        };
+        let imported = crate::keepalived::convert_body(&r.text, &r.node_name, iopts)
+            .map_err(|e| convert::invalid("text", &e.to_string()))?;
+        let w = self
+            .service
+            .import_keepalived(imported, &r.node_name, iopts, opts(r.options))
+            .await
+            .map_err(status_of)?;
+        let note = |w: &crate::keepalived::Warning| pb::ImportNote {
+            at: w.at.clone(),
+            message: w.message.clone(),
+        };
+        Ok(Response::new(pb::ImportKeepalivedResponse {
+            result: Some(convert::result_out(&w)),
+            warnings: w.value.warnings.iter().map(note).collect(),
+            unsupported: w.value.unsupported.iter().map(note).collect(),
+        }))
+    }
+
     async fn get_status(&self, _: Request<pb::GetStatusRequest>) -> R<pb::Status> {
         let s = self.service.status();
         let d = &s.dataplane;

@@ -17,6 +17,7 @@
 //! server never delays another.
 
 pub mod http;
+pub mod misc;
 pub mod state;
 pub mod tcp;
 
@@ -43,21 +44,51 @@ pub enum CheckError {
     Io(String),
     #[error("{0}")]
     Protocol(String),
-    #[error("HTTP status {got}, expected {expected}")]
-    Status { expected: u16, got: u16 },
+    #[error("HTTP status {got} for {path}, expected {expected}")]
+    Status {
+        expected: String,
+        got: u16,
+        path: String,
+    },
+    #[error("the body of {path} has MD5 {got}, expected {expected}")]
+    Digest {
+        path: String,
+        expected: String,
+        got: String,
+    },
     #[error("the body does not contain {0:?}")]
     Body(String),
+    #[error("{0}")]
+    Script(String),
+    #[error("exit {code}: {output}")]
+    Exit { code: String, output: String },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Probe {
     Tcp,
+    /// Every url must pass, in order.
     Http {
-        path: String,
         host: String,
-        expected_status: u16,
+        urls: Vec<HttpUrl>,
         body_contains: Option<String>,
     },
+    /// keepalived MISC_CHECK.
+    Misc {
+        argv: Vec<String>,
+        timeout: Duration,
+        dynamic: bool,
+        user: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpUrl {
+    pub path: String,
+    /// Healthy statuses, inclusive ranges.
+    pub statuses: Vec<(u16, u16)>,
+    /// MD5 of the body, lowercase hex.
+    pub digest: Option<String>,
 }
 
 /// Everything a checker task needs; a change of any of it restarts the task.
@@ -92,13 +123,43 @@ pub fn specs_of(vs: &VirtualServer) -> Vec<CheckSpec> {
         let probe = match hc.kind {
             CheckKind::Tcp => Probe::Tcp,
             CheckKind::Http => Probe::Http {
-                path: hc.path.clone().unwrap_or_else(|| "/".into()),
                 host: match rs.address {
                     IpAddr::V6(a) => format!("[{a}]"),
                     a => a.to_string(),
                 },
-                expected_status: hc.expected_status.unwrap_or(200),
+                urls: if hc.urls.is_empty() {
+                    let s = hc.expected_status.unwrap_or(200);
+                    vec![HttpUrl {
+                        path: hc.path.clone().unwrap_or_else(|| "/".into()),
+                        statuses: vec![(s, s)],
+                        digest: None,
+                    }]
+                } else {
+                    hc.urls
+                        .iter()
+                        .map(|u| HttpUrl {
+                            path: u.path.clone(),
+                            // keepalived's default: any 2xx.
+                            statuses: if u.status_codes.is_empty() {
+                                vec![(200, 299)]
+                            } else {
+                                u.status_codes.iter().map(|r| (r.from, r.to)).collect()
+                            },
+                            digest: u.digest.as_ref().map(|d| d.to_ascii_lowercase()),
+                        })
+                        .collect()
+                },
                 body_contains: hc.body_contains.clone(),
+            },
+            CheckKind::Misc => Probe::Misc {
+                argv: crate::model::real_server::split_command(
+                    hc.misc_path.as_deref().unwrap_or(""),
+                ),
+                timeout: crate::model::units::millis(
+                    hc.misc_timeout_ms.unwrap_or(vs.delay_loop_ms),
+                ),
+                dynamic: hc.misc_dynamic,
+                user: hc.user.clone(),
             },
         };
         out.push(CheckSpec {
@@ -125,6 +186,8 @@ pub struct Verdict {
     pub target: SocketAddr,
     pub state: HealthState,
     pub error: Option<String>,
+    /// The weight a healthy MISC_CHECK with `misc_dynamic` asked for (None: the configured one).
+    pub weight: Option<u32>,
 }
 
 pub type HealthBoard = Arc<Mutex<BTreeMap<Id, RealServerHealth>>>;
@@ -258,30 +321,42 @@ pub fn first_offset(id: Id, period: Duration) -> Duration {
     period.mul_f64(frac)
 }
 
-/// One attempt.
-pub async fn attempt(spec: &CheckSpec) -> Result<(), CheckError> {
+/// One attempt; a healthy one may ask for a weight (MISC_CHECK's `misc_dynamic`).
+pub async fn attempt(spec: &CheckSpec) -> Result<Option<u32>, CheckError> {
     match &spec.probe {
-        Probe::Tcp => tcp::check(spec.target, spec.connect_timeout).await,
+        Probe::Tcp => tcp::check(spec.target, spec.connect_timeout)
+            .await
+            .map(|()| None),
+        Probe::Misc {
+            argv,
+            timeout,
+            dynamic,
+            user,
+        } => misc::check(argv, *timeout, *dynamic, user.as_deref()).await,
         Probe::Http {
-            path,
             host,
-            expected_status,
+            urls,
             body_contains,
         } => {
-            let c = http::HttpCheck {
-                path,
-                host: host.clone(),
-                expected_status: *expected_status,
-                body_contains: body_contains.as_deref(),
-            };
-            http::check(spec.target, spec.connect_timeout, &c).await
+            // keepalived: every url of an HTTP_GET must pass.
+            for u in urls {
+                let c = http::HttpCheck {
+                    path: &u.path,
+                    host: host.clone(),
+                    statuses: &u.statuses,
+                    body_contains: body_contains.as_deref(),
+                    digest: u.digest.as_deref(),
+                };
+                http::check(spec.target, spec.connect_timeout, &c).await?;
+            }
+            Ok(None)
         }
     }
 }
 
-/// One round: the first attempt and up to `retry` retries. Returns the latency of the success,
-/// or the last error.
-pub async fn round(spec: &CheckSpec) -> Result<Duration, CheckError> {
+/// One round: the first attempt and up to `retry` retries. Returns the latency of the success
+/// (and the weight it asks for), or the last error.
+pub async fn round(spec: &CheckSpec) -> Result<(Duration, Option<u32>), CheckError> {
     let mut last = CheckError::Io("no attempt".into());
     for i in 0..=spec.retry {
         if i > 0 {
@@ -289,7 +364,7 @@ pub async fn round(spec: &CheckSpec) -> Result<Duration, CheckError> {
         }
         let t = Instant::now();
         match attempt(spec).await {
-            Ok(()) => return Ok(t.elapsed()),
+            Ok(w) => return Ok((t.elapsed(), w)),
             Err(e) => last = e,
         }
     }
@@ -299,6 +374,7 @@ pub async fn round(spec: &CheckSpec) -> Result<Duration, CheckError> {
 async fn run(spec: CheckSpec, initial: HealthState, board: HealthBoard, tx: mpsc::Sender<Verdict>) {
     tokio::time::sleep(first_offset(spec.real_server_id, spec.delay_loop)).await;
     let mut state = initial;
+    let mut weight: Option<u32> = None;
     let mut hyst = Hysteresis::new(spec.rise, spec.fall);
     loop {
         let result = round(&spec).await;
@@ -309,7 +385,7 @@ async fn run(spec: CheckSpec, initial: HealthState, board: HealthBoard, tx: mpsc
             if let Some(h) = b.get_mut(&spec.real_server_id) {
                 h.checks += 1;
                 h.last_check_unix_ms = Some(now_unix_ms());
-                h.last_latency_ms = result.as_ref().ok().map(|d| d.as_secs_f64() * 1e3);
+                h.last_latency_ms = result.as_ref().ok().map(|d| d.0.as_secs_f64() * 1e3);
                 h.last_error = error.clone();
                 if let Some(new) = changed {
                     h.state = new;
@@ -318,7 +394,14 @@ async fn run(spec: CheckSpec, initial: HealthState, board: HealthBoard, tx: mpsc
                 }
             }
         }
-        if let Some(new) = changed {
+        // A dynamic weight holds until a healthy round says otherwise (keepalived keeps it too).
+        let new_weight = match &result {
+            Ok((_, w)) => *w,
+            Err(_) => weight,
+        };
+        if changed.is_some() || new_weight != weight {
+            weight = new_weight;
+            let new = changed.unwrap_or(state);
             state = new;
             let v = Verdict {
                 virtual_server_id: spec.virtual_server_id,
@@ -326,6 +409,7 @@ async fn run(spec: CheckSpec, initial: HealthState, board: HealthBoard, tx: mpsc
                 target: spec.target,
                 state: new,
                 error,
+                weight,
             };
             if tx.send(v).await.is_err() {
                 // The actor is gone: nothing left to tell.

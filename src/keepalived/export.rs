@@ -126,7 +126,7 @@ fn virtual_server(o: &mut String, vs: &VirtualServer) {
         (None, Some(m)) => {
             let _ = writeln!(o, "virtual_server fwmark {m} {{");
             if family == Family::Ipv6 {
-                let _ = writeln!(o, "    family inet6");
+                let _ = writeln!(o, "    ip_family inet6");
             }
         }
         _ => return,
@@ -165,16 +165,23 @@ fn virtual_server(o: &mut String, vs: &VirtualServer) {
     if let Some(q) = vs.quorum {
         let _ = writeln!(o, "    quorum {q}");
     }
+    if vs.one_packet {
+        let _ = writeln!(o, "    ops");
+    }
+    for f in &vs.scheduler_flags {
+        let _ = writeln!(o, "    {}", f.name());
+    }
     for rs in &vs.real_servers {
         let addr = match rs.address {
             IpAddr::V6(a) => a.to_string(),
             a => a.to_string(),
         };
         match rs.port {
-            Some(p) => {
+            // Port 0 ("the packet's port") is what keepalived makes of no port.
+            Some(p) if p != 0 => {
                 let _ = writeln!(o, "    real_server {addr} {p} {{");
             }
-            None => {
+            _ => {
                 let _ = writeln!(o, "    real_server {addr} {{");
             }
         }
@@ -192,13 +199,36 @@ fn virtual_server(o: &mut String, vs: &VirtualServer) {
             let _ = writeln!(o, "        lthreshold {l}");
         }
         if let Some(hc) = &rs.health_check {
-            let name = if hc.kind == CheckKind::Tcp {
-                "TCP_CHECK"
-            } else {
-                "HTTP_GET"
+            let name = match hc.kind {
+                CheckKind::Tcp => "TCP_CHECK",
+                CheckKind::Http => "HTTP_GET",
+                CheckKind::Misc => "MISC_CHECK",
             };
             let _ = writeln!(o, "        {name} {{");
-            if hc.kind == CheckKind::Http {
+            if let Some(p) = &hc.misc_path {
+                let _ = writeln!(o, "            misc_path \"{p}\"");
+            }
+            if let Some(t) = hc.misc_timeout_ms {
+                let _ = writeln!(o, "            misc_timeout {}", secs(t));
+            }
+            if hc.misc_dynamic {
+                let _ = writeln!(o, "            misc_dynamic");
+            }
+            if let Some(u) = &hc.user {
+                let _ = writeln!(o, "            user {u}");
+            }
+            for u in &hc.urls {
+                let _ = writeln!(o, "            url {{\n                path {}", u.path);
+                if !u.status_codes.is_empty() {
+                    let codes: Vec<String> = u.status_codes.iter().map(|c| c.to_string()).collect();
+                    let _ = writeln!(o, "                status_code {}", codes.join(" "));
+                }
+                if let Some(d) = &u.digest {
+                    let _ = writeln!(o, "                digest {d}");
+                }
+                let _ = writeln!(o, "            }}");
+            }
+            if hc.kind == CheckKind::Http && hc.urls.is_empty() {
                 let _ = writeln!(
                     o,
                     "            url {{\n                path {}",
@@ -213,8 +243,19 @@ fn virtual_server(o: &mut String, vs: &VirtualServer) {
             if let Some(p) = hc.connect_port {
                 let _ = writeln!(o, "            connect_port {p}");
             }
-            let _ = writeln!(o, "            connect_timeout {}\n            retry {}\n            delay_before_retry {}",
-                secs(hc.connect_timeout_ms), hc.retry, secs(hc.delay_before_retry_ms));
+            if hc.kind != CheckKind::Misc {
+                let _ = writeln!(
+                    o,
+                    "            connect_timeout {}",
+                    secs(hc.connect_timeout_ms)
+                );
+            }
+            let _ = writeln!(
+                o,
+                "            retry {}\n            delay_before_retry {}",
+                hc.retry,
+                secs(hc.delay_before_retry_ms)
+            );
             for (what, v) in [("rise", hc.rise), ("fall", hc.fall)] {
                 if let Some(v) = v {
                     let _ = writeln!(o, "            ! lbd {what} {v} (no keepalived equivalent)");

@@ -10,15 +10,20 @@
 //! | `persistence_granularity` without `persistence_timeout` gives 360 s | 360 s, with a warning |
 //! | `nb_get_retry` is unknown to 2.2.7 (runs with retry 1) | honoured as `retry`, with a note |
 //! | `ops` on a TCP service is dropped | dropped, with a warning |
-//! | scripts, MISC_CHECK, SSL_GET, SMTP_CHECK, DNS_CHECK, BFD, ... | not imported: reported as unsupported |
+//! | MISC_CHECK, SSL_GET, SMTP_CHECK, DNS_CHECK, ... (checks lbd cannot run) | the import fails; `--allow-unchecked` imports the server unchecked, with a warning |
+//! | `url` without `status_code` accepts 200-299 | the same |
+//! | fwmark (or group) service without `ip_family` takes its real servers' family | the same |
+//! | `virtual_server group NAME` creates one service per group entry | one virtual server per entry, with a warning |
+//! | a real server of a fwmark service without a port has port 0 | the same |
+//! | scripts, notify, BFD, ... | not imported: reported as unsupported, with the reason where lbd has one |
 
 use std::net::IpAddr;
 
 use super::parser::Node;
 use crate::model::{
     CheckKind, Config, Family, Forwarding, GarpSettings, HealthCheck, InitialState, Priority,
-    Protocol, RealServer, Scheduler, SorryServer, VirtualAddress, VirtualServer, Vrid, VrrpGroup,
-    VrrpNode, Weight,
+    Protocol, RealServer, Scheduler, SchedulerFlag, SorryServer, UrlCheck, VirtualAddress,
+    VirtualServer, Vrid, VrrpGroup, VrrpNode, Weight,
 };
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
@@ -42,6 +47,45 @@ pub struct Imported {
     pub warnings: Vec<Warning>,
     /// Keywords lbd does not support, with where they are; never silently dropped.
     pub unsupported: Vec<Warning>,
+    /// Where each value came from: `ENTITY/FIELD` (entity as in the diff's keys, `group NAME`
+    /// for VRRP groups; field as in the diff's field paths; `ENTITY/` is the block) -> file:line.
+    /// Lets a disagreement with the stored configuration name the line that says otherwise.
+    pub lines: std::collections::HashMap<String, String>,
+}
+
+/// How an import treats what is already there (see [`merge`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ImportOptions {
+    /// Where this file disagrees with what another director's file set, take this file's value
+    /// instead of failing.
+    pub prefer_file: bool,
+    /// Remove the virtual servers and VRRP groups the file does not name.
+    pub replace: bool,
+    /// A real server whose only check lbd cannot run is imported without a check (warned)
+    /// instead of failing the import.
+    pub allow_unchecked: bool,
+    /// Any unsupported keyword fails the import.
+    pub strict: bool,
+}
+
+impl Imported {
+    /// The line that set `field` of `entity`, or failing that its nearest enclosing value, or the
+    /// entity's block.
+    pub fn line_of(&self, entity: &str, field: &str) -> Option<&str> {
+        let mut f = field;
+        loop {
+            if let Some(at) = self.lines.get(&format!("{entity}/{f}")) {
+                return Some(at);
+            }
+            if f.is_empty() {
+                return None;
+            }
+            f = match f.rfind(['.', '[']) {
+                Some(i) => &f[..i],
+                None => "",
+            };
+        }
+    }
 }
 
 fn bad(n: &Node, message: impl Into<String>) -> ImportError {
@@ -101,9 +145,74 @@ struct Ctx<'a> {
     out: &'a mut Imported,
     node_name: &'a str,
     default_version: u8,
+    opts: ImportOptions,
+    /// `virtual_server_group NAME` blocks, by name (a `virtual_server group` may come first).
+    vs_groups: std::collections::HashMap<&'a str, &'a Node>,
+}
+
+/// The model field each keyword of a block sets (for [`Imported::lines`]).
+fn field_of(block: &str, key: &str) -> Option<&'static str> {
+    Some(match (block, key) {
+        ("vrrp_instance", k) => match k {
+            "virtual_router_id" => "vrid",
+            "version" => "version",
+            "advert_int" => "advert_interval_ms",
+            "authentication" => "auth_pass",
+            "virtual_ipaddress" => "virtual_addresses",
+            "nopreempt" | "preempt" => "preempt",
+            "preempt_delay" => "preempt_delay_ms",
+            "unicast_peer" => "unicast_peers",
+            "track_interface" => "track_interfaces",
+            "garp_master_delay" => "garp.repeat_delay_ms",
+            "garp_master_repeat" => "garp.count",
+            "garp_master_refresh" => "garp.refresh_interval_ms",
+            _ => return None,
+        },
+        ("virtual_server", k) => match k {
+            "delay_loop" => "delay_loop_ms",
+            "lb_algo" | "lvs_sched" => "scheduler",
+            "lb_kind" | "lvs_method" => "forwarding",
+            "protocol" => "protocol",
+            "persistence_timeout" => "persistence_timeout_secs",
+            "persistence_granularity" => "persistence_granularity",
+            "sorry_server" => "sorry_server",
+            "quorum" => "quorum",
+            "ip_family" | "family" => "family",
+            "ops" => "one_packet",
+            "hysteresis" => "hysteresis",
+            "quorum_up" => "quorum_up",
+            "quorum_down" => "quorum_down",
+            "virtualhost" => "virtualhost",
+            "alpha" => "alpha",
+            "omega" => "omega",
+            _ => return None,
+        },
+        ("real_server", k) => match k {
+            "weight" => "weight",
+            "inhibit_on_failure" => "inhibit_on_failure",
+            "lb_kind" | "lvs_method" => "forwarding",
+            "uthreshold" => "upper_threshold",
+            "lthreshold" => "lower_threshold",
+            "TCP_CHECK" | "HTTP_GET" | "SSL_GET" | "MISC_CHECK" | "SMTP_CHECK" | "DNS_CHECK" => {
+                "health_check"
+            }
+            _ => return None,
+        },
+        _ => return None,
+    })
 }
 
 impl Ctx<'_> {
+    /// Records where the block `n` (of entity `entity`) and each of its keywords are.
+    fn lines(&mut self, entity: &str, n: &Node, block: &str) {
+        self.out.lines.insert(format!("{entity}/"), n.at());
+        for c in n.children() {
+            if let Some(f) = field_of(block, &c.key) {
+                self.out.lines.insert(format!("{entity}/{f}"), c.at());
+            }
+        }
+    }
+
     fn warn(&mut self, n: &Node, m: impl Into<String>) {
         self.out.warnings.push(Warning {
             at: n.at(),
@@ -125,11 +234,26 @@ impl Ctx<'_> {
 /// Converts parsed nodes. `node_name` receives the per-node VRRP values (state, priority,
 /// interface, unicast_src_ip).
 pub fn convert(nodes: &[Node], node_name: &str) -> Result<Imported, ImportError> {
+    convert_with(nodes, node_name, ImportOptions::default())
+}
+
+/// [`convert`] with options (`allow_unchecked`, `strict`; the rest are [`merge`]'s).
+pub fn convert_with(
+    nodes: &[Node],
+    node_name: &str,
+    opts: ImportOptions,
+) -> Result<Imported, ImportError> {
     let mut out = Imported::default();
     let mut cx = Ctx {
         out: &mut out,
         node_name,
         default_version: 2,
+        opts,
+        vs_groups: nodes
+            .iter()
+            .filter(|n| n.key == "virtual_server_group")
+            .filter_map(|n| n.args.first().map(|a| (a.as_str(), n)))
+            .collect(),
     };
     // global_defs first: vrrp_version changes how instances read.
     for n in nodes.iter().filter(|n| n.key == "global_defs") {
@@ -150,7 +274,8 @@ pub fn convert(nodes: &[Node], node_name: &str) -> Result<Imported, ImportError>
         match n.key.as_str() {
             "global_defs" => {}
             "vrrp_instance" => groups.push(vrrp_instance(&mut cx, n)?),
-            "virtual_server" => vss.push(virtual_server(&mut cx, n)?),
+            "virtual_server" => vss.extend(virtual_server(&mut cx, n)?),
+            "virtual_server_group" => {}
             _ => cx.unsupported(n, "the top level"),
         }
     }
@@ -158,6 +283,18 @@ pub fn convert(nodes: &[Node], node_name: &str) -> Result<Imported, ImportError>
         virtual_servers: vss.into_iter().map(std::sync::Arc::new).collect(),
         vrrp_groups: groups,
     };
+    if opts.strict {
+        if let Some(u) = out.unsupported.first() {
+            return Err(ImportError {
+                at: u.at.clone(),
+                message: format!(
+                    "{} (--strict: every unsupported keyword is an error; {} in all)",
+                    u.message,
+                    out.unsupported.len()
+                ),
+            });
+        }
+    }
     Ok(out)
 }
 
@@ -238,6 +375,7 @@ fn vrrp_instance(cx: &mut Ctx<'_>, n: &Node) -> Result<VrrpGroup, ImportError> {
         }
     }
     g.vrid = vrid.ok_or_else(|| bad(n, "vrrp_instance needs virtual_router_id"))?;
+    cx.lines(&format!("group {}", g.name), n, "vrrp_instance");
     let interface = interface.ok_or_else(|| bad(n, "vrrp_instance needs interface"))?;
     g.nodes.push(VrrpNode {
         node: cx.node_name.to_string(),
@@ -264,7 +402,102 @@ fn forwarding(c: &Node) -> Result<Forwarding, ImportError> {
     }
 }
 
-fn virtual_server(cx: &mut Ctx<'_>, n: &Node) -> Result<VirtualServer, ImportError> {
+/// keepalived's `virtual_server_group` entries: `ADDR[-LAST] PORT` (an address range in the last
+/// octet, or the last group of an IPv6 address) or `fwmark N`.
+enum GroupEntry {
+    Addr(IpAddr, u16),
+    Fwmark(u32),
+}
+
+fn group_entries(g: &Node) -> Result<Vec<GroupEntry>, ImportError> {
+    let mut out = Vec::new();
+    for e in g.children() {
+        if e.key == "fwmark" {
+            let m = arg(e, 0)?;
+            out.push(GroupEntry::Fwmark(
+                m.parse()
+                    .map_err(|_| bad(e, format!("`{m}` is not a fwmark")))?,
+            ));
+            continue;
+        }
+        let port: u16 = match e.args.first() {
+            Some(p) => p
+                .parse()
+                .map_err(|_| bad(e, format!("`{p}` is not a port")))?,
+            None => return Err(bad(e, format!("`{}` needs a port", e.key))),
+        };
+        let (first, last) = match e.key.rsplit_once('-') {
+            Some((a, l)) => (a, Some(l)),
+            None => (e.key.as_str(), None),
+        };
+        let first = addr(e, first)?;
+        let Some(last) = last else {
+            out.push(GroupEntry::Addr(first, port));
+            continue;
+        };
+        let range_err = || {
+            bad(
+                e,
+                format!(
+                    "`{}`: the range end must be at least the start's last part",
+                    e.key
+                ),
+            )
+        };
+        match first {
+            IpAddr::V4(a) => {
+                let o = a.octets();
+                let end: u8 = last.parse().map_err(|_| range_err())?;
+                if end < o[3] {
+                    return Err(range_err());
+                }
+                for x in o[3]..=end {
+                    out.push(GroupEntry::Addr(
+                        std::net::Ipv4Addr::new(o[0], o[1], o[2], x).into(),
+                        port,
+                    ));
+                }
+            }
+            IpAddr::V6(a) => {
+                let mut seg = a.segments();
+                let end = u16::from_str_radix(last, 16).map_err(|_| range_err())?;
+                if end < seg[7] {
+                    return Err(range_err());
+                }
+                for x in seg[7]..=end {
+                    seg[7] = x;
+                    out.push(GroupEntry::Addr(std::net::Ipv6Addr::from(seg).into(), port));
+                }
+            }
+        }
+        if out.len() > 65_536 {
+            return Err(bad(
+                e,
+                "a virtual_server_group may expand to at most 65536 services",
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// Why a `virtual_server` keyword lbd does not model is not imported.
+fn vs_unsupported_reason(key: &str) -> Option<&'static str> {
+    Some(match key {
+        "virtualhost" => "lbd's HTTP checks send the real server's address as Host",
+        "alpha" => "lbd starts every real server up and lets the first check decide (keepalived's default, no alpha)",
+        "omega" => "lbd runs no script when a virtual server is removed",
+        "hysteresis" => "lbd's quorum has no hysteresis: the service is up at quorum or more",
+        "quorum_up" | "quorum_down" => "lbd runs no scripts; quorum changes are events (/api/v1/events)",
+        "ha_suspend" => "lbd checks real servers whatever the VRRP state",
+        "retry" | "delay_before_retry" | "connect_timeout" | "warmup" => "set it in each check",
+        "notify_up" | "notify_down" => "lbd runs no scripts; health changes are events",
+        "smtp_alert" => "lbd sends no mail",
+        "hashed" | "flag-1" | "flag-2" | "flag-3" => "lbd sets only the sh/mh scheduler flags by name",
+        _ => return None,
+    })
+}
+
+fn virtual_server(cx: &mut Ctx<'_>, n: &Node) -> Result<Vec<VirtualServer>, ImportError> {
     let mut vs = VirtualServer {
         id: 0,
         name: None,
@@ -280,15 +513,26 @@ fn virtual_server(cx: &mut Ctx<'_>, n: &Node) -> Result<VirtualServer, ImportErr
         delay_loop_ms: 60_000,
         sorry_server: None,
         quorum: None,
+        one_packet: false,
+        scheduler_flags: Vec::new(),
         real_servers: Vec::new(),
     };
+    let mut group = None;
     match (n.args.first().map(String::as_str), n.args.get(1)) {
         (Some("fwmark"), Some(m)) => {
             vs.fwmark = Some(
                 m.parse()
                     .map_err(|_| bad(n, format!("`{m}` is not a fwmark")))?,
             );
-            vs.family = Some(Family::Ipv4);
+        }
+        (Some("group"), Some(g)) => {
+            let node = cx.vs_groups.get(g.as_str()).copied().ok_or_else(|| {
+                bad(
+                    n,
+                    format!("virtual_server_group {g} is not defined (before or after)"),
+                )
+            })?;
+            group = Some((g.clone(), group_entries(node)?));
         }
         (Some(a), Some(p)) => {
             vs.address = Some(addr(n, a)?);
@@ -297,10 +541,16 @@ fn virtual_server(cx: &mut Ctx<'_>, n: &Node) -> Result<VirtualServer, ImportErr
                     .map_err(|_| bad(n, format!("`{p}` is not a port")))?,
             );
         }
-        _ => return Err(bad(n, "virtual_server needs ADDRESS PORT or fwmark N")),
+        _ => {
+            return Err(bad(
+                n,
+                "virtual_server needs ADDRESS PORT, fwmark N or group NAME",
+            ))
+        }
     }
     let mut rs_nodes = Vec::new();
     let mut has_protocol = false;
+    let mut ops = None;
     for c in n.children() {
         match c.key.as_str() {
             "delay_loop" => vs.delay_loop_ms = secs_ms(c)?,
@@ -329,19 +579,50 @@ fn virtual_server(cx: &mut Ctx<'_>, n: &Node) -> Result<VirtualServer, ImportErr
                 })
             }
             "quorum" => vs.quorum = Some(num(c)?),
-            "family" => {
+            "ip_family" | "family" => {
                 vs.family = Some(match arg(c, 0)? {
                     "inet" => Family::Ipv4,
                     "inet6" => Family::Ipv6,
                     v => return Err(bad(c, format!("family must be inet or inet6, not {v}"))),
                 })
             }
-            "ops" => cx.warn(
-                c,
-                "`ops` is dropped (keepalived drops it on TCP services too)",
-            ),
+            "ops" => ops = Some(c),
+            k @ ("sh-port" | "sh-fallback" | "mh-port" | "mh-fallback") => {
+                let f = SchedulerFlag::ALL
+                    .into_iter()
+                    .find(|f| f.name() == k)
+                    .ok_or_else(|| bad(c, "unknown scheduler flag"))?;
+                vs.scheduler_flags.push(f);
+            }
             "real_server" => rs_nodes.push(c),
-            _ => cx.unsupported(c, "virtual_server"),
+            k => match vs_unsupported_reason(k) {
+                Some(why) => cx.out.unsupported.push(Warning {
+                    at: c.at(),
+                    message: format!(
+                        "`{k}` in virtual_server is not supported by lbd ({why}); not imported"
+                    ),
+                }),
+                None => cx.unsupported(c, "virtual_server"),
+            },
+        }
+    }
+    for (i, f) in vs.scheduler_flags.iter().enumerate() {
+        if f.scheduler() != vs.scheduler {
+            let at = n
+                .children()
+                .iter()
+                .filter(|c| c.key.starts_with("sh-") || c.key.starts_with("mh-"))
+                .nth(i)
+                .unwrap_or(n);
+            return Err(bad(
+                at,
+                format!(
+                    "{} is a flag of the {} scheduler; this service uses {}",
+                    f.name(),
+                    f.scheduler().kernel_name(),
+                    vs.scheduler.kernel_name()
+                ),
+            ));
         }
     }
     if vs.fwmark.is_some() {
@@ -350,8 +631,15 @@ fn virtual_server(cx: &mut Ctx<'_>, n: &Node) -> Result<VirtualServer, ImportErr
         vs.protocol = Some(Protocol::Udp);
         cx.warn(n, "no `protocol`: keepalived defaults to UDP, and so does this import; add `protocol TCP` if you meant TCP");
     }
-    if let Some(a) = vs.address {
-        vs.family = Some(Family::of(&a));
+    if let Some(c) = ops {
+        if vs.protocol.is_some_and(|p| p != Protocol::Udp) {
+            cx.warn(
+                c,
+                "`ops` is dropped: one-packet scheduling is for UDP (keepalived drops it too)",
+            );
+        } else {
+            vs.one_packet = true;
+        }
     }
     if vs.persistence_granularity.is_some() && vs.persistence_timeout_secs.is_none() {
         vs.persistence_timeout_secs = Some(360);
@@ -360,8 +648,87 @@ fn virtual_server(cx: &mut Ctx<'_>, n: &Node) -> Result<VirtualServer, ImportErr
             "persistence_granularity without persistence_timeout: 360 s, as keepalived does",
         );
     }
+    let mut rs_list = Vec::new();
+    for r in &rs_nodes {
+        let addr = addr(r, arg(r, 0)?)?;
+        rs_list.push((r, addr));
+    }
+    if vs.address.is_none() && vs.family.is_none() {
+        // keepalived programs a fwmark (or group) service in the family of its real servers.
+        let fams: std::collections::BTreeSet<_> = rs_list
+            .iter()
+            .map(|(_, a)| Family::of(a) == Family::Ipv6)
+            .collect();
+        if fams.len() > 1 {
+            return Err(bad(
+                n,
+                "real servers of both address families: add `family inet` or `family inet6`",
+            ));
+        }
+        vs.family = Some(if fams.contains(&true) {
+            Family::Ipv6
+        } else {
+            Family::Ipv4
+        });
+    }
+    let Some((gname, entries)) = group else {
+        if let Some(a) = vs.address {
+            vs.family = Some(Family::of(&a));
+        }
+        finish_vs(cx, n, &mut vs, &rs_nodes)?;
+        return Ok(vec![vs]);
+    };
+    // One service per group entry, as keepalived programs a `virtual_server group`.
+    let mut out = Vec::new();
+    let group_family = vs.family;
+    for e in &entries {
+        let mut v = vs.clone();
+        match *e {
+            GroupEntry::Addr(a, p) => {
+                v.address = Some(a);
+                v.port = Some(p);
+                v.family = Some(Family::of(&a));
+                if v.protocol.is_none() {
+                    v.protocol = Some(Protocol::Udp);
+                }
+            }
+            GroupEntry::Fwmark(m) => {
+                v.fwmark = Some(m);
+                v.protocol = None;
+                v.family = group_family;
+                v.one_packet = vs.one_packet;
+            }
+        }
+        finish_vs(cx, n, &mut v, &rs_nodes)?;
+        out.push(v);
+    }
+    cx.warn(
+        n,
+        format!(
+            "virtual_server group {gname}: {} service(s), one per group entry as keepalived programs them; lbd keeps them as separate virtual servers",
+            out.len()
+        ),
+    );
+    Ok(out)
+}
+
+/// Adds the real servers to a service whose identity is complete, and records its lines.
+fn finish_vs(
+    cx: &mut Ctx<'_>,
+    n: &Node,
+    vs: &mut VirtualServer,
+    rs_nodes: &[&Node],
+) -> Result<(), ImportError> {
+    if vs.fwmark.is_some() && vs.one_packet && vs.family.is_none() {
+        vs.family = Some(Family::Ipv4);
+    }
+    vs.normalize();
+    let label = crate::model::diff::vs_label(vs);
+    cx.lines(&label, n, "virtual_server");
     for r in rs_nodes {
-        let rs = real_server(cx, &vs, r)?;
+        let rs = real_server(cx, vs, r)?;
+        let rlabel = crate::model::diff::rs_label(vs, &rs);
+        cx.lines(&rlabel, r, "real_server");
         vs.real_servers.push(rs);
     }
     if vs.real_servers.is_empty() {
@@ -370,7 +737,7 @@ fn virtual_server(cx: &mut Ctx<'_>, n: &Node) -> Result<VirtualServer, ImportErr
             "no real servers: keepalived would not create this service; lbd does",
         );
     }
-    Ok(vs)
+    Ok(())
 }
 
 fn real_server(cx: &mut Ctx<'_>, vs: &VirtualServer, n: &Node) -> Result<RealServer, ImportError> {
@@ -390,6 +757,7 @@ fn real_server(cx: &mut Ctx<'_>, vs: &VirtualServer, n: &Node) -> Result<RealSer
         lower_threshold: None,
         health_check: None,
     };
+    let mut first_check: Option<String> = None;
     for c in n.children() {
         match c.key.as_str() {
             "weight" => rs.weight = Weight::new(num(c)?).map_err(|m| bad(c, m))?,
@@ -397,16 +765,49 @@ fn real_server(cx: &mut Ctx<'_>, vs: &VirtualServer, n: &Node) -> Result<RealSer
             "lb_kind" | "lvs_method" => rs.forwarding = Some(forwarding(c)?),
             "uthreshold" => rs.upper_threshold = Some(num(c)?),
             "lthreshold" => rs.lower_threshold = Some(num(c)?),
-            "TCP_CHECK" => rs.health_check = Some(check(cx, c, CheckKind::Tcp)?),
-            "HTTP_GET" => rs.health_check = Some(check(cx, c, CheckKind::Http)?),
+            k @ ("TCP_CHECK" | "HTTP_GET" | "MISC_CHECK") => {
+                if let Some(first) = &first_check {
+                    return Err(bad(
+                        c,
+                        format!("a second check (`{k}`; the first is at {first}): lbd runs one check per real server"),
+                    ));
+                }
+                first_check = Some(c.at());
+                let kind = match k {
+                    "TCP_CHECK" => CheckKind::Tcp,
+                    "HTTP_GET" => CheckKind::Http,
+                    _ => CheckKind::Misc,
+                };
+                rs.health_check = Some(check(cx, c, kind)?);
+            }
+            k @ ("SSL_GET" | "SMTP_CHECK" | "DNS_CHECK" | "BFD_CHECK" | "UDP_CHECK"
+            | "PING_CHECK" | "FILE_CHECK") => {
+                let msg = format!("`{k}` cannot be imported: lbd does not run this check");
+                if !cx.opts.allow_unchecked {
+                    return Err(bad(
+                        c,
+                        format!("{msg}; without it this real server would take traffic unchecked (--allow-unchecked imports it so, with a warning)"),
+                    ));
+                }
+                cx.warn(c, format!("{msg}; --allow-unchecked: imported without it"));
+            }
             _ => cx.unsupported(c, "real_server"),
         }
+    }
+    if rs.port.is_none() && vs.fwmark.is_some() {
+        // keepalived: a real server without a port has port 0, which IPVS reads as "the
+        // packet's own port".
+        rs.port = Some(0);
     }
     let fwd = rs.forwarding.unwrap_or(vs.forwarding);
     if fwd != Forwarding::Nat {
         if vs.fwmark.is_some() {
-            if rs.port.take().is_some_and(|p| p != 0) {
+            if let Some(p) = rs.port.take().filter(|p| *p != 0) {
                 cx.warn(n, "a dr/tun real server of a fwmark service has no port (keepalived sets it to 0)");
+                // keepalived's checks still connect to the port the file gives.
+                if let Some(hc) = &mut rs.health_check {
+                    hc.connect_port.get_or_insert(p);
+                }
             }
         } else if rs.port.is_some() && rs.port != vs.port {
             cx.warn(
@@ -435,7 +836,13 @@ fn check(cx: &mut Ctx<'_>, n: &Node, kind: CheckKind) -> Result<HealthCheck, Imp
         path: None,
         expected_status: None,
         body_contains: None,
+        urls: Vec::new(),
+        misc_path: None,
+        misc_timeout_ms: None,
+        misc_dynamic: false,
+        user: None,
     };
+    let mut urls: Vec<UrlCheck> = Vec::new();
     for c in n.children() {
         match c.key.as_str() {
             "connect_port" => hc.connect_port = Some(num(c)?),
@@ -446,78 +853,315 @@ fn check(cx: &mut Ctx<'_>, n: &Node, kind: CheckKind) -> Result<HealthCheck, Imp
                 cx.warn(c, "`nb_get_retry` is the old name of `retry` (keepalived 2.2.7 ignores it and retries once); lbd honours it");
             }
             "delay_before_retry" => hc.delay_before_retry_ms = secs_ms(c)?,
+            "misc_path" if kind == CheckKind::Misc => {
+                hc.misc_path = Some(c.args.join(" "));
+                arg(c, 0)?;
+            }
+            "misc_timeout" if kind == CheckKind::Misc => hc.misc_timeout_ms = Some(secs_ms(c)?),
+            "misc_dynamic" if kind == CheckKind::Misc => hc.misc_dynamic = true,
+            "user" if kind == CheckKind::Misc => {
+                hc.user = Some(arg(c, 0)?.to_string());
+                if c.args.len() > 1 {
+                    cx.warn(c, "the group after the user is ignored: lbd runs the command with the user's own group");
+                }
+            }
             "url" if kind == CheckKind::Http => {
+                let mut url = UrlCheck {
+                    path: String::new(),
+                    status_codes: Vec::new(),
+                    digest: None,
+                };
                 for u in c.children() {
                     match u.key.as_str() {
-                        "path" => hc.path = Some(arg(u, 0)?.to_string()),
-                        "status_code" => hc.expected_status = Some(num(u)?),
+                        "path" => url.path = arg(u, 0)?.to_string(),
+                        "status_code" => {
+                            arg(u, 0)?;
+                            for a in &u.args {
+                                url.status_codes
+                                    .push(a.parse().map_err(|m: String| bad(u, m))?);
+                            }
+                        }
+                        "digest" => {
+                            let d = arg(u, 0)?;
+                            if d.len() != 32 || !d.chars().all(|x| x.is_ascii_hexdigit()) {
+                                return Err(bad(
+                                    u,
+                                    format!("`digest {d}` is not an MD5 digest (32 hex digits)"),
+                                ));
+                            }
+                            url.digest = Some(d.to_ascii_lowercase());
+                        }
                         _ => cx.unsupported(u, "url"),
                     }
                 }
+                if url.path.is_empty() {
+                    return Err(bad(c, "`url` needs a `path`"));
+                }
+                urls.push(url);
             }
             _ => cx.unsupported(c, &n.key),
+        }
+    }
+    if kind == CheckKind::Http {
+        match urls.as_slice() {
+            // One url with one status code: lbd's simple form (what lbd stores for it).
+            [u] if u.digest.is_none()
+                && u.status_codes.len() == 1
+                && u.status_codes[0].from == u.status_codes[0].to =>
+            {
+                hc.path = Some(u.path.clone());
+                hc.expected_status = Some(u.status_codes[0].from);
+            }
+            [] => {
+                hc.path = Some("/".to_string());
+                hc.expected_status = Some(200);
+            }
+            _ => hc.urls = urls,
         }
     }
     Ok(hc)
 }
 
-/// Adds what `new` (one director's file) says to `existing`: groups are matched by name and get
-/// this node's entry (their VRID and addresses must agree); virtual servers are matched by
-/// identity; one that differs from the existing one is reported and the existing one kept.
-pub fn merge(existing: &Config, new: Imported) -> Result<Imported, ImportError> {
-    let mut cfg = existing.clone();
-    let mut out = Imported {
-        config: Config::default(),
-        warnings: new.warnings,
-        unsupported: new.unsupported,
-    };
-    for g in new.config.vrrp_groups {
-        match cfg.vrrp_groups.iter_mut().find(|e| e.name == g.name) {
-            None => cfg.vrrp_groups.push(g),
-            Some(e) => {
-                if e.vrid != g.vrid || e.virtual_addresses != g.virtual_addresses {
-                    return Err(ImportError {
-                        at: g.name.clone(),
-                        message: format!(
-                            "group {} exists with vrid {} and addresses {:?}; this file has vrid {} and {:?}",
-                            g.name,
-                            e.vrid,
-                            e.virtual_addresses.iter().map(|v| v.to_string()).collect::<Vec<_>>(),
-                            g.vrid,
-                            g.virtual_addresses.iter().map(|v| v.to_string()).collect::<Vec<_>>()
-                        ),
-                    });
-                }
-                for n in g.nodes {
-                    e.nodes.retain(|x| x.node != n.node);
-                    e.nodes.push(n);
+/// One shared value the file and the stored configuration disagree on.
+struct Disagreement {
+    at: String,
+    what: String,
+    file: serde_json::Value,
+    stored: serde_json::Value,
+}
+
+fn plain_vs(v: &VirtualServer) -> VirtualServer {
+    let mut x = v.clone();
+    x.id = 0;
+    x.normalize();
+    for r in &mut x.real_servers {
+        r.id = 0;
+    }
+    x
+}
+
+/// The shared fields of two versions of one virtual server that differ, real servers included
+/// (matched by address and port), as `(entity label, field path, file value, stored value)`.
+fn vs_differences(
+    stored: &VirtualServer,
+    file: &VirtualServer,
+) -> Vec<(String, String, serde_json::Value, serde_json::Value)> {
+    use crate::model::diff::{fields_of, rs_label, vs_label};
+    let (a, b) = (plain_vs(stored), plain_vs(file));
+    let mut out = Vec::new();
+    let label = vs_label(&b);
+    let mut own_a = a.clone();
+    let mut own_b = b.clone();
+    own_a.real_servers.clear();
+    own_b.real_servers.clear();
+    own_a.name = None;
+    own_b.name = None;
+    for f in fields_of(&own_a, &own_b, &["real_servers"]) {
+        out.push((label.clone(), f.field, f.to, f.from));
+    }
+    for rb in &b.real_servers {
+        let ra = a
+            .real_servers
+            .iter()
+            .find(|r| (r.address, r.port) == (rb.address, rb.port));
+        let rl = rs_label(&b, rb);
+        match ra {
+            None => out.push((rl, String::new(), "present".into(), "absent".into())),
+            Some(ra) => {
+                for f in fields_of(ra, rb, &[]) {
+                    out.push((rl.clone(), f.field, f.to, f.from));
                 }
             }
         }
     }
-    for mut v in new.config.virtual_servers {
+    for ra in &a.real_servers {
+        if !b
+            .real_servers
+            .iter()
+            .any(|r| (r.address, r.port) == (ra.address, ra.port))
+        {
+            out.push((
+                rs_label(&a, ra),
+                String::new(),
+                "absent".into(),
+                "present".into(),
+            ));
+        }
+    }
+    out
+}
+
+/// What the import of `node`'s file makes of `existing` ("make lbd match this file"):
+///
+/// - a VRRP group or virtual server the file names gets every shared field from the file, and
+///   the group gets `node`'s entry from it (the other nodes' entries stay);
+/// - when another director's file shaped the configuration (a group the file names, or any
+///   group if it names none, has an entry for another node), a shared value that differs is an
+///   error naming this file's line and the stored value, unless `prefer_file`;
+/// - what the file does not name stays, unless `replace`;
+/// - lbd-only values the file cannot carry (a virtual server's `name`, a check's rise, fall and
+///   body_contains) are kept.
+pub fn merge_with(
+    existing: &Config,
+    new: Imported,
+    node: &str,
+    opts: ImportOptions,
+) -> Result<Imported, ImportError> {
+    let mut cfg = existing.clone();
+    let named_groups: Vec<&VrrpGroup> = existing
+        .vrrp_groups
+        .iter()
+        .filter(|g| new.config.vrrp_groups.iter().any(|n| n.name == g.name))
+        .collect();
+    let pool: Vec<&VrrpGroup> = if new.config.vrrp_groups.is_empty() {
+        existing.vrrp_groups.iter().collect()
+    } else {
+        named_groups
+    };
+    let mut others: Vec<&str> = pool
+        .iter()
+        .flat_map(|g| g.nodes.iter().map(|n| n.node.as_str()))
+        .filter(|n| *n != node)
+        .collect();
+    others.sort();
+    others.dedup();
+    let guard = !others.is_empty() && !opts.prefer_file;
+    let mut disagreements = Vec::new();
+
+    for g in &new.config.vrrp_groups {
+        match cfg.vrrp_groups.iter_mut().find(|e| e.name == g.name) {
+            None => cfg.vrrp_groups.push(g.clone()),
+            Some(e) => {
+                if guard {
+                    let (mut a, mut b) = (e.clone(), g.clone());
+                    a.nodes.clear();
+                    b.nodes.clear();
+                    a.id = 0;
+                    b.id = 0;
+                    let entity = format!("group {}", g.name);
+                    for f in crate::model::diff::fields_of(&a, &b, &[]) {
+                        disagreements.push(Disagreement {
+                            at: new
+                                .line_of(&entity, &f.field)
+                                .unwrap_or(&g.name)
+                                .to_string(),
+                            what: format!("{entity} {}", f.field),
+                            file: f.to,
+                            stored: f.from,
+                        });
+                    }
+                }
+                let mut nodes = e.nodes.clone();
+                for n in &g.nodes {
+                    match nodes.iter_mut().find(|x| x.node == n.node) {
+                        Some(x) => *x = n.clone(),
+                        None => nodes.push(n.clone()),
+                    }
+                }
+                let id = e.id;
+                *e = g.clone();
+                e.id = id;
+                e.nodes = nodes;
+            }
+        }
+    }
+    for v in &new.config.virtual_servers {
+        let mut v = v.clone();
         std::sync::Arc::make_mut(&mut v).normalize();
         let key = v.key();
-        match cfg.virtual_servers.iter().find(|e| e.key() == key) {
+        match cfg.virtual_servers.iter_mut().find(|e| e.key() == key) {
             None => cfg.virtual_servers.push(v),
             Some(e) => {
-                let strip = |x: &VirtualServer| {
-                    let mut x = x.clone();
-                    x.id = 0;
-                    for r in &mut x.real_servers {
-                        r.id = 0;
+                if guard {
+                    for (entity, field, file, stored) in vs_differences(e, &v) {
+                        disagreements.push(Disagreement {
+                            at: new.line_of(&entity, &field).unwrap_or(&entity).to_string(),
+                            what: if field.is_empty() {
+                                entity
+                            } else {
+                                format!("{entity} {field}")
+                            },
+                            file,
+                            stored,
+                        });
                     }
-                    x
-                };
-                if strip(e) != strip(&v) {
-                    out.warnings.push(Warning {
-                        at: key.map(|k| k.to_string()).unwrap_or_default(),
-                        message: "this file's virtual server differs from the one lbd has; lbd's is kept (the configuration is shared by both directors)".into(),
-                    });
                 }
+                let mut nv = (*v).clone();
+                nv.id = e.id;
+                if nv.name.is_none() {
+                    nv.name = e.name.clone();
+                }
+                for r in &mut nv.real_servers {
+                    let old = e
+                        .real_servers
+                        .iter()
+                        .find(|o| (o.address, o.port) == (r.address, r.port));
+                    if let Some(o) = old {
+                        r.id = o.id;
+                        if let (Some(h), Some(oh)) = (&mut r.health_check, &o.health_check) {
+                            if h.kind == oh.kind {
+                                h.rise = h.rise.or(oh.rise);
+                                h.fall = h.fall.or(oh.fall);
+                                if h.body_contains.is_none() {
+                                    h.body_contains = oh.body_contains.clone();
+                                }
+                            }
+                        }
+                    }
+                }
+                *e = std::sync::Arc::new(nv);
             }
         }
     }
-    out.config = cfg;
-    Ok(out)
+    if !disagreements.is_empty() {
+        let first = disagreements[0].at.clone();
+        let list = disagreements
+            .iter()
+            .map(|d| {
+                format!(
+                    "{}: {}: this file has {}, lbd has {} (stored)",
+                    d.at, d.what, d.file, d.stored
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; ");
+        return Err(ImportError {
+            at: first,
+            message: format!(
+                "this file disagrees with the configuration the other director's file ({}) made, on {} shared value(s): {list}. Make the files agree, or take this file's values with --prefer-file (prefer_file=true)",
+                others.join(", "),
+                disagreements.len()
+            ),
+        });
+    }
+    if opts.replace {
+        let vs_keys: Vec<_> = new
+            .config
+            .virtual_servers
+            .iter()
+            .map(|v| plain_vs(v).key())
+            .collect();
+        cfg.virtual_servers.retain(|v| vs_keys.contains(&v.key()));
+        cfg.vrrp_groups
+            .retain(|g| new.config.vrrp_groups.iter().any(|n| n.name == g.name));
+    }
+    Ok(Imported {
+        config: cfg,
+        warnings: new.warnings,
+        unsupported: new.unsupported,
+        lines: new.lines,
+    })
+}
+
+/// [`merge_with`] with the default options, for the node named in the file's groups.
+pub fn merge(existing: &Config, new: Imported) -> Result<Imported, ImportError> {
+    let node = new
+        .config
+        .vrrp_groups
+        .iter()
+        .flat_map(|g| g.nodes.iter())
+        .map(|n| n.node.clone())
+        .next()
+        .unwrap_or_default();
+    merge_with(existing, new, &node, ImportOptions::default())
 }

@@ -128,7 +128,7 @@ fn redact(v: &Value) -> Value {
     }
 }
 
-fn fields_of<T: Serialize>(old: &T, new: &T, skip: &[&str]) -> Vec<FieldChange> {
+pub fn fields_of<T: Serialize>(old: &T, new: &T, skip: &[&str]) -> Vec<FieldChange> {
     let mut out = Vec::new();
     // Serializing plain data structs cannot fail; a failure would only hide field detail.
     if let (Ok(a), Ok(b)) = (serde_json::to_value(old), serde_json::to_value(new)) {
@@ -155,6 +155,8 @@ fn own_fields(v: &VirtualServer) -> VirtualServer {
         delay_loop_ms,
         sorry_server,
         quorum,
+        one_packet,
+        scheduler_flags,
         real_servers: _,
     } = v;
     VirtualServer {
@@ -172,6 +174,8 @@ fn own_fields(v: &VirtualServer) -> VirtualServer {
         delay_loop_ms: *delay_loop_ms,
         sorry_server: sorry_server.clone(),
         quorum: *quorum,
+        one_packet: *one_packet,
+        scheduler_flags: scheduler_flags.clone(),
         real_servers: Vec::new(),
     }
 }

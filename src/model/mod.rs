@@ -12,10 +12,10 @@ pub mod vrrp_group;
 
 pub use config::{Config, Snapshot};
 pub use diff::{Change, ChangeOp, EntityKind, FieldChange};
-pub use real_server::{CheckKind, HealthCheck, RealServer};
+pub use real_server::{CheckKind, HealthCheck, RealServer, StatusRange, UrlCheck};
 pub use units::{Centiseconds, Priority, Vrid, Weight};
 pub use validate::{ErrorKind, ValidationError};
 pub use virtual_server::{
-    Family, Forwarding, Id, Protocol, Scheduler, SorryServer, VirtualServer, VsKey,
+    Family, Forwarding, Id, Protocol, Scheduler, SchedulerFlag, SorryServer, VirtualServer, VsKey,
 };
 pub use vrrp_group::{GarpSettings, InitialState, VirtualAddress, VrrpGroup, VrrpNode};

@@ -45,6 +45,8 @@ pub enum CheckKind {
     Tcp,
     /// keepalived HTTP_GET: a plain-HTTP GET with an expected status.
     Http,
+    /// keepalived MISC_CHECK: a command (run without a shell); exit 0 is healthy.
+    Misc,
 }
 
 /// A health check. Timing follows keepalived: every `delay_loop` of the virtual server, try; on
@@ -79,6 +81,127 @@ pub struct HealthCheck {
     /// http only: a substring the body must contain.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body_contains: Option<String>,
+    /// http only: several urls, every one must pass (keepalived's HTTP_GET with several `url`
+    /// blocks, status code ranges or a digest). Instead of `path` and `expected_status`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub urls: Vec<UrlCheck>,
+    /// misc only: the command line (keepalived `misc_path`), split on white space (quotes
+    /// group), run without a shell.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub misc_path: Option<String>,
+    /// misc only: the command is killed after this long (default: the virtual server's
+    /// delay_loop, as keepalived).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub misc_timeout_ms: Option<u32>,
+    /// misc only: exit 0 is healthy, 1 is not, 2-255 is healthy with weight `code - 2`
+    /// (keepalived `misc_dynamic`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub misc_dynamic: bool,
+    /// misc only: run the command as this user (keepalived `user`; lbd must run as root).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+}
+
+/// Splits a command line on white space, with double or single quotes grouping (keepalived's
+/// `misc_path` reading; no shell, no expansion).
+pub fn split_command(line: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut quote: Option<char> = None;
+    let mut any = false;
+    for c in line.chars() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), c) => cur.push(c),
+            (None, '"' | '\'') => {
+                quote = Some(c);
+                any = true;
+            }
+            (None, c) if c.is_whitespace() => {
+                if any || !cur.is_empty() {
+                    out.push(std::mem::take(&mut cur));
+                    any = false;
+                }
+            }
+            (None, c) => cur.push(c),
+        }
+    }
+    if any || !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
+/// One `url` block of keepalived's HTTP_GET.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UrlCheck {
+    pub path: String,
+    /// Healthy statuses: codes and ranges ("200", "200-299"); empty: 200-299 (keepalived's
+    /// default).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schema(value_type = Vec<String>, example = json!(["200-299"]))]
+    pub status_codes: Vec<StatusRange>,
+    /// MD5 of the body, 32 hex digits, as keepalived's `digest` (genhash prints it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+}
+
+/// A status code or an inclusive range of them, written "204" or "200-299".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StatusRange {
+    pub from: u16,
+    pub to: u16,
+}
+
+impl StatusRange {
+    pub fn contains(self, status: u16) -> bool {
+        (self.from..=self.to).contains(&status)
+    }
+}
+
+impl std::fmt::Display for StatusRange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.from == self.to {
+            write!(f, "{}", self.from)
+        } else {
+            write!(f, "{}-{}", self.from, self.to)
+        }
+    }
+}
+
+impl std::str::FromStr for StatusRange {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (a, b) = s.split_once('-').unwrap_or((s, s));
+        let code = |x: &str| -> Result<u16, String> {
+            match x.trim().parse::<u16>() {
+                Ok(c) if (100..=599).contains(&c) => Ok(c),
+                _ => Err(format!(
+                    "`{s}` is not an HTTP status (100..=599) or a range of them (\"200-299\")"
+                )),
+            }
+        };
+        let (from, to) = (code(a)?, code(b)?);
+        if from > to {
+            return Err(format!("`{s}`: the range is empty"));
+        }
+        Ok(StatusRange { from, to })
+    }
+}
+
+impl Serialize for StatusRange {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for StatusRange {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
 }
 
 /// keepalived's defaults: connect_timeout 5 s, retry 1, delay_before_retry 1 s.

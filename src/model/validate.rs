@@ -198,6 +198,27 @@ pub fn virtual_server(vs: &VirtualServer) -> Result {
             },
         )?;
     }
+    ensure(
+        !vs.one_packet
+            || vs.fwmark.is_some()
+            || vs.protocol == Some(super::virtual_server::Protocol::Udp),
+        "one_packet",
+        || "one-packet scheduling is for UDP (or fwmark) services only".into(),
+    )?;
+    for (i, f) in vs.scheduler_flags.iter().enumerate() {
+        ensure(
+            f.scheduler() == vs.scheduler,
+            &format!("scheduler_flags[{i}]"),
+            || {
+                format!(
+                    "{} is a flag of the {} scheduler, not of {}",
+                    f.name(),
+                    f.scheduler().kernel_name(),
+                    vs.scheduler.kernel_name()
+                )
+            },
+        )?;
+    }
     if let Some(q) = vs.quorum {
         ensure(q >= 1, "quorum", || {
             "must be at least 1 (omit it for no quorum)".into()
@@ -286,6 +307,21 @@ pub fn real_server(vs: &VirtualServer, rs: &RealServer) -> Result {
     Ok(())
 }
 
+/// The misc-only fields must be absent on other checks.
+fn misc_absent(hc: &HealthCheck) -> Result {
+    for (field, present) in [
+        ("misc_path", hc.misc_path.is_some()),
+        ("misc_timeout_ms", hc.misc_timeout_ms.is_some()),
+        ("misc_dynamic", hc.misc_dynamic),
+        ("user", hc.user.is_some()),
+    ] {
+        ensure(!present, field, || {
+            format!("{field} is only for misc checks")
+        })?;
+    }
+    Ok(())
+}
+
 fn health_check(rs: &RealServer, hc: &HealthCheck) -> Result {
     if hc.connect_port == Some(0) {
         return Err(ValidationError::invalid(
@@ -294,7 +330,7 @@ fn health_check(rs: &RealServer, hc: &HealthCheck) -> Result {
         ));
     }
     ensure(
-        hc.connect_port.is_some() || rs.port.is_some_and(|p| p != 0),
+        hc.kind == CheckKind::Misc || hc.connect_port.is_some() || rs.port.is_some_and(|p| p != 0),
         "connect_port",
         || "required when the real server has no port".into(),
     )?;
@@ -310,6 +346,35 @@ fn health_check(rs: &RealServer, hc: &HealthCheck) -> Result {
                 ("path", hc.path.is_some()),
                 ("expected_status", hc.expected_status.is_some()),
                 ("body_contains", hc.body_contains.is_some()),
+                ("urls", !hc.urls.is_empty()),
+            ] {
+                ensure(!present, field, || {
+                    format!("{field} is only for http checks")
+                })?;
+            }
+            misc_absent(hc)?;
+        }
+        CheckKind::Misc => {
+            let argv = super::real_server::split_command(hc.misc_path.as_deref().unwrap_or(""));
+            ensure(
+                argv.first().is_some_and(|p| p.starts_with('/')),
+                "misc_path",
+                || {
+                    "a misc check needs misc_path: an absolute command path and its arguments"
+                        .into()
+                },
+            )?;
+            if let Some(t) = hc.misc_timeout_ms {
+                ensure(t >= 1, "misc_timeout_ms", || "must be at least 1 ms".into())?;
+            }
+            if let Some(u) = &hc.user {
+                check_label("user", u, 32)?;
+            }
+            for (field, present) in [
+                ("path", hc.path.is_some()),
+                ("expected_status", hc.expected_status.is_some()),
+                ("body_contains", hc.body_contains.is_some()),
+                ("urls", !hc.urls.is_empty()),
             ] {
                 ensure(!present, field, || {
                     format!("{field} is only for http checks")
@@ -328,6 +393,33 @@ fn health_check(rs: &RealServer, hc: &HealthCheck) -> Result {
                 ensure((100..=599).contains(&s), "expected_status", || {
                     "must be an HTTP status 100..=599".into()
                 })?;
+            }
+            if !hc.urls.is_empty() {
+                for (field, present) in [
+                    ("path", hc.path.is_some()),
+                    ("expected_status", hc.expected_status.is_some()),
+                ] {
+                    ensure(!present, field, || {
+                        format!("give either {field} or urls, not both")
+                    })?;
+                }
+                ensure(hc.urls.len() <= 32, "urls", || "at most 32 urls".into())?;
+            }
+            misc_absent(hc)?;
+            for (i, u) in hc.urls.iter().enumerate() {
+                ensure(
+                    u.path.starts_with('/')
+                        && !u.path.chars().any(|c| c.is_whitespace() || c.is_control()),
+                    &format!("urls[{i}].path"),
+                    || "must start with '/' and contain no spaces".into(),
+                )?;
+                if let Some(d) = &u.digest {
+                    ensure(
+                        d.len() == 32 && d.chars().all(|c| c.is_ascii_hexdigit()),
+                        &format!("urls[{i}].digest"),
+                        || "must be an MD5 digest: 32 hex digits".into(),
+                    )?;
+                }
             }
         }
     }
@@ -605,4 +697,37 @@ pub fn groups_conflict(g: &VrrpGroup, other: &VrrpGroup) -> Option<ValidationErr
         }
     }
     None
+}
+
+#[cfg(test)]
+mod fidelity_tests {
+    use super::*;
+
+    #[test]
+    fn scheduler_flags_belong_to_their_scheduler_and_ops_to_udp() {
+        let vs = |j: serde_json::Value| -> VirtualServer { serde_json::from_value(j).unwrap() };
+        let e = virtual_server(&vs(serde_json::json!({"address": "10.0.0.1", "port": 80,
+            "scheduler": "rr", "scheduler_flags": ["sh-port"]})))
+        .unwrap_err();
+        assert_eq!(
+            (e.field.as_str(), e.message.as_str()),
+            (
+                "scheduler_flags[0]",
+                "sh-port is a flag of the sh scheduler, not of rr"
+            )
+        );
+        let e = virtual_server(&vs(serde_json::json!({"address": "10.0.0.1", "port": 80,
+            "protocol": "tcp", "one_packet": true})))
+        .unwrap_err();
+        assert_eq!(e.field, "one_packet");
+        virtual_server(&vs(serde_json::json!({"address": "10.0.0.1", "port": 53,
+            "protocol": "udp", "one_packet": true, "scheduler": "mh",
+            "scheduler_flags": ["mh-port"]})))
+        .unwrap();
+        assert!(
+            serde_json::from_value::<VirtualServer>(serde_json::json!({"address": "10.0.0.1",
+            "port": 80, "scheduler_flags": ["bogus"]}))
+            .is_err()
+        );
+    }
 }

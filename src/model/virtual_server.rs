@@ -84,6 +84,55 @@ impl Scheduler {
     }
 }
 
+/// Scheduler flags (IPVS `IP_VS_SVC_F_SCHED1`/`SCHED2`, include/uapi/linux/ip_vs.h; keepalived
+/// and ipvsadm name them by scheduler): `sh-fallback`/`mh-fallback` (SCHED1) pick another real
+/// server when the hashed one is unavailable, `sh-port`/`mh-port` (SCHED2) hash the source port
+/// too. Each belongs to its scheduler.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum SchedulerFlag {
+    ShFallback,
+    ShPort,
+    MhFallback,
+    MhPort,
+}
+
+impl SchedulerFlag {
+    pub const ALL: [SchedulerFlag; 4] = [
+        SchedulerFlag::ShFallback,
+        SchedulerFlag::ShPort,
+        SchedulerFlag::MhFallback,
+        SchedulerFlag::MhPort,
+    ];
+
+    /// keepalived's and ipvsadm's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            SchedulerFlag::ShFallback => "sh-fallback",
+            SchedulerFlag::ShPort => "sh-port",
+            SchedulerFlag::MhFallback => "mh-fallback",
+            SchedulerFlag::MhPort => "mh-port",
+        }
+    }
+
+    pub fn scheduler(self) -> Scheduler {
+        match self {
+            SchedulerFlag::ShFallback | SchedulerFlag::ShPort => Scheduler::Sh,
+            SchedulerFlag::MhFallback | SchedulerFlag::MhPort => Scheduler::Mh,
+        }
+    }
+
+    /// The kernel's service flag bit.
+    pub fn bit(self) -> u32 {
+        match self {
+            SchedulerFlag::ShFallback | SchedulerFlag::MhFallback => 0x0008, // IP_VS_SVC_F_SCHED1
+            SchedulerFlag::ShPort | SchedulerFlag::MhPort => 0x0010,         // IP_VS_SVC_F_SCHED2
+        }
+    }
+}
+
 /// Packet forwarding method (ipvsadm -g / -m / -i; keepalived `lb_kind DR|NAT|TUN`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema, Default)]
 #[serde(rename_all = "lowercase")]
@@ -149,6 +198,13 @@ pub struct VirtualServer {
     /// Minimum total weight of healthy real servers for the service to count as up.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quorum: Option<u32>,
+    /// One-packet scheduling (ipvsadm `-o`, keepalived `ops`, IP_VS_SVC_F_ONEPACKET): every
+    /// datagram is scheduled on its own. UDP services only.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub one_packet: bool,
+    /// Flags of the `sh` or `mh` scheduler (ipvsadm `-b`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scheduler_flags: Vec<SchedulerFlag>,
     #[serde(default)]
     pub real_servers: Vec<RealServer>,
 }
@@ -238,11 +294,19 @@ impl VirtualServer {
             }
             self.family = self.address.as_ref().map(Family::of);
         }
+        self.scheduler_flags.sort();
+        self.scheduler_flags.dedup();
         for rs in &mut self.real_servers {
             if rs.port.is_none() {
                 rs.port = self.port;
             }
         }
+    }
+
+    /// The IPVS service flags besides persistence: one-packet and the scheduler flags.
+    pub fn extra_flags(&self) -> u32 {
+        let ops = if self.one_packet { 0x0004 } else { 0 }; // IP_VS_SVC_F_ONEPACKET
+        self.scheduler_flags.iter().fold(ops, |f, s| f | s.bit())
     }
 
     pub fn real_server(&self, id: Id) -> Option<&RealServer> {
