@@ -957,6 +957,7 @@ pub async fn restore(
                 scheduler,
                 persistence_timeout_secs,
                 persistence_granularity,
+                ipv6,
             } => {
                 let i = match (find(&mut vss, &service), edit) {
                     (Some(i), _) => i,
@@ -966,7 +967,7 @@ pub async fn restore(
                         match service {
                             ServiceRef::Fwmark(m) => {
                                 v["fwmark"] = m.into();
-                                v["family"] = "ipv4".into();
+                                v["family"] = if ipv6 { "ipv6" } else { "ipv4" }.into();
                             }
                             ServiceRef::Addr {
                                 address,

@@ -73,6 +73,7 @@ fn fmt_host_port(a: IpAddr, port: u16) -> String {
 /// How ipvsadm names a service in a rule: `-t VIP:PORT`, `-u ...`, `--sctp-service ...`, `-f N`.
 pub fn service_spec(vs: &VirtualServer) -> String {
     match (vs.fwmark, vs.address, vs.port) {
+        (Some(m), _, _) if vs.family == Some(crate::model::Family::Ipv6) => format!("-f {m} -6"),
         (Some(m), _, _) => format!("-f {m}"),
         (None, Some(a), Some(p)) => {
             let flag = match vs.protocol.unwrap_or(Protocol::Tcp) {
@@ -153,6 +154,7 @@ pub enum ServiceRef {
         port: u16,
         protocol: Protocol,
     },
+    /// A firewall mark (of either family: the first configured service with it).
     Fwmark(u32),
 }
 
@@ -186,6 +188,8 @@ pub enum Rule {
         scheduler: Option<Scheduler>,
         persistence_timeout_secs: Option<u32>,
         persistence_granularity: Option<String>,
+        /// `-6` with `-f`: an IPv6 firewall-mark service.
+        ipv6: bool,
     },
     /// `-D`: delete a service.
     DeleteService(ServiceRef),
@@ -228,7 +232,7 @@ fn parse_rule(line: &str) -> Result<Rule, WordError> {
     let mut it = words.iter().copied();
     let cmd = it.next().unwrap_or("");
     let mut service = None;
-    let (mut scheduler, mut timeout, mut mask) = (None, None, None);
+    let (mut scheduler, mut timeout, mut mask, mut ipv6) = (None, None, None, false);
     let (mut real, mut fwd, mut weight, mut upper, mut lower) = (None, None, None, None, None);
     let value = |flag: &str, it: &mut dyn Iterator<Item = &str>| {
         it.next()
@@ -259,6 +263,7 @@ fn parse_rule(line: &str) -> Result<Rule, WordError> {
             "-f" | "--fwmark-service" => {
                 service = Some(ServiceRef::Fwmark(number(w, value(w, &mut it)?)?));
             }
+            "-6" | "--ipv6" => ipv6 = true,
             "-s" | "--scheduler" => scheduler = Some(self::scheduler(&value(w, &mut it)?)?),
             "-p" | "--persistent" => timeout = Some(number(w, value(w, &mut it)?)?),
             "-M" | "--netmask" => mask = Some(value(w, &mut it)?),
@@ -284,6 +289,7 @@ fn parse_rule(line: &str) -> Result<Rule, WordError> {
             scheduler,
             persistence_timeout_secs: timeout,
             persistence_granularity: mask,
+            ipv6,
         }),
         "-D" | "--delete-service" => Ok(Rule::DeleteService(service)),
         "-a" | "--add-server" | "-e" | "--edit-server" | "-d" | "--delete-server" => {
@@ -372,10 +378,15 @@ mod tests {
             "-A -t 192.168.10.100:80 -s wlc -p 300 -M 255.255.255.0\n\
              -a -t 192.168.10.100:80 -r 192.168.10.103:80 -g -w 3\n\
              -a -t 192.168.10.100:80 -r 192.168.10.104:8080 -m -w 0 -x 10\n\
-             -A -f 7 -s rr\n"
+             -A -f 7 -6 -s rr\n"
         );
         let rules = parse_rules(&text).unwrap();
         assert_eq!(rules.len(), 4);
+        assert!(
+            matches!(rules[3], Rule::Service { ipv6: true, .. }),
+            "{:?}",
+            rules[3]
+        );
         assert_eq!(
             rules[2],
             Rule::Real {

@@ -747,6 +747,7 @@ async fn config_round_trip_property() {
             "case {case} seed {seed:#x}"
         );
     }
+    eprintln!("{applied} of 40 random configurations round-tripped");
     assert!(
         applied >= 20,
         "only {applied} of 40 random configs were valid: the generator is off"

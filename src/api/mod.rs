@@ -39,7 +39,7 @@ pub const OPENAPI_PATH: &str = "/api-docs/openapi.json";
 #[openapi(
     info(
         title = "lbd",
-        description = "Load-balancer director: virtual servers, real servers, health checks and VRRP groups.\n\nEvery response carries `ETag: \"<revision>\"`; writes honour `If-Match` (412 when the revision moved) and `?dry_run=true`.",
+        description = "Load-balancer director: virtual servers, real servers, health checks and VRRP groups.\n\nEvery response carries `ETag: \"<revision>\"`; writes honour `If-Match` (412 when the revision moved) and `?dry_run=true`.\n\nPUT replaces a resource whole (omitted fields get their defaults); PATCH changes the fields a JSON Merge Patch (RFC 7396, `application/merge-patch+json`) names. A GET's output is a valid PUT body (a `revision` in it is checked like `If-Match`). `auth_pass` is write-only: reads show `auth_pass_set`; only the keepalived export contains it.",
         license(name = "Apache-2.0")
     ),
     tags(
