@@ -611,7 +611,7 @@ fn fill_defaults(cfg: &mut Config, changed: &[usize]) {
         vs.normalize();
         for rs in &mut vs.real_servers {
             if let Some(hc) = &mut rs.health_check {
-                if hc.kind == CheckKind::Http && hc.urls.is_empty() {
+                if matches!(hc.kind, CheckKind::Http | CheckKind::Https) && hc.urls.is_empty() {
                     hc.path.get_or_insert_with(|| "/".to_string());
                     hc.expected_status.get_or_insert(200);
                 }

@@ -428,7 +428,7 @@ fn fwmark_family_follows_the_real_servers_and_mixed_families_are_an_error() {
 #[test]
 fn checks_lbd_cannot_run_fail_the_import_unless_allowed_unchecked() {
     let o = ImportOptions::default();
-    for check in ["SSL_GET", "SMTP_CHECK", "DNS_CHECK"] {
+    for check in ["SMTP_CHECK", "DNS_CHECK"] {
         let text = format!(
             "virtual_server 10.0.0.1 80 {{\n  protocol TCP\n  real_server 10.0.0.2 80 {{\n    {check} {{\n      connect_timeout 3\n    }}\n  }}\n}}\n"
         );

@@ -71,7 +71,7 @@ const SCHEDULERS: &[&str] = &[
 const FORWARDINGS: &[&str] = &["dr", "nat", "tun"];
 /// In the proto enum's order, from 1.
 const SCHEDULER_FLAGS: &[&str] = &["sh-fallback", "sh-port", "mh-fallback", "mh-port"];
-const CHECKS: &[&str] = &["tcp", "http", "misc"];
+const CHECKS: &[&str] = &["tcp", "http", "misc", "https"];
 const STATES: &[&str] = &["master", "backup"];
 
 fn vs_json(v: &pb::VirtualServer, path: &str) -> Result<Value, Status> {
@@ -176,7 +176,7 @@ fn rs_json(r: &pb::RealServer, path: &str) -> Result<Value, Status> {
             None => {
                 return Err(invalid(
                     &format!("{hp}.type"),
-                    "a health check needs a type (tcp, http or misc)",
+                    "a health check needs a type (tcp, http, misc or https)",
                 ))
             }
         };
@@ -211,6 +211,8 @@ fn rs_json(r: &pb::RealServer, path: &str) -> Result<Value, Status> {
             hm.insert("misc_dynamic".into(), true.into());
         }
         put(&mut hm, "user", h.user.clone());
+        put(&mut hm, "tls_ca_file", h.tls_ca_file.clone());
+        put(&mut hm, "tls_server_name", h.tls_server_name.clone());
         m.insert("health_check".into(), Value::Object(hm));
     }
     Ok(Value::Object(m))
@@ -339,6 +341,7 @@ fn health_check(h: &HealthCheck) -> pb::HealthCheck {
             CheckKind::Tcp => pb::CheckKind::Tcp as i32,
             CheckKind::Http => pb::CheckKind::Http as i32,
             CheckKind::Misc => pb::CheckKind::Misc as i32,
+            CheckKind::Https => pb::CheckKind::Https as i32,
         },
         connect_port: h.connect_port.map(u32::from),
         connect_timeout_ms: Some(h.connect_timeout_ms),
@@ -362,6 +365,8 @@ fn health_check(h: &HealthCheck) -> pb::HealthCheck {
         misc_timeout_ms: h.misc_timeout_ms,
         misc_dynamic: h.misc_dynamic,
         user: h.user.clone(),
+        tls_ca_file: h.tls_ca_file.clone(),
+        tls_server_name: h.tls_server_name.clone(),
     }
 }
 

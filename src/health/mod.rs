@@ -60,6 +60,8 @@ pub enum CheckError {
     Body(String),
     #[error("{0}")]
     Script(String),
+    #[error("TLS: {0}")]
+    Tls(String),
     #[error("exit {code}: {output}")]
     Exit { code: String, output: String },
 }
@@ -72,6 +74,8 @@ pub enum Probe {
         host: String,
         urls: Vec<HttpUrl>,
         body_contains: Option<String>,
+        /// SSL_GET: over TLS.
+        tls: Option<http::Tls>,
     },
     /// keepalived MISC_CHECK.
     Misc {
@@ -122,7 +126,11 @@ pub fn specs_of(vs: &VirtualServer) -> Vec<CheckSpec> {
         let port = hc.connect_port.or(rs.port).unwrap_or(0);
         let probe = match hc.kind {
             CheckKind::Tcp => Probe::Tcp,
-            CheckKind::Http => Probe::Http {
+            CheckKind::Http | CheckKind::Https => Probe::Http {
+                tls: (hc.kind == CheckKind::Https).then(|| http::Tls {
+                    ca_file: hc.tls_ca_file.clone(),
+                    server_name: hc.tls_server_name.clone(),
+                }),
                 host: match rs.address {
                     IpAddr::V6(a) => format!("[{a}]"),
                     a => a.to_string(),
@@ -337,6 +345,7 @@ pub async fn attempt(spec: &CheckSpec) -> Result<Option<u32>, CheckError> {
             host,
             urls,
             body_contains,
+            tls,
         } => {
             // keepalived: every url of an HTTP_GET must pass.
             for u in urls {
@@ -347,7 +356,7 @@ pub async fn attempt(spec: &CheckSpec) -> Result<Option<u32>, CheckError> {
                     body_contains: body_contains.as_deref(),
                     digest: u.digest.as_deref(),
                 };
-                http::check(spec.target, spec.connect_timeout, &c).await?;
+                http::check(spec.target, spec.connect_timeout, &c, tls.as_ref()).await?;
             }
             Ok(None)
         }

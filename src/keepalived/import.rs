@@ -765,7 +765,7 @@ fn real_server(cx: &mut Ctx<'_>, vs: &VirtualServer, n: &Node) -> Result<RealSer
             "lb_kind" | "lvs_method" => rs.forwarding = Some(forwarding(c)?),
             "uthreshold" => rs.upper_threshold = Some(num(c)?),
             "lthreshold" => rs.lower_threshold = Some(num(c)?),
-            k @ ("TCP_CHECK" | "HTTP_GET" | "MISC_CHECK") => {
+            k @ ("TCP_CHECK" | "HTTP_GET" | "MISC_CHECK" | "SSL_GET") => {
                 if let Some(first) = &first_check {
                     return Err(bad(
                         c,
@@ -776,12 +776,13 @@ fn real_server(cx: &mut Ctx<'_>, vs: &VirtualServer, n: &Node) -> Result<RealSer
                 let kind = match k {
                     "TCP_CHECK" => CheckKind::Tcp,
                     "HTTP_GET" => CheckKind::Http,
+                    "SSL_GET" => CheckKind::Https,
                     _ => CheckKind::Misc,
                 };
                 rs.health_check = Some(check(cx, c, kind)?);
             }
-            k @ ("SSL_GET" | "SMTP_CHECK" | "DNS_CHECK" | "BFD_CHECK" | "UDP_CHECK"
-            | "PING_CHECK" | "FILE_CHECK") => {
+            k @ ("SMTP_CHECK" | "DNS_CHECK" | "BFD_CHECK" | "UDP_CHECK" | "PING_CHECK"
+            | "FILE_CHECK") => {
                 let msg = format!("`{k}` cannot be imported: lbd does not run this check");
                 if !cx.opts.allow_unchecked {
                     return Err(bad(
@@ -841,6 +842,8 @@ fn check(cx: &mut Ctx<'_>, n: &Node, kind: CheckKind) -> Result<HealthCheck, Imp
         misc_timeout_ms: None,
         misc_dynamic: false,
         user: None,
+        tls_ca_file: None,
+        tls_server_name: None,
     };
     let mut urls: Vec<UrlCheck> = Vec::new();
     for c in n.children() {
@@ -865,7 +868,7 @@ fn check(cx: &mut Ctx<'_>, n: &Node, kind: CheckKind) -> Result<HealthCheck, Imp
                     cx.warn(c, "the group after the user is ignored: lbd runs the command with the user's own group");
                 }
             }
-            "url" if kind == CheckKind::Http => {
+            "url" if matches!(kind, CheckKind::Http | CheckKind::Https) => {
                 let mut url = UrlCheck {
                     path: String::new(),
                     status_codes: Vec::new(),
@@ -902,7 +905,7 @@ fn check(cx: &mut Ctx<'_>, n: &Node, kind: CheckKind) -> Result<HealthCheck, Imp
             _ => cx.unsupported(c, &n.key),
         }
     }
-    if kind == CheckKind::Http {
+    if matches!(kind, CheckKind::Http | CheckKind::Https) {
         match urls.as_slice() {
             // One url with one status code: lbd's simple form (what lbd stores for it).
             [u] if u.digest.is_none()
