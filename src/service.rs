@@ -431,9 +431,10 @@ impl Service {
         .map(|cfg, _| Some(cfg.clone()))
     }
 
-    /// Imports one director's keepalived.conf (already parsed and converted) into the current
-    /// configuration: its groups get this node's entries, new virtual servers are added. The
-    /// import's warnings ride along in the result.
+    /// Imports `node`'s keepalived.conf (already parsed and converted) into the current
+    /// configuration: what the file names is made to match it, and its groups get this node's
+    /// entries (see `keepalived::import::merge_with` for disagreements with the other
+    /// director's file). The import's warnings ride along in the result.
     pub async fn import_keepalived(
         &self,
         imported: crate::keepalived::Imported,

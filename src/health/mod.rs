@@ -1,6 +1,7 @@
 //! Health checks: one task per checked real server, keepalived's timing, verdicts to the actor.
 //!
-//! - [`tcp`] (TCP_CHECK) and [`http`] (HTTP_GET) are the checkers, one file each.
+//! - [`tcp`] (TCP_CHECK), [`http`] (HTTP_GET, and SSL_GET over TLS) and [`misc`] (MISC_CHECK)
+//!   are the checkers, one file each.
 //! - [`state`] holds the rise/fall hysteresis and what the API shows.
 //! - [`Checkers`] (owned by the data-plane actor) starts, keeps and stops the tasks as the
 //!   configuration changes. A task whose real server and check are unchanged by an edit keeps
