@@ -29,7 +29,8 @@ CREATE TABLE health_checks_new (
     misc_dynamic           INTEGER NOT NULL DEFAULT 0 CHECK (misc_dynamic IN (0, 1)),
     run_as_user            TEXT,
     tls_ca_file            TEXT,
-    tls_server_name        TEXT
+    tls_server_name        TEXT,
+    virtualhost            TEXT
 );
 INSERT INTO health_checks_new (real_server_id, type, connect_port, connect_timeout_ms, retry,
     delay_before_retry_ms, rise, fall, path, expected_status, body_contains)

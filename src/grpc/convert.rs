@@ -213,6 +213,7 @@ fn rs_json(r: &pb::RealServer, path: &str) -> Result<Value, Status> {
         put(&mut hm, "user", h.user.clone());
         put(&mut hm, "tls_ca_file", h.tls_ca_file.clone());
         put(&mut hm, "tls_server_name", h.tls_server_name.clone());
+        put(&mut hm, "virtualhost", h.virtualhost.clone());
         m.insert("health_check".into(), Value::Object(hm));
     }
     Ok(Value::Object(m))
@@ -367,6 +368,7 @@ fn health_check(h: &HealthCheck) -> pb::HealthCheck {
         user: h.user.clone(),
         tls_ca_file: h.tls_ca_file.clone(),
         tls_server_name: h.tls_server_name.clone(),
+        virtualhost: h.virtualhost.clone(),
     }
 }
 

@@ -132,9 +132,10 @@ pub fn specs_of(vs: &VirtualServer) -> Vec<CheckSpec> {
                     ca_file: hc.tls_ca_file.clone(),
                     server_name: hc.tls_server_name.clone(),
                 }),
-                host: match rs.address {
-                    IpAddr::V6(a) => format!("[{a}]"),
-                    a => a.to_string(),
+                host: match (&hc.virtualhost, rs.address) {
+                    (Some(h), _) => h.clone(),
+                    (None, IpAddr::V6(a)) => format!("[{a}]"),
+                    (None, a) => a.to_string(),
                 },
                 urls: if hc.urls.is_empty() {
                     let s = hc.expected_status.unwrap_or(200);

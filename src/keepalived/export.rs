@@ -206,6 +206,9 @@ fn virtual_server(o: &mut String, vs: &VirtualServer) {
                 CheckKind::Https => "SSL_GET",
             };
             let _ = writeln!(o, "        {name} {{");
+            if let Some(v) = &hc.virtualhost {
+                let _ = writeln!(o, "            virtualhost {v}");
+            }
             if let Some(p) = &hc.misc_path {
                 let _ = writeln!(o, "            misc_path \"{p}\"");
             }

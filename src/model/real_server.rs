@@ -110,6 +110,10 @@ pub struct HealthCheck {
     /// https only: the name sent as SNI and, with `tls_ca_file`, verified.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls_server_name: Option<String>,
+    /// http/https only: the Host header (keepalived `virtualhost`; default: the real server's
+    /// address).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub virtualhost: Option<String>,
 }
 
 /// Splits a command line on white space, with double or single quotes grouping (keepalived's
