@@ -482,9 +482,10 @@ impl Service {
         .map(|cfg, _| Some(cfg.clone()))
     }
 
-    /// Imports one director's keepalived.conf (already parsed and converted) into the current
-    /// configuration: its groups get this node's entries, new virtual servers are added. The
-    /// import's warnings ride along in the result.
+    /// Imports `node`'s keepalived.conf (already parsed and converted) into the current
+    /// configuration: what the file names is made to match it, and its groups get this node's
+    /// entries (see `keepalived::import::merge_with` for disagreements with the other
+    /// director's file). The import's warnings ride along in the result.
     pub async fn import_keepalived(
         &self,
         imported: crate::keepalived::Imported,
@@ -672,7 +673,7 @@ fn fill_defaults(cfg: &mut Config, changed: &[usize]) {
         vs.normalize();
         for rs in &mut vs.real_servers {
             if let Some(hc) = &mut rs.health_check {
-                if hc.kind == CheckKind::Http && hc.urls.is_empty() {
+                if matches!(hc.kind, CheckKind::Http | CheckKind::Https) && hc.urls.is_empty() {
                     hc.path.get_or_insert_with(|| "/".to_string());
                     hc.expected_status.get_or_insert(200);
                 }

@@ -275,7 +275,8 @@ impl Store {
             "SELECT r.*, h.real_server_id AS hc_id, h.type AS hc_type, h.connect_port, \
              h.connect_timeout_ms, h.retry, h.delay_before_retry_ms, h.rise, h.fall, h.path, \
              h.expected_status, h.body_contains, h.urls, h.misc_path, h.misc_timeout_ms, \
-             h.misc_dynamic, h.run_as_user \
+             h.misc_dynamic, h.run_as_user, h.tls_ca_file, h.tls_server_name, \
+             h.virtualhost \
              FROM real_servers r LEFT JOIN health_checks h ON h.real_server_id = r.id \
              ORDER BY r.id",
         )
@@ -618,6 +619,9 @@ fn rs_from_row(row: &SqliteRow) -> Result<RealServer> {
                 misc_timeout_ms: opt_u32(H, id, row.try_get("misc_timeout_ms")?)?,
                 misc_dynamic: row.try_get("misc_dynamic")?,
                 user: row.try_get("run_as_user")?,
+                tls_ca_file: row.try_get("tls_ca_file")?,
+                tls_server_name: row.try_get("tls_server_name")?,
+                virtualhost: row.try_get("virtualhost")?,
             })
         }
     };
@@ -640,7 +644,7 @@ fn rs_from_row(row: &SqliteRow) -> Result<RealServer> {
     })
 }
 
-/// Rows per multi-row INSERT: 9 or 16 bound values each, far below SQLite's 32,766 limit.
+/// Rows per multi-row INSERT: 9 or 19 bound values each, far below SQLite's 32,766 limit.
 const INSERT_CHUNK: usize = 500;
 
 async fn insert_rss(tx: &mut Transaction<'_, Sqlite>, rss: &[(Id, &RealServer)]) -> Result<()> {
@@ -671,7 +675,8 @@ async fn insert_rss(tx: &mut Transaction<'_, Sqlite>, rss: &[(Id, &RealServer)])
         let mut q = sqlx::QueryBuilder::<Sqlite>::new(
             "INSERT INTO health_checks (real_server_id, type, connect_port, connect_timeout_ms, \
              retry, delay_before_retry_ms, rise, fall, path, expected_status, body_contains, \
-             urls, misc_path, misc_timeout_ms, misc_dynamic, run_as_user) ",
+             urls, misc_path, misc_timeout_ms, misc_dynamic, run_as_user, tls_ca_file, \
+             tls_server_name, virtualhost) ",
         );
         q.push_values(checks, |mut b, (id, hc)| {
             b.push_bind(id)
@@ -689,7 +694,10 @@ async fn insert_rss(tx: &mut Transaction<'_, Sqlite>, rss: &[(Id, &RealServer)])
                 .push_bind(hc.misc_path.clone())
                 .push_bind(hc.misc_timeout_ms.map(i64::from))
                 .push_bind(hc.misc_dynamic)
-                .push_bind(hc.user.clone());
+                .push_bind(hc.user.clone())
+                .push_bind(hc.tls_ca_file.clone())
+                .push_bind(hc.tls_server_name.clone())
+                .push_bind(hc.virtualhost.clone());
         });
         q.build().execute(&mut **tx).await?;
     }

@@ -93,6 +93,7 @@ fn http(path: &str, expected: u16, body: Option<&str>) -> Probe {
             digest: None,
         }],
         body_contains: body.map(String::from),
+        tls: None,
     }
 }
 
@@ -347,6 +348,7 @@ async fn http_check_with_several_urls_status_ranges_and_digests() {
         host: "127.0.0.1".into(),
         urls,
         body_contains: None,
+        tls: None,
     };
     let url = |path: &str, statuses: Vec<(u16, u16)>, digest: Option<&str>| HttpUrl {
         path: path.into(),
@@ -569,4 +571,109 @@ fn dynamic_weights_reach_the_table() {
             user: None,
         }
     );
+}
+
+/// keepalived's SSL_GET against an HTTPS server on 127.0.0.1 with a self-signed certificate made
+/// here: without a CA it is checked like keepalived (no verification), with the certificate as
+/// CA and the right server name it verifies, a wrong name fails; several urls and a digest work
+/// over TLS as over plain HTTP.
+#[tokio::test]
+async fn ssl_get_over_tls_unverified_verified_and_wrong_name() {
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, cert.cert.pem()).unwrap();
+    let server_cfg = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(
+        vec![CertificateDer::from(cert.cert.der().to_vec())],
+        PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(cert.key_pair.serialize_der())),
+    )
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(server_cfg));
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((s, _)) = l.accept().await else { return };
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(mut s) = acceptor.accept(s).await else {
+                    return;
+                };
+                let mut buf = [0u8; 1024];
+                let n = s.read(&mut buf).await.unwrap_or(0);
+                let req = String::from_utf8_lossy(&buf[..n]).to_string();
+                let path = req.split_whitespace().nth(1).unwrap_or("/").to_string();
+                let (code, body) = match path.as_str() {
+                    "/a" => (200, "The quick brown fox jumps over the lazy dog"),
+                    "/b" => (204, ""),
+                    _ => (404, "no"),
+                };
+                let resp = format!(
+                    "HTTP/1.0 {code} X\r\nContent-Length: {}\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = s.write_all(resp.as_bytes()).await;
+                let _ = s.shutdown().await;
+            });
+        }
+    });
+    let probe = |ca_file: Option<&str>, server_name: Option<&str>| Probe::Http {
+        host: "localhost".into(),
+        urls: vec![
+            HttpUrl {
+                path: "/a".into(),
+                statuses: vec![(200, 299)],
+                digest: Some("9e107d9d372bb6826bd81d3542a419d6".into()),
+            },
+            HttpUrl {
+                path: "/b".into(),
+                statuses: vec![(204, 204)],
+                digest: None,
+            },
+        ],
+        body_contains: None,
+        tls: Some(lbd::health::http::Tls {
+            ca_file: ca_file.map(String::from),
+            server_name: server_name.map(String::from),
+        }),
+    };
+    let mut sp = spec(addr, probe(None, None), 0);
+    sp.connect_timeout = Duration::from_secs(2);
+    round(&sp).await.unwrap();
+    let ca = ca.display().to_string();
+    sp.probe = probe(Some(&ca), Some("localhost"));
+    round(&sp).await.unwrap();
+    sp.probe = probe(Some(&ca), Some("wrong.example"));
+    let e = round(&sp).await.unwrap_err();
+    assert!(e.to_string().starts_with("TLS: "), "{e}");
+    assert!(e.to_string().contains("certificate"), "{e}");
+    // Plain HTTP against the TLS port fails.
+    sp.probe = http("/a", 200, None);
+    assert!(round(&sp).await.is_err());
+    // The model's form: an imported SSL_GET makes this probe (unverified).
+    let text = format!(
+        "virtual_server 127.0.0.1 {p} {{\n  protocol TCP\n  lb_kind NAT\n  real_server 127.0.0.1 {p} {{\n    SSL_GET {{\n      url {{\n        path /b\n        status_code 204\n      }}\n    }}\n  }}\n}}\n",
+        p = addr.port()
+    );
+    let imported = lbd::keepalived::import_into(
+        &Config::default(),
+        &text,
+        std::path::Path::new("s.conf"),
+        "n",
+        &lbd::keepalived::parser::NoIncludes,
+    )
+    .unwrap();
+    let mut s = lbd::health::specs(&imported.config)[0].clone();
+    assert!(matches!(&s.probe, Probe::Http { tls: Some(t), .. } if t.ca_file.is_none()));
+    s.retry = 0;
+    round(&s).await.unwrap();
+    let exported = lbd::keepalived::export::export(&imported.config, "n");
+    assert!(exported.contains("SSL_GET {"), "{exported}");
 }

@@ -797,7 +797,9 @@ async fn config_survives_a_restart_exactly() {
                            "health_check": {"type": "http", "path": "/health", "expected_status": 204,
                                             "body_contains": "ok", "rise": 2, "fall": 3}},
                           {"address": "2001:db8::11", "forwarding": "nat", "port": 8080,
-                           "health_check": {"type": "http", "urls": [{"path": "/a", "status_codes": ["200-299", "304"]},
+                           "health_check": {"type": "https", "tls_server_name": "www.example.org",
+                                            "tls_ca_file": "/etc/ssl/certs/ca.pem",
+                                            "urls": [{"path": "/a", "status_codes": ["200-299", "304"]},
                                             {"path": "/b", "digest": "9e107d9d372bb6826bd81d3542a419d6"}]}}]}],
         "vrrp_groups": [{"name": "VI_6", "vrid": 51, "version": 3, "advert_interval_ms": 10,
             "virtual_addresses": ["2001:db8::100/64", "2001:db8::101"], "preempt": false, "preempt_delay_ms": 3000,
@@ -821,6 +823,10 @@ async fn config_survives_a_restart_exactly() {
     assert_eq!(
         before.body["virtual_servers"][1]["real_servers"][1]["health_check"]["urls"][0],
         json!({"path": "/a", "status_codes": ["200-299", "304"]})
+    );
+    assert_eq!(
+        before.body["virtual_servers"][1]["real_servers"][1]["health_check"]["tls_server_name"],
+        "www.example.org"
     );
     s.restart().await;
     let after = get(&s, "/api/v1/config").await;

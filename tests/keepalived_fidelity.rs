@@ -429,7 +429,7 @@ fn fwmark_family_follows_the_real_servers_and_mixed_families_are_an_error() {
 #[test]
 fn checks_lbd_cannot_run_fail_the_import_unless_allowed_unchecked() {
     let o = ImportOptions::default();
-    for check in ["SSL_GET", "SMTP_CHECK", "DNS_CHECK"] {
+    for check in ["SMTP_CHECK", "DNS_CHECK"] {
         let text = format!(
             "virtual_server 10.0.0.1 80 {{\n  protocol TCP\n  real_server 10.0.0.2 80 {{\n    {check} {{\n      connect_timeout 3\n    }}\n  }}\n}}\n"
         );
@@ -464,7 +464,7 @@ fn checks_lbd_cannot_run_fail_the_import_unless_allowed_unchecked() {
     }
     // Several urls, status code lists and ranges, a digest: imported as keepalived reads them,
     // exported back, and keepalived accepts the export.
-    let urls = "virtual_server 10.0.0.1 80 {\n  protocol TCP\n  real_server 10.0.0.2 80 {\n    HTTP_GET {\n      url {\n        path /a\n        status_code 200 301-302\n      }\n      url {\n        path /b\n        digest 9E107D9D372BB6826BD81D3542A419D6\n      }\n    }\n  }\n}\n";
+    let urls = "virtual_server 10.0.0.1 80 {\n  protocol TCP\n  virtualhost www.example.org\n  real_server 10.0.0.2 80 {\n    HTTP_GET {\n      url {\n        path /a\n        status_code 200 301-302\n      }\n      url {\n        path /b\n        digest 9E107D9D372BB6826BD81D3542A419D6\n      }\n    }\n  }\n}\n";
     let r = import_text(&Config::default(), urls, "u.conf", "n", o).unwrap();
     let cfg = committed(&Config::default(), r.config);
     let hc = cfg.virtual_servers[0].real_servers[0]
@@ -477,10 +477,15 @@ fn checks_lbd_cannot_run_fail_the_import_unless_allowed_unchecked() {
             {"path": "/b", "digest": "9e107d9d372bb6826bd81d3542a419d6"}])
     );
     assert_eq!((hc.path, hc.expected_status), (None, None));
+    // The service's virtualhost is the Host of its HTTP checks, as keepalived sends it.
+    assert_eq!(hc.virtualhost.as_deref(), Some("www.example.org"));
+    assert!(matches!(&lbd::health::specs(&cfg)[0].probe,
+        lbd::health::Probe::Http { host, .. } if host == "www.example.org"));
     let exported = export(&cfg, "n");
     assert!(
         exported.contains("status_code 200 301-302")
-            && exported.contains("digest 9e107d9d372bb6826bd81d3542a419d6"),
+            && exported.contains("digest 9e107d9d372bb6826bd81d3542a419d6")
+            && exported.contains("virtualhost www.example.org"),
         "{exported}"
     );
     keepalived_accepts(&exported);
@@ -512,12 +517,12 @@ fn checks_lbd_cannot_run_fail_the_import_unless_allowed_unchecked() {
 
     let bad = urls.replace("301-302", "302-301");
     let e = import_text(&Config::default(), &bad, "s.conf", "n", o).unwrap_err();
-    assert_eq!(e, "s.conf:7: `302-301`: the range is empty");
+    assert_eq!(e, "s.conf:8: `302-301`: the range is empty");
 }
 
 #[test]
 fn strict_fails_on_any_unsupported_keyword_and_reasons_are_given() {
-    let text = "virtual_server 10.0.0.1 80 {\n  protocol TCP\n  hysteresis 2\n  virtualhost www.example.org\n  real_server 10.0.0.2 80 {\n  }\n}\n";
+    let text = "virtual_server 10.0.0.1 80 {\n  protocol TCP\n  hysteresis 2\n  omega\n  real_server 10.0.0.2 80 {\n  }\n}\n";
     let r = import_text(
         &Config::default(),
         text,
@@ -535,7 +540,7 @@ fn strict_fails_on_any_unsupported_keyword_and_reasons_are_given() {
         u[0].starts_with("s.conf:3 `hysteresis` in virtual_server is not supported by lbd (lbd's quorum has no hysteresis"),
         "{u:?}"
     );
-    assert!(u[1].starts_with("s.conf:4 `virtualhost`"), "{u:?}");
+    assert!(u[1].starts_with("s.conf:4 `omega`"), "{u:?}");
     let e = import_text(
         &Config::default(),
         text,

@@ -71,7 +71,7 @@ const SCHEDULERS: &[&str] = &[
 const FORWARDINGS: &[&str] = &["dr", "nat", "tun"];
 /// In the proto enum's order, from 1.
 const SCHEDULER_FLAGS: &[&str] = &["sh-fallback", "sh-port", "mh-fallback", "mh-port"];
-const CHECKS: &[&str] = &["tcp", "http", "misc"];
+const CHECKS: &[&str] = &["tcp", "http", "misc", "https"];
 const STATES: &[&str] = &["master", "backup"];
 
 fn vs_json(v: &pb::VirtualServer, path: &str) -> Result<Value, Status> {
@@ -179,7 +179,7 @@ fn rs_json(r: &pb::RealServer, path: &str, partial: bool) -> Result<Value, Statu
             None => {
                 return Err(invalid(
                     &format!("{hp}.type"),
-                    "a health check needs a type (tcp, http or misc)",
+                    "a health check needs a type (tcp, http, misc or https)",
                 ))
             }
         };
@@ -214,6 +214,9 @@ fn rs_json(r: &pb::RealServer, path: &str, partial: bool) -> Result<Value, Statu
             hm.insert("misc_dynamic".into(), true.into());
         }
         put(&mut hm, "user", h.user.clone());
+        put(&mut hm, "tls_ca_file", h.tls_ca_file.clone());
+        put(&mut hm, "tls_server_name", h.tls_server_name.clone());
+        put(&mut hm, "virtualhost", h.virtualhost.clone());
         m.insert("health_check".into(), Value::Object(hm));
     }
     Ok(Value::Object(m))
@@ -365,6 +368,7 @@ fn health_check(h: &HealthCheck) -> pb::HealthCheck {
             CheckKind::Tcp => pb::CheckKind::Tcp as i32,
             CheckKind::Http => pb::CheckKind::Http as i32,
             CheckKind::Misc => pb::CheckKind::Misc as i32,
+            CheckKind::Https => pb::CheckKind::Https as i32,
         },
         connect_port: h.connect_port.map(u32::from),
         connect_timeout_ms: Some(h.connect_timeout_ms),
@@ -388,6 +392,9 @@ fn health_check(h: &HealthCheck) -> pb::HealthCheck {
         misc_timeout_ms: h.misc_timeout_ms,
         misc_dynamic: h.misc_dynamic,
         user: h.user.clone(),
+        tls_ca_file: h.tls_ca_file.clone(),
+        tls_server_name: h.tls_server_name.clone(),
+        virtualhost: h.virtualhost.clone(),
     }
 }
 

@@ -9,7 +9,10 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use std::sync::Arc;
+
+use rustls::pki_types::{CertificateDer, ServerName};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::CheckError;
@@ -27,21 +30,125 @@ pub struct HttpCheck<'a> {
     pub digest: Option<&'a str>,
 }
 
+/// SSL_GET's TLS: keepalived does not verify the server's certificate; lbd does when given CA
+/// certificates (and checks `server_name`, also sent as SNI, or the address).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tls {
+    pub ca_file: Option<String>,
+    pub server_name: Option<String>,
+}
+
+/// Accepts any certificate: keepalived's SSL_GET without a CA (it checks the service, not
+/// its identity). The handshake's signatures are still checked.
+#[derive(Debug)]
+struct NoVerify(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for NoVerify {
+    fn verify_server_cert(
+        &self,
+        _: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: &ServerName<'_>,
+        _: &[u8],
+        _: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+fn tls_config(t: &Tls) -> Result<Arc<rustls::ClientConfig>, CheckError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| CheckError::Tls(e.to_string()))?;
+    let cfg = match &t.ca_file {
+        None => builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(NoVerify(provider)))
+            .with_no_client_auth(),
+        Some(path) => {
+            let pem = std::fs::read(path)
+                .map_err(|e| CheckError::Tls(format!("tls_ca_file {path}: {e}")))?;
+            let mut roots = rustls::RootCertStore::empty();
+            for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
+                let cert = cert.map_err(|e| CheckError::Tls(format!("tls_ca_file {path}: {e}")))?;
+                roots
+                    .add(cert)
+                    .map_err(|e| CheckError::Tls(format!("tls_ca_file {path}: {e}")))?;
+            }
+            builder.with_root_certificates(roots).with_no_client_auth()
+        }
+    };
+    Ok(Arc::new(cfg))
+}
+
 pub async fn check(
     addr: SocketAddr,
     timeout: Duration,
     c: &HttpCheck<'_>,
+    tls: Option<&Tls>,
 ) -> Result<(), CheckError> {
-    match tokio::time::timeout(timeout, exchange(addr, c)).await {
+    match tokio::time::timeout(timeout, connect(addr, c, tls)).await {
         Err(_) => Err(CheckError::Timeout(timeout)),
         Ok(r) => r,
     }
 }
 
-async fn exchange(addr: SocketAddr, c: &HttpCheck<'_>) -> Result<(), CheckError> {
-    let mut s = TcpStream::connect(addr)
+async fn connect(addr: SocketAddr, c: &HttpCheck<'_>, tls: Option<&Tls>) -> Result<(), CheckError> {
+    let s = TcpStream::connect(addr)
         .await
         .map_err(|e| CheckError::Connect(e.to_string()))?;
+    let Some(t) = tls else {
+        return exchange(s, c).await;
+    };
+    let name = match &t.server_name {
+        Some(n) => ServerName::try_from(n.clone())
+            .map_err(|e| CheckError::Tls(format!("tls_server_name {n}: {e}")))?,
+        None => ServerName::IpAddress(addr.ip().into()),
+    };
+    let s = tokio_rustls::TlsConnector::from(tls_config(t)?)
+        .connect(name, s)
+        .await
+        .map_err(|e| CheckError::Tls(e.to_string()))?;
+    exchange(s, c).await
+}
+
+async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
+    mut s: S,
+    c: &HttpCheck<'_>,
+) -> Result<(), CheckError> {
     let req = format!(
         "GET {} HTTP/1.0\r\nHost: {}\r\nUser-Agent: lbd-healthcheck\r\nConnection: close\r\n\r\n",
         c.path, c.host

@@ -1,6 +1,7 @@
 //! Health checks: one task per checked real server, keepalived's timing, verdicts to the actor.
 //!
-//! - [`tcp`] (TCP_CHECK) and [`http`] (HTTP_GET) are the checkers, one file each.
+//! - [`tcp`] (TCP_CHECK), [`http`] (HTTP_GET, and SSL_GET over TLS) and [`misc`] (MISC_CHECK)
+//!   are the checkers, one file each.
 //! - [`state`] holds the rise/fall hysteresis and what the API shows.
 //! - [`Checkers`] (owned by the data-plane actor) starts, keeps and stops the tasks as the
 //!   configuration changes. A task whose real server and check are unchanged by an edit keeps
@@ -60,6 +61,8 @@ pub enum CheckError {
     Body(String),
     #[error("{0}")]
     Script(String),
+    #[error("TLS: {0}")]
+    Tls(String),
     #[error("exit {code}: {output}")]
     Exit { code: String, output: String },
 }
@@ -72,6 +75,8 @@ pub enum Probe {
         host: String,
         urls: Vec<HttpUrl>,
         body_contains: Option<String>,
+        /// SSL_GET: over TLS.
+        tls: Option<http::Tls>,
     },
     /// keepalived MISC_CHECK.
     Misc {
@@ -122,10 +127,15 @@ pub fn specs_of(vs: &VirtualServer) -> Vec<CheckSpec> {
         let port = hc.connect_port.or(rs.port).unwrap_or(0);
         let probe = match hc.kind {
             CheckKind::Tcp => Probe::Tcp,
-            CheckKind::Http => Probe::Http {
-                host: match rs.address {
-                    IpAddr::V6(a) => format!("[{a}]"),
-                    a => a.to_string(),
+            CheckKind::Http | CheckKind::Https => Probe::Http {
+                tls: (hc.kind == CheckKind::Https).then(|| http::Tls {
+                    ca_file: hc.tls_ca_file.clone(),
+                    server_name: hc.tls_server_name.clone(),
+                }),
+                host: match (&hc.virtualhost, rs.address) {
+                    (Some(h), _) => h.clone(),
+                    (None, IpAddr::V6(a)) => format!("[{a}]"),
+                    (None, a) => a.to_string(),
                 },
                 urls: if hc.urls.is_empty() {
                     let s = hc.expected_status.unwrap_or(200);
@@ -337,6 +347,7 @@ pub async fn attempt(spec: &CheckSpec) -> Result<Option<u32>, CheckError> {
             host,
             urls,
             body_contains,
+            tls,
         } => {
             // keepalived: every url of an HTTP_GET must pass.
             for u in urls {
@@ -347,7 +358,7 @@ pub async fn attempt(spec: &CheckSpec) -> Result<Option<u32>, CheckError> {
                     body_contains: body_contains.as_deref(),
                     digest: u.digest.as_deref(),
                 };
-                http::check(spec.target, spec.connect_timeout, &c).await?;
+                http::check(spec.target, spec.connect_timeout, &c, tls.as_ref()).await?;
             }
             Ok(None)
         }

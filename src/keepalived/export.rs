@@ -203,8 +203,12 @@ fn virtual_server(o: &mut String, vs: &VirtualServer) {
                 CheckKind::Tcp => "TCP_CHECK",
                 CheckKind::Http => "HTTP_GET",
                 CheckKind::Misc => "MISC_CHECK",
+                CheckKind::Https => "SSL_GET",
             };
             let _ = writeln!(o, "        {name} {{");
+            if let Some(v) = &hc.virtualhost {
+                let _ = writeln!(o, "            virtualhost {v}");
+            }
             if let Some(p) = &hc.misc_path {
                 let _ = writeln!(o, "            misc_path \"{p}\"");
             }
@@ -228,7 +232,7 @@ fn virtual_server(o: &mut String, vs: &VirtualServer) {
                 }
                 let _ = writeln!(o, "            }}");
             }
-            if hc.kind == CheckKind::Http && hc.urls.is_empty() {
+            if matches!(hc.kind, CheckKind::Http | CheckKind::Https) && hc.urls.is_empty() {
                 let _ = writeln!(
                     o,
                     "            url {{\n                path {}",
@@ -259,6 +263,17 @@ fn virtual_server(o: &mut String, vs: &VirtualServer) {
             for (what, v) in [("rise", hc.rise), ("fall", hc.fall)] {
                 if let Some(v) = v {
                     let _ = writeln!(o, "            ! lbd {what} {v} (no keepalived equivalent)");
+                }
+            }
+            for (what, v) in [
+                ("tls_ca_file", &hc.tls_ca_file),
+                ("tls_server_name", &hc.tls_server_name),
+            ] {
+                if let Some(v) = v {
+                    let _ = writeln!(
+                        o,
+                        "            ! lbd {what} {v:?} (keepalived: global ssl block)"
+                    );
                 }
             }
             if let Some(b) = &hc.body_contains {

@@ -182,7 +182,6 @@ fn field_of(block: &str, key: &str) -> Option<&'static str> {
             "hysteresis" => "hysteresis",
             "quorum_up" => "quorum_up",
             "quorum_down" => "quorum_down",
-            "virtualhost" => "virtualhost",
             "alpha" => "alpha",
             "omega" => "omega",
             _ => return None,
@@ -483,7 +482,6 @@ fn group_entries(g: &Node) -> Result<Vec<GroupEntry>, ImportError> {
 /// Why a `virtual_server` keyword lbd does not model is not imported.
 fn vs_unsupported_reason(key: &str) -> Option<&'static str> {
     Some(match key {
-        "virtualhost" => "lbd's HTTP checks send the real server's address as Host",
         "alpha" => "lbd starts every real server up and lets the first check decide (keepalived's default, no alpha)",
         "omega" => "lbd runs no script when a virtual server is removed",
         "hysteresis" => "lbd's quorum has no hysteresis: the service is up at quorum or more",
@@ -551,6 +549,7 @@ fn virtual_server(cx: &mut Ctx<'_>, n: &Node) -> Result<Vec<VirtualServer>, Impo
     let mut rs_nodes = Vec::new();
     let mut has_protocol = false;
     let mut ops = None;
+    let mut vhost: Option<String> = None;
     for c in n.children() {
         match c.key.as_str() {
             "delay_loop" => vs.delay_loop_ms = secs_ms(c)?,
@@ -587,6 +586,7 @@ fn virtual_server(cx: &mut Ctx<'_>, n: &Node) -> Result<Vec<VirtualServer>, Impo
                 })
             }
             "ops" => ops = Some(c),
+            "virtualhost" => vhost = Some(arg(c, 0)?.to_string()),
             k @ ("sh-port" | "sh-fallback" | "mh-port" | "mh-fallback") => {
                 let f = SchedulerFlag::ALL
                     .into_iter()
@@ -675,7 +675,7 @@ fn virtual_server(cx: &mut Ctx<'_>, n: &Node) -> Result<Vec<VirtualServer>, Impo
         if let Some(a) = vs.address {
             vs.family = Some(Family::of(&a));
         }
-        finish_vs(cx, n, &mut vs, &rs_nodes)?;
+        finish_vs(cx, n, &mut vs, &rs_nodes, vhost.as_ref())?;
         return Ok(vec![vs]);
     };
     // One service per group entry, as keepalived programs a `virtual_server group`.
@@ -699,7 +699,7 @@ fn virtual_server(cx: &mut Ctx<'_>, n: &Node) -> Result<Vec<VirtualServer>, Impo
                 v.one_packet = vs.one_packet;
             }
         }
-        finish_vs(cx, n, &mut v, &rs_nodes)?;
+        finish_vs(cx, n, &mut v, &rs_nodes, vhost.as_ref())?;
         out.push(v);
     }
     cx.warn(
@@ -718,6 +718,7 @@ fn finish_vs(
     n: &Node,
     vs: &mut VirtualServer,
     rs_nodes: &[&Node],
+    vs_virtualhost: Option<&String>,
 ) -> Result<(), ImportError> {
     if vs.fwmark.is_some() && vs.one_packet && vs.family.is_none() {
         vs.family = Some(Family::Ipv4);
@@ -726,7 +727,13 @@ fn finish_vs(
     let label = crate::model::diff::vs_label(vs);
     cx.lines(&label, n, "virtual_server");
     for r in rs_nodes {
-        let rs = real_server(cx, vs, r)?;
+        let mut rs = real_server(cx, vs, r)?;
+        // keepalived: the service's `virtualhost` is the Host of its HTTP checks that name none.
+        if let (Some(v), Some(hc)) = (vs_virtualhost, &mut rs.health_check) {
+            if matches!(hc.kind, CheckKind::Http | CheckKind::Https) {
+                hc.virtualhost.get_or_insert_with(|| v.clone());
+            }
+        }
         let rlabel = crate::model::diff::rs_label(vs, &rs);
         cx.lines(&rlabel, r, "real_server");
         vs.real_servers.push(rs);
@@ -765,7 +772,7 @@ fn real_server(cx: &mut Ctx<'_>, vs: &VirtualServer, n: &Node) -> Result<RealSer
             "lb_kind" | "lvs_method" => rs.forwarding = Some(forwarding(c)?),
             "uthreshold" => rs.upper_threshold = Some(num(c)?),
             "lthreshold" => rs.lower_threshold = Some(num(c)?),
-            k @ ("TCP_CHECK" | "HTTP_GET" | "MISC_CHECK") => {
+            k @ ("TCP_CHECK" | "HTTP_GET" | "MISC_CHECK" | "SSL_GET") => {
                 if let Some(first) = &first_check {
                     return Err(bad(
                         c,
@@ -776,12 +783,13 @@ fn real_server(cx: &mut Ctx<'_>, vs: &VirtualServer, n: &Node) -> Result<RealSer
                 let kind = match k {
                     "TCP_CHECK" => CheckKind::Tcp,
                     "HTTP_GET" => CheckKind::Http,
+                    "SSL_GET" => CheckKind::Https,
                     _ => CheckKind::Misc,
                 };
                 rs.health_check = Some(check(cx, c, kind)?);
             }
-            k @ ("SSL_GET" | "SMTP_CHECK" | "DNS_CHECK" | "BFD_CHECK" | "UDP_CHECK"
-            | "PING_CHECK" | "FILE_CHECK") => {
+            k @ ("SMTP_CHECK" | "DNS_CHECK" | "BFD_CHECK" | "UDP_CHECK" | "PING_CHECK"
+            | "FILE_CHECK") => {
                 let msg = format!("`{k}` cannot be imported: lbd does not run this check");
                 if !cx.opts.allow_unchecked {
                     return Err(bad(
@@ -841,6 +849,9 @@ fn check(cx: &mut Ctx<'_>, n: &Node, kind: CheckKind) -> Result<HealthCheck, Imp
         misc_timeout_ms: None,
         misc_dynamic: false,
         user: None,
+        tls_ca_file: None,
+        tls_server_name: None,
+        virtualhost: None,
     };
     let mut urls: Vec<UrlCheck> = Vec::new();
     for c in n.children() {
@@ -865,7 +876,10 @@ fn check(cx: &mut Ctx<'_>, n: &Node, kind: CheckKind) -> Result<HealthCheck, Imp
                     cx.warn(c, "the group after the user is ignored: lbd runs the command with the user's own group");
                 }
             }
-            "url" if kind == CheckKind::Http => {
+            "virtualhost" if matches!(kind, CheckKind::Http | CheckKind::Https) => {
+                hc.virtualhost = Some(arg(c, 0)?.to_string())
+            }
+            "url" if matches!(kind, CheckKind::Http | CheckKind::Https) => {
                 let mut url = UrlCheck {
                     path: String::new(),
                     status_codes: Vec::new(),
@@ -902,7 +916,7 @@ fn check(cx: &mut Ctx<'_>, n: &Node, kind: CheckKind) -> Result<HealthCheck, Imp
             _ => cx.unsupported(c, &n.key),
         }
     }
-    if kind == CheckKind::Http {
+    if matches!(kind, CheckKind::Http | CheckKind::Https) {
         match urls.as_slice() {
             // One url with one status code: lbd's simple form (what lbd stores for it).
             [u] if u.digest.is_none()

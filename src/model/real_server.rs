@@ -47,6 +47,9 @@ pub enum CheckKind {
     Http,
     /// keepalived MISC_CHECK: a command (run without a shell); exit 0 is healthy.
     Misc,
+    /// keepalived SSL_GET: the http check over TLS (certificate not verified unless
+    /// `tls_ca_file` is given, as keepalived).
+    Https,
 }
 
 /// A health check. Timing follows keepalived: every `delay_loop` of the virtual server, try; on
@@ -100,6 +103,17 @@ pub struct HealthCheck {
     /// misc only: run the command as this user (keepalived `user`; lbd must run as root).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
+    /// https only: verify the server's certificate against the CA certificates in this PEM
+    /// file (absent: no verification, keepalived's SSL_GET default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_ca_file: Option<String>,
+    /// https only: the name sent as SNI and, with `tls_ca_file`, verified.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_server_name: Option<String>,
+    /// http/https only: the Host header (keepalived `virtualhost`; default: the real server's
+    /// address).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub virtualhost: Option<String>,
 }
 
 /// Splits a command line on white space, with double or single quotes grouping (keepalived's

@@ -309,6 +309,25 @@ pub fn real_server(vs: &VirtualServer, rs: &RealServer) -> Result {
 
 /// The misc-only fields must be absent on other checks.
 fn misc_absent(hc: &HealthCheck) -> Result {
+    if let Some(v) = &hc.virtualhost {
+        ensure(
+            !v.is_empty()
+                && v.len() <= 255
+                && !v.chars().any(|c| c.is_whitespace() || c.is_control()),
+            "virtualhost",
+            || "must be a host name (1-255 characters, no spaces)".into(),
+        )?;
+    }
+    if hc.kind != CheckKind::Https {
+        for (field, present) in [
+            ("tls_ca_file", hc.tls_ca_file.is_some()),
+            ("tls_server_name", hc.tls_server_name.is_some()),
+        ] {
+            ensure(!present, field, || {
+                format!("{field} is only for https checks")
+            })?;
+        }
+    }
     for (field, present) in [
         ("misc_path", hc.misc_path.is_some()),
         ("misc_timeout_ms", hc.misc_timeout_ms.is_some()),
@@ -347,6 +366,7 @@ fn health_check(rs: &RealServer, hc: &HealthCheck) -> Result {
                 ("expected_status", hc.expected_status.is_some()),
                 ("body_contains", hc.body_contains.is_some()),
                 ("urls", !hc.urls.is_empty()),
+                ("virtualhost", hc.virtualhost.is_some()),
             ] {
                 ensure(!present, field, || {
                     format!("{field} is only for http checks")
@@ -371,6 +391,15 @@ fn health_check(rs: &RealServer, hc: &HealthCheck) -> Result {
                 check_label("user", u, 32)?;
             }
             for (field, present) in [
+                ("tls_ca_file", hc.tls_ca_file.is_some()),
+                ("tls_server_name", hc.tls_server_name.is_some()),
+                ("virtualhost", hc.virtualhost.is_some()),
+            ] {
+                ensure(!present, field, || {
+                    format!("{field} is only for http/https checks")
+                })?;
+            }
+            for (field, present) in [
                 ("path", hc.path.is_some()),
                 ("expected_status", hc.expected_status.is_some()),
                 ("body_contains", hc.body_contains.is_some()),
@@ -381,7 +410,7 @@ fn health_check(rs: &RealServer, hc: &HealthCheck) -> Result {
                 })?;
             }
         }
-        CheckKind::Http => {
+        CheckKind::Http | CheckKind::Https => {
             if let Some(p) = &hc.path {
                 ensure(
                     p.starts_with('/') && !p.chars().any(|c| c.is_whitespace() || c.is_control()),
