@@ -456,6 +456,65 @@ impl Store {
     }
 }
 
+/// The stored event history: the newest events (oldest first) and the largest sequence number
+/// ever stored (which an unreadable row still counts for).
+pub struct StoredEvents {
+    pub events: Vec<crate::events::Event>,
+    pub last_seq: u64,
+}
+
+impl Store {
+    /// The last `limit` events. A row that does not parse (written by a newer lbd, or damaged)
+    /// is skipped with a warning: the history is news, not configuration.
+    pub async fn load_events(&self, limit: usize) -> Result<StoredEvents> {
+        let last: Option<i64> = sqlx::query_scalar("SELECT MAX(seq) FROM events")
+            .fetch_one(&self.pool)
+            .await?;
+        let rows: Vec<(i64, String)> =
+            sqlx::query_as("SELECT seq, body FROM events ORDER BY seq DESC LIMIT ?1")
+                .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+                .fetch_all(&self.pool)
+                .await?;
+        let mut events = Vec::with_capacity(rows.len());
+        for (seq, body) in rows.into_iter().rev() {
+            match serde_json::from_str::<crate::events::Event>(&body) {
+                Ok(e) => events.push(e),
+                Err(e) => tracing::warn!(seq, error = %e, "skipping an unreadable stored event"),
+            }
+        }
+        Ok(StoredEvents {
+            events,
+            last_seq: last.and_then(|s| u64::try_from(s).ok()).unwrap_or(0),
+        })
+    }
+
+    /// Appends events (in seq order) and drops all but the newest `keep`, in one transaction.
+    pub async fn append_events(&self, events: &[crate::events::Event], keep: usize) -> Result<()> {
+        let Some(last) = events.last().map(|e| e.seq) else {
+            return Ok(());
+        };
+        let mut tx = self.pool.begin().await?;
+        for chunk in events.chunks(INSERT_CHUNK) {
+            let mut q = sqlx::QueryBuilder::<Sqlite>::new(
+                "INSERT OR REPLACE INTO events (seq, time_unix_ms, body) ",
+            );
+            q.push_values(chunk, |mut b, e| {
+                b.push_bind(e.seq as i64)
+                    .push_bind(e.time_unix_ms as i64)
+                    .push_bind(serde_json::to_string(e).unwrap_or_else(|_| "{}".into()));
+            });
+            q.build().execute(&mut *tx).await?;
+        }
+        let floor = last.saturating_sub(keep as u64);
+        sqlx::query("DELETE FROM events WHERE seq <= ?1")
+            .bind(floor as i64)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
 async fn delete(tx: &mut Transaction<'_, Sqlite>, sql: &str, id: Id) -> Result<()> {
     sqlx::query(sql).bind(id).execute(&mut **tx).await?;
     Ok(())

@@ -82,6 +82,7 @@ fn api_router() -> OpenApiRouter<Service> {
         .routes(routes!(config::get, config::replace))
         .routes(routes!(system::status))
         .routes(routes!(system::events))
+        .routes(routes!(system::stream))
         .routes(routes!(system::healthz))
         .routes(routes!(ipvs::table))
         .routes(routes!(ipvs::connections))

@@ -3,6 +3,7 @@
 //! reflection on the same port.
 
 pub mod convert;
+pub mod events;
 pub mod server;
 
 use std::future::Future;

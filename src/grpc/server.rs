@@ -468,6 +468,15 @@ impl pb::lbd_server::Lbd for LbdApi {
             .collect();
         Ok(Response::new(pb::ListEventsResponse { events }))
     }
+
+    type WatchEventsStream = super::events::WatchStream;
+
+    async fn watch_events(&self, r: Request<pb::WatchEventsRequest>) -> R<Self::WatchEventsStream> {
+        let since = r.into_inner().since;
+        Ok(Response::new(super::events::watch(
+            self.service.events().watch(since),
+        )))
+    }
 }
 
 /// The serde name of a unit enum ("running", "up"), as the HTTP API shows it.
