@@ -4,6 +4,7 @@
 //! and `?dry_run=true`; errors are JSON (see [`error`]).
 
 pub mod config;
+pub mod dashboard;
 pub mod error;
 pub mod extract;
 pub mod import;
@@ -164,6 +165,7 @@ pub fn router_with(service: Service, limits: limits::HttpLimits) -> Router {
     document_common_errors(&mut spec);
     router
         .merge(SwaggerUi::new("/docs").url(OPENAPI_PATH, spec))
+        .merge(dashboard::router())
         .fallback(|| async { ApiError::not_found("no such resource") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(
