@@ -214,9 +214,13 @@ impl EventBus {
     /// stream ends at [`EventBus::close`], or after one [`Watched::Lagged`] when the reader does
     /// not keep up (a broadcast channel: a slow reader never holds up a publisher).
     pub fn watch(&self, since: u64) -> impl Stream<Item = Watched> + Send + 'static {
-        let (rx, replay) = {
+        let (rx, replay, since) = {
             let h = self.inner.history.lock().unwrap_or_else(|p| p.into_inner());
-            (self.inner.tx.subscribe(), after(&h.1, since))
+            // A `since` beyond the last event is from numbers this history never kept (given out
+            // just before a crash, unstored): such a reader gets every new event, not only those
+            // numbered past its own.
+            let since = since.min(h.0);
+            (self.inner.tx.subscribe(), after(&h.1, since), since)
         };
         let state = WatchState {
             replay: replay.into(),
@@ -374,6 +378,18 @@ mod tests {
         assert_eq!(seqs, vec![2, 3, 4]);
         bus.close();
         assert_eq!(w.next().await, None);
+    }
+
+    #[tokio::test]
+    async fn a_since_beyond_the_last_event_still_gets_the_next_one() {
+        let bus = EventBus::default();
+        bus.publish(committed(1));
+        let mut w = Box::pin(bus.watch(50));
+        bus.publish(committed(2));
+        match w.next().await {
+            Some(Watched::Event(e)) => assert_eq!(e.seq, 2),
+            other => panic!("unexpected {other:?}"),
+        }
     }
 
     #[tokio::test]
