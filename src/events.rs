@@ -129,6 +129,8 @@ struct Inner {
     published: Notify,
     /// Set at shutdown: live readers end.
     closed: watch::Sender<bool>,
+    /// The last seq the store had at start: the persister writes what comes after it.
+    stored_seq: u64,
 }
 
 impl Default for EventBus {
@@ -160,6 +162,7 @@ impl EventBus {
                 history: Mutex::new((last, history)),
                 published: Notify::new(),
                 closed: watch::Sender::new(false),
+                stored_seq: last,
             }),
         }
     }
@@ -288,7 +291,9 @@ impl WatchState {
 /// of the events table: it wakes on publish, waits [`PERSIST_BATCH_WINDOW`] for more, and writes
 /// the batch in one transaction, off the commit path and the data plane's.
 pub async fn persist(bus: EventBus, store: crate::store::Store, mut stop: watch::Receiver<bool>) {
-    let mut written = bus.last_seq();
+    // From what the store had, not from `last_seq`: events published before this task first
+    // runs are not stored yet.
+    let mut written = bus.inner.stored_seq;
     loop {
         let stopping = tokio::select! {
             _ = bus.inner.published.notified() => false,

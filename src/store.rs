@@ -57,6 +57,8 @@ type Result<T, E = StoreError> = std::result::Result<T, E>;
 #[derive(Clone)]
 pub struct Store {
     pool: SqlitePool,
+    /// The event history's own connection (see [`Store::append_events`]).
+    events: SqlitePool,
     /// The owner's lock on the database (see [`Store::open`]); `close` releases it. A mutex,
     /// only so that `close` on one clone can drop the handle every clone shares.
     lock: std::sync::Arc<std::sync::Mutex<Option<std::fs::File>>>,
@@ -138,11 +140,15 @@ pub struct Loaded {
 /// A connection to the database file with the store's settings, schema untouched. The store
 /// opens its own with it; the IPVS benchmark times a bare write with it (its SQLite floor).
 pub async fn connect(path: &Path) -> Result<SqlitePool> {
+    connect_with(path, SqliteSynchronous::Full).await
+}
+
+async fn connect_with(path: &Path, synchronous: SqliteSynchronous) -> Result<SqlitePool> {
     let opts = SqliteConnectOptions::new()
         .filename(path)
         .create_if_missing(true)
         .journal_mode(SqliteJournalMode::Wal)
-        .synchronous(SqliteSynchronous::Full)
+        .synchronous(synchronous)
         .foreign_keys(true)
         .busy_timeout(Duration::from_secs(5));
     // One connection: the service serializes writes, and reads are served from memory.
@@ -168,9 +174,25 @@ impl Store {
         let lock_existed = lock_file.exists();
         let lock = take_lock(path)?;
         let existed = path.exists();
-        match Self::open_locked(path).await {
-            Ok(pool) => Ok(Store {
+        let opened = match Self::open_locked(path).await {
+            // The event history's writes need no fsync of their own (synchronous=NORMAL, WAL:
+            // they are on disk by the next configuration commit or checkpoint); so they hold
+            // SQLite's write lock for microseconds, not for an fsync a commit would wait behind.
+            // Events are news: losing the last few to a power cut is acceptable, a slower
+            // commit is not.
+            Ok(pool) => match connect_with(path, SqliteSynchronous::Normal).await {
+                Ok(events) => Ok((pool, events)),
+                Err(e) => {
+                    pool.close().await;
+                    Err(e)
+                }
+            },
+            Err(e) => Err(e),
+        };
+        match opened {
+            Ok((pool, events)) => Ok(Store {
                 pool,
+                events,
                 lock: std::sync::Arc::new(std::sync::Mutex::new(Some(lock))),
             }),
             Err(e) => {
@@ -251,6 +273,7 @@ impl Store {
 
     /// Closes the database and gives up the owner's lock.
     pub async fn close(&self) {
+        self.events.close().await;
         self.pool.close().await;
         if let Ok(mut l) = self.lock.lock() {
             l.take();
@@ -468,12 +491,12 @@ impl Store {
     /// is skipped with a warning: the history is news, not configuration.
     pub async fn load_events(&self, limit: usize) -> Result<StoredEvents> {
         let last: Option<i64> = sqlx::query_scalar("SELECT MAX(seq) FROM events")
-            .fetch_one(&self.pool)
+            .fetch_one(&self.events)
             .await?;
         let rows: Vec<(i64, String)> =
             sqlx::query_as("SELECT seq, body FROM events ORDER BY seq DESC LIMIT ?1")
                 .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-                .fetch_all(&self.pool)
+                .fetch_all(&self.events)
                 .await?;
         let mut events = Vec::with_capacity(rows.len());
         for (seq, body) in rows.into_iter().rev() {
@@ -488,12 +511,13 @@ impl Store {
         })
     }
 
-    /// Appends events (in seq order) and drops all but the newest `keep`, in one transaction.
+    /// Appends events (in seq order) and drops all but the newest `keep`, in one transaction,
+    /// on the events' own connection (only the events task calls this).
     pub async fn append_events(&self, events: &[crate::events::Event], keep: usize) -> Result<()> {
         let Some(last) = events.last().map(|e| e.seq) else {
             return Ok(());
         };
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.events.begin().await?;
         for chunk in events.chunks(INSERT_CHUNK) {
             let mut q = sqlx::QueryBuilder::<Sqlite>::new(
                 "INSERT OR REPLACE INTO events (seq, time_unix_ms, body) ",

@@ -394,3 +394,37 @@ async fn a_lagging_grpc_reader_is_ended_with_aborted() {
     assert!(status.message().starts_with("lagged"), "{status:?}");
     assert!(got < 5_000);
 }
+
+#[tokio::test]
+async fn the_stored_history_is_bounded_to_the_newest_events() {
+    let mut s = TestServer::start().await;
+    for i in 0..(lbd::events::HISTORY as i64 + 50) {
+        bus(&s).publish(EventKind::HealthChanged {
+            virtual_server_id: 1,
+            real_server_id: i,
+            target: "127.0.0.1:9".into(),
+            state: HealthState::Up,
+            error: None,
+        });
+    }
+    let last = bus(&s).last_seq();
+    s.restart().await;
+    // The restarted server may have published its own (the data plane's state) since.
+    let now = bus(&s).last_seq();
+    assert!(now >= last, "numbering goes on from the stored history");
+    let all = events_since(&s, 0).await;
+    assert_eq!(all.len(), lbd::events::HISTORY);
+    let newest = all.last().unwrap()["seq"].as_u64().unwrap();
+    assert!(newest >= now);
+    assert_eq!(
+        all[0]["seq"].as_u64().unwrap(),
+        newest - lbd::events::HISTORY as u64 + 1
+    );
+    let seqs: Vec<u64> = all.iter().map(|e| e["seq"].as_u64().unwrap()).collect();
+    assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "no gaps");
+    assert!(seqs.contains(&last));
+    assert!(seqs
+        .iter()
+        .filter(|&&q| q <= last)
+        .all(|&q| { all[(q - seqs[0]) as usize]["type"] == "health_changed" }));
+}
