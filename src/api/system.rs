@@ -50,6 +50,15 @@ pub async fn events(
     Ok(Json(svc.events().recent(since)))
 }
 
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct StreamQuery {
+    /// Replay the events with a larger sequence number first (without it, and without
+    /// `Last-Event-ID`, the stream starts with the next event).
+    #[param(minimum = 0)]
+    pub since: Option<i64>,
+}
+
 /// How often an idle stream carries a comment, so proxies and clients see it is alive.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
@@ -65,21 +74,26 @@ pub struct Lagged {
 
 /// Live events as Server-Sent Events: each is a `message` whose `id` is its `seq` and whose
 /// `data` is the event as `GET /api/v1/events` shows it. Events after `Last-Event-ID` (or
-/// `?since=`) are replayed from the history first. A reader that falls more than 1,024 events
+/// `?since=`) are replayed from the history first; without either, the stream starts with the
+/// next event. A reader that falls more than 1,024 events
 /// behind gets one `lagged` event and the end of the stream; it may reconnect from there. An
 /// idle stream carries a comment every 15 s.
-#[utoipa::path(get, path = "/api/v1/events/stream", tag = TAG, params(EventsQuery,
+#[utoipa::path(get, path = "/api/v1/events/stream", tag = TAG, params(StreamQuery,
         ("Last-Event-ID" = Option<u64>, Header, description = "resume after this event")),
     responses((status = 200, content_type = "text/event-stream", body = String,
         description = "`id: <seq>` and `data: <Event JSON>` per event; `event: lagged` with `data: <Lagged JSON>` before the end when the reader fell behind")))]
 pub async fn stream(
     State(svc): State<Service>,
     headers: HeaderMap,
-    q: Result<Query<EventsQuery>, QueryRejection>,
+    q: Result<Query<StreamQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Query(q) = q?;
-    let mut since = u64::try_from(q.since)
-        .map_err(|_| ApiError::bad_request("since must be 0 or more").with_field("query"))?;
+    let mut since = match q.since {
+        Some(s) => u64::try_from(s)
+            .map_err(|_| ApiError::bad_request("since must be 0 or more").with_field("query"))?,
+        // Neither `since` nor `Last-Event-ID`: only what happens from now on.
+        None => svc.events().last_seq(),
+    };
     if let Some(v) = headers.get("last-event-id") {
         since = v
             .to_str()

@@ -472,10 +472,9 @@ impl pb::lbd_server::Lbd for LbdApi {
     type WatchEventsStream = super::events::WatchStream;
 
     async fn watch_events(&self, r: Request<pb::WatchEventsRequest>) -> R<Self::WatchEventsStream> {
-        let since = r.into_inner().since;
-        Ok(Response::new(super::events::watch(
-            self.service.events().watch(since),
-        )))
+        let events = self.service.events();
+        let since = r.into_inner().since.unwrap_or_else(|| events.last_seq());
+        Ok(Response::new(super::events::watch(events.watch(since))))
     }
 }
 
