@@ -233,7 +233,8 @@ function renderGroups() {
   const node = state.status ? state.status.node : "";
   const rows = state.config.vrrp_groups.map((g) => {
     const s = live.get(g.name);
-    const holder = !s ? "–" : s.state === "master" ? `${node} (this node)` : s.master_address || "unknown";
+    // The master holds the addresses: this node, or the one whose adverts it hears.
+    const holder = !s ? "–" : s.state === "master" ? `${node} (this node)` : s.master_address || "–";
     return el("tr", { dataset: { group: g.name } },
       el("td", { text: g.name }),
       el("td", { class: "num", text: String(g.vrid) }),

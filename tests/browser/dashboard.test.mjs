@@ -178,12 +178,20 @@ try {
         lower_threshold: 0, active_conns: 12, inactive_conns: 30, persistent_conns: 0, stats: stats(1) }],
     }] }) });
   });
+  // A group again for the picture (its interface does not exist: it is shown disabled).
+  const group = await json("/api/v1/vrrp-groups", {
+    method: "POST",
+    body: JSON.stringify({ name: "VI_1", vrid: 51, virtual_addresses: ["192.168.10.100/24"],
+      nodes: [{ node: "lk01", priority: 100, interface: "lbdtest0", initial_state: "backup" }] }),
+  });
+  assert.equal(group.status, 201);
   await page.reload();
+  await page.locator("#groups tr[data-group=VI_1]", { hasText: "DISABLED" }).waitFor({ timeout: WAIT });
   await vs.locator(".charts svg polyline").first().waitFor({ timeout: WAIT });
   await row.locator("svg polyline").first().waitFor({ timeout: WAIT });
   assert.equal(await row.locator("td.num", { hasText: "12 / 30" }).count(), 1);
   assert.match(await row.locator(".chart .val").first().textContent(), /\/s$/);
-  await page.waitForTimeout(6000); // a few more points
+  await page.waitForTimeout(10000); // a few more points
   await page.screenshot({ path: join(shots, "desktop-charts.png") });
   await page.screenshot({ path: join(shots, "desktop-full.png"), fullPage: true });
 
