@@ -415,6 +415,38 @@ mod tests {
     }
 
     #[test]
+    fn vrrp_reasons_keep_their_particulars_and_events_read_back_as_written() {
+        use crate::vrrp::instance::Reason;
+        let src: std::net::IpAddr = "192.0.2.7".parse().unwrap();
+        assert_eq!(
+            VrrpReason::of(&Reason::HigherPriorityMaster { src, priority: 200 }),
+            (
+                VrrpReason::HigherPriorityMaster,
+                Some("192.0.2.7 (priority 200)".into())
+            )
+        );
+        assert_eq!(
+            VrrpReason::of(&Reason::InterfaceDown("eth1".into())),
+            (VrrpReason::InterfaceDown, Some("eth1".into()))
+        );
+        let e = Event {
+            seq: 9,
+            time_unix_ms: 1,
+            kind: EventKind::VrrpStateChanged {
+                group: "VI_1".into(),
+                vrid: 1,
+                from: VrrpState::Backup,
+                to: VrrpState::Master,
+                reason: VrrpReason::MasterDown,
+                detail: None,
+            },
+        };
+        let text = serde_json::to_string(&e).unwrap();
+        assert!(text.contains(r#""reason":"master_down""#), "{text}");
+        assert_eq!(serde_json::from_str::<Event>(&text).unwrap(), e);
+    }
+
+    #[test]
     fn seq_goes_on_from_the_stored_history_and_the_history_is_bounded() {
         let stored: Vec<Event> = (1..=(HISTORY as u64 + 5))
             .map(|seq| Event {
