@@ -5,6 +5,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use futures::FutureExt;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -111,7 +112,14 @@ pub async fn start_with_kernel(
             source,
         })?;
     let status = StatusBoard::new(DataplaneStatus::not_running("starting"));
-    let events = EventBus::default();
+    let stored = store
+        .load_events(crate::events::HISTORY)
+        .await
+        .map_err(|source| ServerError::Store {
+            path: cfg.db.clone(),
+            source,
+        })?;
+    let events = EventBus::with_history(stored.events, stored.last_seq);
     let service = Service::new(
         cfg.node_name.clone(),
         store.clone(),
@@ -130,7 +138,7 @@ pub async fn start_with_kernel(
         kernel,
         service.subscribe(),
         status,
-        events,
+        events.clone(),
         crate::dataplane::actor::ActorConfig {
             node_name: cfg.node_name.clone(),
             resync_interval: cfg.resync_interval,
@@ -169,6 +177,11 @@ pub async fn start_with_kernel(
         "dataplane",
         tokio::spawn(async move { actor.await.map_err(|e| e.to_string()) }),
     ));
+    // The events table's one writer; it writes what is left when `stop` is sent.
+    tasks.push((
+        "events",
+        tokio::spawn(crate::events::persist(events, store.clone(), stop.subscribe()).map(Ok)),
+    ));
     tracing::info!(%http_addr, %grpc_addr, node = %cfg.node_name, db = %cfg.db.display(), "lbd serving");
     Ok(Running {
         http_addr,
@@ -191,6 +204,8 @@ impl Running {
         if let Some(h) = self.service.dataplane() {
             let _ = tokio::time::timeout(std::time::Duration::from_secs(2), h.stop_vrrp()).await;
         }
+        // Live event streams never end by themselves; the servers wait for them.
+        self.service.events().close();
         let _ = self.stop.send(true);
         let mut first_err = None;
         for (what, t) in std::mem::take(&mut self.tasks) {

@@ -57,6 +57,8 @@ type Result<T, E = StoreError> = std::result::Result<T, E>;
 #[derive(Clone)]
 pub struct Store {
     pool: SqlitePool,
+    /// The event history's own connection (see [`Store::append_events`]).
+    events: SqlitePool,
     /// The owner's lock on the database (see [`Store::open`]); `close` releases it. A mutex,
     /// only so that `close` on one clone can drop the handle every clone shares.
     lock: std::sync::Arc<std::sync::Mutex<Option<std::fs::File>>>,
@@ -133,11 +135,15 @@ pub struct Loaded {
 /// A connection to the database file with the store's settings, schema untouched. The store
 /// opens its own with it; the IPVS benchmark times a bare write with it (its SQLite floor).
 pub async fn connect(path: &Path) -> Result<SqlitePool> {
+    connect_with(path, SqliteSynchronous::Full).await
+}
+
+async fn connect_with(path: &Path, synchronous: SqliteSynchronous) -> Result<SqlitePool> {
     let opts = SqliteConnectOptions::new()
         .filename(path)
         .create_if_missing(true)
         .journal_mode(SqliteJournalMode::Wal)
-        .synchronous(SqliteSynchronous::Full)
+        .synchronous(synchronous)
         .foreign_keys(true)
         .busy_timeout(Duration::from_secs(5));
     // One connection: the service serializes writes, and reads are served from memory.
@@ -163,9 +169,25 @@ impl Store {
         let lock_existed = lock_file.exists();
         let lock = take_lock(path)?;
         let existed = path.exists();
-        match Self::open_locked(path).await {
-            Ok(pool) => Ok(Store {
+        let opened = match Self::open_locked(path).await {
+            // The event history's writes need no fsync of their own (synchronous=NORMAL, WAL:
+            // they are on disk by the next configuration commit or checkpoint); so they hold
+            // SQLite's write lock for microseconds, not for an fsync a commit would wait behind.
+            // Events are news: losing the last few to a power cut is acceptable, a slower
+            // commit is not.
+            Ok(pool) => match connect_with(path, SqliteSynchronous::Normal).await {
+                Ok(events) => Ok((pool, events)),
+                Err(e) => {
+                    pool.close().await;
+                    Err(e)
+                }
+            },
+            Err(e) => Err(e),
+        };
+        match opened {
+            Ok((pool, events)) => Ok(Store {
                 pool,
+                events,
                 lock: std::sync::Arc::new(std::sync::Mutex::new(Some(lock))),
             }),
             Err(e) => {
@@ -246,6 +268,7 @@ impl Store {
 
     /// Closes the database and gives up the owner's lock.
     pub async fn close(&self) {
+        self.events.close().await;
         self.pool.close().await;
         if let Ok(mut l) = self.lock.lock() {
             l.take();
@@ -448,6 +471,66 @@ impl Store {
             });
             q.build().execute(&mut *tx).await?;
         }
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// The stored event history: the newest events (oldest first) and the largest sequence number
+/// ever stored (which an unreadable row still counts for).
+pub struct StoredEvents {
+    pub events: Vec<crate::events::Event>,
+    pub last_seq: u64,
+}
+
+impl Store {
+    /// The last `limit` events. A row that does not parse (written by a newer lbd, or damaged)
+    /// is skipped with a warning: the history is news, not configuration.
+    pub async fn load_events(&self, limit: usize) -> Result<StoredEvents> {
+        let last: Option<i64> = sqlx::query_scalar("SELECT MAX(seq) FROM events")
+            .fetch_one(&self.events)
+            .await?;
+        let rows: Vec<(i64, String)> =
+            sqlx::query_as("SELECT seq, body FROM events ORDER BY seq DESC LIMIT ?1")
+                .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+                .fetch_all(&self.events)
+                .await?;
+        let mut events = Vec::with_capacity(rows.len());
+        for (seq, body) in rows.into_iter().rev() {
+            match serde_json::from_str::<crate::events::Event>(&body) {
+                Ok(e) => events.push(e),
+                Err(e) => tracing::warn!(seq, error = %e, "skipping an unreadable stored event"),
+            }
+        }
+        Ok(StoredEvents {
+            events,
+            last_seq: last.and_then(|s| u64::try_from(s).ok()).unwrap_or(0),
+        })
+    }
+
+    /// Appends events (in seq order) and drops all but the newest `keep`, in one transaction,
+    /// on the events' own connection (only the events task calls this).
+    pub async fn append_events(&self, events: &[crate::events::Event], keep: usize) -> Result<()> {
+        let Some(last) = events.last().map(|e| e.seq) else {
+            return Ok(());
+        };
+        let mut tx = self.events.begin().await?;
+        for chunk in events.chunks(INSERT_CHUNK) {
+            let mut q = sqlx::QueryBuilder::<Sqlite>::new(
+                "INSERT OR REPLACE INTO events (seq, time_unix_ms, body) ",
+            );
+            q.push_values(chunk, |mut b, e| {
+                b.push_bind(e.seq as i64)
+                    .push_bind(e.time_unix_ms as i64)
+                    .push_bind(serde_json::to_string(e).unwrap_or_else(|_| "{}".into()));
+            });
+            q.build().execute(&mut *tx).await?;
+        }
+        let floor = last.saturating_sub(keep as u64);
+        sqlx::query("DELETE FROM events WHERE seq <= ?1")
+            .bind(floor as i64)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(())
     }

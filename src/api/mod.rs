@@ -4,6 +4,7 @@
 //! and `?dry_run=true`; errors are JSON (see [`error`]).
 
 pub mod config;
+pub mod dashboard;
 pub mod error;
 pub mod export;
 pub mod extract;
@@ -93,6 +94,7 @@ fn api_router() -> OpenApiRouter<Service> {
         .routes(routes!(config::get, config::replace))
         .routes(routes!(system::status))
         .routes(routes!(system::events))
+        .routes(routes!(system::stream))
         .routes(routes!(system::healthz))
         .routes(routes!(ipvs::table))
         .routes(routes!(ipvs::connections))
@@ -198,6 +200,7 @@ pub fn router_with(service: Service, limits: limits::HttpLimits) -> Router {
     document_common_errors(&mut spec);
     router
         .merge(SwaggerUi::new("/docs").url(OPENAPI_PATH, spec))
+        .merge(dashboard::router())
         .fallback(|| async { ApiError::not_found("no such resource") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(

@@ -3,6 +3,7 @@
 //! reflection on the same port.
 
 pub mod convert;
+pub mod events;
 pub mod mask;
 pub mod server;
 

@@ -624,6 +624,14 @@ impl pb::lbd_server::Lbd for LbdApi {
             .collect();
         Ok(Response::new(pb::ListEventsResponse { events }))
     }
+
+    type WatchEventsStream = super::events::WatchStream;
+
+    async fn watch_events(&self, r: Request<pb::WatchEventsRequest>) -> R<Self::WatchEventsStream> {
+        let events = self.service.events();
+        let since = r.into_inner().since.unwrap_or_else(|| events.last_seq());
+        Ok(Response::new(super::events::watch(events.watch(since))))
+    }
 }
 
 /// The serde name of a unit enum ("running", "up"), as the HTTP API shows it.

@@ -1,10 +1,10 @@
 //! One real server's health: keepalived semantics plus optional rise/fall hysteresis. Pure: the
 //! checker task feeds it round results and the time.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum HealthState {
     Up,

@@ -401,12 +401,14 @@ impl Engine {
                 }
                 Action::StateChanged { from, to, reason } => {
                     tracing::info!(group = name, vrid, from = state_name(from), to = state_name(to), reason = %reason_text(&reason), "VRRP state changed");
+                    let (why, detail) = crate::events::VrrpReason::of(&reason);
                     self.events.publish(EventKind::VrrpStateChanged {
                         group: name.to_string(),
                         vrid,
-                        from: state_name(from).into(),
-                        to: state_name(to).into(),
-                        reason: reason_text(&reason),
+                        from: from.into(),
+                        to: to.into(),
+                        reason: why,
+                        detail,
                     });
                     // Transitions are news: published at once.
                     self.dirty = true;

@@ -1,0 +1,107 @@
+//! `WatchEvents`: the event stream as typed protobuf messages (one oneof case per kind, enums
+//! for states and reasons).
+
+use std::pin::Pin;
+
+use futures::{Stream, StreamExt};
+use tonic::Status;
+
+use super::pb;
+use crate::events::{Event, EventKind, VrrpReason, VrrpState, Watched};
+use crate::health::state::HealthState;
+
+pub type WatchStream = Pin<Box<dyn Stream<Item = Result<pb::WatchedEvent, Status>> + Send>>;
+
+/// The bus's stream as gRPC messages; a lagged reader's stream ends with ABORTED.
+pub fn watch(w: impl Stream<Item = Watched> + Send + 'static) -> WatchStream {
+    Box::pin(w.map(|item| match item {
+        Watched::Event(e) => Ok(message(&e)),
+        Watched::Lagged { missed, last_seq } => Err(Status::aborted(format!(
+            "lagged: this reader fell {missed} events behind and was dropped; call again with since={last_seq}"
+        ))),
+    }))
+}
+
+pub fn message(e: &Event) -> pb::WatchedEvent {
+    use pb::watched_event::Kind;
+    let kind = match &e.kind {
+        EventKind::ConfigCommitted { revision, changes } => {
+            Kind::ConfigCommitted(pb::ConfigCommitted {
+                revision: *revision,
+                changes: *changes as u64,
+            })
+        }
+        EventKind::DataplaneApplied {
+            revision,
+            ops,
+            drift,
+        } => Kind::DataplaneApplied(pb::DataplaneApplied {
+            revision: *revision,
+            ops: *ops as u64,
+            drift: *drift,
+        }),
+        EventKind::DataplaneDegraded { reason } => Kind::DataplaneDegraded(pb::DataplaneDegraded {
+            reason: reason.clone(),
+        }),
+        EventKind::VrrpStateChanged {
+            group,
+            vrid,
+            from,
+            to,
+            reason,
+            detail,
+        } => Kind::VrrpStateChanged(pb::VrrpStateChanged {
+            group: group.clone(),
+            vrid: u32::from(*vrid),
+            from: vrrp_state(*from) as i32,
+            to: vrrp_state(*to) as i32,
+            reason: vrrp_reason(*reason) as i32,
+            detail: detail.clone(),
+        }),
+        EventKind::HealthChanged {
+            virtual_server_id,
+            real_server_id,
+            target,
+            state,
+            error,
+        } => Kind::HealthChanged(pb::HealthChanged {
+            virtual_server_id: *virtual_server_id,
+            real_server_id: *real_server_id,
+            target: target.clone(),
+            state: match state {
+                HealthState::Up => pb::HealthState::Up,
+                HealthState::Down => pb::HealthState::Down,
+            } as i32,
+            error: error.clone(),
+        }),
+    };
+    pb::WatchedEvent {
+        seq: e.seq,
+        time_unix_ms: e.time_unix_ms,
+        kind: Some(kind),
+    }
+}
+
+fn vrrp_state(s: VrrpState) -> pb::VrrpState {
+    match s {
+        VrrpState::Initialize => pb::VrrpState::Initialize,
+        VrrpState::Backup => pb::VrrpState::Backup,
+        VrrpState::Master => pb::VrrpState::Master,
+        VrrpState::Fault => pb::VrrpState::Fault,
+    }
+}
+
+fn vrrp_reason(r: VrrpReason) -> pb::VrrpReason {
+    match r {
+        VrrpReason::Startup => pb::VrrpReason::Startup,
+        VrrpReason::AddressOwner => pb::VrrpReason::AddressOwner,
+        VrrpReason::MasterDown => pb::VrrpReason::MasterDown,
+        VrrpReason::MasterStopped => pb::VrrpReason::MasterStopped,
+        VrrpReason::Preempted => pb::VrrpReason::Preempted,
+        VrrpReason::InitialStateMaster => pb::VrrpReason::InitialStateMaster,
+        VrrpReason::HigherPriorityMaster => pb::VrrpReason::HigherPriorityMaster,
+        VrrpReason::InterfaceDown => pb::VrrpReason::InterfaceDown,
+        VrrpReason::InterfacesUp => pb::VrrpReason::InterfacesUp,
+        VrrpReason::Shutdown => pb::VrrpReason::Shutdown,
+    }
+}
