@@ -482,15 +482,13 @@ fn group_entries(g: &Node) -> Result<Vec<GroupEntry>, ImportError> {
 /// Why a `virtual_server` keyword lbd does not model is not imported.
 fn vs_unsupported_reason(key: &str) -> Option<&'static str> {
     Some(match key {
-        "alpha" => "lbd starts every real server up and lets the first check decide (keepalived's default, no alpha)",
-        "omega" => "lbd runs no script when a virtual server is removed",
-        "hysteresis" => "lbd's quorum has no hysteresis: the service is up at quorum or more",
-        "quorum_up" | "quorum_down" => "lbd runs no scripts; quorum changes are events (/api/v1/events)",
         "ha_suspend" => "lbd checks real servers whatever the VRRP state",
         "retry" | "delay_before_retry" | "connect_timeout" | "warmup" => "set it in each check",
         "notify_up" | "notify_down" => "lbd runs no scripts; health changes are events",
         "smtp_alert" => "lbd sends no mail",
-        "hashed" | "flag-1" | "flag-2" | "flag-3" => "lbd sets only the sh/mh scheduler flags by name",
+        "hashed" | "flag-1" | "flag-2" | "flag-3" => {
+            "lbd sets only the sh/mh scheduler flags by name"
+        }
         _ => return None,
     })
 }
@@ -511,6 +509,11 @@ fn virtual_server(cx: &mut Ctx<'_>, n: &Node) -> Result<Vec<VirtualServer>, Impo
         delay_loop_ms: 60_000,
         sorry_server: None,
         quorum: None,
+        hysteresis: 0,
+        quorum_up: None,
+        quorum_down: None,
+        alpha: false,
+        omega: false,
         one_packet: false,
         scheduler_flags: Vec::new(),
         real_servers: Vec::new(),
@@ -578,6 +581,18 @@ fn virtual_server(cx: &mut Ctx<'_>, n: &Node) -> Result<Vec<VirtualServer>, Impo
                 })
             }
             "quorum" => vs.quorum = Some(num(c)?),
+            "hysteresis" => vs.hysteresis = num(c)?,
+            // keepalived splits the command itself (quotes kept inside a quoted string).
+            "quorum_up" => {
+                arg(c, 0)?;
+                vs.quorum_up = Some(c.args.join(" "));
+            }
+            "quorum_down" => {
+                arg(c, 0)?;
+                vs.quorum_down = Some(c.args.join(" "));
+            }
+            "alpha" => vs.alpha = true,
+            "omega" => vs.omega = true,
             "ip_family" | "family" => {
                 vs.family = Some(match arg(c, 0)? {
                     "inet" => Family::Ipv4,
