@@ -582,14 +582,23 @@ fn virtual_server(cx: &mut Ctx<'_>, n: &Node) -> Result<Vec<VirtualServer>, Impo
             }
             "quorum" => vs.quorum = Some(num(c)?),
             "hysteresis" => vs.hysteresis = num(c)?,
-            // keepalived splits the command itself (quotes kept inside a quoted string).
-            "quorum_up" => {
-                arg(c, 0)?;
-                vs.quorum_up = Some(c.args.join(" "));
-            }
-            "quorum_down" => {
-                arg(c, 0)?;
-                vs.quorum_down = Some(c.args.join(" "));
+            // `quorum_up SCRIPT [username [groupname]]`: the command is one (quoted) word that
+            // keepalived splits into argv itself; words after it name the user to run it as.
+            k @ ("quorum_up" | "quorum_down") => {
+                let cmd = arg(c, 0)?.to_string();
+                if c.args.len() > 1 {
+                    cx.out.unsupported.push(Warning {
+                        at: c.at(),
+                        message: format!(
+                            "`{k}` as user {}: lbd runs quorum commands as its own user; not imported (quote the command if the words after it are its arguments)",
+                            c.args[1..].join(" ")
+                        ),
+                    });
+                } else if k == "quorum_up" {
+                    vs.quorum_up = Some(cmd);
+                } else {
+                    vs.quorum_down = Some(cmd);
+                }
             }
             "alpha" => vs.alpha = true,
             "omega" => vs.omega = true,
