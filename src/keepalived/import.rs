@@ -15,6 +15,7 @@
 //! | fwmark (or group) service without `ip_family` takes its real servers' family | the same |
 //! | `virtual_server group NAME` creates one service per group entry | one virtual server per entry, with a warning |
 //! | a real server of a fwmark service without a port has port 0 | the same |
+//! | `quorum_up`/`quorum_down SCRIPT USER [GROUP]` runs the script as USER | not imported (lbd runs quorum commands as itself): reported as unsupported |
 //! | scripts, notify, BFD, ... | not imported: reported as unsupported, with the reason where lbd has one |
 
 use std::net::IpAddr;
