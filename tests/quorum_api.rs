@@ -241,3 +241,28 @@ async fn grpc_get_and_update_with_a_mask_of_the_quorum_fields() {
     assert_eq!(e.code(), tonic::Code::InvalidArgument);
     assert!(e.message().contains("quorum_down"), "{}", e.message());
 }
+
+/// `omega` through the server: a graceful stop runs quorum_down of the virtual servers that
+/// have their quorum (and waits for it); one without omega runs nothing.
+#[tokio::test]
+async fn a_graceful_stop_runs_quorum_down_of_omega_virtual_servers() {
+    let mut s = TestServer::start().await;
+    let marker = s.dir.path().join("omega-ran");
+    let other = s.dir.path().join("not-omega");
+    for (addr, omega, file) in [("10.1.0.1", true, &marker), ("10.1.0.2", false, &other)] {
+        let (st, body) = send(
+            &s,
+            reqwest::Method::POST,
+            "/api/v1/virtual-servers",
+            json!({"address": addr, "port": 80, "omega": omega,
+                   "quorum_down": format!("/usr/bin/touch {}", file.display()),
+                   "real_servers": [{"address": "10.1.0.10", "weight": 1}]}),
+        )
+        .await;
+        assert_eq!(st, 201, "{body}");
+    }
+    assert!(!marker.exists());
+    s.running.take().unwrap().shutdown().await.unwrap();
+    assert!(marker.exists(), "quorum_down ran before the stop ended");
+    assert!(!other.exists());
+}

@@ -430,7 +430,20 @@ impl Actor {
         let snap = self.snapshots.borrow().clone();
         let mut tasks = Vec::new();
         for vs in &snap.config.virtual_servers {
-            if vs.omega && self.health.quorum_up.get(&vs.id) == Some(&true) {
+            if !vs.omega {
+                continue;
+            }
+            // A virtual server committed just before the stop may not have been judged yet.
+            let up = match self.health.quorum_up.get(&vs.id) {
+                Some(up) => *up,
+                None => quorum_next(
+                    None,
+                    alive_weight(vs, &self.health),
+                    vs.quorum.unwrap_or(1),
+                    vs.hysteresis,
+                ),
+            };
+            if up {
                 // Down now: a second request runs nothing again.
                 self.health.quorum_up.insert(vs.id, false);
                 tasks.extend(super::quorum::spawn(
