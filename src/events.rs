@@ -67,6 +67,27 @@ pub enum EventKind {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         error: Option<String>,
     },
+    /// A virtual server gained or lost its quorum (keepalived's `quorum` with `hysteresis`).
+    QuorumChanged {
+        virtual_server_id: i64,
+        up: bool,
+        /// The total weight of its healthy real servers.
+        alive_weight: u64,
+    },
+    /// A `quorum_up` / `quorum_down` command ended.
+    QuorumCommand {
+        virtual_server_id: i64,
+        command: crate::dataplane::quorum::QuorumCommandKind,
+        /// Why it ran.
+        cause: crate::dataplane::quorum::QuorumCause,
+        /// Exit 0.
+        ok: bool,
+        /// The exit code, "a signal", or why it did not run or end (timeout: killed).
+        result: String,
+        /// The first 512 bytes of its stdout and stderr.
+        #[serde(skip_serializing_if = "String::is_empty")]
+        output: String,
+    },
 }
 
 /// RFC 5798 section 6.4 states, plus Fault.

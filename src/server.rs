@@ -203,6 +203,9 @@ impl Running {
         // VRRP first: a master's priority-0 advert must not wait for HTTP clients to finish.
         if let Some(h) = self.service.dataplane() {
             let _ = tokio::time::timeout(std::time::Duration::from_secs(2), h.stop_vrrp()).await;
+            // keepalived's `omega`: quorum_down of the virtual servers that had their quorum.
+            // Each command is killed at its own timeout; the bound here only guards the wait.
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(120), h.omega()).await;
         }
         // Live event streams never end by themselves; the servers wait for them.
         self.service.events().close();

@@ -619,6 +619,11 @@ fn vs_from_row(row: &SqliteRow) -> Result<VirtualServer> {
             })
             .transpose()?,
         quorum: opt_u32(T, id, row.try_get("quorum")?)?,
+        hysteresis: u32_of(T, id, row.try_get("hysteresis")?)?,
+        quorum_up: row.try_get("quorum_up")?,
+        quorum_down: row.try_get("quorum_down")?,
+        alpha: row.try_get("alpha")?,
+        omega: row.try_get("omega")?,
         one_packet: row.try_get("one_packet")?,
         scheduler_flags: serde_json::from_str(&row.try_get::<String, _>("scheduler_flags")?)
             .map_err(|e| StoreError::Corrupt {
@@ -638,14 +643,17 @@ async fn write_vs(
     let sql = if insert {
         "INSERT INTO virtual_servers (name, address, port, protocol, fwmark, family, scheduler, \
          forwarding, persistence_timeout_secs, persistence_granularity, delay_loop_ms, \
-         sorry_address, sorry_port, quorum, id, one_packet, scheduler_flags) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"
+         sorry_address, sorry_port, quorum, id, one_packet, scheduler_flags, hysteresis, \
+         quorum_up, quorum_down, alpha, omega) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, \
+         ?18, ?19, ?20, ?21, ?22)"
     } else {
         "UPDATE virtual_servers SET name = ?1, address = ?2, port = ?3, protocol = ?4, \
          fwmark = ?5, family = ?6, scheduler = ?7, forwarding = ?8, \
          persistence_timeout_secs = ?9, persistence_granularity = ?10, delay_loop_ms = ?11, \
          sorry_address = ?12, sorry_port = ?13, quorum = ?14, one_packet = ?16, \
-         scheduler_flags = ?17 WHERE id = ?15"
+         scheduler_flags = ?17, hysteresis = ?18, quorum_up = ?19, quorum_down = ?20, \
+         alpha = ?21, omega = ?22 WHERE id = ?15"
     };
     sqlx::query(sql)
         .bind(&vs.name)
@@ -665,6 +673,11 @@ async fn write_vs(
         .bind(vs.id)
         .bind(vs.one_packet)
         .bind(serde_json::to_string(&vs.scheduler_flags).unwrap_or_else(|_| "[]".into()))
+        .bind(i64::from(vs.hysteresis))
+        .bind(&vs.quorum_up)
+        .bind(&vs.quorum_down)
+        .bind(vs.alpha)
+        .bind(vs.omega)
         .execute(&mut **tx)
         .await?;
     Ok(())

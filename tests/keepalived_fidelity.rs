@@ -522,7 +522,7 @@ fn checks_lbd_cannot_run_fail_the_import_unless_allowed_unchecked() {
 
 #[test]
 fn strict_fails_on_any_unsupported_keyword_and_reasons_are_given() {
-    let text = "virtual_server 10.0.0.1 80 {\n  protocol TCP\n  hysteresis 2\n  omega\n  real_server 10.0.0.2 80 {\n  }\n}\n";
+    let text = "virtual_server 10.0.0.1 80 {\n  protocol TCP\n  ha_suspend\n  smtp_alert\n  real_server 10.0.0.2 80 {\n  }\n}\n";
     let r = import_text(
         &Config::default(),
         text,
@@ -537,10 +537,10 @@ fn strict_fails_on_any_unsupported_keyword_and_reasons_are_given() {
         .map(|w| format!("{} {}", w.at, w.message))
         .collect();
     assert!(
-        u[0].starts_with("s.conf:3 `hysteresis` in virtual_server is not supported by lbd (lbd's quorum has no hysteresis"),
+        u[0].starts_with("s.conf:3 `ha_suspend` in virtual_server is not supported by lbd (lbd checks real servers whatever the VRRP state"),
         "{u:?}"
     );
-    assert!(u[1].starts_with("s.conf:4 `omega`"), "{u:?}");
+    assert!(u[1].starts_with("s.conf:4 `smtp_alert`"), "{u:?}");
     let e = import_text(
         &Config::default(),
         text,
@@ -553,7 +553,7 @@ fn strict_fails_on_any_unsupported_keyword_and_reasons_are_given() {
     )
     .unwrap_err();
     assert!(
-        e.starts_with("s.conf:3: `hysteresis`") && e.contains("--strict") && e.contains("2 in all"),
+        e.starts_with("s.conf:3: `ha_suspend`") && e.contains("--strict") && e.contains("2 in all"),
         "{e}"
     );
 }
@@ -609,5 +609,88 @@ fn check_keepalived_works_offline() {
             "bad.conf:1: vrrp_groups[0].advert_interval_ms: VRRPv2 advertises whole seconds"
         ),
         "{err}"
+    );
+}
+
+/// `alpha`, `omega`, `hysteresis`, `quorum_up` and `quorum_down` are imported (nothing
+/// unsupported), exported so that `keepalived -t` reads them, and the export imports back with
+/// no change; a command with a user after it is not imported (lbd runs it as itself).
+#[test]
+fn alpha_omega_hysteresis_and_quorum_commands_import_export_round_trip() {
+    let text = r#"virtual_server 10.0.0.1 80 {
+  protocol TCP
+  delay_loop 5
+  quorum 3
+  hysteresis 1
+  quorum_up "/bin/echo 'web pool' up"
+  quorum_down /bin/true
+  alpha
+  omega
+  real_server 10.0.0.2 80 {
+    weight 2
+    TCP_CHECK {
+      connect_timeout 3
+    }
+  }
+  real_server 10.0.0.3 80 {
+    weight 2
+  }
+}
+"#;
+    let o = ImportOptions {
+        strict: true,
+        ..Default::default()
+    };
+    let r = import_text(&Config::default(), text, "q.conf", "n", o).unwrap();
+    assert!(r.unsupported.is_empty(), "{:?}", r.unsupported);
+    let cfg = committed(&Config::default(), r.config);
+    let vs = &cfg.virtual_servers[0];
+    assert_eq!(vs.quorum, Some(3));
+    assert_eq!(vs.hysteresis, 1);
+    assert_eq!(vs.quorum_up.as_deref(), Some("/bin/echo 'web pool' up"));
+    assert_eq!(vs.quorum_down.as_deref(), Some("/bin/true"));
+    assert!(vs.alpha && vs.omega);
+    assert_eq!(
+        lbd::model::real_server::split_command(vs.quorum_up.as_deref().unwrap()),
+        vec!["/bin/echo", "web pool", "up"],
+        "split as keepalived splits it: single quotes keep a space"
+    );
+
+    let exported = export(&cfg, "n");
+    for want in [
+        "    quorum 3\n    hysteresis 1\n",
+        "    quorum_up \"/bin/echo 'web pool' up\"\n",
+        "    quorum_down \"/bin/true\"\n",
+        "    alpha\n    omega\n",
+    ] {
+        assert!(exported.contains(want), "{want:?} not in\n{exported}");
+    }
+    keepalived_accepts(&exported);
+    keepalived_accepts(text);
+    let back = import_text(&cfg, &exported, "exported.conf", "n", o).unwrap();
+    assert!(back.unsupported.is_empty(), "{:?}", back.unsupported);
+    assert_eq!(diff(&cfg, &committed(&cfg, back.config)), vec![]);
+    let again = import_text(&cfg, text, "q.conf", "n", o).unwrap();
+    assert_eq!(diff(&cfg, &committed(&cfg, again.config)), vec![]);
+
+    // `quorum_up SCRIPT USER`: keepalived would run it as USER; lbd does not import it.
+    let as_user = text.replace("quorum_down /bin/true", "quorum_down /bin/true nobody");
+    let r = import_text(
+        &Config::default(),
+        &as_user,
+        "q.conf",
+        "n",
+        ImportOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(r.config.virtual_servers[0].quorum_down, None);
+    assert_eq!(r.unsupported.len(), 1, "{:?}", r.unsupported);
+    assert_eq!(r.unsupported[0].at, "q.conf:7");
+    assert!(
+        r.unsupported[0]
+            .message
+            .starts_with("`quorum_down` as user nobody: lbd runs quorum commands as its own user"),
+        "{}",
+        r.unsupported[0].message
     );
 }

@@ -15,7 +15,8 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use super::desired::{desired_service, desired_table, Health};
+use super::desired::{alive_weight, desired_service, desired_table, quorum_next, Health};
+use super::quorum::{QuorumCause, QuorumCommandKind};
 use super::reconcile::{reconcile, reconcile_keys};
 use super::table::{IpvsTable, ServiceKey};
 use crate::events::{EventBus, EventKind};
@@ -63,6 +64,9 @@ enum Command {
     /// Graceful stop of VRRP (priority 0 from every master, addresses released), first thing
     /// on shutdown, so the peer takes over after Skew_Time alone.
     StopVrrp(oneshot::Sender<()>),
+    /// keepalived's `omega` on shutdown: runs `quorum_down` of every virtual server with
+    /// `omega` whose quorum is up, and answers when they have ended (each within its timeout).
+    Omega(oneshot::Sender<()>),
 }
 
 /// A cloneable way to talk to the actor.
@@ -95,6 +99,16 @@ impl DataplaneHandle {
         let (tx, rx) = oneshot::channel();
         self.tx
             .send(Command::StopVrrp(tx))
+            .await
+            .map_err(|_| HandleError::Gone)?;
+        rx.await.map_err(|_| HandleError::Gone)
+    }
+
+    /// Runs the `omega` quorum commands of a stopping lbd (see [`Command::Omega`]).
+    pub async fn omega(&self) -> Result<(), HandleError> {
+        let (tx, rx) = oneshot::channel();
+        self.tx
+            .send(Command::Omega(tx))
             .await
             .map_err(|_| HandleError::Gone)?;
         rx.await.map_err(|_| HandleError::Gone)
@@ -272,6 +286,16 @@ impl Actor {
                         self.vrrp_sent = None;
                         let _ = reply.send(());
                     }
+                    Some(Command::Omega(reply)) => {
+                        let tasks = self.omega_on_shutdown();
+                        // Answered from a task of its own: the actor keeps serving meanwhile.
+                        tokio::spawn(async move {
+                            for t in tasks {
+                                let _ = t.await;
+                            }
+                            let _ = reply.send(());
+                        });
+                    }
                 },
                 _ = tokio::time::sleep_until(next) => {
                     next = Instant::now() + self.pass(Reason::Periodic).await;
@@ -349,6 +373,88 @@ impl Actor {
             self.health.down.remove(&id);
             self.health.weights.remove(&id);
         }
+        // `alpha`: these start as down, without a verdict to say so.
+        for (vs, rs) in self.checkers.take_started_down() {
+            self.health.down.insert(rs);
+            self.health_dirty.insert(vs);
+        }
+    }
+
+    /// Judges `vs`'s quorum with its hysteresis (keepalived's check/ipwrapper.c); on a change
+    /// publishes it and starts `quorum_up` or `quorum_down`.
+    fn judge_quorum(&mut self, vs: &VirtualServer) {
+        let alive = alive_weight(vs, &self.health);
+        let was = self.health.quorum_up.get(&vs.id).copied();
+        let up = quorum_next(was, alive, vs.quorum.unwrap_or(1), vs.hysteresis);
+        self.health.quorum_up.insert(vs.id, up);
+        // The first judgement (start-up, a new virtual server) is a state, not a change: no
+        // command runs, as keepalived runs none when it starts.
+        if was.is_none_or(|w| w == up) {
+            return;
+        }
+        tracing::info!(
+            virtual_server_id = vs.id,
+            up,
+            alive_weight = alive,
+            "quorum changed"
+        );
+        self.events.publish(EventKind::QuorumChanged {
+            virtual_server_id: vs.id,
+            up,
+            alive_weight: alive,
+        });
+        let kind = if up {
+            QuorumCommandKind::QuorumUp
+        } else {
+            QuorumCommandKind::QuorumDown
+        };
+        // Detached: the task ends within the command's timeout and reports by an event.
+        let _ = super::quorum::spawn(vs, kind, QuorumCause::Health, &self.events);
+    }
+
+    /// A virtual server is gone: forget its quorum, and with `omega` run `quorum_down` if the
+    /// quorum was up (keepalived does on removal).
+    fn quorum_removed(&mut self, vs: &VirtualServer) {
+        if self.health.quorum_up.remove(&vs.id) == Some(true) && vs.omega {
+            let _ = super::quorum::spawn(
+                vs,
+                QuorumCommandKind::QuorumDown,
+                QuorumCause::Removed,
+                &self.events,
+            );
+        }
+    }
+
+    /// `omega` at shutdown: `quorum_down` of each virtual server whose quorum is up.
+    fn omega_on_shutdown(&mut self) -> Vec<JoinHandle<()>> {
+        let snap = self.snapshots.borrow().clone();
+        let mut tasks = Vec::new();
+        for vs in &snap.config.virtual_servers {
+            if !vs.omega {
+                continue;
+            }
+            // A virtual server committed just before the stop may not have been judged yet.
+            let up = match self.health.quorum_up.get(&vs.id) {
+                Some(up) => *up,
+                None => quorum_next(
+                    None,
+                    alive_weight(vs, &self.health),
+                    vs.quorum.unwrap_or(1),
+                    vs.hysteresis,
+                ),
+            };
+            if up {
+                // Down now: a second request runs nothing again.
+                self.health.quorum_up.insert(vs.id, false);
+                tasks.extend(super::quorum::spawn(
+                    vs,
+                    QuorumCommandKind::QuorumDown,
+                    QuorumCause::Shutdown,
+                    &self.events,
+                ));
+            }
+        }
+        tasks
     }
 
     fn on_verdict(&mut self, v: Verdict) {
@@ -422,7 +528,11 @@ impl Actor {
         );
         // Old services out first (a key may move from one virtual server to another).
         for id in removed {
-            if let Some((_, Some(k))) = self.desired_from.remove(&id) {
+            let Some((vs, key)) = self.desired_from.remove(&id) else {
+                continue;
+            };
+            self.quorum_removed(&vs);
+            if let Some(k) = key {
                 desired.services.remove(&k);
                 keys.insert(k);
             }
@@ -434,6 +544,7 @@ impl Actor {
             }
         }
         for vs in changed {
+            self.judge_quorum(&vs);
             let new = desired_service(&vs, &self.health);
             let key = new.as_ref().map(|(k, _)| *k);
             if let Some((k, svc)) = new {
@@ -461,6 +572,19 @@ impl Actor {
                 (d, Some(keys))
             }
             _ => {
+                let live: IdSet = snap.config.virtual_servers.iter().map(|v| v.id).collect();
+                let gone: Vec<Arc<VirtualServer>> = self
+                    .desired_from
+                    .iter()
+                    .filter(|(id, _)| !live.contains(id))
+                    .map(|(_, (vs, _))| vs.clone())
+                    .collect();
+                for vs in gone {
+                    self.quorum_removed(&vs);
+                }
+                for vs in &snap.config.virtual_servers {
+                    self.judge_quorum(vs);
+                }
                 self.desired_from = snap
                     .config
                     .virtual_servers

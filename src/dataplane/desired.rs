@@ -13,6 +13,40 @@ pub struct Health {
     pub down: HashSet<Id>,
     /// Weights health checks set (MISC_CHECK `misc_dynamic`), instead of the configured one.
     pub weights: std::collections::HashMap<Id, u32>,
+    /// Whether each virtual server has its quorum, as the actor's hysteresis decided (see
+    /// [`quorum_next`]); a virtual server not in it is judged by its quorum alone.
+    pub quorum_up: std::collections::HashMap<Id, bool>,
+}
+
+/// The total weight of `vs`'s healthy real servers (keepalived's "weight sum of live servers").
+pub fn alive_weight(vs: &VirtualServer, health: &Health) -> u64 {
+    vs.real_servers
+        .iter()
+        .filter(|rs| !health.down.contains(&rs.id))
+        .map(|rs| {
+            u64::from(
+                health
+                    .weights
+                    .get(&rs.id)
+                    .copied()
+                    .unwrap_or(rs.weight.get()),
+            )
+        })
+        .sum()
+}
+
+/// keepalived's quorum with hysteresis (check/ipwrapper.c): the quorum is gained when the
+/// healthy weight reaches `quorum + hysteresis` and lost when it falls below
+/// `quorum - hysteresis`; in between the state stays as it was. `was` is `None` the first time
+/// a virtual server is judged: then the quorum alone decides.
+pub fn quorum_next(was: Option<bool>, alive: u64, quorum: u32, hysteresis: u32) -> bool {
+    let q = u64::from(quorum);
+    let h = u64::from(hysteresis);
+    match was {
+        None => alive >= q,
+        Some(true) => alive >= q.saturating_sub(h),
+        Some(false) => alive >= q + h,
+    }
 }
 
 pub fn service_key(vs: &VirtualServer) -> Option<ServiceKey> {
@@ -96,7 +130,11 @@ pub fn desired_service(vs: &VirtualServer, health: &Health) -> Option<(ServiceKe
             },
         );
     }
-    if alive_weight < u64::from(vs.quorum.unwrap_or(1)) {
+    let has_quorum = match health.quorum_up.get(&vs.id) {
+        Some(up) => *up,
+        None => alive_weight >= u64::from(vs.quorum.unwrap_or(1)),
+    };
+    if !has_quorum {
         if let Some(sorry) = &vs.sorry_server {
             dests.insert(
                 DestKey {
@@ -113,4 +151,45 @@ pub fn desired_service(vs: &VirtualServer, health: &Health) -> Option<(ServiceKe
         }
     }
     Some((key, Service { spec, dests }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::quorum_next;
+
+    #[test]
+    fn quorum_without_hysteresis_is_the_threshold() {
+        assert!(quorum_next(None, 3, 3, 0));
+        assert!(!quorum_next(None, 2, 3, 0));
+        assert!(!quorum_next(Some(true), 2, 3, 0));
+        assert!(quorum_next(Some(false), 3, 3, 0));
+    }
+
+    #[test]
+    fn hysteresis_gains_at_quorum_plus_and_loses_below_quorum_minus() {
+        // quorum 5, hysteresis 2: gained at 7, lost below 3.
+        let (q, h) = (5, 2);
+        let mut up = quorum_next(None, 5, q, h);
+        assert!(up, "the first judgement is the quorum alone");
+        for (alive, want) in [
+            (4, true),  // below the quorum, not below quorum - hysteresis
+            (3, true),  // at quorum - hysteresis: still up
+            (2, false), // below it: lost
+            (5, false), // back at the quorum: not yet
+            (6, false),
+            (7, true), // quorum + hysteresis: gained
+            (3, true),
+            (8, true),
+        ] {
+            up = quorum_next(Some(up), alive, q, h);
+            assert_eq!(up, want, "alive weight {alive}");
+        }
+    }
+
+    #[test]
+    fn first_judgement_below_quorum_is_down() {
+        assert!(!quorum_next(None, 4, 5, 2));
+        assert!(!quorum_next(Some(false), 6, 5, 2));
+        assert!(quorum_next(Some(false), 7, 5, 2));
+    }
 }

@@ -7,5 +7,6 @@
 
 pub mod actor;
 pub mod desired;
+pub mod quorum;
 pub mod reconcile;
 pub mod table;

@@ -121,6 +121,17 @@ fn vs_json(v: &pb::VirtualServer, path: &str) -> Result<Value, Status> {
         m.insert("sorry_server".into(), Value::Object(sm));
     }
     put(&mut m, "quorum", v.quorum);
+    if v.hysteresis != 0 {
+        m.insert("hysteresis".into(), v.hysteresis.into());
+    }
+    put(&mut m, "quorum_up", v.quorum_up.clone());
+    put(&mut m, "quorum_down", v.quorum_down.clone());
+    if v.alpha {
+        m.insert("alpha".into(), true.into());
+    }
+    if v.omega {
+        m.insert("omega".into(), true.into());
+    }
     if v.one_packet {
         m.insert("one_packet".into(), true.into());
     }
@@ -431,6 +442,11 @@ pub fn virtual_server_out(v: &VirtualServer) -> pb::VirtualServer {
             port: s.port.map(u32::from),
         }),
         quorum: v.quorum,
+        hysteresis: v.hysteresis,
+        quorum_up: v.quorum_up.clone(),
+        quorum_down: v.quorum_down.clone(),
+        alpha: v.alpha,
+        omega: v.omega,
         real_servers: v.real_servers.iter().map(real_server_out).collect(),
         one_packet: v.one_packet,
         scheduler_flags: v

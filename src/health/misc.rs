@@ -49,12 +49,39 @@ fn unsafe_zeroed_passwd() -> libc::passwd {
     unsafe { std::mem::zeroed() }
 }
 
+/// How a command that ran to its end ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exit {
+    /// `None`: ended by a signal.
+    pub code: Option<i32>,
+    /// The first 512 bytes of its stdout and stderr (" | " between them), trimmed.
+    pub output: String,
+}
+
 pub async fn check(
     argv: &[String],
     timeout: Duration,
     dynamic: bool,
     user: Option<&str>,
 ) -> Result<Outcome, CheckError> {
+    let Exit { code, output } = run(argv, timeout, user).await?;
+    match code {
+        Some(0) => Ok(None),
+        Some(c @ 2..=255) if dynamic => Ok(Some(c as u32 - 2)),
+        code => Err(CheckError::Exit {
+            code: code.map_or_else(|| "a signal".to_string(), |c| c.to_string()),
+            output,
+        }),
+    }
+}
+
+/// Runs `argv` (no shell) in a process group of its own; at `timeout` the group is killed and
+/// the result is [`CheckError::Timeout`]. Also runs keepalived's quorum commands.
+pub async fn run(
+    argv: &[String],
+    timeout: Duration,
+    user: Option<&str>,
+) -> Result<Exit, CheckError> {
     let Some((prog, args)) = argv.split_first() else {
         return Err(CheckError::Script("no command".into()));
     };
@@ -108,13 +135,20 @@ pub async fn check(
         }
         output.push_str(&e);
     }
-    output.truncate(MAX_OUTPUT);
-    match status.code() {
-        Some(0) => Ok(None),
-        Some(c @ 2..=255) if dynamic => Ok(Some(c as u32 - 2)),
-        code => Err(CheckError::Exit {
-            code: code.map_or_else(|| "a signal".to_string(), |c| c.to_string()),
-            output,
-        }),
+    truncate_at_char(&mut output, MAX_OUTPUT);
+    Ok(Exit {
+        code: status.code(),
+        output,
+    })
+}
+
+/// `String::truncate` panics inside a multi-byte character; cut at the boundary before it.
+fn truncate_at_char(s: &mut String, max: usize) {
+    if s.len() > max {
+        let mut at = max;
+        while !s.is_char_boundary(at) {
+            at -= 1;
+        }
+        s.truncate(at);
     }
 }

@@ -12,7 +12,8 @@
 //! Detection therefore takes at most `delay_loop + connect_timeout*(retry+1) +
 //! delay_before_retry*retry`. lbd differs from keepalived 2.2.7 in one place, on purpose: the first
 //! round also retries (keepalived removes a server whose very first check fails at once).
-//! Real servers start as up, so a restart of lbd never pulls healthy servers.
+//! Real servers start as up, so a restart of lbd never pulls healthy servers; with keepalived's
+//! `alpha` they start as down and join after their first successful round.
 //! First rounds are spread over `delay_loop` by a hash of the real server's id, so 10,000
 //! servers do not fire in the same millisecond; each round runs in its own task, so one slow
 //! server never delays another.
@@ -214,6 +215,9 @@ pub struct Checkers {
     by_vs: IdMap<Vec<Id>>,
     board: HealthBoard,
     tx: mpsc::Sender<Verdict>,
+    /// Real servers (virtual server id, real server id) whose checks started since the last
+    /// [`Checkers::take_started_down`] with the state down (`alpha`): no verdict says so.
+    started_down: Vec<(Id, Id)>,
 }
 
 impl Checkers {
@@ -224,7 +228,13 @@ impl Checkers {
             by_vs: IdMap::default(),
             board,
             tx,
+            started_down: Vec::new(),
         }
+    }
+
+    /// The real servers whose checks started as down (`alpha`) since the last call.
+    pub fn take_started_down(&mut self) -> Vec<(Id, Id)> {
+        std::mem::take(&mut self.started_down)
     }
 
     /// Brings the tasks in line with `cfg`: starts new checks, restarts changed ones (keeping
@@ -257,7 +267,7 @@ impl Checkers {
             }
             let ids: Vec<Id> = wanted.iter().map(|s| s.real_server_id).collect();
             for spec in wanted {
-                self.start(spec);
+                self.start(spec, vs.alpha);
             }
             if !ids.is_empty() {
                 self.by_vs.insert(vs.id, ids);
@@ -273,8 +283,9 @@ impl Checkers {
         gone
     }
 
-    /// Starts the check `spec`, or restarts it when its settings changed (keeping its state).
-    fn start(&mut self, spec: CheckSpec) {
+    /// Starts the check `spec`, or restarts it when its settings changed (keeping its state). A
+    /// new one starts as up, or as down with `alpha`.
+    fn start(&mut self, spec: CheckSpec, alpha: bool) {
         let id = spec.real_server_id;
         if let Some((old, _)) = self.tasks.get(&id) {
             if *old == spec {
@@ -283,16 +294,25 @@ impl Checkers {
         }
         let initial = {
             let mut b = lock(&self.board);
-            let entry = b.entry(id).or_insert_with(|| RealServerHealth {
-                virtual_server_id: spec.virtual_server_id,
-                real_server_id: id,
-                state: HealthState::Up,
-                since_unix_ms: now_unix_ms(),
-                last_check_unix_ms: None,
-                last_latency_ms: None,
-                last_error: None,
-                transitions: 0,
-                checks: 0,
+            let entry = b.entry(id).or_insert_with(|| {
+                if alpha {
+                    self.started_down.push((spec.virtual_server_id, id));
+                }
+                RealServerHealth {
+                    virtual_server_id: spec.virtual_server_id,
+                    real_server_id: id,
+                    state: if alpha {
+                        HealthState::Down
+                    } else {
+                        HealthState::Up
+                    },
+                    since_unix_ms: now_unix_ms(),
+                    last_check_unix_ms: None,
+                    last_latency_ms: None,
+                    last_error: None,
+                    transitions: 0,
+                    checks: 0,
+                }
             });
             entry.state
         };

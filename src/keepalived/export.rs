@@ -165,6 +165,22 @@ fn virtual_server(o: &mut String, vs: &VirtualServer) {
     if let Some(q) = vs.quorum {
         let _ = writeln!(o, "    quorum {q}");
     }
+    if vs.hysteresis > 0 {
+        let _ = writeln!(o, "    hysteresis {}", vs.hysteresis);
+    }
+    // Quoted as one word; keepalived splits it into argv (validation keeps `"` out of it).
+    if let Some(c) = &vs.quorum_up {
+        let _ = writeln!(o, "    quorum_up \"{c}\"");
+    }
+    if let Some(c) = &vs.quorum_down {
+        let _ = writeln!(o, "    quorum_down \"{c}\"");
+    }
+    if vs.alpha {
+        let _ = writeln!(o, "    alpha");
+    }
+    if vs.omega {
+        let _ = writeln!(o, "    omega");
+    }
     if vs.one_packet {
         let _ = writeln!(o, "    ops");
     }

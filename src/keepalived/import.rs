@@ -15,6 +15,7 @@
 //! | fwmark (or group) service without `ip_family` takes its real servers' family | the same |
 //! | `virtual_server group NAME` creates one service per group entry | one virtual server per entry, with a warning |
 //! | a real server of a fwmark service without a port has port 0 | the same |
+//! | `quorum_up`/`quorum_down SCRIPT USER [GROUP]` runs the script as USER | not imported (lbd runs quorum commands as itself): reported as unsupported |
 //! | scripts, notify, BFD, ... | not imported: reported as unsupported, with the reason where lbd has one |
 
 use std::net::IpAddr;
@@ -482,15 +483,13 @@ fn group_entries(g: &Node) -> Result<Vec<GroupEntry>, ImportError> {
 /// Why a `virtual_server` keyword lbd does not model is not imported.
 fn vs_unsupported_reason(key: &str) -> Option<&'static str> {
     Some(match key {
-        "alpha" => "lbd starts every real server up and lets the first check decide (keepalived's default, no alpha)",
-        "omega" => "lbd runs no script when a virtual server is removed",
-        "hysteresis" => "lbd's quorum has no hysteresis: the service is up at quorum or more",
-        "quorum_up" | "quorum_down" => "lbd runs no scripts; quorum changes are events (/api/v1/events)",
         "ha_suspend" => "lbd checks real servers whatever the VRRP state",
         "retry" | "delay_before_retry" | "connect_timeout" | "warmup" => "set it in each check",
         "notify_up" | "notify_down" => "lbd runs no scripts; health changes are events",
         "smtp_alert" => "lbd sends no mail",
-        "hashed" | "flag-1" | "flag-2" | "flag-3" => "lbd sets only the sh/mh scheduler flags by name",
+        "hashed" | "flag-1" | "flag-2" | "flag-3" => {
+            "lbd sets only the sh/mh scheduler flags by name"
+        }
         _ => return None,
     })
 }
@@ -511,6 +510,11 @@ fn virtual_server(cx: &mut Ctx<'_>, n: &Node) -> Result<Vec<VirtualServer>, Impo
         delay_loop_ms: 60_000,
         sorry_server: None,
         quorum: None,
+        hysteresis: 0,
+        quorum_up: None,
+        quorum_down: None,
+        alpha: false,
+        omega: false,
         one_packet: false,
         scheduler_flags: Vec::new(),
         real_servers: Vec::new(),
@@ -578,6 +582,27 @@ fn virtual_server(cx: &mut Ctx<'_>, n: &Node) -> Result<Vec<VirtualServer>, Impo
                 })
             }
             "quorum" => vs.quorum = Some(num(c)?),
+            "hysteresis" => vs.hysteresis = num(c)?,
+            // `quorum_up SCRIPT [username [groupname]]`: the command is one (quoted) word that
+            // keepalived splits into argv itself; words after it name the user to run it as.
+            k @ ("quorum_up" | "quorum_down") => {
+                let cmd = arg(c, 0)?.to_string();
+                if c.args.len() > 1 {
+                    cx.out.unsupported.push(Warning {
+                        at: c.at(),
+                        message: format!(
+                            "`{k}` as user {}: lbd runs quorum commands as its own user; not imported (quote the command if the words after it are its arguments)",
+                            c.args[1..].join(" ")
+                        ),
+                    });
+                } else if k == "quorum_up" {
+                    vs.quorum_up = Some(cmd);
+                } else {
+                    vs.quorum_down = Some(cmd);
+                }
+            }
+            "alpha" => vs.alpha = true,
+            "omega" => vs.omega = true,
             "ip_family" | "family" => {
                 vs.family = Some(match arg(c, 0)? {
                     "inet" => Family::Ipv4,

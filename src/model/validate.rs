@@ -224,6 +224,19 @@ pub fn virtual_server(vs: &VirtualServer) -> Result {
             "must be at least 1 (omit it for no quorum)".into()
         })?;
     }
+    let quorum = vs.quorum.unwrap_or(1);
+    // Below the quorum: at `quorum - hysteresis` = 0 the quorum could never be lost.
+    ensure(vs.hysteresis < quorum, "hysteresis", || {
+        format!("must be less than the quorum ({quorum})")
+    })?;
+    for (field, cmd) in [
+        ("quorum_up", &vs.quorum_up),
+        ("quorum_down", &vs.quorum_down),
+    ] {
+        if let Some(c) = cmd {
+            quorum_command(field, c)?;
+        }
+    }
     let mut seen: HashMap<(IpAddr, Option<u16>), usize> = HashMap::new();
     for (i, rs) in vs.real_servers.iter().enumerate() {
         let prefix = format!("real_servers[{i}]");
@@ -339,6 +352,25 @@ fn misc_absent(hc: &HealthCheck) -> Result {
         })?;
     }
     Ok(())
+}
+
+/// A quorum command: an absolute program path and its arguments, run without a shell.
+fn quorum_command(field: &str, cmd: &str) -> Result {
+    ensure(cmd.len() <= 4096, field, || {
+        "must be at most 4096 bytes".into()
+    })?;
+    // keepalived.conf holds it as one double-quoted word (see the export).
+    ensure(
+        !cmd.chars().any(|c| c == '"' || c.is_control()),
+        field,
+        || "must not contain `\"` or control characters (quote arguments with ')".into(),
+    )?;
+    let argv = super::real_server::split_command(cmd);
+    ensure(
+        argv.first().is_some_and(|p| p.starts_with('/')),
+        field,
+        || "must be an absolute command path and its arguments".into(),
+    )
 }
 
 fn health_check(rs: &RealServer, hc: &HealthCheck) -> Result {

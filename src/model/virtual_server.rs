@@ -198,6 +198,27 @@ pub struct VirtualServer {
     /// Minimum total weight of healthy real servers for the service to count as up.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quorum: Option<u32>,
+    /// keepalived `hysteresis`: the quorum is gained at `quorum + hysteresis` and lost below
+    /// `quorum - hysteresis`, so a weight hovering at the quorum does not flap. Less than the
+    /// quorum (default 1).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub hysteresis: u32,
+    /// keepalived `quorum_up`: a command (absolute path and arguments, quoted as keepalived
+    /// splits them, no shell) run when the quorum is gained. It runs with `delay_loop_ms` as
+    /// its timeout and is killed (its process group) at the timeout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quorum_up: Option<String>,
+    /// keepalived `quorum_down`: as `quorum_up`, run when the quorum is lost.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quorum_down: Option<String>,
+    /// keepalived `alpha`: checked real servers start as down and join after their first
+    /// successful check round (otherwise they start as up).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub alpha: bool,
+    /// keepalived `omega`: when the virtual server is removed or lbd stops, `quorum_down` runs
+    /// if the quorum was up.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub omega: bool,
     /// One-packet scheduling (ipvsadm `-o`, keepalived `ops`, IP_VS_SVC_F_ONEPACKET): every
     /// datagram is scheduled on its own. UDP services only.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -207,6 +228,10 @@ pub struct VirtualServer {
     pub scheduler_flags: Vec<SchedulerFlag>,
     #[serde(default)]
     pub real_servers: Vec<RealServer>,
+}
+
+fn is_zero(v: &u32) -> bool {
+    *v == 0
 }
 
 /// keepalived's default `delay_loop` (60 s).
