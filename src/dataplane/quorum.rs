@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::task::JoinHandle;
 use utoipa::ToSchema;
 
@@ -17,7 +17,7 @@ use crate::events::{EventBus, EventKind};
 use crate::health::misc;
 use crate::model::{Id, VirtualServer};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum QuorumCommandKind {
     QuorumUp,
@@ -25,7 +25,7 @@ pub enum QuorumCommandKind {
 }
 
 /// Why a quorum command ran.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum QuorumCause {
     /// The healthy weight crossed the quorum (with its hysteresis).

@@ -74,6 +74,40 @@ pub fn message(e: &Event) -> pb::WatchedEvent {
             } as i32,
             error: error.clone(),
         }),
+        EventKind::QuorumChanged {
+            virtual_server_id,
+            up,
+            alive_weight,
+        } => Kind::QuorumChanged(pb::QuorumChanged {
+            virtual_server_id: *virtual_server_id,
+            up: *up,
+            alive_weight: *alive_weight,
+        }),
+        EventKind::QuorumCommand {
+            virtual_server_id,
+            command,
+            cause,
+            ok,
+            result,
+            output,
+        } => {
+            use crate::dataplane::quorum::{QuorumCause, QuorumCommandKind};
+            Kind::QuorumCommand(pb::QuorumCommand {
+                virtual_server_id: *virtual_server_id,
+                command: match command {
+                    QuorumCommandKind::QuorumUp => pb::QuorumCommandKind::QuorumUp,
+                    QuorumCommandKind::QuorumDown => pb::QuorumCommandKind::QuorumDown,
+                } as i32,
+                cause: match cause {
+                    QuorumCause::Health => pb::QuorumCause::Health,
+                    QuorumCause::Removed => pb::QuorumCause::Removed,
+                    QuorumCause::Shutdown => pb::QuorumCause::Shutdown,
+                } as i32,
+                ok: *ok,
+                result: result.clone(),
+                output: output.clone(),
+            })
+        }
     };
     pb::WatchedEvent {
         seq: e.seq,
