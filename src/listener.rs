@@ -135,14 +135,11 @@ impl Activity {
         loop {
             let last = Duration::from_millis(self.last_ms.load(Ordering::Relaxed));
             let quiet = self.epoch.elapsed().saturating_sub(last);
-            if self.in_flight.load(Ordering::Relaxed) == 0 && quiet >= idle {
+            let busy = self.in_flight.load(Ordering::Relaxed) > 0;
+            if !busy && quiet >= idle {
                 return;
             }
-            let wait = if self.in_flight.load(Ordering::Relaxed) > 0 {
-                idle
-            } else {
-                idle - quiet
-            };
+            let wait = if busy { idle } else { idle - quiet };
             tokio::time::sleep(wait.max(Duration::from_millis(10))).await;
         }
     }

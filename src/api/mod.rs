@@ -104,10 +104,16 @@ fn api_router() -> OpenApiRouter<Service> {
 
 /// The OpenAPI document, as served.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    let mut spec = api_router().split_for_parts().1;
+    routes_and_spec().1
+}
+
+/// The routes and their spec, with what the derives cannot say added to the spec: the one
+/// place both the served document and `lbd openapi` come from.
+fn routes_and_spec() -> (Router<Service>, utoipa::openapi::OpenApi) {
+    let (router, mut spec) = api_router().split_for_parts();
     document_secrets(&mut spec);
     document_common_errors(&mut spec);
-    spec
+    (router, spec)
 }
 
 /// `auth_pass` is write-only; readers get `auth_pass_set` instead (see
@@ -195,9 +201,7 @@ pub fn router(service: Service) -> Router {
 /// The whole HTTP application: routes, docs, then (outermost last) the body gate, the default
 /// ETag and request tracing.
 pub fn router_with(service: Service, limits: limits::HttpLimits) -> Router {
-    let (router, mut spec) = api_router().split_for_parts();
-    document_secrets(&mut spec);
-    document_common_errors(&mut spec);
+    let (router, spec) = routes_and_spec();
     router
         .merge(SwaggerUi::new("/docs").url(OPENAPI_PATH, spec))
         .merge(dashboard::router())
