@@ -20,7 +20,8 @@
 use std::io;
 use std::mem;
 use std::net::Ipv4Addr;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+use socket2::{Domain, SockAddr, SockAddrStorage, Socket, Type};
 
 /// EtherType of ARP (`ETH_P_ARP` in `linux/if_ether.h`).
 pub const ETH_P_ARP: u16 = 0x0806;
@@ -73,49 +74,47 @@ pub fn parse_garp(frame: &[u8]) -> Option<([u8; 6], Ipv4Addr)> {
     Some((mac, spa))
 }
 
+/// The link-layer address frames go to: interface `ifindex`, broadcast, EtherType ARP
+/// (`struct sockaddr_ll`).
+///
+/// Hand-written: socket2 builds IPv4, IPv6 and Unix addresses only, and the `SockAddr` of any
+/// other family comes from its storage and length, which the caller must vouch for.
+fn link_addr(ifindex: u32) -> io::Result<SockAddr> {
+    let ifindex =
+        i32::try_from(ifindex).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    let mut storage = SockAddrStorage::zeroed();
+    // SAFETY: sockaddr_ll is one of this platform's sockaddr types and smaller than the storage
+    // (view_as's condition); the storage then holds an AF_PACKET address of exactly
+    // size_of::<sockaddr_ll>() bytes, the family and length SockAddr::new is told.
+    Ok(unsafe {
+        let sll = storage.view_as::<libc::sockaddr_ll>();
+        sll.sll_family = libc::AF_PACKET as libc::sa_family_t;
+        sll.sll_protocol = ETH_P_ARP.to_be();
+        sll.sll_ifindex = ifindex;
+        sll.sll_halen = 6;
+        sll.sll_addr[..6].copy_from_slice(&BROADCAST);
+        SockAddr::new(
+            storage,
+            mem::size_of::<libc::sockaddr_ll>() as socket2::socklen_t,
+        )
+    })
+}
+
 /// An AF_PACKET socket that sends ready-made frames out of one interface.
 pub struct PacketSocket {
-    fd: OwnedFd,
+    sock: Socket,
 }
 
 impl PacketSocket {
     pub fn open() -> io::Result<PacketSocket> {
         // Protocol 0: send only, receive nothing (no frames are queued on this socket).
-        // SAFETY: plain socket(2) call; the result is checked before use.
-        let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0) };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(PacketSocket {
-            // SAFETY: fd is a fresh descriptor we own.
-            fd: unsafe { OwnedFd::from_raw_fd(fd) },
-        })
+        let sock = Socket::new(Domain::PACKET, Type::RAW, None)?;
+        Ok(PacketSocket { sock })
     }
 
     pub fn send(&self, ifindex: u32, frame: &[u8]) -> io::Result<()> {
-        // SAFETY: sockaddr_ll is plain old data; zero is a valid value for every field.
-        let mut sll: libc::sockaddr_ll = unsafe { mem::zeroed() };
-        sll.sll_family = libc::AF_PACKET as u16;
-        sll.sll_protocol = ETH_P_ARP.to_be();
-        sll.sll_ifindex = ifindex as i32;
-        sll.sll_halen = 6;
-        sll.sll_addr[..6].copy_from_slice(&BROADCAST);
-        // SAFETY: frame and sll outlive the call; lengths are theirs.
-        let n = unsafe {
-            libc::sendto(
-                self.fd.as_raw_fd(),
-                frame.as_ptr().cast(),
-                frame.len(),
-                0,
-                (&sll as *const libc::sockaddr_ll).cast(),
-                mem::size_of::<libc::sockaddr_ll>() as u32,
-            )
-        };
-        if n < 0 {
-            Err(io::Error::last_os_error())
-        } else {
-            Ok(())
-        }
+        self.sock.send_to(frame, &link_addr(ifindex)?)?;
+        Ok(())
     }
 }
 
@@ -138,6 +137,19 @@ mod tests {
         let theirs = hex(KEEPALIVED_GARP);
         assert_eq!(ours.as_slice(), theirs.as_slice());
         assert_eq!(parse_garp(&theirs), Some((mac, vip)));
+    }
+
+    /// The hand-built sockaddr_ll (socket2 builds no link-layer address): an AF_PACKET address
+    /// of its full size; an index the kernel's int cannot hold is refused, not wrapped.
+    #[test]
+    fn link_addresses_are_packet_addresses() {
+        let a = link_addr(3).unwrap();
+        assert_eq!(i32::from(a.family()), libc::AF_PACKET);
+        assert_eq!(a.len() as usize, mem::size_of::<libc::sockaddr_ll>());
+        assert_eq!(
+            link_addr(u32::MAX).unwrap_err().kind(),
+            io::ErrorKind::InvalidInput
+        );
     }
 
     #[test]
