@@ -4,9 +4,14 @@
 #[path = "support/netns.rs"]
 mod netns;
 
-use std::net::UdpSocket;
+use std::net::{Ipv4Addr, UdpSocket};
 use std::process::Command;
 use std::time::Duration;
+
+use pnet_packet::ethernet::{EtherTypes, EthernetPacket};
+use pnet_packet::ip::IpNextHeaderProtocols;
+use pnet_packet::ipv4::Ipv4Packet;
+use pnet_packet::Packet;
 
 use netns::{privileged, Topology};
 
@@ -50,21 +55,27 @@ fn two_hosts_on_a_bridge_exchange_a_packet_and_teardown_is_complete() {
         let frames = cap.stop();
         let udp = frames
             .iter()
-            .find(|f| {
-                f.len() > 42
-                    && f[12..14] == [0x08, 0x00]
-                    && f[23] == 17
-                    && f.ends_with(b"hello from a")
+            .filter_map(|f| EthernetPacket::new(f))
+            .find(|e| {
+                e.get_ethertype() == EtherTypes::Ipv4
+                    && Ipv4Packet::new(e.payload()).is_some_and(|ip| {
+                        ip.get_next_level_protocol() == IpNextHeaderProtocols::Udp
+                            && ip.payload().ends_with(b"hello from a")
+                    })
             })
             .expect("the UDP frame was captured");
         assert_eq!(
-            &udp[6..12],
-            &[2, 0, 0, 0, 0, 1],
+            udp.get_source().octets(),
+            [2, 0, 0, 0, 0, 1],
             "sent by a's eth0 (MAC of host 1)"
         );
-        assert_eq!(&udp[26..30], &[192, 168, 77, 1]);
+        let ip = Ipv4Packet::new(udp.payload()).expect("IPv4");
+        assert_eq!(ip.get_source(), Ipv4Addr::new(192, 168, 77, 1));
         assert!(
-            frames.iter().any(|f| f[12..14] == [0x08, 0x06]),
+            frames
+                .iter()
+                .filter_map(|f| EthernetPacket::new(f))
+                .any(|e| e.get_ethertype() == EtherTypes::Arp),
             "and the ARP exchange before it"
         );
 

@@ -7,7 +7,13 @@ mod netns;
 #[path = "support/vrrp.rs"]
 mod vrrp;
 
+use std::net::Ipv4Addr;
 use std::time::Duration;
+
+use pnet_packet::ethernet::{EtherTypes, EthernetPacket};
+use pnet_packet::ip::IpNextHeaderProtocols;
+use pnet_packet::ipv4::Ipv4Packet;
+use pnet_packet::{FromPacket, Packet};
 
 use netns::{privileged, Topology};
 use vrrp::{holds_vip, keepalived_available, now_unix_ms, wait_for, Conf, Director, Keepalived};
@@ -347,15 +353,18 @@ fn unicast_peers_elect_and_fail_over_without_multicast() {
     std::thread::sleep(Duration::from_millis(300));
     let frames = cap.stop();
     // Every VRRP packet on the wire went to a peer's own address, none to 224.0.0.18.
-    let vrrp: Vec<[u8; 4]> = frames
+    let vrrp: Vec<Ipv4Addr> = frames
         .iter()
-        .filter(|f| f.len() >= 34 && f[12..14] == [0x08, 0x00] && f[23] == 112)
-        .map(|f| [f[30], f[31], f[32], f[33]])
+        .filter_map(|f| EthernetPacket::new(f))
+        .filter(|e| e.get_ethertype() == EtherTypes::Ipv4)
+        .filter_map(|e| Ipv4Packet::new(e.payload()).map(|ip| ip.from_packet()))
+        .filter(|ip| ip.next_level_protocol == IpNextHeaderProtocols::Vrrp)
+        .map(|ip| ip.destination)
         .collect();
     assert!(vrrp.len() >= 5, "{} VRRP packets", vrrp.len());
     assert!(
         vrrp.iter()
-            .all(|d| *d == [192, 168, 10, 102] || *d == [192, 168, 10, 101]),
+            .all(|d| d.octets() == [192, 168, 10, 102] || d.octets() == [192, 168, 10, 101]),
         "{vrrp:?}"
     );
 }

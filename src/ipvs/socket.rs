@@ -33,15 +33,8 @@ impl IpvsSocket {
         let sock = NetlinkSocket::open(libc::NETLINK_GENERIC, 0)?;
         // Acks carry only the request's header (NETLINK_CAP_ACK), and the buffers are large
         // enough for a batch of them: a lost ack would leave a batch undecided.
-        sock.set_opt(libc::SOL_NETLINK, NETLINK_CAP_ACK, 1);
-        for (force, plain) in [
-            (libc::SO_SNDBUFFORCE, libc::SO_SNDBUF),
-            (libc::SO_RCVBUFFORCE, libc::SO_RCVBUF),
-        ] {
-            if !sock.set_opt(libc::SOL_SOCKET, force, 4 << 20) {
-                sock.set_opt(libc::SOL_SOCKET, plain, 4 << 20);
-            }
-        }
+        let _ = sock.cap_ack();
+        sock.set_buffers(4 << 20);
         let mut s = IpvsSocket {
             sock,
             family: GENL_ID_CTRL,
@@ -90,7 +83,7 @@ impl IpvsSocket {
         let wants_ack = msg_flags(msg) & NLM_F_ACK != 0;
         let mut out = Vec::new();
         loop {
-            let n = self.sock.recv(&mut self.buf, 0)?;
+            let n = self.sock.recv(&mut self.buf)?;
             if collect_replies(&self.buf[..n], seq, wants_ack, op, &mut out)? {
                 return Ok(out);
             }
@@ -351,9 +344,6 @@ pub fn dests(replies: &[Vec<u8>], svc_af: u16) -> Result<Vec<DestAttrs>, IpvsErr
     Ok(out)
 }
 
-/// NETLINK_CAP_ACK from linux/netlink.h.
-const NETLINK_CAP_ACK: libc::c_int = 10;
-
 /// Fills in a request's attributes.
 pub type Build<'a> = Box<dyn FnOnce(&mut MsgBuilder) + 'a>;
 
@@ -403,7 +393,7 @@ impl IpvsSocket {
             // request's ack has arrived.
             let mut outcome: Vec<Option<Option<io::Error>>> = (0..n).map(|_| None).collect();
             while outcome[n - 1].is_none() {
-                let got = self.sock.recv(&mut self.buf, 0)?;
+                let got = self.sock.recv(&mut self.buf)?;
                 batch_outcomes(&self.buf[..got], first_seq, &mut outcome)?;
             }
             results.extend(outcome.into_iter().map(|o| o.flatten()));

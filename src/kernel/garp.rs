@@ -16,106 +16,114 @@
 //! The layout, including THA = broadcast, is what keepalived 2.2.7 sends (checked byte for byte
 //! against its capture in the tests). Linux hosts update an existing neighbour entry on such a
 //! request (`arp_process`: `sip == tip` is a gratuitous ARP and overrides the lock time).
+//!
+//! The frames are built and read with `pnet_packet`; the socket is socket2's.
 
 use std::io;
 use std::mem;
 use std::net::Ipv4Addr;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+use pnet_packet::arp::{ArpHardwareTypes, ArpOperations, ArpPacket, MutableArpPacket};
+use pnet_packet::ethernet::{EtherTypes, EthernetPacket, MutableEthernetPacket};
+use pnet_packet::Packet;
+use socket2::{Domain, SockAddr, SockAddrStorage, Socket, Type};
 
 /// EtherType of ARP (`ETH_P_ARP` in `linux/if_ether.h`).
 pub const ETH_P_ARP: u16 = 0x0806;
-/// EtherType of IPv4 (`ETH_P_IP`).
-pub const ETH_P_IP: u16 = 0x0800;
-/// `ARPHRD_ETHER` (`linux/if_arp.h`).
-pub const ARPHRD_ETHER: u16 = 1;
-/// `ARPOP_REQUEST`.
-pub const ARPOP_REQUEST: u16 = 1;
 pub const BROADCAST: [u8; 6] = [0xff; 6];
 /// Ethernet header (14) + ARP for IPv4 over Ethernet (28).
-pub const FRAME_LEN: usize = 42;
+pub const FRAME_LEN: usize = ETHERNET_HEADER_LEN + ArpPacket::minimum_packet_size();
+const ETHERNET_HEADER_LEN: usize = EthernetPacket::minimum_packet_size();
+const _: () = assert!(FRAME_LEN == 42);
 
 /// The whole Ethernet frame announcing `addr` at `mac`.
 pub fn garp_frame(mac: [u8; 6], addr: Ipv4Addr) -> [u8; FRAME_LEN] {
     let mut f = [0u8; FRAME_LEN];
-    f[0..6].copy_from_slice(&BROADCAST);
-    f[6..12].copy_from_slice(&mac);
-    f[12..14].copy_from_slice(&ETH_P_ARP.to_be_bytes());
-    f[14..16].copy_from_slice(&ARPHRD_ETHER.to_be_bytes());
-    f[16..18].copy_from_slice(&ETH_P_IP.to_be_bytes());
-    f[18] = 6;
-    f[19] = 4;
-    f[20..22].copy_from_slice(&ARPOP_REQUEST.to_be_bytes());
-    f[22..28].copy_from_slice(&mac);
-    f[28..32].copy_from_slice(&addr.octets());
-    f[32..38].copy_from_slice(&BROADCAST);
-    f[38..42].copy_from_slice(&addr.octets());
+    let (eth, arp) = f.split_at_mut(ETHERNET_HEADER_LEN);
+    // Both halves are exactly the minimum size of their packet, so `new` is always `Some`.
+    if let Some(mut e) = MutableEthernetPacket::new(eth) {
+        e.set_destination(BROADCAST.into());
+        e.set_source(mac.into());
+        e.set_ethertype(EtherTypes::Arp);
+    }
+    if let Some(mut a) = MutableArpPacket::new(arp) {
+        a.set_hardware_type(ArpHardwareTypes::Ethernet);
+        a.set_protocol_type(EtherTypes::Ipv4);
+        a.set_hw_addr_len(6);
+        a.set_proto_addr_len(4);
+        a.set_operation(ArpOperations::Request);
+        a.set_sender_hw_addr(mac.into());
+        a.set_sender_proto_addr(addr);
+        a.set_target_hw_addr(BROADCAST.into());
+        a.set_target_proto_addr(addr);
+    }
     f
 }
 
 /// What a gratuitous ARP frame announces: (sender MAC, address), or `None` for any other frame.
+/// Request or reply alike (RFC 5227 allows both as announcements).
 pub fn parse_garp(frame: &[u8]) -> Option<([u8; 6], Ipv4Addr)> {
-    if frame.len() < FRAME_LEN
-        || frame[12..14] != ETH_P_ARP.to_be_bytes()
-        || frame[14..16] != ARPHRD_ETHER.to_be_bytes()
-        || frame[16..18] != ETH_P_IP.to_be_bytes()
-        || frame[18] != 6
-        || frame[19] != 4
+    let eth = EthernetPacket::new(frame)?;
+    if eth.get_ethertype() != EtherTypes::Arp {
+        return None;
+    }
+    let arp = ArpPacket::new(eth.payload())?;
+    // pnet reads the addresses at the offsets of Ethernet/IPv4 whatever the lengths say.
+    if arp.get_hardware_type() != ArpHardwareTypes::Ethernet
+        || arp.get_protocol_type() != EtherTypes::Ipv4
+        || arp.get_hw_addr_len() != 6
+        || arp.get_proto_addr_len() != 4
     {
         return None;
     }
-    let spa = Ipv4Addr::new(frame[28], frame[29], frame[30], frame[31]);
-    let tpa = Ipv4Addr::new(frame[38], frame[39], frame[40], frame[41]);
-    if spa != tpa {
+    let spa = arp.get_sender_proto_addr();
+    if spa != arp.get_target_proto_addr() {
         return None;
     }
-    let mut mac = [0u8; 6];
-    mac.copy_from_slice(&frame[22..28]);
-    Some((mac, spa))
+    Some((arp.get_sender_hw_addr().octets(), spa))
+}
+
+/// The link-layer address frames go to: interface `ifindex`, broadcast, EtherType ARP
+/// (`struct sockaddr_ll`).
+///
+/// Hand-written: socket2 builds IPv4, IPv6 and Unix addresses only, and the `SockAddr` of any
+/// other family comes from its storage and length, which the caller must vouch for.
+fn link_addr(ifindex: u32) -> io::Result<SockAddr> {
+    let ifindex =
+        i32::try_from(ifindex).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    let mut storage = SockAddrStorage::zeroed();
+    // SAFETY: sockaddr_ll is one of this platform's sockaddr types and smaller than the storage
+    // (view_as's condition); the storage then holds an AF_PACKET address of exactly
+    // size_of::<sockaddr_ll>() bytes, the family and length SockAddr::new is told.
+    Ok(unsafe {
+        let sll = storage.view_as::<libc::sockaddr_ll>();
+        sll.sll_family = libc::AF_PACKET as libc::sa_family_t;
+        sll.sll_protocol = ETH_P_ARP.to_be();
+        sll.sll_ifindex = ifindex;
+        sll.sll_halen = 6;
+        sll.sll_addr[..6].copy_from_slice(&BROADCAST);
+        SockAddr::new(
+            storage,
+            mem::size_of::<libc::sockaddr_ll>() as socket2::socklen_t,
+        )
+    })
 }
 
 /// An AF_PACKET socket that sends ready-made frames out of one interface.
 pub struct PacketSocket {
-    fd: OwnedFd,
+    sock: Socket,
 }
 
 impl PacketSocket {
     pub fn open() -> io::Result<PacketSocket> {
         // Protocol 0: send only, receive nothing (no frames are queued on this socket).
-        // SAFETY: plain socket(2) call; the result is checked before use.
-        let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0) };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(PacketSocket {
-            // SAFETY: fd is a fresh descriptor we own.
-            fd: unsafe { OwnedFd::from_raw_fd(fd) },
-        })
+        let sock = Socket::new(Domain::PACKET, Type::RAW, None)?;
+        Ok(PacketSocket { sock })
     }
 
     pub fn send(&self, ifindex: u32, frame: &[u8]) -> io::Result<()> {
-        // SAFETY: sockaddr_ll is plain old data; zero is a valid value for every field.
-        let mut sll: libc::sockaddr_ll = unsafe { mem::zeroed() };
-        sll.sll_family = libc::AF_PACKET as u16;
-        sll.sll_protocol = ETH_P_ARP.to_be();
-        sll.sll_ifindex = ifindex as i32;
-        sll.sll_halen = 6;
-        sll.sll_addr[..6].copy_from_slice(&BROADCAST);
-        // SAFETY: frame and sll outlive the call; lengths are theirs.
-        let n = unsafe {
-            libc::sendto(
-                self.fd.as_raw_fd(),
-                frame.as_ptr().cast(),
-                frame.len(),
-                0,
-                (&sll as *const libc::sockaddr_ll).cast(),
-                mem::size_of::<libc::sockaddr_ll>() as u32,
-            )
-        };
-        if n < 0 {
-            Err(io::Error::last_os_error())
-        } else {
-            Ok(())
-        }
+        self.sock.send_to(frame, &link_addr(ifindex)?)?;
+        Ok(())
     }
 }
 
@@ -140,6 +148,19 @@ mod tests {
         assert_eq!(parse_garp(&theirs), Some((mac, vip)));
     }
 
+    /// The hand-built sockaddr_ll (socket2 builds no link-layer address): an AF_PACKET address
+    /// of its full size; an index the kernel's int cannot hold is refused, not wrapped.
+    #[test]
+    fn link_addresses_are_packet_addresses() {
+        let a = link_addr(3).unwrap();
+        assert_eq!(i32::from(a.family()), libc::AF_PACKET);
+        assert_eq!(a.len() as usize, mem::size_of::<libc::sockaddr_ll>());
+        assert_eq!(
+            link_addr(u32::MAX).unwrap_err().kind(),
+            io::ErrorKind::InvalidInput
+        );
+    }
+
     #[test]
     fn other_frames_are_not_gratuitous_arp() {
         let mut f = garp_frame([2, 0, 0, 0, 0, 1], Ipv4Addr::new(10, 0, 0, 1));
@@ -147,7 +168,18 @@ mod tests {
         assert_eq!(parse_garp(&f), None);
         assert_eq!(parse_garp(&f[..20]), None);
         let mut ip = garp_frame([2, 0, 0, 0, 0, 1], Ipv4Addr::new(10, 0, 0, 1));
-        ip[12..14].copy_from_slice(&ETH_P_IP.to_be_bytes());
+        ip[12..14].copy_from_slice(&EtherTypes::Ipv4.0.to_be_bytes());
         assert_eq!(parse_garp(&ip), None);
+        // pnet reads the addresses where Ethernet/IPv4 puts them: other lengths are refused.
+        let mut long = garp_frame([2, 0, 0, 0, 0, 1], Ipv4Addr::new(10, 0, 0, 1));
+        long[18] = 8;
+        assert_eq!(parse_garp(&long), None);
+        // An announcement sent as a reply (RFC 5227 section 3 allows it) is one too.
+        let mut reply = garp_frame([2, 0, 0, 0, 0, 1], Ipv4Addr::new(10, 0, 0, 1));
+        reply[21] = 2;
+        assert_eq!(
+            parse_garp(&reply),
+            Some(([2, 0, 0, 0, 0, 1], Ipv4Addr::new(10, 0, 0, 1)))
+        );
     }
 }

@@ -6,7 +6,9 @@ use std::ffi::{CStr, CString};
 use std::io;
 use std::mem;
 use std::net::Ipv4Addr;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::AsRawFd;
+
+use socket2::{Domain, Socket, Type};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InterfaceInfo {
@@ -32,19 +34,16 @@ fn ifreq(name: &str) -> io::Result<libc::ifreq> {
     Ok(r)
 }
 
-fn dgram_socket() -> io::Result<OwnedFd> {
-    // SAFETY: plain socket(2); checked.
-    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: fresh descriptor we own.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+/// A socket to ask the SIOCGIF* ioctls on (any socket of the namespace answers them).
+fn dgram_socket() -> io::Result<Socket> {
+    Socket::new(Domain::IPV4, Type::DGRAM, None)
 }
 
-fn ioctl(fd: &OwnedFd, req: libc::c_ulong, r: &mut libc::ifreq) -> io::Result<()> {
-    // SAFETY: r is a valid ifreq for these SIOCGIF* requests.
-    if unsafe { libc::ioctl(fd.as_raw_fd(), req, r as *mut libc::ifreq) } < 0 {
+/// Hand-written: socket2 (like std) has no interface ioctls.
+fn ioctl(sock: &Socket, req: libc::c_ulong, r: &mut libc::ifreq) -> io::Result<()> {
+    // SAFETY: the socket is open for the call (borrowed); r is a valid ifreq, as these
+    // SIOCGIF* requests read and write.
+    if unsafe { libc::ioctl(sock.as_raw_fd(), req, r as *mut libc::ifreq) } < 0 {
         return Err(io::Error::last_os_error());
     }
     Ok(())

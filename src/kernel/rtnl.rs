@@ -95,7 +95,7 @@ impl AddressSocket {
         self.sock.send(&addr_message(ty, flags, seq, ifindex, a))?;
         let mut buf = [0u8; 4096];
         loop {
-            let n = self.sock.recv(&mut buf, 0)?;
+            let n = self.sock.recv(&mut buf)?;
             if let Some(code) = ack_code(&buf[..n], seq) {
                 return match ack_error(code) {
                     None => Ok(()),
@@ -134,9 +134,9 @@ pub struct LinkMonitor {
 
 impl LinkMonitor {
     pub fn open() -> io::Result<LinkMonitor> {
-        Ok(LinkMonitor {
-            sock: NetlinkSocket::open(libc::NETLINK_ROUTE, RTMGRP_LINK)?,
-        })
+        let sock = NetlinkSocket::open(libc::NETLINK_ROUTE, RTMGRP_LINK)?;
+        sock.set_nonblocking()?;
+        Ok(LinkMonitor { sock })
     }
 
     pub fn raw_fd(&self) -> RawFd {
@@ -148,7 +148,7 @@ impl LinkMonitor {
         let mut buf = [0u8; 8192];
         let mut any = false;
         loop {
-            match self.sock.recv(&mut buf, libc::MSG_DONTWAIT) {
+            match self.sock.recv(&mut buf) {
                 Ok(0) => return any,
                 Ok(_) => any = true,
                 // ENOBUFS: the kernel dropped notifications; the reader re-reads anyway.

@@ -20,10 +20,11 @@
 //! ```
 //! TOS 0xc0 (precedence "internetwork control") and no DF flag: what keepalived 2.2.7 sends.
 
-use std::io;
-use std::mem;
-use std::net::Ipv4Addr;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::io::{self, Read};
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::os::fd::{AsRawFd, RawFd};
+
+use socket2::{Domain, InterfaceIndexOrAddress, Protocol, SockAddr, Socket, Type};
 
 use super::packet::{IP_PROTOCOL_VRRP, VRRP_MULTICAST_V4, VRRP_TTL};
 
@@ -91,79 +92,32 @@ pub fn parse_ipv4(p: &[u8]) -> Option<Received<'_>> {
     })
 }
 
-fn setsockopt<T>(fd: RawFd, level: libc::c_int, name: libc::c_int, v: &T) -> io::Result<()> {
-    // SAFETY: v points to a T that lives for the call; the length is its size.
-    let r = unsafe {
-        libc::setsockopt(
-            fd,
-            level,
-            name,
-            (v as *const T).cast(),
-            mem::size_of::<T>() as libc::socklen_t,
-        )
-    };
-    if r < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(())
-    }
-}
-
 /// The raw protocol-112 socket of one interface: bound to it, member of 224.0.0.18 on it.
 pub struct VrrpSocket {
-    fd: OwnedFd,
+    sock: Socket,
     next_id: u16,
 }
 
 impl VrrpSocket {
     pub fn open(ifname: &str, ifindex: u32) -> io::Result<VrrpSocket> {
-        // SAFETY: plain socket(2); owned at once.
-        let raw = unsafe {
-            libc::socket(
-                libc::AF_INET,
-                libc::SOCK_RAW | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
-                libc::c_int::from(IP_PROTOCOL_VRRP),
-            )
-        };
-        if raw < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: fresh descriptor.
-        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-        let r = fd.as_raw_fd();
-        // SO_BINDTODEVICE takes the name, not a fixed-size struct.
-        // SAFETY: the name's bytes live for the call.
-        let rc = unsafe {
-            libc::setsockopt(
-                r,
-                libc::SOL_SOCKET,
-                libc::SO_BINDTODEVICE,
-                ifname.as_ptr().cast(),
-                ifname.len() as libc::socklen_t,
-            )
-        };
-        if rc < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        setsockopt(r, libc::IPPROTO_IP, libc::IP_HDRINCL, &1i32)?;
+        let sock = Socket::new(
+            Domain::IPV4,
+            Type::RAW.nonblocking(),
+            Some(Protocol::from(i32::from(IP_PROTOCOL_VRRP))),
+        )?;
+        sock.bind_device(Some(ifname.as_bytes()))?;
+        sock.set_header_included_v4(true)?;
         // Our own multicast adverts need not come back to us.
-        setsockopt(r, libc::IPPROTO_IP, libc::IP_MULTICAST_LOOP, &0i32)?;
+        sock.set_multicast_loop_v4(false)?;
         // Adverts first in the interface's queue (TC_PRIO_CONTROL).
-        setsockopt(r, libc::SOL_SOCKET, libc::SO_PRIORITY, &7i32)?;
-        let _ = setsockopt(r, libc::SOL_SOCKET, libc::SO_RCVBUF, &(1i32 << 20));
-        let mreq = libc::ip_mreqn {
-            imr_multiaddr: libc::in_addr {
-                s_addr: u32::from(VRRP_MULTICAST_V4).to_be(),
-            },
-            imr_address: libc::in_addr { s_addr: 0 },
-            imr_ifindex: ifindex as i32,
-        };
-        setsockopt(r, libc::IPPROTO_IP, libc::IP_ADD_MEMBERSHIP, &mreq)?;
-        Ok(VrrpSocket { fd, next_id: 1 })
+        sock.set_priority(7)?;
+        let _ = sock.set_recv_buffer_size(1 << 20);
+        sock.join_multicast_v4_n(&VRRP_MULTICAST_V4, &InterfaceIndexOrAddress::Index(ifindex))?;
+        Ok(VrrpSocket { sock, next_id: 1 })
     }
 
     pub fn raw_fd(&self) -> RawFd {
-        self.fd.as_raw_fd()
+        self.sock.as_raw_fd()
     }
 
     /// Sends one advert (the VRRP message `payload`) from `src` to `dst`.
@@ -173,42 +127,21 @@ impl VrrpSocket {
         let mut pkt = Vec::with_capacity(IPV4_HEADER_LEN + payload.len());
         pkt.extend_from_slice(&ipv4_header(src, dst, id, payload.len()));
         pkt.extend_from_slice(payload);
-        // SAFETY: sockaddr_in is plain old data.
-        let mut sa: libc::sockaddr_in = unsafe { mem::zeroed() };
-        sa.sin_family = libc::AF_INET as libc::sa_family_t;
-        sa.sin_addr.s_addr = u32::from(dst).to_be();
-        // SAFETY: our buffer and address outlive the call.
-        let n = unsafe {
-            libc::sendto(
-                self.fd.as_raw_fd(),
-                pkt.as_ptr().cast(),
-                pkt.len(),
-                0,
-                (&sa as *const libc::sockaddr_in).cast(),
-                mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
-            )
-        };
-        if n < 0 {
-            Err(io::Error::last_os_error())
-        } else {
-            Ok(())
-        }
+        self.sock
+            .send_to(&pkt, &SockAddr::from(SocketAddrV4::new(dst, 0)))?;
+        Ok(())
     }
 
     /// Reads one queued datagram into `buf`; `Ok(None)` when none is queued.
     pub fn recv(&self, buf: &mut [u8]) -> io::Result<Option<usize>> {
         loop {
-            // SAFETY: receiving into our own buffer.
-            let n =
-                unsafe { libc::recv(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
-            if n >= 0 {
-                return Ok(Some(n as usize));
-            }
-            let e = io::Error::last_os_error();
-            match e.kind() {
-                io::ErrorKind::Interrupted => continue,
-                io::ErrorKind::WouldBlock => return Ok(None),
-                _ => return Err(e),
+            match (&self.sock).read(buf) {
+                Ok(n) => return Ok(Some(n)),
+                Err(e) => match e.kind() {
+                    io::ErrorKind::Interrupted => continue,
+                    io::ErrorKind::WouldBlock => return Ok(None),
+                    _ => return Err(e),
+                },
             }
         }
     }

@@ -8,8 +8,29 @@
 #![allow(dead_code)]
 
 use std::fs::File;
+use std::io::Read;
 use std::os::fd::AsRawFd;
 use std::process::{Child, Command, Output, Stdio};
+
+use socket2::{Domain, Protocol, SockAddr, SockAddrStorage, Socket, Type};
+
+/// `struct sockaddr_ll` for binding a packet socket to interface `ifindex` and EtherType
+/// `protocol` (network order). Hand-written: socket2 builds no link-layer address.
+fn packet_addr(protocol: u16, ifindex: u32) -> SockAddr {
+    let mut storage = SockAddrStorage::zeroed();
+    // SAFETY: sockaddr_ll is one of this platform's sockaddr types and fits the storage; the
+    // storage then holds an AF_PACKET address of exactly its size, as SockAddr::new is told.
+    unsafe {
+        let sll = storage.view_as::<libc::sockaddr_ll>();
+        sll.sll_family = libc::AF_PACKET as libc::sa_family_t;
+        sll.sll_protocol = protocol;
+        sll.sll_ifindex = ifindex as i32;
+        SockAddr::new(
+            storage,
+            std::mem::size_of::<libc::sockaddr_ll>() as socket2::socklen_t,
+        )
+    }
+}
 
 /// True when the test may build namespaces; otherwise says SKIP (or fails when
 /// LBD_REQUIRE_PRIVILEGED=1, as CI sets it: a skip is not a pass there).
@@ -182,62 +203,35 @@ impl Topology {
         let stop2 = stop.clone();
         let thread = std::thread::spawn(move || {
             let file = File::open(&path).expect("namespace file");
-            // SAFETY: setns on this thread only; the socket calls use buffers we own.
-            unsafe {
-                assert_eq!(
-                    libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET),
-                    0,
-                    "setns"
-                );
-                let proto = (libc::ETH_P_ALL as u16).to_be() as i32;
-                let fd = libc::socket(libc::AF_PACKET, libc::SOCK_RAW, proto);
-                assert!(
-                    fd >= 0,
-                    "AF_PACKET socket: {}",
-                    std::io::Error::last_os_error()
-                );
-                let ifindex = libc::if_nametoindex(c"eth0".as_ptr()) as i32;
-                let mut sll: libc::sockaddr_ll = std::mem::zeroed();
-                sll.sll_family = libc::AF_PACKET as u16;
-                sll.sll_protocol = proto as u16;
-                sll.sll_ifindex = ifindex;
-                let r = libc::bind(
-                    fd,
-                    (&sll as *const libc::sockaddr_ll).cast(),
-                    std::mem::size_of::<libc::sockaddr_ll>() as u32,
-                );
-                assert_eq!(r, 0, "bind: {}", std::io::Error::last_os_error());
-                let tv = libc::timeval {
-                    tv_sec: 0,
-                    tv_usec: 50_000,
-                };
-                libc::setsockopt(
-                    fd,
-                    libc::SOL_SOCKET,
-                    libc::SO_RCVTIMEO,
-                    (&tv as *const libc::timeval).cast(),
-                    std::mem::size_of::<libc::timeval>() as u32,
-                );
-                let _ = ready_tx.send(());
-                let mut frames = Vec::new();
-                let mut buf = vec![0u8; 65536];
-                while !stop2.load(std::sync::atomic::Ordering::SeqCst) {
-                    let n = libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), 0);
-                    if n > 0 {
-                        frames.push(buf[..n as usize].to_vec());
-                    }
+            // SAFETY: setns on this thread only, with a namespace file open for the call.
+            let r = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+            assert_eq!(r, 0, "setns: {}", std::io::Error::last_os_error());
+            let eth_p_all = (libc::ETH_P_ALL as u16).to_be();
+            let sock = Socket::new(
+                Domain::PACKET,
+                Type::RAW,
+                Some(Protocol::from(i32::from(eth_p_all))),
+            )
+            .expect("AF_PACKET socket");
+            let ifindex = lbd::kernel::interface::index("eth0").expect("eth0");
+            sock.bind(&packet_addr(eth_p_all, ifindex))
+                .expect("bind to eth0");
+            sock.set_read_timeout(Some(std::time::Duration::from_millis(50)))
+                .expect("SO_RCVTIMEO");
+            let _ = ready_tx.send(());
+            let mut frames = Vec::new();
+            let mut buf = vec![0u8; 65536];
+            while !stop2.load(std::sync::atomic::Ordering::SeqCst) {
+                if let Ok(n @ 1..) = (&sock).read(&mut buf) {
+                    frames.push(buf[..n].to_vec());
                 }
-                // Frames already queued when stop was asked for belong to the capture.
-                loop {
-                    let n = libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), libc::MSG_DONTWAIT);
-                    if n <= 0 {
-                        break;
-                    }
-                    frames.push(buf[..n as usize].to_vec());
-                }
-                libc::close(fd);
-                frames
             }
+            // Frames already queued when stop was asked for belong to the capture.
+            sock.set_nonblocking(true).expect("O_NONBLOCK");
+            while let Ok(n @ 1..) = (&sock).read(&mut buf) {
+                frames.push(buf[..n].to_vec());
+            }
+            frames
         });
         let _ = ready_rx.recv();
         Capture {
