@@ -95,6 +95,7 @@ async fn main() {
         node_name: "bench".into(),
         resync_interval: std::time::Duration::from_secs(10),
         limits: Default::default(),
+        notifier: None,
     };
     let running = lbd::server::start(cfg).await.expect("start");
     let base = format!("http://{}", running.http_addr);

@@ -190,6 +190,7 @@ fn latency(memory: bool) {
                 node_name: "bench".into(),
                 resync_interval: Duration::from_secs(3600),
                 limits: Default::default(),
+                notifier: None,
             },
             kernel,
         )

@@ -10,6 +10,8 @@
 //! - [`api`] (axum + utoipa OpenAPI) and [`grpc`] (tonic): thin front ends over [`service`].
 //! - [`events`] and [`status`]: the one status/event stream every reader shares.
 //! - [`server`]: `run(config, shutdown)` wires them together and drains on shutdown.
+//! - [`systemd`]: `sd_notify` readiness, stopping and a watchdog earned by the data-plane
+//!   actor's answers (`packaging/lbd.service`).
 //! - [`listener`]: accepting connections for both front ends within a connection cap and
 //!   header/idle timeouts (the body limits are the API's, in [`api::limits`]).
 
@@ -31,4 +33,5 @@ pub mod server;
 pub mod service;
 pub mod status;
 pub mod store;
+pub mod systemd;
 pub mod vrrp;

@@ -315,9 +315,10 @@ struct ServeArgs {
     /// Log line format.
     #[arg(long, env = "LBD_LOG_FORMAT", value_enum, default_value = "text")]
     log_format: LogFormat,
-    /// SQLite database file (created if missing).
-    #[arg(long, env = "LBD_DB", default_value = "./lbd.db")]
-    db: PathBuf,
+    /// SQLite database file (created if missing). Default: `lbd.db` in systemd's
+    /// `STATE_DIRECTORY` when set (the unit's `StateDirectory=lbd`), else `./lbd.db`.
+    #[arg(long, env = "LBD_DB")]
+    db: Option<PathBuf>,
     /// HTTP API listen address.
     #[arg(long, env = "LBD_HTTP_LISTEN", default_value = "127.0.0.1:8080")]
     http_listen: SocketAddr,
@@ -568,6 +569,19 @@ fn read_stdin() -> std::io::Result<String> {
     Ok(s)
 }
 
+/// `lbd.db` in the first of systemd's `STATE_DIRECTORY` paths (colon-separated), else in the
+/// working directory.
+fn default_db() -> PathBuf {
+    std::env::var_os("STATE_DIRECTORY")
+        .and_then(|dirs| {
+            std::env::split_paths(&dirs)
+                .next()
+                .filter(|d| !d.as_os_str().is_empty())
+        })
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join("lbd.db")
+}
+
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
     use std::io::IsTerminal;
     let filter = EnvFilter::try_from_env("LBD_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
@@ -613,7 +627,8 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     let cfg = lbd::server::ServerConfig {
         limits,
-        db: args.db,
+        notifier: lbd::systemd::Notifier::from_env(),
+        db: args.db.unwrap_or_else(default_db),
         http_listen: args.http_listen,
         grpc_listen: args.grpc_listen,
         node_name: args.node_name.unwrap_or_else(lbd::server::hostname),

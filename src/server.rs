@@ -25,6 +25,9 @@ pub struct ServerConfig {
     pub resync_interval: std::time::Duration,
     /// Request and connection limits of the two front ends.
     pub limits: Limits,
+    /// The service manager to tell when lbd is ready and stopping, and whose watchdog to ping
+    /// (`None` unless started by systemd as `Type=notify`).
+    pub notifier: Option<crate::systemd::Notifier>,
 }
 
 /// Limits on what clients can make the server hold.
@@ -71,6 +74,7 @@ pub struct Running {
     pub grpc_addr: SocketAddr,
     pub service: Service,
     store: Store,
+    notifier: Option<crate::systemd::Notifier>,
     stop: watch::Sender<bool>,
     tasks: Vec<(&'static str, JoinHandle<Result<(), String>>)>,
 }
@@ -146,7 +150,7 @@ pub async fn start_with_kernel(
         },
         Some(store.clone()),
     );
-    service.attach_dataplane(dataplane);
+    service.attach_dataplane(dataplane.clone());
     let app = crate::api::router_with(service.clone(), cfg.limits.http);
     let mut rx = stop.subscribe();
     let conn_limits = cfg.limits.connections;
@@ -183,11 +187,25 @@ pub async fn start_with_kernel(
         tokio::spawn(crate::events::persist(events, store.clone(), stop.subscribe()).map(Ok)),
     ));
     tracing::info!(%http_addr, %grpc_addr, node = %cfg.node_name, db = %cfg.db.display(), "lbd serving");
+    if let Some(n) = &cfg.notifier {
+        n.ready(&format!("serving HTTP on {http_addr}, gRPC on {grpc_addr}"));
+        if let Some(every) = n.watchdog() {
+            tracing::info!(
+                watchdog_ms = every.as_millis() as u64,
+                "pinging the systemd watchdog while the data plane answers"
+            );
+            tasks.push((
+                "watchdog",
+                tokio::spawn(n.clone().watchdog_loop(dataplane, stop.subscribe()).map(Ok)),
+            ));
+        }
+    }
     Ok(Running {
         http_addr,
         grpc_addr,
         service,
         store,
+        notifier: cfg.notifier,
         stop,
         tasks,
     })
@@ -200,6 +218,9 @@ fn local_addr(l: &TcpListener, fallback: SocketAddr) -> SocketAddr {
 impl Running {
     /// Stops accepting, lets in-flight requests finish, and closes the database.
     pub async fn shutdown(mut self) -> Result<(), ServerError> {
+        if let Some(n) = &self.notifier {
+            n.stopping();
+        }
         // VRRP first: a master's priority-0 advert must not wait for HTTP clients to finish.
         if let Some(h) = self.service.dataplane() {
             let _ = tokio::time::timeout(std::time::Duration::from_secs(2), h.stop_vrrp()).await;

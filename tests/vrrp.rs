@@ -47,12 +47,60 @@ fn two_lbd_directors_elect_fail_over_and_preempt_back() {
     if !privileged("two_lbd_directors_elect_fail_over_and_preempt_back") {
         return;
     }
-    let t = two_hosts("vrrp2");
+    two_directors("vrrp2", None);
+}
+
+/// The same scenario with both directors as the systemd unit runs them: user nobody holding
+/// only CAP_NET_ADMIN, CAP_NET_RAW and CAP_SYS_NICE (packaging/lbd.service).
+#[test]
+fn two_lbd_directors_with_only_three_capabilities() {
+    if !privileged("two_lbd_directors_with_only_three_capabilities") {
+        return;
+    }
+    two_directors("vrrpcap", Some("net_admin,net_raw,sys_nice"));
+}
+
+/// Without CAP_SYS_NICE lbd still elects and holds the VIP, and says that its VRRP thread
+/// runs with normal scheduling.
+#[test]
+fn without_sys_nice_vrrp_runs_with_normal_scheduling_and_says_so() {
+    if !privileged("without_sys_nice_vrrp_runs_with_normal_scheduling_and_says_so") {
+        return;
+    }
+    let t = two_hosts("nonice");
+    let dir = tempfile::tempdir().unwrap();
+    let ca = Conf::new("lk01", 150, 3, 0.1);
+    let a = Director::start_with(&t, "a", dir.path(), &ca, Some("net_admin,net_raw"));
+    a.wait_state(&t, "master", LONG);
+    assert!(holds_vip(&t, "a"));
+    let status = a.status(&t);
+    assert_eq!(status["vrrp"]["scheduling"], "normal", "{status}");
+    let logs: String = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().extension().is_some_and(|x| x == "log"))
+        .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+        .collect();
+    assert!(
+        logs.contains("CAP_SYS_NICE"),
+        "no word of the scheduling in the log:\n{logs}"
+    );
+}
+
+fn two_directors(name: &str, caps: Option<&'static str>) {
+    let t = two_hosts(name);
     let dir = tempfile::tempdir().unwrap();
     let ca = Conf::new("lk01", 150, 3, 0.1);
     let cb = Conf::new("lk02", 100, 3, 0.1);
-    let mut a = Director::start(&t, "a", dir.path(), &ca);
-    let b = Director::start(&t, "b", dir.path(), &cb);
+    let mut a = Director::start_with(&t, "a", dir.path(), &ca, caps);
+    let b = Director::start_with(&t, "b", dir.path(), &cb, caps);
+    if caps.is_some() {
+        // Really user nobody, with exactly CAP_NET_ADMIN (12), CAP_NET_RAW (13) and
+        // CAP_SYS_NICE (23) effective: 1<<12 | 1<<13 | 1<<23 = 0x803000.
+        let st = a.proc_status();
+        assert!(st.contains("\nUid:\t65534\t65534\t65534\t65534\n"), "{st}");
+        assert!(st.contains("\nCapEff:\t0000000000803000\n"), "{st}");
+    }
 
     // The higher priority wins and holds the VIP; the backup knows who the master is.
     let ga = a.wait_state(&t, "master", LONG);

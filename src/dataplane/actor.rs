@@ -67,6 +67,9 @@ enum Command {
     /// keepalived's `omega` on shutdown: runs `quorum_down` of every virtual server with
     /// `omega` whose quorum is up, and answers when they have ended (each within its timeout).
     Omega(oneshot::Sender<()>),
+    /// Answered at once from the actor's loop: the systemd watchdog's proof that the loop
+    /// still turns (a wedged actor stops answering, and systemd restarts lbd).
+    Ping(oneshot::Sender<()>),
 }
 
 /// A cloneable way to talk to the actor.
@@ -109,6 +112,16 @@ impl DataplaneHandle {
         let (tx, rx) = oneshot::channel();
         self.tx
             .send(Command::Omega(tx))
+            .await
+            .map_err(|_| HandleError::Gone)?;
+        rx.await.map_err(|_| HandleError::Gone)
+    }
+
+    /// Answers once the actor's loop has come round to this request (see [`Command::Ping`]).
+    pub async fn ping(&self) -> Result<(), HandleError> {
+        let (tx, rx) = oneshot::channel();
+        self.tx
+            .send(Command::Ping(tx))
             .await
             .map_err(|_| HandleError::Gone)?;
         rx.await.map_err(|_| HandleError::Gone)
@@ -284,6 +297,9 @@ impl Actor {
                         // No restart from a later snapshot: this is the way out.
                         self.vrrp_kernel = None;
                         self.vrrp_sent = None;
+                        let _ = reply.send(());
+                    }
+                    Some(Command::Ping(reply)) => {
                         let _ = reply.send(());
                     }
                     Some(Command::Omega(reply)) => {

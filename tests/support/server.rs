@@ -17,6 +17,7 @@ pub fn config(db: &Path) -> ServerConfig {
         node_name: "lk01".into(),
         resync_interval: std::time::Duration::from_secs(10),
         limits: Default::default(),
+        notifier: None,
     }
 }
 

@@ -142,16 +142,31 @@ pub struct Director {
     pub node: String,
     dir: PathBuf,
     child: Option<Child>,
+    /// `None`: lbd runs as root. `Some(caps)`: as user nobody holding only `caps` (setpriv's
+    /// list, e.g. `net_admin,net_raw,sys_nice`), as the systemd unit runs it.
+    caps: Option<&'static str>,
 }
 
 impl Director {
     /// Starts lbd in `host` and imports `conf` as node `conf.router_id`.
     pub fn start(t: &Topology, host: &str, dir: &Path, conf: &Conf) -> Director {
+        Self::start_with(t, host, dir, conf, None)
+    }
+
+    /// Like [`Director::start`], with lbd as user nobody holding only `caps` (see `caps`).
+    pub fn start_with(
+        t: &Topology,
+        host: &str,
+        dir: &Path,
+        conf: &Conf,
+        caps: Option<&'static str>,
+    ) -> Director {
         let mut d = Director {
             host: host.into(),
             node: conf.router_id.clone(),
             dir: dir.to_path_buf(),
             child: None,
+            caps,
         };
         d.spawn(t);
         let path = dir.join(format!("{}.conf", conf.router_id));
@@ -179,21 +194,57 @@ impl Director {
         let log = self
             .dir
             .join(format!("{}-{}.log", self.node, now_unix_ms()));
+        let mut args: Vec<String> = Vec::new();
+        let mut lbd = LBD.to_string();
+        if let Some(caps) = self.caps {
+            use std::os::unix::fs::PermissionsExt;
+            // nobody must reach the binary and write the database: a copy in the test's own
+            // directory (the build's may sit under a 0700 home), in a directory open to it.
+            let copy = self.dir.join("lbd-unprivileged");
+            if !copy.exists() {
+                std::fs::copy(LBD, &copy).expect("copy lbd");
+            }
+            std::fs::set_permissions(&self.dir, std::fs::Permissions::from_mode(0o777))
+                .expect("chmod test dir");
+            lbd = copy.to_string_lossy().into_owned();
+            let set = format!(
+                "-all,{}",
+                caps.split(',')
+                    .map(|c| format!("+{c}"))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            );
+            args.extend([
+                "setpriv".to_string(),
+                "--reuid=65534".into(),
+                "--regid=65534".into(),
+                "--clear-groups".into(),
+                format!("--inh-caps={set}"),
+                format!("--ambient-caps={set}"),
+                format!("--bounding-set={set}"),
+                "--".into(),
+            ]);
+        }
+        args.push(lbd);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let child = spawn_logged(
             t,
             &self.host,
             &[
-                LBD,
-                "serve",
-                "--db",
-                db.to_str().unwrap_or_default(),
-                "--node-name",
-                &self.node,
-                "--http-listen",
-                "127.0.0.1:8080",
-                "--grpc-listen",
-                "127.0.0.1:8081",
-            ],
+                &args[..],
+                &[
+                    "serve",
+                    "--db",
+                    db.to_str().unwrap_or_default(),
+                    "--node-name",
+                    &self.node,
+                    "--http-listen",
+                    "127.0.0.1:8080",
+                    "--grpc-listen",
+                    "127.0.0.1:8081",
+                ],
+            ]
+            .concat(),
             &log,
         );
         self.child = Some(child);
@@ -203,6 +254,12 @@ impl Director {
                 .success()
                 .then_some(())
         });
+    }
+
+    /// `/proc/<pid>/status` of the running lbd (user, capabilities).
+    pub fn proc_status(&self) -> String {
+        let pid = self.child.as_ref().map(|c| c.id()).unwrap_or(0);
+        std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default()
     }
 
     /// `lbd ctl status` as an operator reads it.
