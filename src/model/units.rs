@@ -92,8 +92,9 @@ bounded!(
 );
 
 impl Default for TimeoutSecs {
+    /// 0: not managed (the kernel's value stays).
     fn default() -> Self {
-        TimeoutSecs(0)
+        TimeoutSecs(Self::MIN)
     }
 }
 
