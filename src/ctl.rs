@@ -69,7 +69,8 @@ async fn get_config(client: &reqwest::Client, url: &str) -> Result<(Config, Stri
     if !doc["ipvs_timeouts"].is_null() {
         m.insert("ipvs_timeouts".into(), doc["ipvs_timeouts"].clone());
     }
-    let cfg = serde_json::from_value(Value::Object(m)).map_err(|e| CtlError::Decode(e.to_string()))?;
+    let cfg =
+        serde_json::from_value(Value::Object(m)).map_err(|e| CtlError::Decode(e.to_string()))?;
     Ok((cfg, etag))
 }
 
@@ -1204,7 +1205,10 @@ pub async fn set_timeouts(
     }
     if dry_run {
         let n = v["changes"].as_array().map_or(0, |c| c.len());
-        return Ok(format!("dry run: {n} change(s); revision {}\n", v["revision"]));
+        return Ok(format!(
+            "dry run: {n} change(s); revision {}\n",
+            v["revision"]
+        ));
     }
     Ok(if (tcp, tcp_fin, udp) == (0, 0, 0) {
         "lbd no longer manages the IPVS timeouts (the kernel keeps its own)\n".to_string()

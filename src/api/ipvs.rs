@@ -214,7 +214,10 @@ impl ServiceQuery {
         match (self.address, self.port, self.fwmark) {
             (None, None, None) => {
                 if self.protocol.is_some() {
-                    return Err(invalid("address", "protocol names no service without address and port"));
+                    return Err(invalid(
+                        "address",
+                        "protocol names no service without address and port",
+                    ));
                 }
                 if self.family.is_some() {
                     return Err(invalid("fwmark", "family names no service without fwmark"));
@@ -223,7 +226,10 @@ impl ServiceQuery {
             }
             (None, None, Some(mark)) => {
                 if self.protocol.is_some() {
-                    return Err(invalid("protocol", "a firewall-mark service has no protocol"));
+                    return Err(invalid(
+                        "protocol",
+                        "a firewall-mark service has no protocol",
+                    ));
                 }
                 if mark == 0 {
                     return Err(invalid("fwmark", "fwmark must be in 1..=4294967295, got 0"));
@@ -255,8 +261,14 @@ impl ServiceQuery {
                     protocol: self.protocol.unwrap_or(Protocol::Tcp),
                 }))
             }
-            (None, Some(_), None) => Err(invalid("address", "a service is address and port: address is missing")),
-            (Some(_), None, None) => Err(invalid("port", "a service is address and port: port is missing")),
+            (None, Some(_), None) => Err(invalid(
+                "address",
+                "a service is address and port: address is missing",
+            )),
+            (Some(_), None, None) => Err(invalid(
+                "port",
+                "a service is address and port: port is missing",
+            )),
         }
     }
 }
@@ -273,10 +285,12 @@ pub struct Zeroed {
 /// (no IPVS, no permission, a refusal, the data plane not running).
 pub fn dataplane_error(e: HandleError) -> ApiError {
     match e {
-        HandleError::Kernel(KernelError::NoSuchService(_)) => {
-            ApiError::not_found(e.to_string())
-        }
-        e => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", e.to_string()),
+        HandleError::Kernel(KernelError::NoSuchService(_)) => ApiError::not_found(e.to_string()),
+        e => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            e.to_string(),
+        ),
     }
 }
 

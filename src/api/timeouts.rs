@@ -9,7 +9,9 @@ use axum::Json;
 
 use super::error::{ApiError, ErrorBody};
 use super::extract::{Write, WriteQuery};
-use super::patch::{body_as, from_value, merge_patch, parse_patch, put_body, take_revision, to_value, Body};
+use super::patch::{
+    body_as, from_value, merge_patch, parse_patch, put_body, take_revision, to_value, Body,
+};
 use super::{etag, write_response};
 use crate::model::IpvsTimeouts;
 use crate::service::Service;

@@ -62,10 +62,7 @@ enum Command {
     /// The kernel's table as lbd reads it.
     KernelTable(oneshot::Sender<Result<IpvsTable, KernelError>>),
     /// Zero the traffic counters (`ipvsadm -Z`) of every service, or of one.
-    Zero(
-        Option<ServiceKey>,
-        oneshot::Sender<Result<(), KernelError>>,
-    ),
+    Zero(Option<ServiceKey>, oneshot::Sender<Result<(), KernelError>>),
     /// Graceful stop of VRRP (priority 0 from every master, addresses released), first thing
     /// on shutdown, so the peer takes over after Skew_Time alone.
     StopVrrp(oneshot::Sender<()>),

@@ -340,7 +340,11 @@ pub fn config_in(c: Option<pb::Config>) -> Result<Config, Status> {
     let mut m = Map::new();
     m.insert("virtual_servers".into(), vss.into());
     m.insert("vrrp_groups".into(), gs.into());
-    put(&mut m, "ipvs_timeouts", c.ipvs_timeouts.as_ref().map(timeouts_json));
+    put(
+        &mut m,
+        "ipvs_timeouts",
+        c.ipvs_timeouts.as_ref().map(timeouts_json),
+    );
     parse(Value::Object(m), "")
 }
 

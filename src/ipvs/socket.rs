@@ -546,7 +546,9 @@ mod tests {
         assert_eq!(nested[0].0, IPVS_CMD_ATTR_SERVICE);
         assert_eq!(SvcAttrs::decode(nested[0].1), Some(svc));
 
-        let set = msg(IPVS_CMD_SET_CONFIG, &|m| encode_set_timeouts(m, 1000, 100, 200));
+        let set = msg(IPVS_CMD_SET_CONFIG, &|m| {
+            encode_set_timeouts(m, 1000, 100, 200)
+        });
         let mut want = vec![12u8, 1, 0, 0];
         for (ty, v) in [(4u16, 1000u32), (5, 100), (6, 200)] {
             want.extend_from_slice(&8u16.to_ne_bytes());

@@ -147,14 +147,20 @@ fn prefix(n: &Node) -> Result<u8, ImportError> {
 /// any of the three, in any order; one not given stays as the kernel has it (0).
 fn lvs_timeouts(n: &Node) -> Result<IpvsTimeouts, ImportError> {
     if n.args.is_empty() {
-        return Err(bad(n, "`lvs_timeouts` needs at least one of tcp, tcpfin, udp"));
+        return Err(bad(
+            n,
+            "`lvs_timeouts` needs at least one of tcp, tcpfin, udp",
+        ));
     }
     let mut t = IpvsTimeouts::default();
     let mut it = n.args.iter();
     while let Some(which) = it.next() {
-        let v = it
-            .next()
-            .ok_or_else(|| bad(n, format!("`lvs_timeouts {which}` needs a number of seconds")))?;
+        let v = it.next().ok_or_else(|| {
+            bad(
+                n,
+                format!("`lvs_timeouts {which}` needs a number of seconds"),
+            )
+        })?;
         let secs = v
             .parse::<u64>()
             .map_err(|_| format!("`{v}` is not a number of seconds"))

@@ -77,7 +77,10 @@ mod tests {
         let e = serde_json::from_str::<IpvsTimeouts>(r#"{"udp_secs": 2147484}"#)
             .unwrap_err()
             .to_string();
-        assert!(e.contains("timeout (seconds) must be in 0..=2147483, got 2147484"), "{e}");
+        assert!(
+            e.contains("timeout (seconds) must be in 0..=2147483, got 2147484"),
+            "{e}"
+        );
         assert!(serde_json::from_str::<IpvsTimeouts>(r#"{"tcp": 1}"#).is_err());
     }
 }

@@ -13,8 +13,8 @@ pub mod vrrp_group;
 
 pub use config::{Config, Snapshot};
 pub use diff::{Change, ChangeOp, EntityKind, FieldChange};
-pub use real_server::{CheckKind, HealthCheck, RealServer, StatusRange, UrlCheck};
 pub use ipvs_timeouts::IpvsTimeouts;
+pub use real_server::{CheckKind, HealthCheck, RealServer, StatusRange, UrlCheck};
 pub use units::{Centiseconds, Priority, TimeoutSecs, Vrid, Weight};
 pub use validate::{ErrorKind, ValidationError};
 pub use virtual_server::{
