@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed=proto");
+    // sqlx::migrate! embeds migrations/: a new file must rebuild the crate.
+    println!("cargo:rerun-if-changed=migrations");
     let protoc = protoc_bin_vendored::protoc_bin_path()?;
     // SAFETY (edition 2021: set_var is safe): build scripts are single-threaded.
     std::env::set_var("PROTOC", protoc);

@@ -63,9 +63,14 @@ async fn get_config(client: &reqwest::Client, url: &str) -> Result<(Config, Stri
             m.remove("auth_pass_set");
         }
     }
-    let cfg = serde_json::from_value(serde_json::json!({
-        "virtual_servers": doc["virtual_servers"], "vrrp_groups": groups}))
-    .map_err(|e| CtlError::Decode(e.to_string()))?;
+    let mut m = serde_json::Map::new();
+    m.insert("virtual_servers".into(), doc["virtual_servers"].clone());
+    m.insert("vrrp_groups".into(), groups);
+    if !doc["ipvs_timeouts"].is_null() {
+        m.insert("ipvs_timeouts".into(), doc["ipvs_timeouts"].clone());
+    }
+    let cfg =
+        serde_json::from_value(Value::Object(m)).map_err(|e| CtlError::Decode(e.to_string()))?;
     Ok((cfg, etag))
 }
 
@@ -1105,8 +1110,117 @@ pub async fn restore(
     Ok(s)
 }
 
-/// `lbd ctl timeouts` (ipvsadm -L --timeout). Setting them (ipvsadm --set) is not supported:
-/// lbd's data plane does not program IPVS timeouts.
+/// `lbd ctl zero [SERVICE]` (ipvsadm -Z): zeroes the kernel's traffic counters of every
+/// service, or of one (VIP:PORT, -u/--sctp, -f MARK with `ipv6` for -6, or a configured
+/// service's id). The service need not be lbd's: ipvsadm -Z -t takes any.
+pub async fn zero(url: &str, t: &Target, ipv6: bool, out: &Output) -> Result<String, CtlError> {
+    let mut u = reqwest::Url::parse(&format!("{url}/api/v1/ipvs/zero"))
+        .map_err(|e| CtlError::Decode(format!("bad --url {url}: {e}")))?;
+    if t.fwmark.is_some() || !t.words.is_empty() {
+        let (svc, _) = t.split(Need::Service)?;
+        let key = match svc {
+            Service::Id(_) => resolve(url, t, Need::Service)
+                .await?
+                .0
+                .key()
+                .ok_or_else(|| CtlError::Usage("that virtual server has no identity".into()))?,
+            Service::Ref(ServiceRef::Fwmark(mark)) => crate::model::VsKey::Fwmark {
+                mark,
+                family: if ipv6 {
+                    crate::model::Family::Ipv6
+                } else {
+                    crate::model::Family::Ipv4
+                },
+            },
+            Service::Ref(ServiceRef::Addr {
+                address,
+                port,
+                protocol,
+            }) => crate::model::VsKey::Addr {
+                address,
+                port,
+                protocol,
+            },
+        };
+        let mut q = u.query_pairs_mut();
+        match key {
+            crate::model::VsKey::Fwmark { mark, family } => {
+                q.append_pair("fwmark", &mark.to_string());
+                q.append_pair(
+                    "family",
+                    match family {
+                        crate::model::Family::Ipv4 => "ipv4",
+                        crate::model::Family::Ipv6 => "ipv6",
+                    },
+                );
+            }
+            crate::model::VsKey::Addr {
+                address,
+                port,
+                protocol,
+            } => {
+                q.append_pair(
+                    "protocol",
+                    match protocol {
+                        Protocol::Tcp => "tcp",
+                        Protocol::Udp => "udp",
+                        Protocol::Sctp => "sctp",
+                    },
+                );
+                q.append_pair("address", &address.to_string());
+                q.append_pair("port", &port.to_string());
+            }
+        }
+    }
+    let (v, text) = call(reqwest::Method::POST, u.as_str(), None).await?;
+    Ok(if out.json {
+        text + "\n"
+    } else {
+        match v["zeroed"].as_str() {
+            Some("all") | None => "zeroed the counters of every service\n".to_string(),
+            Some(k) => format!("zeroed the counters of {k}\n"),
+        }
+    })
+}
+
+/// `lbd ctl timeouts --set TCP TCPFIN UDP` (ipvsadm --set): makes them lbd's configuration
+/// (`PUT /api/v1/ipvs/timeouts`), which the data plane sets in the kernel and keeps there. A 0
+/// leaves that one as the kernel has it; `0 0 0` stops managing them.
+pub async fn set_timeouts(
+    url: &str,
+    tcp: u32,
+    tcp_fin: u32,
+    udp: u32,
+    dry_run: bool,
+    out: &Output,
+) -> Result<String, CtlError> {
+    let u = format!(
+        "{url}/api/v1/ipvs/timeouts{}",
+        if dry_run { "?dry_run=true" } else { "" }
+    );
+    let body = serde_json::json!({"tcp_secs": tcp, "tcp_fin_secs": tcp_fin, "udp_secs": udp});
+    let (v, text) = call(reqwest::Method::PUT, &u, Some(body)).await?;
+    if out.json {
+        return Ok(text + "\n");
+    }
+    if dry_run {
+        let n = v["changes"].as_array().map_or(0, |c| c.len());
+        return Ok(format!(
+            "dry run: {n} change(s); revision {}\n",
+            v["revision"]
+        ));
+    }
+    Ok(if (tcp, tcp_fin, udp) == (0, 0, 0) {
+        "lbd no longer manages the IPVS timeouts (the kernel keeps its own)\n".to_string()
+    } else {
+        format!(
+            "Timeout (tcp tcpfin udp) configured: {} {} {} (0: left as the kernel has it)\n",
+            v["tcp_secs"], v["tcp_fin_secs"], v["udp_secs"]
+        )
+    })
+}
+
+/// `lbd ctl timeouts` (ipvsadm -L --timeout): the kernel's, as ipvsadm shows them.
 pub async fn timeouts(url: &str, out: &Output) -> Result<String, CtlError> {
     let (v, text) = call(reqwest::Method::GET, &format!("{url}/api/v1/ipvs"), None).await?;
     if out.json {

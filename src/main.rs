@@ -297,9 +297,29 @@ enum CtlCmd {
         #[arg(long)]
         dry_run: bool,
     },
-    /// The kernel's IPVS connection timeouts (ipvsadm -L --timeout). Setting them (--set) is
-    /// not supported: lbd does not program IPVS timeouts.
-    Timeouts,
+    /// Zero the kernel's traffic counters (ipvsadm -Z): of every service, or of SERVICE.
+    Zero {
+        /// VIP:PORT (IPv6: [VIP]:PORT) or a configured service's id; leave out with -f, or to
+        /// zero every service.
+        #[arg(value_name = "SERVICE", num_args = 0..=1)]
+        targets: Vec<String>,
+        #[command(flatten)]
+        svc: SvcFlags,
+        /// With -f: the IPv6 firewall-mark service (ipvsadm -6).
+        #[arg(short = '6', long, requires = "fwmark")]
+        ipv6: bool,
+    },
+    /// The kernel's IPVS connection timeouts (ipvsadm -L --timeout); with --set TCP TCPFIN UDP
+    /// (ipvsadm --set, seconds) makes them lbd's configuration, which it sets in the kernel and
+    /// keeps there: a 0 is left as the kernel has it, `--set 0 0 0` stops managing them.
+    Timeouts {
+        /// TCP TCPFIN UDP in seconds, in ipvsadm's order (each 0..=2147483).
+        #[arg(long, num_args = 3, value_names = ["TCP", "TCPFIN", "UDP"])]
+        set: Option<Vec<u32>>,
+        /// With --set: show what would change; change nothing.
+        #[arg(long, requires = "set")]
+        dry_run: bool,
+    },
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -558,7 +578,22 @@ async fn ctl(url: &str, cmd: CtlCmd, out: &lbd::ctl::Output) -> Result<String, l
             })?;
             ctl::restore(url, &text, dry_run, out).await
         }
-        CtlCmd::Timeouts => ctl::timeouts(url, out).await,
+        CtlCmd::Zero { targets, svc, ipv6 } => {
+            if targets.is_empty() && svc.fwmark.is_none() && (svc.udp || svc.sctp) {
+                return Err(CtlError::Usage(
+                    "name the service: VIP:PORT after -u/--sctp".into(),
+                ));
+            }
+            ctl::zero(url, &svc.target(targets), ipv6, out).await
+        }
+        CtlCmd::Timeouts { set: None, .. } => ctl::timeouts(url, out).await,
+        CtlCmd::Timeouts {
+            set: Some(v),
+            dry_run,
+        } => match v.as_slice() {
+            [tcp, fin, udp] => ctl::set_timeouts(url, *tcp, *fin, *udp, dry_run, out).await,
+            _ => Err(CtlError::Usage("--set takes TCP TCPFIN UDP".into())),
+        },
     }
 }
 

@@ -14,8 +14,8 @@ use tokio::sync::{watch, Mutex};
 use crate::events::{EventBus, EventKind};
 use crate::model::diff::diff;
 use crate::model::{
-    validate, Change, CheckKind, Config, ErrorKind, Id, RealServer, Snapshot, ValidationError,
-    VirtualServer, VrrpGroup,
+    validate, Change, CheckKind, Config, ErrorKind, Id, IpvsTimeouts, RealServer, Snapshot,
+    ValidationError, VirtualServer, VrrpGroup,
 };
 use crate::status::{Status, StatusBoard};
 use crate::store::{Store, StoreError};
@@ -482,6 +482,30 @@ impl Service {
         .map(|cfg, _| Some(cfg.clone()))
     }
 
+    // ---- IPVS timeouts -----------------------------------------------------------------------
+
+    /// The configured IPVS timeouts; all 0 when lbd does not manage them.
+    pub fn get_ipvs_timeouts(&self) -> (u64, IpvsTimeouts) {
+        let s = self.snapshot();
+        (s.revision, s.config.ipvs_timeouts.unwrap_or_default())
+    }
+
+    /// Sets the IPVS timeouts: `edit` gets the current ones (all 0 when unmanaged) under the
+    /// write lock and returns the new ones; all 0 stops managing them.
+    pub async fn update_ipvs_timeouts(
+        &self,
+        opts: WriteOptions,
+        edit: impl FnOnce(&IpvsTimeouts) -> Result<IpvsTimeouts, ServiceError>,
+    ) -> Result<WriteResult<IpvsTimeouts>, ServiceError> {
+        self.write(opts, |cfg, _| {
+            let t = edit(&cfg.ipvs_timeouts.unwrap_or_default())?;
+            cfg.ipvs_timeouts = Some(t);
+            Ok(Focus::None)
+        })
+        .await?
+        .map(|cfg, _| Some(cfg.ipvs_timeouts.unwrap_or_default()))
+    }
+
     /// Imports `node`'s keepalived.conf (already parsed and converted) into the current
     /// configuration: what the file names is made to match it, and its groups get this node's
     /// entries (see `keepalived::import::merge_with` for disagreements with the other
@@ -546,6 +570,10 @@ impl Service {
             })
             .collect();
         fill_defaults(&mut cfg, &changed);
+        // Timeouts that are all 0 manage nothing: the same as none.
+        if cfg.ipvs_timeouts.is_some_and(|t| t.is_unmanaged()) {
+            cfg.ipvs_timeouts = None;
+        }
         // Validate in the caller's order, so field paths point into the request body.
         let (focus_id, prefix) = focus_path(&cfg, focus);
         validate::config_changed(&cfg, focus_id, &changed)

@@ -19,8 +19,9 @@ use sqlx::sqlite::{
 use sqlx::{Row, Sqlite, SqlitePool, Transaction};
 
 use crate::model::{
-    Change, ChangeOp, Config, EntityKind, GarpSettings, HealthCheck, Id, Priority, RealServer,
-    Snapshot, SorryServer, VirtualAddress, VirtualServer, Vrid, VrrpGroup, VrrpNode, Weight,
+    Change, ChangeOp, Config, EntityKind, GarpSettings, HealthCheck, Id, IpvsTimeouts, Priority,
+    RealServer, Snapshot, SorryServer, TimeoutSecs, VirtualAddress, VirtualServer, Vrid, VrrpGroup,
+    VrrpNode, Weight,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -359,6 +360,33 @@ impl Store {
             vrrp_groups[i].nodes.push(node);
         }
 
+        let ipvs_timeouts = match sqlx::query(
+            "SELECT tcp_secs, tcp_fin_secs, udp_secs FROM ipvs_timeouts WHERE id = 1",
+        )
+        .fetch_optional(&mut *conn)
+        .await?
+        {
+            None => None,
+            Some(row) => {
+                let secs = |col: &str| -> Result<TimeoutSecs> {
+                    let v: i64 = row.try_get(col)?;
+                    u64::try_from(v)
+                        .map_err(|_| v.to_string())
+                        .and_then(TimeoutSecs::new)
+                        .map_err(|message| StoreError::Corrupt {
+                            table: "ipvs_timeouts",
+                            id: 1,
+                            message: format!("{col}: {message}"),
+                        })
+                };
+                Some(IpvsTimeouts {
+                    tcp_secs: secs("tcp_secs")?,
+                    tcp_fin_secs: secs("tcp_fin_secs")?,
+                    udp_secs: secs("udp_secs")?,
+                })
+            }
+        };
+
         Ok(Loaded {
             snapshot: Snapshot {
                 revision: u64::try_from(revision).unwrap_or(0),
@@ -368,6 +396,7 @@ impl Store {
                         .map(std::sync::Arc::new)
                         .collect(),
                     vrrp_groups,
+                    ipvs_timeouts,
                 },
             },
             next_id,
@@ -431,6 +460,22 @@ impl Store {
                             .and_then(|v| v.real_server(c.id))
                             .ok_or_else(missing)?;
                         rss.push((vs_id, rs));
+                    }
+                }
+                (EntityKind::IpvsTimeouts, _) => {
+                    sqlx::query("DELETE FROM ipvs_timeouts")
+                        .execute(&mut *tx)
+                        .await?;
+                    if let Some(t) = &cfg.ipvs_timeouts {
+                        sqlx::query(
+                            "INSERT INTO ipvs_timeouts (id, tcp_secs, tcp_fin_secs, udp_secs) \
+                             VALUES (1, ?1, ?2, ?3)",
+                        )
+                        .bind(i64::from(t.tcp_secs.get()))
+                        .bind(i64::from(t.tcp_fin_secs.get()))
+                        .bind(i64::from(t.udp_secs.get()))
+                        .execute(&mut *tx)
+                        .await?;
                     }
                 }
                 (EntityKind::VrrpGroup, op) => {

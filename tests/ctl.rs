@@ -300,7 +300,21 @@ fn ipvsadm_style_addressing_and_commands() {
     if std::env::var_os("LBD_IN_GUEST").is_none() {
         let (ok, _, err) = ctl(&url, &["timeouts"]);
         assert!(!ok && err.contains("503"), "{err}");
+        // ipvsadm -Z needs the kernel too.
+        let (ok, _, err) = ctl(&url, &["zero", "192.168.10.100:80"]);
+        assert!(
+            !ok && err.contains("503") && err.contains("IPVS is unavailable"),
+            "{err}"
+        );
     }
+    // Setting them is configuration: stored whether or not the kernel has IPVS.
+    let (ok, out, err) = ctl(&url, &["timeouts", "--set", "7200", "0", "60"]);
+    assert!(ok && out.contains("configured: 7200 0 60"), "{out} {err}");
+    let cfg = api("GET", &format!("{base}/api/v1/config"), None);
+    assert_eq!(
+        cfg["ipvs_timeouts"],
+        serde_json::json!({"tcp_secs": 7200, "tcp_fin_secs": 0, "udp_secs": 60})
+    );
     // Delete by address.
     let (ok, _, err) = ctl(
         &url,

@@ -1,7 +1,8 @@
 //! lbd programming a real kernel's IPVS table: runs inside the guest (see tests/README.md).
 //! Every scheduler, DR/NAT/TUN, TCP/UDP/SCTP, IPv4/IPv6, fwmark and persistence, read back with
 //! `ipvsadm -Ln`; SIGKILL and restart send nothing; manual changes are repaired; services made by
-//! hand are left alone; one weight edit in a table of 1,000 services is one kernel operation.
+//! hand are left alone; one weight edit in a table of 1,000 services is one kernel operation;
+//! timeouts set through lbd as `ipvsadm -L --timeout` shows them; `lbd ctl zero` on real traffic.
 
 #[path = "support/server.rs"]
 mod support;
@@ -622,6 +623,250 @@ async fn ctl_edit_real_and_drain_match_ipvsadm_e() {
         dest("192.168.20.100:80", "192.168.20.104:80"),
         "Route 3 0 0"
     );
+    drop(lbd);
+    ipvsadm(&["-C"]);
+}
+
+/// `ipvsadm -L --timeout` in this kernel, as (tcp, tcpfin, udp).
+fn kernel_timeouts() -> (u32, u32, u32) {
+    let out = ipvsadm(&["-L", "--timeout"]);
+    let v: Vec<u32> = out
+        .trim()
+        .rsplit(':')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .map(|w| w.parse().unwrap())
+        .collect();
+    assert_eq!(v.len(), 3, "{out}");
+    (v[0], v[1], v[2])
+}
+
+fn wait_kernel_timeouts(want: (u32, u32, u32)) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let got = kernel_timeouts();
+        if got == want {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "ipvsadm -L --timeout: {got:?}, want {want:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// `lbd ctl ARGS` against `lbd`; panics with its stderr on failure, returns stdout.
+fn ctl_ok(lbd: &ChildServer, args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_lbd"))
+        .args(["ctl", "--url", &lbd.http_addr.to_string()])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "lbd ctl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// `lbd ctl timeouts --set` (ipvsadm --set as configuration): `ipvsadm -L --timeout` shows
+/// them; a change behind lbd's back is repaired at the next resync; a 0 is left as the kernel
+/// has it; `--set 0 0 0` hands them back to whoever sets them. Runs after the tests whose names
+/// sort before it (one guest CPU: one test at a time) and leaves the kernel's defaults.
+#[tokio::test]
+async fn timeouts_set_through_lbd_read_by_ipvsadm_and_kept() {
+    if !in_guest("timeouts_set_through_lbd_read_by_ipvsadm_and_kept") {
+        return;
+    }
+    ipvsadm(&["--set", "900", "120", "300"]);
+    let dir = tempfile::tempdir().unwrap();
+    let lbd = ChildServer::spawn_with(&dir.path().join("lbd.db"), &["--resync-interval-ms", "300"]);
+    let base = format!("http://{}", lbd.http_addr);
+    let out = ctl_ok(&lbd, &["timeouts", "--set", "1000", "100", "200"]);
+    assert!(out.contains("configured: 1000 100 200"), "{out}");
+    wait_kernel_timeouts((1000, 100, 200));
+    assert_eq!(
+        ctl_ok(&lbd, &["timeouts"]),
+        "Timeout (tcp tcpfin udp): 1000 100 200\n"
+    );
+
+    // Drift: someone runs ipvsadm --set; lbd puts its values back and counts a repair.
+    let before = status(&base).await["dataplane"]["drift_repairs"]
+        .as_u64()
+        .unwrap();
+    ipvsadm(&["--set", "900", "120", "300"]);
+    wait_kernel_timeouts((1000, 100, 200));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while status(&base).await["dataplane"]["drift_repairs"]
+        .as_u64()
+        .unwrap()
+        <= before
+    {
+        assert!(Instant::now() < deadline, "no drift repair counted");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // A 0 leaves that timeout as the kernel has it.
+    ctl_ok(&lbd, &["timeouts", "--set", "3600", "0", "0"]);
+    wait_kernel_timeouts((3600, 100, 200));
+
+    // 0 0 0: no longer lbd's; ipvsadm's change stays.
+    ctl_ok(&lbd, &["timeouts", "--set", "0", "0", "0"]);
+    let rev = status(&base).await["revision"].as_u64().unwrap();
+    wait_applied(&base, rev).await;
+    ipvsadm(&["--set", "900", "120", "300"]);
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert_eq!(kernel_timeouts(), (900, 120, 300));
+    drop(lbd);
+}
+
+/// `lbd ctl zero` (ipvsadm -Z) against real traffic: the counters `ipvsadm -Ln --stats` shows
+/// go to 0, for one service and for all. Named to run last (one guest CPU: one test at a time):
+/// its connections linger in the connection table; its addresses (10.98.0.0/24, port 8098)
+/// are none the other tests look for (ports 8098 and 8099).
+#[tokio::test]
+async fn zero_counters_through_lbd_read_by_ipvsadm() {
+    use std::io::{Read, Write};
+    if !in_guest("zero_counters_through_lbd_read_by_ipvsadm") {
+        return;
+    }
+    for a in ["10.98.0.1/32", "10.98.0.2/32"] {
+        let out = Command::new("ip")
+            .args(["addr", "replace", a, "dev", "lo"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // Direct routing keeps the port: an echo server on each service's port.
+    for port in [8098, 8099] {
+        let listener = std::net::TcpListener::bind(("0.0.0.0", port)).unwrap();
+        std::thread::spawn(move || {
+            for s in listener.incoming() {
+                let Ok(mut s) = s else { continue };
+                std::thread::spawn(move || {
+                    let mut buf = [0u8; 1024];
+                    while let Ok(n) = s.read(&mut buf) {
+                        if n == 0 || s.write_all(&buf[..n]).is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+        });
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let lbd = ChildServer::spawn(&dir.path().join("lbd.db"));
+    let base = format!("http://{}", lbd.http_addr);
+    let rev = put_config(
+        &base,
+        &json!({"virtual_servers": [{"address": "10.98.0.1", "port": 8098, "scheduler": "rr",
+            "forwarding": "dr", "real_servers": [{"address": "10.98.0.2", "weight": 1}]}]}),
+    )
+    .await;
+    wait_applied(&base, rev).await;
+    // A foreign service too, for "all".
+    ipvsadm(&["-A", "-t", "10.98.0.1:8099", "-s", "rr"]);
+    ipvsadm(&["-a", "-t", "10.98.0.1:8099", "-r", "10.98.0.2:8099", "-g"]);
+
+    let traffic = |port: u16, n: usize| {
+        for _ in 0..n {
+            let mut s = std::net::TcpStream::connect(("10.98.0.1", port)).unwrap();
+            s.write_all(b"count me").unwrap();
+            let mut buf = [0u8; 8];
+            s.read_exact(&mut buf).unwrap();
+        }
+    };
+    // The --stats numbers of a service's line: Conns InPkts OutPkts InBytes OutBytes.
+    let stats = |svc: &str| -> Vec<u64> {
+        let out = ipvsadm(&["-Ln", "--stats", "-t", svc]);
+        out.lines()
+            .find(|l| l.contains(svc))
+            .unwrap_or_else(|| panic!("{svc} not in {out}"))
+            .split_whitespace()
+            .skip(2)
+            .map(|w| w.parse().unwrap())
+            .collect()
+    };
+    // The kernel folds its per-CPU counters into what it reports every 2 s.
+    let wait_conns = |svc: &str, n: u64| {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let s = stats(svc);
+            if s[0] >= n {
+                return s;
+            }
+            assert!(Instant::now() < deadline, "{svc}: {s:?}, want {n} conns");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    tokio::task::spawn_blocking(move || traffic(8098, 3))
+        .await
+        .unwrap();
+    tokio::task::spawn_blocking(move || traffic(8099, 2))
+        .await
+        .unwrap();
+    let s = wait_conns("10.98.0.1:8098", 3);
+    assert!(s[1] > 0 && s[3] > 0, "{s:?}");
+    wait_conns("10.98.0.1:8099", 2);
+
+    // One service: its counters go to 0, the other's stay.
+    let out = ctl_ok(&lbd, &["zero", "10.98.0.1:8098"]);
+    assert_eq!(out, "zeroed the counters of tcp 10.98.0.1:8098\n");
+    // Still 0 after the next fold of per-CPU counters.
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(stats("10.98.0.1:8098"), vec![0; 5]);
+    assert_eq!(stats("10.98.0.1:8099")[0], 2);
+    let v: Value = reqwest::get(format!("{base}/api/v1/ipvs"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ours = v["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["port"] == 8098)
+        .unwrap();
+    assert_eq!(ours["stats"]["conns"], 0, "{ours}");
+    assert_eq!(ours["destinations"][0]["stats"]["inpkts"], 0, "{ours}");
+
+    // All of them (ipvsadm -Z), the foreign one included.
+    tokio::task::spawn_blocking(move || traffic(8098, 1))
+        .await
+        .unwrap();
+    wait_conns("10.98.0.1:8098", 1);
+    assert_eq!(
+        ctl_ok(&lbd, &["zero"]),
+        "zeroed the counters of every service\n"
+    );
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(stats("10.98.0.1:8098"), vec![0; 5]);
+    assert_eq!(stats("10.98.0.1:8099"), vec![0; 5]);
+    let all = ipvsadm(&["-Ln", "--stats"]);
+    for l in all.lines().filter(|l| l.contains("10.98.0.")) {
+        assert!(l.split_whitespace().skip(2).all(|w| w == "0"), "{all}");
+    }
+    // A service the kernel does not have: lbd says so.
+    let out = Command::new(env!("CARGO_BIN_EXE_lbd"))
+        .args([
+            "ctl",
+            "--url",
+            &lbd.http_addr.to_string(),
+            "zero",
+            "10.98.0.1:1",
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("404"), "{err}");
     drop(lbd);
     ipvsadm(&["-C"]);
 }

@@ -1,7 +1,8 @@
 //! Captures what `ipvsadm` (Debian's 1.31) sends the kernel, on an nlmon interface in the guest,
 //! and checks it against the vectors in tests/data/ipvs/ (how they were made: this test with
 //! LBD_CAPTURE_VECTORS=tests/data/ipvs). tests/ipvs_vectors.rs checks lbd's codec against the same
-//! vectors on the host, in both directions.
+//! vectors on the host, in both directions. (In the guest the checkout is read-only: with
+//! LBD_CAPTURE_VECTORS and `--nocapture` the test prints each vector as `vector NAME.hex HEX`.)
 
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -40,7 +41,14 @@ const CASES: &[(&str, &[&str])] = &[
         ],
     ),
     ("new_service_fwmark6", &["-A", "-f", "7", "-6", "-s", "sh"]),
+    // After new_service: the service exists, so the kernel accepts zeroing it.
+    ("zero_service", &["-Z", "-t", "192.168.10.100:80"]),
+    ("zero_all", &["-Z"]),
+    ("set_config", &["--set", "1000", "100", "200"]),
 ];
+
+/// The genl commands the cases send (IPVS_CMD_NEW_SERVICE, _NEW_DEST, _SET_CONFIG, _ZERO).
+const COMMANDS: &[u8] = &[1, 5, 12, 16];
 
 fn sh(args: &[&str]) {
     let st = Command::new(args[0])
@@ -128,20 +136,24 @@ fn ipvsadm_requests_match_the_checked_in_vectors() {
             a.extend_from_slice(args);
             sh(&a);
         });
-        // The request: NLM_F_REQUEST set, genl command NEW_SERVICE (1) or NEW_DEST (5).
+        // The request: NLM_F_REQUEST set, one of the genl commands above, not to the
+        // generic-netlink controller (0x10).
         let req = frames
             .iter()
             .find(|f| {
-                f.len() > 20
+                f.len() >= 20
                     && u16::from_ne_bytes([f[6], f[7]]) & 1 == 1
-                    && (f[16] == 1 || f[16] == 5)
+                    && COMMANDS.contains(&f[16])
                     && u16::from_ne_bytes([f[4], f[5]]) != 0x10
             })
             .unwrap_or_else(|| panic!("{name}: no request captured among {} frames", frames.len()));
         // Without the netlink header (its length, type, seq and pid vary by run and kernel).
         let payload: String = req[16..].iter().map(|b| format!("{b:02x}")).collect();
         if let Some(d) = &dir {
-            std::fs::write(format!("{d}/{name}.hex"), format!("{payload}\n")).unwrap();
+            // The guest's root (the checkout with it) is read-only: the vectors are printed
+            // (run with --nocapture) to be saved on the host, and written where that works.
+            println!("vector {name}.hex {payload}");
+            let _ = std::fs::write(format!("{d}/{name}.hex"), format!("{payload}\n"));
             continue;
         }
         let want = std::fs::read_to_string(format!(
@@ -156,5 +168,7 @@ fn ipvsadm_requests_match_the_checked_in_vectors() {
         );
     }
     sh(&["ipvsadm", "-C"]);
+    // The kernel's default timeouts again (tcp_timeouts / udp_timeouts).
+    sh(&["ipvsadm", "--set", "900", "120", "300"]);
     sh(&["ip", "link", "del", "nlmon0"]);
 }

@@ -788,6 +788,7 @@ async fn every_write_documents_its_errors() {
             }
         }
     }
-    // POST/PUT/PATCH/DELETE of the resources, the node entries and the config.
-    assert_eq!(writes, 16);
+    // POST/PUT/PATCH/DELETE of the resources, the node entries, the config and the IPVS
+    // timeouts (PUT, PATCH).
+    assert_eq!(writes, 18);
 }

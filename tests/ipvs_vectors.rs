@@ -3,6 +3,7 @@
 //! those values gives the same bytes (or, where ipvsadm sends more than lbd needs, a message that
 //! decodes to the same values).
 
+use lbd::ipvs::socket::{encode_set_timeouts, encode_zero, timeouts};
 use lbd::ipvs::uapi::*;
 use lbd::ipvs::wire::{attrs, DestAttrs, MsgBuilder, SvcAttrs};
 
@@ -112,4 +113,60 @@ fn new_dest() {
         (my_svc.af, my_svc.protocol, my_svc.addr, my_svc.port),
         (svc.af, svc.protocol, svc.addr, svc.port)
     );
+}
+
+/// `ipvsadm -Z -t 192.168.10.100:80`: IPVS_CMD_ZERO with the service. lbd sends the service's
+/// identity only (the kernel looks the service up by it: ip_vs_genl_parse_service).
+#[test]
+fn zero_service() {
+    let v = vector("zero_service");
+    assert_eq!((v[0], v[1]), (IPVS_CMD_ZERO, IPVS_GENL_VERSION));
+    let svc = SvcAttrs::decode(nested(&v, IPVS_CMD_ATTR_SERVICE)).unwrap();
+    let key = (
+        AF_INET,
+        IPPROTO_TCP,
+        Some("192.168.10.100".parse().unwrap()),
+        80,
+        0,
+    );
+    assert_eq!((svc.af, svc.protocol, svc.addr, svc.port, svc.fwmark), key);
+    let mine = ours(IPVS_CMD_ZERO, |m| encode_zero(m, Some(&svc)));
+    assert_eq!(mine[0], IPVS_CMD_ZERO);
+    let my_svc = SvcAttrs::decode(nested(&mine, IPVS_CMD_ATTR_SERVICE)).unwrap();
+    assert_eq!(
+        (
+            my_svc.af,
+            my_svc.protocol,
+            my_svc.addr,
+            my_svc.port,
+            my_svc.fwmark
+        ),
+        key
+    );
+}
+
+/// `ipvsadm -Z`: IPVS_CMD_ZERO without attributes (the kernel zeroes every service).
+#[test]
+fn zero_all() {
+    assert_eq!(
+        ours(IPVS_CMD_ZERO, |m| encode_zero(m, None)),
+        vector("zero_all"),
+        "byte for byte what ipvsadm sends"
+    );
+}
+
+/// `ipvsadm --set 1000 100 200`: IPVS_CMD_SET_CONFIG with IPVS_CMD_ATTR_TIMEOUT_TCP, _TCP_FIN
+/// and _UDP.
+#[test]
+fn set_config() {
+    let v = vector("set_config");
+    assert_eq!(
+        ours(IPVS_CMD_SET_CONFIG, |m| encode_set_timeouts(
+            m, 1000, 100, 200
+        )),
+        v,
+        "byte for byte what ipvsadm sends"
+    );
+    // And the timeouts read back from it as GET_CONFIG's answer carries them.
+    assert_eq!(timeouts(&[v[4..].to_vec()]), (1000, 100, 200));
 }

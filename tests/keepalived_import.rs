@@ -439,3 +439,103 @@ fn keepalived_accepts_the_files_and_the_exports() {
         );
     }
 }
+
+/// keepalived's `global_defs { lvs_timeouts ... }` (ipvsadm --set) becomes
+/// `Config::ipvs_timeouts`: any of tcp/tcpfin/udp in any order (the others stay the kernel's),
+/// exported back the same, merged like any shared value, and bad values fail on their line.
+#[test]
+fn lvs_timeouts_are_imported_exported_and_merged() {
+    let text = "global_defs {\n    router_id lk01\n    lvs_timeouts udp 60 tcp 7200\n}\n\
+                virtual_server 10.0.0.1 80 {\n    protocol TCP\n    real_server 10.0.0.2 80 {\n    }\n}\n";
+    let p = Path::new("t.conf");
+    let a = import_into(&Config::default(), text, p, "lk01", &NoIncludes).unwrap();
+    assert!(a.unsupported.is_empty(), "{:?}", a.unsupported);
+    let t = a.config.ipvs_timeouts.expect("imported");
+    assert_eq!(
+        (t.tcp_secs.get(), t.tcp_fin_secs.get(), t.udp_secs.get()),
+        (7200, 0, 60)
+    );
+    let exported = export(&a.config, "lk01");
+    assert!(
+        exported.contains("global_defs {\n    router_id lk01\n    lvs_timeouts tcp 7200 udp 60\n}"),
+        "{exported}"
+    );
+    let again = import_into(&Config::default(), &exported, p, "lk01", &NoIncludes).unwrap();
+    assert_eq!(again.config.ipvs_timeouts, Some(t));
+    // A file without them keeps the stored ones (unless --replace).
+    let plain = text.replace("    lvs_timeouts udp 60 tcp 7200\n", "");
+    let b = import_into(&a.config, &plain, p, "lk01", &NoIncludes).unwrap();
+    assert_eq!(b.config.ipvs_timeouts, Some(t));
+    assert!(!export(&Config::default(), "x").contains("lvs_timeouts"));
+
+    // Another director's file that disagrees is refused like any shared value.
+    let vrrp = "vrrp_instance VI_1 {\n  state BACKUP\n  interface eth0\n  virtual_router_id 1\n  priority 90\n  virtual_ipaddress {\n    10.0.0.1\n  }\n}\n";
+    let one = import_into(
+        &Config::default(),
+        &format!("{text}{vrrp}"),
+        p,
+        "lk01",
+        &NoIncludes,
+    )
+    .unwrap();
+    let other = format!("{}{vrrp}", text.replace("udp 60", "udp 90"));
+    let e = import_into(
+        &one.config,
+        &other,
+        Path::new("lk02.conf"),
+        "lk02",
+        &NoIncludes,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("lk02.conf:3: ipvs timeouts udp_secs: this file has 90, lbd has 60"),
+        "{e}"
+    );
+
+    for (line, want) in [
+        (
+            "lvs_timeouts",
+            "t.conf:2: `lvs_timeouts` needs at least one of tcp, tcpfin, udp",
+        ),
+        (
+            "lvs_timeouts tcp",
+            "t.conf:2: `lvs_timeouts tcp` needs a number of seconds",
+        ),
+        (
+            "lvs_timeouts tcp soon",
+            "t.conf:2: `lvs_timeouts tcp`: `soon` is not a number of seconds",
+        ),
+        (
+            "lvs_timeouts sctp 5",
+            "t.conf:2: `lvs_timeouts`: unknown option `sctp`",
+        ),
+        (
+            "lvs_timeouts udp 2678400",
+            "t.conf:2: `lvs_timeouts udp`: timeout (seconds) must be in 0..=2147483, got 2678400",
+        ),
+    ] {
+        let text = format!("global_defs {{\n    {line}\n}}\n");
+        let e = import_into(&Config::default(), &text, p, "n", &NoIncludes)
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with(want), "{line}: {e}");
+    }
+
+    // keepalived itself reads the export (when it is installed).
+    if Command::new("keepalived").arg("--version").output().is_ok() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("k.conf");
+        std::fs::write(&f, &exported).unwrap();
+        let out = Command::new("keepalived")
+            .arg("-t")
+            .arg("-f")
+            .arg(&f)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stderr).to_string()
+            + &String::from_utf8_lossy(&out.stdout);
+        assert!(!text.contains("Unknown keyword"), "{text}");
+        assert!(!text.contains("lvs_timeout"), "{text}");
+    }
+}

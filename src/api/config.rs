@@ -10,7 +10,7 @@ use super::error::{ApiError, ErrorBody};
 use super::extract::{Write, WriteQuery};
 use super::patch::{body_as, put_body, strip_config_read_only, Body, PublicGroup};
 use super::{etag, write_response, WriteSummary};
-use crate::model::{Config, VirtualServer, VrrpGroup};
+use crate::model::{Config, IpvsTimeouts, VirtualServer, VrrpGroup};
 use crate::service::Service;
 
 const TAG: &str = "config";
@@ -24,6 +24,9 @@ pub struct ConfigDocument {
     /// `auth_pass` is never shown; `auth_pass_set` says whether one is stored.
     #[schema(value_type = Vec<VrrpGroup>)]
     pub vrrp_groups: Vec<PublicGroup>,
+    /// IPVS's connection timeouts when lbd manages them (also `/api/v1/ipvs/timeouts`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ipvs_timeouts: Option<IpvsTimeouts>,
 }
 
 /// Get the whole configuration with its revision.
@@ -40,6 +43,7 @@ pub async fn get(State(svc): State<Service>) -> Response {
             .iter()
             .map(|g| PublicGroup(g.clone()))
             .collect(),
+        ipvs_timeouts: snap.config.ipvs_timeouts,
     };
     etag(snap.revision, Json(doc))
 }

@@ -1,17 +1,23 @@
-//! `/api/v1/ipvs`: the kernel's IPVS table as lbd reads it (what `ipvsadm -Ln` shows).
+//! `/api/v1/ipvs`: the kernel's IPVS table as lbd reads it (what `ipvsadm -Ln` shows), and
+//! zeroing its counters (`ipvsadm -Z`).
 
-use axum::extract::State;
+use std::net::IpAddr;
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Json;
-use serde::Serialize;
-use utoipa::ToSchema;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use super::error::{ApiError, ErrorBody};
 use super::etag;
+use crate::dataplane::actor::HandleError;
 use crate::dataplane::table::{FamilyKey, IpvsTable, ProtocolKey, ServiceKey, Stats, Timeouts};
-use crate::model::Forwarding;
-use crate::service::Service;
+use crate::kernel::KernelError;
+use crate::model::{Family, Forwarding, Protocol, VsKey};
+use crate::service::{Service, ServiceError};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct IpvsTableView {
@@ -173,4 +179,147 @@ pub async fn connections(State(svc): State<Service>) -> Result<Response, ApiErro
             )
         })?;
     Ok(etag(rev, Json(conns)))
+}
+
+/// One service of the kernel's table, named as `GET /api/v1/ipvs` lists it: `address` and
+/// `port` (with `protocol`, default tcp), or `fwmark` (with `family`, default ipv4). Nothing:
+/// every service.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceQuery {
+    /// tcp (default), udp or sctp; with `address` and `port`.
+    pub protocol: Option<Protocol>,
+    #[param(value_type = Option<String>, example = "192.168.10.100")]
+    pub address: Option<IpAddr>,
+    pub port: Option<u16>,
+    /// A firewall-mark service (1..=4294967295); instead of `address` and `port`.
+    #[param(minimum = 1)]
+    pub fwmark: Option<u32>,
+    /// With `fwmark`: ipv4 (default) or ipv6.
+    pub family: Option<Family>,
+}
+
+fn invalid(field: &str, message: impl Into<String>) -> ServiceError {
+    ServiceError::Invalid {
+        field: field.into(),
+        message: message.into(),
+    }
+}
+
+impl ServiceQuery {
+    /// The service named, `None` for every service; a half-named one is an error naming the
+    /// field (HTTP 422, gRPC InvalidArgument).
+    pub fn selected(&self) -> Result<Option<VsKey>, ServiceError> {
+        match (self.address, self.port, self.fwmark) {
+            (None, None, None) => {
+                if self.protocol.is_some() {
+                    return Err(invalid(
+                        "address",
+                        "protocol names no service without address and port",
+                    ));
+                }
+                if self.family.is_some() {
+                    return Err(invalid("fwmark", "family names no service without fwmark"));
+                }
+                Ok(None)
+            }
+            (None, None, Some(mark)) => {
+                if self.protocol.is_some() {
+                    return Err(invalid(
+                        "protocol",
+                        "a firewall-mark service has no protocol",
+                    ));
+                }
+                if mark == 0 {
+                    return Err(invalid("fwmark", "fwmark must be in 1..=4294967295, got 0"));
+                }
+                Ok(Some(VsKey::Fwmark {
+                    mark,
+                    family: self.family.unwrap_or(Family::Ipv4),
+                }))
+            }
+            (_, _, Some(_)) => Err(invalid(
+                "fwmark",
+                "give address and port, or fwmark, not both",
+            )),
+            (Some(address), Some(port), None) => {
+                let (family, name) = if address.is_ipv4() {
+                    (Family::Ipv4, "ipv4")
+                } else {
+                    (Family::Ipv6, "ipv6")
+                };
+                if self.family.is_some_and(|f| f != family) {
+                    return Err(invalid(
+                        "family",
+                        format!("{address} is an {name} address; leave family out"),
+                    ));
+                }
+                Ok(Some(VsKey::Addr {
+                    address,
+                    port,
+                    protocol: self.protocol.unwrap_or(Protocol::Tcp),
+                }))
+            }
+            (None, Some(_), None) => Err(invalid(
+                "address",
+                "a service is address and port: address is missing",
+            )),
+            (Some(_), None, None) => Err(invalid(
+                "port",
+                "a service is address and port: port is missing",
+            )),
+        }
+    }
+}
+
+/// What `POST /api/v1/ipvs/zero` zeroed.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Zeroed {
+    /// `all` (every service of the kernel's table), or the service, e.g. `tcp 192.168.10.100:80`,
+    /// `fwmark 7 ipv4`.
+    pub zeroed: String,
+}
+
+/// A data-plane failure as HTTP: 404 for a service the kernel does not have, 503 otherwise
+/// (no IPVS, no permission, a refusal, the data plane not running).
+pub fn dataplane_error(e: HandleError) -> ApiError {
+    match e {
+        HandleError::Kernel(KernelError::NoSuchService(_)) => ApiError::not_found(e.to_string()),
+        e => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            e.to_string(),
+        ),
+    }
+}
+
+/// Zero the traffic counters (`ipvsadm -Z`): of every service of the kernel's table, or of the
+/// one the query names (`?address=192.168.10.100&port=80`, `&protocol=udp`; or `?fwmark=7`,
+/// `&family=ipv6`), lbd's or not. Connection counts and the configuration are not touched.
+#[utoipa::path(post, path = "/api/v1/ipvs/zero", tag = "status", params(ServiceQuery),
+    responses((status = 200, body = Zeroed),
+              (status = 400, body = ErrorBody, description = "a malformed query"),
+              (status = 404, body = ErrorBody, description = "the kernel's table has no such service"),
+              (status = 422, body = ErrorBody, description = "the query names no whole service (`field` says what is missing)"),
+              (status = 503, body = ErrorBody, description = "IPVS is unavailable (status says why)")))]
+pub async fn zero(
+    State(svc): State<Service>,
+    q: Result<Query<ServiceQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(q) = q?;
+    let key = q.selected()?;
+    let rev = svc.snapshot().revision;
+    let h = svc.dataplane().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "the data plane is not running",
+        )
+    })?;
+    h.zero(key.map(crate::dataplane::desired::kernel_key))
+        .await
+        .map_err(dataplane_error)?;
+    let zeroed = key.map_or_else(|| "all".to_string(), |k| k.to_string());
+    Ok(etag(rev, Json(Zeroed { zeroed })))
 }

@@ -14,6 +14,7 @@ pub mod limits;
 pub mod patch;
 pub mod real_servers;
 pub mod system;
+pub mod timeouts;
 pub mod virtual_servers;
 pub mod vrrp_groups;
 
@@ -98,6 +99,8 @@ fn api_router() -> OpenApiRouter<Service> {
         .routes(routes!(system::healthz))
         .routes(routes!(ipvs::table))
         .routes(routes!(ipvs::connections))
+        .routes(routes!(ipvs::zero))
+        .routes(routes!(timeouts::get, timeouts::replace, timeouts::patch))
         .routes(routes!(import::keepalived))
         .routes(routes!(export::keepalived))
 }

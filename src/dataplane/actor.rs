@@ -61,6 +61,8 @@ enum Command {
     Resync(oneshot::Sender<Result<usize, KernelError>>),
     /// The kernel's table as lbd reads it.
     KernelTable(oneshot::Sender<Result<IpvsTable, KernelError>>),
+    /// Zero the traffic counters (`ipvsadm -Z`) of every service, or of one.
+    Zero(Option<ServiceKey>, oneshot::Sender<Result<(), KernelError>>),
     /// Graceful stop of VRRP (priority 0 from every master, addresses released), first thing
     /// on shutdown, so the peer takes over after Skew_Time alone.
     StopVrrp(oneshot::Sender<()>),
@@ -125,6 +127,17 @@ impl DataplaneHandle {
             .await
             .map_err(|_| HandleError::Gone)?;
         rx.await.map_err(|_| HandleError::Gone)
+    }
+
+    /// Zeroes the kernel's traffic counters (`ipvsadm -Z`) of every service (`None`) or of one
+    /// (any service the kernel has, lbd's or not).
+    pub async fn zero(&self, service: Option<ServiceKey>) -> Result<(), HandleError> {
+        let (tx, rx) = oneshot::channel();
+        self.tx
+            .send(Command::Zero(service, tx))
+            .await
+            .map_err(|_| HandleError::Gone)?;
+        Ok(rx.await.map_err(|_| HandleError::Gone)??)
     }
 
     pub async fn kernel_table(&self) -> Result<IpvsTable, HandleError> {
@@ -289,6 +302,18 @@ impl Actor {
                     }
                     Some(Command::KernelTable(reply)) => {
                         let _ = reply.send(self.dump().await);
+                    }
+                    Some(Command::Zero(service, reply)) => {
+                        // One small netlink request: on the actor's own task.
+                        let r = self
+                            .with_kernel(true, move |k| k.ipvs_zero(service.as_ref()))
+                            .await;
+                        match (&r, service) {
+                            (Ok(()), Some(k)) => tracing::info!(service = %k, "IPVS counters zeroed"),
+                            (Ok(()), None) => tracing::info!("IPVS counters of every service zeroed"),
+                            (Err(e), _) => tracing::warn!(error = %e, "zeroing the IPVS counters failed"),
+                        }
+                        let _ = reply.send(r);
                     }
                     Some(Command::StopVrrp(reply)) => {
                         if let Some(e) = self.vrrp.take() {
@@ -675,6 +700,9 @@ impl Actor {
                 Err(e) => return self.failed(e),
             }
         }
+        if let Err(e) = self.converge_timeouts(&snap, &mut kernel, reason).await {
+            return self.failed(e);
+        }
         self.kernel_cache = Some(kernel);
         match &keys {
             Some(keys) => {
@@ -706,6 +734,52 @@ impl Actor {
             tracing::info!(revision = snap.revision, "data plane running");
         }
         self.cfg.resync_interval
+    }
+
+    /// Sets the IPVS timeouts the configuration asks for when the kernel's (as `kernel` has
+    /// them: dumped with IPVS_CMD_GET_CONFIG, or as lbd last set them) differ; a timeout of 0,
+    /// and timeouts the configuration does not have, are left as the kernel has them.
+    async fn converge_timeouts(
+        &mut self,
+        snap: &Snapshot,
+        kernel: &mut IpvsTable,
+        reason: Reason,
+    ) -> Result<(), KernelError> {
+        let Some(want) = snap.config.ipvs_timeouts else {
+            return Ok(());
+        };
+        if kernel.timeouts.is_some_and(|k| want.satisfied_by(&k)) {
+            return Ok(());
+        }
+        let t = want.kernel();
+        self.with_kernel(true, move |k| k.ipvs_set_timeouts(&t))
+            .await?;
+        // Mirrors what the kernel just did (ip_vs_set_timeout leaves a 0 as it was).
+        let mut now = kernel.timeouts.unwrap_or_default();
+        for (to, v) in [
+            (&mut now.tcp_secs, t.tcp_secs),
+            (&mut now.tcp_fin_secs, t.tcp_fin_secs),
+            (&mut now.udp_secs, t.udp_secs),
+        ] {
+            if v != 0 {
+                *to = v;
+            }
+        }
+        kernel.timeouts = Some(now);
+        self.status.ops_applied += 1;
+        let drift = reason == Reason::Periodic;
+        if drift {
+            self.status.drift_repairs += 1;
+            tracing::warn!(timeouts = ?t, "the kernel's IPVS timeouts drifted; repaired");
+        } else {
+            tracing::info!(timeouts = ?t, "IPVS timeouts set");
+        }
+        self.events.publish(EventKind::DataplaneApplied {
+            revision: snap.revision,
+            ops: 1,
+            drift,
+        });
+        Ok(())
     }
 
     fn failed(&mut self, e: KernelError) -> Duration {

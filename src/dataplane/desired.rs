@@ -50,7 +50,12 @@ pub fn quorum_next(was: Option<bool>, alive: u64, quorum: u32, hysteresis: u32) 
 }
 
 pub fn service_key(vs: &VirtualServer) -> Option<ServiceKey> {
-    Some(match vs.key()? {
+    vs.key().map(kernel_key)
+}
+
+/// The kernel's key of a service the model names by `k`.
+pub fn kernel_key(k: VsKey) -> ServiceKey {
+    match k {
         VsKey::Addr {
             address,
             port,
@@ -64,7 +69,7 @@ pub fn service_key(vs: &VirtualServer) -> Option<ServiceKey> {
             family: family.into(),
             mark,
         },
-    })
+    }
 }
 
 /// The table for `cfg`: one service per virtual server; a real server that is down is left out,

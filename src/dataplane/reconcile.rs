@@ -129,6 +129,7 @@ mod tests {
         Config {
             virtual_servers: vss.into_iter().map(std::sync::Arc::new).collect(),
             vrrp_groups: vec![],
+            ipvs_timeouts: None,
         }
     }
 

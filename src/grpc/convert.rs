@@ -337,7 +337,56 @@ pub fn config_in(c: Option<pb::Config>) -> Result<Config, Status> {
         .enumerate()
         .map(|(i, g)| group_json(g, &format!("vrrp_groups[{i}]")))
         .collect::<Result<Vec<_>, _>>()?;
-    parse(json!({"virtual_servers": vss, "vrrp_groups": gs}), "")
+    let mut m = Map::new();
+    m.insert("virtual_servers".into(), vss.into());
+    m.insert("vrrp_groups".into(), gs.into());
+    put(
+        &mut m,
+        "ipvs_timeouts",
+        c.ipvs_timeouts.as_ref().map(timeouts_json),
+    );
+    parse(Value::Object(m), "")
+}
+
+fn timeouts_json(t: &pb::IpvsTimeouts) -> Value {
+    json!({"tcp_secs": t.tcp_secs, "tcp_fin_secs": t.tcp_fin_secs, "udp_secs": t.udp_secs})
+}
+
+/// IPVS timeouts from a request; an unset message is all 0 (not managed).
+pub fn timeouts_in(t: Option<pb::IpvsTimeouts>) -> Result<crate::model::IpvsTimeouts, Status> {
+    parse(timeouts_json(&t.unwrap_or_default()), "timeouts")
+}
+
+pub fn timeouts_out(t: &crate::model::IpvsTimeouts) -> pb::IpvsTimeouts {
+    pb::IpvsTimeouts {
+        tcp_secs: t.tcp_secs.get(),
+        tcp_fin_secs: t.tcp_fin_secs.get(),
+        udp_secs: t.udp_secs.get(),
+    }
+}
+
+/// The service a request names in the kernel's table, as the HTTP query names it.
+pub fn service_ref_in(
+    r: Option<pb::IpvsServiceRef>,
+) -> Result<crate::api::ipvs::ServiceQuery, Status> {
+    let Some(r) = r else {
+        return Ok(crate::api::ipvs::ServiceQuery::default());
+    };
+    let mut m = Map::new();
+    put(
+        &mut m,
+        "protocol",
+        enum_name("service.protocol", r.protocol, PROTOCOLS)?,
+    );
+    put(&mut m, "address", r.address);
+    put(&mut m, "port", r.port);
+    put(&mut m, "fwmark", r.fwmark);
+    put(
+        &mut m,
+        "family",
+        enum_name("service.family", r.family, FAMILIES)?,
+    );
+    parse(Value::Object(m), "service")
 }
 
 // ---- outbound -----------------------------------------------------------------------------------
@@ -507,6 +556,7 @@ pub fn config_out(c: &Config) -> pb::Config {
             .map(|v| virtual_server_out(v))
             .collect(),
         vrrp_groups: c.vrrp_groups.iter().map(vrrp_group_out).collect(),
+        ipvs_timeouts: c.ipvs_timeouts.as_ref().map(timeouts_out),
     }
 }
 
@@ -521,6 +571,7 @@ fn change_out(c: &Change) -> pb::Change {
             EntityKind::VirtualServer => pb::EntityKind::VirtualServer as i32,
             EntityKind::RealServer => pb::EntityKind::RealServer as i32,
             EntityKind::VrrpGroup => pb::EntityKind::VrrpGroup as i32,
+            EntityKind::IpvsTimeouts => pb::EntityKind::IpvsTimeouts as i32,
         },
         id: c.id,
         parent_id: c.parent_id,

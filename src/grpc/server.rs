@@ -574,6 +574,56 @@ impl pb::lbd_server::Lbd for LbdApi {
         }))
     }
 
+    async fn get_ipvs_timeouts(
+        &self,
+        _: Request<pb::GetIpvsTimeoutsRequest>,
+    ) -> R<pb::GetIpvsTimeoutsResponse> {
+        let (revision, t) = self.service.get_ipvs_timeouts();
+        Ok(Response::new(pb::GetIpvsTimeoutsResponse {
+            revision,
+            timeouts: Some(convert::timeouts_out(&t)),
+        }))
+    }
+
+    async fn set_ipvs_timeouts(
+        &self,
+        req: Request<pb::SetIpvsTimeoutsRequest>,
+    ) -> R<pb::WriteResult> {
+        let req = req.into_inner();
+        let t = convert::timeouts_in(req.timeouts)?;
+        let r = self
+            .service
+            .update_ipvs_timeouts(opts(req.options), |_| Ok(t))
+            .await
+            .map_err(status_of)?;
+        Ok(Response::new(convert::result_out(&r)))
+    }
+
+    async fn zero_ipvs(&self, req: Request<pb::ZeroIpvsRequest>) -> R<pb::ZeroIpvsResponse> {
+        let q = convert::service_ref_in(req.into_inner().service)?;
+        let key = q.selected().map_err(|e| match e {
+            ServiceError::Invalid { field, message } => {
+                invalid(&format!("service.{field}"), &message)
+            }
+            e => status_of(e),
+        })?;
+        let h = self
+            .service
+            .dataplane()
+            .ok_or_else(|| Status::unavailable("the data plane is not running"))?;
+        h.zero(key.map(crate::dataplane::desired::kernel_key))
+            .await
+            .map_err(|e| match e {
+                crate::dataplane::actor::HandleError::Kernel(
+                    crate::kernel::KernelError::NoSuchService(_),
+                ) => Status::not_found(e.to_string()),
+                e => Status::unavailable(e.to_string()),
+            })?;
+        Ok(Response::new(pb::ZeroIpvsResponse {
+            zeroed: key.map_or_else(|| "all".to_string(), |k| k.to_string()),
+        }))
+    }
+
     async fn list_connections(
         &self,
         _: Request<pb::ListConnectionsRequest>,

@@ -14,8 +14,10 @@ pub const IPVS_CMD_NEW_DEST: u8 = 5;
 pub const IPVS_CMD_SET_DEST: u8 = 6;
 pub const IPVS_CMD_DEL_DEST: u8 = 7;
 pub const IPVS_CMD_GET_DEST: u8 = 8;
+pub const IPVS_CMD_SET_CONFIG: u8 = 12;
 pub const IPVS_CMD_GET_CONFIG: u8 = 13;
 pub const IPVS_CMD_GET_INFO: u8 = 15;
+pub const IPVS_CMD_ZERO: u8 = 16;
 
 // enum { IPVS_CMD_ATTR_UNSPEC = 0, ... }
 pub const IPVS_CMD_ATTR_SERVICE: u16 = 1;

@@ -40,7 +40,23 @@ fn mask(prefix: u8, family: Family) -> String {
 pub fn export(cfg: &Config, node: &str) -> String {
     let mut o = String::new();
     let _ = writeln!(o, "! keepalived.conf exported by lbd for node {node}");
-    let _ = writeln!(o, "global_defs {{\n    router_id {node}\n}}\n");
+    let _ = writeln!(o, "global_defs {{\n    router_id {node}");
+    if let Some(t) = &cfg.ipvs_timeouts {
+        // A 0 is not managed: left out, as keepalived leaves an option it was not given.
+        let parts: Vec<String> = [
+            ("tcp", t.tcp_secs),
+            ("tcpfin", t.tcp_fin_secs),
+            ("udp", t.udp_secs),
+        ]
+        .iter()
+        .filter(|(_, v)| v.get() != 0)
+        .map(|(k, v)| format!("{k} {v}"))
+        .collect();
+        if !parts.is_empty() {
+            let _ = writeln!(o, "    lvs_timeouts {}", parts.join(" "));
+        }
+    }
+    let _ = writeln!(o, "}}\n");
     for g in &cfg.vrrp_groups {
         let Some(n) = g.node(node) else {
             let _ = writeln!(

@@ -16,15 +16,16 @@
 //! | `virtual_server group NAME` creates one service per group entry | one virtual server per entry, with a warning |
 //! | a real server of a fwmark service without a port has port 0 | the same |
 //! | `quorum_up`/`quorum_down SCRIPT USER [GROUP]` runs the script as USER | not imported (lbd runs quorum commands as itself): reported as unsupported |
+//! | `global_defs { lvs_timeouts tcp N tcpfin N udp N }`, any subset (up to 31 days) | `ipvs_timeouts`, the rest 0 (left as the kernel has them); more than 2,147,483 s (the kernel's INT_MAX / HZ) fails on its line |
 //! | scripts, notify, BFD, ... | not imported: reported as unsupported, with the reason where lbd has one |
 
 use std::net::IpAddr;
 
 use super::parser::Node;
 use crate::model::{
-    CheckKind, Config, Family, Forwarding, GarpSettings, HealthCheck, InitialState, Priority,
-    Protocol, RealServer, Scheduler, SchedulerFlag, SorryServer, UrlCheck, VirtualAddress,
-    VirtualServer, Vrid, VrrpGroup, VrrpNode, Weight,
+    CheckKind, Config, Family, Forwarding, GarpSettings, HealthCheck, InitialState, IpvsTimeouts,
+    Priority, Protocol, RealServer, Scheduler, SchedulerFlag, SorryServer, TimeoutSecs, UrlCheck,
+    VirtualAddress, VirtualServer, Vrid, VrrpGroup, VrrpNode, Weight,
 };
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
@@ -142,6 +143,47 @@ fn prefix(n: &Node) -> Result<u8, ImportError> {
     Ok(bits.count_ones() as u8)
 }
 
+/// `lvs_timeouts [tcp N] [tcpfin N] [udp N]` (global_defs; keepalived's lvs_timeouts handler):
+/// any of the three, in any order; one not given stays as the kernel has it (0).
+fn lvs_timeouts(n: &Node) -> Result<IpvsTimeouts, ImportError> {
+    if n.args.is_empty() {
+        return Err(bad(
+            n,
+            "`lvs_timeouts` needs at least one of tcp, tcpfin, udp",
+        ));
+    }
+    let mut t = IpvsTimeouts::default();
+    let mut it = n.args.iter();
+    while let Some(which) = it.next() {
+        let v = it.next().ok_or_else(|| {
+            bad(
+                n,
+                format!("`lvs_timeouts {which}` needs a number of seconds"),
+            )
+        })?;
+        let secs = v
+            .parse::<u64>()
+            .map_err(|_| format!("`{v}` is not a number of seconds"))
+            .and_then(|s| {
+                // keepalived takes up to 31 days, the kernel refuses more than INT_MAX / HZ.
+                TimeoutSecs::new(s).map_err(|e| format!("{e} (the kernel refuses more)"))
+            })
+            .map_err(|e| bad(n, format!("`lvs_timeouts {which}`: {e}")))?;
+        match which.as_str() {
+            "tcp" => t.tcp_secs = secs,
+            "tcpfin" => t.tcp_fin_secs = secs,
+            "udp" => t.udp_secs = secs,
+            other => {
+                return Err(bad(
+                    n,
+                    format!("`lvs_timeouts`: unknown option `{other}` (tcp, tcpfin, udp)"),
+                ))
+            }
+        }
+    }
+    Ok(t)
+}
+
 struct Ctx<'a> {
     out: &'a mut Imported,
     node_name: &'a str,
@@ -256,10 +298,16 @@ pub fn convert_with(
             .collect(),
     };
     // global_defs first: vrrp_version changes how instances read.
+    let mut ipvs_timeouts = None;
     for n in nodes.iter().filter(|n| n.key == "global_defs") {
         for c in n.children() {
             match c.key.as_str() {
                 "vrrp_version" => cx.default_version = num(c)?,
+                "lvs_timeouts" => {
+                    ipvs_timeouts = Some(lvs_timeouts(c)?);
+                    let entity = crate::model::diff::IPVS_TIMEOUTS_KEY;
+                    cx.out.lines.insert(format!("{entity}/"), c.at());
+                }
                 "router_id" => cx.warn(
                     c,
                     "router_id is not used: lbd names the node with --node-name",
@@ -282,6 +330,7 @@ pub fn convert_with(
     out.config = Config {
         virtual_servers: vss.into_iter().map(std::sync::Arc::new).collect(),
         vrrp_groups: groups,
+        ipvs_timeouts: ipvs_timeouts.filter(|t| !t.is_unmanaged()),
     };
     if opts.strict {
         if let Some(u) = out.unsupported.first() {
@@ -1151,6 +1200,22 @@ pub fn merge_with(
                 *e = std::sync::Arc::new(nv);
             }
         }
+    }
+    if let Some(t) = new.config.ipvs_timeouts {
+        let entity = crate::model::diff::IPVS_TIMEOUTS_KEY;
+        if let (true, Some(stored)) = (guard, cfg.ipvs_timeouts) {
+            for f in crate::model::diff::fields_of(&stored, &t, &[]) {
+                disagreements.push(Disagreement {
+                    at: new.line_of(entity, &f.field).unwrap_or(entity).to_string(),
+                    what: format!("{entity} {}", f.field),
+                    file: f.to,
+                    stored: f.from,
+                });
+            }
+        }
+        cfg.ipvs_timeouts = Some(t);
+    } else if opts.replace {
+        cfg.ipvs_timeouts = None;
     }
     if !disagreements.is_empty() {
         let first = disagreements[0].at.clone();

@@ -4,7 +4,7 @@
 use std::sync::{Arc, Mutex};
 
 use super::{ApplyReport, Kernel, KernelError};
-use crate::dataplane::table::{IpvsOp, IpvsTable};
+use crate::dataplane::table::{IpvsOp, IpvsTable, ServiceKey, Timeouts};
 use crate::model::VirtualAddress;
 
 #[derive(Debug, Default)]
@@ -21,7 +21,20 @@ pub struct MemoryState {
     pub addresses: std::collections::BTreeMap<String, Vec<VirtualAddress>>,
     /// Gratuitous ARPs sent: (interface, address, count).
     pub garps: Vec<(String, VirtualAddress, u32)>,
+    /// Counter zeroings asked for (`None`: all services), in order.
+    pub zeroed: Vec<Option<ServiceKey>>,
+    /// Timeouts set (as asked, zeros included), in order. The table's `timeouts` holds the
+    /// result; it starts as the kernel's defaults on the first set.
+    pub timeouts_set: Vec<Timeouts>,
 }
+
+/// The kernel's default connection timeouts (TCP established 15 min, FIN_WAIT 2 min, UDP 5 min:
+/// tcp_timeouts / udp_timeouts in net/netfilter/ipvs), what `ipvsadm -L --timeout` shows first.
+pub const DEFAULT_TIMEOUTS: Timeouts = Timeouts {
+    tcp_secs: 900,
+    tcp_fin_secs: 120,
+    udp_secs: 300,
+};
 
 /// Cloneable: a test keeps one clone to inspect and poke the table the actor owns.
 #[derive(Debug, Clone, Default)]
@@ -88,6 +101,59 @@ impl Kernel for MemoryKernel {
                 }
             }
             Ok(report)
+        })
+    }
+
+    fn ipvs_zero(&mut self, service: Option<&ServiceKey>) -> Result<(), KernelError> {
+        self.with(|s| {
+            if let Some(r) = &s.unavailable {
+                return Err(KernelError::Unavailable(r.clone()));
+            }
+            match service {
+                None => {
+                    for c in s.table.counters.values_mut() {
+                        c.stats = Default::default();
+                        for d in c.dests.values_mut() {
+                            d.stats = Default::default();
+                        }
+                    }
+                }
+                Some(k) => {
+                    if !s.table.services.contains_key(k) {
+                        return Err(KernelError::NoSuchService(k.to_string()));
+                    }
+                    if let Some(c) = s.table.counters.get_mut(k) {
+                        c.stats = Default::default();
+                        for d in c.dests.values_mut() {
+                            d.stats = Default::default();
+                        }
+                    }
+                }
+            }
+            s.zeroed.push(service.copied());
+            Ok(())
+        })
+    }
+
+    fn ipvs_set_timeouts(&mut self, t: &Timeouts) -> Result<(), KernelError> {
+        self.with(|s| {
+            if let Some(r) = &s.unavailable {
+                return Err(KernelError::Unavailable(r.clone()));
+            }
+            // As ip_vs_set_timeout: 0 leaves that timeout as it is.
+            let mut now = s.table.timeouts.unwrap_or(DEFAULT_TIMEOUTS);
+            for (to, v) in [
+                (&mut now.tcp_secs, t.tcp_secs),
+                (&mut now.tcp_fin_secs, t.tcp_fin_secs),
+                (&mut now.udp_secs, t.udp_secs),
+            ] {
+                if v != 0 {
+                    *to = v;
+                }
+            }
+            s.table.timeouts = Some(now);
+            s.timeouts_set.push(*t);
+            Ok(())
         })
     }
 

@@ -9,7 +9,7 @@ pub mod memory;
 pub mod netlink;
 pub mod rtnl;
 
-use crate::dataplane::table::{IpvsOp, IpvsTable};
+use crate::dataplane::table::{IpvsOp, IpvsTable, ServiceKey, Timeouts};
 use crate::model::VirtualAddress;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -20,6 +20,9 @@ pub enum KernelError {
     /// The kernel refused one operation.
     #[error("the kernel refused {op}: {message}")]
     Refused { op: String, message: String },
+    /// The kernel has no such service (ESRCH), for a command that names one.
+    #[error("the kernel's IPVS table has no service {0}")]
+    NoSuchService(String),
     /// Talking to the kernel failed (socket error, malformed reply).
     #[error("netlink: {0}")]
     Io(String),
@@ -46,6 +49,14 @@ pub trait Kernel: Send + 'static {
     /// talked to at all midway (the caller re-dumps and reconciles again, so a partial apply
     /// converges on the next pass).
     fn ipvs_apply(&mut self, ops: &[IpvsOp]) -> Result<ApplyReport, KernelError>;
+
+    /// Zeroes the traffic counters (`ipvsadm -Z`, IPVS_CMD_ZERO) of every service (`None`) or of
+    /// one; [`KernelError::NoSuchService`] when the kernel does not have it.
+    fn ipvs_zero(&mut self, service: Option<&ServiceKey>) -> Result<(), KernelError>;
+
+    /// Sets the connection timeouts (`ipvsadm --set`, IPVS_CMD_SET_CONFIG); a timeout of 0 is
+    /// left as the kernel has it.
+    fn ipvs_set_timeouts(&mut self, t: &Timeouts) -> Result<(), KernelError>;
 
     /// Adds a virtual address to `ifname`. `Ok(false)`: it was there already.
     fn address_add(&mut self, ifname: &str, addr: &VirtualAddress) -> Result<bool, KernelError>;

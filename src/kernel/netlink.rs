@@ -12,6 +12,7 @@ use super::rtnl::AddressSocket;
 use super::{ApplyReport, Kernel, KernelError};
 use crate::dataplane::table::{
     DestKey, DestSpec, FamilyKey, IpvsOp, IpvsTable, ProtocolKey, Service, ServiceKey, ServiceSpec,
+    Timeouts,
 };
 use crate::ipvs::uapi::*;
 use crate::ipvs::{DestAttrs, IpvsError, IpvsSocket, SvcAttrs};
@@ -269,6 +270,35 @@ impl Kernel for NetlinkKernel {
 
     fn sibling(&self) -> Box<dyn Kernel> {
         Box::new(NetlinkKernel::new())
+    }
+
+    fn ipvs_zero(&mut self, service: Option<&ServiceKey>) -> Result<(), KernelError> {
+        let attrs = service.map(|k| svc_attrs(k, None));
+        let r = self.sock().and_then(|sock| {
+            sock.zero(attrs.as_ref()).map_err(|e| match (&e, service) {
+                (IpvsError::Refused { source, .. }, Some(k))
+                    if source.raw_os_error() == Some(libc::ESRCH) =>
+                {
+                    KernelError::NoSuchService(k.to_string())
+                }
+                _ => kernel_error(e),
+            })
+        });
+        if matches!(r, Err(KernelError::Io(_))) {
+            self.sock = None;
+        }
+        r
+    }
+
+    fn ipvs_set_timeouts(&mut self, t: &Timeouts) -> Result<(), KernelError> {
+        let r = self.sock().and_then(|sock| {
+            sock.set_timeouts(t.tcp_secs, t.tcp_fin_secs, t.udp_secs)
+                .map_err(kernel_error)
+        });
+        if matches!(r, Err(KernelError::Io(_))) {
+            self.sock = None;
+        }
+        r
     }
 
     fn ipvs_dump(&mut self) -> Result<IpvsTable, KernelError> {

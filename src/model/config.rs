@@ -22,6 +22,10 @@ pub struct Config {
     pub virtual_servers: Vec<Arc<VirtualServer>>,
     #[serde(default)]
     pub vrrp_groups: Vec<VrrpGroup>,
+    /// IPVS's global connection timeouts (`ipvsadm --set`, keepalived's `lvs_timeouts`).
+    /// Absent: lbd leaves the kernel's timeouts as they are.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipvs_timeouts: Option<super::IpvsTimeouts>,
 }
 
 /// One committed revision of the configuration. Every committed change bumps the revision by

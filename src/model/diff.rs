@@ -30,7 +30,12 @@ pub enum EntityKind {
     VirtualServer,
     RealServer,
     VrrpGroup,
+    /// The IPVS connection timeouts (`Config::ipvs_timeouts`); id 0, there is only one.
+    IpvsTimeouts,
 }
+
+/// The key of the IPVS timeouts in a diff.
+pub const IPVS_TIMEOUTS_KEY: &str = "ipvs timeouts";
 
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct FieldChange {
@@ -322,9 +327,31 @@ pub fn diff(old: &Config, new: &Config) -> Vec<Change> {
         }
     }
 
+    match (&old.ipvs_timeouts, &new.ipvs_timeouts) {
+        (None, None) => {}
+        (Some(_), None) => removes.push(timeouts_change(ChangeOp::Remove)),
+        (None, Some(_)) => adds.push(timeouts_change(ChangeOp::Add)),
+        (Some(a), Some(b)) if a != b => {
+            let mut c = timeouts_change(ChangeOp::Update);
+            c.fields = fields_of(a, b, &[]);
+            updates.push(c);
+        }
+        (Some(_), Some(_)) => {}
+    }
+
     removes.extend(updates);
     removes.extend(adds);
     removes
+}
+
+fn timeouts_change(op: ChangeOp) -> Change {
+    change(
+        op,
+        EntityKind::IpvsTimeouts,
+        0,
+        None,
+        IPVS_TIMEOUTS_KEY.to_string(),
+    )
 }
 
 fn change(op: ChangeOp, kind: EntityKind, id: Id, parent_id: Option<Id>, key: String) -> Change {

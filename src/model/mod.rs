@@ -4,6 +4,7 @@
 pub mod config;
 pub mod diff;
 pub mod idmap;
+pub mod ipvs_timeouts;
 pub mod real_server;
 pub mod units;
 pub mod validate;
@@ -12,8 +13,9 @@ pub mod vrrp_group;
 
 pub use config::{Config, Snapshot};
 pub use diff::{Change, ChangeOp, EntityKind, FieldChange};
+pub use ipvs_timeouts::IpvsTimeouts;
 pub use real_server::{CheckKind, HealthCheck, RealServer, StatusRange, UrlCheck};
-pub use units::{Centiseconds, Priority, Vrid, Weight};
+pub use units::{Centiseconds, Priority, TimeoutSecs, Vrid, Weight};
 pub use validate::{ErrorKind, ValidationError};
 pub use virtual_server::{
     Family, Forwarding, Id, Protocol, Scheduler, SchedulerFlag, SorryServer, VirtualServer, VsKey,

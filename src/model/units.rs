@@ -84,6 +84,20 @@ bounded!(
     Weight, u32, 0, 65535, "weight"
 );
 
+bounded!(
+    /// One IPVS connection timeout in seconds (`ipvsadm --set`). The kernel refuses more than
+    /// INT_MAX / HZ (ip_vs_set_timeout); 2,147,483 s (24.8 days) is what every HZ up to 1000
+    /// accepts. 0 means "leave this timeout as the kernel has it", as for ipvsadm.
+    TimeoutSecs, u32, 0, 2_147_483, "timeout (seconds)"
+);
+
+impl Default for TimeoutSecs {
+    /// 0: not managed (the kernel's value stays).
+    fn default() -> Self {
+        TimeoutSecs(Self::MIN)
+    }
+}
+
 impl Default for Weight {
     fn default() -> Self {
         Weight(1)
