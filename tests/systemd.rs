@@ -93,21 +93,12 @@ fn read_until(
     got
 }
 
-#[test]
-fn ready_watchdog_and_stopping_over_the_notify_socket() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("notify");
+/// Starts `cmd` with `NOTIFY_SOCKET` on a socket of the test's, and returns lbd, the socket and
+/// the datagrams up to and including the one that says `READY=1`.
+fn start_notified(mut cmd: Command, dir: &std::path::Path) -> (Lbd, UnixDatagram, String) {
+    let path = dir.join("notify");
     let sock = UnixDatagram::bind(&path).unwrap();
-    let mut child = lbd(dir.path())
-        .arg("--db")
-        .arg(dir.path().join("lbd.db"))
-        .env("NOTIFY_SOCKET", &path)
-        // 400 ms: lbd pings every 200 ms while its data plane answers.
-        .env("WATCHDOG_USEC", "400000")
-        .spawn()
-        .map(Lbd)
-        .unwrap();
-
+    let child = cmd.env("NOTIFY_SOCKET", &path).spawn().map(Lbd).unwrap();
     let start = read_until(&sock, Duration::from_secs(30), |m| {
         m.lines().any(|l| l == "READY=1")
     });
@@ -116,6 +107,18 @@ fn ready_watchdog_and_stopping_over_the_notify_socket() {
         ready.lines().any(|l| l == "READY=1"),
         "no READY=1: {start:?}"
     );
+    (child, sock, ready)
+}
+
+#[test]
+fn ready_watchdog_and_stopping_over_the_notify_socket() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = lbd(dir.path());
+    cmd.arg("--db")
+        .arg(dir.path().join("lbd.db"))
+        // 400 ms: lbd pings every 200 ms while its data plane answers.
+        .env("WATCHDOG_USEC", "400000");
+    let (mut child, sock, ready) = start_notified(cmd, dir.path());
     assert!(
         ready
             .lines()
@@ -149,19 +152,9 @@ fn ready_watchdog_and_stopping_over_the_notify_socket() {
 #[test]
 fn without_watchdog_usec_there_are_no_pings() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("notify");
-    let sock = UnixDatagram::bind(&path).unwrap();
-    let mut child = lbd(dir.path())
-        .arg("--db")
-        .arg(dir.path().join("lbd.db"))
-        .env("NOTIFY_SOCKET", &path)
-        .spawn()
-        .map(Lbd)
-        .unwrap();
-    let start = read_until(&sock, Duration::from_secs(30), |m| {
-        m.lines().any(|l| l == "READY=1")
-    });
-    assert!(start.iter().any(|m| m.contains("READY=1")), "{start:?}");
+    let mut cmd = lbd(dir.path());
+    cmd.arg("--db").arg(dir.path().join("lbd.db"));
+    let (mut child, sock, _) = start_notified(cmd, dir.path());
     let more = read_until(&sock, Duration::from_millis(1_500), |_| false);
     assert!(
         !more.iter().any(|m| m.contains("WATCHDOG=1")),
@@ -177,22 +170,13 @@ fn the_database_goes_to_state_directory_when_db_is_not_given() {
     std::fs::create_dir(&state).unwrap();
     let work = dir.path().join("work");
     std::fs::create_dir(&work).unwrap();
-    let path = dir.path().join("notify");
-    let sock = UnixDatagram::bind(&path).unwrap();
-    let mut child = lbd(&work)
-        // systemd gives a colon-separated list; the first is lbd's.
-        .env(
-            "STATE_DIRECTORY",
-            format!("{}:/nonexistent", state.display()),
-        )
-        .env("NOTIFY_SOCKET", &path)
-        .spawn()
-        .map(Lbd)
-        .unwrap();
-    let start = read_until(&sock, Duration::from_secs(30), |m| {
-        m.lines().any(|l| l == "READY=1")
-    });
-    assert!(start.iter().any(|m| m.contains("READY=1")), "{start:?}");
+    let mut cmd = lbd(&work);
+    // systemd gives a colon-separated list; the first is lbd's.
+    cmd.env(
+        "STATE_DIRECTORY",
+        format!("{}:/nonexistent", state.display()),
+    );
+    let (mut child, _sock, _) = start_notified(cmd, dir.path());
     assert!(
         state.join("lbd.db").exists(),
         "no lbd.db in STATE_DIRECTORY"
