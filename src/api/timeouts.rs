@@ -12,11 +12,22 @@ use super::extract::{Write, WriteQuery};
 use super::patch::{
     body_as, from_value, merge_patch, parse_patch, put_body, take_revision, to_value, Body,
 };
-use super::{etag, write_response};
+use super::{etag, write_response, WriteSummary};
 use crate::model::IpvsTimeouts;
 use crate::service::Service;
 
 const TAG: &str = "config";
+
+/// What a PUT or PATCH answers: the timeouts now configured, or with `dry_run` what would
+/// change. Only for the spec: `IpvsTimeouts` refuses unknown fields, so the two shapes need a
+/// `oneOf` rather than one schema with a note.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+enum TimeoutsWritten {
+    Set(IpvsTimeouts),
+    DryRun(WriteSummary),
+}
 
 /// The configured IPVS timeouts. All 0: lbd does not manage them (the kernel keeps its own).
 #[utoipa::path(get, path = "/api/v1/ipvs/timeouts", tag = TAG,
@@ -33,7 +44,7 @@ pub async fn get(State(svc): State<Service>) -> Response {
 #[utoipa::path(put, path = "/api/v1/ipvs/timeouts", tag = TAG, params(WriteQuery),
     request_body = IpvsTimeouts,
     responses(
-        (status = 200, body = IpvsTimeouts, description = "set (or, with dry_run, a WriteSummary)"),
+        (status = 200, body = TimeoutsWritten, description = "set (or, with dry_run, a WriteSummary)"),
         (status = 400, body = ErrorBody, description = "malformed JSON or query"),
         (status = 412, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn replace(
@@ -53,7 +64,7 @@ pub async fn replace(
     request_body(content = Object, content_type = "application/merge-patch+json",
         description = "the timeouts to change, e.g. {\"udp_secs\": 60}"),
     responses(
-        (status = 200, body = IpvsTimeouts, description = "patched (or, with dry_run, a WriteSummary)"),
+        (status = 200, body = TimeoutsWritten, description = "patched (or, with dry_run, a WriteSummary)"),
         (status = 400, body = ErrorBody, description = "malformed JSON or query"),
         (status = 412, body = ErrorBody),
         (status = 415, body = ErrorBody, description = "a JSON Patch (RFC 6902) instead of a merge patch"),
