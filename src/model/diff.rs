@@ -36,9 +36,11 @@ pub enum EntityKind {
 pub struct FieldChange {
     /// Dotted path inside the entity, e.g. `garp.count`.
     pub field: String,
-    #[schema(value_type = Object)]
+    /// Any JSON value (absent: `null`).
+    #[schema(value_type = Value)]
     pub from: Value,
-    #[schema(value_type = Object)]
+    /// Any JSON value (removed: `null`).
+    #[schema(value_type = Value)]
     pub to: Value,
 }
 
