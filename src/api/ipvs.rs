@@ -145,13 +145,7 @@ pub fn view(t: &IpvsTable) -> IpvsTableView {
               (status = 503, body = ErrorBody, description = "IPVS is unavailable (status says why)")))]
 pub async fn table(State(svc): State<Service>) -> Result<Response, ApiError> {
     let rev = svc.snapshot().revision;
-    let h = svc.dataplane().ok_or_else(|| {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "unavailable",
-            "the data plane is not running",
-        )
-    })?;
+    let h = running_dataplane(&svc)?;
     let t = h.kernel_table().await.map_err(|e| {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -283,6 +277,12 @@ pub struct Zeroed {
 
 /// A data-plane failure as HTTP: 404 for a service the kernel does not have, 503 otherwise
 /// (no IPVS, no permission, a refusal, the data plane not running).
+/// The data plane's handle, or the 503 `dataplane_error` gives when it is not running.
+fn running_dataplane(svc: &Service) -> Result<&crate::dataplane::actor::DataplaneHandle, ApiError> {
+    svc.dataplane()
+        .ok_or_else(|| dataplane_error(HandleError::Gone))
+}
+
 pub fn dataplane_error(e: HandleError) -> ApiError {
     match e {
         HandleError::Kernel(KernelError::NoSuchService(_)) => ApiError::not_found(e.to_string()),
@@ -310,13 +310,7 @@ pub async fn zero(
     let Query(q) = q?;
     let key = q.selected()?;
     let rev = svc.snapshot().revision;
-    let h = svc.dataplane().ok_or_else(|| {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "unavailable",
-            "the data plane is not running",
-        )
-    })?;
+    let h = running_dataplane(&svc)?;
     h.zero(key.map(crate::dataplane::desired::kernel_key))
         .await
         .map_err(dataplane_error)?;
