@@ -23,8 +23,13 @@ use crate::store::{Store, StoreError};
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
     /// Bad input (HTTP 422, gRPC InvalidArgument).
+    /// `rule` names the rule between fields that was broken (`model::validate::rule`).
     #[error("{field}: {message}")]
-    Invalid { field: String, message: String },
+    Invalid {
+        field: String,
+        message: String,
+        rule: Option<&'static str>,
+    },
     /// The input clashes with an existing entity (HTTP 409, gRPC AlreadyExists).
     #[error("{field}: {message}")]
     Conflict { field: String, message: String },
@@ -48,6 +53,7 @@ impl From<ValidationError> for ServiceError {
             ErrorKind::Invalid => ServiceError::Invalid {
                 field: e.field,
                 message: e.message,
+                rule: e.rule,
             },
             ErrorKind::Conflict => ServiceError::Conflict {
                 field: e.field,
@@ -524,6 +530,7 @@ impl Service {
                     .map_err(|e| ServiceError::Invalid {
                         field: e.at.clone(),
                         message: e.message.clone(),
+                        rule: Some(crate::model::validate::rule::KEEPALIVED_CONF),
                     })?;
                 let mut new = merged.config.clone();
                 assign_ids(cfg, &mut new, ids);

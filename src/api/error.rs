@@ -26,6 +26,10 @@ pub struct ErrorDetail {
     /// `body`, `query`, `path` or a header name when the error is about one of those.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// On a 422 that broke a rule between fields (or beyond what the request schema can say),
+    /// the rule's code; see the description of this schema's `rule` values.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
     /// On a 500 only: the id under which the server logged what went wrong (the response never
     /// carries internal details).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -38,6 +42,7 @@ pub struct ApiError {
     pub code: &'static str,
     pub message: String,
     pub field: Option<String>,
+    pub rule: Option<&'static str>,
     pub error_id: Option<String>,
 }
 
@@ -62,6 +67,7 @@ impl ApiError {
             code,
             message: message.into(),
             field: None,
+            rule: None,
             error_id: None,
         }
     }
@@ -85,6 +91,12 @@ impl ApiError {
         self
     }
 
+    /// Names the rule (`model::validate::rule`) a 422 is about.
+    pub fn with_rule(mut self, rule: Option<&'static str>) -> Self {
+        self.rule = rule;
+        self
+    }
+
     pub fn bad_request(message: impl Into<String>) -> Self {
         ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message)
     }
@@ -98,12 +110,17 @@ impl From<ServiceError> for ApiError {
     fn from(e: ServiceError) -> Self {
         let message = e.to_string();
         match e {
-            ServiceError::Invalid { field, message } => ApiError::new(
+            ServiceError::Invalid {
+                field,
+                message,
+                rule,
+            } => ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "invalid_argument",
                 message,
             )
-            .with_field(field),
+            .with_field(field)
+            .with_rule(rule),
             ServiceError::Conflict { field, message } => {
                 ApiError::new(StatusCode::CONFLICT, "already_exists", message).with_field(field)
             }
@@ -138,6 +155,7 @@ impl IntoResponse for ApiError {
                 code: self.code.to_string(),
                 message: self.message,
                 field: self.field,
+                rule: self.rule.map(str::to_string),
                 error_id: self.error_id,
             },
         };

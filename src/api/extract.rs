@@ -38,8 +38,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
 ///    name belongs is one, though serde_json reading bytes straight into `T` calls it a syntax
 ///    error), so it is 422 with the path of the offending field.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let doc: serde_json::Value = serde_json::from_slice(bytes)
+    let mut doc: serde_json::Value = serde_json::from_slice(bytes)
         .map_err(|e| ApiError::bad_request(format!("malformed JSON: {e}")).with_field("body"))?;
+    whole_numbers_as_integers(&mut doc);
     serde_path_to_error::deserialize(doc).map_err(|e| {
         let path = e.path().to_string();
         let field = if path == "." { String::new() } else { path };
@@ -50,6 +51,29 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         )
         .with_field(field)
     })
+}
+
+/// JSON has one number type, and JSON Schema counts `2.0` as an integer, as the OpenAPI
+/// document's `"type": "integer"` does: a whole number written with a fraction or an exponent
+/// is read as the integer it is (serde would refuse it for an integer field).
+fn whole_numbers_as_integers(v: &mut serde_json::Value) {
+    use serde_json::{Number, Value};
+    match v {
+        Value::Number(n) if !n.is_i64() && !n.is_u64() => {
+            // Only where an f64 holds every integer exactly (|n| < 2^53): a longer number read
+            // as f64 was rounded, and stays a (refused) fraction.
+            if let Some(f) = n
+                .as_f64()
+                .filter(|f| f.fract() == 0.0 && f.abs() < 2f64.powi(53))
+            {
+                *n = Number::from(f as i64);
+            }
+        }
+        // serde_json bounds the nesting at 128 levels, and so this recursion.
+        Value::Array(a) => a.iter_mut().for_each(whole_numbers_as_integers),
+        Value::Object(m) => m.values_mut().for_each(whole_numbers_as_integers),
+        _ => {}
+    }
 }
 
 /// serde_json appends " at line 1 column 42"; the field path says more.
@@ -64,6 +88,27 @@ fn strip_position(msg: &str) -> String {
 #[derive(FromRequestParts)]
 #[from_request(via(axum::extract::Path), rejection(ApiError))]
 pub struct ApiPath<T>(pub T);
+
+/// An id in a path. The spec calls it an integer, and JSON Schema counts `204.0` as one: a whole
+/// number written as a decimal is read as the integer it is (as in bodies).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PathId(pub crate::model::Id);
+
+impl<'de> Deserialize<'de> for PathId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        if let Ok(n) = s.parse::<i64>() {
+            return Ok(PathId(n));
+        }
+        match s.parse::<f64>() {
+            // Only where an f64 holds every integer exactly.
+            Ok(f) if f.fract() == 0.0 && f.abs() < 2f64.powi(53) => Ok(PathId(f as i64)),
+            _ => Err(serde::de::Error::custom(format!(
+                "Cannot parse `{s}` to a `i64`"
+            ))),
+        }
+    }
+}
 
 /// `?dry_run=true` on any write.
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -124,6 +169,19 @@ fn parse_if_match(v: &str) -> Result<Option<u64>, ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn whole_numbers_are_integers() {
+        let v: serde_json::Value =
+            parse_json(br#"{"a": 1.0, "b": [2e3, 2.5, -0.0], "c": 1.8e19}"#).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"a": 1, "b": [2000, 2.5, 0], "c": 1.8e19})
+        );
+        let n: u16 = parse_json(b"80.0").unwrap();
+        assert_eq!(n, 80);
+        assert!(parse_json::<u16>(b"80.5").is_err());
+    }
 
     #[test]
     fn if_match_forms() {

@@ -13,8 +13,10 @@ use super::error::{ApiError, ErrorBody};
 use super::etag;
 use super::extract::Write;
 use crate::keepalived::Warning;
+use crate::model::validate::rule::KEEPALIVED_CONF;
 use crate::model::Change;
 use crate::service::Service;
+use crate::service::ServiceError;
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -84,7 +86,8 @@ pub async fn keepalived(
             "invalid_argument",
             "the body is empty: send the keepalived.conf itself (curl --data-binary @keepalived.conf)",
         )
-        .with_field("body"));
+        .with_field("body")
+        .with_rule(Some(KEEPALIVED_CONF)));
     }
     if crate::keepalived::looks_squashed(text) {
         return Err(ApiError::bad_request(crate::keepalived::SQUASHED).with_field("body"));
@@ -102,10 +105,24 @@ pub async fn keepalived(
             e.to_string(),
         )
         .with_field("body")
+        .with_rule(Some(KEEPALIVED_CONF))
     })?;
+    // Whatever is wrong with what the file configures is a fault of the file.
     let r = svc
         .import_keepalived(imported, &q.node_name, iopts, opts)
-        .await?;
+        .await
+        .map_err(|e| match e {
+            ServiceError::Invalid {
+                field,
+                message,
+                rule: _,
+            } => ServiceError::Invalid {
+                field,
+                message,
+                rule: Some(KEEPALIVED_CONF),
+            },
+            e => e,
+        })?;
     let res = ImportResult {
         revision: r.revision,
         dry_run: r.dry_run,

@@ -124,6 +124,7 @@ pub fn from_value<T: DeserializeOwned>(v: Value) -> Result<T, ServiceError> {
         ServiceError::Invalid {
             field: if path == "." { String::new() } else { path },
             message,
+            rule: None,
         }
     })
 }

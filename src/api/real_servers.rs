@@ -6,12 +6,12 @@ use axum::response::Response;
 use axum::Json;
 
 use super::error::{ApiError, ErrorBody};
-use super::extract::{ApiJson, ApiPath, Write, WriteQuery};
+use super::extract::{ApiJson, ApiPath, PathId, Write, WriteQuery};
 use super::patch::{
     body_as, from_value, merge_patch, parse_patch, put_body, take_revision, to_value, Body,
 };
 use super::{created, etag, write_response, WriteSummary};
-use crate::model::{Id, RealServer};
+use crate::model::RealServer;
 use crate::service::Service;
 
 const TAG: &str = "real-servers";
@@ -23,7 +23,7 @@ const TAG: &str = "real-servers";
         (status = 400, body = ErrorBody, description = "malformed JSON, path or query"),(status = 200, body = Vec<RealServer>), (status = 404, body = ErrorBody)))]
 pub async fn list(
     State(svc): State<Service>,
-    ApiPath(id): ApiPath<Id>,
+    ApiPath(PathId(id)): ApiPath<PathId>,
 ) -> Result<Response, ApiError> {
     let (rev, vs) = svc.get_virtual_server(id)?;
     Ok(etag(rev, Json(vs.real_servers)))
@@ -40,7 +40,7 @@ pub async fn list(
         (status = 412, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn create(
     State(svc): State<Service>,
-    ApiPath(id): ApiPath<Id>,
+    ApiPath(PathId(id)): ApiPath<PathId>,
     Write(opts): Write,
     ApiJson(rs): ApiJson<RealServer>,
 ) -> Result<Response, ApiError> {
@@ -59,8 +59,9 @@ pub async fn create(
         (status = 400, body = ErrorBody, description = "malformed JSON, path or query"),(status = 200, body = RealServer), (status = 404, body = ErrorBody)))]
 pub async fn get(
     State(svc): State<Service>,
-    ApiPath((id, rs_id)): ApiPath<(Id, Id)>,
+    ApiPath((id, rs_id)): ApiPath<(PathId, PathId)>,
 ) -> Result<Response, ApiError> {
+    let (id, rs_id) = (id.0, rs_id.0);
     let (rev, rs) = svc.get_real_server(id, rs_id)?;
     Ok(etag(rev, Json(rs)))
 }
@@ -78,10 +79,11 @@ pub async fn get(
         (status = 412, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn replace(
     State(svc): State<Service>,
-    ApiPath((id, rs_id)): ApiPath<(Id, Id)>,
+    ApiPath((id, rs_id)): ApiPath<(PathId, PathId)>,
     Write(opts): Write,
     Body(body): Body,
 ) -> Result<Response, ApiError> {
+    let (id, rs_id) = (id.0, rs_id.0);
     let (m, opts) = put_body(&body, opts, &svc)?;
     let rs: RealServer = body_as(m)?;
     let r = svc.replace_real_server(id, rs_id, rs, opts).await?;
@@ -108,11 +110,12 @@ pub async fn replace(
         (status = 422, body = ErrorBody)))]
 pub async fn patch(
     State(svc): State<Service>,
-    ApiPath((id, rs_id)): ApiPath<(Id, Id)>,
+    ApiPath((id, rs_id)): ApiPath<(PathId, PathId)>,
     Write(opts): Write,
     headers: HeaderMap,
     Body(body): Body,
 ) -> Result<Response, ApiError> {
+    let (id, rs_id) = (id.0, rs_id.0);
     let mut p = parse_patch(&headers, &body)?;
     let opts = take_revision(&mut p, opts, &svc)?;
     let r = svc
@@ -135,9 +138,10 @@ pub async fn patch(
         (status = 400, body = ErrorBody, description = "malformed JSON, path or query"),(status = 200, body = WriteSummary), (status = 404, body = ErrorBody), (status = 412, body = ErrorBody)))]
 pub async fn delete(
     State(svc): State<Service>,
-    ApiPath((id, rs_id)): ApiPath<(Id, Id)>,
+    ApiPath((id, rs_id)): ApiPath<(PathId, PathId)>,
     Write(opts): Write,
 ) -> Result<Response, ApiError> {
+    let (id, rs_id) = (id.0, rs_id.0);
     Ok(write_response(
         svc.delete_real_server(id, rs_id, opts).await?,
     ))

@@ -7,12 +7,12 @@ use axum::Json;
 use serde_json::Value;
 
 use super::error::{ApiError, ErrorBody};
-use super::extract::{ApiJson, ApiPath, Write, WriteQuery};
+use super::extract::{ApiJson, ApiPath, PathId, Write, WriteQuery};
 use super::patch::{
     body_as, from_value, merge_patch, parse_patch, put_body, take_revision, to_value, Body,
 };
 use super::{created, etag, write_response, WriteSummary};
-use crate::model::{Id, VirtualServer};
+use crate::model::VirtualServer;
 use crate::service::Service;
 
 const TAG: &str = "virtual-servers";
@@ -55,7 +55,7 @@ pub async fn create(
         (status = 400, body = ErrorBody, description = "malformed JSON, path or query"),(status = 200, body = VirtualServer), (status = 404, body = ErrorBody)))]
 pub async fn get(
     State(svc): State<Service>,
-    ApiPath(id): ApiPath<Id>,
+    ApiPath(PathId(id)): ApiPath<PathId>,
 ) -> Result<Response, ApiError> {
     let (rev, vs) = svc.get_virtual_server(id)?;
     Ok(etag(rev, Json(vs)))
@@ -75,7 +75,7 @@ pub async fn get(
         (status = 412, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn replace(
     State(svc): State<Service>,
-    ApiPath(id): ApiPath<Id>,
+    ApiPath(PathId(id)): ApiPath<PathId>,
     Write(opts): Write,
     Body(body): Body,
 ) -> Result<Response, ApiError> {
@@ -109,7 +109,7 @@ pub async fn replace(
         (status = 422, body = ErrorBody)))]
 pub async fn patch(
     State(svc): State<Service>,
-    ApiPath(id): ApiPath<Id>,
+    ApiPath(PathId(id)): ApiPath<PathId>,
     Write(opts): Write,
     headers: HeaderMap,
     Body(body): Body,
@@ -141,7 +141,7 @@ pub async fn patch(
         (status = 400, body = ErrorBody, description = "malformed JSON, path or query"),(status = 200, body = WriteSummary), (status = 404, body = ErrorBody), (status = 412, body = ErrorBody)))]
 pub async fn delete(
     State(svc): State<Service>,
-    ApiPath(id): ApiPath<Id>,
+    ApiPath(PathId(id)): ApiPath<PathId>,
     Write(opts): Write,
 ) -> Result<Response, ApiError> {
     Ok(write_response(svc.delete_virtual_server(id, opts).await?))

@@ -11,7 +11,7 @@ use axum::Json;
 use serde_json::{Map, Value};
 
 use super::error::{ApiError, ErrorBody};
-use super::extract::{ApiPath, Write, WriteQuery};
+use super::extract::{ApiPath, PathId, Write, WriteQuery};
 use super::patch::{
     body_as, from_value, merge_patch, parse_patch, put_body, strip_group_read_only, take_revision,
     to_value, Body, PublicGroup,
@@ -88,7 +88,7 @@ pub async fn create(
         (status = 404, body = ErrorBody)))]
 pub async fn get(
     State(svc): State<Service>,
-    ApiPath(id): ApiPath<Id>,
+    ApiPath(PathId(id)): ApiPath<PathId>,
 ) -> Result<Response, ApiError> {
     let (rev, g) = svc.get_vrrp_group(id)?;
     Ok(etag(rev, Json(PublicGroup(g))))
@@ -107,7 +107,7 @@ pub async fn get(
         (status = 412, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn replace(
     State(svc): State<Service>,
-    ApiPath(id): ApiPath<Id>,
+    ApiPath(PathId(id)): ApiPath<PathId>,
     Write(opts): Write,
     Body(body): Body,
 ) -> Result<Response, ApiError> {
@@ -146,7 +146,7 @@ fn patch_group(cur: &VrrpGroup, mut p: Map<String, Value>) -> Result<VrrpGroup, 
         (status = 422, body = ErrorBody)))]
 pub async fn patch(
     State(svc): State<Service>,
-    ApiPath(id): ApiPath<Id>,
+    ApiPath(PathId(id)): ApiPath<PathId>,
     Write(opts): Write,
     headers: HeaderMap,
     Body(body): Body,
@@ -166,7 +166,7 @@ pub async fn patch(
         (status = 404, body = ErrorBody), (status = 412, body = ErrorBody)))]
 pub async fn delete(
     State(svc): State<Service>,
-    ApiPath(id): ApiPath<Id>,
+    ApiPath(PathId(id)): ApiPath<PathId>,
     Write(opts): Write,
 ) -> Result<Response, ApiError> {
     Ok(write_response(svc.delete_vrrp_group(id, opts).await?))
@@ -185,8 +185,9 @@ fn node_not_found(id: Id, node: &str) -> ServiceError {
         (status = 404, body = ErrorBody)))]
 pub async fn get_node(
     State(svc): State<Service>,
-    ApiPath((id, node)): ApiPath<(Id, String)>,
+    ApiPath((id, node)): ApiPath<(PathId, String)>,
 ) -> Result<Response, ApiError> {
+    let id = id.0;
     let (rev, g) = svc.get_vrrp_group(id)?;
     let n = g.node(&node).ok_or_else(|| node_not_found(id, &node))?;
     Ok(etag(rev, Json(n)))
@@ -216,10 +217,11 @@ fn node_response(r: WriteResult<VrrpGroup>, node: &str) -> Result<Response, ApiE
         (status = 422, body = ErrorBody)))]
 pub async fn replace_node(
     State(svc): State<Service>,
-    ApiPath((id, node)): ApiPath<(Id, String)>,
+    ApiPath((id, node)): ApiPath<(PathId, String)>,
     Write(opts): Write,
     Body(body): Body,
 ) -> Result<Response, ApiError> {
+    let id = id.0;
     let (mut m, opts) = put_body(&body, opts, &svc)?;
     match m.get("node") {
         None => {
@@ -230,6 +232,7 @@ pub async fn replace_node(
             return Err(ServiceError::Invalid {
                 field: "node".into(),
                 message: format!("must be the node name of the path ({node:?}), got {other}"),
+                rule: Some(crate::model::validate::rule::PATH_MISMATCH),
             }
             .into())
         }
@@ -262,11 +265,12 @@ pub async fn replace_node(
         (status = 422, body = ErrorBody)))]
 pub async fn patch_node(
     State(svc): State<Service>,
-    ApiPath((id, node)): ApiPath<(Id, String)>,
+    ApiPath((id, node)): ApiPath<(PathId, String)>,
     Write(opts): Write,
     headers: HeaderMap,
     Body(body): Body,
 ) -> Result<Response, ApiError> {
+    let id = id.0;
     let mut p = parse_patch(&headers, &body)?;
     let opts = take_revision(&mut p, opts, &svc)?;
     // A rename through the patch is followed, so the answer shows the entry under its new name.
@@ -299,9 +303,10 @@ pub async fn patch_node(
         (status = 422, body = ErrorBody)))]
 pub async fn delete_node(
     State(svc): State<Service>,
-    ApiPath((id, node)): ApiPath<(Id, String)>,
+    ApiPath((id, node)): ApiPath<(PathId, String)>,
     Write(opts): Write,
 ) -> Result<Response, ApiError> {
+    let id = id.0;
     let r = svc
         .update_vrrp_group(id, opts, |cur| {
             let mut g = cur.clone();

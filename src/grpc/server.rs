@@ -14,7 +14,7 @@ pub struct LbdApi {
 
 pub fn status_of(e: ServiceError) -> Status {
     match e {
-        ServiceError::Invalid { field, message } => invalid(&field, &message),
+        ServiceError::Invalid { field, message, .. } => invalid(&field, &message),
         ServiceError::Conflict { field, message } => {
             let mut s = Status::already_exists(format!("{field}: {message}"));
             if let Ok(v) = field.parse() {

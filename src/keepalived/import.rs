@@ -965,8 +965,12 @@ fn check(cx: &mut Ctx<'_>, n: &Node, kind: CheckKind) -> Result<HealthCheck, Imp
                         "status_code" => {
                             arg(u, 0)?;
                             for a in &u.args {
-                                url.status_codes
-                                    .push(a.parse().map_err(|m: String| bad(u, m))?);
+                                let r: crate::model::StatusRange =
+                                    a.parse().map_err(|m: String| bad(u, m))?;
+                                if r.from > r.to {
+                                    return Err(bad(u, format!("`{a}`: the range is empty")));
+                                }
+                                url.status_codes.push(r);
                             }
                         }
                         "digest" => {

@@ -5,6 +5,7 @@ pub mod config;
 pub mod diff;
 pub mod idmap;
 pub mod ipvs_timeouts;
+pub mod limits;
 pub mod real_server;
 pub mod units;
 pub mod validate;

@@ -8,6 +8,7 @@ use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 
 use super::config::Config;
+use super::limits::*;
 use super::real_server::{CheckKind, HealthCheck, RealServer};
 use super::units::Centiseconds;
 use super::virtual_server::{Family, Forwarding, Id, VirtualServer, VsKey};
@@ -25,6 +26,97 @@ pub struct ValidationError {
     pub kind: ErrorKind,
     pub field: String,
     pub message: String,
+    /// Which rule between fields (or beyond what a JSON Schema says) was broken: one of
+    /// [`rule`]'s codes; `None` for a field's own limits, which the OpenAPI spec states.
+    pub rule: Option<&'static str>,
+}
+
+/// The codes of the rules that involve more than one field's own value (the API's error body
+/// carries them as `rule`). The OpenAPI spec expresses most of them in its schemas (variants
+/// with `oneOf`/`anyOf`); [`rule::UNEXPRESSED`] lists those it can only describe.
+pub mod rule {
+    /// Address + port (+ protocol) or fwmark + family identify a virtual server, never both.
+    pub const IDENTITY: &str = "identity";
+    /// The addresses of one entity (virtual and real servers, sorry server; a group's virtual
+    /// addresses, peers and source addresses) share one address family.
+    pub const ADDRESS_FAMILY: &str = "address_family";
+    /// Port 0 (all ports) only on a persistent virtual server.
+    pub const PORT_ZERO: &str = "port_zero";
+    /// `persistence_granularity` needs `persistence_timeout_secs` and is a prefix length of the
+    /// address family.
+    pub const PERSISTENCE: &str = "persistence";
+    /// `one_packet` only on UDP or fwmark services.
+    pub const ONE_PACKET: &str = "one_packet";
+    /// `scheduler_flags` belong to the scheduler (`sh-*` to sh, `mh-*` to mh).
+    pub const SCHEDULER_FLAG: &str = "scheduler_flag";
+    /// `hysteresis` is less than the quorum (1 without one).
+    pub const HYSTERESIS: &str = "hysteresis";
+    /// A real server's port with its forwarding: dr and tun keep the virtual server's port, a
+    /// nat real server does not listen on port 0, a nat real server of a fwmark service names
+    /// its port.
+    pub const REAL_SERVER_PORT: &str = "real_server_port";
+    /// `lower_threshold` does not exceed a non-zero `upper_threshold`.
+    pub const THRESHOLDS: &str = "thresholds";
+    /// A health check's fields belong to its `type`; `urls` replaces `path` and
+    /// `expected_status`.
+    pub const CHECK_FIELDS: &str = "check_fields";
+    /// A tcp or http check of a real server without a port (or with port 0) names its
+    /// `connect_port`.
+    pub const CHECK_PORT: &str = "check_port";
+    /// The advertisement interval, `auth_pass` and IPv6 depend on the VRRP version.
+    pub const VRRP_VERSION: &str = "vrrp_version";
+    /// A virtual address is listed once (whatever its prefix length).
+    pub const DUPLICATE_ADDRESS: &str = "duplicate_address";
+    /// Priority 255 only for the address owner: the node's `unicast_src` is one of the
+    /// group's virtual addresses.
+    pub const ADDRESS_OWNER: &str = "address_owner";
+    /// A value in the body must be the one the path names.
+    pub const PATH_MISMATCH: &str = "path_mismatch";
+    /// A status range (`"300-399"`) does not run backwards.
+    pub const STATUS_RANGE: &str = "status_range";
+    /// Text over its limit in bytes of UTF-8 (the spec's `maxLength` counts characters).
+    pub const MAX_BYTES: &str = "max_bytes";
+    /// An imported keepalived.conf is not valid (its syntax or values, with file:line).
+    pub const KEEPALIVED_CONF: &str = "keepalived_conf";
+
+    /// Every code, with what it means.
+    pub const ALL: &[&str] = &[
+        IDENTITY,
+        ADDRESS_FAMILY,
+        PORT_ZERO,
+        PERSISTENCE,
+        ONE_PACKET,
+        SCHEDULER_FLAG,
+        HYSTERESIS,
+        REAL_SERVER_PORT,
+        THRESHOLDS,
+        CHECK_FIELDS,
+        CHECK_PORT,
+        VRRP_VERSION,
+        DUPLICATE_ADDRESS,
+        ADDRESS_OWNER,
+        PATH_MISMATCH,
+        STATUS_RANGE,
+        MAX_BYTES,
+        KEEPALIVED_CONF,
+    ];
+
+    /// The rules a request schema cannot state (wholly or in part): a schema-valid body can
+    /// still break them. (`address_family` between a real server sent alone and its virtual
+    /// server, known only from the path; `hysteresis` below a given quorum.)
+    pub const UNEXPRESSED: &[&str] = &[
+        ADDRESS_FAMILY,
+        HYSTERESIS,
+        REAL_SERVER_PORT,
+        THRESHOLDS,
+        CHECK_PORT,
+        DUPLICATE_ADDRESS,
+        ADDRESS_OWNER,
+        PATH_MISMATCH,
+        STATUS_RANGE,
+        MAX_BYTES,
+        KEEPALIVED_CONF,
+    ];
 }
 
 impl ValidationError {
@@ -33,6 +125,7 @@ impl ValidationError {
             kind: ErrorKind::Invalid,
             field: field.into(),
             message: message.into(),
+            rule: None,
         }
     }
 
@@ -41,7 +134,14 @@ impl ValidationError {
             kind: ErrorKind::Conflict,
             field: field.into(),
             message: message.into(),
+            rule: None,
         }
+    }
+
+    /// Names the rule (one of [`rule`]'s codes) that was broken.
+    pub fn rule(mut self, code: &'static str) -> Self {
+        self.rule = Some(code);
+        self
     }
 
     /// Places a relative field under `prefix` (`prefix.field`).
@@ -65,6 +165,28 @@ fn ensure(ok: bool, field: &str, message: impl FnOnce() -> String) -> Result {
     }
 }
 
+/// [`ensure`] for a rule between fields: the error names the rule.
+fn ensure_rule(
+    code: &'static str,
+    ok: bool,
+    field: &str,
+    message: impl FnOnce() -> String,
+) -> Result {
+    ensure(ok, field, message).map_err(|e| e.rule(code))
+}
+
+/// Text of at most `max` bytes; over it, the error says whether the spec's `maxLength` (which
+/// counts characters) let it through.
+fn ensure_bytes(s: &str, max: usize, field: &str, message: impl FnOnce() -> String) -> Result {
+    if s.len() <= max {
+        Ok(())
+    } else if s.chars().count() <= max {
+        Err(ValidationError::invalid(field, message()).rule(rule::MAX_BYTES))
+    } else {
+        Err(ValidationError::invalid(field, message()))
+    }
+}
+
 /// Linux interface names: 1-15 bytes (IFNAMSIZ - 1), no '/', ':' or white space.
 /// Why `addr` cannot be a service or server address, if it cannot: no host owns it.
 pub fn special_address(addr: &IpAddr) -> Option<&'static str> {
@@ -83,55 +205,62 @@ pub fn special_address(addr: &IpAddr) -> Option<&'static str> {
 }
 
 fn check_ifname(field: &str, name: &str) -> Result {
+    let message = || {
+        format!(
+            "`{name}` is not a valid interface name (1-{IFNAME_MAX_BYTES} characters, no '/', ':' or spaces)"
+        )
+    };
     ensure(
         !name.is_empty()
-            && name.len() <= 15
             && !name
                 .chars()
                 .any(|c| c == '/' || c == ':' || c.is_whitespace() || c.is_control()),
         field,
-        || {
-            format!(
-                "`{name}` is not a valid interface name (1-15 characters, no '/', ':' or spaces)"
-            )
-        },
-    )
+        message,
+    )?;
+    ensure_bytes(name, IFNAME_MAX_BYTES, field, message)
 }
 
 fn check_label(field: &str, s: &str, max: usize) -> Result {
+    let message = || format!("must be 1-{max} characters without control characters");
     ensure(
-        !s.is_empty() && s.len() <= max && !s.chars().any(|c| c.is_control()),
+        !s.is_empty() && !s.chars().any(|c| c.is_control()),
         field,
-        || format!("must be 1-{max} characters without control characters"),
-    )
+        message,
+    )?;
+    ensure_bytes(s, max, field, message)
 }
 
 /// Checks one virtual server and its real servers, without looking at the rest of the config.
 pub fn virtual_server(vs: &VirtualServer) -> Result {
     if let Some(name) = &vs.name {
-        check_label("name", name, 128)?;
+        check_label("name", name, VS_NAME_MAX_BYTES)?;
     }
     match (vs.address, vs.fwmark) {
         (Some(_), Some(_)) => {
             return Err(ValidationError::invalid(
                 "fwmark",
                 "give either address (with port and protocol) or fwmark, not both",
-            ))
+            )
+            .rule(rule::IDENTITY))
         }
         (None, None) => {
             return Err(ValidationError::invalid(
                 "address",
                 "a virtual server needs an address and port, or a fwmark",
-            ))
+            )
+            .rule(rule::IDENTITY))
         }
         (Some(addr), None) => {
             let Some(port) = vs.port else {
                 return Err(ValidationError::invalid(
                     "port",
                     "port is required with address (0 only for a persistent all-ports service)",
-                ));
+                )
+                .rule(rule::IDENTITY));
             };
-            ensure(
+            ensure_rule(
+                rule::PORT_ZERO,
                 port != 0 || vs.persistence_timeout_secs.is_some(),
                 "port",
                 || {
@@ -140,9 +269,12 @@ pub fn virtual_server(vs: &VirtualServer) -> Result {
                 },
             )?;
             if let Some(f) = vs.family {
-                ensure(f == Family::of(&addr), "family", || {
-                    format!("family {f:?} does not match address {addr}").to_lowercase()
-                })?;
+                ensure_rule(
+                    rule::ADDRESS_FAMILY,
+                    f == Family::of(&addr),
+                    "family",
+                    || format!("family {f:?} does not match address {addr}").to_lowercase(),
+                )?;
             }
             if let Some(why) = special_address(&addr) {
                 return Err(ValidationError::invalid(
@@ -155,25 +287,28 @@ pub fn virtual_server(vs: &VirtualServer) -> Result {
             ensure(mark != 0, "fwmark", || {
                 "fwmark must be 1..=4294967295".into()
             })?;
-            ensure(vs.family.is_some(), "family", || {
+            ensure_rule(rule::IDENTITY, vs.family.is_some(), "family", || {
                 "family (ipv4 or ipv6) is required with fwmark".into()
             })?;
-            ensure(vs.port.is_none(), "port", || {
+            ensure_rule(rule::IDENTITY, vs.port.is_none(), "port", || {
                 "a fwmark service has no port: the mark selects the traffic".into()
             })?;
-            ensure(vs.protocol.is_none(), "protocol", || {
+            ensure_rule(rule::IDENTITY, vs.protocol.is_none(), "protocol", || {
                 "a fwmark service has no protocol: the mark selects the traffic".into()
             })?;
         }
     }
     let family = vs.family().unwrap_or(Family::Ipv4);
     if let Some(t) = vs.persistence_timeout_secs {
-        ensure(t >= 1, "persistence_timeout_secs", || {
-            "must be at least 1 second (omit it for a non-persistent service)".into()
-        })?;
+        ensure(
+            t >= PERSISTENCE_TIMEOUT_MIN_SECS,
+            "persistence_timeout_secs",
+            || "must be at least 1 second (omit it for a non-persistent service)".into(),
+        )?;
     }
     if let Some(g) = vs.persistence_granularity {
-        ensure(
+        ensure_rule(
+            rule::PERSISTENCE,
             vs.persistence_timeout_secs.is_some(),
             "persistence_granularity",
             || "needs persistence_timeout_secs".into(),
@@ -181,13 +316,24 @@ pub fn virtual_server(vs: &VirtualServer) -> Result {
         let max = family.max_prefix_len();
         ensure(g <= max, "persistence_granularity", || {
             format!("is a prefix length: 0..={max} for {family:?}").to_lowercase()
+        })
+        // Within IPv6's range, the limit is the family's.
+        .map_err(|e| {
+            if g <= Family::Ipv6.max_prefix_len() {
+                e.rule(rule::PERSISTENCE)
+            } else {
+                e
+            }
         })?;
     }
-    ensure(vs.delay_loop_ms >= 10, "delay_loop_ms", || {
-        "must be at least 10 ms".into()
-    })?;
+    ensure(
+        vs.delay_loop_ms >= DELAY_LOOP_MIN_MS,
+        "delay_loop_ms",
+        || format!("must be at least {DELAY_LOOP_MIN_MS} ms"),
+    )?;
     if let Some(s) = &vs.sorry_server {
-        ensure(
+        ensure_rule(
+            rule::ADDRESS_FAMILY,
             Family::of(&s.address) == family,
             "sorry_server.address",
             || {
@@ -198,7 +344,8 @@ pub fn virtual_server(vs: &VirtualServer) -> Result {
             },
         )?;
     }
-    ensure(
+    ensure_rule(
+        rule::ONE_PACKET,
         !vs.one_packet
             || vs.fwmark.is_some()
             || vs.protocol == Some(super::virtual_server::Protocol::Udp),
@@ -206,7 +353,8 @@ pub fn virtual_server(vs: &VirtualServer) -> Result {
         || "one-packet scheduling is for UDP (or fwmark) services only".into(),
     )?;
     for (i, f) in vs.scheduler_flags.iter().enumerate() {
-        ensure(
+        ensure_rule(
+            rule::SCHEDULER_FLAG,
             f.scheduler() == vs.scheduler,
             &format!("scheduler_flags[{i}]"),
             || {
@@ -226,9 +374,12 @@ pub fn virtual_server(vs: &VirtualServer) -> Result {
     }
     let quorum = vs.quorum.unwrap_or(1);
     // Below the quorum: at `quorum - hysteresis` = 0 the quorum could never be lost.
-    ensure(vs.hysteresis < quorum, "hysteresis", || {
-        format!("must be less than the quorum ({quorum})")
-    })?;
+    ensure_rule(
+        rule::HYSTERESIS,
+        vs.hysteresis < quorum,
+        "hysteresis",
+        || format!("must be less than the quorum ({quorum})"),
+    )?;
     for (field, cmd) in [
         ("quorum_up", &vs.quorum_up),
         ("quorum_down", &vs.quorum_down),
@@ -265,17 +416,22 @@ fn rs_label(rs: &RealServer) -> String {
 /// Checks a real server in the context of its virtual server.
 pub fn real_server(vs: &VirtualServer, rs: &RealServer) -> Result {
     let family = vs.family().unwrap_or(Family::Ipv4);
-    ensure(Family::of(&rs.address) == family, "address", || {
-        format!(
-            "{} is not of the virtual server's address family ({})",
-            rs.address,
-            if family == Family::Ipv4 {
-                "ipv4"
-            } else {
-                "ipv6"
-            }
-        )
-    })?;
+    ensure_rule(
+        rule::ADDRESS_FAMILY,
+        Family::of(&rs.address) == family,
+        "address",
+        || {
+            format!(
+                "{} is not of the virtual server's address family ({})",
+                rs.address,
+                if family == Family::Ipv4 {
+                    "ipv4"
+                } else {
+                    "ipv6"
+                }
+            )
+        },
+    )?;
     if let Some(why) = special_address(&rs.address) {
         return Err(ValidationError::invalid(
             "address",
@@ -290,7 +446,8 @@ pub fn real_server(vs: &VirtualServer, rs: &RealServer) -> Result {
                 format!(
                     "a nat real server cannot listen on port 0: give its port (or omit it to use {vport})"
                 ),
-            ))
+            )
+            .rule(rule::REAL_SERVER_PORT))
         }
         (Some(vport), Some(rport), Forwarding::Dr | Forwarding::Tun) if vport != rport => {
             return Err(ValidationError::invalid(
@@ -299,20 +456,25 @@ pub fn real_server(vs: &VirtualServer, rs: &RealServer) -> Result {
                     "{} forwarding cannot change the port: use {vport} (the virtual server's) or omit it",
                     if fwd == Forwarding::Dr { "dr" } else { "tun" }
                 ),
-            ))
+            )
+            .rule(rule::REAL_SERVER_PORT))
         }
         (None, None, Forwarding::Nat) => {
             return Err(ValidationError::invalid(
                 "port",
                 "a nat real server of a fwmark service needs a port",
-            ))
+            )
+            .rule(rule::REAL_SERVER_PORT))
         }
         _ => {}
     }
     if let (Some(u), Some(l)) = (rs.upper_threshold, rs.lower_threshold) {
-        ensure(u == 0 || l <= u, "lower_threshold", || {
-            format!("must not exceed upper_threshold ({u})")
-        })?;
+        ensure_rule(
+            rule::THRESHOLDS,
+            u == 0 || l <= u,
+            "lower_threshold",
+            || format!("must not exceed upper_threshold ({u})"),
+        )?;
     }
     if let Some(hc) = &rs.health_check {
         health_check(rs, hc).map_err(|e| e.under("health_check"))?;
@@ -323,20 +485,21 @@ pub fn real_server(vs: &VirtualServer, rs: &RealServer) -> Result {
 /// The misc-only fields must be absent on other checks.
 fn misc_absent(hc: &HealthCheck) -> Result {
     if let Some(v) = &hc.virtualhost {
+        let message =
+            || format!("must be a host name (1-{VIRTUALHOST_MAX_BYTES} characters, no spaces)");
         ensure(
-            !v.is_empty()
-                && v.len() <= 255
-                && !v.chars().any(|c| c.is_whitespace() || c.is_control()),
+            !v.is_empty() && !v.chars().any(|c| c.is_whitespace() || c.is_control()),
             "virtualhost",
-            || "must be a host name (1-255 characters, no spaces)".into(),
+            message,
         )?;
+        ensure_bytes(v, VIRTUALHOST_MAX_BYTES, "virtualhost", message)?;
     }
     if hc.kind != CheckKind::Https {
         for (field, present) in [
             ("tls_ca_file", hc.tls_ca_file.is_some()),
             ("tls_server_name", hc.tls_server_name.is_some()),
         ] {
-            ensure(!present, field, || {
+            ensure_rule(rule::CHECK_FIELDS, !present, field, || {
                 format!("{field} is only for https checks")
             })?;
         }
@@ -347,7 +510,7 @@ fn misc_absent(hc: &HealthCheck) -> Result {
         ("misc_dynamic", hc.misc_dynamic),
         ("user", hc.user.is_some()),
     ] {
-        ensure(!present, field, || {
+        ensure_rule(rule::CHECK_FIELDS, !present, field, || {
             format!("{field} is only for misc checks")
         })?;
     }
@@ -356,8 +519,8 @@ fn misc_absent(hc: &HealthCheck) -> Result {
 
 /// A quorum command: an absolute program path and its arguments, run without a shell.
 fn quorum_command(field: &str, cmd: &str) -> Result {
-    ensure(cmd.len() <= 4096, field, || {
-        "must be at most 4096 bytes".into()
+    ensure_bytes(cmd, COMMAND_MAX_BYTES, field, || {
+        format!("must be at most {COMMAND_MAX_BYTES} bytes")
     })?;
     // keepalived.conf holds it as one double-quoted word (see the export).
     ensure(
@@ -380,7 +543,8 @@ fn health_check(rs: &RealServer, hc: &HealthCheck) -> Result {
             "must be 1..=65535",
         ));
     }
-    ensure(
+    ensure_rule(
+        rule::CHECK_PORT,
         hc.kind == CheckKind::Misc || hc.connect_port.is_some() || rs.port.is_some_and(|p| p != 0),
         "connect_port",
         || "required when the real server has no port".into(),
@@ -388,7 +552,9 @@ fn health_check(rs: &RealServer, hc: &HealthCheck) -> Result {
     ensure(hc.connect_timeout_ms >= 1, "connect_timeout_ms", || {
         "must be at least 1 ms".into()
     })?;
-    ensure(hc.retry <= 100, "retry", || "must be 0..=100".into())?;
+    ensure(hc.retry <= RETRY_MAX, "retry", || {
+        format!("must be 0..={RETRY_MAX}")
+    })?;
     ensure(hc.rise != Some(0), "rise", || "must be at least 1".into())?;
     ensure(hc.fall != Some(0), "fall", || "must be at least 1".into())?;
     match hc.kind {
@@ -400,7 +566,7 @@ fn health_check(rs: &RealServer, hc: &HealthCheck) -> Result {
                 ("urls", !hc.urls.is_empty()),
                 ("virtualhost", hc.virtualhost.is_some()),
             ] {
-                ensure(!present, field, || {
+                ensure_rule(rule::CHECK_FIELDS, !present, field, || {
                     format!("{field} is only for http checks")
                 })?;
             }
@@ -408,6 +574,12 @@ fn health_check(rs: &RealServer, hc: &HealthCheck) -> Result {
         }
         CheckKind::Misc => {
             let argv = super::real_server::split_command(hc.misc_path.as_deref().unwrap_or(""));
+            ensure_rule(
+                rule::CHECK_FIELDS,
+                hc.misc_path.is_some(),
+                "misc_path",
+                || "a misc check needs misc_path".into(),
+            )?;
             ensure(
                 argv.first().is_some_and(|p| p.starts_with('/')),
                 "misc_path",
@@ -420,14 +592,14 @@ fn health_check(rs: &RealServer, hc: &HealthCheck) -> Result {
                 ensure(t >= 1, "misc_timeout_ms", || "must be at least 1 ms".into())?;
             }
             if let Some(u) = &hc.user {
-                check_label("user", u, 32)?;
+                check_label("user", u, USER_MAX_BYTES)?;
             }
             for (field, present) in [
                 ("tls_ca_file", hc.tls_ca_file.is_some()),
                 ("tls_server_name", hc.tls_server_name.is_some()),
                 ("virtualhost", hc.virtualhost.is_some()),
             ] {
-                ensure(!present, field, || {
+                ensure_rule(rule::CHECK_FIELDS, !present, field, || {
                     format!("{field} is only for http/https checks")
                 })?;
             }
@@ -437,7 +609,7 @@ fn health_check(rs: &RealServer, hc: &HealthCheck) -> Result {
                 ("body_contains", hc.body_contains.is_some()),
                 ("urls", !hc.urls.is_empty()),
             ] {
-                ensure(!present, field, || {
+                ensure_rule(rule::CHECK_FIELDS, !present, field, || {
                     format!("{field} is only for http checks")
                 })?;
             }
@@ -451,20 +623,24 @@ fn health_check(rs: &RealServer, hc: &HealthCheck) -> Result {
                 )?;
             }
             if let Some(s) = hc.expected_status {
-                ensure((100..=599).contains(&s), "expected_status", || {
-                    "must be an HTTP status 100..=599".into()
-                })?;
+                ensure(
+                    (HTTP_STATUS_MIN..=HTTP_STATUS_MAX).contains(&s),
+                    "expected_status",
+                    || format!("must be an HTTP status {HTTP_STATUS_MIN}..={HTTP_STATUS_MAX}"),
+                )?;
             }
             if !hc.urls.is_empty() {
                 for (field, present) in [
                     ("path", hc.path.is_some()),
                     ("expected_status", hc.expected_status.is_some()),
                 ] {
-                    ensure(!present, field, || {
+                    ensure_rule(rule::CHECK_FIELDS, !present, field, || {
                         format!("give either {field} or urls, not both")
                     })?;
                 }
-                ensure(hc.urls.len() <= 32, "urls", || "at most 32 urls".into())?;
+                ensure(hc.urls.len() <= URLS_MAX, "urls", || {
+                    format!("at most {URLS_MAX} urls")
+                })?;
             }
             misc_absent(hc)?;
             for (i, u) in hc.urls.iter().enumerate() {
@@ -474,9 +650,17 @@ fn health_check(rs: &RealServer, hc: &HealthCheck) -> Result {
                     &format!("urls[{i}].path"),
                     || "must start with '/' and contain no spaces".into(),
                 )?;
+                for (j, s) in u.status_codes.iter().enumerate() {
+                    ensure_rule(
+                        rule::STATUS_RANGE,
+                        s.from <= s.to,
+                        &format!("urls[{i}].status_codes[{j}]"),
+                        || format!("`{}-{}`: the range is empty", s.from, s.to),
+                    )?;
+                }
                 if let Some(d) = &u.digest {
                     ensure(
-                        d.len() == 32 && d.chars().all(|c| c.is_ascii_hexdigit()),
+                        d.len() == DIGEST_HEX_LEN && d.chars().all(|c| c.is_ascii_hexdigit()),
                         &format!("urls[{i}].digest"),
                         || "must be an MD5 digest: 32 hex digits".into(),
                     )?;
@@ -487,17 +671,30 @@ fn health_check(rs: &RealServer, hc: &HealthCheck) -> Result {
     Ok(())
 }
 
+/// Whether `ms` is an advertisement interval of some VRRP version (the spec's own limits on
+/// the field); which version's it must be is the rule `vrrp_version`.
+fn any_advert_interval(ms: u32) -> bool {
+    (V3_ADVERT_MIN_MS..=V2_ADVERT_MAX_MS).contains(&ms) && ms.is_multiple_of(V3_ADVERT_STEP_MS)
+}
+
 /// Checks one VRRP group alone.
 pub fn vrrp_group(g: &VrrpGroup) -> Result {
-    check_label("name", &g.name, 64)?;
+    check_label("name", &g.name, GROUP_NAME_MAX_BYTES)?;
     ensure(!g.name.chars().any(char::is_whitespace), "name", || {
         "must not contain white space".into()
     })?;
+    let version_rule = |e: ValidationError| {
+        if any_advert_interval(g.advert_interval_ms) {
+            e.rule(rule::VRRP_VERSION)
+        } else {
+            e
+        }
+    };
     match g.version {
         2 => {
             ensure(
-                g.advert_interval_ms.is_multiple_of(1000)
-                    && (1000..=255_000).contains(&g.advert_interval_ms),
+                g.advert_interval_ms.is_multiple_of(V2_ADVERT_STEP_MS)
+                    && (V2_ADVERT_MIN_MS..=V2_ADVERT_MAX_MS).contains(&g.advert_interval_ms),
                 "advert_interval_ms",
                 || {
                     format!(
@@ -505,11 +702,14 @@ pub fn vrrp_group(g: &VrrpGroup) -> Result {
                         g.advert_interval_ms
                     )
                 },
-            )?;
+            )
+            .map_err(version_rule)?;
             if let Some(p) = &g.auth_pass {
-                ensure(!p.is_empty() && p.len() <= 8, "auth_pass", || {
-                    "must be 1-8 bytes (RFC 2338 simple text password)".into()
-                })?;
+                let message = || {
+                    format!("must be 1-{AUTH_PASS_MAX_BYTES} bytes (RFC 2338 simple text password)")
+                };
+                ensure(!p.is_empty(), "auth_pass", message)?;
+                ensure_bytes(p, AUTH_PASS_MAX_BYTES, "auth_pass", message)?;
             }
         }
         3 => {
@@ -523,11 +723,17 @@ pub fn vrrp_group(g: &VrrpGroup) -> Result {
                         g.advert_interval_ms
                     )
                 },
-            )?;
-            ensure(g.auth_pass.is_none(), "auth_pass", || {
-                "VRRPv3 has no authentication (RFC 5798 section 9): remove auth_pass or use version 2"
+            )
+            .map_err(version_rule)?;
+            ensure_rule(
+                rule::VRRP_VERSION,
+                g.auth_pass.is_none(),
+                "auth_pass",
+                || {
+                    "VRRPv3 has no authentication (RFC 5798 section 9): remove auth_pass or use version 2"
                     .into()
-            })?;
+                },
+            )?;
         }
         v => {
             return Err(ValidationError::invalid(
@@ -540,20 +746,26 @@ pub fn vrrp_group(g: &VrrpGroup) -> Result {
         "at least one virtual address is required".into()
     })?;
     ensure(
-        g.virtual_addresses.len() <= 255,
+        g.virtual_addresses.len() <= VIRTUAL_ADDRESSES_MAX,
         "virtual_addresses",
-        || "at most 255 (the advert's count field is one byte)".into(),
+        || format!("at most {VIRTUAL_ADDRESSES_MAX} (the advert's count field is one byte)"),
     )?;
     let family = g.family().unwrap_or(Family::Ipv4);
     let mut seen = HashSet::new();
     for (i, va) in g.virtual_addresses.iter().enumerate() {
         let field = format!("virtual_addresses[{i}]");
-        ensure(Family::of(&va.address) == family, &field, || {
-            "all virtual addresses of a group must be of one address family".into()
-        })?;
-        ensure(g.version == 3 || family == Family::Ipv4, &field, || {
-            "VRRPv2 carries IPv4 addresses only; use version 3 for IPv6".into()
-        })?;
+        ensure_rule(
+            rule::ADDRESS_FAMILY,
+            Family::of(&va.address) == family,
+            &field,
+            || "all virtual addresses of a group must be of one address family".into(),
+        )?;
+        ensure_rule(
+            rule::VRRP_VERSION,
+            g.version == 3 || family == Family::Ipv4,
+            &field,
+            || "VRRPv2 carries IPv4 addresses only; use version 3 for IPv6".into(),
+        )?;
         if let Some(why) = special_address(&va.address) {
             return Err(ValidationError::invalid(
                 field,
@@ -566,27 +778,35 @@ pub fn vrrp_group(g: &VrrpGroup) -> Result {
                 va.address
             )
         })?;
-        ensure(seen.insert(va.address), &field, || {
-            format!("{} is listed twice", va.address)
-        })?;
+        ensure_rule(
+            rule::DUPLICATE_ADDRESS,
+            seen.insert(va.address),
+            &field,
+            || format!("{} is listed twice", va.address),
+        )?;
     }
     for (i, p) in g.unicast_peers.iter().enumerate() {
-        ensure(
+        ensure_rule(
+            rule::ADDRESS_FAMILY,
             Family::of(p) == family,
             &format!("unicast_peers[{i}]"),
             || format!("{p} is not of the virtual addresses' family"),
         )?;
     }
-    ensure(g.preempt_delay_ms <= 1_000_000, "preempt_delay_ms", || {
-        "must be at most 1000 s".into()
-    })?;
-    ensure(g.garp.count <= 100, "garp.count", || {
-        "must be 0..=100".into()
+    ensure(
+        g.preempt_delay_ms <= PREEMPT_DELAY_MAX_MS,
+        "preempt_delay_ms",
+        || format!("must be at most {} s", PREEMPT_DELAY_MAX_MS / 1000),
+    )?;
+    ensure(g.garp.count <= GARP_COUNT_MAX, "garp.count", || {
+        format!("must be 0..={GARP_COUNT_MAX}")
     })?;
     if let Some(r) = g.garp.refresh_interval_ms {
-        ensure(r == 0 || r >= 100, "garp.refresh_interval_ms", || {
-            "must be at least 100 ms (or 0/null for no refresh)".into()
-        })?;
+        ensure(
+            r == 0 || r >= GARP_REFRESH_MIN_MS,
+            "garp.refresh_interval_ms",
+            || format!("must be at least {GARP_REFRESH_MIN_MS} ms (or 0/null for no refresh)"),
+        )?;
     }
     for (i, t) in g.track_interfaces.iter().enumerate() {
         check_ifname(&format!("track_interfaces[{i}]"), t)?;
@@ -594,7 +814,7 @@ pub fn vrrp_group(g: &VrrpGroup) -> Result {
     let mut names = HashSet::new();
     for (i, n) in g.nodes.iter().enumerate() {
         let prefix = format!("nodes[{i}]");
-        check_label(&format!("{prefix}.node"), &n.node, 64)?;
+        check_label(&format!("{prefix}.node"), &n.node, NODE_NAME_MAX_BYTES)?;
         if !names.insert(n.node.as_str()) {
             return Err(ValidationError::conflict(
                 format!("{prefix}.node"),
@@ -603,19 +823,25 @@ pub fn vrrp_group(g: &VrrpGroup) -> Result {
         }
         check_ifname(&format!("{prefix}.interface"), &n.interface)?;
         if let Some(src) = n.unicast_src {
-            ensure(
+            ensure_rule(
+                rule::ADDRESS_FAMILY,
                 Family::of(&src) == family,
                 &format!("{prefix}.unicast_src"),
                 || format!("{src} is not of the virtual addresses' family"),
             )?;
         }
-        if n.priority.get() == 255 {
+        if n.priority.get() == PRIORITY_OWNER {
             let owner = n
                 .unicast_src
                 .is_some_and(|src| g.virtual_addresses.iter().any(|v| v.address == src));
-            ensure(owner, &format!("{prefix}.priority"), || {
-                "priority 255 is reserved for the address owner (RFC 5798 5.2.4): the node's unicast_src must be one of the virtual addresses; use 1-254".into()
-            })?;
+            ensure_rule(
+                rule::ADDRESS_OWNER,
+                owner,
+                &format!("{prefix}.priority"),
+                || {
+                    "priority 255 is reserved for the address owner (RFC 5798 5.2.4): the node's unicast_src must be one of the virtual addresses; use 1-254".into()
+                },
+            )?;
         }
     }
     Ok(())
