@@ -388,8 +388,10 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Openapi => {
-            let spec = lbd::api::openapi()
-                .to_pretty_json()
+            // Through a `Value`, whose objects keep their keys sorted: the same document
+            // prints the same way every time.
+            let spec = serde_json::to_value(lbd::api::openapi())
+                .and_then(|v| serde_json::to_string_pretty(&v))
                 .context("cannot render the OpenAPI document")?;
             println!("{spec}");
             Ok(())

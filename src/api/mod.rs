@@ -13,6 +13,7 @@ pub mod ipvs;
 pub mod limits;
 pub mod patch;
 pub mod real_servers;
+pub mod schema;
 pub mod system;
 pub mod timeouts;
 pub mod virtual_servers;
@@ -115,6 +116,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 fn routes_and_spec() -> (Router<Service>, utoipa::openapi::OpenApi) {
     let (router, mut spec) = api_router().split_for_parts();
     document_secrets(&mut spec);
+    schema::document_limits(&mut spec);
     document_common_errors(&mut spec);
     (router, spec)
 }
@@ -142,8 +144,10 @@ fn document_secrets(spec: &mut utoipa::openapi::OpenApi) {
 
 /// Adds the errors any operation can answer, where its own annotation does not list them
 /// already, so the spec names every status a client can get:
-/// 400 (a malformed path, query or body), 500 (with an error id), and, for operations that take
-/// a body, 408 (it did not arrive in time), 413 (over the route's limit) and 422 (a bad value).
+/// 400 (a malformed path, query or body), 500 (with an error id), 412 for writes (`If-Match`),
+/// 409 for writes with a body (a clash with another entity),
+/// and, for operations that take a body, 408 (it did not arrive in time), 413 (over the route's
+/// limit) and 422 (a bad value).
 fn document_common_errors(spec: &mut utoipa::openapi::OpenApi) {
     use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
     let error = |description: &str| {
@@ -167,6 +171,11 @@ fn document_common_errors(spec: &mut utoipa::openapi::OpenApi) {
         ];
         for op in ops.into_iter().flatten() {
             let has_body = op.request_body.is_some();
+            // Writes take `If-Match` (and `?dry_run`).
+            let write = op.parameters.iter().flatten().any(|p| p.name == "dry_run");
+            if write {
+                dry_run_answer(op);
+            }
             let mut add = |code: &str, description: &str| {
                 op.responses
                     .responses
@@ -179,6 +188,18 @@ fn document_common_errors(spec: &mut utoipa::openapi::OpenApi) {
             );
             if path.contains('{') {
                 add("404", "no such resource");
+            }
+            if write {
+                add(
+                    "412",
+                    "`If-Match` (or a body's `revision`) is not the current revision",
+                );
+            }
+            if has_body && write {
+                add(
+                    "409",
+                    "the result clashes with another entity (its identity, name, virtual addresses or VRID); `field` names it",
+                );
             }
             if has_body {
                 add(
@@ -193,6 +214,31 @@ fn document_common_errors(spec: &mut utoipa::openapi::OpenApi) {
                 "an internal error; the body carries an `error_id` that the server's log also has",
             );
         }
+    }
+}
+
+/// A write's 200 answer is the entity, or with `?dry_run=true` a [`WriteSummary`]: the schema
+/// says either.
+fn dry_run_answer(op: &mut utoipa::openapi::path::Operation) {
+    use utoipa::openapi::schema::{OneOfBuilder, Schema};
+    use utoipa::openapi::{Ref, RefOr};
+    let Some(RefOr::T(resp)) = op.responses.responses.get_mut("200") else {
+        return;
+    };
+    let Some(content) = resp.content.get_mut("application/json") else {
+        return;
+    };
+    let summary = Ref::from_schema_name("WriteSummary");
+    match &content.schema {
+        Some(RefOr::Ref(r))
+            if ["VirtualServer", "RealServer", "VrrpGroup", "VrrpNode"]
+                .iter()
+                .any(|e| *r == Ref::from_schema_name(*e)) =>
+        {
+            let either = OneOfBuilder::new().item(r.clone()).item(summary).build();
+            content.schema = Some(RefOr::T(Schema::OneOf(either)));
+        }
+        _ => {}
     }
 }
 

@@ -41,9 +41,11 @@ pub const IPVS_TIMEOUTS_KEY: &str = "ipvs timeouts";
 pub struct FieldChange {
     /// Dotted path inside the entity, e.g. `garp.count`.
     pub field: String,
-    #[schema(value_type = Object)]
+    /// Any JSON value (absent: `null`).
+    #[schema(value_type = Value)]
     pub from: Value,
-    #[schema(value_type = Object)]
+    /// Any JSON value (removed: `null`).
+    #[schema(value_type = Value)]
     pub to: Value,
 }
 
