@@ -240,8 +240,8 @@ async fn zero_over_http_one_service_then_all() {
     )
     .await;
     assert_eq!(
-        (st, v["error"]["field"].clone()),
-        (422, json!("port")),
+        (st, v["error"]["field"].clone(), v["error"]["rule"].clone()),
+        (422, json!("port"), json!("identity")),
         "{v}"
     );
     let (st, v) = call(
@@ -254,8 +254,8 @@ async fn zero_over_http_one_service_then_all() {
     )
     .await;
     assert_eq!(
-        (st, v["error"]["field"].clone()),
-        (422, json!("fwmark")),
+        (st, v["error"]["field"].clone(), v["error"]["rule"].clone()),
+        (422, json!("fwmark"), json!("identity")),
         "{v}"
     );
     let (st, v) = call(
@@ -501,22 +501,27 @@ async fn timeouts_over_http_are_configuration_the_data_plane_applies() {
         .unwrap();
     assert_eq!(stale.status().as_u16(), 412);
 
-    // Validation names the field.
-    for (body, field) in [
-        (json!({"tcp_secs": 2147484}), "tcp_secs"),
-        (json!({"udp_secs": -1}), "udp_secs"),
-        (json!({"udp": 5}), ""),
-    ] {
-        let (st, v) = call("PUT", &url, Some(body.clone())).await;
-        assert_eq!(st, 422, "{body}: {v}");
-        if !field.is_empty() {
-            assert_eq!(v["error"]["field"], field, "{v}");
+    // Validation names the field, an unknown one included, in a PUT and in a PATCH.
+    for method in ["PUT", "PATCH"] {
+        for (body, field, says) in [
+            (
+                json!({"tcp_secs": 2147484}),
+                "tcp_secs",
+                "must be in 0..=2147483",
+            ),
+            (
+                json!({"udp_secs": -1}),
+                "udp_secs",
+                "must be in 0..=2147483",
+            ),
+            (json!({"udp": 5}), "udp", "unknown field `udp`"),
+        ] {
+            let (st, v) = call(method, &url, Some(body.clone())).await;
+            assert_eq!(st, 422, "{method} {body}: {v}");
+            assert_eq!(v["error"]["field"], field, "{method} {body}: {v}");
             assert!(
-                v["error"]["message"]
-                    .as_str()
-                    .unwrap()
-                    .contains("must be in 0..=2147483"),
-                "{v}"
+                v["error"]["message"].as_str().unwrap().contains(says),
+                "{method} {body}: {v}"
             );
         }
     }

@@ -16,6 +16,7 @@ use super::etag;
 use crate::dataplane::actor::HandleError;
 use crate::dataplane::table::{FamilyKey, IpvsTable, ProtocolKey, ServiceKey, Stats, Timeouts};
 use crate::kernel::KernelError;
+use crate::model::validate::rule;
 use crate::model::{Family, Forwarding, Protocol, VsKey};
 use crate::service::{Service, ServiceError};
 
@@ -194,10 +195,13 @@ pub struct ServiceQuery {
     pub family: Option<Family>,
 }
 
-fn invalid(field: &str, message: impl Into<String>) -> ServiceError {
+/// A query that breaks a rule between its parameters (`error.rule`: no query schema can state
+/// "address and port together, or fwmark"), or, with `rule` `None`, one parameter's own limit.
+fn invalid(field: &str, rule: Option<&'static str>, message: impl Into<String>) -> ServiceError {
     ServiceError::Invalid {
         field: field.into(),
         message: message.into(),
+        rule,
     }
 }
 
@@ -210,11 +214,16 @@ impl ServiceQuery {
                 if self.protocol.is_some() {
                     return Err(invalid(
                         "address",
+                        Some(rule::IDENTITY),
                         "protocol names no service without address and port",
                     ));
                 }
                 if self.family.is_some() {
-                    return Err(invalid("fwmark", "family names no service without fwmark"));
+                    return Err(invalid(
+                        "fwmark",
+                        Some(rule::IDENTITY),
+                        "family names no service without fwmark",
+                    ));
                 }
                 Ok(None)
             }
@@ -222,11 +231,16 @@ impl ServiceQuery {
                 if self.protocol.is_some() {
                     return Err(invalid(
                         "protocol",
+                        Some(rule::IDENTITY),
                         "a firewall-mark service has no protocol",
                     ));
                 }
                 if mark == 0 {
-                    return Err(invalid("fwmark", "fwmark must be in 1..=4294967295, got 0"));
+                    return Err(invalid(
+                        "fwmark",
+                        None,
+                        "fwmark must be in 1..=4294967295, got 0",
+                    ));
                 }
                 Ok(Some(VsKey::Fwmark {
                     mark,
@@ -235,6 +249,7 @@ impl ServiceQuery {
             }
             (_, _, Some(_)) => Err(invalid(
                 "fwmark",
+                Some(rule::IDENTITY),
                 "give address and port, or fwmark, not both",
             )),
             (Some(address), Some(port), None) => {
@@ -246,6 +261,7 @@ impl ServiceQuery {
                 if self.family.is_some_and(|f| f != family) {
                     return Err(invalid(
                         "family",
+                        Some(rule::ADDRESS_FAMILY),
                         format!("{address} is an {name} address; leave family out"),
                     ));
                 }
@@ -257,10 +273,12 @@ impl ServiceQuery {
             }
             (None, Some(_), None) => Err(invalid(
                 "address",
+                Some(rule::IDENTITY),
                 "a service is address and port: address is missing",
             )),
             (Some(_), None, None) => Err(invalid(
                 "port",
+                Some(rule::IDENTITY),
                 "a service is address and port: port is missing",
             )),
         }

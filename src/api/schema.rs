@@ -653,7 +653,13 @@ fn document_bodies(spec: &mut OpenApi) {
             .and_then(|s| serde_json::to_value(s).ok())
     };
     let mut added = Vec::new();
-    for entity in ["VirtualServer", "RealServer", "VrrpGroup", "VrrpNode"] {
+    for entity in [
+        "VirtualServer",
+        "RealServer",
+        "VrrpGroup",
+        "VrrpNode",
+        "IpvsTimeouts",
+    ] {
         if let Some(v) = json_of(entity) {
             added.push((format!("{entity}Patch"), patch_of(&v)));
         }
@@ -716,6 +722,7 @@ fn document_bodies(spec: &mut OpenApi) {
             "put",
             "VrrpNodeEntry",
         ),
+        ("/api/v1/ipvs/timeouts", "patch", "IpvsTimeoutsPatch"),
     ];
     for (path, method, schema) in bodies {
         let Some(item) = spec.paths.paths.get_mut(path) else {
@@ -776,6 +783,35 @@ pub fn document_limits(spec: &mut OpenApi) {
         components.schemas.insert(name.to_string(), raw(v));
     }
     document_bodies(spec);
+    document_service_query(spec);
+}
+
+/// The query that names one service of the kernel's table (`POST /api/v1/ipvs/zero`): any
+/// address the kernel can hold, a port, a 32-bit firewall mark. That `address` goes with `port`
+/// and neither with `fwmark` is rule `identity`, which a query's parameters cannot state.
+fn document_service_query(spec: &mut OpenApi) {
+    let Some(item) = spec.paths.paths.get_mut("/api/v1/ipvs/zero") else {
+        return;
+    };
+    let Some(op) = item.post.as_mut() else {
+        return;
+    };
+    for p in op.parameters.iter_mut().flatten() {
+        let schema = match p.name.as_str() {
+            "address" => json!({"anyOf": [r("Ipv4Address"), r("Ipv6Address")]}),
+            "port" => json!({"type": "integer", "minimum": 0, "maximum": PORT_MAX}),
+            "fwmark" => json!({"type": "integer", "minimum": 1, "maximum": u32::MAX}),
+            _ => continue,
+        };
+        p.schema = Some(raw(schema));
+    }
+    if let Some(d) = op.description.as_mut() {
+        d.push_str(&format!(
+            "\n\nRule `{}`: `address` and `port` together, or `fwmark`, or none (every service). Rule `{}`: `family` is the address's.",
+            rule::IDENTITY,
+            rule::ADDRESS_FAMILY
+        ));
+    }
 }
 
 #[cfg(test)]

@@ -602,7 +602,7 @@ impl pb::lbd_server::Lbd for LbdApi {
     async fn zero_ipvs(&self, req: Request<pb::ZeroIpvsRequest>) -> R<pb::ZeroIpvsResponse> {
         let q = convert::service_ref_in(req.into_inner().service)?;
         let key = q.selected().map_err(|e| match e {
-            ServiceError::Invalid { field, message } => {
+            ServiceError::Invalid { field, message, .. } => {
                 invalid(&format!("service.{field}"), &message)
             }
             e => status_of(e),

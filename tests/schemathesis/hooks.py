@@ -33,6 +33,8 @@ RULES_BY_OPERATION = {
     ("PUT", "/api/v1/vrrp-groups/{id}/nodes/{node}"): NODE_RULES,
     ("PUT", "/api/v1/config"): VS_RULES | GROUP_RULES,
     ("POST", "/api/v1/import/keepalived"): {"keepalived_conf"},
+    # The service a query names: address with port, or fwmark; family is the address's.
+    ("POST", "/api/v1/ipvs/zero"): {"identity", "address_family"},
 }
 
 # A merge patch is applied to the stored entity: the result can break any rule between fields.
