@@ -36,7 +36,7 @@ impl From<crate::ipvsadm::WordError> for CtlError {
     }
 }
 
-async fn get_config(client: &reqwest::Client, url: &str) -> Result<(Config, String), CtlError> {
+async fn get_config(client: &reqwest::Client, url: &Api) -> Result<(Config, String), CtlError> {
     let u = format!("{url}/api/v1/config");
     let r = client
         .get(&u)
@@ -78,15 +78,15 @@ async fn get_config(client: &reqwest::Client, url: &str) -> Result<(Config, Stri
 /// lbd's configuration and replaces it (guarded by If-Match), or shows the diff with `dry_run`.
 /// Returns the report to print.
 pub async fn import_keepalived(
-    url: &str,
+    url: &Api,
     file: &Path,
     node: &str,
     dry_run: bool,
     opts: crate::keepalived::ImportOptions,
 ) -> Result<String, CtlError> {
     let text = read(file)?;
-    let client = reqwest::Client::new();
-    let (mut current, etag) = get_config(&client, url).await?;
+    let client = &url.client;
+    let (mut current, etag) = get_config(client, url).await?;
     stored_passwords(url, &mut current).await?;
     let imported =
         crate::keepalived::import_into_with(&current, &text, file, node, &FsIncludes, opts)?;
@@ -186,7 +186,7 @@ pub fn check_keepalived(
 /// Fills in the VRRP passwords `cfg` (read from the API) lacks: JSON reads never return them,
 /// and the import compares the file's password with the stored one like any shared value. The
 /// keepalived export is the one read that carries them, one node's groups at a time.
-async fn stored_passwords(url: &str, cfg: &mut Config) -> Result<(), CtlError> {
+async fn stored_passwords(url: &Api, cfg: &mut Config) -> Result<(), CtlError> {
     let mut nodes: Vec<String> = cfg
         .vrrp_groups
         .iter()
@@ -227,13 +227,13 @@ async fn stored_passwords(url: &str, cfg: &mut Config) -> Result<(), CtlError> {
 
 /// `lbd export-keepalived`: the running lbd's configuration as keepalived.conf for `node`.
 /// It is the API's export (the one read that includes the VRRP passwords).
-pub async fn export_keepalived(url: &str, node: &str) -> Result<String, CtlError> {
+pub async fn export_keepalived(url: &Api, node: &str) -> Result<String, CtlError> {
     let u = reqwest::Url::parse_with_params(
         &format!("{url}/api/v1/export/keepalived"),
         &[("node_name", node)],
     )
     .map_err(|e| CtlError::Decode(format!("bad --url {url}: {e}")))?;
-    let (_, text) = call_text(reqwest::Method::GET, u.as_str(), None).await?;
+    let (_, text) = call_text(url, reqwest::Method::GET, u.as_str(), None).await?;
     Ok(text)
 }
 
@@ -245,23 +245,24 @@ pub struct Output {
 }
 
 async fn call(
+    api: &Api,
     method: reqwest::Method,
     url: &str,
     body: Option<Value>,
 ) -> Result<(Value, String), CtlError> {
-    let (_, text) = call_text(method, url, body).await?;
+    let (_, text) = call_text(api, method, url, body).await?;
     let v = serde_json::from_str(&text).unwrap_or(Value::Null);
     Ok((v, text))
 }
 
 /// One request; an error status becomes the API's own message, with the field it names.
 async fn call_text(
+    api: &Api,
     method: reqwest::Method,
     url: &str,
     body: Option<Value>,
 ) -> Result<(u16, String), CtlError> {
-    let client = reqwest::Client::new();
-    let mut rb = client.request(method, url);
+    let mut rb = api.client.request(method, url);
     if let Some(b) = body {
         rb = rb.json(&b);
     }
@@ -314,8 +315,14 @@ fn sched_flags(sched: &str, flags: u32) -> Option<String> {
 }
 
 /// `lbd ctl list`: the kernel's IPVS table as lbd reads it, in `ipvsadm -Ln`'s layout.
-pub async fn list(url: &str, out: &Output) -> Result<String, CtlError> {
-    let (v, text) = call(reqwest::Method::GET, &format!("{url}/api/v1/ipvs"), None).await?;
+pub async fn list(url: &Api, out: &Output) -> Result<String, CtlError> {
+    let (v, text) = call(
+        url,
+        reqwest::Method::GET,
+        &format!("{url}/api/v1/ipvs"),
+        None,
+    )
+    .await?;
     if out.json {
         return Ok(text + "\n");
     }
@@ -397,8 +404,14 @@ pub async fn list(url: &str, out: &Output) -> Result<String, CtlError> {
 
 /// `lbd ctl status`: node, revision, data plane and health, for people: no nulls, times as
 /// "12 s ago", real servers by address next to their ids.
-pub async fn status(url: &str, out: &Output) -> Result<String, CtlError> {
-    let (v, text) = call(reqwest::Method::GET, &format!("{url}/api/v1/status"), None).await?;
+pub async fn status(url: &Api, out: &Output) -> Result<String, CtlError> {
+    let (v, text) = call(
+        url,
+        reqwest::Method::GET,
+        &format!("{url}/api/v1/status"),
+        None,
+    )
+    .await?;
     if out.json {
         return Ok(text + "\n");
     }
@@ -509,12 +522,12 @@ fn duration(secs: u64) -> String {
 }
 
 /// `lbd ctl delete VS [RS]`.
-pub async fn delete(url: &str, vs: i64, rs: Option<i64>, out: &Output) -> Result<String, CtlError> {
+pub async fn delete(url: &Api, vs: i64, rs: Option<i64>, out: &Output) -> Result<String, CtlError> {
     let u = match rs {
         Some(r) => format!("{url}/api/v1/virtual-servers/{vs}/real-servers/{r}"),
         None => format!("{url}/api/v1/virtual-servers/{vs}"),
     };
-    let (v, text) = call(reqwest::Method::DELETE, &u, None).await?;
+    let (v, text) = call(url, reqwest::Method::DELETE, &u, None).await?;
     Ok(if out.json {
         text + "\n"
     } else {
@@ -523,8 +536,9 @@ pub async fn delete(url: &str, vs: i64, rs: Option<i64>, out: &Output) -> Result
 }
 
 /// `lbd ctl create VIP:PORT [--scheduler] [--forwarding] [--protocol]`.
-pub async fn create(url: &str, body: Value, out: &Output) -> Result<String, CtlError> {
+pub async fn create(url: &Api, body: Value, out: &Output) -> Result<String, CtlError> {
     let (v, text) = call(
+        url,
         reqwest::Method::POST,
         &format!("{url}/api/v1/virtual-servers"),
         Some(body),
@@ -538,8 +552,9 @@ pub async fn create(url: &str, body: Value, out: &Output) -> Result<String, CtlE
 }
 
 /// `lbd ctl add-real VS ADDR [--port] [--weight]`.
-pub async fn add_real(url: &str, vs: i64, body: Value, out: &Output) -> Result<String, CtlError> {
+pub async fn add_real(url: &Api, vs: i64, body: Value, out: &Output) -> Result<String, CtlError> {
     let (v, text) = call(
+        url,
         reqwest::Method::POST,
         &format!("{url}/api/v1/virtual-servers/{vs}/real-servers"),
         Some(body),
@@ -553,8 +568,9 @@ pub async fn add_real(url: &str, vs: i64, body: Value, out: &Output) -> Result<S
 }
 
 /// `lbd ctl connections`: the connection table in `ipvsadm -Lnc`'s layout.
-pub async fn connections(url: &str, out: &Output) -> Result<String, CtlError> {
+pub async fn connections(url: &Api, out: &Output) -> Result<String, CtlError> {
     let (v, text) = call(
+        url,
         reqwest::Method::GET,
         &format!("{url}/api/v1/ipvs/connections"),
         None,
@@ -593,6 +609,42 @@ pub fn base_url(url: &str) -> String {
         u.to_string()
     } else {
         format!("http://{u}")
+    }
+}
+
+/// The API a command talks to: its base URL, and the client that carries the bearer token
+/// (`--token`, `LBD_TOKEN`) on every request. Displays as the base URL.
+#[derive(Debug, Clone)]
+pub struct Api {
+    base: String,
+    client: reqwest::Client,
+}
+
+impl Api {
+    pub fn new(url: &str, token: Option<&str>) -> Result<Api, CtlError> {
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Some(t) = token.map(str::trim).filter(|t| !t.is_empty()) {
+            let mut v =
+                reqwest::header::HeaderValue::from_str(&format!("Bearer {t}")).map_err(|_| {
+                    CtlError::Usage("the token has characters a header cannot carry".into())
+                })?;
+            v.set_sensitive(true);
+            headers.insert(reqwest::header::AUTHORIZATION, v);
+        }
+        let client = reqwest::Client::builder()
+            .default_headers(headers)
+            .build()
+            .map_err(|e| CtlError::Usage(format!("cannot make an HTTP client: {e}")))?;
+        Ok(Api {
+            base: base_url(url),
+            client,
+        })
+    }
+}
+
+impl std::fmt::Display for Api {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.base)
     }
 }
 
@@ -661,8 +713,9 @@ impl Target {
     }
 }
 
-async fn virtual_servers(url: &str) -> Result<Vec<VirtualServer>, CtlError> {
+async fn virtual_servers(url: &Api) -> Result<Vec<VirtualServer>, CtlError> {
     let (v, _) = call(
+        url,
         reqwest::Method::GET,
         &format!("{url}/api/v1/virtual-servers"),
         None,
@@ -693,7 +746,7 @@ fn describe(s: &Service) -> String {
 
 /// Finds the virtual server (and real server) a target names.
 async fn resolve(
-    url: &str,
+    url: &Api,
     t: &Target,
     need: Need,
 ) -> Result<(VirtualServer, Option<i64>), CtlError> {
@@ -759,7 +812,7 @@ fn vs_addr(vs: &VirtualServer) -> String {
 /// `lbd ctl edit-real SERVICE REAL [--weight] [--forwarding]` (ipvsadm -e): a PATCH of the
 /// named fields only, so the health check and its state stay.
 pub async fn edit_real(
-    url: &str,
+    url: &Api,
     t: &Target,
     patch: Value,
     out: &Output,
@@ -772,7 +825,7 @@ pub async fn edit_real(
         ));
     }
     let u = format!("{url}/api/v1/virtual-servers/{}/real-servers/{rs}", vs.id);
-    let (v, text) = call(reqwest::Method::PATCH, &u, Some(patch)).await?;
+    let (v, text) = call(url, reqwest::Method::PATCH, &u, Some(patch)).await?;
     Ok(if out.json {
         text + "\n"
     } else {
@@ -792,17 +845,17 @@ pub async fn edit_real(
 
 /// `lbd ctl drain SERVICE REAL`: weight 0 (existing connections finish, no new ones). lbd keeps
 /// no memory of the weight before; `undrain` sets the one it is given (default 1).
-pub async fn drain(url: &str, t: &Target, out: &Output) -> Result<String, CtlError> {
+pub async fn drain(url: &Api, t: &Target, out: &Output) -> Result<String, CtlError> {
     set_weight(url, t, 0, "drained", out).await
 }
 
 /// `lbd ctl undrain SERVICE REAL [--weight N]`: back in rotation with weight N (default 1).
-pub async fn undrain(url: &str, t: &Target, weight: u32, out: &Output) -> Result<String, CtlError> {
+pub async fn undrain(url: &Api, t: &Target, weight: u32, out: &Output) -> Result<String, CtlError> {
     set_weight(url, t, weight, "undrained", out).await
 }
 
 async fn set_weight(
-    url: &str,
+    url: &Api,
     t: &Target,
     weight: u32,
     what: &str,
@@ -812,6 +865,7 @@ async fn set_weight(
     let rs = rs.ok_or_else(|| CtlError::Usage("name the real server".into()))?;
     let u = format!("{url}/api/v1/virtual-servers/{}/real-servers/{rs}", vs.id);
     let (_, text) = call(
+        url,
         reqwest::Method::PATCH,
         &u,
         Some(serde_json::json!({ "weight": weight })),
@@ -829,14 +883,14 @@ async fn set_weight(
 }
 
 /// `lbd ctl delete SERVICE [REAL]`.
-pub async fn delete_target(url: &str, t: &Target, out: &Output) -> Result<String, CtlError> {
+pub async fn delete_target(url: &Api, t: &Target, out: &Output) -> Result<String, CtlError> {
     let (vs, rs) = resolve(url, t, Need::ServiceOrReal).await?;
     delete(url, vs.id, rs, out).await
 }
 
 /// `lbd ctl add-real SERVICE ADDR[:PORT] [--weight] [--forwarding]`.
 pub async fn add_real_to(
-    url: &str,
+    url: &Api,
     t: &Target,
     mut body: Value,
     out: &Output,
@@ -863,12 +917,24 @@ pub async fn add_real_to(
 
 /// `lbd ctl list --config`: the configured services with their ids, real servers with ids,
 /// weights and health (what lbd wants; `list` shows what the kernel has).
-pub async fn list_config(url: &str, out: &Output) -> Result<String, CtlError> {
-    let (cfg, text) = call(reqwest::Method::GET, &format!("{url}/api/v1/config"), None).await?;
+pub async fn list_config(url: &Api, out: &Output) -> Result<String, CtlError> {
+    let (cfg, text) = call(
+        url,
+        reqwest::Method::GET,
+        &format!("{url}/api/v1/config"),
+        None,
+    )
+    .await?;
     if out.json {
         return Ok(text + "\n");
     }
-    let (st, _) = call(reqwest::Method::GET, &format!("{url}/api/v1/status"), None).await?;
+    let (st, _) = call(
+        url,
+        reqwest::Method::GET,
+        &format!("{url}/api/v1/status"),
+        None,
+    )
+    .await?;
     let health = |rs: i64| -> String {
         st["health"]
             .as_array()
@@ -931,7 +997,7 @@ pub async fn list_config(url: &str, out: &Output) -> Result<String, CtlError> {
 }
 
 /// `lbd ctl save` (ipvsadm -S -n): the configured services and real servers as ipvsadm rules.
-pub async fn save(url: &str) -> Result<String, CtlError> {
+pub async fn save(url: &Api) -> Result<String, CtlError> {
     Ok(ipvsadm::save(&virtual_servers(url).await?))
 }
 
@@ -940,14 +1006,20 @@ pub async fn save(url: &str) -> Result<String, CtlError> {
 /// real server, `-D`/`-d` delete, `-C` clears the services. What the rules do not mention
 /// (health checks, other services, VRRP groups) stays.
 pub async fn restore(
-    url: &str,
+    url: &Api,
     rules: &str,
     dry_run: bool,
     out: &Output,
 ) -> Result<String, CtlError> {
     use crate::ipvsadm::Rule;
     let rules = ipvsadm::parse_rules(rules)?;
-    let (mut doc, _) = call(reqwest::Method::GET, &format!("{url}/api/v1/config"), None).await?;
+    let (mut doc, _) = call(
+        url,
+        reqwest::Method::GET,
+        &format!("{url}/api/v1/config"),
+        None,
+    )
+    .await?;
     let mut vss: Vec<VirtualServer> = serde_json::from_value(doc["virtual_servers"].take())
         .map_err(|e| CtlError::Decode(e.to_string()))?;
     let find = |vss: &mut Vec<VirtualServer>, r: &ServiceRef| vss.iter().position(|v| r.matches(v));
@@ -1088,7 +1160,7 @@ pub async fn restore(
         "{url}/api/v1/config{}",
         if dry_run { "?dry_run=true" } else { "" }
     );
-    let (v, text) = call(reqwest::Method::PUT, &u, Some(doc)).await?;
+    let (v, text) = call(url, reqwest::Method::PUT, &u, Some(doc)).await?;
     if out.json {
         return Ok(text + "\n");
     }
@@ -1113,7 +1185,7 @@ pub async fn restore(
 /// `lbd ctl zero [SERVICE]` (ipvsadm -Z): zeroes the kernel's traffic counters of every
 /// service, or of one (VIP:PORT, -u/--sctp, -f MARK with `ipv6` for -6, or a configured
 /// service's id). The service need not be lbd's: ipvsadm -Z -t takes any.
-pub async fn zero(url: &str, t: &Target, ipv6: bool, out: &Output) -> Result<String, CtlError> {
+pub async fn zero(url: &Api, t: &Target, ipv6: bool, out: &Output) -> Result<String, CtlError> {
     let mut u = reqwest::Url::parse(&format!("{url}/api/v1/ipvs/zero"))
         .map_err(|e| CtlError::Decode(format!("bad --url {url}: {e}")))?;
     if t.fwmark.is_some() || !t.words.is_empty() {
@@ -1172,7 +1244,7 @@ pub async fn zero(url: &str, t: &Target, ipv6: bool, out: &Output) -> Result<Str
             }
         }
     }
-    let (v, text) = call(reqwest::Method::POST, u.as_str(), None).await?;
+    let (v, text) = call(url, reqwest::Method::POST, u.as_str(), None).await?;
     Ok(if out.json {
         text + "\n"
     } else {
@@ -1187,7 +1259,7 @@ pub async fn zero(url: &str, t: &Target, ipv6: bool, out: &Output) -> Result<Str
 /// (`PUT /api/v1/ipvs/timeouts`), which the data plane sets in the kernel and keeps there. A 0
 /// leaves that one as the kernel has it; `0 0 0` stops managing them.
 pub async fn set_timeouts(
-    url: &str,
+    url: &Api,
     tcp: u32,
     tcp_fin: u32,
     udp: u32,
@@ -1199,7 +1271,7 @@ pub async fn set_timeouts(
         if dry_run { "?dry_run=true" } else { "" }
     );
     let body = serde_json::json!({"tcp_secs": tcp, "tcp_fin_secs": tcp_fin, "udp_secs": udp});
-    let (v, text) = call(reqwest::Method::PUT, &u, Some(body)).await?;
+    let (v, text) = call(url, reqwest::Method::PUT, &u, Some(body)).await?;
     if out.json {
         return Ok(text + "\n");
     }
@@ -1221,8 +1293,14 @@ pub async fn set_timeouts(
 }
 
 /// `lbd ctl timeouts` (ipvsadm -L --timeout): the kernel's, as ipvsadm shows them.
-pub async fn timeouts(url: &str, out: &Output) -> Result<String, CtlError> {
-    let (v, text) = call(reqwest::Method::GET, &format!("{url}/api/v1/ipvs"), None).await?;
+pub async fn timeouts(url: &Api, out: &Output) -> Result<String, CtlError> {
+    let (v, text) = call(
+        url,
+        reqwest::Method::GET,
+        &format!("{url}/api/v1/ipvs"),
+        None,
+    )
+    .await?;
     if out.json {
         return Ok(text + "\n");
     }

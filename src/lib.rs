@@ -8,6 +8,7 @@
 //! - [`service`]: the one service layer both front ends call (validate → store → publish the
 //!   new [`model::Snapshot`] on a watch channel for the data plane).
 //! - [`api`] (axum + utoipa OpenAPI) and [`grpc`] (tonic): thin front ends over [`service`].
+//! - [`auth`]: bearer tokens and roles for both front ends, and the `Host`/`Origin` checks.
 //! - [`events`] and [`status`]: the one status/event stream every reader shares.
 //! - [`server`]: `run(config, shutdown)` wires them together and drains on shutdown.
 //! - [`systemd`]: `sd_notify` readiness, stopping and a watchdog earned by the data-plane
@@ -16,6 +17,7 @@
 //!   header/idle timeouts (the body limits are the API's, in [`api::limits`]).
 
 pub mod api;
+pub mod auth;
 pub mod ctl;
 pub mod dataplane;
 pub mod events;

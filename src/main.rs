@@ -39,6 +39,10 @@ enum Command {
         /// The running lbd's HTTP API.
         #[arg(long, env = "LBD_URL", default_value = "http://127.0.0.1:8080")]
         url: String,
+        /// The API token (when lbd runs with --token-file); prefer the environment variable,
+        /// which `ps` does not show.
+        #[arg(long, env = "LBD_TOKEN", hide_env_values = true)]
+        token: Option<String>,
     },
     /// Parse, map and validate keepalived.conf files offline (no daemon): the import's report;
     /// exits non-zero on any error (with --strict also on any unsupported keyword).
@@ -71,6 +75,10 @@ enum Command {
             global = true
         )]
         url: String,
+        /// The API token (when lbd runs with --token-file); prefer the environment variable,
+        /// which `ps` does not show.
+        #[arg(long, env = "LBD_TOKEN", hide_env_values = true, global = true)]
+        token: Option<String>,
         /// Print the API's JSON instead of a table.
         #[arg(long, global = true)]
         json: bool,
@@ -83,6 +91,10 @@ enum Command {
         node_name: String,
         #[arg(long, env = "LBD_URL", default_value = "http://127.0.0.1:8080")]
         url: String,
+        /// The API token (when lbd runs with --token-file); prefer the environment variable,
+        /// which `ps` does not show.
+        #[arg(long, env = "LBD_TOKEN", hide_env_values = true)]
+        token: Option<String>,
     },
 }
 
@@ -345,6 +357,23 @@ struct ServeArgs {
     /// gRPC API listen address.
     #[arg(long, env = "LBD_GRPC_LISTEN", default_value = "127.0.0.1:50051")]
     grpc_listen: SocketAddr,
+    /// API tokens: `TOKEN ROLE` lines (role read, operate or admin; a token may be given as
+    /// `sha256:HEX`), read again on SIGHUP and when the file changes. Required when either API
+    /// listens beyond loopback; without it, the API is open on loopback.
+    #[arg(long, env = "LBD_TOKEN_FILE")]
+    token_file: Option<PathBuf>,
+    /// A host name requests may carry in `Host` besides IP addresses and `localhost`
+    /// (repeatable); any other is refused (DNS rebinding).
+    #[arg(
+        long = "allowed-host",
+        env = "LBD_ALLOWED_HOSTS",
+        value_delimiter = ','
+    )]
+    allowed_host: Vec<String>,
+    /// An origin (`https://ops.example.com`) whose web pages may call the HTTP API (CORS;
+    /// repeatable). None by default: pages of other origins are refused.
+    #[arg(long = "cors-origin", env = "LBD_CORS_ORIGINS", value_delimiter = ',')]
+    cors_origin: Vec<String>,
     /// This director's name: selects its per-node VRRP entries (default: the hostname).
     #[arg(long, env = "LBD_NODE_NAME")]
     node_name: Option<String>,
@@ -403,9 +432,10 @@ fn main() -> anyhow::Result<()> {
             dry_run,
             opts,
             url,
+            token,
         } => {
             let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
-            let url = lbd::ctl::base_url(&url);
+            let url = lbd::ctl::Api::new(&url, token.as_deref())?;
             let report = rt.block_on(lbd::ctl::import_keepalived(
                 &url,
                 &file,
@@ -442,8 +472,13 @@ fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Ctl { url, json, cmd } => {
-            let url = lbd::ctl::base_url(&url);
+        Command::Ctl {
+            url,
+            token,
+            json,
+            cmd,
+        } => {
+            let url = lbd::ctl::Api::new(&url, token.as_deref())?;
             let stats = matches!(cmd, CtlCmd::List { stats: true, .. });
             let out = lbd::ctl::Output { json, stats };
             let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
@@ -465,21 +500,27 @@ fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::ExportKeepalived { node_name, url } => {
+        Command::ExportKeepalived {
+            node_name,
+            url,
+            token,
+        } => {
             let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+            let api = lbd::ctl::Api::new(&url, token.as_deref())?;
             print!(
                 "{}",
-                rt.block_on(lbd::ctl::export_keepalived(
-                    &lbd::ctl::base_url(&url),
-                    &node_name
-                ))?
+                rt.block_on(lbd::ctl::export_keepalived(&api, &node_name))?
             );
             Ok(())
         }
     }
 }
 
-async fn ctl(url: &str, cmd: CtlCmd, out: &lbd::ctl::Output) -> Result<String, lbd::ctl::CtlError> {
+async fn ctl(
+    url: &lbd::ctl::Api,
+    cmd: CtlCmd,
+    out: &lbd::ctl::Output,
+) -> Result<String, lbd::ctl::CtlError> {
     use lbd::ctl::{self, CtlError};
     match cmd {
         CtlCmd::List { config: true, .. } => ctl::list_config(url, out).await,
@@ -670,6 +711,11 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         grpc_listen: args.grpc_listen,
         node_name: args.node_name.unwrap_or_else(lbd::server::hostname),
         resync_interval: std::time::Duration::from_millis(args.resync_interval_ms.max(100)),
+        auth: lbd::auth::AuthConfig {
+            token_file: args.token_file,
+            allowed_hosts: args.allowed_host,
+            cors_origins: args.cors_origin,
+        },
     };
     let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     rt.block_on(async {

@@ -28,6 +28,8 @@ pub struct ServerConfig {
     /// The service manager to tell when lbd is ready and stopping, and whose watchdog to ping
     /// (`None` unless started by systemd as `Type=notify`).
     pub notifier: Option<crate::systemd::Notifier>,
+    /// Tokens and roles, allowed `Host` names and CORS origins of both APIs.
+    pub auth: crate::auth::AuthConfig,
 }
 
 /// Limits on what clients can make the server hold.
@@ -64,6 +66,8 @@ pub enum ServerError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Auth(#[from] crate::auth::AuthError),
     #[error("the {0} server failed: {1}")]
     Serve(&'static str, String),
 }
@@ -98,7 +102,10 @@ pub async fn start_with_kernel(
     cfg: ServerConfig,
     kernel: Box<dyn crate::kernel::Kernel>,
 ) -> Result<Running, ServerError> {
-    // Sockets first: a start that cannot listen must not leave a new database file behind.
+    // Tokens first: an API that would be open beyond loopback does not start at all.
+    let (auth, token_watch) =
+        crate::auth::Auth::start(&cfg.auth, &[cfg.http_listen, cfg.grpc_listen])?;
+    // Sockets next: a start that cannot listen must not leave a new database file behind.
     let http = crate::listener::bind(cfg.http_listen).map_err(|source| ServerError::Bind {
         what: "http",
         addr: cfg.http_listen,
@@ -151,7 +158,15 @@ pub async fn start_with_kernel(
         Some(store.clone()),
     );
     service.attach_dataplane(dataplane.clone());
-    let app = crate::api::router_with(service.clone(), cfg.limits.http);
+    if let Some(w) = token_watch {
+        tasks.push((
+            "tokens",
+            tokio::spawn(
+                crate::auth::reload(w, std::time::Duration::from_secs(2), stop.subscribe()).map(Ok),
+            ),
+        ));
+    }
+    let app = crate::api::router_with_auth(service.clone(), cfg.limits.http, auth.clone());
     let mut rx = stop.subscribe();
     let conn_limits = cfg.limits.connections;
     tasks.push((
@@ -170,7 +185,7 @@ pub async fn start_with_kernel(
     tasks.push((
         "grpc",
         tokio::spawn(async move {
-            crate::grpc::serve(grpc, svc, limits, async move {
+            crate::grpc::serve(grpc, svc, limits, auth, async move {
                 let _ = rx.wait_for(|s| *s).await;
             })
             .await

@@ -200,6 +200,7 @@ impl Service {
             dataplane: self.inner.status.dataplane(),
             vrrp: self.inner.status.vrrp(),
             health: self.inner.status.health_list(),
+            auth: None,
         }
     }
 

@@ -71,6 +71,9 @@ pub struct Status {
     pub vrrp: VrrpStatus,
     /// Health of every checked real server.
     pub health: Vec<RealServerHealth>,
+    /// Whether the API asks for tokens (filled in by the front end that answers).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auth: Option<crate::auth::AuthStatus>,
 }
 
 /// What the VRRP thread reports.

@@ -19,7 +19,9 @@ pub struct ErrorDetail {
     /// Stable machine-readable code: `bad_request` (400), `invalid_argument` (422),
     /// `not_found` (404), `already_exists` (409), `failed_precondition` (412),
     /// `method_not_allowed` (405), `request_timeout` (408), `payload_too_large` (413),
-    /// `unavailable` (503), `internal` (500).
+    /// `unavailable` (503), `internal` (500), `unauthenticated` (401: no valid bearer token),
+    /// `permission_denied` (403: the token's role is not enough), `forbidden_origin` (403: a
+    /// foreign `Host` or `Origin`).
     pub code: String,
     pub message: String,
     /// The offending field as a path into the request body, e.g. `real_servers[0].weight`;

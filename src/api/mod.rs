@@ -3,6 +3,7 @@
 //! One file per resource. Every response carries `ETag: "<revision>"`; writes take `If-Match`
 //! and `?dry_run=true`; errors are JSON (see [`error`]).
 
+pub mod access;
 pub mod config;
 pub mod dashboard;
 pub mod error;
@@ -118,7 +119,69 @@ fn routes_and_spec() -> (Router<Service>, utoipa::openapi::OpenApi) {
     document_secrets(&mut spec);
     schema::document_limits(&mut spec);
     document_common_errors(&mut spec);
+    document_security(&mut spec);
     (router, spec)
+}
+
+/// The bearer-token scheme (see [`access`]): every `/api/v1` operation takes a token, which
+/// lbd asks for when started with `--token-file` (open on loopback without one, hence the
+/// empty alternative); it can answer 401 (no valid token) and 403 (a role short of the
+/// operation's, or a foreign `Host`/`Origin`). `/healthz` is public.
+fn document_security(spec: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::security::{
+        HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
+    };
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+    let components = spec.components.get_or_insert_with(Default::default);
+    components.add_security_scheme(
+        "bearer",
+        SecurityScheme::Http(
+            HttpBuilder::new()
+                .scheme(HttpAuthScheme::Bearer)
+                .description(Some(
+                    "A token of lbd's --token-file. Roles: read (GETs), operate (also drain/undrain and weights: a real server PATCH of `weight` alone; POST /api/v1/ipvs/zero), admin (everything; the keepalived export too).",
+                ))
+                .build(),
+        ),
+    );
+    let error = |description: &str| {
+        ResponseBuilder::new()
+            .description(description)
+            .content(
+                "application/json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("ErrorBody")))
+                    .build(),
+            )
+            .build()
+    };
+    for (path, item) in spec.paths.paths.iter_mut() {
+        if !path.starts_with("/api/v1/") {
+            continue;
+        }
+        let ops = [
+            item.get.as_mut(),
+            item.put.as_mut(),
+            item.post.as_mut(),
+            item.delete.as_mut(),
+            item.patch.as_mut(),
+        ];
+        for op in ops.into_iter().flatten() {
+            op.security = Some(vec![
+                SecurityRequirement::new("bearer", Vec::<String>::new()),
+                SecurityRequirement::default(),
+            ]);
+            op.responses
+                .responses
+                .entry("401".into())
+                .or_insert_with(|| {
+                    error("no valid bearer token (lbd runs with --token-file)").into()
+                });
+            op.responses.responses.entry("403".into()).or_insert_with(|| {
+                error("the token's role is short of this operation's, or the request's Host or Origin is foreign").into()
+            });
+        }
+    }
 }
 
 /// `auth_pass` is write-only; readers get `auth_pass_set` instead (see
@@ -250,6 +313,15 @@ pub fn router(service: Service) -> Router {
 /// The whole HTTP application: routes, docs, then (outermost last) the body gate, the default
 /// ETag and request tracing.
 pub fn router_with(service: Service, limits: limits::HttpLimits) -> Router {
+    router_with_auth(service, limits, crate::auth::Auth::open())
+}
+
+/// [`router_with`], with `auth` deciding who may call what (see [`access`]).
+pub fn router_with_auth(
+    service: Service,
+    limits: limits::HttpLimits,
+    auth: crate::auth::Auth,
+) -> Router {
     let (router, spec) = routes_and_spec();
     router
         .merge(SwaggerUi::new("/docs").url(OPENAPI_PATH, spec))
@@ -272,6 +344,9 @@ pub fn router_with(service: Service, limits: limits::HttpLimits) -> Router {
             service.clone(),
             default_etag,
         ))
+        // Outside the body gate: a caller without the role never gets a body read.
+        .layer(middleware::from_fn_with_state(auth.clone(), access::gate))
+        .layer(axum::Extension(auth))
         // An error answer is the client's business (a 503 from /ipvs where the kernel has no
         // IPVS is expected): it is logged at debug. Real failures log themselves, with the
         // error id their 500 carries (`ApiError::internal`).

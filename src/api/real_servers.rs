@@ -1,16 +1,18 @@
 //! `/api/v1/virtual-servers/{id}/real-servers[/{rs_id}]`
 
 use axum::extract::State;
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::Json;
 
+use super::access;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiPath, PathId, Write, WriteQuery};
 use super::patch::{
     body_as, from_value, merge_patch, parse_patch, put_body, take_revision, to_value, Body,
 };
 use super::{created, etag, write_response, WriteSummary};
+use crate::auth::{Caller, Role};
 use crate::model::RealServer;
 use crate::service::Service;
 
@@ -112,12 +114,29 @@ pub async fn patch(
     State(svc): State<Service>,
     ApiPath((id, rs_id)): ApiPath<(PathId, PathId)>,
     Write(opts): Write,
+    caller: Option<axum::Extension<Caller>>,
     headers: HeaderMap,
     Body(body): Body,
 ) -> Result<Response, ApiError> {
     let (id, rs_id) = (id.0, rs_id.0);
     let mut p = parse_patch(&headers, &body)?;
     let opts = take_revision(&mut p, opts, &svc)?;
+    // `operate` drains, undrains and weighs; anything else a patch names needs `admin`.
+    if let Some(axum::Extension(Caller(role))) = caller {
+        if role < Role::Admin {
+            if let Some(field) = p.keys().find(|k| !access::operate_may_patch(k)) {
+                return Err(ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "permission_denied",
+                    format!(
+                        "this token's role is {}: it may change weight only; {field} needs admin",
+                        role.as_str()
+                    ),
+                )
+                .with_field(field.clone()));
+            }
+        }
+    }
     let r = svc
         .update_real_server(id, rs_id, opts, |cur| {
             let mut v = to_value(cur)?;

@@ -23,8 +23,12 @@ const TAG: &str = "status";
 
 /// This node, the committed revision, and what the data plane reports.
 #[utoipa::path(get, path = "/api/v1/status", tag = TAG, responses((status = 200, body = Status)))]
-pub async fn status(State(svc): State<Service>) -> Response {
-    let s = svc.status();
+pub async fn status(
+    State(svc): State<Service>,
+    auth: Option<axum::Extension<crate::auth::Auth>>,
+) -> Response {
+    let mut s = svc.status();
+    s.auth = auth.map(|a| a.status());
     etag(s.revision, Json(s))
 }
 

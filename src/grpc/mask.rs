@@ -35,6 +35,14 @@ impl Mask {
         }
     }
 
+    /// The first path the mask names beyond `allowed` (`*` names everything).
+    pub fn beyond(&self, allowed: &[&str]) -> Option<&str> {
+        match self {
+            Mask::All => Some("*"),
+            Mask::Paths(ps) => ps.iter().map(String::as_str).find(|p| !allowed.contains(p)),
+        }
+    }
+
     /// Applies the mask: the named fields of `new` replace those of `cur`.
     pub fn apply(&self, cur: &mut Value, new: &Value) {
         match self {

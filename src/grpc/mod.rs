@@ -2,6 +2,7 @@
 //! service layer (`proto/lbd/v1/lbd.proto` is the contract), plus gRPC health and server
 //! reflection on the same port.
 
+pub mod access;
 pub mod convert;
 pub mod events;
 pub mod mask;
@@ -35,6 +36,7 @@ pub async fn serve(
     listener: TcpListener,
     service: Service,
     limits: crate::server::Limits,
+    auth: crate::auth::Auth,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), GrpcError> {
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
@@ -49,8 +51,11 @@ pub async fn serve(
         .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
-    let api = pb::lbd_server::LbdServer::new(server::LbdApi { service })
-        .max_decoding_message_size(limits.grpc_message_bytes());
+    let api = pb::lbd_server::LbdServer::new(server::LbdApi {
+        service,
+        auth: auth.clone(),
+    })
+    .max_decoding_message_size(limits.grpc_message_bytes());
     tonic::transport::Server::builder()
         // A call that has not answered in 30 s is cancelled; at most 64 calls run on one
         // connection and 256 over all of them, the rest wait.
@@ -64,6 +69,8 @@ pub async fn serve(
         // `listener::governed_incoming` relies on; a client that does not answer is dropped.
         .http2_keepalive_interval(Some(std::time::Duration::from_secs(20)))
         .http2_keepalive_timeout(Some(std::time::Duration::from_secs(20)))
+        // Tokens and roles (inside the limits: a refused call still counts against them).
+        .layer(access::AccessLayer { auth })
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)

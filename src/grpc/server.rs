@@ -6,10 +6,13 @@ use super::convert::{self, invalid};
 use super::mask;
 use super::pb;
 use crate::api::patch::{from_value, to_value};
+use crate::auth::{Auth, Caller, Role};
 use crate::service::{Service, ServiceError, WriteOptions};
 
 pub struct LbdApi {
     pub service: Service,
+    /// For `GetStatus`: whether the API asks for tokens.
+    pub auth: Auth,
 }
 
 pub fn status_of(e: ServiceError) -> Status {
@@ -217,8 +220,20 @@ impl pb::lbd_server::Lbd for LbdApi {
         &self,
         r: Request<pb::UpdateRealServerRequest>,
     ) -> R<pb::RealServerWriteResponse> {
+        let caller = r.extensions().get::<Caller>().copied();
         let r = r.into_inner();
         let mask = mask::parse("RealServer", r.update_mask)?;
+        // `operate` drains, undrains and weighs; anything else the mask names needs `admin`.
+        if let Some(Caller(role)) = caller {
+            if role < Role::Admin {
+                if let Some(path) = mask.beyond(&["weight"]) {
+                    return Err(Status::permission_denied(format!(
+                        "this token's role is {}: it may change weight only; update_mask path {path:?} needs admin",
+                        role.as_str()
+                    )));
+                }
+            }
+        }
         let new = convert::real_server_json(r.real_server)?;
         let w = self
             .service
@@ -476,6 +491,16 @@ impl pb::lbd_server::Lbd for LbdApi {
                 last_error: d.last_error.clone(),
             }),
             vrrp: Some(vrrp_status(&s.vrrp)),
+            auth: Some({
+                let a = self.auth.status();
+                pb::ApiAuth {
+                    mode: match a.mode {
+                        crate::auth::AuthMode::Open => pb::AuthMode::Open,
+                        crate::auth::AuthMode::Tokens => pb::AuthMode::Tokens,
+                    } as i32,
+                    tokens: a.tokens as u64,
+                }
+            }),
             health: s
                 .health
                 .iter()
