@@ -114,7 +114,7 @@ async fn an_oversized_content_length_gets_413_at_once_in_the_error_shape() {
         };
         // Only the head: a server that waits for the body never answers.
         let head = format!(
-            "{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100000000\r\n\r\n"
+            "{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 100000000\r\n\r\n"
         );
         let t = Instant::now();
         let resp = raw(lbd.http_addr, head.as_bytes(), Duration::from_secs(5));
@@ -140,7 +140,7 @@ async fn an_oversized_content_length_gets_413_at_once_in_the_error_shape() {
     let mut s = TcpStream::connect(lbd.http_addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     s.write_all(
-        b"POST /api/v1/virtual-servers HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n",
+        b"POST /api/v1/virtual-servers HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n",
     )
     .unwrap();
     let chunk = vec![b' '; 64 * 1024];
@@ -308,14 +308,14 @@ fn slow_clients(http: SocketAddr, grpc: SocketAddr, n: usize) -> Vec<TcpStream> 
     for i in 0..n {
         let (addr, bytes): (SocketAddr, &[u8]) = match i % 5 {
             // Half a request head, never finished.
-            0 => (http, b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: "),
+            0 => (http, b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-Slow: "),
             // A head that announces a body, and a body that stops.
             1 => (
                 http,
-                b"POST /api/v1/virtual-servers HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{\"addr",
+                b"POST /api/v1/virtual-servers HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1000\r\n\r\n{\"addr",
             ),
             // A keep-alive connection after one request, then silence.
-            2 => (http, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"),
+            2 => (http, b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n"),
             // An HTTP/2 connection (prior knowledge) that opens and says nothing more.
             3 => (http, b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00"),
             // A gRPC connection that never speaks.
@@ -456,7 +456,7 @@ fn a_second_lbd_on_the_same_database_exits_at_once_naming_the_holder() {
 fn healthz_status(addr: SocketAddr) -> u16 {
     let resp = raw(
         addr,
-        b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
         Duration::from_secs(5),
     );
     status_of(&resp)
