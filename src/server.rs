@@ -73,6 +73,8 @@ pub struct Running {
     pub http_addr: SocketAddr,
     pub grpc_addr: SocketAddr,
     pub service: Service,
+    /// The data plane's handle (the one the HTTP and gRPC servers were given).
+    pub dataplane: crate::dataplane::actor::DataplaneHandle,
     store: Store,
     notifier: Option<crate::systemd::Notifier>,
     stop: watch::Sender<bool>,
@@ -150,8 +152,13 @@ pub async fn start_with_kernel(
         },
         Some(store.clone()),
     );
-    service.attach_dataplane(dataplane.clone());
-    let app = crate::api::router_with(service.clone(), cfg.limits.http);
+    let app = crate::api::router_with(
+        crate::api::AppState {
+            service: service.clone(),
+            dataplane: dataplane.clone(),
+        },
+        cfg.limits.http,
+    );
     let mut rx = stop.subscribe();
     let conn_limits = cfg.limits.connections;
     tasks.push((
@@ -166,11 +173,12 @@ pub async fn start_with_kernel(
     ));
     let mut rx = stop.subscribe();
     let svc = service.clone();
+    let dp = dataplane.clone();
     let limits = cfg.limits;
     tasks.push((
         "grpc",
         tokio::spawn(async move {
-            crate::grpc::serve(grpc, svc, limits, async move {
+            crate::grpc::serve(grpc, svc, dp, limits, async move {
                 let _ = rx.wait_for(|s| *s).await;
             })
             .await
@@ -196,7 +204,11 @@ pub async fn start_with_kernel(
             );
             tasks.push((
                 "watchdog",
-                tokio::spawn(n.clone().watchdog_loop(dataplane, stop.subscribe()).map(Ok)),
+                tokio::spawn(
+                    n.clone()
+                        .watchdog_loop(dataplane.clone(), stop.subscribe())
+                        .map(Ok),
+                ),
             ));
         }
     }
@@ -204,6 +216,7 @@ pub async fn start_with_kernel(
         http_addr,
         grpc_addr,
         service,
+        dataplane,
         store,
         notifier: cfg.notifier,
         stop,
@@ -222,12 +235,11 @@ impl Running {
             n.stopping();
         }
         // VRRP first: a master's priority-0 advert must not wait for HTTP clients to finish.
-        if let Some(h) = self.service.dataplane() {
-            let _ = tokio::time::timeout(std::time::Duration::from_secs(2), h.stop_vrrp()).await;
-            // keepalived's `omega`: quorum_down of the virtual servers that had their quorum.
-            // Each command is killed at its own timeout; the bound here only guards the wait.
-            let _ = tokio::time::timeout(std::time::Duration::from_secs(120), h.omega()).await;
-        }
+        let h = &self.dataplane;
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(2), h.stop_vrrp()).await;
+        // keepalived's `omega`: quorum_down of the virtual servers that had their quorum.
+        // Each command is killed at its own timeout; the bound here only guards the wait.
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(120), h.omega()).await;
         // Live event streams never end by themselves; the servers wait for them.
         self.service.events().close();
         let _ = self.stop.send(true);

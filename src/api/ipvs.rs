@@ -13,7 +13,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::error::{ApiError, ErrorBody};
 use super::etag;
-use crate::dataplane::actor::HandleError;
+use crate::dataplane::actor::{DataplaneHandle, HandleError};
 use crate::dataplane::table::{FamilyKey, IpvsTable, ProtocolKey, ServiceKey, Stats, Timeouts};
 use crate::kernel::KernelError;
 use crate::model::{Family, Forwarding, Protocol, VsKey};
@@ -143,9 +143,11 @@ pub fn view(t: &IpvsTable) -> IpvsTableView {
 #[utoipa::path(get, path = "/api/v1/ipvs", tag = "status",
     responses((status = 200, body = IpvsTableView),
               (status = 503, body = ErrorBody, description = "IPVS is unavailable (status says why)")))]
-pub async fn table(State(svc): State<Service>) -> Result<Response, ApiError> {
+pub async fn table(
+    State(svc): State<Service>,
+    State(h): State<DataplaneHandle>,
+) -> Result<Response, ApiError> {
     let rev = svc.snapshot().revision;
-    let h = running_dataplane(&svc)?;
     let t = h.kernel_table().await.map_err(|e| {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -277,12 +279,6 @@ pub struct Zeroed {
 
 /// A data-plane failure as HTTP: 404 for a service the kernel does not have, 503 otherwise
 /// (no IPVS, no permission, a refusal, the data plane not running).
-/// The data plane's handle, or the 503 `dataplane_error` gives when it is not running.
-fn running_dataplane(svc: &Service) -> Result<&crate::dataplane::actor::DataplaneHandle, ApiError> {
-    svc.dataplane()
-        .ok_or_else(|| dataplane_error(HandleError::Gone))
-}
-
 pub fn dataplane_error(e: HandleError) -> ApiError {
     match e {
         HandleError::Kernel(KernelError::NoSuchService(_)) => ApiError::not_found(e.to_string()),
@@ -305,12 +301,12 @@ pub fn dataplane_error(e: HandleError) -> ApiError {
               (status = 503, body = ErrorBody, description = "IPVS is unavailable (status says why)")))]
 pub async fn zero(
     State(svc): State<Service>,
+    State(h): State<DataplaneHandle>,
     q: Result<Query<ServiceQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Query(q) = q?;
     let key = q.selected()?;
     let rev = svc.snapshot().revision;
-    let h = running_dataplane(&svc)?;
     h.zero(key.map(crate::dataplane::desired::kernel_key))
         .await
         .map_err(dataplane_error)?;

@@ -11,6 +11,7 @@ use std::future::Future;
 
 use tokio::net::TcpListener;
 
+use crate::dataplane::actor::DataplaneHandle;
 use crate::service::Service;
 
 /// The generated protobuf types and service stubs.
@@ -26,6 +27,8 @@ pub mod pb {
 pub enum GrpcError {
     #[error("reflection service: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
+    #[error("the compiled-in descriptor set: {0}")]
+    Descriptor(#[from] prost::DecodeError),
     #[error("transport: {0}")]
     Transport(#[from] tonic::transport::Error),
 }
@@ -34,6 +37,7 @@ pub enum GrpcError {
 pub async fn serve(
     listener: TcpListener,
     service: Service,
+    dataplane: DataplaneHandle,
     limits: crate::server::Limits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), GrpcError> {
@@ -49,8 +53,12 @@ pub async fn serve(
         .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
-    let api = pb::lbd_server::LbdServer::new(server::LbdApi { service })
-        .max_decoding_message_size(limits.grpc_message_bytes());
+    let api = pb::lbd_server::LbdServer::new(server::LbdApi {
+        service,
+        dataplane,
+        masks: mask::Descriptors::new()?,
+    })
+    .max_decoding_message_size(limits.grpc_message_bytes());
     tonic::transport::Server::builder()
         // A call that has not answered in 30 s is cancelled; at most 64 calls run on one
         // connection and 256 over all of them, the rest wait.

@@ -6,10 +6,15 @@ use super::convert::{self, invalid};
 use super::mask;
 use super::pb;
 use crate::api::patch::{from_value, to_value};
+use crate::dataplane::actor::DataplaneHandle;
 use crate::service::{Service, ServiceError, WriteOptions};
 
+/// The `lbd.v1.Lbd` service: what `grpc::serve` builds, from the parts `server::start` wires.
 pub struct LbdApi {
     pub service: Service,
+    pub dataplane: DataplaneHandle,
+    /// The message descriptors update masks are checked against, decoded once.
+    pub masks: mask::Descriptors,
 }
 
 pub fn status_of(e: ServiceError) -> Status {
@@ -115,7 +120,7 @@ impl pb::lbd_server::Lbd for LbdApi {
         r: Request<pb::UpdateVirtualServerRequest>,
     ) -> R<pb::VirtualServerWriteResponse> {
         let r = r.into_inner();
-        let mask = mask::parse("VirtualServer", r.update_mask)?;
+        let mask = self.masks.parse("VirtualServer", r.update_mask)?;
         let new = convert::virtual_server_json(r.virtual_server)?;
         let replace_real_servers = mask.names("real_servers");
         let w = self
@@ -218,7 +223,7 @@ impl pb::lbd_server::Lbd for LbdApi {
         r: Request<pb::UpdateRealServerRequest>,
     ) -> R<pb::RealServerWriteResponse> {
         let r = r.into_inner();
-        let mask = mask::parse("RealServer", r.update_mask)?;
+        let mask = self.masks.parse("RealServer", r.update_mask)?;
         let new = convert::real_server_json(r.real_server)?;
         let w = self
             .service
@@ -317,7 +322,7 @@ impl pb::lbd_server::Lbd for LbdApi {
         r: Request<pb::UpdateVrrpGroupRequest>,
     ) -> R<pb::VrrpGroupWriteResponse> {
         let r = r.into_inner();
-        let mask = mask::parse("VrrpGroup", r.update_mask)?;
+        let mask = self.masks.parse("VrrpGroup", r.update_mask)?;
         let new = convert::vrrp_group_json(r.vrrp_group)?;
         // Naming auth_pass and leaving it unset clears it ("*" keeps it, as Replace does).
         let clear_pass = matches!(&mask, mask::Mask::Paths(_))
@@ -347,7 +352,7 @@ impl pb::lbd_server::Lbd for LbdApi {
         r: Request<pb::UpdateVrrpNodeRequest>,
     ) -> R<pb::VrrpNodeWriteResponse> {
         let r = r.into_inner();
-        let mask = mask::parse("VrrpNode", r.update_mask)?;
+        let mask = self.masks.parse("VrrpNode", r.update_mask)?;
         let new = convert::vrrp_node_json(r.vrrp_node)?;
         let (id, node) = (r.vrrp_group_id, r.node);
         let not_found =
@@ -496,11 +501,8 @@ impl pb::lbd_server::Lbd for LbdApi {
 
     async fn get_ipvs(&self, _: Request<pb::GetIpvsRequest>) -> R<pb::GetIpvsResponse> {
         let revision = self.service.snapshot().revision;
-        let h = self
-            .service
-            .dataplane()
-            .ok_or_else(|| Status::unavailable("the data plane is not running"))?;
-        let t = h
+        let t = self
+            .dataplane
             .kernel_table()
             .await
             .map_err(|e| Status::unavailable(e.to_string()))?;
@@ -607,11 +609,8 @@ impl pb::lbd_server::Lbd for LbdApi {
             }
             e => status_of(e),
         })?;
-        let h = self
-            .service
-            .dataplane()
-            .ok_or_else(|| Status::unavailable("the data plane is not running"))?;
-        h.zero(key.map(crate::dataplane::desired::kernel_key))
+        self.dataplane
+            .zero(key.map(crate::dataplane::desired::kernel_key))
             .await
             .map_err(|e| match e {
                 crate::dataplane::actor::HandleError::Kernel(
