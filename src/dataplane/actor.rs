@@ -86,6 +86,9 @@ pub enum HandleError {
     Gone,
     #[error(transparent)]
     Kernel(#[from] KernelError),
+    /// IPVS has no netlink command for the connection table; its /proc file could not be read.
+    #[error("IPVS is unavailable: /proc/net/ip_vs_conn: {0}")]
+    Connections(String),
 }
 
 impl DataplaneHandle {
@@ -138,6 +141,21 @@ impl DataplaneHandle {
             .await
             .map_err(|_| HandleError::Gone)?;
         Ok(rx.await.map_err(|_| HandleError::Gone)??)
+    }
+
+    /// The kernel's whole IPVS table (services lbd does not manage included), read now, as
+    /// both APIs show it.
+    pub async fn ipvs_view(&self) -> Result<super::view::IpvsTableView, HandleError> {
+        Ok(super::view::view(&self.kernel_table().await?))
+    }
+
+    /// The kernel's IPVS connection table (`ipvsadm -Lnc`), read now. It comes from a /proc
+    /// file, not the actor's netlink socket, so the read runs on a blocking thread of its own.
+    pub async fn connections(&self) -> Result<Vec<super::view::Connection>, HandleError> {
+        tokio::task::spawn_blocking(crate::ipvs::conn::read)
+            .await
+            .map_err(|e| HandleError::Connections(e.to_string()))?
+            .map_err(|e| HandleError::Connections(e.to_string()))
     }
 
     pub async fn kernel_table(&self) -> Result<IpvsTable, HandleError> {

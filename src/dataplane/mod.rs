@@ -10,3 +10,4 @@ pub mod desired;
 pub mod quorum;
 pub mod reconcile;
 pub mod table;
+pub mod view;

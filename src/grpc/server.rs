@@ -501,79 +501,12 @@ impl pb::lbd_server::Lbd for LbdApi {
 
     async fn get_ipvs(&self, _: Request<pb::GetIpvsRequest>) -> R<pb::GetIpvsResponse> {
         let revision = self.service.snapshot().revision;
-        let t = self
+        let v = self
             .dataplane
-            .kernel_table()
+            .ipvs_view()
             .await
             .map_err(|e| Status::unavailable(e.to_string()))?;
-        let v = crate::api::ipvs::view(&t);
-        let stats = |s: &crate::dataplane::table::Stats| pb::IpvsStats {
-            conns: s.conns,
-            inpkts: s.inpkts,
-            outpkts: s.outpkts,
-            inbytes: s.inbytes,
-            outbytes: s.outbytes,
-            cps: s.cps,
-            inpps: s.inpps,
-            outpps: s.outpps,
-            inbps: s.inbps,
-            outbps: s.outbps,
-        };
-        let services = v
-            .services
-            .iter()
-            .map(|s| pb::IpvsService {
-                protocol: match s.protocol.as_deref() {
-                    Some("tcp") => pb::Protocol::Tcp as i32,
-                    Some("udp") => pb::Protocol::Udp as i32,
-                    Some("sctp") => pb::Protocol::Sctp as i32,
-                    _ => 0,
-                },
-                address: s.address.clone(),
-                port: s.port.map(u32::from),
-                fwmark: s.fwmark,
-                family: if s.family == "ipv6" {
-                    pb::Family::Ipv6 as i32
-                } else {
-                    pb::Family::Ipv4 as i32
-                },
-                scheduler: s.scheduler.clone(),
-                flags: s.flags,
-                timeout_secs: s.timeout_secs,
-                netmask_prefix: u32::from(s.netmask_prefix),
-                stats: Some(stats(&s.stats)),
-                destinations: s
-                    .destinations
-                    .iter()
-                    .map(|d| pb::IpvsDestination {
-                        address: d.address.clone(),
-                        port: u32::from(d.port),
-                        forwarding: match d.forwarding {
-                            crate::model::Forwarding::Dr => pb::Forwarding::Dr as i32,
-                            crate::model::Forwarding::Nat => pb::Forwarding::Nat as i32,
-                            crate::model::Forwarding::Tun => pb::Forwarding::Tun as i32,
-                        },
-                        weight: d.weight,
-                        upper_threshold: d.upper_threshold,
-                        lower_threshold: d.lower_threshold,
-                        active_conns: d.active_conns,
-                        inactive_conns: d.inactive_conns,
-                        persistent_conns: d.persistent_conns,
-                        stats: Some(stats(&d.stats)),
-                    })
-                    .collect(),
-            })
-            .collect();
-        let timeouts = v.timeouts.map(|t| pb::IpvsTimeouts {
-            tcp_secs: t.tcp_secs,
-            tcp_fin_secs: t.tcp_fin_secs,
-            udp_secs: t.udp_secs,
-        });
-        Ok(Response::new(pb::GetIpvsResponse {
-            revision,
-            services,
-            timeouts,
-        }))
+        Ok(Response::new(convert::ipvs_out(revision, &v)))
     }
 
     async fn get_ipvs_timeouts(
@@ -627,27 +560,13 @@ impl pb::lbd_server::Lbd for LbdApi {
         &self,
         _: Request<pb::ListConnectionsRequest>,
     ) -> R<pb::ListConnectionsResponse> {
-        let conns = tokio::task::spawn_blocking(crate::ipvs::conn::read)
+        let conns = self
+            .dataplane
+            .connections()
             .await
-            .map_err(|e| Status::internal(e.to_string()))?
-            .map_err(|e| {
-                Status::unavailable(format!("IPVS is unavailable: /proc/net/ip_vs_conn: {e}"))
-            })?;
+            .map_err(|e| Status::unavailable(e.to_string()))?;
         Ok(Response::new(pb::ListConnectionsResponse {
-            connections: conns
-                .into_iter()
-                .map(|c| pb::IpvsConnection {
-                    protocol: c.protocol,
-                    client: c.client.to_string(),
-                    client_port: u32::from(c.client_port),
-                    virtual_address: c.virtual_address.to_string(),
-                    virtual_port: u32::from(c.virtual_port),
-                    destination: c.destination.to_string(),
-                    destination_port: u32::from(c.destination_port),
-                    state: c.state,
-                    expires_secs: c.expires_secs,
-                })
-                .collect(),
+            connections: conns.iter().map(convert::connection_out).collect(),
         }))
     }
 
