@@ -140,7 +140,7 @@ pub async fn start_with_kernel(
 
     let mut tasks = Vec::new();
     // The data plane: one actor owns the kernel; it converges IPVS to every committed snapshot.
-    let (dataplane, actor) = crate::dataplane::actor::spawn_with_store(
+    let (dataplane, actor) = crate::dataplane::actor::spawn_with_owned(
         kernel,
         service.subscribe(),
         status,
@@ -150,7 +150,7 @@ pub async fn start_with_kernel(
             resync_interval: cfg.resync_interval,
             ..Default::default()
         },
-        Some(store.clone()),
+        Box::new(store.clone()),
     );
     let app = crate::api::router_with(
         crate::api::AppState {

@@ -16,6 +16,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::desired::{alive_weight, desired_service, desired_table, quorum_next, Health};
+use super::owned::{MemoryOwned, OwnedServices};
 use super::quorum::{QuorumCause, QuorumCommandKind};
 use super::reconcile::{reconcile, reconcile_keys};
 use super::table::{IpvsTable, ServiceKey};
@@ -27,7 +28,6 @@ use crate::model::config::VsChanges;
 use crate::model::idmap::{IdMap, IdSet};
 use crate::model::{Snapshot, VirtualServer, VrrpGroup};
 use crate::status::{DataplaneState, DataplaneStatus, StatusBoard};
-use crate::store::Store;
 use crate::vrrp::engine::VrrpEngine;
 
 /// Applies of at most this many operations run on the actor's task (`with_kernel`); larger
@@ -187,7 +187,8 @@ struct Actor {
     health: Health,
     checkers: Checkers,
     verdicts: mpsc::Receiver<Verdict>,
-    store: Option<Store>,
+    /// Where `owned` is kept across restarts.
+    record: Box<dyn OwnedServices>,
     /// The kernel's table as last dumped, with what lbd applied since.
     kernel_cache: Option<IpvsTable>,
     /// Services lbd created: the only ones it may delete.
@@ -199,7 +200,7 @@ struct Actor {
     desired_from: IdMap<(Arc<VirtualServer>, Option<ServiceKey>)>,
     /// Virtual servers whose real servers changed health since the last pass.
     health_dirty: IdSet,
-    /// The owned set differs from what the store holds (starts as loaded: no write at start-up
+    /// The owned set differs from what `record` holds (starts as loaded: no write at start-up
     /// unless the first pass changes it).
     owned_dirty: bool,
     status: DataplaneStatus,
@@ -212,7 +213,8 @@ struct Actor {
     vrrp_sent: Option<Vec<VrrpGroup>>,
 }
 
-/// Starts the actor. It runs until every handle and the snapshot sender are gone.
+/// Starts the actor, with its owned services recorded in memory only. It runs until every
+/// handle and the snapshot sender are gone.
 pub fn spawn(
     kernel: Box<dyn Kernel>,
     snapshots: watch::Receiver<Arc<Snapshot>>,
@@ -220,18 +222,25 @@ pub fn spawn(
     events: EventBus,
     cfg: ActorConfig,
 ) -> (DataplaneHandle, JoinHandle<()>) {
-    spawn_with_store(kernel, snapshots, board, events, cfg, None)
+    spawn_with_owned(
+        kernel,
+        snapshots,
+        board,
+        events,
+        cfg,
+        Box::new(MemoryOwned::default()),
+    )
 }
 
-/// Like [`spawn`], remembering in `store` which services lbd created, so that a restart can
+/// Like [`spawn`], remembering in `record` which services lbd created, so that a restart can
 /// still delete one whose removal had not reached the kernel before lbd stopped.
-pub fn spawn_with_store(
+pub fn spawn_with_owned(
     kernel: Box<dyn Kernel>,
     snapshots: watch::Receiver<Arc<Snapshot>>,
     board: StatusBoard,
     events: EventBus,
     cfg: ActorConfig,
-    store: Option<Store>,
+    record: Box<dyn OwnedServices>,
 ) -> (DataplaneHandle, JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(64);
     let (vtx, verdicts) = mpsc::channel(1024);
@@ -253,7 +262,7 @@ pub fn spawn_with_store(
         health_dirty: IdSet::default(),
         owned_dirty: false,
         kernel_cache: None,
-        store,
+        record,
         status: DataplaneStatus {
             state: DataplaneState::NotRunning,
             reason: Some("starting".into()),
@@ -269,17 +278,10 @@ pub fn spawn_with_store(
 
 impl Actor {
     async fn run(mut self, mut rx: mpsc::Receiver<Command>) {
-        if let Some(store) = &self.store {
-            match store.load_owned().await {
-                Ok(tokens) => {
-                    self.owned = tokens
-                        .iter()
-                        .filter_map(|t| ServiceKey::from_token(t))
-                        .collect();
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "cannot read the owned IPVS services; only this run's are known")
-                }
+        match self.record.load().await {
+            Ok(owned) => self.owned = owned,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the owned IPVS services; only this run's are known")
             }
         }
         self.sync_checkers();
@@ -401,14 +403,12 @@ impl Actor {
         }
     }
 
-    /// Writes the owned set to the store when it changed.
+    /// Writes the owned set to its record when it changed.
     async fn persist_owned(&mut self) {
-        let Some(store) = &self.store else { return };
         if !self.owned_dirty {
             return;
         }
-        let tokens: Vec<String> = self.owned.iter().map(ServiceKey::to_token).collect();
-        match store.save_owned(&tokens).await {
+        match self.record.save(&self.owned).await {
             Ok(()) => self.owned_dirty = false,
             Err(e) => tracing::error!(error = %e, "cannot record the owned IPVS services"),
         }

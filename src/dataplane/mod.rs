@@ -7,6 +7,7 @@
 
 pub mod actor;
 pub mod desired;
+pub mod owned;
 pub mod quorum;
 pub mod reconcile;
 pub mod table;
