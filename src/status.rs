@@ -11,7 +11,7 @@ use tokio::sync::watch;
 use utoipa::ToSchema;
 
 use crate::health::state::RealServerHealth;
-use crate::health::HealthBoard;
+use crate::health::HealthMap;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, ToSchema)]
 pub struct DataplaneStatus {
@@ -147,13 +147,14 @@ pub struct VrrpTransition {
     pub reason: String,
 }
 
-/// The data plane's half of the status: a watch channel it writes and the API reads.
+/// The data plane's half of the status: watch channels it writes and the API reads (the data
+/// plane's own state, VRRP's, and the health checkers').
 #[derive(Clone)]
 pub struct StatusBoard {
     started: Instant,
     dataplane: watch::Sender<DataplaneStatus>,
     vrrp: watch::Sender<VrrpStatus>,
-    health: HealthBoard,
+    health: watch::Sender<HealthMap>,
 }
 
 impl StatusBoard {
@@ -165,7 +166,7 @@ impl StatusBoard {
                 scheduling: "not_running".into(),
                 groups: Vec::new(),
             }),
-            health: HealthBoard::default(),
+            health: watch::Sender::new(HealthMap::new()),
         }
     }
 
@@ -185,14 +186,19 @@ impl StatusBoard {
         self.vrrp.borrow().clone()
     }
 
-    /// Where the health checkers write, and the API reads.
-    pub fn health(&self) -> HealthBoard {
+    /// The sending end of the health map, for its one writer (the actor's
+    /// [`crate::health::Checkers`]).
+    pub fn health_publisher(&self) -> watch::Sender<HealthMap> {
         self.health.clone()
     }
 
+    /// A receiver of the health map as the checkers' owner publishes it.
+    pub fn health_watch(&self) -> watch::Receiver<HealthMap> {
+        self.health.subscribe()
+    }
+
     pub fn health_list(&self) -> Vec<RealServerHealth> {
-        let b = self.health.lock().unwrap_or_else(|p| p.into_inner());
-        b.values().cloned().collect()
+        self.health.borrow().values().cloned().collect()
     }
 
     pub fn uptime_secs(&self) -> u64 {

@@ -22,7 +22,7 @@ use super::reconcile::{reconcile, reconcile_keys};
 use super::table::{IpvsTable, ServiceKey};
 use crate::events::{EventBus, EventKind};
 use crate::health::state::HealthState;
-use crate::health::{Checkers, Verdict};
+use crate::health::{Checkers, Report, Verdict};
 use crate::kernel::{Kernel, KernelError};
 use crate::model::config::VsChanges;
 use crate::model::idmap::{IdMap, IdSet};
@@ -33,6 +33,9 @@ use crate::vrrp::engine::VrrpEngine;
 /// Applies of at most this many operations run on the actor's task (`with_kernel`); larger
 /// ones (a cold load, a resync, a whole-config PUT) on a blocking thread.
 const INLINE_OPS: usize = 64;
+
+/// The health checkers' report queue; a full one makes the checkers wait, never drops.
+const REPORTS_QUEUE: usize = 1024;
 
 #[derive(Debug, Clone)]
 pub struct ActorConfig {
@@ -186,7 +189,8 @@ struct Actor {
     cfg: ActorConfig,
     health: Health,
     checkers: Checkers,
-    verdicts: mpsc::Receiver<Verdict>,
+    /// Every checker task's round reports (see `crate::health`).
+    reports: mpsc::Receiver<Report>,
     /// Where `owned` is kept across restarts.
     record: Box<dyn OwnedServices>,
     /// The kernel's table as last dumped, with what lbd applied since.
@@ -243,8 +247,8 @@ pub fn spawn_with_owned(
     record: Box<dyn OwnedServices>,
 ) -> (DataplaneHandle, JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(64);
-    let (vtx, verdicts) = mpsc::channel(1024);
-    let checkers = Checkers::new(board.health(), vtx);
+    let (rtx, reports) = mpsc::channel(REPORTS_QUEUE);
+    let checkers = Checkers::new(board.health_publisher(), rtx);
     let backoff = cfg.retry_min;
     let vrrp_kernel = Some(kernel.sibling());
     let actor = Actor {
@@ -255,7 +259,7 @@ pub fn spawn_with_owned(
         cfg,
         health: Health::default(),
         checkers,
-        verdicts,
+        reports,
         owned: BTreeSet::new(),
         desired: None,
         desired_from: IdMap::default(),
@@ -298,14 +302,24 @@ impl Actor {
                     let wait = self.pass(Reason::Config).await;
                     next = self.next_after(next, wait);
                 }
-                Some(v) = self.verdicts.recv() => {
-                    self.on_verdict(v);
-                    // Verdicts that arrived meanwhile go into the same pass.
-                    while let Ok(v) = self.verdicts.try_recv() {
-                        self.on_verdict(v);
+                Some(r) = self.reports.recv() => {
+                    // Reports that arrived meanwhile are folded in at once, and their verdicts
+                    // go into the same pass.
+                    let mut batch = vec![r];
+                    while batch.len() < REPORTS_QUEUE {
+                        match self.reports.try_recv() {
+                            Ok(r) => batch.push(r),
+                            Err(_) => break,
+                        }
                     }
-                    let wait = self.pass(Reason::Health).await;
-                    next = self.next_after(next, wait);
+                    let verdicts = self.checkers.apply(batch);
+                    if !verdicts.is_empty() {
+                        for v in verdicts {
+                            self.on_verdict(v);
+                        }
+                        let wait = self.pass(Reason::Health).await;
+                        next = self.next_after(next, wait);
+                    }
                 }
                 cmd = rx.recv() => match cmd {
                     None => break,
