@@ -470,7 +470,7 @@ impl pb::lbd_server::Lbd for LbdApi {
             real_servers: s.real_servers as u64,
             vrrp_groups: s.vrrp_groups as u64,
             dataplane: Some(pb::DataplaneStatus {
-                state: serde_name(&d.state),
+                state: dataplane_state(d.state) as i32,
                 reason: d.reason.clone(),
                 applied_revision: d.applied_revision,
                 services: d.services as u64,
@@ -487,7 +487,7 @@ impl pb::lbd_server::Lbd for LbdApi {
                 .map(|h| pb::RealServerHealth {
                     virtual_server_id: h.virtual_server_id,
                     real_server_id: h.real_server_id,
-                    state: serde_name(&h.state),
+                    state: super::events::health_state(h.state) as i32,
                     since_unix_ms: h.since_unix_ms,
                     last_check_unix_ms: h.last_check_unix_ms,
                     last_latency_ms: h.last_latency_ms,
@@ -602,17 +602,40 @@ impl pb::lbd_server::Lbd for LbdApi {
     }
 }
 
-/// The serde name of a unit enum ("running", "up"), as the HTTP API shows it.
-fn serde_name<T: serde::Serialize>(v: &T) -> String {
-    match serde_json::to_value(v) {
-        Ok(serde_json::Value::String(s)) => s,
-        _ => String::new(),
+fn dataplane_state(s: crate::status::DataplaneState) -> pb::DataplaneState {
+    use crate::status::DataplaneState;
+    match s {
+        DataplaneState::NotRunning => pb::DataplaneState::NotRunning,
+        DataplaneState::Degraded => pb::DataplaneState::Degraded,
+        DataplaneState::Running => pb::DataplaneState::Running,
+    }
+}
+
+fn vrrp_scheduling(s: crate::status::VrrpScheduling) -> pb::VrrpScheduling {
+    use crate::status::VrrpScheduling;
+    match s {
+        VrrpScheduling::Fifo => pb::VrrpScheduling::Fifo,
+        VrrpScheduling::Normal => pb::VrrpScheduling::Normal,
+        VrrpScheduling::NotRunning => pb::VrrpScheduling::NotRunning,
+    }
+}
+
+fn vrrp_group_state(s: crate::status::VrrpGroupState) -> pb::VrrpState {
+    use crate::events::VrrpState;
+    use crate::status::VrrpGroupState;
+    let protocol = |s| super::events::vrrp_state(s);
+    match s {
+        VrrpGroupState::Initialize => protocol(VrrpState::Initialize),
+        VrrpGroupState::Backup => protocol(VrrpState::Backup),
+        VrrpGroupState::Master => protocol(VrrpState::Master),
+        VrrpGroupState::Fault => protocol(VrrpState::Fault),
+        VrrpGroupState::Disabled => pb::VrrpState::Disabled,
     }
 }
 
 fn vrrp_status(v: &crate::status::VrrpStatus) -> pb::VrrpStatus {
     pb::VrrpStatus {
-        scheduling: v.scheduling.clone(),
+        scheduling: vrrp_scheduling(v.scheduling) as i32,
         groups: v
             .groups
             .iter()
@@ -622,7 +645,7 @@ fn vrrp_status(v: &crate::status::VrrpStatus) -> pb::VrrpStatus {
                     name: g.name.clone(),
                     vrid: u32::from(g.vrid),
                     version: u32::from(g.version),
-                    state: g.state.clone(),
+                    state: vrrp_group_state(g.state) as i32,
                     interface: g.interface.clone(),
                     priority: g.priority.map(u32::from),
                     primary_address: g.primary_address.clone(),
@@ -653,9 +676,10 @@ fn vrrp_status(v: &crate::status::VrrpStatus) -> pb::VrrpStatus {
                         .iter()
                         .map(|t| pb::VrrpTransition {
                             time_unix_ms: t.time_unix_ms,
-                            from: t.from.clone(),
-                            to: t.to.clone(),
-                            reason: t.reason.clone(),
+                            from: super::events::vrrp_state(t.from) as i32,
+                            to: super::events::vrrp_state(t.to) as i32,
+                            reason: super::events::vrrp_reason(t.reason) as i32,
+                            detail: t.detail.clone(),
                         })
                         .collect(),
                     error: g.error.clone(),
