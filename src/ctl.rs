@@ -484,7 +484,7 @@ pub async fn status(url: &Api, out: &Output) -> Result<String, CtlError> {
                 t["from"].as_str().unwrap_or("?"),
                 t["to"].as_str().unwrap_or("?"),
                 ago(n(&t["time_unix_ms"]), now),
-                t["reason"].as_str().unwrap_or("?"),
+                transition_reason(t),
             ));
         }
     }
@@ -509,6 +509,15 @@ pub async fn status(url: &Api, out: &Output) -> Result<String, CtlError> {
         ));
     }
     Ok(s)
+}
+
+/// A VRRP transition's reason in words: the status names it (`master_down`, with a `detail`
+/// for some); the words are the ones the VRRP log line uses.
+fn transition_reason(t: &Value) -> String {
+    match serde_json::from_value::<crate::events::VrrpReason>(t["reason"].clone()) {
+        Ok(r) => r.describe(t["detail"].as_str()),
+        Err(_) => t["reason"].as_str().unwrap_or("?").to_string(),
+    }
 }
 
 /// "42 s", "5 min", "3 h 12 min", "2 d 4 h".
@@ -1322,5 +1331,25 @@ pub fn ago(unix_ms: u64, now_ms: u64) -> String {
         120..=7199 => format!("{} min ago", s / 60),
         7200..=172_799 => format!("{} h ago", s / 3600),
         _ => format!("{} d ago", s / 86_400),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transition_reasons_print_the_words_they_always_did() {
+        let t = serde_json::json!({"reason": "higher_priority_master",
+            "detail": "192.168.10.101 (priority 200)"});
+        assert_eq!(
+            transition_reason(&t),
+            "higher-priority master 192.168.10.101 (priority 200)"
+        );
+        let t = serde_json::json!({"reason": "master_stopped"});
+        assert_eq!(transition_reason(&t), "the master sent priority 0");
+        // An older lbd sent the words themselves.
+        let t = serde_json::json!({"reason": "the master sent priority 0"});
+        assert_eq!(transition_reason(&t), "the master sent priority 0");
     }
 }

@@ -353,6 +353,24 @@ impl From<crate::vrrp::instance::State> for VrrpState {
 }
 
 impl VrrpReason {
+    /// The reason in words, with its particulars (`detail` from [`VrrpReason::of`]): what the
+    /// log and `lbd ctl status` say.
+    pub fn describe(self, detail: Option<&str>) -> String {
+        let d = detail.unwrap_or("?");
+        match self {
+            VrrpReason::Startup => "startup".into(),
+            VrrpReason::AddressOwner => "address owner (priority 255)".into(),
+            VrrpReason::MasterDown => "no advert within the master-down interval".into(),
+            VrrpReason::MasterStopped => "the master sent priority 0".into(),
+            VrrpReason::Preempted => "preempted a lower-priority master".into(),
+            VrrpReason::InitialStateMaster => "initial state MASTER".into(),
+            VrrpReason::HigherPriorityMaster => format!("higher-priority master {d}"),
+            VrrpReason::InterfaceDown => format!("interface {d} down"),
+            VrrpReason::InterfacesUp => "interfaces up".into(),
+            VrrpReason::Shutdown => "shutdown".into(),
+        }
+    }
+
     /// The reason and its particulars.
     pub fn of(r: &crate::vrrp::instance::Reason) -> (VrrpReason, Option<String>) {
         use crate::vrrp::instance::Reason;
@@ -465,6 +483,33 @@ mod tests {
         let text = serde_json::to_string(&e).unwrap();
         assert!(text.contains(r#""reason":"master_down""#), "{text}");
         assert_eq!(serde_json::from_str::<Event>(&text).unwrap(), e);
+    }
+
+    #[test]
+    fn reasons_in_words_are_the_ones_the_status_used_to_carry() {
+        use crate::vrrp::instance::Reason;
+        let src: std::net::IpAddr = "192.0.2.7".parse().unwrap();
+        for (r, words) in [
+            (Reason::Startup, "startup"),
+            (Reason::AddressOwner, "address owner (priority 255)"),
+            (
+                Reason::MasterDown,
+                "no advert within the master-down interval",
+            ),
+            (Reason::MasterStopped, "the master sent priority 0"),
+            (Reason::Preempted, "preempted a lower-priority master"),
+            (Reason::InitialStateMaster, "initial state MASTER"),
+            (
+                Reason::HigherPriorityMaster { src, priority: 200 },
+                "higher-priority master 192.0.2.7 (priority 200)",
+            ),
+            (Reason::InterfaceDown("eth1".into()), "interface eth1 down"),
+            (Reason::InterfacesUp, "interfaces up"),
+            (Reason::Shutdown, "shutdown"),
+        ] {
+            let (reason, detail) = VrrpReason::of(&r);
+            assert_eq!(reason.describe(detail.as_deref()), words);
+        }
     }
 
     #[test]

@@ -77,6 +77,8 @@ pub struct Running {
     pub http_addr: SocketAddr,
     pub grpc_addr: SocketAddr,
     pub service: Service,
+    /// The data plane's handle (the one the HTTP and gRPC servers were given).
+    pub dataplane: crate::dataplane::actor::DataplaneHandle,
     store: Store,
     notifier: Option<crate::systemd::Notifier>,
     stop: watch::Sender<bool>,
@@ -145,7 +147,7 @@ pub async fn start_with_kernel(
 
     let mut tasks = Vec::new();
     // The data plane: one actor owns the kernel; it converges IPVS to every committed snapshot.
-    let (dataplane, actor) = crate::dataplane::actor::spawn_with_store(
+    let (dataplane, actor) = crate::dataplane::actor::spawn_with_owned(
         kernel,
         service.subscribe(),
         status,
@@ -155,9 +157,16 @@ pub async fn start_with_kernel(
             resync_interval: cfg.resync_interval,
             ..Default::default()
         },
-        Some(store.clone()),
+        Box::new(store.clone()),
     );
-    service.attach_dataplane(dataplane.clone());
+    let app = crate::api::router_with_auth(
+        crate::api::AppState {
+            service: service.clone(),
+            dataplane: dataplane.clone(),
+        },
+        cfg.limits.http,
+        auth.clone(),
+    );
     if let Some(w) = token_watch {
         tasks.push((
             "tokens",
@@ -166,7 +175,6 @@ pub async fn start_with_kernel(
             ),
         ));
     }
-    let app = crate::api::router_with_auth(service.clone(), cfg.limits.http, auth.clone());
     let mut rx = stop.subscribe();
     let conn_limits = cfg.limits.connections;
     tasks.push((
@@ -181,11 +189,12 @@ pub async fn start_with_kernel(
     ));
     let mut rx = stop.subscribe();
     let svc = service.clone();
+    let dp = dataplane.clone();
     let limits = cfg.limits;
     tasks.push((
         "grpc",
         tokio::spawn(async move {
-            crate::grpc::serve(grpc, svc, limits, auth, async move {
+            crate::grpc::serve(grpc, svc, dp, limits, auth, async move {
                 let _ = rx.wait_for(|s| *s).await;
             })
             .await
@@ -211,7 +220,11 @@ pub async fn start_with_kernel(
             );
             tasks.push((
                 "watchdog",
-                tokio::spawn(n.clone().watchdog_loop(dataplane, stop.subscribe()).map(Ok)),
+                tokio::spawn(
+                    n.clone()
+                        .watchdog_loop(dataplane.clone(), stop.subscribe())
+                        .map(Ok),
+                ),
             ));
         }
     }
@@ -219,6 +232,7 @@ pub async fn start_with_kernel(
         http_addr,
         grpc_addr,
         service,
+        dataplane,
         store,
         notifier: cfg.notifier,
         stop,
@@ -237,12 +251,11 @@ impl Running {
             n.stopping();
         }
         // VRRP first: a master's priority-0 advert must not wait for HTTP clients to finish.
-        if let Some(h) = self.service.dataplane() {
-            let _ = tokio::time::timeout(std::time::Duration::from_secs(2), h.stop_vrrp()).await;
-            // keepalived's `omega`: quorum_down of the virtual servers that had their quorum.
-            // Each command is killed at its own timeout; the bound here only guards the wait.
-            let _ = tokio::time::timeout(std::time::Duration::from_secs(120), h.omega()).await;
-        }
+        let h = &self.dataplane;
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(2), h.stop_vrrp()).await;
+        // keepalived's `omega`: quorum_down of the virtual servers that had their quorum.
+        // Each command is killed at its own timeout; the bound here only guards the wait.
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(120), h.omega()).await;
         // Live event streams never end by themselves; the servers wait for them.
         self.service.events().close();
         let _ = self.stop.send(true);

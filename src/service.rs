@@ -126,7 +126,6 @@ struct Inner {
     snapshot: watch::Sender<Arc<Snapshot>>,
     events: EventBus,
     status: StatusBoard,
-    dataplane: std::sync::OnceLock<crate::dataplane::actor::DataplaneHandle>,
 }
 
 impl Service {
@@ -151,18 +150,8 @@ impl Service {
                 snapshot: watch::Sender::new(Arc::new(loaded.snapshot)),
                 events,
                 status,
-                dataplane: std::sync::OnceLock::new(),
             }),
         })
-    }
-
-    /// Connects the data plane (once, at start-up) so the API can ask it for the kernel's table.
-    pub fn attach_dataplane(&self, h: crate::dataplane::actor::DataplaneHandle) {
-        let _ = self.inner.dataplane.set(h);
-    }
-
-    pub fn dataplane(&self) -> Option<&crate::dataplane::actor::DataplaneHandle> {
-        self.inner.dataplane.get()
     }
 
     pub fn node(&self) -> &str {

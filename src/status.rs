@@ -6,12 +6,13 @@
 
 use std::time::Instant;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use utoipa::ToSchema;
 
+use crate::events::{VrrpReason, VrrpState};
 use crate::health::state::RealServerHealth;
-use crate::health::HealthBoard;
+use crate::health::HealthMap;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, ToSchema)]
 pub struct DataplaneStatus {
@@ -79,10 +80,44 @@ pub struct Status {
 /// What the VRRP thread reports.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, ToSchema)]
 pub struct VrrpStatus {
-    /// How the advert thread is scheduled: `fifo` (real time, adverts leave on time on a busy
-    /// machine), `normal` (no permission for real time; see the log), or `not_running`.
-    pub scheduling: String,
+    pub scheduling: VrrpScheduling,
     pub groups: Vec<VrrpGroupStatus>,
+}
+
+/// How the VRRP advert thread is scheduled.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum VrrpScheduling {
+    /// Real time: adverts leave on time on a busy machine.
+    Fifo,
+    /// No permission for real time (see the log).
+    Normal,
+    #[default]
+    NotRunning,
+}
+
+/// A VRRP group's state as the status shows it: the protocol's, or `disabled`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum VrrpGroupState {
+    Initialize,
+    Backup,
+    Master,
+    Fault,
+    /// Not run on this node: see the group's `error`.
+    #[default]
+    Disabled,
+}
+
+impl From<VrrpState> for VrrpGroupState {
+    fn from(s: VrrpState) -> Self {
+        match s {
+            VrrpState::Initialize => VrrpGroupState::Initialize,
+            VrrpState::Backup => VrrpGroupState::Backup,
+            VrrpState::Master => VrrpGroupState::Master,
+            VrrpState::Fault => VrrpGroupState::Fault,
+        }
+    }
 }
 
 /// One VRRP group as this director runs it.
@@ -91,8 +126,7 @@ pub struct VrrpGroupStatus {
     pub name: String,
     pub vrid: u8,
     pub version: u8,
-    /// `initialize`, `backup`, `master`, `fault`, or `disabled` (not run here: see `error`).
-    pub state: String,
+    pub state: VrrpGroupState,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub interface: Option<String>,
     /// This node's priority.
@@ -145,18 +179,22 @@ pub struct VrrpCounters {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct VrrpTransition {
     pub time_unix_ms: u64,
-    pub from: String,
-    pub to: String,
-    pub reason: String,
+    pub from: VrrpState,
+    pub to: VrrpState,
+    pub reason: VrrpReason,
+    /// The reason's particulars: the other master and its priority, or the interface.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
 }
 
-/// The data plane's half of the status: a watch channel it writes and the API reads.
+/// The data plane's half of the status: watch channels it writes and the API reads (the data
+/// plane's own state, VRRP's, and the health checkers').
 #[derive(Clone)]
 pub struct StatusBoard {
     started: Instant,
     dataplane: watch::Sender<DataplaneStatus>,
     vrrp: watch::Sender<VrrpStatus>,
-    health: HealthBoard,
+    health: watch::Sender<HealthMap>,
 }
 
 impl StatusBoard {
@@ -165,10 +203,10 @@ impl StatusBoard {
             started: Instant::now(),
             dataplane: watch::Sender::new(initial),
             vrrp: watch::Sender::new(VrrpStatus {
-                scheduling: "not_running".into(),
+                scheduling: VrrpScheduling::NotRunning,
                 groups: Vec::new(),
             }),
-            health: HealthBoard::default(),
+            health: watch::Sender::new(HealthMap::new()),
         }
     }
 
@@ -188,14 +226,19 @@ impl StatusBoard {
         self.vrrp.borrow().clone()
     }
 
-    /// Where the health checkers write, and the API reads.
-    pub fn health(&self) -> HealthBoard {
+    /// The sending end of the health map, for its one writer (the actor's
+    /// [`crate::health::Checkers`]).
+    pub fn health_publisher(&self) -> watch::Sender<HealthMap> {
         self.health.clone()
     }
 
+    /// A receiver of the health map as the checkers' owner publishes it.
+    pub fn health_watch(&self) -> watch::Receiver<HealthMap> {
+        self.health.subscribe()
+    }
+
     pub fn health_list(&self) -> Vec<RealServerHealth> {
-        let b = self.health.lock().unwrap_or_else(|p| p.into_inner());
-        b.values().cloned().collect()
+        self.health.borrow().values().cloned().collect()
     }
 
     pub fn uptime_secs(&self) -> u64 {

@@ -240,13 +240,13 @@ async fn ownership_survives_a_restart() {
     let kernel = MemoryKernel::default();
     let (tx, rx) = watch::channel(snap(1, config(1)));
     let board = StatusBoard::new(DataplaneStatus::default());
-    let (h, task) = lbd::dataplane::actor::spawn_with_store(
+    let (h, task) = lbd::dataplane::actor::spawn_with_owned(
         Box::new(kernel.clone()),
         rx,
         board.clone(),
         EventBus::default(),
         ActorConfig::default(),
-        Some(store.clone()),
+        Box::new(store.clone()),
     );
     wait_for(&board, "running", |s| s.state == DataplaneState::Running).await;
     assert_eq!(
@@ -262,13 +262,13 @@ async fn ownership_survives_a_restart() {
     c.virtual_servers.remove(1);
     let (_tx, rx) = watch::channel(snap(2, c));
     let board = StatusBoard::new(DataplaneStatus::default());
-    let (_h, _task) = lbd::dataplane::actor::spawn_with_store(
+    let (_h, _task) = lbd::dataplane::actor::spawn_with_owned(
         Box::new(kernel.clone()),
         rx,
         board.clone(),
         EventBus::default(),
         ActorConfig::default(),
-        Some(store.clone()),
+        Box::new(store.clone()),
     );
     wait_for(&board, "revision 2", |s| s.applied_revision == Some(2)).await;
     assert_eq!(kernel.with(|k| k.table.services.len()), 1);
@@ -280,6 +280,46 @@ async fn ownership_survives_a_restart() {
         store.load_owned().await.unwrap(),
         vec!["tcp|192.168.10.100|80"]
     );
+}
+
+/// The actor only knows the `OwnedServices` trait: the in-memory record does what the store
+/// does across a restart of the actor.
+#[tokio::test]
+async fn ownership_survives_a_restart_in_any_record() {
+    use lbd::dataplane::owned::MemoryOwned;
+    let record = MemoryOwned::default();
+    let kernel = MemoryKernel::default();
+    let (tx, rx) = watch::channel(snap(1, config(1)));
+    let board = StatusBoard::new(DataplaneStatus::default());
+    let (h, task) = lbd::dataplane::actor::spawn_with_owned(
+        Box::new(kernel.clone()),
+        rx,
+        board.clone(),
+        EventBus::default(),
+        ActorConfig::default(),
+        Box::new(record.clone()),
+    );
+    wait_for(&board, "running", |s| s.state == DataplaneState::Running).await;
+    assert_eq!(record.get().len(), 2);
+    drop((h, tx));
+    task.await.unwrap();
+
+    let mut c = config(1);
+    c.virtual_servers.remove(1);
+    let (_tx, rx) = watch::channel(snap(2, c));
+    let board = StatusBoard::new(DataplaneStatus::default());
+    let (_h, _task) = lbd::dataplane::actor::spawn_with_owned(
+        Box::new(kernel.clone()),
+        rx,
+        board.clone(),
+        EventBus::default(),
+        ActorConfig::default(),
+        Box::new(record.clone()),
+    );
+    wait_for(&board, "revision 2", |s| s.applied_revision == Some(2)).await;
+    assert_eq!(kernel.with(|k| k.table.services.len()), 1);
+    let owned: Vec<String> = record.get().iter().map(|k| k.to_token()).collect();
+    assert_eq!(owned, vec!["tcp|192.168.10.100|80"]);
 }
 
 /// The incremental path (only virtual servers that are new `Arc`s are recomputed, only their

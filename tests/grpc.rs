@@ -290,8 +290,8 @@ async fn seed_round_trip_and_parity_with_http() {
     assert_eq!(st.virtual_servers, 0);
     assert_eq!(st.revision, 8);
     assert_ne!(
-        st.dataplane.unwrap().state,
-        "running",
+        st.dataplane.unwrap().state(),
+        pb::DataplaneState::Running,
         "no IPVS on this kernel"
     );
     let ev = c
@@ -527,6 +527,87 @@ async fn ipvs_reads_say_unavailable_without_ipvs() {
         .await
         .unwrap_err();
     assert_eq!(e.code(), Code::Unavailable);
+}
+
+/// The status is typed end to end: the data plane's state and a real server's health (from
+/// its checker's verdict, over the actor's channel) arrive as the proto enums.
+#[tokio::test]
+async fn status_carries_states_as_enums() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = lbd::server::start_with_kernel(
+        support::config(&dir.path().join("lbd.db")),
+        Box::new(lbd::kernel::memory::MemoryKernel::default()),
+    )
+    .await
+    .unwrap();
+    let mut c = LbdClient::connect(format!("http://{}", running.grpc_addr))
+        .await
+        .unwrap();
+    // A real server nothing listens on: its first check fails.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let vs = pb::VirtualServer {
+        address: Some("10.0.0.1".into()),
+        port: Some(80),
+        protocol: pb::Protocol::Tcp as i32,
+        delay_loop_ms: Some(100),
+        real_servers: vec![pb::RealServer {
+            address: "127.0.0.1".into(),
+            port: Some(80),
+            health_check: Some(pb::HealthCheck {
+                r#type: pb::CheckKind::Tcp as i32,
+                connect_port: Some(u32::from(port)),
+                connect_timeout_ms: Some(100),
+                retry: Some(0),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    c.create_virtual_server(pb::CreateVirtualServerRequest {
+        virtual_server: Some(vs),
+        options: None,
+    })
+    .await
+    .unwrap();
+    let t = std::time::Instant::now();
+    let st = loop {
+        let st = c
+            .get_status(pb::GetStatusRequest {})
+            .await
+            .unwrap()
+            .into_inner();
+        if st
+            .health
+            .first()
+            .is_some_and(|h| h.state() == pb::HealthState::Down)
+        {
+            break st;
+        }
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(10),
+            "no down verdict: {st:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    assert_eq!(st.dataplane.unwrap().state(), pb::DataplaneState::Running);
+    assert_eq!(st.health[0].transitions, 1);
+    let v = st.vrrp.unwrap();
+    assert_eq!(v.scheduling(), pb::VrrpScheduling::NotRunning);
+    // The same words over HTTP as before the enums.
+    let http: serde_json::Value =
+        reqwest::get(format!("http://{}/api/v1/status", running.http_addr))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+    assert_eq!(http["dataplane"]["state"], "running");
+    assert_eq!(http["health"][0]["state"], "down");
+    assert_eq!(http["vrrp"]["scheduling"], "not_running");
+    running.shutdown().await.unwrap();
 }
 
 #[tokio::test]

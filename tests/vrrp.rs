@@ -25,18 +25,22 @@ fn two_hosts(name: &str) -> Topology {
     t
 }
 
-/// The last transition of a group status: (time, from, to, reason).
+/// The last transition of a group status: (time, from, to, reason in words as `lbd ctl
+/// status` and the log give it).
 fn last_transition(g: &serde_json::Value) -> (u64, String, String, String) {
     let t = g["transitions"]
         .as_array()
         .and_then(|t| t.last())
         .cloned()
         .unwrap_or_default();
+    let reason = serde_json::from_value::<lbd::events::VrrpReason>(t["reason"].clone())
+        .map(|r| r.describe(t["detail"].as_str()))
+        .unwrap_or_else(|e| format!("unreadable reason {}: {e}", t["reason"]));
     (
         t["time_unix_ms"].as_u64().unwrap_or(0),
         t["from"].as_str().unwrap_or("").into(),
         t["to"].as_str().unwrap_or("").into(),
-        t["reason"].as_str().unwrap_or("").into(),
+        reason,
     )
 }
 

@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 
-use crate::service::Service;
+use super::AppState;
 
 const INDEX: &str = include_str!("../../web/index.html");
 const STYLE: &str = include_str!("../../web/style.css");
@@ -18,7 +18,7 @@ const FORMS: &str = include_str!("../../web/forms.js");
 /// Everything the page loads comes from this server; no inline script or style, no framing.
 const CSP: &str = "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'none'";
 
-pub fn router() -> Router<Service> {
+pub fn router() -> Router<AppState> {
     Router::new()
         .route(
             "/",

@@ -32,9 +32,19 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use utoipa_swagger_ui::SwaggerUi;
 
+use crate::dataplane::actor::DataplaneHandle;
 use crate::model::Change;
 use crate::service::{Service, WriteResult};
 use error::ApiError;
+
+/// What the handlers reach: the service (configuration, status, events) and the data plane's
+/// handle (the kernel's table). `server::start` builds them in that order and hands both in;
+/// a handler takes the one it needs (`State<Service>` or `State<DataplaneHandle>`).
+#[derive(Clone, axum::extract::FromRef)]
+pub struct AppState {
+    pub service: Service,
+    pub dataplane: DataplaneHandle,
+}
 
 /// Where the spec is served; `openapi/openapi.json` in the repository is a copy of it.
 pub const OPENAPI_PATH: &str = "/api-docs/openapi.json";
@@ -65,7 +75,7 @@ pub struct WriteSummary {
     pub changes: Vec<Change>,
 }
 
-fn api_router() -> OpenApiRouter<Service> {
+fn api_router() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(virtual_servers::list, virtual_servers::create))
         .routes(routes!(
@@ -114,7 +124,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 
 /// The routes and their spec, with what the derives cannot say added to the spec: the one
 /// place both the served document and `lbd openapi` come from.
-fn routes_and_spec() -> (Router<Service>, utoipa::openapi::OpenApi) {
+fn routes_and_spec() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     let (router, mut spec) = api_router().split_for_parts();
     document_secrets(&mut spec);
     schema::document_limits(&mut spec);
@@ -306,19 +316,19 @@ fn dry_run_answer(op: &mut utoipa::openapi::path::Operation) {
 }
 
 /// The whole HTTP application, with the default [`limits::HttpLimits`].
-pub fn router(service: Service) -> Router {
-    router_with(service, limits::HttpLimits::default())
+pub fn router(state: AppState) -> Router {
+    router_with(state, limits::HttpLimits::default())
 }
 
 /// The whole HTTP application: routes, docs, then (outermost last) the body gate, the default
 /// ETag and request tracing.
-pub fn router_with(service: Service, limits: limits::HttpLimits) -> Router {
-    router_with_auth(service, limits, crate::auth::Auth::open())
+pub fn router_with(state: AppState, limits: limits::HttpLimits) -> Router {
+    router_with_auth(state, limits, crate::auth::Auth::open())
 }
 
 /// [`router_with`], with `auth` deciding who may call what (see [`access`]).
 pub fn router_with_auth(
-    service: Service,
+    state: AppState,
     limits: limits::HttpLimits,
     auth: crate::auth::Auth,
 ) -> Router {
@@ -341,7 +351,7 @@ pub fn router_with_auth(
             limits::gate,
         ))
         .layer(middleware::from_fn_with_state(
-            service.clone(),
+            state.service.clone(),
             default_etag,
         ))
         // Outside the body gate: a caller without the role never gets a body read.
@@ -355,7 +365,7 @@ pub fn router_with_auth(
                 tower_http::trace::DefaultOnFailure::new().level(tracing::Level::DEBUG),
             ),
         )
-        .with_state(service)
+        .with_state(state)
 }
 
 /// A response with `ETag: "<revision>"`.

@@ -16,23 +16,26 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::desired::{alive_weight, desired_service, desired_table, quorum_next, Health};
+use super::owned::{MemoryOwned, OwnedServices};
 use super::quorum::{QuorumCause, QuorumCommandKind};
 use super::reconcile::{reconcile, reconcile_keys};
 use super::table::{IpvsTable, ServiceKey};
 use crate::events::{EventBus, EventKind};
 use crate::health::state::HealthState;
-use crate::health::{Checkers, Verdict};
+use crate::health::{Checkers, Report, Verdict};
 use crate::kernel::{Kernel, KernelError};
 use crate::model::config::VsChanges;
 use crate::model::idmap::{IdMap, IdSet};
 use crate::model::{Snapshot, VirtualServer, VrrpGroup};
 use crate::status::{DataplaneState, DataplaneStatus, StatusBoard};
-use crate::store::Store;
 use crate::vrrp::engine::VrrpEngine;
 
 /// Applies of at most this many operations run on the actor's task (`with_kernel`); larger
 /// ones (a cold load, a resync, a whole-config PUT) on a blocking thread.
 const INLINE_OPS: usize = 64;
+
+/// The health checkers' report queue; a full one makes the checkers wait, never drops.
+const REPORTS_QUEUE: usize = 1024;
 
 #[derive(Debug, Clone)]
 pub struct ActorConfig {
@@ -86,6 +89,9 @@ pub enum HandleError {
     Gone,
     #[error(transparent)]
     Kernel(#[from] KernelError),
+    /// IPVS has no netlink command for the connection table; its /proc file could not be read.
+    #[error("IPVS is unavailable: /proc/net/ip_vs_conn: {0}")]
+    Connections(String),
 }
 
 impl DataplaneHandle {
@@ -140,6 +146,21 @@ impl DataplaneHandle {
         Ok(rx.await.map_err(|_| HandleError::Gone)??)
     }
 
+    /// The kernel's whole IPVS table (services lbd does not manage included), read now, as
+    /// both APIs show it.
+    pub async fn ipvs_view(&self) -> Result<super::view::IpvsTableView, HandleError> {
+        Ok(super::view::view(&self.kernel_table().await?))
+    }
+
+    /// The kernel's IPVS connection table (`ipvsadm -Lnc`), read now. It comes from a /proc
+    /// file, not the actor's netlink socket, so the read runs on a blocking thread of its own.
+    pub async fn connections(&self) -> Result<Vec<super::view::Connection>, HandleError> {
+        tokio::task::spawn_blocking(crate::ipvs::conn::read)
+            .await
+            .map_err(|e| HandleError::Connections(e.to_string()))?
+            .map_err(|e| HandleError::Connections(e.to_string()))
+    }
+
     pub async fn kernel_table(&self) -> Result<IpvsTable, HandleError> {
         let (tx, rx) = oneshot::channel();
         self.tx
@@ -168,8 +189,10 @@ struct Actor {
     cfg: ActorConfig,
     health: Health,
     checkers: Checkers,
-    verdicts: mpsc::Receiver<Verdict>,
-    store: Option<Store>,
+    /// Every checker task's round reports (see `crate::health`).
+    reports: mpsc::Receiver<Report>,
+    /// Where `owned` is kept across restarts.
+    record: Box<dyn OwnedServices>,
     /// The kernel's table as last dumped, with what lbd applied since.
     kernel_cache: Option<IpvsTable>,
     /// Services lbd created: the only ones it may delete.
@@ -181,7 +204,7 @@ struct Actor {
     desired_from: IdMap<(Arc<VirtualServer>, Option<ServiceKey>)>,
     /// Virtual servers whose real servers changed health since the last pass.
     health_dirty: IdSet,
-    /// The owned set differs from what the store holds (starts as loaded: no write at start-up
+    /// The owned set differs from what `record` holds (starts as loaded: no write at start-up
     /// unless the first pass changes it).
     owned_dirty: bool,
     status: DataplaneStatus,
@@ -194,7 +217,8 @@ struct Actor {
     vrrp_sent: Option<Vec<VrrpGroup>>,
 }
 
-/// Starts the actor. It runs until every handle and the snapshot sender are gone.
+/// Starts the actor, with its owned services recorded in memory only. It runs until every
+/// handle and the snapshot sender are gone.
 pub fn spawn(
     kernel: Box<dyn Kernel>,
     snapshots: watch::Receiver<Arc<Snapshot>>,
@@ -202,22 +226,29 @@ pub fn spawn(
     events: EventBus,
     cfg: ActorConfig,
 ) -> (DataplaneHandle, JoinHandle<()>) {
-    spawn_with_store(kernel, snapshots, board, events, cfg, None)
+    spawn_with_owned(
+        kernel,
+        snapshots,
+        board,
+        events,
+        cfg,
+        Box::new(MemoryOwned::default()),
+    )
 }
 
-/// Like [`spawn`], remembering in `store` which services lbd created, so that a restart can
+/// Like [`spawn`], remembering in `record` which services lbd created, so that a restart can
 /// still delete one whose removal had not reached the kernel before lbd stopped.
-pub fn spawn_with_store(
+pub fn spawn_with_owned(
     kernel: Box<dyn Kernel>,
     snapshots: watch::Receiver<Arc<Snapshot>>,
     board: StatusBoard,
     events: EventBus,
     cfg: ActorConfig,
-    store: Option<Store>,
+    record: Box<dyn OwnedServices>,
 ) -> (DataplaneHandle, JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(64);
-    let (vtx, verdicts) = mpsc::channel(1024);
-    let checkers = Checkers::new(board.health(), vtx);
+    let (rtx, reports) = mpsc::channel(REPORTS_QUEUE);
+    let checkers = Checkers::new(board.health_publisher(), rtx);
     let backoff = cfg.retry_min;
     let vrrp_kernel = Some(kernel.sibling());
     let actor = Actor {
@@ -228,14 +259,14 @@ pub fn spawn_with_store(
         cfg,
         health: Health::default(),
         checkers,
-        verdicts,
+        reports,
         owned: BTreeSet::new(),
         desired: None,
         desired_from: IdMap::default(),
         health_dirty: IdSet::default(),
         owned_dirty: false,
         kernel_cache: None,
-        store,
+        record,
         status: DataplaneStatus {
             state: DataplaneState::NotRunning,
             reason: Some("starting".into()),
@@ -251,17 +282,10 @@ pub fn spawn_with_store(
 
 impl Actor {
     async fn run(mut self, mut rx: mpsc::Receiver<Command>) {
-        if let Some(store) = &self.store {
-            match store.load_owned().await {
-                Ok(tokens) => {
-                    self.owned = tokens
-                        .iter()
-                        .filter_map(|t| ServiceKey::from_token(t))
-                        .collect();
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "cannot read the owned IPVS services; only this run's are known")
-                }
+        match self.record.load().await {
+            Ok(owned) => self.owned = owned,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the owned IPVS services; only this run's are known")
             }
         }
         self.sync_checkers();
@@ -278,14 +302,24 @@ impl Actor {
                     let wait = self.pass(Reason::Config).await;
                     next = self.next_after(next, wait);
                 }
-                Some(v) = self.verdicts.recv() => {
-                    self.on_verdict(v);
-                    // Verdicts that arrived meanwhile go into the same pass.
-                    while let Ok(v) = self.verdicts.try_recv() {
-                        self.on_verdict(v);
+                Some(r) = self.reports.recv() => {
+                    // Reports that arrived meanwhile are folded in at once, and their verdicts
+                    // go into the same pass.
+                    let mut batch = vec![r];
+                    while batch.len() < REPORTS_QUEUE {
+                        match self.reports.try_recv() {
+                            Ok(r) => batch.push(r),
+                            Err(_) => break,
+                        }
                     }
-                    let wait = self.pass(Reason::Health).await;
-                    next = self.next_after(next, wait);
+                    let verdicts = self.checkers.apply(batch);
+                    if !verdicts.is_empty() {
+                        for v in verdicts {
+                            self.on_verdict(v);
+                        }
+                        let wait = self.pass(Reason::Health).await;
+                        next = self.next_after(next, wait);
+                    }
                 }
                 cmd = rx.recv() => match cmd {
                     None => break,
@@ -383,14 +417,12 @@ impl Actor {
         }
     }
 
-    /// Writes the owned set to the store when it changed.
+    /// Writes the owned set to its record when it changed.
     async fn persist_owned(&mut self) {
-        let Some(store) = &self.store else { return };
         if !self.owned_dirty {
             return;
         }
-        let tokens: Vec<String> = self.owned.iter().map(ServiceKey::to_token).collect();
-        match store.save_owned(&tokens).await {
+        match self.record.save(&self.owned).await {
             Ok(()) => self.owned_dirty = false,
             Err(e) => tracing::error!(error = %e, "cannot record the owned IPVS services"),
         }

@@ -7,6 +7,8 @@
 
 pub mod actor;
 pub mod desired;
+pub mod owned;
 pub mod quorum;
 pub mod reconcile;
 pub mod table;
+pub mod view;

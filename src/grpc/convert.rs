@@ -422,6 +422,77 @@ fn forwarding(f: Forwarding) -> i32 {
     }
 }
 
+/// The kernel's table as `GetIpvs` answers it.
+pub fn ipvs_out(revision: u64, v: &crate::dataplane::view::IpvsTableView) -> pb::GetIpvsResponse {
+    let stats = |s: &crate::dataplane::table::Stats| pb::IpvsStats {
+        conns: s.conns,
+        inpkts: s.inpkts,
+        outpkts: s.outpkts,
+        inbytes: s.inbytes,
+        outbytes: s.outbytes,
+        cps: s.cps,
+        inpps: s.inpps,
+        outpps: s.outpps,
+        inbps: s.inbps,
+        outbps: s.outbps,
+    };
+    let services = v
+        .services
+        .iter()
+        .map(|s| pb::IpvsService {
+            protocol: s.protocol.map_or(0, protocol),
+            address: s.address.map(|a| a.to_string()),
+            port: s.port.map(u32::from),
+            fwmark: s.fwmark,
+            family: family(s.family),
+            scheduler: s.scheduler.clone(),
+            flags: s.flags,
+            timeout_secs: s.timeout_secs,
+            netmask_prefix: u32::from(s.netmask_prefix),
+            stats: Some(stats(&s.stats)),
+            destinations: s
+                .destinations
+                .iter()
+                .map(|d| pb::IpvsDestination {
+                    address: d.address.to_string(),
+                    port: u32::from(d.port),
+                    forwarding: forwarding(d.forwarding),
+                    weight: d.weight,
+                    upper_threshold: d.upper_threshold,
+                    lower_threshold: d.lower_threshold,
+                    active_conns: d.active_conns,
+                    inactive_conns: d.inactive_conns,
+                    persistent_conns: d.persistent_conns,
+                    stats: Some(stats(&d.stats)),
+                })
+                .collect(),
+        })
+        .collect();
+    pb::GetIpvsResponse {
+        revision,
+        services,
+        timeouts: v.timeouts.map(|t| pb::IpvsTimeouts {
+            tcp_secs: t.tcp_secs,
+            tcp_fin_secs: t.tcp_fin_secs,
+            udp_secs: t.udp_secs,
+        }),
+    }
+}
+
+pub fn connection_out(c: &crate::dataplane::view::Connection) -> pb::IpvsConnection {
+    pb::IpvsConnection {
+        protocol: c.protocol.clone(),
+        client: c.client.to_string(),
+        client_port: u32::from(c.client_port),
+        virtual_address: c.virtual_address.to_string(),
+        virtual_port: u32::from(c.virtual_port),
+        destination: c.destination.to_string(),
+        destination_port: u32::from(c.destination_port),
+        state: c.state.clone(),
+        expires_secs: c.expires_secs,
+    }
+}
+
 fn health_check(h: &HealthCheck) -> pb::HealthCheck {
     pb::HealthCheck {
         r#type: match h.kind {

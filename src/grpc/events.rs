@@ -116,7 +116,7 @@ pub fn message(e: &Event) -> pb::WatchedEvent {
     }
 }
 
-fn vrrp_state(s: VrrpState) -> pb::VrrpState {
+pub(super) fn vrrp_state(s: VrrpState) -> pb::VrrpState {
     match s {
         VrrpState::Initialize => pb::VrrpState::Initialize,
         VrrpState::Backup => pb::VrrpState::Backup,
@@ -125,7 +125,7 @@ fn vrrp_state(s: VrrpState) -> pb::VrrpState {
     }
 }
 
-fn vrrp_reason(r: VrrpReason) -> pb::VrrpReason {
+pub(super) fn vrrp_reason(r: VrrpReason) -> pb::VrrpReason {
     match r {
         VrrpReason::Startup => pb::VrrpReason::Startup,
         VrrpReason::AddressOwner => pb::VrrpReason::AddressOwner,
@@ -137,5 +137,12 @@ fn vrrp_reason(r: VrrpReason) -> pb::VrrpReason {
         VrrpReason::InterfaceDown => pb::VrrpReason::InterfaceDown,
         VrrpReason::InterfacesUp => pb::VrrpReason::InterfacesUp,
         VrrpReason::Shutdown => pb::VrrpReason::Shutdown,
+    }
+}
+
+pub(super) fn health_state(s: HealthState) -> pb::HealthState {
+    match s {
+        HealthState::Up => pb::HealthState::Up,
+        HealthState::Down => pb::HealthState::Down,
     }
 }

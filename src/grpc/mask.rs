@@ -6,8 +6,6 @@
 //! stored entity (or removed from it when the message leaves it unset, which resets it to the
 //! default), and the result is parsed by the same deserializer as every other write.
 
-use std::sync::OnceLock;
-
 use prost::Message;
 use prost_types::field_descriptor_proto::{Label, Type};
 use prost_types::{DescriptorProto, FieldMask, FileDescriptorSet};
@@ -56,77 +54,85 @@ impl Mask {
     }
 }
 
-fn descriptors() -> &'static [DescriptorProto] {
-    static D: OnceLock<Vec<DescriptorProto>> = OnceLock::new();
-    D.get_or_init(|| {
-        // The descriptor is compiled into the binary by build.rs; it always decodes.
-        FileDescriptorSet::decode(pb::FILE_DESCRIPTOR_SET)
-            .map(|set| {
-                set.file
-                    .into_iter()
-                    .filter(|f| f.package() == "lbd.v1")
-                    .flat_map(|f| f.message_type)
-                    .collect()
-            })
-            .unwrap_or_default()
-    })
+/// The `lbd.v1` message descriptors (the ones reflection serves), decoded once when the gRPC
+/// server is built and owned by it.
+#[derive(Debug, Clone, Default)]
+pub struct Descriptors {
+    messages: Vec<DescriptorProto>,
 }
 
-fn message(name: &str) -> Option<&'static DescriptorProto> {
-    descriptors().iter().find(|m| m.name() == name)
-}
-
-/// Checks `mask` against message `name` (e.g. "RealServer" of package lbd.v1). Every segment
-/// but the last must be a singular message field. An empty mask names nothing, which is a
-/// mistake rather than a no-op.
-pub fn parse(name: &str, mask: Option<FieldMask>) -> Result<Mask, Status> {
-    let paths = mask.map(|m| m.paths).unwrap_or_default();
-    if paths.is_empty() {
-        return Err(invalid(
-            "update_mask",
-            "name the fields to change (e.g. \"weight\" or \"health_check.retry\"), or \"*\" for all",
-        ));
+impl Descriptors {
+    /// Decodes the descriptor set build.rs compiled into the binary.
+    pub fn new() -> Result<Self, prost::DecodeError> {
+        let set = FileDescriptorSet::decode(pb::FILE_DESCRIPTOR_SET)?;
+        Ok(Descriptors {
+            messages: set
+                .file
+                .into_iter()
+                .filter(|f| f.package() == "lbd.v1")
+                .flat_map(|f| f.message_type)
+                .collect(),
+        })
     }
-    if paths.iter().any(|p| p == "*") {
-        if paths.len() > 1 {
+
+    fn message(&self, name: &str) -> Option<&DescriptorProto> {
+        self.messages.iter().find(|m| m.name() == name)
+    }
+
+    /// Checks `mask` against message `name` (e.g. "RealServer" of package lbd.v1). Every
+    /// segment but the last must be a singular message field. An empty mask names nothing,
+    /// which is a mistake rather than a no-op.
+    pub fn parse(&self, name: &str, mask: Option<FieldMask>) -> Result<Mask, Status> {
+        let paths = mask.map(|m| m.paths).unwrap_or_default();
+        if paths.is_empty() {
             return Err(invalid(
                 "update_mask",
-                "\"*\" names every field; give it alone",
+                "name the fields to change (e.g. \"weight\" or \"health_check.retry\"), or \"*\" for all",
             ));
         }
-        return Ok(Mask::All);
-    }
-    for (i, path) in paths.iter().enumerate() {
-        check_path(name, path).map_err(|why| {
-            invalid(
-                &format!("update_mask.paths[{i}]"),
-                &format!("unknown field path {path:?} of lbd.v1.{name}: {why}"),
-            )
-        })?;
-    }
-    Ok(Mask::Paths(paths))
-}
-
-fn check_path(name: &str, path: &str) -> Result<(), String> {
-    let mut msg = message(name).ok_or_else(|| format!("no message {name}"))?;
-    let segs: Vec<&str> = path.split('.').collect();
-    for (i, seg) in segs.iter().enumerate() {
-        let f = msg
-            .field
-            .iter()
-            .find(|f| f.name() == *seg)
-            .ok_or_else(|| format!("{} has no field {seg:?}", msg.name()))?;
-        if i + 1 < segs.len() {
-            if f.r#type() != Type::Message || f.label() == Label::Repeated {
-                return Err(format!(
-                    "{seg:?} is not a message field, so it has no sub-fields"
+        if paths.iter().any(|p| p == "*") {
+            if paths.len() > 1 {
+                return Err(invalid(
+                    "update_mask",
+                    "\"*\" names every field; give it alone",
                 ));
             }
-            let t = f.type_name().rsplit('.').next().unwrap_or_default();
-            msg = message(t).ok_or_else(|| format!("no message {t}"))?;
+            return Ok(Mask::All);
         }
+        for (i, path) in paths.iter().enumerate() {
+            self.check_path(name, path).map_err(|why| {
+                invalid(
+                    &format!("update_mask.paths[{i}]"),
+                    &format!("unknown field path {path:?} of lbd.v1.{name}: {why}"),
+                )
+            })?;
+        }
+        Ok(Mask::Paths(paths))
     }
-    Ok(())
+
+    fn check_path(&self, name: &str, path: &str) -> Result<(), String> {
+        let mut msg = self
+            .message(name)
+            .ok_or_else(|| format!("no message {name}"))?;
+        let segs: Vec<&str> = path.split('.').collect();
+        for (i, seg) in segs.iter().enumerate() {
+            let f = msg
+                .field
+                .iter()
+                .find(|f| f.name() == *seg)
+                .ok_or_else(|| format!("{} has no field {seg:?}", msg.name()))?;
+            if i + 1 < segs.len() {
+                if f.r#type() != Type::Message || f.label() == Label::Repeated {
+                    return Err(format!(
+                        "{seg:?} is not a message field, so it has no sub-fields"
+                    ));
+                }
+                let t = f.type_name().rsplit('.').next().unwrap_or_default();
+                msg = self.message(t).ok_or_else(|| format!("no message {t}"))?;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Copies the value at dotted `path` of `new` into `cur` (creating objects on the way), or
@@ -169,6 +175,10 @@ fn copy_path(cur: &mut Value, new: &Value, path: &str) {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    fn parse(name: &str, mask: Option<FieldMask>) -> Result<Mask, Status> {
+        Descriptors::new().unwrap().parse(name, mask)
+    }
 
     fn mask(paths: &[&str]) -> Option<FieldMask> {
         Some(FieldMask {

@@ -12,6 +12,7 @@ use std::future::Future;
 
 use tokio::net::TcpListener;
 
+use crate::dataplane::actor::DataplaneHandle;
 use crate::service::Service;
 
 /// The generated protobuf types and service stubs.
@@ -27,6 +28,8 @@ pub mod pb {
 pub enum GrpcError {
     #[error("reflection service: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
+    #[error("the compiled-in descriptor set: {0}")]
+    Descriptor(#[from] prost::DecodeError),
     #[error("transport: {0}")]
     Transport(#[from] tonic::transport::Error),
 }
@@ -35,6 +38,7 @@ pub enum GrpcError {
 pub async fn serve(
     listener: TcpListener,
     service: Service,
+    dataplane: DataplaneHandle,
     limits: crate::server::Limits,
     auth: crate::auth::Auth,
     shutdown: impl Future<Output = ()> + Send + 'static,
@@ -54,6 +58,8 @@ pub async fn serve(
     let api = pb::lbd_server::LbdServer::new(server::LbdApi {
         service,
         auth: auth.clone(),
+        dataplane,
+        masks: mask::Descriptors::new()?,
     })
     .max_decoding_message_size(limits.grpc_message_bytes());
     tonic::transport::Server::builder()

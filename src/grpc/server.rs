@@ -7,10 +7,15 @@ use super::mask;
 use super::pb;
 use crate::api::patch::{from_value, to_value};
 use crate::auth::{Auth, Caller, Role};
+use crate::dataplane::actor::DataplaneHandle;
 use crate::service::{Service, ServiceError, WriteOptions};
 
+/// The `lbd.v1.Lbd` service: what `grpc::serve` builds, from the parts `server::start` wires.
 pub struct LbdApi {
     pub service: Service,
+    pub dataplane: DataplaneHandle,
+    /// The message descriptors update masks are checked against, decoded once.
+    pub masks: mask::Descriptors,
     /// For `GetStatus`: whether the API asks for tokens.
     pub auth: Auth,
 }
@@ -118,7 +123,7 @@ impl pb::lbd_server::Lbd for LbdApi {
         r: Request<pb::UpdateVirtualServerRequest>,
     ) -> R<pb::VirtualServerWriteResponse> {
         let r = r.into_inner();
-        let mask = mask::parse("VirtualServer", r.update_mask)?;
+        let mask = self.masks.parse("VirtualServer", r.update_mask)?;
         let new = convert::virtual_server_json(r.virtual_server)?;
         let replace_real_servers = mask.names("real_servers");
         let w = self
@@ -222,7 +227,7 @@ impl pb::lbd_server::Lbd for LbdApi {
     ) -> R<pb::RealServerWriteResponse> {
         let caller = r.extensions().get::<Caller>().copied();
         let r = r.into_inner();
-        let mask = mask::parse("RealServer", r.update_mask)?;
+        let mask = self.masks.parse("RealServer", r.update_mask)?;
         // `operate` drains, undrains and weighs; anything else the mask names needs `admin`.
         if let Some(Caller(role)) = caller {
             if role < Role::Admin {
@@ -332,7 +337,7 @@ impl pb::lbd_server::Lbd for LbdApi {
         r: Request<pb::UpdateVrrpGroupRequest>,
     ) -> R<pb::VrrpGroupWriteResponse> {
         let r = r.into_inner();
-        let mask = mask::parse("VrrpGroup", r.update_mask)?;
+        let mask = self.masks.parse("VrrpGroup", r.update_mask)?;
         let new = convert::vrrp_group_json(r.vrrp_group)?;
         // Naming auth_pass and leaving it unset clears it ("*" keeps it, as Replace does).
         let clear_pass = matches!(&mask, mask::Mask::Paths(_))
@@ -362,7 +367,7 @@ impl pb::lbd_server::Lbd for LbdApi {
         r: Request<pb::UpdateVrrpNodeRequest>,
     ) -> R<pb::VrrpNodeWriteResponse> {
         let r = r.into_inner();
-        let mask = mask::parse("VrrpNode", r.update_mask)?;
+        let mask = self.masks.parse("VrrpNode", r.update_mask)?;
         let new = convert::vrrp_node_json(r.vrrp_node)?;
         let (id, node) = (r.vrrp_group_id, r.node);
         let not_found =
@@ -480,7 +485,7 @@ impl pb::lbd_server::Lbd for LbdApi {
             real_servers: s.real_servers as u64,
             vrrp_groups: s.vrrp_groups as u64,
             dataplane: Some(pb::DataplaneStatus {
-                state: serde_name(&d.state),
+                state: dataplane_state(d.state) as i32,
                 reason: d.reason.clone(),
                 applied_revision: d.applied_revision,
                 services: d.services as u64,
@@ -507,7 +512,7 @@ impl pb::lbd_server::Lbd for LbdApi {
                 .map(|h| pb::RealServerHealth {
                     virtual_server_id: h.virtual_server_id,
                     real_server_id: h.real_server_id,
-                    state: serde_name(&h.state),
+                    state: super::events::health_state(h.state) as i32,
                     since_unix_ms: h.since_unix_ms,
                     last_check_unix_ms: h.last_check_unix_ms,
                     last_latency_ms: h.last_latency_ms,
@@ -521,82 +526,12 @@ impl pb::lbd_server::Lbd for LbdApi {
 
     async fn get_ipvs(&self, _: Request<pb::GetIpvsRequest>) -> R<pb::GetIpvsResponse> {
         let revision = self.service.snapshot().revision;
-        let h = self
-            .service
-            .dataplane()
-            .ok_or_else(|| Status::unavailable("the data plane is not running"))?;
-        let t = h
-            .kernel_table()
+        let v = self
+            .dataplane
+            .ipvs_view()
             .await
             .map_err(|e| Status::unavailable(e.to_string()))?;
-        let v = crate::api::ipvs::view(&t);
-        let stats = |s: &crate::dataplane::table::Stats| pb::IpvsStats {
-            conns: s.conns,
-            inpkts: s.inpkts,
-            outpkts: s.outpkts,
-            inbytes: s.inbytes,
-            outbytes: s.outbytes,
-            cps: s.cps,
-            inpps: s.inpps,
-            outpps: s.outpps,
-            inbps: s.inbps,
-            outbps: s.outbps,
-        };
-        let services = v
-            .services
-            .iter()
-            .map(|s| pb::IpvsService {
-                protocol: match s.protocol.as_deref() {
-                    Some("tcp") => pb::Protocol::Tcp as i32,
-                    Some("udp") => pb::Protocol::Udp as i32,
-                    Some("sctp") => pb::Protocol::Sctp as i32,
-                    _ => 0,
-                },
-                address: s.address.clone(),
-                port: s.port.map(u32::from),
-                fwmark: s.fwmark,
-                family: if s.family == "ipv6" {
-                    pb::Family::Ipv6 as i32
-                } else {
-                    pb::Family::Ipv4 as i32
-                },
-                scheduler: s.scheduler.clone(),
-                flags: s.flags,
-                timeout_secs: s.timeout_secs,
-                netmask_prefix: u32::from(s.netmask_prefix),
-                stats: Some(stats(&s.stats)),
-                destinations: s
-                    .destinations
-                    .iter()
-                    .map(|d| pb::IpvsDestination {
-                        address: d.address.clone(),
-                        port: u32::from(d.port),
-                        forwarding: match d.forwarding {
-                            crate::model::Forwarding::Dr => pb::Forwarding::Dr as i32,
-                            crate::model::Forwarding::Nat => pb::Forwarding::Nat as i32,
-                            crate::model::Forwarding::Tun => pb::Forwarding::Tun as i32,
-                        },
-                        weight: d.weight,
-                        upper_threshold: d.upper_threshold,
-                        lower_threshold: d.lower_threshold,
-                        active_conns: d.active_conns,
-                        inactive_conns: d.inactive_conns,
-                        persistent_conns: d.persistent_conns,
-                        stats: Some(stats(&d.stats)),
-                    })
-                    .collect(),
-            })
-            .collect();
-        let timeouts = v.timeouts.map(|t| pb::IpvsTimeouts {
-            tcp_secs: t.tcp_secs,
-            tcp_fin_secs: t.tcp_fin_secs,
-            udp_secs: t.udp_secs,
-        });
-        Ok(Response::new(pb::GetIpvsResponse {
-            revision,
-            services,
-            timeouts,
-        }))
+        Ok(Response::new(convert::ipvs_out(revision, &v)))
     }
 
     async fn get_ipvs_timeouts(
@@ -632,11 +567,8 @@ impl pb::lbd_server::Lbd for LbdApi {
             }
             e => status_of(e),
         })?;
-        let h = self
-            .service
-            .dataplane()
-            .ok_or_else(|| Status::unavailable("the data plane is not running"))?;
-        h.zero(key.map(crate::dataplane::desired::kernel_key))
+        self.dataplane
+            .zero(key.map(crate::dataplane::desired::kernel_key))
             .await
             .map_err(|e| match e {
                 crate::dataplane::actor::HandleError::Kernel(
@@ -653,27 +585,13 @@ impl pb::lbd_server::Lbd for LbdApi {
         &self,
         _: Request<pb::ListConnectionsRequest>,
     ) -> R<pb::ListConnectionsResponse> {
-        let conns = tokio::task::spawn_blocking(crate::ipvs::conn::read)
+        let conns = self
+            .dataplane
+            .connections()
             .await
-            .map_err(|e| Status::internal(e.to_string()))?
-            .map_err(|e| {
-                Status::unavailable(format!("IPVS is unavailable: /proc/net/ip_vs_conn: {e}"))
-            })?;
+            .map_err(|e| Status::unavailable(e.to_string()))?;
         Ok(Response::new(pb::ListConnectionsResponse {
-            connections: conns
-                .into_iter()
-                .map(|c| pb::IpvsConnection {
-                    protocol: c.protocol,
-                    client: c.client.to_string(),
-                    client_port: u32::from(c.client_port),
-                    virtual_address: c.virtual_address.to_string(),
-                    virtual_port: u32::from(c.virtual_port),
-                    destination: c.destination.to_string(),
-                    destination_port: u32::from(c.destination_port),
-                    state: c.state,
-                    expires_secs: c.expires_secs,
-                })
-                .collect(),
+            connections: conns.iter().map(convert::connection_out).collect(),
         }))
     }
 
@@ -709,17 +627,40 @@ impl pb::lbd_server::Lbd for LbdApi {
     }
 }
 
-/// The serde name of a unit enum ("running", "up"), as the HTTP API shows it.
-fn serde_name<T: serde::Serialize>(v: &T) -> String {
-    match serde_json::to_value(v) {
-        Ok(serde_json::Value::String(s)) => s,
-        _ => String::new(),
+fn dataplane_state(s: crate::status::DataplaneState) -> pb::DataplaneState {
+    use crate::status::DataplaneState;
+    match s {
+        DataplaneState::NotRunning => pb::DataplaneState::NotRunning,
+        DataplaneState::Degraded => pb::DataplaneState::Degraded,
+        DataplaneState::Running => pb::DataplaneState::Running,
+    }
+}
+
+fn vrrp_scheduling(s: crate::status::VrrpScheduling) -> pb::VrrpScheduling {
+    use crate::status::VrrpScheduling;
+    match s {
+        VrrpScheduling::Fifo => pb::VrrpScheduling::Fifo,
+        VrrpScheduling::Normal => pb::VrrpScheduling::Normal,
+        VrrpScheduling::NotRunning => pb::VrrpScheduling::NotRunning,
+    }
+}
+
+fn vrrp_group_state(s: crate::status::VrrpGroupState) -> pb::VrrpState {
+    use crate::events::VrrpState;
+    use crate::status::VrrpGroupState;
+    let protocol = |s| super::events::vrrp_state(s);
+    match s {
+        VrrpGroupState::Initialize => protocol(VrrpState::Initialize),
+        VrrpGroupState::Backup => protocol(VrrpState::Backup),
+        VrrpGroupState::Master => protocol(VrrpState::Master),
+        VrrpGroupState::Fault => protocol(VrrpState::Fault),
+        VrrpGroupState::Disabled => pb::VrrpState::Disabled,
     }
 }
 
 fn vrrp_status(v: &crate::status::VrrpStatus) -> pb::VrrpStatus {
     pb::VrrpStatus {
-        scheduling: v.scheduling.clone(),
+        scheduling: vrrp_scheduling(v.scheduling) as i32,
         groups: v
             .groups
             .iter()
@@ -729,7 +670,7 @@ fn vrrp_status(v: &crate::status::VrrpStatus) -> pb::VrrpStatus {
                     name: g.name.clone(),
                     vrid: u32::from(g.vrid),
                     version: u32::from(g.version),
-                    state: g.state.clone(),
+                    state: vrrp_group_state(g.state) as i32,
                     interface: g.interface.clone(),
                     priority: g.priority.map(u32::from),
                     primary_address: g.primary_address.clone(),
@@ -760,9 +701,10 @@ fn vrrp_status(v: &crate::status::VrrpStatus) -> pb::VrrpStatus {
                         .iter()
                         .map(|t| pb::VrrpTransition {
                             time_unix_ms: t.time_unix_ms,
-                            from: t.from.clone(),
-                            to: t.to.clone(),
-                            reason: t.reason.clone(),
+                            from: super::events::vrrp_state(t.from) as i32,
+                            to: super::events::vrrp_state(t.to) as i32,
+                            reason: super::events::vrrp_reason(t.reason) as i32,
+                            detail: t.detail.clone(),
                         })
                         .collect(),
                     error: g.error.clone(),

@@ -6,6 +6,11 @@
 //! - [`Checkers`] (owned by the data-plane actor) starts, keeps and stops the tasks as the
 //!   configuration changes. A task whose real server and check are unchanged by an edit keeps
 //!   running with its state (keepalived loses health state on reload).
+//! - Each task sends a [`Report`] per round to its owner over one mpsc channel; it shares no
+//!   state. The owner hands the reports to [`Checkers::apply`], which keeps the health of every
+//!   checked real server, publishes it on a watch channel (the status reads that), and returns
+//!   the [`Verdict`]s (changes) the data plane acts on. A report from a task that has since been
+//!   restarted or stopped is dropped, so a late one cannot undo a newer state.
 //!
 //! Timing, as keepalived's TCP_CHECK: every `delay_loop` a round runs: try, and on failure retry
 //! up to `retry` more times `delay_before_retry` apart; a round with one success is healthy.
@@ -25,10 +30,10 @@ pub mod tcp;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::events::now_unix_ms;
@@ -201,35 +206,97 @@ pub struct Verdict {
     pub weight: Option<u32>,
 }
 
-pub type HealthBoard = Arc<Mutex<BTreeMap<Id, RealServerHealth>>>;
-
-fn lock(b: &HealthBoard) -> std::sync::MutexGuard<'_, BTreeMap<Id, RealServerHealth>> {
-    b.lock().unwrap_or_else(|p| p.into_inner())
+/// What one round of a checker task tells its owner.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Report {
+    pub real_server_id: Id,
+    /// Which start of the check sent it (see [`Checkers::apply`]).
+    pub generation: u64,
+    pub at_unix_ms: u64,
+    /// The latency of a successful round.
+    pub latency_ms: Option<f64>,
+    /// Why the round failed.
+    pub error: Option<String>,
+    /// Set when the round changed the state or the dynamic weight.
+    pub verdict: Option<Verdict>,
 }
 
-/// The running checker tasks. Dropping it stops them all.
+/// The health of every checked real server, by real server id, as [`Checkers`] publishes it.
+pub type HealthMap = BTreeMap<Id, RealServerHealth>;
+
+struct Task {
+    spec: CheckSpec,
+    generation: u64,
+    handle: JoinHandle<()>,
+}
+
+/// The running checker tasks and their health map. Dropping it stops them all.
 pub struct Checkers {
-    tasks: HashMap<Id, (CheckSpec, JoinHandle<()>)>,
+    tasks: HashMap<Id, Task>,
     /// The virtual servers of the last sync, and which of their real servers have checks.
     synced: IdMap<Arc<VirtualServer>>,
     by_vs: IdMap<Vec<Id>>,
-    board: HealthBoard,
-    tx: mpsc::Sender<Verdict>,
+    /// The health map: this is its one writer; readers hold receivers.
+    health: watch::Sender<HealthMap>,
+    tx: mpsc::Sender<Report>,
+    next_generation: u64,
     /// Real servers (virtual server id, real server id) whose checks started since the last
     /// [`Checkers::take_started_down`] with the state down (`alpha`): no verdict says so.
     started_down: Vec<(Id, Id)>,
 }
 
 impl Checkers {
-    pub fn new(board: HealthBoard, tx: mpsc::Sender<Verdict>) -> Self {
+    /// Checkers that publish health on `health` and whose tasks report on `tx` (the owner
+    /// receives them and passes them to [`Checkers::apply`]).
+    pub fn new(health: watch::Sender<HealthMap>, tx: mpsc::Sender<Report>) -> Self {
         Checkers {
             tasks: HashMap::new(),
             synced: IdMap::default(),
             by_vs: IdMap::default(),
-            board,
+            health,
             tx,
+            next_generation: 0,
             started_down: Vec::new(),
         }
+    }
+
+    /// Folds the tasks' reports into the health map, publishes it once, and returns the
+    /// verdicts among them. A report from a task that is no longer the current one for its
+    /// real server (restarted with new settings, or stopped) is dropped: it is old news.
+    pub fn apply(&mut self, reports: impl IntoIterator<Item = Report>) -> Vec<Verdict> {
+        let mut verdicts = Vec::new();
+        let tasks = &self.tasks;
+        self.health.send_if_modified(|map| {
+            let mut modified = false;
+            for r in reports {
+                let current = tasks
+                    .get(&r.real_server_id)
+                    .is_some_and(|t| t.generation == r.generation);
+                let Some(h) = map.get_mut(&r.real_server_id).filter(|_| current) else {
+                    tracing::debug!(
+                        real_server_id = r.real_server_id,
+                        generation = r.generation,
+                        "a report from a stopped or restarted check; dropped"
+                    );
+                    continue;
+                };
+                modified = true;
+                h.checks += 1;
+                h.last_check_unix_ms = Some(r.at_unix_ms);
+                h.last_latency_ms = r.latency_ms;
+                h.last_error = r.error;
+                if let Some(v) = r.verdict {
+                    if v.state != h.state {
+                        h.state = v.state;
+                        h.since_unix_ms = r.at_unix_ms;
+                        h.transitions += 1;
+                    }
+                    verdicts.push(v);
+                }
+            }
+            modified
+        });
+        verdicts
     }
 
     /// The real servers whose checks started as down (`alpha`) since the last call.
@@ -248,8 +315,8 @@ impl Checkers {
         for id in changes.removed {
             self.synced.remove(&id);
             for rs in self.by_vs.remove(&id).unwrap_or_default() {
-                if let Some((_, t)) = self.tasks.remove(&rs) {
-                    t.abort();
+                if let Some(t) = self.tasks.remove(&rs) {
+                    t.handle.abort();
                 }
                 gone.push(rs);
             }
@@ -259,8 +326,8 @@ impl Checkers {
             let keep: HashSet<Id> = wanted.iter().map(|s| s.real_server_id).collect();
             for rs in self.by_vs.remove(&vs.id).unwrap_or_default() {
                 if !keep.contains(&rs) {
-                    if let Some((_, t)) = self.tasks.remove(&rs) {
-                        t.abort();
+                    if let Some(t) = self.tasks.remove(&rs) {
+                        t.handle.abort();
                     }
                     gone.push(rs);
                 }
@@ -274,11 +341,12 @@ impl Checkers {
             }
             self.synced.insert(vs.id, vs);
         }
-        {
-            let mut b = lock(&self.board);
-            for id in &gone {
-                b.remove(id);
-            }
+        if !gone.is_empty() {
+            self.health.send_modify(|map| {
+                for id in &gone {
+                    map.remove(id);
+                }
+            });
         }
         gone
     }
@@ -287,16 +355,19 @@ impl Checkers {
     /// new one starts as up, or as down with `alpha`.
     fn start(&mut self, spec: CheckSpec, alpha: bool) {
         let id = spec.real_server_id;
-        if let Some((old, _)) = self.tasks.get(&id) {
-            if *old == spec {
+        if let Some(t) = self.tasks.get(&id) {
+            if t.spec == spec {
                 return;
             }
         }
-        let initial = {
-            let mut b = lock(&self.board);
-            let entry = b.entry(id).or_insert_with(|| {
+        let mut initial = HealthState::Up;
+        let started_down = &mut self.started_down;
+        self.health.send_if_modified(|map| {
+            let mut added = false;
+            let entry = map.entry(id).or_insert_with(|| {
+                added = true;
                 if alpha {
-                    self.started_down.push((spec.virtual_server_id, id));
+                    started_down.push((spec.virtual_server_id, id));
                 }
                 RealServerHealth {
                     virtual_server_id: spec.virtual_server_id,
@@ -314,16 +385,19 @@ impl Checkers {
                     checks: 0,
                 }
             });
-            entry.state
+            initial = entry.state;
+            added
+        });
+        self.next_generation += 1;
+        let generation = self.next_generation;
+        let handle = tokio::spawn(run(spec.clone(), generation, initial, self.tx.clone()));
+        let task = Task {
+            spec,
+            generation,
+            handle,
         };
-        let task = tokio::spawn(run(
-            spec.clone(),
-            initial,
-            self.board.clone(),
-            self.tx.clone(),
-        ));
-        if let Some((_, old)) = self.tasks.insert(id, (spec, task)) {
-            old.abort();
+        if let Some(old) = self.tasks.insert(id, task) {
+            old.handle.abort();
         }
     }
 
@@ -338,8 +412,8 @@ impl Checkers {
 
 impl Drop for Checkers {
     fn drop(&mut self) {
-        for (_, t) in self.tasks.values() {
-            t.abort();
+        for t in self.tasks.values() {
+            t.handle.abort();
         }
     }
 }
@@ -402,7 +476,9 @@ pub async fn round(spec: &CheckSpec) -> Result<(Duration, Option<u32>), CheckErr
     Err(last)
 }
 
-async fn run(spec: CheckSpec, initial: HealthState, board: HealthBoard, tx: mpsc::Sender<Verdict>) {
+/// One checker task: a round every `delay_loop`, each reported to the owner. It ends when
+/// aborted or when the owner is gone.
+async fn run(spec: CheckSpec, generation: u64, initial: HealthState, tx: mpsc::Sender<Report>) {
     tokio::time::sleep(first_offset(spec.real_server_id, spec.delay_loop)).await;
     let mut state = initial;
     let mut weight: Option<u32> = None;
@@ -411,42 +487,135 @@ async fn run(spec: CheckSpec, initial: HealthState, board: HealthBoard, tx: mpsc
         let result = round(&spec).await;
         let error = result.as_ref().err().map(|e| e.to_string());
         let changed = hyst.round(state, result.is_ok());
-        {
-            let mut b = lock(&board);
-            if let Some(h) = b.get_mut(&spec.real_server_id) {
-                h.checks += 1;
-                h.last_check_unix_ms = Some(now_unix_ms());
-                h.last_latency_ms = result.as_ref().ok().map(|d| d.0.as_secs_f64() * 1e3);
-                h.last_error = error.clone();
-                if let Some(new) = changed {
-                    h.state = new;
-                    h.since_unix_ms = now_unix_ms();
-                    h.transitions += 1;
-                }
-            }
-        }
         // A dynamic weight holds until a healthy round says otherwise (keepalived keeps it too).
         let new_weight = match &result {
             Ok((_, w)) => *w,
             Err(_) => weight,
         };
-        if changed.is_some() || new_weight != weight {
+        let verdict = (changed.is_some() || new_weight != weight).then(|| {
             weight = new_weight;
-            let new = changed.unwrap_or(state);
-            state = new;
-            let v = Verdict {
+            state = changed.unwrap_or(state);
+            Verdict {
                 virtual_server_id: spec.virtual_server_id,
                 real_server_id: spec.real_server_id,
                 target: spec.target,
-                state: new,
-                error,
+                state,
+                error: error.clone(),
                 weight,
-            };
-            if tx.send(v).await.is_err() {
-                // The actor is gone: nothing left to tell.
-                return;
             }
+        });
+        let report = Report {
+            real_server_id: spec.real_server_id,
+            generation,
+            at_unix_ms: now_unix_ms(),
+            latency_ms: result.as_ref().ok().map(|d| d.0.as_secs_f64() * 1e3),
+            error,
+            verdict,
+        };
+        if tx.send(report).await.is_err() {
+            // The owner is gone: nothing left to tell.
+            return;
         }
         tokio::time::sleep(spec.delay_loop).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::status::{DataplaneStatus, StatusBoard};
+
+    /// One virtual server with one TCP-checked real server (id 2) whose first round is minutes
+    /// away (delay_loop one hour), so only the reports a test sends arrive.
+    fn cfg() -> Config {
+        serde_json::from_value(serde_json::json!({"virtual_servers": [{
+            "id": 1, "address": "10.0.0.1", "port": 80, "delay_loop_ms": 3_600_000,
+            "real_servers": [{"id": 2, "address": "127.0.0.1", "port": 9,
+                "health_check": {"type": "tcp"}}]}]}))
+        .unwrap()
+    }
+
+    fn report(generation: u64, state: Option<HealthState>) -> Report {
+        Report {
+            real_server_id: 2,
+            generation,
+            at_unix_ms: 1_000,
+            latency_ms: None,
+            error: Some("connect failed: refused".into()),
+            verdict: state.map(|state| Verdict {
+                virtual_server_id: 1,
+                real_server_id: 2,
+                target: "127.0.0.1:9".parse().unwrap(),
+                state,
+                error: Some("connect failed: refused".into()),
+                weight: None,
+            }),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_verdict_sent_on_the_channel_changes_the_published_health() {
+        let board = StatusBoard::new(DataplaneStatus::default());
+        let mut status = board.health_watch();
+        let (tx, mut rx) = mpsc::channel(8);
+        let mut c = Checkers::new(board.health_publisher(), tx.clone());
+        c.sync(&cfg());
+        assert_eq!(board.health_list()[0].state, HealthState::Up);
+        status.mark_unchanged();
+
+        // What the task sends after a failed round that crosses `fall`, through the channel.
+        let generation = c.tasks[&2].generation;
+        tx.send(report(generation, Some(HealthState::Down)))
+            .await
+            .unwrap();
+        let verdicts = c.apply([rx.recv().await.unwrap()]);
+        assert_eq!(verdicts.len(), 1);
+        assert_eq!(verdicts[0].state, HealthState::Down);
+        assert!(status.has_changed().unwrap(), "the status watch saw it");
+        let h = status.borrow_and_update()[&2].clone();
+        assert_eq!(h.state, HealthState::Down);
+        assert_eq!((h.transitions, h.checks), (1, 1));
+        assert_eq!(h.since_unix_ms, 1_000);
+        assert_eq!(h.last_error.as_deref(), Some("connect failed: refused"));
+
+        // A round that changes nothing: counted, no verdict.
+        assert!(c.apply([report(generation, None)]).is_empty());
+        assert_eq!(board.health_list()[0].checks, 2);
+        assert_eq!(board.health_list()[0].state, HealthState::Down);
+    }
+
+    #[tokio::test]
+    async fn reports_of_a_restarted_or_stopped_check_are_dropped_and_nothing_stops() {
+        let board = StatusBoard::new(DataplaneStatus::default());
+        let (tx, _rx) = mpsc::channel(8);
+        let mut c = Checkers::new(board.health_publisher(), tx);
+        let mut cfg = cfg();
+        c.sync(&cfg);
+        let old = c.tasks[&2].generation;
+        // An edit of the check restarts its task (a new generation), keeping its state.
+        Arc::make_mut(&mut cfg.virtual_servers[0]).real_servers[0]
+            .health_check
+            .as_mut()
+            .unwrap()
+            .retry = 5;
+        c.sync(&cfg);
+        let new = c.tasks[&2].generation;
+        assert_ne!(old, new);
+        // The old task's last report, still in the queue: old news.
+        assert!(c.apply([report(old, Some(HealthState::Down))]).is_empty());
+        assert_eq!(board.health_list()[0].state, HealthState::Up);
+        assert_eq!(board.health_list()[0].checks, 0);
+        // A report for a real server nobody checks: dropped too; the next one still counts.
+        let mut stray = report(new, Some(HealthState::Down));
+        stray.real_server_id = 99;
+        let verdicts = c.apply([stray, report(new, Some(HealthState::Down))]);
+        assert_eq!(verdicts.len(), 1);
+        assert_eq!(board.health_list()[0].state, HealthState::Down);
+        // Stopped: its entry is gone, and its reports with it.
+        Arc::make_mut(&mut cfg.virtual_servers[0]).real_servers[0].health_check = None;
+        assert_eq!(c.sync(&cfg), vec![2]);
+        assert!(board.health_list().is_empty());
+        assert!(c.apply([report(new, Some(HealthState::Up))]).is_empty());
+        assert!(board.health_list().is_empty());
     }
 }

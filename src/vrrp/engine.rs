@@ -31,9 +31,13 @@ use super::instance::{Action, Input, Instance, InstanceConfig, Reason, State};
 use super::network::{parse_ipv4, VrrpSocket};
 use super::packet::peek_vrid;
 use crate::events::{EventBus, EventKind};
+use crate::events::{VrrpReason, VrrpState};
 use crate::kernel::{interface, rtnl::LinkMonitor, Kernel};
 use crate::model::{VirtualAddress, VrrpGroup};
-use crate::status::{StatusBoard, VrrpCounters, VrrpGroupStatus, VrrpStatus, VrrpTransition};
+use crate::status::{
+    StatusBoard, VrrpCounters, VrrpGroupState, VrrpGroupStatus, VrrpScheduling, VrrpStatus,
+    VrrpTransition,
+};
 
 /// SCHED_FIFO priority of the advert thread: above every normal task, below the kernel's own
 /// real-time threads (which run at 50 and 99).
@@ -139,18 +143,18 @@ impl Drop for VrrpEngine {
 }
 
 /// Asks for real-time scheduling for the calling thread.
-fn realtime() -> String {
+fn realtime() -> VrrpScheduling {
     let param = libc::sched_param {
         sched_priority: REALTIME_PRIORITY,
     };
     // SAFETY: pid 0 is the calling thread; param is valid.
     if unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) } == 0 {
         tracing::info!(priority = REALTIME_PRIORITY, "VRRP thread runs SCHED_FIFO");
-        "fifo".into()
+        VrrpScheduling::Fifo
     } else {
         let e = io::Error::last_os_error();
         tracing::warn!(error = %e, "VRRP thread cannot run real-time (needs CAP_SYS_NICE); adverts may be late on a busy machine");
-        "normal".into()
+        VrrpScheduling::Normal
     }
 }
 
@@ -178,7 +182,7 @@ struct Engine {
     kernel: Box<dyn Kernel>,
     board: StatusBoard,
     events: EventBus,
-    scheduling: String,
+    scheduling: VrrpScheduling,
     links: Option<LinkMonitor>,
     sockets: BTreeMap<String, VrrpSocket>,
     groups: BTreeMap<String, Group>,
@@ -656,7 +660,7 @@ impl Engine {
         self.dirty = true;
         self.publish(true);
         self.board.set_vrrp(VrrpStatus {
-            scheduling: "not_running".into(),
+            scheduling: VrrpScheduling::NotRunning,
             groups: self.status().groups,
         });
     }
@@ -682,7 +686,7 @@ impl Engine {
                     name: name.clone(),
                     vrid: g.spec.vrid.get(),
                     version: g.spec.version,
-                    state: "disabled".into(),
+                    state: VrrpGroupState::Disabled,
                     advert_interval_ms: g.spec.advert_interval_ms,
                     virtual_addresses: g
                         .spec
@@ -696,7 +700,7 @@ impl Engine {
                 if let Some(i) = &g.instance {
                     let cfg = i.config();
                     let c = i.counters();
-                    s.state = state_name(i.state()).into();
+                    s.state = VrrpState::from(i.state()).into();
                     s.interface = Some(cfg.interface.clone());
                     s.priority = Some(cfg.priority.get());
                     s.primary_address = Some(cfg.primary_address.to_string());
@@ -730,11 +734,15 @@ impl Engine {
                     };
                     s.transitions = i
                         .transitions()
-                        .map(|t| VrrpTransition {
-                            time_unix_ms: self.unix_ms(t.at),
-                            from: state_name(t.from).into(),
-                            to: state_name(t.to).into(),
-                            reason: reason_text(&t.reason),
+                        .map(|t| {
+                            let (reason, detail) = VrrpReason::of(&t.reason);
+                            VrrpTransition {
+                                time_unix_ms: self.unix_ms(t.at),
+                                from: t.from.into(),
+                                to: t.to.into(),
+                                reason,
+                                detail,
+                            }
                         })
                         .collect();
                 } else {
@@ -745,7 +753,7 @@ impl Engine {
             })
             .collect();
         VrrpStatus {
-            scheduling: self.scheduling.clone(),
+            scheduling: self.scheduling,
             groups,
         }
     }
@@ -774,18 +782,6 @@ pub fn state_name(s: State) -> &'static str {
 }
 
 pub fn reason_text(r: &Reason) -> String {
-    match r {
-        Reason::Startup => "startup".into(),
-        Reason::AddressOwner => "address owner (priority 255)".into(),
-        Reason::MasterDown => "no advert within the master-down interval".into(),
-        Reason::MasterStopped => "the master sent priority 0".into(),
-        Reason::Preempted => "preempted a lower-priority master".into(),
-        Reason::InitialStateMaster => "initial state MASTER".into(),
-        Reason::HigherPriorityMaster { src, priority } => {
-            format!("higher-priority master {src} (priority {priority})")
-        }
-        Reason::InterfaceDown(i) => format!("interface {i} down"),
-        Reason::InterfacesUp => "interfaces up".into(),
-        Reason::Shutdown => "shutdown".into(),
-    }
+    let (reason, detail) = VrrpReason::of(r);
+    reason.describe(detail.as_deref())
 }
