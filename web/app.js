@@ -483,7 +483,38 @@ function drain(vs, rs, on) {
 
 // ---- start -------------------------------------------------------------------------------------
 
+// ---- sign-in -----------------------------------------------------------------------------------
+
+/** The token goes in a same-site cookie, which every request of this page (the event stream's
+ * too, which cannot carry an Authorization header) sends; lbd reads it only from pages of its
+ * own origin. */
+function showLogin(reason) {
+  const f = $("login");
+  f.hidden = false;
+  $("login-error").textContent = reason || "";
+  $("login-token").focus();
+  f.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const token = $("login-token").value.trim();
+    if (!token || /[\s;,]/.test(token)) {
+      $("login-error").textContent = "A token has no spaces, commas or semicolons.";
+      return;
+    }
+    document.cookie = `lbd_token=${token}; path=/; SameSite=Strict`;
+    location.reload();
+  }, { once: true });
+}
+
 async function start() {
+  // Without a valid token nothing else can load: ask for one first.
+  try {
+    await api("GET", "/api/v1/status");
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 401) {
+      showLogin(document.cookie.includes("lbd_token=") ? "That token is not valid here." : "");
+      return;
+    }
+  }
   $("add-vs").addEventListener("click", addVirtualServer);
   $("add-group").addEventListener("click", addGroup);
   $("event-kind").addEventListener("change", renderEvents);
