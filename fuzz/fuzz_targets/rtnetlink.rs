@@ -1,7 +1,9 @@
 //! Fuzzes the rtnetlink answer decoding: finding the ack (NLMSG_ERROR) of a request in a
 //! datagram of netlink messages (`linux/netlink.h`, walked by `lbd::netlink::messages` and read
 //! with neli's types), with its extended ack's text, and the error its code stands for. No
-//! datagram may panic, and what follows an ack found cannot change it.
+//! datagram may panic, and what follows an ack found cannot change it. The same bytes as the
+//! body of an RTM_NEWLINK and an RTM_NEWADDR (`kernel::interface`'s readers, neli's
+//! `Ifinfomsg`/`Ifaddrmsg`): no panic.
 //!
 //! Input layout: bytes 0..4 the request's sequence number, the rest the received datagram.
 #![no_main]
@@ -16,6 +18,8 @@ fuzz_target!(|data: &[u8]| {
     }
     let seq = u32::from_ne_bytes([data[0], data[1], data[2], data[3]]);
     let dgram = &data[4..];
+    let _ = lbd::kernel::interface::parse_link(dgram);
+    let _ = lbd::kernel::interface::parse_ipv4_address(dgram, seq, "eth0");
     let Some(found) = ack(dgram, seq) else {
         return;
     };

@@ -97,7 +97,7 @@ fn exchange<P: Size + ToBytes>(
 }
 
 /// The link named `name` as the kernel answers RTM_GETLINK (by IFLA_IFNAME).
-fn get_link(name: &str) -> io::Result<Ifinfomsg> {
+fn get_link(name: &str) -> io::Result<InterfaceInfo> {
     check_name(name)?;
     let mut attrs = RtBuffer::new();
     attrs.push(
@@ -120,10 +120,7 @@ fn get_link(name: &str) -> io::Result<Ifinfomsg> {
         RTM_NEWLINK,
         true,
         |body| {
-            link = Some(
-                Ifinfomsg::from_bytes_with_input(&mut Cursor::new(body), body.len())
-                    .map_err(invalid)?,
-            );
+            link = Some(parse_link(body)?);
             Ok(())
         },
     )
@@ -131,14 +128,12 @@ fn get_link(name: &str) -> io::Result<Ifinfomsg> {
     link.ok_or_else(|| invalid("no answer to RTM_GETLINK"))
 }
 
-/// The index of `name` alone (what address changes need on the takeover path).
-pub fn index(name: &str) -> io::Result<u32> {
-    Ok(get_link(name)?.ifi_index().unsigned_abs())
-}
-
-/// Index, MAC and state of `name`; `NotFound` when there is no such interface.
-pub fn info(name: &str) -> io::Result<InterfaceInfo> {
-    let link = get_link(name)?;
+/// Reads the body of an RTM_NEWLINK (`struct ifinfomsg` and its attributes, by neli): index,
+/// IFLA_ADDRESS (zeros when the link has none) and IFF_UP with IFF_RUNNING. Fuzzed
+/// (fuzz/fuzz_targets/rtnetlink.rs).
+pub fn parse_link(body: &[u8]) -> io::Result<InterfaceInfo> {
+    let link =
+        Ifinfomsg::from_bytes_with_input(&mut Cursor::new(body), body.len()).map_err(invalid)?;
     let mut mac = [0u8; 6];
     if let Some(a) = link
         .rtattrs()
@@ -155,6 +150,42 @@ pub fn info(name: &str) -> io::Result<InterfaceInfo> {
         mac,
         up: flags.contains(Iff::UP) && flags.contains(Iff::RUNNING),
     })
+}
+
+/// The index of `name` alone (what address changes need on the takeover path).
+pub fn index(name: &str) -> io::Result<u32> {
+    Ok(get_link(name)?.index)
+}
+
+/// Index, MAC and state of `name`; `NotFound` when there is no such interface.
+pub fn info(name: &str) -> io::Result<InterfaceInfo> {
+    get_link(name)
+}
+
+/// Reads the body of an RTM_NEWADDR (`struct ifaddrmsg` and its attributes, by neli): the
+/// IPv4 address (IFA_LOCAL, else IFA_ADDRESS) when it is on interface `index` under the label
+/// `name`. Fuzzed (fuzz/fuzz_targets/rtnetlink.rs).
+pub fn parse_ipv4_address(body: &[u8], index: u32, name: &str) -> io::Result<Option<Ipv4Addr>> {
+    let a =
+        Ifaddrmsg::from_bytes_with_input(&mut Cursor::new(body), body.len()).map_err(invalid)?;
+    if *a.ifa_index() != index {
+        return Ok(None);
+    }
+    let attr = |t: Ifa| {
+        a.rtattrs()
+            .iter()
+            .find(|x| *x.rta_type() == t)
+            .map(|x| x.rta_payload().as_ref())
+    };
+    if let Some(label) = attr(Ifa::Label) {
+        if label.strip_suffix(&[0]).unwrap_or(label) != name.as_bytes() {
+            return Ok(None);
+        }
+    }
+    let addr = attr(Ifa::Local).or_else(|| attr(Ifa::Address));
+    Ok(addr
+        .and_then(|b| <[u8; 4]>::try_from(b).ok())
+        .map(Ipv4Addr::from))
 }
 
 fn not_found(name: &str, e: io::Error) -> io::Error {
@@ -183,26 +214,7 @@ pub fn ipv4_addresses(name: &str) -> io::Result<Vec<Ipv4Addr>> {
         .map_err(invalid)?;
     let mut out = Vec::new();
     exchange(Rtm::Getaddr, NlmF::DUMP, req, RTM_NEWADDR, false, |body| {
-        let a = Ifaddrmsg::from_bytes_with_input(&mut Cursor::new(body), body.len())
-            .map_err(invalid)?;
-        if *a.ifa_index() != index {
-            return Ok(());
-        }
-        let attr = |t: Ifa| {
-            a.rtattrs()
-                .iter()
-                .find(|x| *x.rta_type() == t)
-                .map(|x| x.rta_payload().as_ref())
-        };
-        if let Some(label) = attr(Ifa::Label) {
-            if label.strip_suffix(&[0]).unwrap_or(label) != name.as_bytes() {
-                return Ok(());
-            }
-        }
-        let addr = attr(Ifa::Local).or_else(|| attr(Ifa::Address));
-        if let Some(o) = addr.and_then(|b| <[u8; 4]>::try_from(b).ok()) {
-            out.push(Ipv4Addr::from(o));
-        }
+        out.extend(parse_ipv4_address(body, index, name)?);
         Ok(())
     })?;
     Ok(out)
