@@ -14,7 +14,7 @@
 
 use lbd::ipvs::socket::{batch_outcomes, collect_replies, dests, family_id, services, timeouts};
 use lbd::ipvs::uapi::{AF_INET, AF_INET6};
-use lbd::ipvs::wire::{parse_attrs, DestAttrs, MsgBuilder, Stats, SvcAttrs};
+use lbd::ipvs::wire::{attrs, DestAttrs, MsgBuilder, Stats, SvcAttrs};
 use lbd::kernel::netlink::{from_wire, svc_attrs};
 use libfuzzer_sys::fuzz_target;
 
@@ -25,10 +25,9 @@ const NAME_MAX: usize = 1024;
 fn encoded_nest(encode: impl FnOnce(&mut MsgBuilder)) -> Vec<u8> {
     let mut m = MsgBuilder::new(0x20, 0, 0, 0, 0);
     encode(&mut m);
-    let bytes = m.finish().expect("lbd's message serializes");
-    let attrs = parse_attrs(&bytes[20..]).expect("lbd's attributes parse");
-    let a = attrs.iter().next().expect("one nested attribute");
-    a.nla_payload().as_ref().to_vec()
+    let bytes = m.finish();
+    let (_, p) = attrs(&bytes[20..]).next().expect("one nested attribute");
+    p.to_vec()
 }
 
 fn service(s: &SvcAttrs) {
