@@ -204,3 +204,54 @@ fn realserver_up_and_down_in_a_namespace() {
         "nothing to change"
     );
 }
+
+/// rtnetlink through neli, inside a host's namespace: the interface reads (index, MAC, state,
+/// IPv4 addresses in the kernel's order), a virtual address added and removed with its acks
+/// (EEXIST and EADDRNOTAVAIL are answers, not errors), and a link change heard by the VRRP
+/// thread's link monitor.
+#[test]
+fn rtnetlink_reads_writes_and_hears_links_in_a_namespace() {
+    if !privileged("rtnetlink_reads_writes_and_hears_links_in_a_namespace") {
+        return;
+    }
+    let mut t = Topology::new("rtnl");
+    t.add_host("a", "192.168.78.1/24");
+    t.in_host("a", || {
+        use lbd::kernel::netlink::NetlinkKernel;
+        use lbd::kernel::{interface, rtnl::LinkMonitor, Kernel};
+        use lbd::model::VirtualAddress;
+
+        let info = interface::info("eth0").unwrap();
+        assert!(info.up, "{info:?}");
+        assert_ne!(info.mac, [0; 6]);
+        assert_eq!(interface::index("eth0").unwrap(), info.index);
+        let primary: Ipv4Addr = "192.168.78.1".parse().unwrap();
+        assert_eq!(interface::ipv4_addresses("eth0").unwrap(), vec![primary]);
+
+        let mut k = NetlinkKernel::new();
+        let vip: VirtualAddress = "192.168.78.100/32".parse().unwrap();
+        assert!(k.address_add("eth0", &vip).unwrap());
+        assert!(!k.address_add("eth0", &vip).unwrap(), "already there");
+        assert_eq!(
+            interface::ipv4_addresses("eth0").unwrap(),
+            vec![primary, "192.168.78.100".parse::<Ipv4Addr>().unwrap()]
+        );
+        assert!(k.address_del("eth0", &vip).unwrap());
+        assert!(!k.address_del("eth0", &vip).unwrap(), "already gone");
+        assert!(k.address_add("nosuch0", &vip).is_err());
+
+        let m = LinkMonitor::open().unwrap();
+        assert!(!m.drain());
+        let down = Command::new("ip")
+            .args(["link", "set", "eth0", "down"])
+            .status()
+            .unwrap();
+        assert!(down.success());
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while !m.drain() {
+            assert!(std::time::Instant::now() < deadline, "no link event");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(!interface::info("eth0").unwrap().up);
+    });
+}

@@ -1,11 +1,14 @@
 //! Fuzzes the rtnetlink answer decoding: finding the ack (NLMSG_ERROR) of a request in a
-//! datagram of netlink messages (`linux/netlink.h`), and the error its code stands for. No
-//! datagram may panic, and what follows an ack found cannot change it.
+//! datagram of netlink messages (`linux/netlink.h`, walked by `lbd::netlink::messages` and read
+//! with neli's types), with its extended ack's text, and the error its code stands for. No
+//! datagram may panic, and what follows an ack found cannot change it. The same bytes as the
+//! body of an RTM_NEWLINK and an RTM_NEWADDR (`kernel::interface`'s readers, neli's
+//! `Ifinfomsg`/`Ifaddrmsg`): no panic.
 //!
 //! Input layout: bytes 0..4 the request's sequence number, the rest the received datagram.
 #![no_main]
 
-use lbd::kernel::rtnl::ack_code;
+use lbd::kernel::rtnl::ack;
 use lbd::netlink::ack_error;
 use libfuzzer_sys::fuzz_target;
 
@@ -15,13 +18,21 @@ fuzz_target!(|data: &[u8]| {
     }
     let seq = u32::from_ne_bytes([data[0], data[1], data[2], data[3]]);
     let dgram = &data[4..];
-    let Some(code) = ack_code(dgram, seq) else {
+    let _ = lbd::kernel::interface::parse_link(dgram);
+    let _ = lbd::kernel::interface::parse_ipv4_address(dgram, seq, "eth0");
+    let Some(found) = ack(dgram, seq) else {
         return;
     };
+    let code = found.code;
     // What AddressSocket makes of it: 0 is done, anything else an error.
     assert_eq!(ack_error(code).is_none(), code == 0);
     // The walk stops at the ack: whatever the kernel sends after it cannot change the answer.
     let mut longer = dgram.to_vec();
     longer.extend_from_slice(dgram);
-    assert_eq!(ack_code(&longer, seq), Some(code));
+    assert_eq!(ack(&longer, seq), Some(found.clone()));
+    // The refusal keeps the code's errno and the kernel's text.
+    let text = found.ext_ack.clone();
+    if let Some(r) = found.refusal() {
+        assert_eq!(r.ext_ack, text);
+    }
 });

@@ -1,23 +1,40 @@
 //! A generic-netlink socket speaking to the kernel's IPVS family: requests with acks, and dumps.
+//!
+//! What the kernel answers is walked with [`crate::netlink::messages`] (headers read by neli)
+//! and its acks and errors read by [`crate::netlink::parse_ack`] (neli's types, with the
+//! extended ack's text); the family is resolved with neli's controller types. The IPVS
+//! attributes themselves are framed and read by [`super::wire`] (why not neli there: see its
+//! header). The socket is socket2's: a batch of many requests goes out in one `sendmsg` and its
+//! acks are read in bulk.
 
-use std::io;
+use std::io::{self, Cursor};
+
+use neli::consts::genl::CtrlAttr;
+use neli::types::{Buffer, GenlBuffer};
+use neli::FromBytesWithInput;
 
 use super::uapi::*;
 use super::wire::{attrs, get_u16, get_u32, DestAttrs, MsgBuilder, SvcAttrs};
-use crate::netlink::{ack_error, NetlinkSocket};
+use crate::netlink::{messages, parse_ack, Malformed, NetlinkSocket, Refusal};
 
 #[derive(Debug, thiserror::Error)]
 pub enum IpvsError {
     /// No IPVS in this kernel (family "IPVS" unknown) or no permission to talk to it.
     #[error("IPVS is unavailable: {0}")]
     Unavailable(String),
-    /// The kernel refused a request (errno from the netlink ack).
+    /// The kernel refused a request (errno from the netlink ack, and its extended ack's text).
     #[error("{op}: {source}")]
-    Refused { op: &'static str, source: io::Error },
+    Refused { op: &'static str, source: Refusal },
     #[error("netlink socket: {0}")]
     Io(#[from] io::Error),
     #[error("malformed netlink reply: {0}")]
     Malformed(&'static str),
+}
+
+impl From<Malformed> for IpvsError {
+    fn from(e: Malformed) -> Self {
+        IpvsError::Malformed(e.0)
+    }
 }
 
 pub struct IpvsSocket {
@@ -30,10 +47,12 @@ pub struct IpvsSocket {
 impl IpvsSocket {
     /// Opens a socket and resolves the IPVS family (which makes the kernel load ip_vs).
     pub fn open() -> Result<IpvsSocket, IpvsError> {
-        let sock = NetlinkSocket::open(libc::NETLINK_GENERIC, 0)?;
+        let sock = NetlinkSocket::open(libc::NETLINK_GENERIC)?;
         // Acks carry only the request's header (NETLINK_CAP_ACK), and the buffers are large
-        // enough for a batch of them: a lost ack would leave a batch undecided.
+        // enough for a batch of them: a lost ack would leave a batch undecided. Errors carry
+        // the kernel's text where it has one (NETLINK_EXT_ACK).
         let _ = sock.cap_ack();
+        let _ = sock.ext_ack();
         sock.set_buffers(4 << 20);
         let mut s = IpvsSocket {
             sock,
@@ -42,16 +61,9 @@ impl IpvsSocket {
             buf: vec![0u8; 1 << 16],
         };
         let seq = s.next_seq();
-        let mut m = MsgBuilder::new(
-            GENL_ID_CTRL,
-            NLM_F_REQUEST | NLM_F_ACK,
-            seq,
-            CTRL_CMD_GETFAMILY,
-            1,
-        );
-        m.str(CTRL_ATTR_FAMILY_NAME, IPVS_GENL_NAME);
+        let request = getfamily_request(seq, IPVS_GENL_NAME)?;
         let replies = s
-            .exchange(&m.finish(), seq, "resolve the IPVS family")
+            .exchange(&request, seq, "resolve the IPVS family")
             .map_err(|e| match e {
                 IpvsError::Refused { source, .. } => IpvsError::Unavailable(format!(
                 "the kernel has no generic-netlink family \"IPVS\" ({source}): no ip_vs module?"
@@ -240,37 +252,14 @@ pub fn collect_replies(
     op: &'static str,
     out: &mut Vec<Vec<u8>>,
 ) -> Result<bool, IpvsError> {
-    let mut off = 0;
-    while off + 16 <= data.len() {
-        let len = u32::from_ne_bytes(
-            data[off..off + 4]
-                .try_into()
-                .map_err(|_| IpvsError::Malformed("header"))?,
-        ) as usize;
-        if len < 16 || off + len > data.len() {
-            return Err(IpvsError::Malformed("message length"));
-        }
-        let ty = u16::from_ne_bytes([data[off + 4], data[off + 5]]);
-        let flags = u16::from_ne_bytes([data[off + 6], data[off + 7]]);
-        let mseq = u32::from_ne_bytes(
-            data[off + 8..off + 12]
-                .try_into()
-                .map_err(|_| IpvsError::Malformed("seq"))?,
-        );
-        let body = &data[off + 16..off + len];
-        off += (len + 3) & !3;
-        if mseq != seq {
+    for m in messages(data) {
+        let m = m?;
+        if m.seq != seq {
             continue;
         }
-        match ty {
+        match m.ty {
             NLMSG_ERROR => {
-                let code = i32::from_ne_bytes(
-                    body.get(..4)
-                        .ok_or(IpvsError::Malformed("error"))?
-                        .try_into()
-                        .map_err(|_| IpvsError::Malformed("error"))?,
-                );
-                if let Some(source) = ack_error(code) {
+                if let Some(source) = parse_ack(m.flags, m.body)?.refusal() {
                     return Err(IpvsError::Refused { op, source });
                 }
                 return Ok(true);
@@ -278,8 +267,8 @@ pub fn collect_replies(
             NLMSG_DONE => return Ok(true),
             _ => {
                 // Skip the 4-byte genl header.
-                out.push(body.get(4..).unwrap_or_default().to_vec());
-                if flags & NLM_F_MULTI == 0 && !wants_ack {
+                out.push(m.body.get(4..).unwrap_or_default().to_vec());
+                if m.flags & NLM_F_MULTI == 0 && !wants_ack {
                     return Ok(true);
                 }
             }
@@ -294,42 +283,80 @@ pub fn collect_replies(
 pub fn batch_outcomes(
     data: &[u8],
     first_seq: u32,
-    outcome: &mut [Option<Option<io::Error>>],
+    outcome: &mut [Option<Option<Refusal>>],
 ) -> Result<(), IpvsError> {
     let n = outcome.len();
-    let mut off = 0;
-    while off + 16 <= data.len() {
-        let len =
-            u32::from_ne_bytes([data[off], data[off + 1], data[off + 2], data[off + 3]]) as usize;
-        if len < 16 || off + len > data.len() {
-            return Err(IpvsError::Malformed("message length"));
-        }
-        let ty = u16::from_ne_bytes([data[off + 4], data[off + 5]]);
-        let seq =
-            u32::from_ne_bytes([data[off + 8], data[off + 9], data[off + 10], data[off + 11]]);
-        let msg = &data[off..off + len];
-        off += (len + 3) & !3;
-        let idx = seq.wrapping_sub(first_seq) as usize;
-        if ty != NLMSG_ERROR || idx >= n || outcome[idx].is_some() {
+    for m in messages(data) {
+        let m = m?;
+        let idx = m.seq.wrapping_sub(first_seq) as usize;
+        if m.ty != NLMSG_ERROR || idx >= n || outcome[idx].is_some() {
             continue;
         }
         // The error code is part of the message: one too short for it is malformed (reading on
         // would take the next message's bytes for it).
-        let code = msg.get(16..20).ok_or(IpvsError::Malformed("error"))?;
-        let code = i32::from_ne_bytes([code[0], code[1], code[2], code[3]]);
-        outcome[idx] = Some(ack_error(code));
+        outcome[idx] = Some(parse_ack(m.flags, m.body)?.refusal());
     }
     Ok(())
 }
 
-/// The family id in the answer to CTRL_CMD_GETFAMILY.
+/// CTRL_CMD_GETFAMILY for the family `name`, built with neli's controller types.
+pub fn getfamily_request(seq: u32, name: &str) -> Result<Vec<u8>, IpvsError> {
+    use neli::consts::genl::CtrlCmd;
+    use neli::consts::nl::{GenlId, NlmF};
+    use neli::genl::{AttrTypeBuilder, GenlmsghdrBuilder, NlattrBuilder};
+    use neli::nl::{NlPayload, NlmsghdrBuilder};
+    use neli::ToBytes;
+    let build = |e: &dyn std::fmt::Display| IpvsError::Io(io::Error::other(e.to_string()));
+    let mut attrs = GenlBuffer::new();
+    attrs.push(
+        NlattrBuilder::default()
+            .nla_type(
+                AttrTypeBuilder::default()
+                    .nla_type(CtrlAttr::FamilyName)
+                    .build()
+                    .map_err(|e| build(&e))?,
+            )
+            .nla_payload(name)
+            .build()
+            .map_err(|e| build(&e))?,
+    );
+    let genl = GenlmsghdrBuilder::default()
+        .cmd(CtrlCmd::Getfamily)
+        .version(1)
+        .attrs(attrs)
+        .build()
+        .map_err(|e| build(&e))?;
+    let msg = NlmsghdrBuilder::default()
+        .nl_type(GenlId::Ctrl)
+        .nl_flags(NlmF::REQUEST | NlmF::ACK)
+        .nl_seq(seq)
+        .nl_pid(0)
+        .nl_payload(NlPayload::Payload(genl))
+        .build()
+        .map_err(|e| build(&e))?;
+    let mut out = Cursor::new(Vec::with_capacity(32));
+    msg.to_bytes(&mut out).map_err(|e| build(&e))?;
+    Ok(out.into_inner())
+}
+
+/// The family id in the answer to CTRL_CMD_GETFAMILY, read with neli's controller types
+/// (`CtrlAttr::FamilyId`, CTRL_ATTR_FAMILY_ID).
 pub fn family_id(replies: &[Vec<u8>]) -> Result<u16, IpvsError> {
-    replies
-        .iter()
-        .flat_map(|p| attrs(p))
-        .find(|(t, _)| *t == CTRL_ATTR_FAMILY_ID)
-        .and_then(|(_, v)| get_u16(v))
-        .ok_or(IpvsError::Malformed("no family id"))
+    for p in replies {
+        let Ok(attrs) =
+            GenlBuffer::<CtrlAttr, Buffer>::from_bytes_with_input(&mut Cursor::new(p), p.len())
+        else {
+            continue;
+        };
+        if let Some(id) = attrs
+            .get_attr_handle()
+            .get_attribute(CtrlAttr::FamilyId)
+            .and_then(|a| get_u16(a.nla_payload().as_ref()))
+        {
+            return Ok(id);
+        }
+    }
+    Err(IpvsError::Malformed("no family id"))
 }
 
 /// The timeouts in the answer to IPVS_CMD_GET_CONFIG: (TCP, TCP FIN, UDP) seconds.
@@ -388,13 +415,13 @@ pub struct Request<'a> {
 const BATCH: usize = 1024;
 
 impl IpvsSocket {
-    /// Sends `reqs` many per sendmsg, with one ack per sendmsg (errors come anyway). Returns
+    /// Sends `reqs` many per sendmsg (serialized into one buffer), with one ack per sendmsg (errors come anyway). Returns
     /// each request's outcome (None: done; Some(err): refused) and the number of sendmsg calls.
     pub fn batch(
         &mut self,
         reqs: Vec<Request<'_>>,
-    ) -> Result<(Vec<Option<io::Error>>, usize), IpvsError> {
-        let mut results: Vec<Option<io::Error>> = Vec::with_capacity(reqs.len());
+    ) -> Result<(Vec<Option<Refusal>>, usize), IpvsError> {
+        let mut results: Vec<Option<Refusal>> = Vec::with_capacity(reqs.len());
         let mut sends = 0;
         let mut it = reqs.into_iter().peekable();
         while it.peek().is_some() {
@@ -421,7 +448,7 @@ impl IpvsSocket {
             sends += 1;
             // None: no answer yet. A request that is never answered succeeded, once the last
             // request's ack has arrived.
-            let mut outcome: Vec<Option<Option<io::Error>>> = (0..n).map(|_| None).collect();
+            let mut outcome: Vec<Option<Option<Refusal>>> = (0..n).map(|_| None).collect();
             while outcome[n - 1].is_none() {
                 let got = self.sock.recv(&mut self.buf)?;
                 batch_outcomes(&self.buf[..got], first_seq, &mut outcome)?;
@@ -497,7 +524,7 @@ mod tests {
         let mut d = ack(11, -libc::ENOENT);
         d.extend(ack(12, 0));
         d.extend(ack(99, -libc::EINVAL)); // not of this batch
-        let mut outcome: Vec<Option<Option<io::Error>>> = (0..3).map(|_| None).collect();
+        let mut outcome: Vec<Option<Option<Refusal>>> = (0..3).map(|_| None).collect();
         batch_outcomes(&d, 10, &mut outcome).unwrap();
         assert!(outcome[0].is_none());
         let refused = outcome[1].as_ref().unwrap().as_ref().unwrap();
@@ -558,15 +585,38 @@ mod tests {
         let datagram = [
             0x11, 0, 0, 0, 0x02, 0, 0, 0x01, 0x08, 0, 0, 0, 0, 0, 0x4c, 0, 0, 0, 0, 0x80,
         ];
-        let mut outcome: Vec<Option<Option<io::Error>>> = (0..4).map(|_| None).collect();
+        let mut outcome: Vec<Option<Option<Refusal>>> = (0..4).map(|_| None).collect();
         assert!(matches!(
             batch_outcomes(&datagram, 5, &mut outcome),
             Err(IpvsError::Malformed("error"))
         ));
         // A whole error with that code is a refusal.
-        let mut outcome: Vec<Option<Option<io::Error>>> = (0..1).map(|_| None).collect();
+        let mut outcome: Vec<Option<Option<Refusal>>> = (0..1).map(|_| None).collect();
         batch_outcomes(&ack(5, i32::MIN), 5, &mut outcome).unwrap();
         let e = outcome[0].as_ref().unwrap().as_ref().unwrap();
         assert_eq!(e.raw_os_error(), Some(libc::EPROTO));
+    }
+
+    /// The family request as neli frames it is what the hand-written MsgBuilder framed before
+    /// (CTRL_CMD_GETFAMILY version 1, CTRL_ATTR_FAMILY_NAME "IPVS\0").
+    #[test]
+    fn the_family_request_is_framed_as_before() {
+        let mut m = MsgBuilder::new(
+            GENL_ID_CTRL,
+            NLM_F_REQUEST | NLM_F_ACK,
+            3,
+            CTRL_CMD_GETFAMILY,
+            1,
+        );
+        m.str(CTRL_ATTR_FAMILY_NAME, IPVS_GENL_NAME);
+        assert_eq!(getfamily_request(3, IPVS_GENL_NAME).unwrap(), m.finish());
+        // And the answer's id is found by neli's CtrlAttr::FamilyId.
+        let mut reply = Vec::new();
+        reply.extend_from_slice(&6u16.to_ne_bytes());
+        reply.extend_from_slice(&CTRL_ATTR_FAMILY_ID.to_ne_bytes());
+        reply.extend_from_slice(&0x1du16.to_ne_bytes());
+        reply.extend_from_slice(&[0, 0]);
+        assert_eq!(family_id(&[reply]).unwrap(), 0x1d);
+        assert!(family_id(&[vec![1, 2, 3]]).is_err());
     }
 }

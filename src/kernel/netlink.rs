@@ -194,13 +194,19 @@ fn forwarding(m: u32) -> Forwarding {
 }
 
 fn io_error(what: &str, e: std::io::Error) -> KernelError {
-    match e.raw_os_error() {
+    os_error(what, e.raw_os_error(), e.to_string())
+}
+
+/// An error with its errno (which says whether lbd lacks a capability) and its text (with the
+/// kernel's extended ack, for a refusal).
+fn os_error(what: &str, errno: Option<i32>, e: String) -> KernelError {
+    match errno {
         Some(libc::EPERM) | Some(libc::EACCES) => KernelError::Unavailable(format!(
             "{what}: {e} (lbd needs CAP_NET_ADMIN and CAP_NET_RAW)"
         )),
         _ => KernelError::Refused {
             op: what.to_string(),
-            message: e.to_string(),
+            message: e,
         },
     }
 }
@@ -229,7 +235,11 @@ impl NetlinkKernel {
         r.map_err(|e| {
             // A socket error leaves the socket in doubt: open a new one next time.
             self.addr = None;
-            io_error(&format!("{what} {a} on {ifname}"), e)
+            os_error(
+                &format!("{what} {a} on {ifname}"),
+                e.raw_os_error(),
+                e.to_string(),
+            )
         })
     }
 }
