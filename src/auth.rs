@@ -411,18 +411,29 @@ pub fn bearer(value: &str) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
-/// Reads the token file again on SIGHUP and whenever it changes (checked every `poll`), until
-/// `stop`. A file that does not parse keeps the tokens already loaded.
-pub async fn reload(w: TokenWatch, poll: Duration, mut stop: watch::Receiver<bool>) {
-    let TokenWatch { path, tx, read_at } = w;
-    let mut hup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+/// SIGHUP, caught from now on.
+pub fn catch_sighup() -> Option<tokio::signal::unix::Signal> {
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
         Ok(s) => Some(s),
         Err(e) => {
             tracing::warn!(error = %e, "cannot catch SIGHUP: the token file is reloaded when it changes only");
             None
         }
-    };
-    let mut last = read_at;
+    }
+}
+
+/// Reads the token file again on SIGHUP and whenever it changes (checked every `poll`), until
+/// `stop`. A file that does not parse keeps the tokens already loaded. Without a token file
+/// (`None`) a SIGHUP only says there is nothing to reload: `systemctl reload` must not end lbd,
+/// which SIGHUP's default action would. `hup` is made by the caller while it starts, so a
+/// SIGHUP right after start-up is caught too (see [`catch_sighup`]).
+pub async fn reload(
+    w: Option<TokenWatch>,
+    mut hup: Option<tokio::signal::unix::Signal>,
+    poll: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut last = w.as_ref().and_then(|w| w.read_at);
     loop {
         let why = tokio::select! {
             _ = stop.wait_for(|s| *s) => return,
@@ -432,8 +443,8 @@ pub async fn reload(w: TokenWatch, poll: Duration, mut stop: watch::Receiver<boo
                     None => std::future::pending().await,
                 }
             } => "SIGHUP",
-            _ = tokio::time::sleep(poll) => {
-                let now = stamp(&path);
+            _ = tokio::time::sleep(poll), if w.is_some() => {
+                let now = w.as_ref().and_then(|w| stamp(&w.path));
                 if now == last {
                     continue;
                 }
@@ -441,10 +452,14 @@ pub async fn reload(w: TokenWatch, poll: Duration, mut stop: watch::Receiver<boo
                 "the file changed"
             }
         };
-        match TokenSet::load(&path) {
+        let Some(w) = &w else {
+            tracing::info!("SIGHUP: no token file to reload (lbd runs without --token-file)");
+            continue;
+        };
+        match TokenSet::load(&w.path) {
             Ok(set) => {
-                tracing::info!(path = %path.display(), tokens = set.len(), why, "token file reloaded");
-                let _ = tx.send(Arc::new(set));
+                tracing::info!(path = %w.path.display(), tokens = set.len(), why, "token file reloaded");
+                let _ = w.tx.send(Arc::new(set));
             }
             Err(e) => {
                 tracing::error!(error = %e, why, "token file not reloaded: the tokens loaded before stay in force");

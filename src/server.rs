@@ -167,14 +167,20 @@ pub async fn start_with_kernel(
         cfg.limits.http,
         auth.clone(),
     );
-    if let Some(w) = token_watch {
-        tasks.push((
-            "tokens",
-            tokio::spawn(
-                crate::auth::reload(w, std::time::Duration::from_secs(2), stop.subscribe()).map(Ok),
-            ),
-        ));
-    }
+    // The token file's reloads (SIGHUP, or a change); without one, SIGHUP is caught and
+    // ignored rather than ending lbd.
+    tasks.push((
+        "tokens",
+        tokio::spawn(
+            crate::auth::reload(
+                token_watch,
+                crate::auth::catch_sighup(),
+                std::time::Duration::from_secs(2),
+                stop.subscribe(),
+            )
+            .map(Ok),
+        ),
+    ));
     let mut rx = stop.subscribe();
     let conn_limits = cfg.limits.connections;
     tasks.push((

@@ -499,6 +499,23 @@ fn sighup_reloads_and_ctl_sends_the_token() {
 }
 
 #[test]
+fn sighup_without_a_token_file_does_not_end_lbd() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut lbd = ChildServer::spawn(&dir.path().join("lbd.db"));
+    let pid = lbd.child.id().to_string();
+    for _ in 0..3 {
+        assert!(std::process::Command::new("kill")
+            .args(["-HUP", &pid])
+            .status()
+            .unwrap()
+            .success());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(lbd.child.try_wait().unwrap().is_none(), "SIGHUP ended lbd");
+    assert!(lbd.terminate().success());
+}
+
+#[test]
 fn open_api_beyond_loopback_does_not_start() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("lbd.db");
