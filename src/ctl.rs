@@ -417,7 +417,7 @@ pub async fn status(url: &Api, out: &Output) -> Result<String, CtlError> {
     }
     // Ids alone say little; the configuration gives their addresses.
     let vss = virtual_servers(url).await.unwrap_or_default();
-    let now = crate::events::now_unix_ms();
+    let now = crate::control::events::now_unix_ms();
     let d = &v["dataplane"];
     let n = |x: &Value| x.as_u64().unwrap_or(0);
     let mut s = format!(
@@ -514,7 +514,7 @@ pub async fn status(url: &Api, out: &Output) -> Result<String, CtlError> {
 /// A VRRP transition's reason in words: the status names it (`master_down`, with a `detail`
 /// for some); the words are the ones the VRRP log line uses.
 fn transition_reason(t: &Value) -> String {
-    match serde_json::from_value::<crate::events::VrrpReason>(t["reason"].clone()) {
+    match serde_json::from_value::<crate::control::events::VrrpReason>(t["reason"].clone()) {
         Ok(r) => r.describe(t["detail"].as_str()),
         Err(_) => t["reason"].as_str().unwrap_or("?").to_string(),
     }

@@ -17,23 +17,17 @@
 //!   header/idle timeouts (the body limits are the API's, in [`api::limits`]).
 
 pub mod api;
-pub mod auth;
+pub mod control;
+pub mod daemon;
 pub mod ctl;
 pub mod dataplane;
-pub mod events;
 pub mod grpc;
 pub mod health;
 pub mod ipvs;
 pub mod ipvsadm;
 pub mod keepalived;
 pub mod kernel;
-pub mod listener;
 pub mod model;
 pub mod netlink;
 pub mod realserver;
-pub mod server;
-pub mod service;
-pub mod status;
-pub mod store;
-pub mod systemd;
 pub mod vrrp;

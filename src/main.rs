@@ -676,7 +676,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let want = (args.max_connections as u64)
         .saturating_mul(2)
         .saturating_add(1024);
-    let have = lbd::listener::raise_fd_limit(want);
+    let have = lbd::control::listener::raise_fd_limit(want);
     let mut max_connections = args.max_connections;
     if have < want {
         max_connections = (have.saturating_sub(1024) / 2).max(64) as usize;
@@ -687,7 +687,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         );
     }
     let ms = std::time::Duration::from_millis;
-    let limits = lbd::server::Limits {
+    let limits = lbd::daemon::Limits {
         http: lbd::api::limits::HttpLimits {
             body_bytes: args.max_body_bytes,
             config_body_bytes: args.max_config_body_bytes,
@@ -696,22 +696,22 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             body_timeout: ms(args.body_timeout_ms),
             max_requests: args.max_requests,
         },
-        connections: lbd::listener::ConnLimits {
+        connections: lbd::control::listener::ConnLimits {
             max_connections,
             header_timeout: ms(args.header_timeout_ms),
             idle_timeout: ms(args.idle_timeout_ms),
         },
         grpc_message_bytes: args.max_grpc_message_bytes,
     };
-    let cfg = lbd::server::ServerConfig {
+    let cfg = lbd::daemon::ServerConfig {
         limits,
-        notifier: lbd::systemd::Notifier::from_env(),
+        notifier: lbd::control::systemd::Notifier::from_env(),
         db: args.db.unwrap_or_else(default_db),
         http_listen: args.http_listen,
         grpc_listen: args.grpc_listen,
-        node_name: args.node_name.unwrap_or_else(lbd::server::hostname),
+        node_name: args.node_name.unwrap_or_else(lbd::daemon::hostname),
         resync_interval: std::time::Duration::from_millis(args.resync_interval_ms.max(100)),
-        auth: lbd::auth::AuthConfig {
+        auth: lbd::control::auth::AuthConfig {
             token_file: args.token_file,
             allowed_hosts: args.allowed_host,
             cors_origins: args.cors_origin,
@@ -729,7 +729,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 _ = int.recv() => {}
             }
         };
-        lbd::server::run(cfg, shutdown).await?;
+        lbd::daemon::run(cfg, shutdown).await?;
         anyhow::Ok(())
     })?;
     Ok(())

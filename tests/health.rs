@@ -7,12 +7,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use lbd::dataplane::actor::{spawn, ActorConfig};
-use lbd::events::{EventBus, EventKind};
+use lbd::control::events::{EventBus, EventKind};
 use lbd::health::state::HealthState;
 use lbd::health::{round, CheckSpec, HttpUrl, Probe};
 use lbd::kernel::memory::MemoryKernel;
 use lbd::model::{Config, Snapshot};
-use lbd::status::{DataplaneStatus, StatusBoard};
+use lbd::control::status::{DataplaneStatus, StatusBoard};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;

@@ -9,11 +9,11 @@ use std::time::{Duration, Instant};
 
 use lbd::dataplane::actor::{spawn, ActorConfig, DataplaneHandle};
 use lbd::dataplane::quorum::{QuorumCause, QuorumCommandKind};
-use lbd::events::{EventBus, EventKind};
+use lbd::control::events::{EventBus, EventKind};
 use lbd::health::state::HealthState;
 use lbd::kernel::memory::MemoryKernel;
 use lbd::model::{Config, Snapshot};
-use lbd::status::{DataplaneStatus, StatusBoard};
+use lbd::control::status::{DataplaneStatus, StatusBoard};
 use serde_json::{json, Value};
 use tokio::sync::watch;
 

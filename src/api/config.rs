@@ -11,7 +11,7 @@ use super::extract::{Write, WriteQuery};
 use super::patch::{body_as, put_body, strip_config_read_only, Body, PublicGroup};
 use super::{etag, write_response, WriteSummary};
 use crate::model::{Config, IpvsTimeouts, VirtualServer, VrrpGroup};
-use crate::service::Service;
+use crate::control::service::Service;
 
 const TAG: &str = "config";
 

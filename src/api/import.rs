@@ -15,8 +15,8 @@ use super::extract::Write;
 use crate::keepalived::Warning;
 use crate::model::validate::rule::KEEPALIVED_CONF;
 use crate::model::Change;
-use crate::service::Service;
-use crate::service::ServiceError;
+use crate::control::service::Service;
+use crate::control::service::ServiceError;
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]

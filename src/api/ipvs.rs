@@ -17,7 +17,7 @@ use crate::dataplane::actor::{DataplaneHandle, HandleError};
 use crate::kernel::KernelError;
 use crate::model::validate::rule;
 use crate::model::{Family, Protocol, VsKey};
-use crate::service::{Service, ServiceError};
+use crate::control::service::{Service, ServiceError};
 
 pub use crate::dataplane::view::{IpvsDestView, IpvsServiceView, IpvsTableView};
 

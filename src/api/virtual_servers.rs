@@ -13,7 +13,7 @@ use super::patch::{
 };
 use super::{created, etag, write_response, WriteSummary};
 use crate::model::VirtualServer;
-use crate::service::Service;
+use crate::control::service::Service;
 
 const TAG: &str = "virtual-servers";
 

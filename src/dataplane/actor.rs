@@ -20,14 +20,14 @@ use super::owned::{MemoryOwned, OwnedServices};
 use super::quorum::{QuorumCause, QuorumCommandKind};
 use super::reconcile::{reconcile, reconcile_keys};
 use super::table::{IpvsTable, ServiceKey};
-use crate::events::{EventBus, EventKind};
+use crate::control::events::{EventBus, EventKind};
 use crate::health::state::HealthState;
 use crate::health::{Checkers, Report, Verdict};
 use crate::kernel::{Kernel, KernelError};
 use crate::model::config::VsChanges;
 use crate::model::idmap::{IdMap, IdSet};
 use crate::model::{Snapshot, VirtualServer, VrrpGroup};
-use crate::status::{DataplaneState, DataplaneStatus, StatusBoard};
+use crate::control::status::{DataplaneState, DataplaneStatus, StatusBoard};
 use crate::vrrp::engine::VrrpEngine;
 
 /// Applies of at most this many operations run on the actor's task (`with_kernel`); larger

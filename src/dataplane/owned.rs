@@ -12,7 +12,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
 use super::table::ServiceKey;
-use crate::store::{Store, StoreError};
+use crate::control::store::{Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum OwnedError {

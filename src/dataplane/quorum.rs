@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use tokio::task::JoinHandle;
 use utoipa::ToSchema;
 
-use crate::events::{EventBus, EventKind};
+use crate::control::events::{EventBus, EventKind};
 use crate::health::misc;
 use crate::model::{Id, VirtualServer};
 

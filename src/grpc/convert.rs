@@ -13,7 +13,7 @@ use crate::model::{
     Change, ChangeOp, CheckKind, Config, EntityKind, Family, Forwarding, HealthCheck, InitialState,
     Protocol, RealServer, Scheduler, VirtualServer, VrrpGroup, VrrpNode,
 };
-use crate::service::WriteResult;
+use crate::control::service::WriteResult;
 
 /// An InvalidArgument whose message starts with the field path; the path also goes in the
 /// `lbd-field` metadata.

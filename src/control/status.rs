@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use utoipa::ToSchema;
 
-use crate::events::{VrrpReason, VrrpState};
+use crate::control::events::{VrrpReason, VrrpState};
 use crate::health::state::RealServerHealth;
 use crate::health::HealthMap;
 
@@ -74,7 +74,7 @@ pub struct Status {
     pub health: Vec<RealServerHealth>,
     /// Whether the API asks for tokens (filled in by the front end that answers).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub auth: Option<crate::auth::AuthStatus>,
+    pub auth: Option<crate::control::auth::AuthStatus>,
 }
 
 /// What the VRRP thread reports.
