@@ -17,17 +17,15 @@
 //!   header/idle timeouts (the body limits are the API's, in [`api::limits`]).
 
 pub mod api;
+pub mod cli;
 pub mod control;
 pub mod daemon;
-pub mod ctl;
 pub mod dataplane;
 pub mod grpc;
 pub mod health;
 pub mod ipvs;
-pub mod ipvsadm;
 pub mod keepalived;
 pub mod kernel;
 pub mod model;
 pub mod netlink;
-pub mod realserver;
 pub mod vrrp;

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::ipvsadm::{self, ServiceRef};
+use crate::cli::ipvsadm::{self, ServiceRef};
 use crate::keepalived::parser::FsIncludes;
 use crate::model::{Config, Protocol, VirtualServer};
 
@@ -30,8 +30,8 @@ pub enum CtlError {
     UnknownNode { node: String, known: String },
 }
 
-impl From<crate::ipvsadm::WordError> for CtlError {
-    fn from(e: crate::ipvsadm::WordError) -> Self {
+impl From<crate::cli::ipvsadm::WordError> for CtlError {
+    fn from(e: crate::cli::ipvsadm::WordError) -> Self {
         CtlError::Usage(e.0)
     }
 }
@@ -1020,7 +1020,7 @@ pub async fn restore(
     dry_run: bool,
     out: &Output,
 ) -> Result<String, CtlError> {
-    use crate::ipvsadm::Rule;
+    use crate::cli::ipvsadm::Rule;
     let rules = ipvsadm::parse_rules(rules)?;
     let (mut doc, _) = call(
         url,
