@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use lbd::control::events::EventKind;
 use lbd::grpc::pb;
-use lbd::health::state::HealthState;
+use lbd::dataplane::health::state::HealthState;
 use pb::lbd_client::LbdClient;
 use serde_json::{json, Value};
 use support::TestServer;

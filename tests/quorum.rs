@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use lbd::dataplane::actor::{spawn, ActorConfig, DataplaneHandle};
 use lbd::dataplane::quorum::{QuorumCause, QuorumCommandKind};
 use lbd::control::events::{EventBus, EventKind};
-use lbd::health::state::HealthState;
+use lbd::dataplane::health::state::HealthState;
 use lbd::kernel::memory::MemoryKernel;
 use lbd::model::{Config, Snapshot};
 use lbd::control::status::{DataplaneStatus, StatusBoard};
@@ -132,7 +132,7 @@ fn quorum_changes(e: &EventBus) -> Vec<bool> {
 /// state before it can be observed.
 fn late_id(period: Duration) -> i64 {
     (2..1000)
-        .find(|id| lbd::health::first_offset(*id, period) >= period / 2)
+        .find(|id| lbd::dataplane::health::first_offset(*id, period) >= period / 2)
         .unwrap()
 }
 

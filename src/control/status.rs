@@ -11,8 +11,8 @@ use tokio::sync::watch;
 use utoipa::ToSchema;
 
 use crate::control::events::{VrrpReason, VrrpState};
-use crate::health::state::RealServerHealth;
-use crate::health::HealthMap;
+use crate::dataplane::health::state::RealServerHealth;
+use crate::dataplane::health::HealthMap;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, ToSchema)]
 pub struct DataplaneStatus {
@@ -227,7 +227,7 @@ impl StatusBoard {
     }
 
     /// The sending end of the health map, for its one writer (the actor's
-    /// [`crate::health::Checkers`]).
+    /// [`crate::dataplane::health::Checkers`]).
     pub fn health_publisher(&self) -> watch::Sender<HealthMap> {
         self.health.clone()
     }

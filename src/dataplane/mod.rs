@@ -7,8 +7,10 @@
 
 pub mod actor;
 pub mod desired;
+pub mod health;
 pub mod owned;
 pub mod quorum;
 pub mod reconcile;
 pub mod table;
 pub mod view;
+pub mod vrrp;

@@ -130,7 +130,7 @@ impl PacketSocket {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::vrrp::tests::hex;
+    use crate::dataplane::vrrp::tests::hex;
 
     /// `../shared/vectors/keepalived/test_vectors.txt`, vector `garp_takeover`: the first of the
     /// 5 gratuitous ARPs keepalived 2.2.7 (lk02, MAC 02:00:c0:a8:0a:66) sent on becoming master
