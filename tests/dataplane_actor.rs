@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use lbd::dataplane::actor::{spawn, ActorConfig};
-use lbd::dataplane::table::IpvsOp;
+use lbd::ipvs::table::IpvsOp;
 use lbd::control::events::EventBus;
 use lbd::kernel::memory::MemoryKernel;
 use lbd::model::{Config, Snapshot};

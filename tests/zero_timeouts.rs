@@ -10,7 +10,7 @@ mod support;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use lbd::dataplane::table::{DestKey, ProtocolKey, ServiceCounters, ServiceKey, Stats, Timeouts};
+use lbd::ipvs::table::{DestKey, ProtocolKey, ServiceCounters, ServiceKey, Stats, Timeouts};
 use lbd::grpc::pb;
 use lbd::kernel::memory::MemoryKernel;
 use lbd::daemon::Running;
@@ -315,7 +315,7 @@ async fn zero_over_grpc() {
         .into_inner();
     assert_eq!(z.zeroed, "fwmark 7 ipv6");
     let fwm = ServiceKey::Fwmark {
-        family: lbd::dataplane::table::FamilyKey::Ipv6,
+        family: lbd::ipvs::table::FamilyKey::Ipv6,
         mark: 7,
     };
     assert_eq!(conns_of(&r.kernel, &fwm), 0);

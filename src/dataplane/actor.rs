@@ -19,7 +19,7 @@ use super::desired::{alive_weight, desired_service, desired_table, quorum_next, 
 use super::owned::{MemoryOwned, OwnedServices};
 use super::quorum::{QuorumCause, QuorumCommandKind};
 use super::reconcile::{reconcile, reconcile_keys};
-use super::table::{IpvsTable, ServiceKey};
+use crate::ipvs::table::{IpvsTable, ServiceKey};
 use crate::control::events::{EventBus, EventKind};
 use crate::dataplane::health::state::HealthState;
 use crate::dataplane::health::{Checkers, Report, Verdict};

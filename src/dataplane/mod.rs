@@ -11,6 +11,5 @@ pub mod health;
 pub mod owned;
 pub mod quorum;
 pub mod reconcile;
-pub mod table;
 pub mod view;
 pub mod vrrp;

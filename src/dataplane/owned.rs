@@ -11,7 +11,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
-use super::table::ServiceKey;
+use crate::ipvs::table::ServiceKey;
 use crate::control::store::{Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]

@@ -424,7 +424,7 @@ fn forwarding(f: Forwarding) -> i32 {
 
 /// The kernel's table as `GetIpvs` answers it.
 pub fn ipvs_out(revision: u64, v: &crate::dataplane::view::IpvsTableView) -> pb::GetIpvsResponse {
-    let stats = |s: &crate::dataplane::table::Stats| pb::IpvsStats {
+    let stats = |s: &crate::ipvs::table::Stats| pb::IpvsStats {
         conns: s.conns,
         inpkts: s.inpkts,
         outpkts: s.outpkts,

@@ -6,6 +6,7 @@
 
 pub mod conn;
 pub mod socket;
+pub mod table;
 pub mod uapi;
 pub mod wire;
 

@@ -9,7 +9,7 @@ pub mod memory;
 pub mod netlink;
 pub mod rtnl;
 
-use crate::dataplane::table::{IpvsOp, IpvsTable, ServiceKey, Timeouts};
+use crate::ipvs::table::{IpvsOp, IpvsTable, ServiceKey, Timeouts};
 use crate::model::VirtualAddress;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
