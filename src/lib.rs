@@ -26,4 +26,3 @@ pub mod ipvs;
 pub mod keepalived;
 pub mod kernel;
 pub mod model;
-pub mod netlink;

@@ -25,7 +25,7 @@ use neli::utils::Groups;
 use neli::ToBytes;
 
 use crate::model::VirtualAddress;
-use crate::netlink::{messages, parse_ack, Ack, NetlinkSocket, Refusal};
+use crate::kernel::nlsocket::{messages, parse_ack, Ack, NetlinkSocket, Refusal};
 
 pub const RTM_NEWADDR: u16 = 20;
 pub const RTM_DELADDR: u16 = 21;
