@@ -343,7 +343,10 @@ fn latency(memory: bool) {
     });
 }
 
-async fn wait_applied(events: &mut tokio::sync::broadcast::Receiver<lbd::control::events::Event>, rev: u64) {
+async fn wait_applied(
+    events: &mut tokio::sync::broadcast::Receiver<lbd::control::events::Event>,
+    rev: u64,
+) {
     loop {
         match events.recv().await {
             Ok(e) => {

@@ -108,16 +108,18 @@ pub async fn start_with_kernel(
     let (auth, token_watch) =
         crate::control::auth::Auth::start(&cfg.auth, &[cfg.http_listen, cfg.grpc_listen])?;
     // Sockets next: a start that cannot listen must not leave a new database file behind.
-    let http = crate::control::listener::bind(cfg.http_listen).map_err(|source| ServerError::Bind {
-        what: "http",
-        addr: cfg.http_listen,
-        source,
-    })?;
-    let grpc = crate::control::listener::bind(cfg.grpc_listen).map_err(|source| ServerError::Bind {
-        what: "grpc",
-        addr: cfg.grpc_listen,
-        source,
-    })?;
+    let http =
+        crate::control::listener::bind(cfg.http_listen).map_err(|source| ServerError::Bind {
+            what: "http",
+            addr: cfg.http_listen,
+            source,
+        })?;
+    let grpc =
+        crate::control::listener::bind(cfg.grpc_listen).map_err(|source| ServerError::Bind {
+            what: "grpc",
+            addr: cfg.grpc_listen,
+            source,
+        })?;
     let store = Store::open(&cfg.db)
         .await
         .map_err(|source| ServerError::Store {
@@ -214,7 +216,9 @@ pub async fn start_with_kernel(
     // The events table's one writer; it writes what is left when `stop` is sent.
     tasks.push((
         "events",
-        tokio::spawn(crate::control::events::persist(events, store.clone(), stop.subscribe()).map(Ok)),
+        tokio::spawn(
+            crate::control::events::persist(events, store.clone(), stop.subscribe()).map(Ok),
+        ),
     ));
     tracing::info!(%http_addr, %grpc_addr, node = %cfg.node_name, db = %cfg.db.display(), "lbd serving");
     if let Some(n) = &cfg.notifier {

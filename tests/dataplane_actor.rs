@@ -4,12 +4,12 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use lbd::control::events::EventBus;
+use lbd::control::status::{DataplaneState, DataplaneStatus, StatusBoard};
 use lbd::dataplane::actor::{spawn, ActorConfig};
 use lbd::ipvs::table::IpvsOp;
-use lbd::control::events::EventBus;
 use lbd::kernel::memory::MemoryKernel;
 use lbd::model::{Config, Snapshot};
-use lbd::control::status::{DataplaneState, DataplaneStatus, StatusBoard};
 use serde_json::json;
 use tokio::sync::watch;
 
@@ -192,7 +192,12 @@ async fn unavailable_kernel_degrades_without_busy_looping_then_recovers() {
     let degraded_events = events
         .recent(0)
         .iter()
-        .filter(|e| matches!(e.kind, lbd::control::events::EventKind::DataplaneDegraded { .. }))
+        .filter(|e| {
+            matches!(
+                e.kind,
+                lbd::control::events::EventKind::DataplaneDegraded { .. }
+            )
+        })
         .count();
     assert_eq!(degraded_events, 1, "one event per distinct failure");
 

@@ -7,8 +7,8 @@ mod support;
 use std::time::Duration;
 
 use lbd::control::events::EventKind;
-use lbd::grpc::pb;
 use lbd::dataplane::health::state::HealthState;
+use lbd::grpc::pb;
 use pb::lbd_client::LbdClient;
 use serde_json::{json, Value};
 use support::TestServer;

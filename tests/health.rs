@@ -6,13 +6,13 @@ use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use lbd::dataplane::actor::{spawn, ActorConfig};
 use lbd::control::events::{EventBus, EventKind};
+use lbd::control::status::{DataplaneStatus, StatusBoard};
+use lbd::dataplane::actor::{spawn, ActorConfig};
 use lbd::dataplane::health::state::HealthState;
 use lbd::dataplane::health::{round, CheckSpec, HttpUrl, Probe};
 use lbd::kernel::memory::MemoryKernel;
 use lbd::model::{Config, Snapshot};
-use lbd::control::status::{DataplaneStatus, StatusBoard};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;

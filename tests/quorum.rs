@@ -7,13 +7,13 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use lbd::dataplane::actor::{spawn, ActorConfig, DataplaneHandle};
-use lbd::dataplane::quorum::{QuorumCause, QuorumCommandKind};
 use lbd::control::events::{EventBus, EventKind};
+use lbd::control::status::{DataplaneStatus, StatusBoard};
+use lbd::dataplane::actor::{spawn, ActorConfig, DataplaneHandle};
 use lbd::dataplane::health::state::HealthState;
+use lbd::dataplane::quorum::{QuorumCause, QuorumCommandKind};
 use lbd::kernel::memory::MemoryKernel;
 use lbd::model::{Config, Snapshot};
-use lbd::control::status::{DataplaneStatus, StatusBoard};
 use serde_json::{json, Value};
 use tokio::sync::watch;
 

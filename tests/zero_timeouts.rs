@@ -10,10 +10,10 @@ mod support;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use lbd::ipvs::table::{DestKey, ProtocolKey, ServiceCounters, ServiceKey, Stats, Timeouts};
-use lbd::grpc::pb;
-use lbd::kernel::memory::MemoryKernel;
 use lbd::daemon::Running;
+use lbd::grpc::pb;
+use lbd::ipvs::table::{DestKey, ProtocolKey, ServiceCounters, ServiceKey, Stats, Timeouts};
+use lbd::kernel::memory::MemoryKernel;
 use pb::lbd_client::LbdClient;
 use serde_json::{json, Value};
 use tonic::Code;

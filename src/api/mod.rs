@@ -32,9 +32,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use utoipa_swagger_ui::SwaggerUi;
 
+use crate::control::service::{Service, WriteResult};
 use crate::dataplane::actor::DataplaneHandle;
 use crate::model::Change;
-use crate::control::service::{Service, WriteResult};
 use error::ApiError;
 
 /// What the handlers reach: the service (configuration, status, events) and the data plane's

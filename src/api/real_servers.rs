@@ -13,8 +13,8 @@ use super::patch::{
 };
 use super::{created, etag, write_response, WriteSummary};
 use crate::control::auth::{Caller, Role};
-use crate::model::RealServer;
 use crate::control::service::Service;
+use crate::model::RealServer;
 
 const TAG: &str = "real-servers";
 

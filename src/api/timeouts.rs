@@ -13,8 +13,8 @@ use super::patch::{
     body_as, from_value, merge_patch, parse_patch, put_body, take_revision, to_value, Body,
 };
 use super::{etag, write_response, WriteSummary};
-use crate::model::IpvsTimeouts;
 use crate::control::service::Service;
+use crate::model::IpvsTimeouts;
 
 const TAG: &str = "config";
 

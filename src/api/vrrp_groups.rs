@@ -17,8 +17,8 @@ use super::patch::{
     to_value, Body, PublicGroup,
 };
 use super::{created, etag, write_response, WriteSummary};
-use crate::model::{Id, VrrpGroup, VrrpNode};
 use crate::control::service::{Service, ServiceError, WriteResult};
+use crate::model::{Id, VrrpGroup, VrrpNode};
 
 const TAG: &str = "vrrp-groups";
 

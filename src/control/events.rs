@@ -311,7 +311,11 @@ impl WatchState {
 /// Writes the bus's events to the store until `stop`, then writes what is left. The only writer
 /// of the events table: it wakes on publish, waits [`PERSIST_BATCH_WINDOW`] for more, and writes
 /// the batch in one transaction, off the commit path and the data plane's.
-pub async fn persist(bus: EventBus, store: crate::control::store::Store, mut stop: watch::Receiver<bool>) {
+pub async fn persist(
+    bus: EventBus,
+    store: crate::control::store::Store,
+    mut stop: watch::Receiver<bool>,
+) {
     // From what the store had, not from `last_seq`: events published before this task first
     // runs are not stored yet.
     let mut written = bus.inner.stored_seq;

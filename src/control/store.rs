@@ -555,7 +555,11 @@ impl Store {
 
     /// Appends events (in seq order) and drops all but the newest `keep`, in one transaction,
     /// on the events' own connection (only the events task calls this).
-    pub async fn append_events(&self, events: &[crate::control::events::Event], keep: usize) -> Result<()> {
+    pub async fn append_events(
+        &self,
+        events: &[crate::control::events::Event],
+        keep: usize,
+    ) -> Result<()> {
         let Some(last) = events.last().map(|e| e.seq) else {
             return Ok(());
         };

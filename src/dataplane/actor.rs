@@ -19,16 +19,16 @@ use super::desired::{alive_weight, desired_service, desired_table, quorum_next, 
 use super::owned::{MemoryOwned, OwnedServices};
 use super::quorum::{QuorumCause, QuorumCommandKind};
 use super::reconcile::{reconcile, reconcile_keys};
-use crate::ipvs::table::{IpvsTable, ServiceKey};
 use crate::control::events::{EventBus, EventKind};
+use crate::control::status::{DataplaneState, DataplaneStatus, StatusBoard};
 use crate::dataplane::health::state::HealthState;
 use crate::dataplane::health::{Checkers, Report, Verdict};
+use crate::dataplane::vrrp::engine::VrrpEngine;
+use crate::ipvs::table::{IpvsTable, ServiceKey};
 use crate::kernel::{Kernel, KernelError};
 use crate::model::config::VsChanges;
 use crate::model::idmap::{IdMap, IdSet};
 use crate::model::{Snapshot, VirtualServer, VrrpGroup};
-use crate::control::status::{DataplaneState, DataplaneStatus, StatusBoard};
-use crate::dataplane::vrrp::engine::VrrpEngine;
 
 /// Applies of at most this many operations run on the actor's task (`with_kernel`); larger
 /// ones (a cold load, a resync, a whole-config PUT) on a blocking thread.

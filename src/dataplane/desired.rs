@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, HashSet};
 
 use crate::ipvs::table::{
-    DestKey, DestSpec, IpvsTable, IpvsService, ServiceKey, ServiceSpec, IP_VS_SVC_F_PERSISTENT,
+    DestKey, DestSpec, IpvsService, IpvsTable, ServiceKey, ServiceSpec, IP_VS_SVC_F_PERSISTENT,
 };
 use crate::model::{Config, Family, Id, VirtualServer, VsKey};
 

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::ipvs::table::{IpvsOp, IpvsTable, IpvsService, ServiceKey};
+use crate::ipvs::table::{IpvsOp, IpvsService, IpvsTable, ServiceKey};
 
 /// The operations that turn `kernel` into `desired`, touching only `desired`'s services and the
 /// `owned` ones (services lbd created earlier and may now have to delete). Deletions come first

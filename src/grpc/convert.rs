@@ -9,11 +9,11 @@ use serde_json::{json, Map, Value};
 use tonic::Status;
 
 use super::pb;
+use crate::control::service::WriteResult;
 use crate::model::{
     Change, ChangeOp, CheckKind, Config, EntityKind, Family, Forwarding, HealthCheck, InitialState,
     Protocol, RealServer, Scheduler, VirtualServer, VrrpGroup, VrrpNode,
 };
-use crate::control::service::WriteResult;
 
 /// An InvalidArgument whose message starts with the field path; the path also goes in the
 /// `lbd-field` metadata.

@@ -12,8 +12,8 @@ use std::future::Future;
 
 use tokio::net::TcpListener;
 
-use crate::dataplane::actor::DataplaneHandle;
 use crate::control::service::Service;
+use crate::dataplane::actor::DataplaneHandle;
 
 /// The generated protobuf types and service stubs.
 #[allow(clippy::all, missing_docs)]

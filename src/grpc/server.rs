@@ -7,8 +7,8 @@ use super::mask;
 use super::pb;
 use crate::api::patch::{from_value, to_value};
 use crate::control::auth::{Auth, Caller, Role};
-use crate::dataplane::actor::DataplaneHandle;
 use crate::control::service::{Service, ServiceError, WriteOptions};
+use crate::dataplane::actor::DataplaneHandle;
 
 /// The `lbd.v1.Lbd` service: what `grpc::serve` builds, from the parts `server::start` wires.
 pub struct LbdApi {

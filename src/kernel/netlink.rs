@@ -11,8 +11,8 @@ use super::interface;
 use super::rtnl::AddressSocket;
 use super::{ApplyReport, Kernel, KernelError};
 use crate::ipvs::table::{
-    DestKey, DestSpec, FamilyKey, IpvsOp, IpvsTable, ProtocolKey, IpvsService, ServiceKey, ServiceSpec,
-    Timeouts,
+    DestKey, DestSpec, FamilyKey, IpvsOp, IpvsService, IpvsTable, ProtocolKey, ServiceKey,
+    ServiceSpec, Timeouts,
 };
 use crate::ipvs::uapi::*;
 use crate::ipvs::{DestAttrs, IpvsError, IpvsSocket, SvcAttrs};

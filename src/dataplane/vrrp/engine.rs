@@ -32,12 +32,12 @@ use super::network::{parse_ipv4, VrrpSocket};
 use super::packet::peek_vrid;
 use crate::control::events::{EventBus, EventKind};
 use crate::control::events::{VrrpReason, VrrpState};
-use crate::kernel::{interface, rtnl::LinkMonitor, Kernel};
-use crate::model::{VirtualAddress, VrrpGroup};
 use crate::control::status::{
     StatusBoard, VrrpCounters, VrrpGroupState, VrrpGroupStatus, VrrpScheduling, VrrpStatus,
     VrrpTransition,
 };
+use crate::kernel::{interface, rtnl::LinkMonitor, Kernel};
+use crate::model::{VirtualAddress, VrrpGroup};
 
 /// SCHED_FIFO priority of the advert thread: above every normal task, below the kernel's own
 /// real-time threads (which run at 50 and 99).
