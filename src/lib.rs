@@ -54,24 +54,28 @@
 //! # Tasks, threads and channels
 //!
 //! ```text
-//!   HTTP front end (axum tasks)      gRPC front end (tonic tasks)
-//!               └────── calls ──────┬────── calls ──────┘
-//!                                   ▼
-//!                  control::service::Service ── commit ──▶ control::store (SQLite file)
-//!                                   │ watch<Arc<Snapshot>>             ▲ batches
-//!                                   ▼                                  │
-//!  DataplaneHandle ─ mpsc Command ─▶ dataplane::actor (one task)   events::persist (task)
-//!  (front ends, watchdog; oneshot     │ owns the Kernel (NetlinkKernel):       ▲
-//!   replies)                          │ IPVS ops, large applies on             │
-//!                                     │ spawn_blocking                         │
-//!  health checkers (a task each) ─ mpsc Report (verdicts) ─▶ actor             │
-//!  actor ─ std mpsc Configure/Stop + eventfd wake ─▶ VRRP engine               │
-//!        (OS thread "lbd-vrrp", SCHED_FIFO, ppoll; raw socket: adverts;        │
-//!         a Kernel handle of its own: VIPs, gratuitous ARP)                    │
-//!                                     │                                        │
-//!   actor, checkers, VRRP engine ─ watch ─▶ StatusBoard ─▶ front ends: status  │
-//!   service, actor, VRRP engine ─ publish ─▶ EventBus ─ broadcast ─▶ front ends'
-//!                                             event streams, and persist ──────┘
+//!   HTTP front end (axum)         gRPC front end (tonic)
+//!           │ calls                       │ calls
+//!           └──────────────┬──────────────┘
+//!                          ▼
+//!          control::service::Service ── commit ──▶ control::store (the SQLite file)
+//!                          │                              ▲
+//!                          │ watch<Arc<Snapshot>>         │ event batches
+//!                          ▼                              │
+//!   DataplaneHandle ─ mpsc Command ─▶ dataplane::actor    events::persist (task)
+//!   (API, gRPC, watchdog;             (one task; owns the         ▲
+//!    oneshot replies)                 Kernel: IPVS ops,           │
+//!                                     big applies on              │
+//!                                     spawn_blocking)             │
+//!   health checkers ─ mpsc Report ─▶ actor                        │
+//!   (a task each)      (verdicts)                                 │
+//!   actor ─ std mpsc Configure/Stop + eventfd ─▶ VRRP engine      │
+//!     (OS thread "lbd-vrrp": SCHED_FIFO, ppoll; raw socket        │
+//!      for adverts; a Kernel of its own: VIPs, gratuitous ARP)    │
+//!                                                                 │
+//!   actor, checkers, engine ─ watch ─▶ StatusBoard ─▶ /status     │
+//!   service, actor, engine ─ publish ─▶ EventBus ─ broadcast ─┬───┘
+//!                                                             └─▶ event streams (HTTP, gRPC)
 //! ```
 //!
 //! The daemon also runs the token reload task (SIGHUP or a changed file) and the systemd
