@@ -12,6 +12,7 @@ pub mod extract;
 pub mod import;
 pub mod ipvs;
 pub mod limits;
+pub mod metrics;
 pub mod patch;
 pub mod real_servers;
 pub mod schema;
@@ -109,6 +110,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(system::events))
         .routes(routes!(system::stream))
         .routes(routes!(system::healthz))
+        .routes(routes!(metrics::metrics))
         .routes(routes!(ipvs::table))
         .routes(routes!(ipvs::connections))
         .routes(routes!(ipvs::zero))
@@ -166,7 +168,7 @@ fn document_security(spec: &mut utoipa::openapi::OpenApi) {
             .build()
     };
     for (path, item) in spec.paths.paths.iter_mut() {
-        if !path.starts_with("/api/v1/") {
+        if !path.starts_with("/api/v1/") && path != "/metrics" {
             continue;
         }
         let ops = [
@@ -333,7 +335,15 @@ pub fn router_with_auth(
     auth: crate::auth::Auth,
 ) -> Router {
     let (router, spec) = routes_and_spec();
+    let api_metrics = metrics::ApiMetrics::default();
     router
+        // Requests by route: a route layer, so the route is known (and unmatched paths, which
+        // could be anything, are not counted by path).
+        .route_layer(middleware::from_fn_with_state(
+            api_metrics.clone(),
+            metrics::count,
+        ))
+        .layer(axum::Extension(api_metrics))
         .merge(SwaggerUi::new("/docs").url(OPENAPI_PATH, spec))
         .merge(dashboard::router())
         .fallback(|| async { ApiError::not_found("no such resource") })
