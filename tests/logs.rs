@@ -49,6 +49,42 @@ async fn log_of(extra: &[&str]) -> String {
         .await
         .unwrap();
     assert!([200, 503].contains(&r.status().as_u16()));
+    // A real server whose check fails (nothing listens on port 1), then a drain: a health line
+    // and two commits to read.
+    let c = reqwest::Client::new();
+    let vs: serde_json::Value = c
+        .post(format!("http://{addr}/api/v1/virtual-servers"))
+        .json(
+            &serde_json::json!({"address": "192.168.10.100", "port": 80, "forwarding": "nat",
+            "delay_loop_ms": 200,
+            "real_servers": [{"address": "127.0.0.1", "port": 1,
+                              "health_check": {"type": "tcp", "retry": 0}}]}),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let rs = format!(
+        "http://{addr}/api/v1/virtual-servers/{}/real-servers/{}",
+        vs["id"], vs["real_servers"][0]["id"]
+    );
+    let r = c
+        .patch(rs)
+        .json(&serde_json::json!({"weight": 0}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !std::fs::read_to_string(&log_path)
+        .unwrap()
+        .contains("health changed")
+    {
+        assert!(Instant::now() < deadline, "no health line");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     // SAFETY: a signal to our own child.
     unsafe {
         libc::kill(child.id() as i32, libc::SIGTERM);
@@ -66,6 +102,25 @@ async fn a_log_file_has_no_colour_codes_and_no_error_for_an_expected_503() {
         "escape codes in a log file:\n{text}"
     );
     assert!(!text.contains("ERROR"), "{text}");
+    // Readable fields: words, not Debug forms; a commit says what it changed.
+    assert!(!text.contains("Some("), "{text}");
+    let health = text.lines().find(|l| l.contains("health changed")).unwrap();
+    assert!(
+        health.contains("real_server=127.0.0.1:1")
+            && health.contains("state=down")
+            && health.contains("error=connect failed"),
+        "{health}"
+    );
+    assert!(
+        text.contains("changed: add virtual server tcp 192.168.10.100:80"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "changed: update real server tcp 192.168.10.100:80 -> 127.0.0.1:1: weight 1→0"
+        ),
+        "{text}"
+    );
 }
 
 #[tokio::test]

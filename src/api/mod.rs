@@ -12,6 +12,7 @@ pub mod extract;
 pub mod import;
 pub mod ipvs;
 pub mod limits;
+pub mod metrics;
 pub mod patch;
 pub mod real_servers;
 pub mod schema;
@@ -109,6 +110,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(system::events))
         .routes(routes!(system::stream))
         .routes(routes!(system::healthz))
+        .routes(routes!(metrics::metrics))
         .routes(routes!(ipvs::table))
         .routes(routes!(ipvs::connections))
         .routes(routes!(ipvs::zero))
@@ -133,6 +135,35 @@ fn routes_and_spec() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     (router, spec)
 }
 
+/// An error answer in the documented shape ([`error::ErrorBody`]).
+fn error(description: &str) -> utoipa::openapi::Response {
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+    ResponseBuilder::new()
+        .description(description)
+        .content(
+            "application/json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("ErrorBody")))
+                .build(),
+        )
+        .build()
+}
+
+/// The operations of a path.
+fn operations(
+    item: &mut utoipa::openapi::PathItem,
+) -> impl Iterator<Item = &mut utoipa::openapi::path::Operation> {
+    [
+        item.get.as_mut(),
+        item.put.as_mut(),
+        item.post.as_mut(),
+        item.delete.as_mut(),
+        item.patch.as_mut(),
+    ]
+    .into_iter()
+    .flatten()
+}
+
 /// The bearer-token scheme (see [`access`]): every `/api/v1` operation takes a token, which
 /// lbd asks for when started with `--token-file` (open on loopback without one, hence the
 /// empty alternative); it can answer 401 (no valid token) and 403 (a role short of the
@@ -141,7 +172,6 @@ fn document_security(spec: &mut utoipa::openapi::OpenApi) {
     use utoipa::openapi::security::{
         HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
     };
-    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
     let components = spec.components.get_or_insert_with(Default::default);
     components.add_security_scheme(
         "bearer",
@@ -154,29 +184,11 @@ fn document_security(spec: &mut utoipa::openapi::OpenApi) {
                 .build(),
         ),
     );
-    let error = |description: &str| {
-        ResponseBuilder::new()
-            .description(description)
-            .content(
-                "application/json",
-                ContentBuilder::new()
-                    .schema(Some(Ref::from_schema_name("ErrorBody")))
-                    .build(),
-            )
-            .build()
-    };
     for (path, item) in spec.paths.paths.iter_mut() {
-        if !path.starts_with("/api/v1/") {
+        if !path.starts_with("/api/v1/") && path != "/metrics" {
             continue;
         }
-        let ops = [
-            item.get.as_mut(),
-            item.put.as_mut(),
-            item.post.as_mut(),
-            item.delete.as_mut(),
-            item.patch.as_mut(),
-        ];
-        for op in ops.into_iter().flatten() {
+        for op in operations(item) {
             op.security = Some(vec![
                 SecurityRequirement::new("bearer", Vec::<String>::new()),
                 SecurityRequirement::default(),
@@ -222,27 +234,8 @@ fn document_secrets(spec: &mut utoipa::openapi::OpenApi) {
 /// and, for operations that take a body, 408 (it did not arrive in time), 413 (over the route's
 /// limit) and 422 (a bad value).
 fn document_common_errors(spec: &mut utoipa::openapi::OpenApi) {
-    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
-    let error = |description: &str| {
-        ResponseBuilder::new()
-            .description(description)
-            .content(
-                "application/json",
-                ContentBuilder::new()
-                    .schema(Some(Ref::from_schema_name("ErrorBody")))
-                    .build(),
-            )
-            .build()
-    };
     for (path, item) in spec.paths.paths.iter_mut() {
-        let ops = [
-            item.get.as_mut(),
-            item.put.as_mut(),
-            item.post.as_mut(),
-            item.delete.as_mut(),
-            item.patch.as_mut(),
-        ];
-        for op in ops.into_iter().flatten() {
+        for op in operations(item) {
             let has_body = op.request_body.is_some();
             // Writes take `If-Match` (and `?dry_run`).
             let write = op.parameters.iter().flatten().any(|p| p.name == "dry_run");
@@ -333,7 +326,15 @@ pub fn router_with_auth(
     auth: crate::control::auth::Auth,
 ) -> Router {
     let (router, spec) = routes_and_spec();
+    let api_metrics = metrics::ApiMetrics::default();
     router
+        // Requests by route: a route layer, so the route is known (and unmatched paths, which
+        // could be anything, are not counted by path).
+        .route_layer(middleware::from_fn_with_state(
+            api_metrics.clone(),
+            metrics::count,
+        ))
+        .layer(axum::Extension(api_metrics))
         .merge(SwaggerUi::new("/docs").url(OPENAPI_PATH, spec))
         .merge(dashboard::router())
         .fallback(|| async { ApiError::not_found("no such resource") })

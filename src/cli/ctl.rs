@@ -244,6 +244,11 @@ pub struct Output {
     pub stats: bool,
 }
 
+/// A GET of `path` (from `/api/v1/...`) on the API.
+async fn get(api: &Api, path: &str) -> Result<(Value, String), CtlError> {
+    call(api, reqwest::Method::GET, &format!("{api}{path}"), None).await
+}
+
 async fn call(
     api: &Api,
     method: reqwest::Method,
@@ -316,13 +321,7 @@ fn sched_flags(sched: &str, flags: u32) -> Option<String> {
 
 /// `lbd ctl list`: the kernel's IPVS table as lbd reads it, in `ipvsadm -Ln`'s layout.
 pub async fn list(url: &Api, out: &Output) -> Result<String, CtlError> {
-    let (v, text) = call(
-        url,
-        reqwest::Method::GET,
-        &format!("{url}/api/v1/ipvs"),
-        None,
-    )
-    .await?;
+    let (v, text) = get(url, "/api/v1/ipvs").await?;
     if out.json {
         return Ok(text + "\n");
     }
@@ -405,13 +404,7 @@ pub async fn list(url: &Api, out: &Output) -> Result<String, CtlError> {
 /// `lbd ctl status`: node, revision, data plane and health, for people: no nulls, times as
 /// "12 s ago", real servers by address next to their ids.
 pub async fn status(url: &Api, out: &Output) -> Result<String, CtlError> {
-    let (v, text) = call(
-        url,
-        reqwest::Method::GET,
-        &format!("{url}/api/v1/status"),
-        None,
-    )
-    .await?;
+    let (v, text) = get(url, "/api/v1/status").await?;
     if out.json {
         return Ok(text + "\n");
     }
@@ -578,13 +571,7 @@ pub async fn add_real(url: &Api, vs: i64, body: Value, out: &Output) -> Result<S
 
 /// `lbd ctl connections`: the connection table in `ipvsadm -Lnc`'s layout.
 pub async fn connections(url: &Api, out: &Output) -> Result<String, CtlError> {
-    let (v, text) = call(
-        url,
-        reqwest::Method::GET,
-        &format!("{url}/api/v1/ipvs/connections"),
-        None,
-    )
-    .await?;
+    let (v, text) = get(url, "/api/v1/ipvs/connections").await?;
     if out.json {
         return Ok(text + "\n");
     }
@@ -723,13 +710,7 @@ impl Target {
 }
 
 async fn virtual_servers(url: &Api) -> Result<Vec<VirtualServer>, CtlError> {
-    let (v, _) = call(
-        url,
-        reqwest::Method::GET,
-        &format!("{url}/api/v1/virtual-servers"),
-        None,
-    )
-    .await?;
+    let (v, _) = get(url, "/api/v1/virtual-servers").await?;
     serde_json::from_value(v).map_err(|e| CtlError::Decode(e.to_string()))
 }
 
@@ -927,23 +908,11 @@ pub async fn add_real_to(
 /// `lbd ctl list --config`: the configured services with their ids, real servers with ids,
 /// weights and health (what lbd wants; `list` shows what the kernel has).
 pub async fn list_config(url: &Api, out: &Output) -> Result<String, CtlError> {
-    let (cfg, text) = call(
-        url,
-        reqwest::Method::GET,
-        &format!("{url}/api/v1/config"),
-        None,
-    )
-    .await?;
+    let (cfg, text) = get(url, "/api/v1/config").await?;
     if out.json {
         return Ok(text + "\n");
     }
-    let (st, _) = call(
-        url,
-        reqwest::Method::GET,
-        &format!("{url}/api/v1/status"),
-        None,
-    )
-    .await?;
+    let (st, _) = get(url, "/api/v1/status").await?;
     let health = |rs: i64| -> String {
         st["health"]
             .as_array()
@@ -1022,13 +991,7 @@ pub async fn restore(
 ) -> Result<String, CtlError> {
     use crate::cli::ipvsadm::Rule;
     let rules = ipvsadm::parse_rules(rules)?;
-    let (mut doc, _) = call(
-        url,
-        reqwest::Method::GET,
-        &format!("{url}/api/v1/config"),
-        None,
-    )
-    .await?;
+    let (mut doc, _) = get(url, "/api/v1/config").await?;
     let mut vss: Vec<VirtualServer> = serde_json::from_value(doc["virtual_servers"].take())
         .map_err(|e| CtlError::Decode(e.to_string()))?;
     let find = |vss: &mut Vec<VirtualServer>, r: &ServiceRef| vss.iter().position(|v| r.matches(v));
@@ -1303,13 +1266,7 @@ pub async fn set_timeouts(
 
 /// `lbd ctl timeouts` (ipvsadm -L --timeout): the kernel's, as ipvsadm shows them.
 pub async fn timeouts(url: &Api, out: &Output) -> Result<String, CtlError> {
-    let (v, text) = call(
-        url,
-        reqwest::Method::GET,
-        &format!("{url}/api/v1/ipvs"),
-        None,
-    )
-    .await?;
+    let (v, text) = get(url, "/api/v1/ipvs").await?;
     if out.json {
         return Ok(text + "\n");
     }

@@ -610,6 +610,18 @@ impl Service {
             changes = changes.len(),
             "configuration committed"
         );
+        // What changed, readable in the log (an import of thousands says the first ones).
+        const LOGGED: usize = 20;
+        for c in changes.iter().take(LOGGED) {
+            tracing::info!(revision = snap.revision, "changed: {c}");
+        }
+        if changes.len() > LOGGED {
+            tracing::info!(
+                revision = snap.revision,
+                "changed: and {} more (GET /api/v1/events or the write's diff has them all)",
+                changes.len() - LOGGED
+            );
+        }
         Ok(WriteResult {
             revision: snap.revision,
             dry_run: false,

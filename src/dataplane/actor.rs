@@ -540,7 +540,12 @@ impl Actor {
             Some(w) => self.health.weights.insert(v.real_server_id, w),
             None => self.health.weights.remove(&v.real_server_id),
         };
-        tracing::info!(real_server = %v.target, state = ?v.state, error = ?v.error, "health changed");
+        match &v.error {
+            Some(error) => {
+                tracing::info!(real_server = %v.target, state = %v.state, %error, "health changed")
+            }
+            None => tracing::info!(real_server = %v.target, state = %v.state, "health changed"),
+        }
         self.events.publish(EventKind::HealthChanged {
             virtual_server_id: v.virtual_server_id,
             real_server_id: v.real_server_id,

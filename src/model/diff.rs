@@ -65,6 +65,45 @@ pub struct Change {
     pub fields: Vec<FieldChange>,
 }
 
+/// One line for a log: `update real server tcp 192.168.10.100:80 -> 192.168.10.103:80: weight 1→0`.
+impl std::fmt::Display for Change {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let op = match self.op {
+            ChangeOp::Add => "add",
+            ChangeOp::Remove => "remove",
+            ChangeOp::Update => "update",
+        };
+        let kind = match self.kind {
+            EntityKind::VirtualServer => "virtual server",
+            EntityKind::RealServer => "real server",
+            EntityKind::VrrpGroup => "vrrp group",
+            EntityKind::IpvsTimeouts => "ipvs timeouts",
+        };
+        write!(f, "{op} {kind} {}", self.key)?;
+        // A few fields are worth a line; a change to dozens says how many.
+        const SHOWN: usize = 6;
+        for (i, c) in self.fields.iter().take(SHOWN).enumerate() {
+            let v = |v: &Value| match v {
+                Value::Null => "-".to_string(),
+                Value::String(s) => s.clone(),
+                v => v.to_string(),
+            };
+            write!(
+                f,
+                "{}{} {}→{}",
+                if i == 0 { ": " } else { ", " },
+                c.field,
+                v(&c.from),
+                v(&c.to)
+            )?;
+        }
+        if self.fields.len() > SHOWN {
+            write!(f, ", and {} more fields", self.fields.len() - SHOWN)?;
+        }
+        Ok(())
+    }
+}
+
 pub fn vs_label(vs: &VirtualServer) -> String {
     match vs.key() {
         Some(k) => k.to_string(),

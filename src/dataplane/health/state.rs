@@ -11,6 +11,15 @@ pub enum HealthState {
     Down,
 }
 
+impl std::fmt::Display for HealthState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            HealthState::Up => "up",
+            HealthState::Down => "down",
+        })
+    }
+}
+
 /// What `/api/v1/status` shows per real server.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct RealServerHealth {
