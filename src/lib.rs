@@ -7,7 +7,7 @@
 //!
 //! - [`daemon`]: `run(config, shutdown)` wires every part below together and drains on shutdown.
 //! - Front ends, thin over [`control::service`]:
-//!   - [`api`]: HTTP (axum, utoipa OpenAPI), the dashboard and the event stream.
+//!   - [`api`]: HTTP (axum, utoipa OpenAPI), the dashboard, the event stream and `/metrics`.
 //!   - [`grpc`]: the same operations over gRPC (tonic).
 //! - [`control`]: the control plane.
 //!   - [`control::service`]: validate → store → publish the new [`model::Snapshot`].
