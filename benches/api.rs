@@ -88,7 +88,7 @@ async fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(5.0);
     let dir = tempfile::tempdir().expect("tempdir");
-    let cfg = lbd::server::ServerConfig {
+    let cfg = lbd::daemon::ServerConfig {
         db: dir.path().join("bench.db"),
         http_listen: "127.0.0.1:0".parse().expect("addr"),
         grpc_listen: "127.0.0.1:0".parse().expect("addr"),
@@ -98,7 +98,7 @@ async fn main() {
         notifier: None,
         auth: Default::default(),
     };
-    let running = lbd::server::start(cfg).await.expect("start");
+    let running = lbd::daemon::start(cfg).await.expect("start");
     let base = format!("http://{}", running.http_addr);
     let client = reqwest::Client::new();
 

@@ -182,8 +182,8 @@ fn latency(memory: bool) {
         } else {
             Box::new(NetlinkKernel::new())
         };
-        let running = lbd::server::start_with_kernel(
-            lbd::server::ServerConfig {
+        let running = lbd::daemon::start_with_kernel(
+            lbd::daemon::ServerConfig {
                 db: dir.path().join("bench.db"),
                 http_listen: "127.0.0.1:0".parse().expect("addr"),
                 grpc_listen: "127.0.0.1:0".parse().expect("addr"),
@@ -256,7 +256,7 @@ fn latency(memory: bool) {
         // synchronous=FULL) on the same file system: a one-row update in a transaction.
         let mut sql_floor = Vec::new();
         {
-            let pool = lbd::store::connect(&dir.path().join("floor.db"))
+            let pool = lbd::control::store::connect(&dir.path().join("floor.db"))
                 .await
                 .expect("floor db");
             sqlx::query("CREATE TABLE t (id INTEGER PRIMARY KEY, v INTEGER)")
@@ -343,16 +343,19 @@ fn latency(memory: bool) {
     });
 }
 
-async fn wait_applied(events: &mut tokio::sync::broadcast::Receiver<lbd::events::Event>, rev: u64) {
+async fn wait_applied(
+    events: &mut tokio::sync::broadcast::Receiver<lbd::control::events::Event>,
+    rev: u64,
+) {
     loop {
         match events.recv().await {
             Ok(e) => {
-                if let lbd::events::EventKind::DataplaneApplied { revision, .. } = e.kind {
+                if let lbd::control::events::EventKind::DataplaneApplied { revision, .. } = e.kind {
                     if revision >= rev {
                         return;
                     }
                 }
-                if let lbd::events::EventKind::DataplaneDegraded { reason } = e.kind {
+                if let lbd::control::events::EventKind::DataplaneDegraded { reason } = e.kind {
                     panic!("data plane degraded: {reason}");
                 }
             }

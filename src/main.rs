@@ -113,8 +113,8 @@ struct SvcFlags {
 }
 
 impl SvcFlags {
-    fn target(&self, words: Vec<String>) -> lbd::ctl::Target {
-        lbd::ctl::Target {
+    fn target(&self, words: Vec<String>) -> lbd::cli::ctl::Target {
+        lbd::cli::ctl::Target {
             protocol: Some(if self.udp {
                 lbd::model::Protocol::Udp
             } else if self.sctp {
@@ -189,11 +189,11 @@ impl FwdFlags {
 }
 
 fn parse_forwarding(s: &str) -> Result<lbd::model::Forwarding, String> {
-    lbd::ipvsadm::forwarding(s).map_err(|e| e.0)
+    lbd::cli::ipvsadm::forwarding(s).map_err(|e| e.0)
 }
 
 fn parse_scheduler(s: &str) -> Result<lbd::model::Scheduler, String> {
-    lbd::ipvsadm::scheduler(s).map_err(|e| e.0)
+    lbd::cli::ipvsadm::scheduler(s).map_err(|e| e.0)
 }
 
 #[derive(Subcommand)]
@@ -435,8 +435,8 @@ fn main() -> anyhow::Result<()> {
             token,
         } => {
             let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
-            let url = lbd::ctl::Api::new(&url, token.as_deref())?;
-            let report = rt.block_on(lbd::ctl::import_keepalived(
+            let url = lbd::cli::ctl::Api::new(&url, token.as_deref())?;
+            let report = rt.block_on(lbd::cli::ctl::import_keepalived(
                 &url,
                 &file,
                 &node_name,
@@ -459,7 +459,7 @@ fn main() -> anyhow::Result<()> {
             };
             let mut failed = 0;
             for f in &files {
-                match lbd::ctl::check_keepalived(f, &node_name, opts) {
+                match lbd::cli::ctl::check_keepalived(f, &node_name, opts) {
                     Ok(report) => print!("{report}"),
                     Err(e) => {
                         failed += 1;
@@ -478,9 +478,9 @@ fn main() -> anyhow::Result<()> {
             json,
             cmd,
         } => {
-            let url = lbd::ctl::Api::new(&url, token.as_deref())?;
+            let url = lbd::cli::ctl::Api::new(&url, token.as_deref())?;
             let stats = matches!(cmd, CtlCmd::List { stats: true, .. });
-            let out = lbd::ctl::Output { json, stats };
+            let out = lbd::cli::ctl::Output { json, stats };
             let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
             let text = rt.block_on(ctl(&url, cmd, &out))?;
             print!("{text}");
@@ -488,9 +488,9 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Realserver { action, vip } => {
             let changes = if action == "up" {
-                lbd::realserver::up(vip)?
+                lbd::cli::realserver_host::up(vip)?
             } else {
-                lbd::realserver::down(vip)?
+                lbd::cli::realserver_host::down(vip)?
             };
             if changes.is_empty() {
                 println!("nothing to change");
@@ -506,10 +506,10 @@ fn main() -> anyhow::Result<()> {
             token,
         } => {
             let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
-            let api = lbd::ctl::Api::new(&url, token.as_deref())?;
+            let api = lbd::cli::ctl::Api::new(&url, token.as_deref())?;
             print!(
                 "{}",
-                rt.block_on(lbd::ctl::export_keepalived(&api, &node_name))?
+                rt.block_on(lbd::cli::ctl::export_keepalived(&api, &node_name))?
             );
             Ok(())
         }
@@ -517,11 +517,11 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn ctl(
-    url: &lbd::ctl::Api,
+    url: &lbd::cli::ctl::Api,
     cmd: CtlCmd,
-    out: &lbd::ctl::Output,
-) -> Result<String, lbd::ctl::CtlError> {
-    use lbd::ctl::{self, CtlError};
+    out: &lbd::cli::ctl::Output,
+) -> Result<String, lbd::cli::ctl::CtlError> {
+    use lbd::cli::ctl::{self, CtlError};
     match cmd {
         CtlCmd::List { config: true, .. } => ctl::list_config(url, out).await,
         CtlCmd::List { .. } => ctl::list(url, out).await,
@@ -546,12 +546,12 @@ async fn ctl(
                     body["family"] = family.to_ascii_lowercase().into();
                 }
                 (None, Some(v)) => {
-                    let (addr, port) = lbd::ipvsadm::host_port(&v)?;
+                    let (addr, port) = lbd::cli::ipvsadm::host_port(&v)?;
                     let port = port.ok_or_else(|| {
                         CtlError::Usage(format!("{v}: a virtual server is VIP:PORT"))
                     })?;
                     let proto = match protocol {
-                        Some(p) => lbd::ipvsadm::protocol(&p)?,
+                        Some(p) => lbd::cli::ipvsadm::protocol(&p)?,
                         None => svc
                             .target(vec![])
                             .protocol
@@ -676,7 +676,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let want = (args.max_connections as u64)
         .saturating_mul(2)
         .saturating_add(1024);
-    let have = lbd::listener::raise_fd_limit(want);
+    let have = lbd::control::listener::raise_fd_limit(want);
     let mut max_connections = args.max_connections;
     if have < want {
         max_connections = (have.saturating_sub(1024) / 2).max(64) as usize;
@@ -687,7 +687,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         );
     }
     let ms = std::time::Duration::from_millis;
-    let limits = lbd::server::Limits {
+    let limits = lbd::daemon::Limits {
         http: lbd::api::limits::HttpLimits {
             body_bytes: args.max_body_bytes,
             config_body_bytes: args.max_config_body_bytes,
@@ -696,22 +696,22 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             body_timeout: ms(args.body_timeout_ms),
             max_requests: args.max_requests,
         },
-        connections: lbd::listener::ConnLimits {
+        connections: lbd::control::listener::ConnLimits {
             max_connections,
             header_timeout: ms(args.header_timeout_ms),
             idle_timeout: ms(args.idle_timeout_ms),
         },
         grpc_message_bytes: args.max_grpc_message_bytes,
     };
-    let cfg = lbd::server::ServerConfig {
+    let cfg = lbd::daemon::ServerConfig {
         limits,
-        notifier: lbd::systemd::Notifier::from_env(),
+        notifier: lbd::control::systemd::Notifier::from_env(),
         db: args.db.unwrap_or_else(default_db),
         http_listen: args.http_listen,
         grpc_listen: args.grpc_listen,
-        node_name: args.node_name.unwrap_or_else(lbd::server::hostname),
+        node_name: args.node_name.unwrap_or_else(lbd::daemon::hostname),
         resync_interval: std::time::Duration::from_millis(args.resync_interval_ms.max(100)),
-        auth: lbd::auth::AuthConfig {
+        auth: lbd::control::auth::AuthConfig {
             token_file: args.token_file,
             allowed_hosts: args.allowed_host,
             cors_origins: args.cors_origin,
@@ -729,7 +729,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 _ = int.recv() => {}
             }
         };
-        lbd::server::run(cfg, shutdown).await?;
+        lbd::daemon::run(cfg, shutdown).await?;
         anyhow::Ok(())
     })?;
     Ok(())

@@ -40,7 +40,7 @@ fn write_tokens(path: &Path) {
 
 struct Rig {
     _dir: tempfile::TempDir,
-    running: Option<lbd::server::Running>,
+    running: Option<lbd::daemon::Running>,
     base: String,
     tokens: std::path::PathBuf,
 }
@@ -51,12 +51,12 @@ impl Rig {
         let tokens = dir.path().join("tokens");
         write_tokens(&tokens);
         let mut cfg = support::config(&dir.path().join("lbd.db"));
-        cfg.auth = lbd::auth::AuthConfig {
+        cfg.auth = lbd::control::auth::AuthConfig {
             token_file: Some(tokens.clone()),
             allowed_hosts: vec!["lb.example".into()],
             cors_origins: vec!["https://ops.example".into()],
         };
-        let running = lbd::server::start(cfg).await.expect("start");
+        let running = lbd::daemon::start(cfg).await.expect("start");
         let base = format!("http://{}", running.http_addr);
         Rig {
             _dir: dir,

@@ -4,12 +4,12 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use lbd::control::events::EventBus;
+use lbd::control::status::{DataplaneState, DataplaneStatus, StatusBoard};
 use lbd::dataplane::actor::{spawn, ActorConfig};
-use lbd::dataplane::table::IpvsOp;
-use lbd::events::EventBus;
+use lbd::ipvs::table::IpvsOp;
 use lbd::kernel::memory::MemoryKernel;
 use lbd::model::{Config, Snapshot};
-use lbd::status::{DataplaneState, DataplaneStatus, StatusBoard};
 use serde_json::json;
 use tokio::sync::watch;
 
@@ -192,7 +192,12 @@ async fn unavailable_kernel_degrades_without_busy_looping_then_recovers() {
     let degraded_events = events
         .recent(0)
         .iter()
-        .filter(|e| matches!(e.kind, lbd::events::EventKind::DataplaneDegraded { .. }))
+        .filter(|e| {
+            matches!(
+                e.kind,
+                lbd::control::events::EventKind::DataplaneDegraded { .. }
+            )
+        })
         .count();
     assert_eq!(degraded_events, 1, "one event per distinct failure");
 
@@ -234,7 +239,7 @@ async fn a_refused_service_does_not_hold_back_the_others() {
 #[tokio::test]
 async fn ownership_survives_a_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let store = lbd::store::Store::open(&dir.path().join("lbd.db"))
+    let store = lbd::control::store::Store::open(&dir.path().join("lbd.db"))
         .await
         .unwrap();
     let kernel = MemoryKernel::default();

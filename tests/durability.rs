@@ -34,7 +34,7 @@ async fn acknowledged_writes_survive_sigkill() {
     // The last request is acknowledged; kill at once, no shutdown code runs.
     lbd.kill9();
 
-    let store = lbd::store::Store::open(&db).await.unwrap();
+    let store = lbd::control::store::Store::open(&db).await.unwrap();
     let loaded = store.load().await.unwrap();
     let ports: Vec<u16> = loaded
         .snapshot

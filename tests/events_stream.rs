@@ -6,9 +6,9 @@ mod support;
 
 use std::time::Duration;
 
-use lbd::events::EventKind;
+use lbd::control::events::EventKind;
+use lbd::dataplane::health::state::HealthState;
 use lbd::grpc::pb;
-use lbd::health::state::HealthState;
 use pb::lbd_client::LbdClient;
 use serde_json::{json, Value};
 use support::TestServer;
@@ -132,7 +132,7 @@ async fn events_since(s: &TestServer, since: u64) -> Vec<Value> {
     serde_json::from_value(r.json::<Value>().await.expect("json")).expect("list")
 }
 
-fn bus(s: &TestServer) -> &lbd::events::EventBus {
+fn bus(s: &TestServer) -> &lbd::control::events::EventBus {
     s.running.as_ref().expect("running").service.events()
 }
 
@@ -338,9 +338,9 @@ async fn grpc_watch_events_is_typed_live_and_resumable() {
     bus(&s).publish(EventKind::VrrpStateChanged {
         group: "VI_1".into(),
         vrid: 1,
-        from: lbd::events::VrrpState::Backup,
-        to: lbd::events::VrrpState::Master,
-        reason: lbd::events::VrrpReason::MasterDown,
+        from: lbd::control::events::VrrpState::Backup,
+        to: lbd::control::events::VrrpState::Master,
+        reason: lbd::control::events::VrrpReason::MasterDown,
         detail: None,
     });
     let mut health = None;
@@ -406,7 +406,7 @@ async fn a_lagging_grpc_reader_is_ended_with_aborted() {
 #[tokio::test]
 async fn the_stored_history_is_bounded_to_the_newest_events() {
     let mut s = TestServer::start().await;
-    for i in 0..(lbd::events::HISTORY as i64 + 50) {
+    for i in 0..(lbd::control::events::HISTORY as i64 + 50) {
         bus(&s).publish(EventKind::HealthChanged {
             virtual_server_id: 1,
             real_server_id: i,
@@ -421,12 +421,12 @@ async fn the_stored_history_is_bounded_to_the_newest_events() {
     let now = bus(&s).last_seq();
     assert!(now >= last, "numbering goes on from the stored history");
     let all = events_since(&s, 0).await;
-    assert_eq!(all.len(), lbd::events::HISTORY);
+    assert_eq!(all.len(), lbd::control::events::HISTORY);
     let newest = all.last().unwrap()["seq"].as_u64().unwrap();
     assert!(newest >= now);
     assert_eq!(
         all[0]["seq"].as_u64().unwrap(),
-        newest - lbd::events::HISTORY as u64 + 1
+        newest - lbd::control::events::HISTORY as u64 + 1
     );
     let seqs: Vec<u64> = all.iter().map(|e| e["seq"].as_u64().unwrap()).collect();
     assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "no gaps");

@@ -534,7 +534,7 @@ async fn ipvs_reads_say_unavailable_without_ipvs() {
 #[tokio::test]
 async fn status_carries_states_as_enums() {
     let dir = tempfile::tempdir().unwrap();
-    let running = lbd::server::start_with_kernel(
+    let running = lbd::daemon::start_with_kernel(
         support::config(&dir.path().join("lbd.db")),
         Box::new(lbd::kernel::memory::MemoryKernel::default()),
     )

@@ -6,13 +6,13 @@ use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use lbd::control::events::{EventBus, EventKind};
+use lbd::control::status::{DataplaneStatus, StatusBoard};
 use lbd::dataplane::actor::{spawn, ActorConfig};
-use lbd::events::{EventBus, EventKind};
-use lbd::health::state::HealthState;
-use lbd::health::{round, CheckSpec, HttpUrl, Probe};
+use lbd::dataplane::health::state::HealthState;
+use lbd::dataplane::health::{round, CheckSpec, HttpUrl, Probe};
 use lbd::kernel::memory::MemoryKernel;
 use lbd::model::{Config, Snapshot};
-use lbd::status::{DataplaneStatus, StatusBoard};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -405,7 +405,7 @@ async fn http_check_with_several_urls_status_ranges_and_digests() {
         &lbd::keepalived::parser::NoIncludes,
     )
     .unwrap();
-    let specs = lbd::health::specs(&imported.config);
+    let specs = lbd::dataplane::health::specs(&imported.config);
     assert_eq!(
         specs[0].probe,
         probe(vec![
@@ -561,7 +561,7 @@ fn dynamic_weights_reach_the_table() {
     );
     h.weights.insert(2, 5);
     assert_eq!(weights(&h), vec![("10.0.0.2".into(), 5)]);
-    let specs = lbd::health::specs(&cfg);
+    let specs = lbd::dataplane::health::specs(&cfg);
     assert_eq!(
         specs[0].probe,
         Probe::Misc {
@@ -639,7 +639,7 @@ async fn ssl_get_over_tls_unverified_verified_and_wrong_name() {
             },
         ],
         body_contains: None,
-        tls: Some(lbd::health::http::Tls {
+        tls: Some(lbd::dataplane::health::http::Tls {
             ca_file: ca_file.map(String::from),
             server_name: server_name.map(String::from),
         }),
@@ -670,7 +670,7 @@ async fn ssl_get_over_tls_unverified_verified_and_wrong_name() {
         &lbd::keepalived::parser::NoIncludes,
     )
     .unwrap();
-    let mut s = lbd::health::specs(&imported.config)[0].clone();
+    let mut s = lbd::dataplane::health::specs(&imported.config)[0].clone();
     assert!(matches!(&s.probe, Probe::Http { tls: Some(t), .. } if t.ca_file.is_none()));
     s.retry = 0;
     round(&s).await.unwrap();

@@ -585,7 +585,7 @@ async fn kill_9_during_1000_acknowledged_writes_loses_none() {
     lbd.kill9();
     assert_eq!(acked.len(), 1_000);
 
-    let store = lbd::store::Store::open(&db).await.unwrap();
+    let store = lbd::control::store::Store::open(&db).await.unwrap();
     let loaded = store.load().await.unwrap();
     store.close().await;
     let stored: std::collections::HashSet<u16> = loaded

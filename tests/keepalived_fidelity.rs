@@ -479,8 +479,8 @@ fn checks_lbd_cannot_run_fail_the_import_unless_allowed_unchecked() {
     assert_eq!((hc.path, hc.expected_status), (None, None));
     // The service's virtualhost is the Host of its HTTP checks, as keepalived sends it.
     assert_eq!(hc.virtualhost.as_deref(), Some("www.example.org"));
-    assert!(matches!(&lbd::health::specs(&cfg)[0].probe,
-        lbd::health::Probe::Http { host, .. } if host == "www.example.org"));
+    assert!(matches!(&lbd::dataplane::health::specs(&cfg)[0].probe,
+        lbd::dataplane::health::Probe::Http { host, .. } if host == "www.example.org"));
     let exported = export(&cfg, "n");
     assert!(
         exported.contains("status_code 200 301-302")

@@ -10,7 +10,7 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use lbd::dataplane::table::{ServiceCounters, Stats};
+use lbd::ipvs::table::{ServiceCounters, Stats};
 use lbd::kernel::memory::MemoryKernel;
 use serde_json::{json, Value};
 
@@ -25,7 +25,7 @@ fn sample(text: &str, series: &str) -> Option<f64> {
 async fn metrics_parse_and_agree_with_the_status_and_the_kernel() {
     let dir = tempfile::tempdir().unwrap();
     let kernel = MemoryKernel::default();
-    let running = lbd::server::start_with_kernel(
+    let running = lbd::daemon::start_with_kernel(
         support::config(&dir.path().join("lbd.db")),
         Box::new(kernel.clone()),
     )

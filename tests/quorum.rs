@@ -7,13 +7,13 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use lbd::control::events::{EventBus, EventKind};
+use lbd::control::status::{DataplaneStatus, StatusBoard};
 use lbd::dataplane::actor::{spawn, ActorConfig, DataplaneHandle};
+use lbd::dataplane::health::state::HealthState;
 use lbd::dataplane::quorum::{QuorumCause, QuorumCommandKind};
-use lbd::events::{EventBus, EventKind};
-use lbd::health::state::HealthState;
 use lbd::kernel::memory::MemoryKernel;
 use lbd::model::{Config, Snapshot};
-use lbd::status::{DataplaneStatus, StatusBoard};
 use serde_json::{json, Value};
 use tokio::sync::watch;
 
@@ -132,7 +132,7 @@ fn quorum_changes(e: &EventBus) -> Vec<bool> {
 /// state before it can be observed.
 fn late_id(period: Duration) -> i64 {
     (2..1000)
-        .find(|id| lbd::health::first_offset(*id, period) >= period / 2)
+        .find(|id| lbd::dataplane::health::first_offset(*id, period) >= period / 2)
         .unwrap()
 }
 

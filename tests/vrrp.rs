@@ -33,7 +33,7 @@ fn last_transition(g: &serde_json::Value) -> (u64, String, String, String) {
         .and_then(|t| t.last())
         .cloned()
         .unwrap_or_default();
-    let reason = serde_json::from_value::<lbd::events::VrrpReason>(t["reason"].clone())
+    let reason = serde_json::from_value::<lbd::control::events::VrrpReason>(t["reason"].clone())
         .map(|r| r.describe(t["detail"].as_str()))
         .unwrap_or_else(|e| format!("unreadable reason {}: {e}", t["reason"]));
     (

@@ -10,10 +10,10 @@ mod support;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use lbd::dataplane::table::{DestKey, ProtocolKey, ServiceCounters, ServiceKey, Stats, Timeouts};
+use lbd::daemon::Running;
 use lbd::grpc::pb;
+use lbd::ipvs::table::{DestKey, ProtocolKey, ServiceCounters, ServiceKey, Stats, Timeouts};
 use lbd::kernel::memory::MemoryKernel;
-use lbd::server::Running;
 use pb::lbd_client::LbdClient;
 use serde_json::{json, Value};
 use tonic::Code;
@@ -34,7 +34,7 @@ async fn start_with(resync: Duration) -> Rig {
     let kernel = MemoryKernel::default();
     let mut cfg = support::config(&dir.path().join("lbd.db"));
     cfg.resync_interval = resync;
-    let running = lbd::server::start_with_kernel(cfg, Box::new(kernel.clone()))
+    let running = lbd::daemon::start_with_kernel(cfg, Box::new(kernel.clone()))
         .await
         .unwrap();
     let base = format!("http://{}", running.http_addr);
@@ -315,7 +315,7 @@ async fn zero_over_grpc() {
         .into_inner();
     assert_eq!(z.zeroed, "fwmark 7 ipv6");
     let fwm = ServiceKey::Fwmark {
-        family: lbd::dataplane::table::FamilyKey::Ipv6,
+        family: lbd::ipvs::table::FamilyKey::Ipv6,
         mark: 7,
     };
     assert_eq!(conns_of(&r.kernel, &fwm), 0);
@@ -546,7 +546,7 @@ async fn timeouts_survive_a_restart_and_drift_is_repaired() {
     let kernel = MemoryKernel::default();
     let mut cfg = support::config(&db);
     cfg.resync_interval = Duration::from_millis(100);
-    let running = lbd::server::start_with_kernel(cfg.clone(), Box::new(kernel.clone()))
+    let running = lbd::daemon::start_with_kernel(cfg.clone(), Box::new(kernel.clone()))
         .await
         .unwrap();
     let base = format!("http://{}", running.http_addr);
@@ -578,7 +578,7 @@ async fn timeouts_survive_a_restart_and_drift_is_repaired() {
 
     // A restart reads them from the database and keeps the kernel on them.
     let kernel = MemoryKernel::default();
-    let running = lbd::server::start_with_kernel(cfg, Box::new(kernel.clone()))
+    let running = lbd::daemon::start_with_kernel(cfg, Box::new(kernel.clone()))
         .await
         .unwrap();
     let base = format!("http://{}", running.http_addr);

@@ -7,7 +7,7 @@
 //! byte 0 is set, the check also wants the body's MD5 to be the digest of the substring.
 #![no_main]
 
-use lbd::health::http::{verdict, HttpCheck};
+use lbd::dataplane::health::http::{verdict, HttpCheck};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

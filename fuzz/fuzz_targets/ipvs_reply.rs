@@ -88,7 +88,7 @@ fuzz_target!(|data: &[u8]| {
     }
 
     // The datagram as acks of a batch.
-    let mut outcome: Vec<Option<Option<lbd::netlink::Refusal>>> = (0..n).map(|_| None).collect();
+    let mut outcome: Vec<Option<Option<lbd::kernel::nlsocket::Refusal>>> = (0..n).map(|_| None).collect();
     let _ = batch_outcomes(dgram, seq, &mut outcome);
 
     // The datagram as the payload of one nested attribute (the walk above needs whole netlink

@@ -1,6 +1,6 @@
 //! Fuzzes the rtnetlink answer decoding: finding the ack (NLMSG_ERROR) of a request in a
-//! datagram of netlink messages (`linux/netlink.h`, walked by `lbd::netlink::messages` and read
-//! with neli's types), with its extended ack's text, and the error its code stands for. No
+//! datagram of netlink messages (`linux/netlink.h`, walked by
+//! `lbd::kernel::nlsocket::messages` and read with neli's types), with its extended ack's text, and the error its code stands for. No
 //! datagram may panic, and what follows an ack found cannot change it. The same bytes as the
 //! body of an RTM_NEWLINK and an RTM_NEWADDR (`kernel::interface`'s readers, neli's
 //! `Ifinfomsg`/`Ifaddrmsg`): no panic.
@@ -9,7 +9,7 @@
 #![no_main]
 
 use lbd::kernel::rtnl::ack;
-use lbd::netlink::ack_error;
+use lbd::kernel::nlsocket::ack_error;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

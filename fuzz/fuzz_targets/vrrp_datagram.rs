@@ -7,8 +7,8 @@
 
 use std::net::IpAddr;
 
-use lbd::vrrp::network::parse_ipv4;
-use lbd::vrrp::packet::{decode, peek_vrid, validate_ip_header};
+use lbd::dataplane::vrrp::network::parse_ipv4;
+use lbd::dataplane::vrrp::packet::{decode, peek_vrid, validate_ip_header};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

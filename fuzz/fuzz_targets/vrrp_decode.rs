@@ -7,7 +7,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use lbd::vrrp::packet::{decode, Version, VrrpPacket};
+use lbd::dataplane::vrrp::packet::{decode, Version, VrrpPacket};
 use libfuzzer_sys::fuzz_target;
 
 fn addr(v6: bool, b: &[u8]) -> IpAddr {

@@ -1,4 +1,4 @@
-//! Who may make an HTTP request (see [`crate::auth`]): the `Host` and `Origin` checks, CORS
+//! Who may make an HTTP request (see [`crate::control::auth`]): the `Host` and `Origin` checks, CORS
 //! when configured, and the bearer token's role against what the route needs.
 //!
 //! | route | role |
@@ -14,7 +14,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::error::ApiError;
-use crate::auth::{bearer, Auth, Denied, Role};
+use crate::control::auth::{bearer, Auth, Denied, Role};
 
 /// The cookie the dashboard keeps its token in (a browser's `EventSource` cannot send an
 /// `Authorization` header). It is read only on requests that passed the `Origin` check.

@@ -10,8 +10,8 @@ use super::error::{ApiError, ErrorBody};
 use super::extract::{Write, WriteQuery};
 use super::patch::{body_as, put_body, strip_config_read_only, Body, PublicGroup};
 use super::{etag, write_response, WriteSummary};
+use crate::control::service::Service;
 use crate::model::{Config, IpvsTimeouts, VirtualServer, VrrpGroup};
-use crate::service::Service;
 
 const TAG: &str = "config";
 

@@ -7,7 +7,7 @@ use axum::Json;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::service::ServiceError;
+use crate::control::service::ServiceError;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorBody {

@@ -12,7 +12,7 @@ use utoipa::IntoParams;
 
 use super::error::{ApiError, ErrorBody};
 use super::etag;
-use crate::service::Service;
+use crate::control::service::Service;
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]

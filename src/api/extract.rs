@@ -9,7 +9,7 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::error::ApiError;
-use crate::service::WriteOptions;
+use crate::control::service::WriteOptions;
 
 /// A JSON body. Any content type is accepted (curl's `-d` sends form encoding by default).
 /// Malformed JSON is 400; well-formed JSON with a bad value is 422 with the value's path.

@@ -12,11 +12,11 @@ use utoipa::{IntoParams, ToSchema};
 use super::error::{ApiError, ErrorBody};
 use super::etag;
 use super::extract::Write;
+use crate::control::service::Service;
+use crate::control::service::ServiceError;
 use crate::keepalived::Warning;
 use crate::model::validate::rule::KEEPALIVED_CONF;
 use crate::model::Change;
-use crate::service::Service;
-use crate::service::ServiceError;
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]

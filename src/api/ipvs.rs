@@ -13,11 +13,11 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::error::{ApiError, ErrorBody};
 use super::etag;
+use crate::control::service::{Service, ServiceError};
 use crate::dataplane::actor::{DataplaneHandle, HandleError};
 use crate::kernel::KernelError;
 use crate::model::validate::rule;
 use crate::model::{Family, Protocol, VsKey};
-use crate::service::{Service, ServiceError};
 
 pub use crate::dataplane::view::{IpvsDestView, IpvsServiceView, IpvsTableView};
 

@@ -20,8 +20,8 @@ use prometheus_client::registry::{Registry, Unit};
 
 use super::error::ApiError;
 use super::AppState;
+use crate::control::status::{DataplaneState, Status, VrrpGroupState};
 use crate::dataplane::view::IpvsTableView;
-use crate::status::{DataplaneState, Status, VrrpGroupState};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
@@ -308,7 +308,7 @@ fn build(status: &Status, table: Option<&IpvsTableView>, api: &ApiMetrics) -> Re
 
     // ---- VRRP
     let groups = &status.vrrp.groups;
-    let gl = |g: &crate::status::VrrpGroupStatus| GroupLabels {
+    let gl = |g: &crate::control::status::VrrpGroupStatus| GroupLabels {
         group: g.name.clone(),
         vrid: g.vrid,
     };
@@ -348,7 +348,7 @@ fn build(status: &Status, table: Option<&IpvsTableView>, api: &ApiMetrics) -> Re
             .map(|g| (gl(g), (g.priority.map_or(0, i64::from))))
             .collect(),
     );
-    type Pick = fn(&crate::status::VrrpCounters) -> u64;
+    type Pick = fn(&crate::control::status::VrrpCounters) -> u64;
     let counters: [(&str, &str, Pick); 7] = [
         ("vrrp_adverts_sent", "Adverts sent", |c| c.adverts_sent),
         ("vrrp_adverts_received", "Adverts received", |c| {
@@ -416,7 +416,7 @@ fn build(status: &Status, table: Option<&IpvsTableView>, api: &ApiMetrics) -> Re
     );
 
     // ---- health checks
-    let rl = |h: &crate::health::state::RealServerHealth| RealServerLabels {
+    let rl = |h: &crate::dataplane::health::state::RealServerHealth| RealServerLabels {
         virtual_server_id: h.virtual_server_id,
         real_server_id: h.real_server_id,
     };
@@ -430,7 +430,7 @@ fn build(status: &Status, table: Option<&IpvsTableView>, api: &ApiMetrics) -> Re
             .map(|h| {
                 (
                     rl(h),
-                    (i64::from(h.state == crate::health::state::HealthState::Up)),
+                    (i64::from(h.state == crate::dataplane::health::state::HealthState::Up)),
                 )
             })
             .collect(),

@@ -33,9 +33,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use utoipa_swagger_ui::SwaggerUi;
 
+use crate::control::service::{Service, WriteResult};
 use crate::dataplane::actor::DataplaneHandle;
 use crate::model::Change;
-use crate::service::{Service, WriteResult};
 use error::ApiError;
 
 /// What the handlers reach: the service (configuration, status, events) and the data plane's
@@ -316,14 +316,14 @@ pub fn router(state: AppState) -> Router {
 /// The whole HTTP application: routes, docs, then (outermost last) the body gate, the default
 /// ETag and request tracing.
 pub fn router_with(state: AppState, limits: limits::HttpLimits) -> Router {
-    router_with_auth(state, limits, crate::auth::Auth::open())
+    router_with_auth(state, limits, crate::control::auth::Auth::open())
 }
 
 /// [`router_with`], with `auth` deciding who may call what (see [`access`]).
 pub fn router_with_auth(
     state: AppState,
     limits: limits::HttpLimits,
-    auth: crate::auth::Auth,
+    auth: crate::control::auth::Auth,
 ) -> Router {
     let (router, spec) = routes_and_spec();
     let api_metrics = metrics::ApiMetrics::default();

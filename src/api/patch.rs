@@ -14,8 +14,8 @@ use serde_json::{Map, Value};
 
 use super::error::ApiError;
 use super::extract::parse_json;
+use crate::control::service::{Service, ServiceError, WriteOptions};
 use crate::model::VrrpGroup;
-use crate::service::{Service, ServiceError, WriteOptions};
 
 /// A request body as bytes, whose failures (too large, cut off) are JSON errors like every other.
 pub struct Body(pub Bytes);

@@ -12,9 +12,9 @@ use super::patch::{
     body_as, from_value, merge_patch, parse_patch, put_body, take_revision, to_value, Body,
 };
 use super::{created, etag, write_response, WriteSummary};
-use crate::auth::{Caller, Role};
+use crate::control::auth::{Caller, Role};
+use crate::control::service::Service;
 use crate::model::RealServer;
-use crate::service::Service;
 
 const TAG: &str = "real-servers";
 

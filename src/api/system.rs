@@ -15,9 +15,9 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::error::ApiError;
 use super::etag;
-use crate::events::{Event, Watched};
-use crate::service::Service;
-use crate::status::Status;
+use crate::control::events::{Event, Watched};
+use crate::control::service::Service;
+use crate::control::status::Status;
 
 const TAG: &str = "status";
 
@@ -25,7 +25,7 @@ const TAG: &str = "status";
 #[utoipa::path(get, path = "/api/v1/status", tag = TAG, responses((status = 200, body = Status)))]
 pub async fn status(
     State(svc): State<Service>,
-    auth: Option<axum::Extension<crate::auth::Auth>>,
+    auth: Option<axum::Extension<crate::control::auth::Auth>>,
 ) -> Response {
     let mut s = svc.status();
     s.auth = auth.map(|a| a.status());

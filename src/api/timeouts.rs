@@ -13,8 +13,8 @@ use super::patch::{
     body_as, from_value, merge_patch, parse_patch, put_body, take_revision, to_value, Body,
 };
 use super::{etag, write_response, WriteSummary};
+use crate::control::service::Service;
 use crate::model::IpvsTimeouts;
-use crate::service::Service;
 
 const TAG: &str = "config";
 
@@ -87,7 +87,7 @@ pub async fn patch(
     Ok(timeouts_response(r))
 }
 
-fn timeouts_response(r: crate::service::WriteResult<IpvsTimeouts>) -> Response {
+fn timeouts_response(r: crate::control::service::WriteResult<IpvsTimeouts>) -> Response {
     if r.dry_run {
         return write_response(r.map_value(|_| ()));
     }

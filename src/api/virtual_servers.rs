@@ -12,8 +12,8 @@ use super::patch::{
     body_as, from_value, merge_patch, parse_patch, put_body, take_revision, to_value, Body,
 };
 use super::{created, etag, write_response, WriteSummary};
+use crate::control::service::Service;
 use crate::model::VirtualServer;
-use crate::service::Service;
 
 const TAG: &str = "virtual-servers";
 

@@ -17,8 +17,8 @@ use super::patch::{
     to_value, Body, PublicGroup,
 };
 use super::{created, etag, write_response, WriteSummary};
+use crate::control::service::{Service, ServiceError, WriteResult};
 use crate::model::{Id, VrrpGroup, VrrpNode};
-use crate::service::{Service, ServiceError, WriteResult};
 
 const TAG: &str = "vrrp-groups";
 
@@ -39,9 +39,9 @@ pub async fn list(State(svc): State<Service>) -> Response {
 /// A group body: the read-only fields a GET shows are accepted and dropped.
 fn group_body(
     body: &[u8],
-    opts: crate::service::WriteOptions,
+    opts: crate::control::service::WriteOptions,
     svc: &Service,
-) -> Result<(VrrpGroup, crate::service::WriteOptions), ApiError> {
+) -> Result<(VrrpGroup, crate::control::service::WriteOptions), ApiError> {
     let (m, opts) = put_body(body, opts, svc)?;
     let mut v = Value::Object(m);
     strip_group_read_only(&mut v);

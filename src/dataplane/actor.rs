@@ -19,16 +19,16 @@ use super::desired::{alive_weight, desired_service, desired_table, quorum_next, 
 use super::owned::{MemoryOwned, OwnedServices};
 use super::quorum::{QuorumCause, QuorumCommandKind};
 use super::reconcile::{reconcile, reconcile_keys};
-use super::table::{IpvsTable, ServiceKey};
-use crate::events::{EventBus, EventKind};
-use crate::health::state::HealthState;
-use crate::health::{Checkers, Report, Verdict};
+use crate::control::events::{EventBus, EventKind};
+use crate::control::status::{DataplaneState, DataplaneStatus, StatusBoard};
+use crate::dataplane::health::state::HealthState;
+use crate::dataplane::health::{Checkers, Report, Verdict};
+use crate::dataplane::vrrp::engine::VrrpEngine;
+use crate::ipvs::table::{IpvsTable, ServiceKey};
 use crate::kernel::{Kernel, KernelError};
 use crate::model::config::VsChanges;
 use crate::model::idmap::{IdMap, IdSet};
 use crate::model::{Snapshot, VirtualServer, VrrpGroup};
-use crate::status::{DataplaneState, DataplaneStatus, StatusBoard};
-use crate::vrrp::engine::VrrpEngine;
 
 /// Applies of at most this many operations run on the actor's task (`with_kernel`); larger
 /// ones (a cold load, a resync, a whole-config PUT) on a blocking thread.
@@ -189,7 +189,7 @@ struct Actor {
     cfg: ActorConfig,
     health: Health,
     checkers: Checkers,
-    /// Every checker task's round reports (see `crate::health`).
+    /// Every checker task's round reports (see `crate::dataplane::health`).
     reports: mpsc::Receiver<Report>,
     /// Where `owned` is kept across restarts.
     record: Box<dyn OwnedServices>,
@@ -209,7 +209,7 @@ struct Actor {
     owned_dirty: bool,
     status: DataplaneStatus,
     backoff: Duration,
-    /// VRRP runs on a thread of its own (see `crate::vrrp::engine`), started with the first
+    /// VRRP runs on a thread of its own (see `crate::dataplane::vrrp::engine`), started with the first
     /// VRRP group, with a kernel handle of its own.
     vrrp: Option<VrrpEngine>,
     vrrp_kernel: Option<Box<dyn Kernel>>,

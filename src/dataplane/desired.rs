@@ -2,8 +2,8 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use super::table::{
-    DestKey, DestSpec, IpvsTable, Service, ServiceKey, ServiceSpec, IP_VS_SVC_F_PERSISTENT,
+use crate::ipvs::table::{
+    DestKey, DestSpec, IpvsService, IpvsTable, ServiceKey, ServiceSpec, IP_VS_SVC_F_PERSISTENT,
 };
 use crate::model::{Config, Family, Id, VirtualServer, VsKey};
 
@@ -89,7 +89,7 @@ pub fn desired_table(cfg: &Config, health: &Health) -> IpvsTable {
 }
 
 /// The service one virtual server asks for (see [`desired_table`]).
-pub fn desired_service(vs: &VirtualServer, health: &Health) -> Option<(ServiceKey, Service)> {
+pub fn desired_service(vs: &VirtualServer, health: &Health) -> Option<(ServiceKey, IpvsService)> {
     // (quorum: keepalived's "minimum total weight of all live servers")
     let key = service_key(vs)?;
     let family = vs.family().unwrap_or(Family::Ipv4);
@@ -155,7 +155,7 @@ pub fn desired_service(vs: &VirtualServer, health: &Health) -> Option<(ServiceKe
             );
         }
     }
-    Some((key, Service { spec, dests }))
+    Some((key, IpvsService { spec, dests }))
 }
 
 #[cfg(test)]

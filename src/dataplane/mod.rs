@@ -3,12 +3,16 @@
 //! The control plane hands over a configuration [`crate::model::Snapshot`] per revision;
 //! [`desired`] turns it (with health state) into the IPVS table lbd wants, and [`reconcile`]
 //! diffs that against what the kernel reports into the few operations that converge it.
-//! (The actor that owns this loop and the netlink kernel come with the IPVS work.)
+//! [`actor`] owns that loop, the kernel, the health checkers ([`health`]) and the VRRP engine
+//! ([`vrrp`]); [`owned`] records the services lbd created, [`quorum`] runs keepalived's quorum
+//! commands, and [`view`] is the kernel's table as the APIs show it. The table types themselves
+//! are [`crate::ipvs::table`]'s, shared with the kernel adapter.
 
 pub mod actor;
 pub mod desired;
+pub mod health;
 pub mod owned;
 pub mod quorum;
 pub mod reconcile;
-pub mod table;
 pub mod view;
+pub mod vrrp;

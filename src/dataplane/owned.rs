@@ -11,8 +11,8 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
-use super::table::ServiceKey;
-use crate::store::{Store, StoreError};
+use crate::control::store::{Store, StoreError};
+use crate::ipvs::table::ServiceKey;
 
 #[derive(Debug, thiserror::Error)]
 pub enum OwnedError {

@@ -1,7 +1,7 @@
 //! keepalived's quorum commands (`quorum_up`, `quorum_down`, check/ipwrapper.c): run when a
 //! virtual server gains or loses its quorum, and with `omega` when it is removed or lbd stops.
 //!
-//! A command runs as MISC_CHECK's do ([`crate::health::misc::run`]): no shell (the string is
+//! A command runs as MISC_CHECK's do ([`crate::dataplane::health::misc::run`]): no shell (the string is
 //! split into argv as keepalived splits it, honouring quotes), in a process group of its own,
 //! killed at its timeout (the virtual server's `delay_loop`). Each runs on a task of its own,
 //! so a command that hangs delays neither the health checks nor the data plane; its end (exit
@@ -13,8 +13,8 @@ use serde::{Deserialize, Serialize};
 use tokio::task::JoinHandle;
 use utoipa::ToSchema;
 
-use crate::events::{EventBus, EventKind};
-use crate::health::misc;
+use crate::control::events::{EventBus, EventKind};
+use crate::dataplane::health::misc;
 use crate::model::{Id, VirtualServer};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeSet;
 
-use super::table::{IpvsOp, IpvsTable, Service, ServiceKey};
+use crate::ipvs::table::{IpvsOp, IpvsService, IpvsTable, ServiceKey};
 
 /// The operations that turn `kernel` into `desired`, touching only `desired`'s services and the
 /// `owned` ones (services lbd created earlier and may now have to delete). Deletions come first
@@ -65,8 +65,8 @@ pub fn reconcile_keys(
 /// does not want is deleted only when it is `owned`.
 fn service_ops(
     key: ServiceKey,
-    want: Option<&Service>,
-    have: Option<&Service>,
+    want: Option<&IpvsService>,
+    have: Option<&IpvsService>,
     owned: bool,
     dels: &mut Vec<IpvsOp>,
     rest: &mut Vec<IpvsOp>,
@@ -110,7 +110,7 @@ fn service_ops(
 mod tests {
     use super::*;
     use crate::dataplane::desired::{desired_table, Health};
-    use crate::dataplane::table::{DestKey, ProtocolKey};
+    use crate::ipvs::table::{DestKey, ProtocolKey};
     use crate::model::{Config, VirtualServer};
 
     fn vs(id: i64, port: u16, rss: &[(&str, u32)]) -> VirtualServer {

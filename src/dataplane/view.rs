@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::table::{FamilyKey, IpvsTable, ProtocolKey, ServiceKey, Stats, Timeouts};
+use crate::ipvs::table::{FamilyKey, IpvsTable, ProtocolKey, ServiceKey, Stats, Timeouts};
 use crate::model::{Family, Forwarding, Protocol};
 
 pub use crate::ipvs::conn::Connection;

@@ -1,4 +1,4 @@
-//! Who may make a gRPC call (see [`crate::auth`]): the `authorization: Bearer TOKEN` metadata
+//! Who may make a gRPC call (see [`crate::control::auth`]): the `authorization: Bearer TOKEN` metadata
 //! against the role the method needs. A tower layer rather than a tonic interceptor, because an
 //! interceptor does not see which method is called.
 //!
@@ -16,7 +16,7 @@ use std::task::{Context, Poll};
 use axum::http;
 use tonic::Status;
 
-use crate::auth::{bearer, Auth, Denied, Role};
+use crate::control::auth::{bearer, Auth, Denied, Role};
 
 /// The role a method (`/package.Service/Method`) needs, `None` for what is public.
 pub fn needs(path: &str) -> Option<Role> {

@@ -9,11 +9,11 @@ use serde_json::{json, Map, Value};
 use tonic::Status;
 
 use super::pb;
+use crate::control::service::WriteResult;
 use crate::model::{
     Change, ChangeOp, CheckKind, Config, EntityKind, Family, Forwarding, HealthCheck, InitialState,
     Protocol, RealServer, Scheduler, VirtualServer, VrrpGroup, VrrpNode,
 };
-use crate::service::WriteResult;
 
 /// An InvalidArgument whose message starts with the field path; the path also goes in the
 /// `lbd-field` metadata.
@@ -424,7 +424,7 @@ fn forwarding(f: Forwarding) -> i32 {
 
 /// The kernel's table as `GetIpvs` answers it.
 pub fn ipvs_out(revision: u64, v: &crate::dataplane::view::IpvsTableView) -> pb::GetIpvsResponse {
-    let stats = |s: &crate::dataplane::table::Stats| pb::IpvsStats {
+    let stats = |s: &crate::ipvs::table::Stats| pb::IpvsStats {
         conns: s.conns,
         inpkts: s.inpkts,
         outpkts: s.outpkts,

@@ -7,8 +7,8 @@ use futures::{Stream, StreamExt};
 use tonic::Status;
 
 use super::pb;
-use crate::events::{Event, EventKind, VrrpReason, VrrpState, Watched};
-use crate::health::state::HealthState;
+use crate::control::events::{Event, EventKind, VrrpReason, VrrpState, Watched};
+use crate::dataplane::health::state::HealthState;
 
 pub type WatchStream = Pin<Box<dyn Stream<Item = Result<pb::WatchedEvent, Status>> + Send>>;
 

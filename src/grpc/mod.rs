@@ -12,8 +12,8 @@ use std::future::Future;
 
 use tokio::net::TcpListener;
 
+use crate::control::service::Service;
 use crate::dataplane::actor::DataplaneHandle;
-use crate::service::Service;
 
 /// The generated protobuf types and service stubs.
 #[allow(clippy::all, missing_docs)]
@@ -39,8 +39,8 @@ pub async fn serve(
     listener: TcpListener,
     service: Service,
     dataplane: DataplaneHandle,
-    limits: crate::server::Limits,
-    auth: crate::auth::Auth,
+    limits: crate::daemon::Limits,
+    auth: crate::control::auth::Auth,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), GrpcError> {
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
@@ -82,7 +82,7 @@ pub async fn serve(
         .add_service(reflection_v1alpha)
         .add_service(api)
         .serve_with_incoming_shutdown(
-            crate::listener::governed_incoming(listener, limits.connections),
+            crate::control::listener::governed_incoming(listener, limits.connections),
             shutdown,
         )
         .await?;

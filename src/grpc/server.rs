@@ -6,9 +6,9 @@ use super::convert::{self, invalid};
 use super::mask;
 use super::pb;
 use crate::api::patch::{from_value, to_value};
-use crate::auth::{Auth, Caller, Role};
+use crate::control::auth::{Auth, Caller, Role};
+use crate::control::service::{Service, ServiceError, WriteOptions};
 use crate::dataplane::actor::DataplaneHandle;
-use crate::service::{Service, ServiceError, WriteOptions};
 
 /// The `lbd.v1.Lbd` service: what `grpc::serve` builds, from the parts `server::start` wires.
 pub struct LbdApi {
@@ -500,8 +500,8 @@ impl pb::lbd_server::Lbd for LbdApi {
                 let a = self.auth.status();
                 pb::ApiAuth {
                     mode: match a.mode {
-                        crate::auth::AuthMode::Open => pb::AuthMode::Open,
-                        crate::auth::AuthMode::Tokens => pb::AuthMode::Tokens,
+                        crate::control::auth::AuthMode::Open => pb::AuthMode::Open,
+                        crate::control::auth::AuthMode::Tokens => pb::AuthMode::Tokens,
                     } as i32,
                     tokens: a.tokens as u64,
                 }
@@ -627,8 +627,8 @@ impl pb::lbd_server::Lbd for LbdApi {
     }
 }
 
-fn dataplane_state(s: crate::status::DataplaneState) -> pb::DataplaneState {
-    use crate::status::DataplaneState;
+fn dataplane_state(s: crate::control::status::DataplaneState) -> pb::DataplaneState {
+    use crate::control::status::DataplaneState;
     match s {
         DataplaneState::NotRunning => pb::DataplaneState::NotRunning,
         DataplaneState::Degraded => pb::DataplaneState::Degraded,
@@ -636,8 +636,8 @@ fn dataplane_state(s: crate::status::DataplaneState) -> pb::DataplaneState {
     }
 }
 
-fn vrrp_scheduling(s: crate::status::VrrpScheduling) -> pb::VrrpScheduling {
-    use crate::status::VrrpScheduling;
+fn vrrp_scheduling(s: crate::control::status::VrrpScheduling) -> pb::VrrpScheduling {
+    use crate::control::status::VrrpScheduling;
     match s {
         VrrpScheduling::Fifo => pb::VrrpScheduling::Fifo,
         VrrpScheduling::Normal => pb::VrrpScheduling::Normal,
@@ -645,9 +645,9 @@ fn vrrp_scheduling(s: crate::status::VrrpScheduling) -> pb::VrrpScheduling {
     }
 }
 
-fn vrrp_group_state(s: crate::status::VrrpGroupState) -> pb::VrrpState {
-    use crate::events::VrrpState;
-    use crate::status::VrrpGroupState;
+fn vrrp_group_state(s: crate::control::status::VrrpGroupState) -> pb::VrrpState {
+    use crate::control::events::VrrpState;
+    use crate::control::status::VrrpGroupState;
     let protocol = |s| super::events::vrrp_state(s);
     match s {
         VrrpGroupState::Initialize => protocol(VrrpState::Initialize),
@@ -658,7 +658,7 @@ fn vrrp_group_state(s: crate::status::VrrpGroupState) -> pb::VrrpState {
     }
 }
 
-fn vrrp_status(v: &crate::status::VrrpStatus) -> pb::VrrpStatus {
+fn vrrp_status(v: &crate::control::status::VrrpStatus) -> pb::VrrpStatus {
     pb::VrrpStatus {
         scheduling: vrrp_scheduling(v.scheduling) as i32,
         groups: v

@@ -1,8 +1,8 @@
 //! A generic-netlink socket speaking to the kernel's IPVS family: requests with acks, and dumps.
 //!
-//! What the kernel answers is walked with [`crate::netlink::messages`] (headers read by neli)
-//! and its acks and errors read by [`crate::netlink::parse_ack`] (neli's types, with the
-//! extended ack's text); the family is resolved with neli's controller types. The IPVS
+//! What the kernel answers is walked with [`crate::kernel::nlsocket::messages`] (headers read by
+//! neli) and its acks and errors read by [`crate::kernel::nlsocket::parse_ack`] (neli's types,
+//! with the extended ack's text); the family is resolved with neli's controller types. The IPVS
 //! attributes themselves are framed and read by [`super::wire`] (why not neli there: see its
 //! header). The socket is socket2's: a batch of many requests goes out in one `sendmsg` and its
 //! acks are read in bulk.
@@ -15,7 +15,7 @@ use neli::FromBytesWithInput;
 
 use super::uapi::*;
 use super::wire::{attrs, get_u16, get_u32, DestAttrs, MsgBuilder, SvcAttrs};
-use crate::netlink::{messages, parse_ack, Malformed, NetlinkSocket, Refusal};
+use crate::kernel::nlsocket::{messages, parse_ack, Malformed, NetlinkSocket, Refusal};
 
 #[derive(Debug, thiserror::Error)]
 pub enum IpvsError {

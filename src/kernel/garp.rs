@@ -130,7 +130,6 @@ impl PacketSocket {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::vrrp::tests::hex;
 
     /// `../shared/vectors/keepalived/test_vectors.txt`, vector `garp_takeover`: the first of the
     /// 5 gratuitous ARPs keepalived 2.2.7 (lk02, MAC 02:00:c0:a8:0a:66) sent on becoming master
@@ -181,5 +180,16 @@ mod tests {
             parse_garp(&reply),
             Some(([2, 0, 0, 0, 0, 1], Ipv4Addr::new(10, 0, 0, 1)))
         );
+    }
+
+    /// Hex (whitespace ignored) to bytes; a copy of the VRRP tests' helper, so the kernel layer's
+    /// tests do not import the data plane.
+    fn hex(s: &str) -> Vec<u8> {
+        let digits: Vec<u8> = s.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
+        assert_eq!(digits.len() % 2, 0, "odd hex length");
+        digits
+            .chunks(2)
+            .map(|p| u8::from_str_radix(std::str::from_utf8(p).unwrap(), 16).unwrap())
+            .collect()
     }
 }

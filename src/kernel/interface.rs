@@ -13,7 +13,7 @@ use neli::rtnl::{Ifaddrmsg, IfaddrmsgBuilder, Ifinfomsg, IfinfomsgBuilder, Rtatt
 use neli::types::RtBuffer;
 use neli::{FromBytesWithInput, Size, ToBytes};
 
-use crate::netlink::{messages, parse_ack, NetlinkSocket};
+use crate::kernel::nlsocket::{messages, parse_ack, NetlinkSocket};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InterfaceInfo {

@@ -4,7 +4,7 @@
 use std::sync::{Arc, Mutex};
 
 use super::{ApplyReport, Kernel, KernelError};
-use crate::dataplane::table::{IpvsOp, IpvsTable, ServiceKey, Timeouts};
+use crate::ipvs::table::{IpvsOp, IpvsTable, ServiceKey, Timeouts};
 use crate::model::VirtualAddress;
 
 #[derive(Debug, Default)]
@@ -60,7 +60,7 @@ fn apply_one(table: &mut IpvsTable, missing: &[String], op: &IpvsOp) -> Result<(
     table.apply(op).map_err(String::from)
 }
 
-fn key_of(op: &IpvsOp) -> crate::dataplane::table::ServiceKey {
+fn key_of(op: &IpvsOp) -> crate::ipvs::table::ServiceKey {
     match op {
         IpvsOp::AddService(k, _)
         | IpvsOp::EditService(k, _)

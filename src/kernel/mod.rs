@@ -2,14 +2,23 @@
 //!
 //! One implementation talks netlink to the real kernel; [`memory::MemoryKernel`] keeps a table in
 //! memory for the actor's tests. Only the data-plane actor holds a `Kernel`.
+//!
+//! - [`netlink`]: `NetlinkKernel`, the real implementation (IPVS over generic netlink through
+//!   [`crate::ipvs`], virtual addresses over rtnetlink through [`rtnl`], gratuitous ARP).
+//! - [`memory`]: `MemoryKernel`, a table in memory for tests.
+//! - [`nlsocket`]: the netlink socket both protocols share, and the reading of acks and errors.
+//! - [`rtnl`]: rtnetlink address add/del and link events.
+//! - [`interface`]: interface reads (index, MAC, up, IPv4 addresses) over rtnetlink.
+//! - [`garp`]: gratuitous ARP on an AF_PACKET socket.
 
 pub mod garp;
 pub mod interface;
 pub mod memory;
 pub mod netlink;
+pub mod nlsocket;
 pub mod rtnl;
 
-use crate::dataplane::table::{IpvsOp, IpvsTable, ServiceKey, Timeouts};
+use crate::ipvs::table::{IpvsOp, IpvsTable, ServiceKey, Timeouts};
 use crate::model::VirtualAddress;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -10,9 +10,9 @@ use super::garp::{garp_frame, PacketSocket};
 use super::interface;
 use super::rtnl::AddressSocket;
 use super::{ApplyReport, Kernel, KernelError};
-use crate::dataplane::table::{
-    DestKey, DestSpec, FamilyKey, IpvsOp, IpvsTable, ProtocolKey, Service, ServiceKey, ServiceSpec,
-    Timeouts,
+use crate::ipvs::table::{
+    DestKey, DestSpec, FamilyKey, IpvsOp, IpvsService, IpvsTable, ProtocolKey, ServiceKey,
+    ServiceSpec, Timeouts,
 };
 use crate::ipvs::uapi::*;
 use crate::ipvs::{DestAttrs, IpvsError, IpvsSocket, SvcAttrs};
@@ -320,7 +320,7 @@ impl Kernel for NetlinkKernel {
                     continue;
                 };
                 let mut dests = std::collections::BTreeMap::new();
-                let mut counters = crate::dataplane::table::ServiceCounters {
+                let mut counters = crate::ipvs::table::ServiceCounters {
                     stats: s.stats.unwrap_or_default(),
                     dests: std::collections::BTreeMap::new(),
                 };
@@ -331,7 +331,7 @@ impl Kernel for NetlinkKernel {
                     };
                     counters.dests.insert(
                         dk,
-                        crate::dataplane::table::DestCounters {
+                        crate::ipvs::table::DestCounters {
                             active_conns: d.active_conns,
                             inactive_conns: d.inact_conns,
                             persistent_conns: d.persist_conns,
@@ -348,13 +348,13 @@ impl Kernel for NetlinkKernel {
                         },
                     );
                 }
-                table.services.insert(key, Service { spec, dests });
+                table.services.insert(key, IpvsService { spec, dests });
                 table.counters.insert(key, counters);
             }
             table.timeouts =
                 sock.timeouts()
                     .ok()
-                    .map(|(tcp, fin, udp)| crate::dataplane::table::Timeouts {
+                    .map(|(tcp, fin, udp)| crate::ipvs::table::Timeouts {
                         tcp_secs: tcp,
                         tcp_fin_secs: fin,
                         udp_secs: udp,

@@ -24,8 +24,8 @@ use neli::types::{Buffer, RtBuffer};
 use neli::utils::Groups;
 use neli::ToBytes;
 
+use crate::kernel::nlsocket::{messages, parse_ack, Ack, NetlinkSocket, Refusal};
 use crate::model::VirtualAddress;
-use crate::netlink::{messages, parse_ack, Ack, NetlinkSocket, Refusal};
 
 pub const RTM_NEWADDR: u16 = 20;
 pub const RTM_DELADDR: u16 = 21;

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::units::TimeoutSecs;
-use crate::dataplane::table::Timeouts;
+use crate::ipvs::table::Timeouts;
 
 /// The three timeouts IPVS has globally, in seconds. A timeout of 0 is not managed: lbd (like
 /// ipvsadm and keepalived) leaves it as the kernel has it. All three 0 is the same as not

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use lbd::server::{Running, ServerConfig};
+use lbd::daemon::{Running, ServerConfig};
 
 pub fn config(db: &Path) -> ServerConfig {
     ServerConfig {
@@ -32,7 +32,7 @@ pub struct TestServer {
 impl TestServer {
     pub async fn start() -> TestServer {
         let dir = tempfile::tempdir().expect("tempdir");
-        let running = lbd::server::start(config(&dir.path().join("lbd.db")))
+        let running = lbd::daemon::start(config(&dir.path().join("lbd.db")))
             .await
             .expect("start lbd");
         let base = format!("http://{}", running.http_addr);
@@ -56,7 +56,7 @@ impl TestServer {
         if let Some(r) = self.running.take() {
             r.shutdown().await.expect("clean shutdown");
         }
-        let running = lbd::server::start(config(&self.db()))
+        let running = lbd::daemon::start(config(&self.db()))
             .await
             .expect("restart lbd");
         self.base = format!("http://{}", running.http_addr);

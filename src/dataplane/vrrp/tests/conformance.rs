@@ -4,9 +4,11 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
+use crate::dataplane::vrrp::packet::{AuthPass, AuthType, Version, VrrpPacket};
+use crate::dataplane::vrrp::{
+    Action, Input, Instance, InstanceConfig, ProtocolVersion, Reason, State, Timer,
+};
 use crate::model::{Centiseconds, GarpSettings, InitialState, Priority, VirtualAddress, Vrid};
-use crate::vrrp::packet::{AuthPass, AuthType, Version, VrrpPacket};
-use crate::vrrp::{Action, Input, Instance, InstanceConfig, ProtocolVersion, Reason, State, Timer};
 
 const ME: Ipv4Addr = Ipv4Addr::new(192, 168, 10, 102);
 const PEER: Ipv4Addr = Ipv4Addr::new(192, 168, 10, 101);
@@ -788,8 +790,8 @@ fn keepalived_like_garp_settings_send_no_refresh() {
 
 #[test]
 fn from_model_rejects_unrepresentable_settings() {
+    use crate::dataplane::vrrp::ConfigError;
     use crate::model::VrrpGroup;
-    use crate::vrrp::ConfigError;
     let mk = |v: serde_json::Value| -> VrrpGroup { serde_json::from_value(v).unwrap() };
     let base = serde_json::json!({
         "name": "g", "vrid": 7, "virtual_addresses": ["10.0.0.1"],

@@ -30,14 +30,14 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use super::instance::{Action, Input, Instance, InstanceConfig, Reason, State};
 use super::network::{parse_ipv4, VrrpSocket};
 use super::packet::peek_vrid;
-use crate::events::{EventBus, EventKind};
-use crate::events::{VrrpReason, VrrpState};
-use crate::kernel::{interface, rtnl::LinkMonitor, Kernel};
-use crate::model::{VirtualAddress, VrrpGroup};
-use crate::status::{
+use crate::control::events::{EventBus, EventKind};
+use crate::control::events::{VrrpReason, VrrpState};
+use crate::control::status::{
     StatusBoard, VrrpCounters, VrrpGroupState, VrrpGroupStatus, VrrpScheduling, VrrpStatus,
     VrrpTransition,
 };
+use crate::kernel::{interface, rtnl::LinkMonitor, Kernel};
+use crate::model::{VirtualAddress, VrrpGroup};
 
 /// SCHED_FIFO priority of the advert thread: above every normal task, below the kernel's own
 /// real-time threads (which run at 50 and 99).
@@ -405,7 +405,7 @@ impl Engine {
                 }
                 Action::StateChanged { from, to, reason } => {
                     tracing::info!(group = name, vrid, from = state_name(from), to = state_name(to), reason = %reason_text(&reason), "VRRP state changed");
-                    let (why, detail) = crate::events::VrrpReason::of(&reason);
+                    let (why, detail) = crate::control::events::VrrpReason::of(&reason);
                     self.events.publish(EventKind::VrrpStateChanged {
                         group: name.to_string(),
                         vrid,

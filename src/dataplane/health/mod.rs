@@ -36,7 +36,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
-use crate::events::now_unix_ms;
+use crate::control::events::now_unix_ms;
 use crate::model::idmap::IdMap;
 use crate::model::{CheckKind, Config, Id, VirtualServer};
 use state::{HealthState, Hysteresis, RealServerHealth};
@@ -523,7 +523,7 @@ async fn run(spec: CheckSpec, generation: u64, initial: HealthState, tx: mpsc::S
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::status::{DataplaneStatus, StatusBoard};
+    use crate::control::status::{DataplaneStatus, StatusBoard};
 
     /// One virtual server with one TCP-checked real server (id 2) whose first round is minutes
     /// away (delay_loop one hour), so only the reports a test sends arrive.

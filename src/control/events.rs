@@ -63,7 +63,7 @@ pub enum EventKind {
         real_server_id: i64,
         /// address:port that was checked
         target: String,
-        state: crate::health::state::HealthState,
+        state: crate::dataplane::health::state::HealthState,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         error: Option<String>,
     },
@@ -311,7 +311,11 @@ impl WatchState {
 /// Writes the bus's events to the store until `stop`, then writes what is left. The only writer
 /// of the events table: it wakes on publish, waits [`PERSIST_BATCH_WINDOW`] for more, and writes
 /// the batch in one transaction, off the commit path and the data plane's.
-pub async fn persist(bus: EventBus, store: crate::store::Store, mut stop: watch::Receiver<bool>) {
+pub async fn persist(
+    bus: EventBus,
+    store: crate::control::store::Store,
+    mut stop: watch::Receiver<bool>,
+) {
     // From what the store had, not from `last_seq`: events published before this task first
     // runs are not stored yet.
     let mut written = bus.inner.stored_seq;
@@ -340,9 +344,9 @@ pub async fn persist(bus: EventBus, store: crate::store::Store, mut stop: watch:
     }
 }
 
-impl From<crate::vrrp::instance::State> for VrrpState {
-    fn from(s: crate::vrrp::instance::State) -> Self {
-        use crate::vrrp::instance::State;
+impl From<crate::dataplane::vrrp::instance::State> for VrrpState {
+    fn from(s: crate::dataplane::vrrp::instance::State) -> Self {
+        use crate::dataplane::vrrp::instance::State;
         match s {
             State::Initialize => VrrpState::Initialize,
             State::Backup => VrrpState::Backup,
@@ -372,8 +376,8 @@ impl VrrpReason {
     }
 
     /// The reason and its particulars.
-    pub fn of(r: &crate::vrrp::instance::Reason) -> (VrrpReason, Option<String>) {
-        use crate::vrrp::instance::Reason;
+    pub fn of(r: &crate::dataplane::vrrp::instance::Reason) -> (VrrpReason, Option<String>) {
+        use crate::dataplane::vrrp::instance::Reason;
         match r {
             Reason::Startup => (VrrpReason::Startup, None),
             Reason::AddressOwner => (VrrpReason::AddressOwner, None),
@@ -455,7 +459,7 @@ mod tests {
 
     #[test]
     fn vrrp_reasons_keep_their_particulars_and_events_read_back_as_written() {
-        use crate::vrrp::instance::Reason;
+        use crate::dataplane::vrrp::instance::Reason;
         let src: std::net::IpAddr = "192.0.2.7".parse().unwrap();
         assert_eq!(
             VrrpReason::of(&Reason::HigherPriorityMaster { src, priority: 200 }),
@@ -487,7 +491,7 @@ mod tests {
 
     #[test]
     fn reasons_in_words_are_the_ones_the_status_used_to_carry() {
-        use crate::vrrp::instance::Reason;
+        use crate::dataplane::vrrp::instance::Reason;
         let src: std::net::IpAddr = "192.0.2.7".parse().unwrap();
         for (r, words) in [
             (Reason::Startup, "startup"),

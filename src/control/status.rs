@@ -10,9 +10,9 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use utoipa::ToSchema;
 
-use crate::events::{VrrpReason, VrrpState};
-use crate::health::state::RealServerHealth;
-use crate::health::HealthMap;
+use crate::control::events::{VrrpReason, VrrpState};
+use crate::dataplane::health::state::RealServerHealth;
+use crate::dataplane::health::HealthMap;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, ToSchema)]
 pub struct DataplaneStatus {
@@ -74,7 +74,7 @@ pub struct Status {
     pub health: Vec<RealServerHealth>,
     /// Whether the API asks for tokens (filled in by the front end that answers).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub auth: Option<crate::auth::AuthStatus>,
+    pub auth: Option<crate::control::auth::AuthStatus>,
 }
 
 /// What the VRRP thread reports.
@@ -227,7 +227,7 @@ impl StatusBoard {
     }
 
     /// The sending end of the health map, for its one writer (the actor's
-    /// [`crate::health::Checkers`]).
+    /// [`crate::dataplane::health::Checkers`]).
     pub fn health_publisher(&self) -> watch::Sender<HealthMap> {
         self.health.clone()
     }

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::ipvsadm::{self, ServiceRef};
+use crate::cli::ipvsadm::{self, ServiceRef};
 use crate::keepalived::parser::FsIncludes;
 use crate::model::{Config, Protocol, VirtualServer};
 
@@ -30,8 +30,8 @@ pub enum CtlError {
     UnknownNode { node: String, known: String },
 }
 
-impl From<crate::ipvsadm::WordError> for CtlError {
-    fn from(e: crate::ipvsadm::WordError) -> Self {
+impl From<crate::cli::ipvsadm::WordError> for CtlError {
+    fn from(e: crate::cli::ipvsadm::WordError) -> Self {
         CtlError::Usage(e.0)
     }
 }
@@ -410,7 +410,7 @@ pub async fn status(url: &Api, out: &Output) -> Result<String, CtlError> {
     }
     // Ids alone say little; the configuration gives their addresses.
     let vss = virtual_servers(url).await.unwrap_or_default();
-    let now = crate::events::now_unix_ms();
+    let now = crate::control::events::now_unix_ms();
     let d = &v["dataplane"];
     let n = |x: &Value| x.as_u64().unwrap_or(0);
     let mut s = format!(
@@ -507,7 +507,7 @@ pub async fn status(url: &Api, out: &Output) -> Result<String, CtlError> {
 /// A VRRP transition's reason in words: the status names it (`master_down`, with a `detail`
 /// for some); the words are the ones the VRRP log line uses.
 fn transition_reason(t: &Value) -> String {
-    match serde_json::from_value::<crate::events::VrrpReason>(t["reason"].clone()) {
+    match serde_json::from_value::<crate::control::events::VrrpReason>(t["reason"].clone()) {
         Ok(r) => r.describe(t["detail"].as_str()),
         Err(_) => t["reason"].as_str().unwrap_or("?").to_string(),
     }
@@ -989,7 +989,7 @@ pub async fn restore(
     dry_run: bool,
     out: &Output,
 ) -> Result<String, CtlError> {
-    use crate::ipvsadm::Rule;
+    use crate::cli::ipvsadm::Rule;
     let rules = ipvsadm::parse_rules(rules)?;
     let (mut doc, _) = get(url, "/api/v1/config").await?;
     let mut vss: Vec<VirtualServer> = serde_json::from_value(doc["virtual_servers"].take())

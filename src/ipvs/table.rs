@@ -1,8 +1,10 @@
-//! The IPVS table as the data plane reasons about it: kernel-neutral domain types.
+//! The IPVS table as lbd reasons about it: kernel-neutral domain types.
 //!
-//! The same types describe what the configuration wants (`desired`) and what the kernel reports
-//! (a dump), so converging is a diff of two values (`reconcile`). Netlink wire types live apart,
-//! in `crate::ipvs`.
+//! The same types describe what the configuration wants (`dataplane::desired`) and what
+//! the kernel reports (a dump), so converging is a diff of two values
+//! (`dataplane::reconcile`). They live here, below both the data plane and the kernel
+//! adapter (`crate::kernel`), so the kernel never imports the data plane. Netlink wire types live
+//! apart, in [`super::wire`].
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -162,8 +164,10 @@ pub struct DestSpec {
     pub lower_threshold: u32,
 }
 
+/// One IPVS service with its destinations (not [`crate::control::service::Service`], the
+/// control plane's service layer).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Service {
+pub struct IpvsService {
     pub spec: ServiceSpec,
     pub dests: BTreeMap<DestKey, DestSpec>,
 }
@@ -171,7 +175,7 @@ pub struct Service {
 /// A whole IPVS table (or the part of it lbd manages).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct IpvsTable {
-    pub services: BTreeMap<ServiceKey, Service>,
+    pub services: BTreeMap<ServiceKey, IpvsService>,
     /// What a kernel dump reports besides the settings: connections and traffic. Never part of
     /// what lbd wants, so never diffed.
     pub counters: BTreeMap<ServiceKey, ServiceCounters>,
@@ -220,7 +224,7 @@ impl IpvsTable {
                 }
                 t.insert(
                     *k,
-                    Service {
+                    IpvsService {
                         spec: spec.clone(),
                         dests: BTreeMap::new(),
                     },

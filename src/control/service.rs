@@ -11,14 +11,14 @@ use std::sync::Arc;
 
 use tokio::sync::{watch, Mutex};
 
-use crate::events::{EventBus, EventKind};
+use crate::control::events::{EventBus, EventKind};
+use crate::control::status::{Status, StatusBoard};
+use crate::control::store::{Store, StoreError};
 use crate::model::diff::diff;
 use crate::model::{
     validate, Change, CheckKind, Config, ErrorKind, Id, IpvsTimeouts, RealServer, Snapshot,
     ValidationError, VirtualServer, VrrpGroup,
 };
-use crate::status::{Status, StatusBoard};
-use crate::store::{Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {

@@ -150,7 +150,7 @@ impl VrrpSocket {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::vrrp::tests::hex;
+    use crate::dataplane::vrrp::tests::hex;
 
     /// The IP header of `vrrpv2_advert` in `../shared/vectors/keepalived/test_vectors.txt`:
     /// keepalived 2.2.7 (lk01, 192.168.10.101) advertising VRID 1 with auth PASS, IP id 3,

@@ -8,12 +8,12 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
 use super::hex;
-use crate::model::{Centiseconds, VrrpGroup};
-use crate::vrrp::packet::{
+use crate::dataplane::vrrp::packet::{
     decode, validate_ip_header, AuthPass, AuthType, DecodeError, IpHeaderError, Version,
     IP_PROTOCOL_VRRP,
 };
-use crate::vrrp::{Action, Input, Instance, InstanceConfig};
+use crate::dataplane::vrrp::{Action, Input, Instance, InstanceConfig};
+use crate::model::{Centiseconds, VrrpGroup};
 
 /// [vrrpv2_advert] frame_hex: lk01 MASTER, prio 100, advert_int 1, auth PASS '1234567'.
 const V2_ADVERT_FRAME: &str = "01005e0000120200c0a80a65080045c0002800030000ff700f83c0a80a65e000
@@ -45,7 +45,7 @@ fn v4(a: Ipv4Addr) -> IpAddr {
 
 /// Decodes `hex` from `src` to 224.0.0.18 and checks that encoding the result gives the
 /// same bytes.
-fn roundtrip(vector: &str, src: Ipv4Addr) -> crate::vrrp::VrrpPacket {
+fn roundtrip(vector: &str, src: Ipv4Addr) -> crate::dataplane::vrrp::VrrpPacket {
     let bytes = hex(vector);
     let p = decode(&bytes, v4(src), v4(GROUP)).unwrap();
     assert_eq!(
@@ -229,8 +229,13 @@ fn our_adverts_are_keepalived_bytes() {
     ] {
         let mut lk01 = instance(version, ms, "lk01", LK01);
         lk01.on_input(Input::Startup, t0);
-        let down = lk01.deadline(crate::vrrp::Timer::MasterDown).unwrap();
-        let acts = lk01.on_input(Input::TimerExpired(crate::vrrp::Timer::MasterDown), down);
+        let down = lk01
+            .deadline(crate::dataplane::vrrp::Timer::MasterDown)
+            .unwrap();
+        let acts = lk01.on_input(
+            Input::TimerExpired(crate::dataplane::vrrp::Timer::MasterDown),
+            down,
+        );
         assert_eq!(sent(&acts), vec![hex(vector)], "v{version} {ms} ms");
         if !prio0.is_empty() {
             let acts = lk01.on_input(Input::Shutdown, down);
@@ -260,10 +265,13 @@ fn lk02_takeover_advert_is_keepalived_bytes() {
     assert_eq!(
         acts,
         vec![Action::StartTimer {
-            timer: crate::vrrp::Timer::MasterDown,
+            timer: crate::dataplane::vrrp::Timer::MasterDown,
             at
         }]
     );
-    let acts = lk02.on_input(Input::TimerExpired(crate::vrrp::Timer::MasterDown), at);
+    let acts = lk02.on_input(
+        Input::TimerExpired(crate::dataplane::vrrp::Timer::MasterDown),
+        at,
+    );
     assert_eq!(sent(&acts), vec![hex(V2_ADVERT_LK02)]);
 }

@@ -524,7 +524,7 @@ impl Store {
 /// The stored event history: the newest events (oldest first) and the largest sequence number
 /// ever stored (which an unreadable row still counts for).
 pub struct StoredEvents {
-    pub events: Vec<crate::events::Event>,
+    pub events: Vec<crate::control::events::Event>,
     pub last_seq: u64,
 }
 
@@ -542,7 +542,7 @@ impl Store {
                 .await?;
         let mut events = Vec::with_capacity(rows.len());
         for (seq, body) in rows.into_iter().rev() {
-            match serde_json::from_str::<crate::events::Event>(&body) {
+            match serde_json::from_str::<crate::control::events::Event>(&body) {
                 Ok(e) => events.push(e),
                 Err(e) => tracing::warn!(seq, error = %e, "skipping an unreadable stored event"),
             }
@@ -555,7 +555,11 @@ impl Store {
 
     /// Appends events (in seq order) and drops all but the newest `keep`, in one transaction,
     /// on the events' own connection (only the events task calls this).
-    pub async fn append_events(&self, events: &[crate::events::Event], keep: usize) -> Result<()> {
+    pub async fn append_events(
+        &self,
+        events: &[crate::control::events::Event],
+        keep: usize,
+    ) -> Result<()> {
         let Some(last) = events.last().map(|e| e.seq) else {
             return Ok(());
         };

@@ -10,10 +10,10 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::events::EventBus;
-use crate::service::{Service, ServiceError};
-use crate::status::{DataplaneStatus, StatusBoard};
-use crate::store::{Store, StoreError};
+use crate::control::events::EventBus;
+use crate::control::service::{Service, ServiceError};
+use crate::control::status::{DataplaneStatus, StatusBoard};
+use crate::control::store::{Store, StoreError};
 
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
@@ -27,9 +27,9 @@ pub struct ServerConfig {
     pub limits: Limits,
     /// The service manager to tell when lbd is ready and stopping, and whose watchdog to ping
     /// (`None` unless started by systemd as `Type=notify`).
-    pub notifier: Option<crate::systemd::Notifier>,
+    pub notifier: Option<crate::control::systemd::Notifier>,
     /// Tokens and roles, allowed `Host` names and CORS origins of both APIs.
-    pub auth: crate::auth::AuthConfig,
+    pub auth: crate::control::auth::AuthConfig,
 }
 
 /// Limits on what clients can make the server hold.
@@ -37,7 +37,7 @@ pub struct ServerConfig {
 pub struct Limits {
     pub http: crate::api::limits::HttpLimits,
     /// Per listener (HTTP and gRPC each).
-    pub connections: crate::listener::ConnLimits,
+    pub connections: crate::control::listener::ConnLimits,
     /// Largest gRPC request message.
     pub grpc_message_bytes: usize,
 }
@@ -67,7 +67,7 @@ pub enum ServerError {
         source: std::io::Error,
     },
     #[error(transparent)]
-    Auth(#[from] crate::auth::AuthError),
+    Auth(#[from] crate::control::auth::AuthError),
     #[error("the {0} server failed: {1}")]
     Serve(&'static str, String),
 }
@@ -80,7 +80,7 @@ pub struct Running {
     /// The data plane's handle (the one the HTTP and gRPC servers were given).
     pub dataplane: crate::dataplane::actor::DataplaneHandle,
     store: Store,
-    notifier: Option<crate::systemd::Notifier>,
+    notifier: Option<crate::control::systemd::Notifier>,
     stop: watch::Sender<bool>,
     tasks: Vec<(&'static str, JoinHandle<Result<(), String>>)>,
 }
@@ -106,18 +106,20 @@ pub async fn start_with_kernel(
 ) -> Result<Running, ServerError> {
     // Tokens first: an API that would be open beyond loopback does not start at all.
     let (auth, token_watch) =
-        crate::auth::Auth::start(&cfg.auth, &[cfg.http_listen, cfg.grpc_listen])?;
+        crate::control::auth::Auth::start(&cfg.auth, &[cfg.http_listen, cfg.grpc_listen])?;
     // Sockets next: a start that cannot listen must not leave a new database file behind.
-    let http = crate::listener::bind(cfg.http_listen).map_err(|source| ServerError::Bind {
-        what: "http",
-        addr: cfg.http_listen,
-        source,
-    })?;
-    let grpc = crate::listener::bind(cfg.grpc_listen).map_err(|source| ServerError::Bind {
-        what: "grpc",
-        addr: cfg.grpc_listen,
-        source,
-    })?;
+    let http =
+        crate::control::listener::bind(cfg.http_listen).map_err(|source| ServerError::Bind {
+            what: "http",
+            addr: cfg.http_listen,
+            source,
+        })?;
+    let grpc =
+        crate::control::listener::bind(cfg.grpc_listen).map_err(|source| ServerError::Bind {
+            what: "grpc",
+            addr: cfg.grpc_listen,
+            source,
+        })?;
     let store = Store::open(&cfg.db)
         .await
         .map_err(|source| ServerError::Store {
@@ -126,7 +128,7 @@ pub async fn start_with_kernel(
         })?;
     let status = StatusBoard::new(DataplaneStatus::not_running("starting"));
     let stored = store
-        .load_events(crate::events::HISTORY)
+        .load_events(crate::control::events::HISTORY)
         .await
         .map_err(|source| ServerError::Store {
             path: cfg.db.clone(),
@@ -172,9 +174,9 @@ pub async fn start_with_kernel(
     tasks.push((
         "tokens",
         tokio::spawn(
-            crate::auth::reload(
+            crate::control::auth::reload(
                 token_watch,
-                crate::auth::catch_sighup(),
+                crate::control::auth::catch_sighup(),
                 std::time::Duration::from_secs(2),
                 stop.subscribe(),
             )
@@ -186,7 +188,7 @@ pub async fn start_with_kernel(
     tasks.push((
         "http",
         tokio::spawn(async move {
-            crate::listener::serve_http(http, app, conn_limits, async move {
+            crate::control::listener::serve_http(http, app, conn_limits, async move {
                 let _ = rx.wait_for(|s| *s).await;
             })
             .await
@@ -214,7 +216,9 @@ pub async fn start_with_kernel(
     // The events table's one writer; it writes what is left when `stop` is sent.
     tasks.push((
         "events",
-        tokio::spawn(crate::events::persist(events, store.clone(), stop.subscribe()).map(Ok)),
+        tokio::spawn(
+            crate::control::events::persist(events, store.clone(), stop.subscribe()).map(Ok),
+        ),
     ));
     tracing::info!(%http_addr, %grpc_addr, node = %cfg.node_name, db = %cfg.db.display(), "lbd serving");
     if let Some(n) = &cfg.notifier {

@@ -4,9 +4,9 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use crate::dataplane::vrrp::checksum::{internet_checksum, pseudo_header_checksum};
+use crate::dataplane::vrrp::packet::{decode, AuthType, PacketKind, Version, VrrpPacket};
 use crate::model::{Centiseconds, Vrid};
-use crate::vrrp::checksum::{internet_checksum, pseudo_header_checksum};
-use crate::vrrp::packet::{decode, AuthType, PacketKind, Version, VrrpPacket};
 
 /// xorshift64* (Vigna): small, deterministic, good enough to spread bytes.
 struct Rng(u64);
