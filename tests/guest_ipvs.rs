@@ -229,28 +229,23 @@ fn services_made_by_ipvsadm_are_read() {
 /// must still be reported against the right request, wherever it sits, and the others applied.
 #[test]
 fn a_batch_reports_each_refused_request_and_applies_the_rest() {
-    use lbd::ipvs::socket::Request;
+    use lbd::ipvs::socket::Command;
     if !in_guest("a_batch_reports_each_refused_request_and_applies_the_rest") {
         return;
     }
     let mut s = IpvsSocket::open().unwrap();
-    let new_svc = |v: SvcAttrs| Request {
-        cmd: IPVS_CMD_NEW_SERVICE,
-        build: Box::new(move |m| v.encode(m, true)),
-    };
-    let new_dest = |v: SvcAttrs, last: u8| Request {
-        cmd: IPVS_CMD_NEW_DEST,
-        build: Box::new(move |m| {
-            v.encode(m, false);
+    let new_svc = Command::NewService;
+    let new_dest = |v: SvcAttrs, last: u8| {
+        Command::NewDest(
+            v,
             DestAttrs {
                 addr: format!("10.77.0.{last}").parse().unwrap(),
                 port: 80,
                 fwd_method: IP_VS_CONN_F_DROUTE,
                 weight: 1,
                 ..Default::default()
-            }
-            .encode(m, true);
-        }),
+            },
+        )
     };
     let a = svc("192.168.77.1", 80, "rr");
     let missing = svc("192.168.77.99", 80, "rr");
@@ -311,13 +306,7 @@ fn a_batch_reports_each_refused_request_and_applies_the_rest() {
         } else {
             (b.clone(), addr(i))
         };
-        reqs.push(Request {
-            cmd: IPVS_CMD_NEW_DEST,
-            build: Box::new(move |m| {
-                v.encode(m, false);
-                d.encode(m, true);
-            }),
-        });
+        reqs.push(Command::NewDest(v, d));
     }
     let (out, sends) = s.batch(reqs).unwrap();
     assert_eq!(sends, 3);

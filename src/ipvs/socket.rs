@@ -138,43 +138,33 @@ impl IpvsSocket {
         self.exchange(&m.finish(), seq, op)
     }
 
+    /// One change, acked on its own (`batch` sends many at once).
+    pub fn apply(&mut self, c: &Command) -> Result<(), IpvsError> {
+        self.request(c.cmd(), c.name(), |m| c.encode(m))
+    }
+
     pub fn new_service(&mut self, s: &SvcAttrs) -> Result<(), IpvsError> {
-        self.request(IPVS_CMD_NEW_SERVICE, "IPVS_CMD_NEW_SERVICE", |m| {
-            s.encode(m, true)
-        })
+        self.apply(&Command::NewService(s.clone()))
     }
 
     pub fn set_service(&mut self, s: &SvcAttrs) -> Result<(), IpvsError> {
-        self.request(IPVS_CMD_SET_SERVICE, "IPVS_CMD_SET_SERVICE", |m| {
-            s.encode(m, true)
-        })
+        self.apply(&Command::SetService(s.clone()))
     }
 
     pub fn del_service(&mut self, s: &SvcAttrs) -> Result<(), IpvsError> {
-        self.request(IPVS_CMD_DEL_SERVICE, "IPVS_CMD_DEL_SERVICE", |m| {
-            s.encode(m, false)
-        })
+        self.apply(&Command::DelService(s.clone()))
     }
 
     pub fn new_dest(&mut self, s: &SvcAttrs, d: &DestAttrs) -> Result<(), IpvsError> {
-        self.request(IPVS_CMD_NEW_DEST, "IPVS_CMD_NEW_DEST", |m| {
-            s.encode(m, false);
-            d.encode(m, true);
-        })
+        self.apply(&Command::NewDest(s.clone(), d.clone()))
     }
 
     pub fn set_dest(&mut self, s: &SvcAttrs, d: &DestAttrs) -> Result<(), IpvsError> {
-        self.request(IPVS_CMD_SET_DEST, "IPVS_CMD_SET_DEST", |m| {
-            s.encode(m, false);
-            d.encode(m, true);
-        })
+        self.apply(&Command::SetDest(s.clone(), d.clone()))
     }
 
     pub fn del_dest(&mut self, s: &SvcAttrs, d: &DestAttrs) -> Result<(), IpvsError> {
-        self.request(IPVS_CMD_DEL_DEST, "IPVS_CMD_DEL_DEST", |m| {
-            s.encode(m, false);
-            d.encode(m, false);
-        })
+        self.apply(&Command::DelDest(s.clone(), d.clone()))
     }
 
     /// The connection timeouts (`ipvsadm -L --timeout`): TCP established, TCP after FIN, UDP,
@@ -401,13 +391,60 @@ pub fn dests(replies: &[Vec<u8>], svc_af: u16) -> Result<Vec<DestAttrs>, IpvsErr
     Ok(out)
 }
 
-/// Fills in a request's attributes.
-pub type Build<'a> = Box<dyn FnOnce(&mut MsgBuilder) + 'a>;
+/// One change to the kernel's IPVS table in wire terms: the one place where a change meets its
+/// IPVS command and the attributes it carries (the single requests below and the batches of
+/// `kernel::netlink` both go through it). A service with its full spec where it is created or
+/// edited, its identity alone where it is deleted or names a destination's service.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    NewService(SvcAttrs),
+    SetService(SvcAttrs),
+    DelService(SvcAttrs),
+    NewDest(SvcAttrs, DestAttrs),
+    SetDest(SvcAttrs, DestAttrs),
+    DelDest(SvcAttrs, DestAttrs),
+}
 
-/// One request of a batch: the command and how to fill in its attributes.
-pub struct Request<'a> {
-    pub cmd: u8,
-    pub build: Build<'a>,
+impl Command {
+    pub fn cmd(&self) -> u8 {
+        match self {
+            Command::NewService(_) => IPVS_CMD_NEW_SERVICE,
+            Command::SetService(_) => IPVS_CMD_SET_SERVICE,
+            Command::DelService(_) => IPVS_CMD_DEL_SERVICE,
+            Command::NewDest(..) => IPVS_CMD_NEW_DEST,
+            Command::SetDest(..) => IPVS_CMD_SET_DEST,
+            Command::DelDest(..) => IPVS_CMD_DEL_DEST,
+        }
+    }
+
+    /// The command's UAPI name, for errors.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::NewService(_) => "IPVS_CMD_NEW_SERVICE",
+            Command::SetService(_) => "IPVS_CMD_SET_SERVICE",
+            Command::DelService(_) => "IPVS_CMD_DEL_SERVICE",
+            Command::NewDest(..) => "IPVS_CMD_NEW_DEST",
+            Command::SetDest(..) => "IPVS_CMD_SET_DEST",
+            Command::DelDest(..) => "IPVS_CMD_DEL_DEST",
+        }
+    }
+
+    /// Its attributes: `full` specs where the kernel reads them (scheduler, flags, weight...),
+    /// the identity alone elsewhere.
+    pub fn encode(&self, m: &mut MsgBuilder) {
+        match self {
+            Command::NewService(s) | Command::SetService(s) => s.encode(m, true),
+            Command::DelService(s) => s.encode(m, false),
+            Command::NewDest(s, d) | Command::SetDest(s, d) => {
+                s.encode(m, false);
+                d.encode(m, true);
+            }
+            Command::DelDest(s, d) => {
+                s.encode(m, false);
+                d.encode(m, false);
+            }
+        }
+    }
 }
 
 /// Messages per sendmsg: the kernel handles each message of a datagram in turn; acks for a
@@ -419,7 +456,7 @@ impl IpvsSocket {
     /// each request's outcome (None: done; Some(err): refused) and the number of sendmsg calls.
     pub fn batch(
         &mut self,
-        reqs: Vec<Request<'_>>,
+        reqs: Vec<Command>,
     ) -> Result<(Vec<Option<Refusal>>, usize), IpvsError> {
         let mut results: Vec<Option<Refusal>> = Vec::with_capacity(reqs.len());
         let mut sends = 0;
@@ -440,8 +477,8 @@ impl IpvsSocket {
                 } else {
                     NLM_F_REQUEST
                 };
-                let mut m = MsgBuilder::new(self.family, flags, seq, r.cmd, IPVS_GENL_VERSION);
-                (r.build)(&mut m);
+                let mut m = MsgBuilder::new(self.family, flags, seq, r.cmd(), IPVS_GENL_VERSION);
+                r.encode(&mut m);
                 datagram.extend_from_slice(&m.finish());
             }
             self.send(&datagram)?;

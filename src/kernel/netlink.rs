@@ -368,46 +368,21 @@ impl Kernel for NetlinkKernel {
     }
 
     fn ipvs_apply(&mut self, ops: &[IpvsOp]) -> Result<ApplyReport, KernelError> {
-        use crate::ipvs::socket::Request;
-        let reqs: Vec<Request<'_>> = ops
+        use crate::ipvs::socket::Command;
+        // Domain to wire: the command itself is chosen in one place, `Command`.
+        let reqs: Vec<Command> = ops
             .iter()
-            .map(|op| {
-                let (cmd, build): (u8, crate::ipvs::socket::Build<'_>) = match op {
-                    IpvsOp::AddService(k, s) => (
-                        IPVS_CMD_NEW_SERVICE,
-                        Box::new(move |m| svc_attrs(k, Some(s)).encode(m, true)),
-                    ),
-                    IpvsOp::EditService(k, s) => (
-                        IPVS_CMD_SET_SERVICE,
-                        Box::new(move |m| svc_attrs(k, Some(s)).encode(m, true)),
-                    ),
-                    IpvsOp::DelService(k) => (
-                        IPVS_CMD_DEL_SERVICE,
-                        Box::new(move |m| svc_attrs(k, None).encode(m, false)),
-                    ),
-                    IpvsOp::AddDest(k, d, s) => (
-                        IPVS_CMD_NEW_DEST,
-                        Box::new(move |m| {
-                            svc_attrs(k, None).encode(m, false);
-                            dest_attrs(d, Some(s)).encode(m, true);
-                        }),
-                    ),
-                    IpvsOp::EditDest(k, d, s) => (
-                        IPVS_CMD_SET_DEST,
-                        Box::new(move |m| {
-                            svc_attrs(k, None).encode(m, false);
-                            dest_attrs(d, Some(s)).encode(m, true);
-                        }),
-                    ),
-                    IpvsOp::DelDest(k, d) => (
-                        IPVS_CMD_DEL_DEST,
-                        Box::new(move |m| {
-                            svc_attrs(k, None).encode(m, false);
-                            dest_attrs(d, None).encode(m, false);
-                        }),
-                    ),
-                };
-                Request { cmd, build }
+            .map(|op| match op {
+                IpvsOp::AddService(k, s) => Command::NewService(svc_attrs(k, Some(s))),
+                IpvsOp::EditService(k, s) => Command::SetService(svc_attrs(k, Some(s))),
+                IpvsOp::DelService(k) => Command::DelService(svc_attrs(k, None)),
+                IpvsOp::AddDest(k, d, s) => {
+                    Command::NewDest(svc_attrs(k, None), dest_attrs(d, Some(s)))
+                }
+                IpvsOp::EditDest(k, d, s) => {
+                    Command::SetDest(svc_attrs(k, None), dest_attrs(d, Some(s)))
+                }
+                IpvsOp::DelDest(k, d) => Command::DelDest(svc_attrs(k, None), dest_attrs(d, None)),
             })
             .collect();
         let r = self
