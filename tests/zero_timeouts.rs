@@ -515,6 +515,8 @@ async fn timeouts_over_http_are_configuration_the_data_plane_applies() {
                 "must be in 0..=2147483",
             ),
             (json!({"udp": 5}), "udp", "unknown field `udp`"),
+            // A null for an unknown field changes nothing, and is still refused.
+            (json!({"udp": null}), "udp", "unknown field `udp`"),
         ] {
             let (st, v) = call(method, &url, Some(body.clone())).await;
             assert_eq!(st, 422, "{method} {body}: {v}");

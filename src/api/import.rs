@@ -23,7 +23,10 @@ use crate::model::Change;
 pub struct ImportQuery {
     /// The director this file belongs to: its state, priority and interface become this node's
     /// entries of the VRRP groups.
-    #[param(min_length = 1)]
+    #[param(
+        min_length = 1,
+        pattern = r"[^\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+    )]
     pub node_name: String,
     /// Validate and return the diff without committing (true/false/1/0).
     #[serde(default, deserialize_with = "super::extract::query_bool")]

@@ -116,6 +116,46 @@ pub fn merge_patch(target: &mut Value, patch: Map<String, Value>) {
     }
 }
 
+/// `cur` with a merge patch applied, parsed back as its type: a 422 names a bad field. A `null`
+/// for a field the type does not have is refused like any unknown field, although merging it
+/// would change nothing (RFC 7396 removes what is not there).
+pub fn patched<T: Serialize + DeserializeOwned>(
+    cur: &T,
+    patch: Map<String, Value>,
+) -> Result<T, ServiceError> {
+    let mut v = to_value(cur)?;
+    refuse_unknown_nulls::<T>(&v, &patch)?;
+    merge_patch(&mut v, patch);
+    from_value(v)
+}
+
+/// The unknown fields among a patch's top-level `null`s: the entity with those fields set to
+/// `null` is parsed, and only an "unknown field" error counts (a `null` for a known optional
+/// field that is absent is a no-op, not an error).
+pub fn refuse_unknown_nulls<T: DeserializeOwned>(
+    entity: &Value,
+    patch: &Map<String, Value>,
+) -> Result<(), ServiceError> {
+    let Value::Object(current) = entity else {
+        return Ok(());
+    };
+    let mut probe = current.clone();
+    let mut any = false;
+    for (k, v) in patch {
+        if v.is_null() && !current.contains_key(k) {
+            probe.insert(k.clone(), Value::Null);
+            any = true;
+        }
+    }
+    if !any {
+        return Ok(());
+    }
+    match from_value::<T>(Value::Object(probe)) {
+        Err(e @ ServiceError::Invalid { .. }) if e.to_string().contains("unknown field") => Err(e),
+        _ => Ok(()),
+    }
+}
+
 /// A merged entity parsed as the model's type; a bad value is 422 naming its field.
 pub fn from_value<T: DeserializeOwned>(v: Value) -> Result<T, ServiceError> {
     serde_path_to_error::deserialize(v).map_err(|e| {

@@ -8,9 +8,7 @@ use axum::Json;
 use super::access;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiPath, PathId, Write, WriteQuery};
-use super::patch::{
-    body_as, from_value, merge_patch, parse_patch, put_body, take_revision, to_value, Body,
-};
+use super::patch::{body_as, parse_patch, patched, put_body, take_revision, Body};
 use super::{created, etag, write_response, WriteSummary};
 use crate::control::auth::{Caller, Role};
 use crate::control::service::Service;
@@ -138,11 +136,7 @@ pub async fn patch(
         }
     }
     let r = svc
-        .update_real_server(id, rs_id, opts, |cur| {
-            let mut v = to_value(cur)?;
-            merge_patch(&mut v, p);
-            from_value(v)
-        })
+        .update_real_server(id, rs_id, opts, |cur| patched(cur, p))
         .await?;
     if r.dry_run {
         return Ok(write_response(r.map_value(|_| ())));

@@ -9,9 +9,7 @@ use axum::Json;
 
 use super::error::{ApiError, ErrorBody};
 use super::extract::{Write, WriteQuery};
-use super::patch::{
-    body_as, from_value, merge_patch, parse_patch, put_body, take_revision, to_value, Body,
-};
+use super::patch::{body_as, parse_patch, patched, put_body, take_revision, Body};
 use super::{etag, write_response, WriteSummary};
 use crate::control::service::Service;
 use crate::model::IpvsTimeouts;
@@ -78,11 +76,7 @@ pub async fn patch(
     let mut p = parse_patch(&headers, &body)?;
     let opts = take_revision(&mut p, opts, &svc)?;
     let r = svc
-        .update_ipvs_timeouts(opts, |cur| {
-            let mut v = to_value(cur)?;
-            merge_patch(&mut v, p);
-            from_value(v)
-        })
+        .update_ipvs_timeouts(opts, |cur| patched(cur, p))
         .await?;
     Ok(timeouts_response(r))
 }

@@ -9,7 +9,8 @@ use serde_json::Value;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiPath, PathId, Write, WriteQuery};
 use super::patch::{
-    body_as, from_value, merge_patch, parse_patch, put_body, take_revision, to_value, Body,
+    body_as, from_value, merge_patch, parse_patch, put_body, refuse_unknown_nulls, take_revision,
+    to_value, Body,
 };
 use super::{created, etag, write_response, WriteSummary};
 use crate::control::service::Service;
@@ -124,6 +125,7 @@ pub async fn patch(
                 // Kept by the service as they are; no need to parse them again.
                 m.remove("real_servers");
             }
+            refuse_unknown_nulls::<crate::model::VirtualServer>(&v, &p)?;
             merge_patch(&mut v, p);
             Ok((from_value(v)?, replace_real_servers))
         })

@@ -13,8 +13,8 @@ use serde_json::{Map, Value};
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiPath, PathId, Write, WriteQuery};
 use super::patch::{
-    body_as, from_value, merge_patch, parse_patch, put_body, strip_group_read_only, take_revision,
-    to_value, Body, PublicGroup,
+    body_as, parse_patch, patched, put_body, strip_group_read_only, take_revision, Body,
+    PublicGroup,
 };
 use super::{created, etag, write_response, WriteSummary};
 use crate::control::service::{Service, ServiceError, WriteResult};
@@ -120,9 +120,7 @@ pub async fn replace(
 fn patch_group(cur: &VrrpGroup, mut p: Map<String, Value>) -> Result<VrrpGroup, ServiceError> {
     p.remove("auth_pass_set");
     let clear_pass = matches!(p.get("auth_pass"), Some(Value::Null));
-    let mut v = to_value(cur)?;
-    merge_patch(&mut v, p);
-    let mut g: VrrpGroup = from_value(v)?;
+    let mut g: VrrpGroup = patched(cur, p)?;
     if clear_pass {
         g.auth_pass = Some(String::new());
     }
@@ -286,9 +284,7 @@ pub async fn patch_node(
                 .iter()
                 .position(|x| x.node == node)
                 .ok_or_else(|| node_not_found(id, &node))?;
-            let mut v = to_value(&g.nodes[i])?;
-            merge_patch(&mut v, p);
-            g.nodes[i] = from_value(v)?;
+            g.nodes[i] = patched(&g.nodes[i], p)?;
             Ok(g)
         })
         .await?;

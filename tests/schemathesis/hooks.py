@@ -1,5 +1,8 @@
 """Schemathesis hooks for tests/schemathesis/run.
 
+`use_after_free` runs as `use_after_free_unless_dry_run`: the same check, which does not count
+a `DELETE` with `?dry_run=true` as a deletion.
+
 `positive_data_acceptance` ("a schema-valid request must be accepted") runs as
 `positive_data_acceptance_with_rules`: the same check, except that a 422 is accepted when its
 error names (as `error.rule`) a rule the request schema cannot state for that operation (see
@@ -11,8 +14,8 @@ import json
 import re
 
 import schemathesis
-from schemathesis.openapi.checks import RejectedPositiveData
-from schemathesis.specs.openapi.checks import _openapi_positive_data_acceptance
+from schemathesis.openapi.checks import RejectedPositiveData, UseAfterFree
+from schemathesis.specs.openapi.checks import _openapi_positive_data_acceptance, use_after_free
 
 # Rules between the fields of a virtual server (and its real servers) that no schema states.
 VS_RULES = {"hysteresis", "real_server_port", "thresholds", "check_port", "status_range", "max_bytes"}
@@ -102,6 +105,29 @@ def positive_data_acceptance_with_rules(ctx, response, case):
             rule, field = error.get("rule"), error.get("field") or ""
             if rule and _accepted(case, rule, field):
                 return None
+        raise
+
+
+
+def _dry_run(case):
+    value = (case.query or {}).get("dry_run")
+    return value is True or str(value).lower() in ("true", "1")
+
+
+@schemathesis.check
+def use_after_free_unless_dry_run(ctx, response, case):
+    """`use_after_free`, except after a `DELETE ...?dry_run=true`: a dry run deletes nothing (it
+    answers the diff it would make), so the resource is rightly still there."""
+    try:
+        return use_after_free(ctx, response, case)
+    except UseAfterFree as failure:
+        deleted = [
+            c
+            for c in ctx.internals.find_related(case_id=case.id)
+            if c.id == failure.deleted_case_id
+        ]
+        if deleted and _dry_run(deleted[0]):
+            return None
         raise
 
 
