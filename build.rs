@@ -14,7 +14,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tonic_prost_build::configure()
         .file_descriptor_set_path(out.join("lbd_descriptor.bin"))
         .compile_protos(
-            &[PathBuf::from("proto/lbd/v1/lbd.proto")],
+            &[
+                PathBuf::from("proto/lbd/v1/lbd.proto"),
+                PathBuf::from("proto/lbd/peer/v1/peer.proto"),
+            ],
             // google/protobuf/field_mask.proto; prost maps it to prost_types::FieldMask.
             &[PathBuf::from("proto"), protoc_bin_vendored::include_path()?],
         )?;

@@ -89,6 +89,7 @@ async fn main() {
         .unwrap_or(5.0);
     let dir = tempfile::tempdir().expect("tempdir");
     let cfg = lbd::daemon::ServerConfig {
+        peer: None,
         db: dir.path().join("bench.db"),
         http_listen: "127.0.0.1:0".parse().expect("addr"),
         grpc_listen: "127.0.0.1:0".parse().expect("addr"),

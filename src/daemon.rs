@@ -30,6 +30,8 @@ pub struct ServerConfig {
     pub notifier: Option<crate::control::systemd::Notifier>,
     /// Tokens and roles, allowed `Host` names and CORS origins of both APIs.
     pub auth: crate::control::auth::AuthConfig,
+    /// Peer sync (`--peer`); `None`: this director runs alone.
+    pub peer: Option<crate::peer::PeerConfig>,
 }
 
 /// Limits on what clients can make the server hold.
@@ -68,6 +70,8 @@ pub enum ServerError {
     },
     #[error(transparent)]
     Auth(#[from] crate::control::auth::AuthError),
+    #[error(transparent)]
+    Peer(#[from] crate::peer::PeerError),
     #[error("the {0} server failed: {1}")]
     Serve(&'static str, String),
 }
@@ -76,6 +80,8 @@ pub enum ServerError {
 pub struct Running {
     pub http_addr: SocketAddr,
     pub grpc_addr: SocketAddr,
+    /// Where peers reach this director (with `--peer`).
+    pub peer_addr: Option<SocketAddr>,
     pub service: Service,
     /// The data plane's handle (the one the HTTP and gRPC servers were given).
     pub dataplane: crate::dataplane::actor::DataplaneHandle,
@@ -120,6 +126,16 @@ pub async fn start_with_kernel(
             addr: cfg.grpc_listen,
             source,
         })?;
+    let peer_listener = match &cfg.peer {
+        Some(p) => Some(crate::control::listener::bind(p.listen).map_err(|source| {
+            ServerError::Bind {
+                what: "peer",
+                addr: p.listen,
+                source,
+            }
+        })?),
+        None => None,
+    };
     let store = Store::open(&cfg.db)
         .await
         .map_err(|source| ServerError::Store {
@@ -148,19 +164,36 @@ pub async fn start_with_kernel(
     let (stop, _) = watch::channel(false);
 
     let mut tasks = Vec::new();
+    // With peers, the data plane holds until it has caught up with them (see `crate::peer`).
+    let (hold_tx, hold_rx) = crate::peer::hold(cfg.peer.is_some());
     // The data plane: one actor owns the kernel; it converges IPVS to every committed snapshot.
     let (dataplane, actor) = crate::dataplane::actor::spawn_with_owned(
         kernel,
         service.subscribe(),
-        status,
+        status.clone(),
         events.clone(),
         crate::dataplane::actor::ActorConfig {
             node_name: cfg.node_name.clone(),
             resync_interval: cfg.resync_interval,
+            hold: cfg.peer.is_some().then_some(hold_rx),
             ..Default::default()
         },
         Box::new(store.clone()),
     );
+    let mut peer_addr = None;
+    if let (Some(p), Some(listener)) = (cfg.peer.clone(), peer_listener) {
+        let started = crate::peer::start(
+            p,
+            listener,
+            service.clone(),
+            dataplane.clone(),
+            status,
+            hold_tx,
+            stop.subscribe(),
+        );
+        peer_addr = Some(started.addr);
+        tasks.extend(started.tasks);
+    }
     let app = crate::api::router_with_auth(
         crate::api::AppState {
             service: service.clone(),
@@ -241,6 +274,7 @@ pub async fn start_with_kernel(
     Ok(Running {
         http_addr,
         grpc_addr,
+        peer_addr,
         service,
         dataplane,
         store,

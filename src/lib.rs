@@ -18,6 +18,10 @@
 //!   - [`control::listener`]: connection caps and timeouts for both front ends.
 //!   - [`control::systemd`]: `sd_notify` readiness, stopping and the watchdog.
 //! - [`model`]: domain types, validation and config diffs; no I/O.
+//! - [`peer`]: peer sync between directors over authenticated gRPC (`lbd.peer.v1.Peer`, its own
+//!   listener): [`peer::server`] streams this director's state, [`peer::link`] follows each
+//!   peer's, [`peer::seal`] is the shared secret's MAC on every message;
+//!   [`control::replication`] is the rule that decides between two configurations.
 //! - [`dataplane`]: the data plane; one actor owns the kernel.
 //!   - [`dataplane::actor`]: the actor; a snapshot or a verdict becomes kernel operations.
 //!   - [`dataplane::desired`]: a snapshot (with health) to the IPVS table lbd wants.
@@ -91,3 +95,4 @@ pub mod ipvs;
 pub mod keepalived;
 pub mod kernel;
 pub mod model;
+pub mod peer;

@@ -377,6 +377,22 @@ struct ServeArgs {
     /// This director's name: selects its per-node VRRP entries (default: the hostname).
     #[arg(long, env = "LBD_NODE_NAME")]
     node_name: Option<String>,
+    /// A peer director's `--peer-listen` address, `HOST:PORT` (repeatable): the directors hold
+    /// one configuration and one health view (see the README's "Peer sync"). Without it, lbd
+    /// runs alone.
+    #[arg(long = "peer", env = "LBD_PEERS", value_delimiter = ',')]
+    peer: Vec<String>,
+    /// Where this director serves its peers (with `--peer`).
+    #[arg(long, env = "LBD_PEER_LISTEN", default_value = "0.0.0.0:7946")]
+    peer_listen: SocketAddr,
+    /// The shared secret of the peer link (at least 16 bytes; surrounding white space is
+    /// ignored): it authenticates every peer message. Required with `--peer`.
+    #[arg(long, env = "LBD_PEER_SECRET_FILE")]
+    peer_secret_file: Option<PathBuf>,
+    /// The longest (ms) a starting director holds its data plane (IPVS and VRRP) until it has
+    /// heard from every peer.
+    #[arg(long, env = "LBD_PEER_CATCH_UP_MS", default_value_t = 3_000)]
+    peer_catch_up_ms: u64,
     /// How often (ms) the kernel's IPVS table is compared with the configuration to repair drift.
     #[arg(long, env = "LBD_RESYNC_INTERVAL_MS", default_value_t = 10_000)]
     resync_interval_ms: u64,
@@ -703,7 +719,23 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         },
         grpc_message_bytes: args.max_grpc_message_bytes,
     };
+    let peer = if args.peer.is_empty() {
+        None
+    } else {
+        let Some(path) = &args.peer_secret_file else {
+            anyhow::bail!(
+                "--peer needs --peer-secret-file: the peer link is always authenticated"
+            );
+        };
+        Some(lbd::peer::PeerConfig {
+            peers: args.peer.clone(),
+            listen: args.peer_listen,
+            key: lbd::peer::read_key(path)?,
+            catch_up: std::time::Duration::from_millis(args.peer_catch_up_ms),
+        })
+    };
     let cfg = lbd::daemon::ServerConfig {
+        peer,
         limits,
         notifier: lbd::control::systemd::Notifier::from_env(),
         db: args.db.unwrap_or_else(default_db),

@@ -5,6 +5,7 @@
 
 pub mod access;
 pub mod config;
+pub mod conflicts;
 pub mod dashboard;
 pub mod error;
 pub mod export;
@@ -106,6 +107,9 @@ fn api_router() -> OpenApiRouter<AppState> {
             vrrp_groups::delete_node
         ))
         .routes(routes!(config::get, config::replace))
+        .routes(routes!(conflicts::list))
+        .routes(routes!(conflicts::apply))
+        .routes(routes!(conflicts::dismiss))
         .routes(routes!(system::status))
         .routes(routes!(system::events))
         .routes(routes!(system::stream))

@@ -401,6 +401,74 @@ pub async fn list(url: &Api, out: &Output) -> Result<String, CtlError> {
     Ok(s)
 }
 
+/// The peer-sync lines of `lbd ctl status`: one per peer, plus conflicts.
+fn sync_lines(sync: &Value, now: u64) -> String {
+    let peers = sync["peers"].as_array().cloned().unwrap_or_default();
+    if peers.is_empty() {
+        return "sync: alone (no --peer)\n".to_string();
+    }
+    let mut s = format!(
+        "sync: {}{}\n",
+        sync["mode"].as_str().unwrap_or("?").replace('_', " "),
+        if sync["catching_up"].as_bool() == Some(true) {
+            "  (catching up: the data plane waits for the peers)"
+        } else {
+            ""
+        }
+    );
+    for p in &peers {
+        let state = if !p["reachable"].as_bool().unwrap_or(false) {
+            "UNREACHABLE"
+        } else if p["in_sync"].as_bool().unwrap_or(false) {
+            "in sync"
+        } else {
+            "OUT OF SYNC"
+        };
+        let contact = p["last_contact_unix_ms"]
+            .as_u64()
+            .map(|t| format!("  last contact {}", ago(t, now)))
+            .unwrap_or_default();
+        s.push_str(&format!(
+            "sync: peer {}{}: {state}  authenticated {}  revision local {} peer {}{}{}{}\n",
+            p["address"].as_str().unwrap_or("?"),
+            p["node"].as_str().map(|n| format!(" ({n})")).unwrap_or_default(),
+            if p["authenticated"].as_bool().unwrap_or(false) { "yes" } else { "no" },
+            p["local_revision"].as_u64().unwrap_or(0),
+            p["peer_revision"]
+                .as_u64()
+                .map_or("-".to_string(), |r| r.to_string()),
+            if p["master"].as_bool().unwrap_or(false) { "  MASTER" } else { "" },
+            contact,
+            if p["following_us"].as_bool().unwrap_or(false) { "  follows us" } else { "" },
+        ));
+        if let Some(e) = p["error"].as_str() {
+            s.push_str(&format!("sync: peer {}: {e}\n", p["address"].as_str().unwrap_or("?")));
+        }
+        if let Some(e) = p["refused"].as_str() {
+            s.push_str(&format!(
+                "sync: peer {}: we refused it: {e}\n",
+                p["address"].as_str().unwrap_or("?")
+            ));
+        }
+        for d in p["health_disagreements"].as_array().into_iter().flatten() {
+            s.push_str(&format!(
+                "sync: real server {} of virtual server {}: {} here, {} on the peer\n",
+                d["real_server_id"].as_i64().unwrap_or(0),
+                d["virtual_server_id"].as_i64().unwrap_or(0),
+                if d["local_up"].as_bool().unwrap_or(false) { "up" } else { "down" },
+                if d["peer_up"].as_bool().unwrap_or(false) { "up" } else { "down" },
+            ));
+        }
+    }
+    let conflicts = sync["conflicts"].as_u64().unwrap_or(0);
+    if conflicts > 0 {
+        s.push_str(&format!(
+            "sync: {conflicts} conflict record(s): GET /api/v1/conflicts, then apply or dismiss\n"
+        ));
+    }
+    s
+}
+
 /// `lbd ctl status`: node, revision, data plane and health, for people: no nulls, times as
 /// "12 s ago", real servers by address next to their ids.
 pub async fn status(url: &Api, out: &Output) -> Result<String, CtlError> {
@@ -481,7 +549,7 @@ pub async fn status(url: &Api, out: &Output) -> Result<String, CtlError> {
             ));
         }
     }
-    s.push_str("sync: no peer sync configured (single director)\n");
+    s.push_str(&sync_lines(&v["sync"], now));
     for h in v["health"].as_array().into_iter().flatten() {
         let (vs_id, rs_id) = (
             h["virtual_server_id"].as_i64().unwrap_or(0),

@@ -88,6 +88,36 @@ pub enum EventKind {
         #[serde(skip_serializing_if = "String::is_empty")]
         output: String,
     },
+    /// Peer sync: a link came up or went down, a peer was refused, or a peer's configuration
+    /// was taken, refused, or lost or won a split edit (see `control::replication`).
+    PeerSync {
+        /// The peer's address as configured (`--peer`).
+        peer: String,
+        kind: PeerSyncKind,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        revision: Option<u64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        detail: Option<String>,
+    },
+}
+
+/// What happened on a peer link.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PeerSyncKind {
+    Connected,
+    Disconnected,
+    /// Authentication failed, one way or the other.
+    Refused,
+    /// This director took the peer's configuration (a fast-forward).
+    Took,
+    /// The peer's configuration does not parse or validate here.
+    Rejected,
+    /// A split edit this director won; the peer keeps its side as a conflict record.
+    WonSplit,
+    /// A split edit this director lost: it took the peer's configuration and kept its own as a
+    /// conflict record.
+    LostSplit,
 }
 
 /// RFC 5798 section 6.4 states, plus Fault.

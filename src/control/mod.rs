@@ -10,12 +10,15 @@
 //! - [`auth`]: bearer tokens and roles for both front ends, and the `Host`/`Origin` checks.
 //! - [`listener`]: accepting connections for both front ends within a connection cap and
 //!   header/idle timeouts.
+//! - [`replication`]: the rule that decides between two directors' configurations (peer sync):
+//!   fast-forward, ahead, or a split edit and who wins it.
 //! - [`systemd`]: `sd_notify` readiness, stopping and a watchdog earned by the data-plane actor's
 //!   answers (`packaging/lbd.service`).
 
 pub mod auth;
 pub mod events;
 pub mod listener;
+pub mod replication;
 pub mod service;
 pub mod status;
 pub mod store;

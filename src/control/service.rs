@@ -13,7 +13,8 @@ use tokio::sync::{watch, Mutex};
 
 use crate::control::events::{EventBus, EventKind};
 use crate::control::status::{Status, StatusBoard};
-use crate::control::store::{Store, StoreError};
+use crate::control::replication::{decide, Decision, Lineage, RevisionId};
+use crate::control::store::{CommitRecord, NewConflict, Store, StoreError};
 use crate::model::diff::diff;
 use crate::model::{
     validate, Change, CheckKind, Config, ErrorKind, Id, IpvsTimeouts, RealServer, Snapshot,
@@ -104,6 +105,8 @@ enum Focus {
 
 struct WriteState {
     next_id: Id,
+    /// The identities of the newest revisions (peer sync, see `control::replication`).
+    lineage: Lineage,
 }
 
 impl WriteState {
@@ -124,6 +127,10 @@ struct Inner {
     store: Store,
     write: Mutex<WriteState>,
     snapshot: watch::Sender<Arc<Snapshot>>,
+    /// The snapshot with its lineage and next id: what the peer link sends.
+    replica: watch::Sender<Arc<Replica>>,
+    /// How many conflict records are kept.
+    conflicts: watch::Sender<usize>,
     events: EventBus,
     status: StatusBoard,
 }
@@ -142,12 +149,21 @@ impl Service {
             tracing::warn!(error = %e, "the stored configuration does not validate");
         }
         let next_id = loaded.next_id.max(loaded.snapshot.config.max_id() + 1);
+        let lineage = Lineage::from_entries(loaded.lineage);
+        let conflicts = store.conflicts().await?.len();
+        let snapshot = Arc::new(loaded.snapshot);
         Ok(Service {
             inner: Arc::new(Inner {
+                replica: watch::Sender::new(Arc::new(Replica {
+                    snapshot: snapshot.clone(),
+                    lineage: lineage.clone(),
+                    next_id,
+                })),
+                conflicts: watch::Sender::new(conflicts),
                 node,
                 store,
-                write: Mutex::new(WriteState { next_id }),
-                snapshot: watch::Sender::new(Arc::new(loaded.snapshot)),
+                write: Mutex::new(WriteState { next_id, lineage }),
+                snapshot: watch::Sender::new(snapshot),
                 events,
                 status,
             }),
@@ -166,6 +182,11 @@ impl Service {
     /// A receiver that sees every committed snapshot (the data plane's input).
     pub fn subscribe(&self) -> watch::Receiver<Arc<Snapshot>> {
         self.inner.snapshot.subscribe()
+    }
+
+    /// A receiver that sees every committed snapshot with its lineage (the peer link's input).
+    pub fn replica(&self) -> watch::Receiver<Arc<Replica>> {
+        self.inner.replica.subscribe()
     }
 
     pub fn events(&self) -> &EventBus {
@@ -189,6 +210,14 @@ impl Service {
             dataplane: self.inner.status.dataplane(),
             vrrp: self.inner.status.vrrp(),
             health: self.inner.status.health_list(),
+            sync: {
+                let mut s = self.inner.status.sync();
+                s.conflicts = *self.inner.conflicts.borrow();
+                for p in &mut s.peers {
+                    p.local_revision = snap.revision;
+                }
+                s
+            },
             auth: None,
         }
     }
@@ -551,6 +580,7 @@ impl Service {
         }
         let mut ids = WriteState {
             next_id: state.next_id,
+            lineage: Lineage::default(),
         };
         // Cheap: the virtual servers are shared with the current snapshot until `mutate`
         // changes one (copy on write), and only those it changed are normalised and checked.
@@ -595,12 +625,23 @@ impl Service {
             revision: current.revision + 1,
             config: cfg,
         });
+        let made = RevisionId::new(snap.revision, self.inner.node.clone());
         self.inner
             .store
-            .commit(current.revision, &snap, &changes, ids.next_id)
+            .commit(
+                current.revision,
+                &snap,
+                &changes,
+                ids.next_id,
+                &CommitRecord {
+                    lineage: std::slice::from_ref(&made),
+                    conflict: None,
+                },
+            )
             .await?;
         state.next_id = ids.next_id;
-        self.inner.snapshot.send_replace(snap.clone());
+        state.lineage.push(made);
+        self.publish(&state, snap.clone());
         self.inner.events.publish(EventKind::ConfigCommitted {
             revision: snap.revision,
             changes: changes.len(),
@@ -628,6 +669,243 @@ impl Service {
             changes,
             value: (snap, focus),
         })
+    }
+}
+
+
+/// A committed snapshot with what peers need beside it.
+#[derive(Debug)]
+pub struct Replica {
+    pub snapshot: Arc<Snapshot>,
+    /// The newest revision identities, the snapshot's the last.
+    pub lineage: Lineage,
+    pub next_id: Id,
+}
+
+impl Replica {
+    /// The snapshot's own identity.
+    pub fn tip(&self) -> RevisionId {
+        self.lineage.id_of(self.snapshot.revision)
+    }
+}
+
+/// A peer's committed state, as its link received it.
+#[derive(Debug)]
+pub struct PeerState {
+    /// The peer's node name.
+    pub node: String,
+    pub tip: RevisionId,
+    pub lineage: Lineage,
+    pub next_id: Id,
+    pub config: Config,
+}
+
+/// What became of a peer's state (see `control::replication`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Adopted {
+    /// Both hold the same revision.
+    InSync,
+    /// This director is ahead; the peer follows it.
+    Ahead,
+    /// A split edit that this director won; the peer keeps its side as a conflict.
+    WonSplit,
+    /// This director took the peer's configuration: a fast-forward, or a split edit it lost
+    /// (`conflict`: its own side was kept as a conflict record).
+    Took {
+        revision: u64,
+        changes: usize,
+        conflict: bool,
+    },
+}
+
+/// A kept split edit that lost (GET /api/v1/conflicts).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
+pub struct Conflict {
+    pub id: i64,
+    pub time_unix_ms: u64,
+    /// The losing revision and the director that made it.
+    pub revision: u64,
+    pub origin: String,
+    /// The revision it lost to.
+    pub winner_revision: u64,
+    pub winner_origin: String,
+    /// What re-applying it would change in the current configuration.
+    pub changes: Vec<Change>,
+}
+
+impl Service {
+    /// Publishes a committed snapshot to the data plane, the front ends and the peer link.
+    fn publish(&self, state: &WriteState, snap: Arc<Snapshot>) {
+        self.inner.replica.send_replace(Arc::new(Replica {
+            snapshot: snap.clone(),
+            lineage: state.lineage.clone(),
+            next_id: state.next_id,
+        }));
+        self.inner.snapshot.send_replace(snap);
+    }
+
+    /// Takes a peer's state by the rule of `control::replication`: a fast-forward, or a split
+    /// edit this director loses, commits the peer's configuration with its ids, revision and
+    /// origins, after the same whole-config validation as any write; a lost split keeps this
+    /// director's configuration as a conflict record, in the same transaction.
+    pub async fn adopt(&self, peer: PeerState) -> Result<Adopted, ServiceError> {
+        let mut state = self.inner.write.lock().await;
+        let current = self.snapshot();
+        let local_tip = state.lineage.id_of(current.revision);
+        let split = match decide(
+            &state.lineage,
+            &local_tip,
+            &self.inner.node,
+            &peer.lineage,
+            &peer.tip,
+            &peer.node,
+        ) {
+            Decision::InSync => return Ok(Adopted::InSync),
+            Decision::Ahead => return Ok(Adopted::Ahead),
+            Decision::Split { peer_wins: false } => return Ok(Adopted::WonSplit),
+            Decision::FastForward => false,
+            Decision::Split { peer_wins: true } => true,
+        };
+        let mut cfg = peer.config;
+        validate::config(&cfg, None).map_err(|e| relative_to(e, None))?;
+        // The untouched virtual servers keep the current snapshot's own `Arc`, so the health
+        // checkers and the data plane see only what changed (see `sort_canonical`).
+        let all: Vec<usize> = (0..cfg.virtual_servers.len()).collect();
+        sort_canonical(&mut cfg, &current.config, &all);
+        let changes = diff(&current.config, &cfg);
+        let conflict = (split && current.config != cfg).then(|| NewConflict {
+            revision: current.revision,
+            origin: if local_tip.origin.is_empty() {
+                self.inner.node.clone()
+            } else {
+                local_tip.origin.clone()
+            },
+            winner_revision: peer.tip.revision,
+            winner_origin: peer.tip.origin.clone(),
+            config: serde_json::to_string(&current.config).unwrap_or_else(|_| "{}".into()),
+        });
+        let next_id = state.next_id.max(peer.next_id).max(cfg.max_id() + 1);
+        // A fast-forward records the peer's revisions after ours; a lost split, the peer's
+        // lineage as it is (ours from the split on is the conflict record's).
+        let from = if split { 0 } else { current.revision };
+        let record: Vec<RevisionId> = peer
+            .lineage
+            .entries()
+            .filter(|e| e.revision > from && e.revision <= peer.tip.revision)
+            .cloned()
+            .collect();
+        let snap = Arc::new(Snapshot {
+            revision: peer.tip.revision,
+            config: cfg,
+        });
+        self.inner
+            .store
+            .commit(
+                current.revision,
+                &snap,
+                &changes,
+                next_id,
+                &CommitRecord {
+                    lineage: &record,
+                    conflict: conflict.as_ref(),
+                },
+            )
+            .await?;
+        state.next_id = next_id;
+        if split {
+            state.lineage = peer.lineage;
+        } else {
+            for e in record {
+                state.lineage.push(e);
+            }
+        }
+        self.publish(&state, snap.clone());
+        if conflict.is_some() {
+            self.inner.conflicts.send_modify(|n| *n += 1);
+        }
+        tracing::info!(
+            revision = snap.revision,
+            peer = %peer.node,
+            origin = %peer.tip.origin,
+            changes = changes.len(),
+            split,
+            "configuration taken from the peer"
+        );
+        for c in changes.iter().take(20) {
+            tracing::info!(revision = snap.revision, "changed: {c}");
+        }
+        self.inner.events.publish(EventKind::ConfigCommitted {
+            revision: snap.revision,
+            changes: changes.len(),
+        });
+        if let Some(c) = &conflict {
+            tracing::warn!(
+                lost = c.revision,
+                lost_origin = %c.origin,
+                winner = c.winner_revision,
+                winner_origin = %c.winner_origin,
+                "split edit: this director's configuration lost and is kept as a conflict record"
+            );
+        }
+        Ok(Adopted::Took {
+            revision: snap.revision,
+            changes: changes.len(),
+            conflict: conflict.is_some(),
+        })
+    }
+
+    /// The kept conflict records, oldest first, each with what re-applying it would change.
+    pub async fn conflicts(&self) -> Result<Vec<Conflict>, ServiceError> {
+        let current = self.snapshot();
+        let mut out = Vec::new();
+        for c in self.inner.store.conflicts().await? {
+            let cfg: Config = serde_json::from_str(&c.config).unwrap_or_default();
+            out.push(Conflict {
+                id: c.id,
+                time_unix_ms: c.time_unix_ms,
+                revision: c.revision,
+                origin: c.origin,
+                winner_revision: c.winner_revision,
+                winner_origin: c.winner_origin,
+                changes: diff(&current.config, &cfg),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Re-applies a conflict record: its configuration replaces the current one (a normal
+    /// whole-config write, validated, which reaches the peers like any other), and the record
+    /// is dropped.
+    pub async fn apply_conflict(
+        &self,
+        id: i64,
+        opts: WriteOptions,
+    ) -> Result<WriteResult<Config>, ServiceError> {
+        let record = self
+            .inner
+            .store
+            .conflicts()
+            .await?
+            .into_iter()
+            .find(|c| c.id == id)
+            .ok_or_else(|| ServiceError::NotFound(format!("conflict {id}")))?;
+        let cfg: Config = serde_json::from_str(&record.config).map_err(|e| {
+            ServiceError::Internal(format!("conflict {id} holds an unreadable config: {e}"))
+        })?;
+        let r = self.replace_config(cfg, opts).await?;
+        if !opts.dry_run {
+            self.dismiss_conflict(id).await?;
+        }
+        Ok(r)
+    }
+
+    /// Drops a conflict record.
+    pub async fn dismiss_conflict(&self, id: i64) -> Result<(), ServiceError> {
+        if !self.inner.store.dismiss_conflict(id).await? {
+            return Err(ServiceError::NotFound(format!("conflict {id}")));
+        }
+        self.inner.conflicts.send_modify(|n| *n = n.saturating_sub(1));
+        Ok(())
     }
 }
 

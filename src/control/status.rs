@@ -72,6 +72,8 @@ pub struct Status {
     pub vrrp: VrrpStatus,
     /// Health of every checked real server.
     pub health: Vec<RealServerHealth>,
+    /// Peer sync: the peers, whether each is in sync, and the kept conflicts.
+    pub sync: SyncStatus,
     /// Whether the API asks for tokens (filled in by the front end that answers).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub auth: Option<crate::control::auth::AuthStatus>,
@@ -187,6 +189,74 @@ pub struct VrrpTransition {
     pub detail: Option<String>,
 }
 
+/// Peer sync as a director sees it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, ToSchema)]
+pub struct SyncStatus {
+    pub mode: SyncMode,
+    /// Whether this director holds back from programming IPVS and from preempting until it has
+    /// caught up with its peers (at start-up, for at most the catch-up bound).
+    pub catching_up: bool,
+    pub peers: Vec<PeerStatus>,
+    /// Split edits that lost here and are kept (`GET /api/v1/conflicts`).
+    pub conflicts: usize,
+}
+
+/// How the peer link is authenticated.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncMode {
+    /// No `--peer`: this director runs alone.
+    #[default]
+    Alone,
+    /// A shared secret (`--peer-secret-file`) authenticates every message.
+    SharedSecret,
+}
+
+/// One configured peer.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, ToSchema)]
+pub struct PeerStatus {
+    /// As configured (`--peer`).
+    pub address: String,
+    /// Its node name, once heard.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
+    /// The link to it is up and its messages authenticate.
+    pub reachable: bool,
+    /// Its last message authenticated (false also before the first one).
+    pub authenticated: bool,
+    /// Why the last attempt failed (refused authentication, unreachable, a bad message).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_contact_unix_ms: Option<u64>,
+    /// This director's revision, and the peer's as last heard.
+    pub local_revision: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peer_revision: Option<u64>,
+    /// Both hold the same revision of the same history.
+    pub in_sync: bool,
+    /// The peer is VRRP master of at least one group.
+    pub master: bool,
+    /// The peer follows this director (its stream to us is open).
+    pub following_us: bool,
+    /// Why this director last refused the peer's own connection, if it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refused: Option<String>,
+    /// Real servers whose health the two directors see differently: one of them cannot reach it.
+    pub health_disagreements: Vec<HealthDisagreement>,
+}
+
+/// A real server that one director sees up and the other down.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct HealthDisagreement {
+    pub virtual_server_id: i64,
+    pub real_server_id: i64,
+    /// This director's own check says it is up.
+    pub local_up: bool,
+    /// The peer's check says it is up.
+    pub peer_up: bool,
+}
+
 /// The data plane's half of the status: watch channels it writes and the API reads (the data
 /// plane's own state, VRRP's, and the health checkers').
 #[derive(Clone)]
@@ -195,6 +265,7 @@ pub struct StatusBoard {
     dataplane: watch::Sender<DataplaneStatus>,
     vrrp: watch::Sender<VrrpStatus>,
     health: watch::Sender<HealthMap>,
+    sync: watch::Sender<SyncStatus>,
 }
 
 impl StatusBoard {
@@ -207,6 +278,7 @@ impl StatusBoard {
                 groups: Vec::new(),
             }),
             health: watch::Sender::new(HealthMap::new()),
+            sync: watch::Sender::new(SyncStatus::default()),
         }
     }
 
@@ -239,6 +311,21 @@ impl StatusBoard {
 
     pub fn health_list(&self) -> Vec<RealServerHealth> {
         self.health.borrow().values().cloned().collect()
+    }
+
+    /// A receiver of VRRP's status (the peer link tells its peers whether this director is
+    /// master).
+    pub fn vrrp_watch(&self) -> watch::Receiver<VrrpStatus> {
+        self.vrrp.subscribe()
+    }
+
+    /// The sending end of the peer-sync status, for its one writer (`crate::peer`).
+    pub fn sync_publisher(&self) -> watch::Sender<SyncStatus> {
+        self.sync.clone()
+    }
+
+    pub fn sync(&self) -> SyncStatus {
+        self.sync.borrow().clone()
     }
 
     pub fn uptime_secs(&self) -> u64 {

@@ -18,6 +18,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{Row, Sqlite, SqlitePool, Transaction};
 
+use crate::control::replication::RevisionId;
 use crate::model::{
     Change, ChangeOp, Config, EntityKind, GarpSettings, HealthCheck, Id, IpvsTimeouts, Priority,
     RealServer, Snapshot, SorryServer, TimeoutSecs, VirtualAddress, VirtualServer, Vrid, VrrpGroup,
@@ -127,11 +128,49 @@ fn is_damaged(e: &sqlx::Error) -> bool {
     matches!(sqlite_code(e), Some(11 | 26))
 }
 
-/// What `load` returns: the last committed snapshot and the next free id.
+/// What `load` returns: the last committed snapshot, the next free id, and the identities of
+/// the newest revisions (peer sync, oldest first).
 pub struct Loaded {
     pub snapshot: Snapshot,
     pub next_id: Id,
+    pub lineage: Vec<RevisionId>,
 }
+
+/// What a commit records besides the configuration (peer sync).
+#[derive(Debug, Default)]
+pub struct CommitRecord<'a> {
+    /// Revision identities to record (the new tip, or a peer's revisions up to it). Rows above
+    /// the new tip are dropped: they belonged to a split edit that lost.
+    pub lineage: &'a [RevisionId],
+    /// A split edit's losing configuration, kept in the same transaction.
+    pub conflict: Option<&'a NewConflict>,
+}
+
+/// A conflict record to keep (see `control::replication`).
+#[derive(Debug, Clone)]
+pub struct NewConflict {
+    pub revision: u64,
+    pub origin: String,
+    pub winner_revision: u64,
+    pub winner_origin: String,
+    /// The losing configuration as JSON (ids and VRRP passwords kept).
+    pub config: String,
+}
+
+/// A kept conflict record.
+#[derive(Debug, Clone)]
+pub struct StoredConflict {
+    pub id: i64,
+    pub time_unix_ms: u64,
+    pub revision: u64,
+    pub origin: String,
+    pub winner_revision: u64,
+    pub winner_origin: String,
+    pub config: String,
+}
+
+/// How many revision identities the store keeps (the in-memory lineage is shorter).
+const REVISIONS_KEPT: i64 = 10_000;
 
 /// A connection to the database file with the store's settings, schema untouched. The store
 /// opens its own with it; the IPVS benchmark times a bare write with it (its SQLite floor).
@@ -387,7 +426,26 @@ impl Store {
             }
         };
 
+        let mut lineage = Vec::new();
+        for row in sqlx::query(
+            "SELECT revision, origin FROM revisions WHERE revision <= ?1 \
+             ORDER BY revision DESC LIMIT ?2",
+        )
+        .bind(revision)
+        .bind(crate::control::replication::LINEAGE_LEN as i64)
+        .fetch_all(&mut *conn)
+        .await?
+        {
+            let r: i64 = row.try_get("revision")?;
+            lineage.push(RevisionId {
+                revision: u64::try_from(r).unwrap_or(0),
+                origin: row.try_get("origin")?,
+            });
+        }
+        lineage.reverse();
+
         Ok(Loaded {
+            lineage,
             snapshot: Snapshot {
                 revision: u64::try_from(revision).unwrap_or(0),
                 config: Config {
@@ -411,6 +469,7 @@ impl Store {
         new: &Snapshot,
         changes: &[Change],
         next_id: Id,
+        record: &CommitRecord<'_>,
     ) -> Result<()> {
         let mut tx = self.pool.begin().await?;
         // The compare-and-set takes the write lock first, before any other statement.
@@ -488,8 +547,72 @@ impl Store {
             }
         }
         insert_rss(&mut tx, &rss).await?;
+        let now = crate::control::events::now_unix_ms() as i64;
+        sqlx::query("DELETE FROM revisions WHERE revision > ?1 OR revision <= ?1 - ?2")
+            .bind(new.revision as i64)
+            .bind(REVISIONS_KEPT)
+            .execute(&mut *tx)
+            .await?;
+        for id in record.lineage {
+            sqlx::query(
+                "INSERT OR REPLACE INTO revisions (revision, origin, time_unix_ms) \
+                 VALUES (?1, ?2, ?3)",
+            )
+            .bind(id.revision as i64)
+            .bind(&id.origin)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        if let Some(c) = record.conflict {
+            sqlx::query(
+                "INSERT INTO conflicts (time_unix_ms, revision, origin, winner_revision, \
+                 winner_origin, config) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )
+            .bind(now)
+            .bind(c.revision as i64)
+            .bind(&c.origin)
+            .bind(c.winner_revision as i64)
+            .bind(&c.winner_origin)
+            .bind(&c.config)
+            .execute(&mut *tx)
+            .await?;
+        }
         tx.commit().await?;
         Ok(())
+    }
+
+    /// The kept conflict records, oldest first.
+    pub async fn conflicts(&self) -> Result<Vec<StoredConflict>> {
+        let rows = sqlx::query("SELECT * FROM conflicts ORDER BY id")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let u = |col: &str| -> Result<u64> {
+                    let v: i64 = row.try_get(col)?;
+                    Ok(u64::try_from(v).unwrap_or(0))
+                };
+                Ok(StoredConflict {
+                    id: row.try_get("id")?,
+                    time_unix_ms: u("time_unix_ms")?,
+                    revision: u("revision")?,
+                    origin: row.try_get("origin")?,
+                    winner_revision: u("winner_revision")?,
+                    winner_origin: row.try_get("winner_origin")?,
+                    config: row.try_get("config")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Drops a conflict record; false if there was none with that id.
+    pub async fn dismiss_conflict(&self, id: i64) -> Result<bool> {
+        let r = sqlx::query("DELETE FROM conflicts WHERE id = ?1")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected() == 1)
     }
 }
 

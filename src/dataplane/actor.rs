@@ -7,7 +7,7 @@
 //! retries with a growing back-off: no crash, no busy loop. No message ends the loop; only the
 //! end of its inputs (shutdown) does.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -28,7 +28,7 @@ use crate::ipvs::table::{IpvsTable, ServiceKey};
 use crate::kernel::{Kernel, KernelError};
 use crate::model::config::VsChanges;
 use crate::model::idmap::{IdMap, IdSet};
-use crate::model::{Snapshot, VirtualServer, VrrpGroup};
+use crate::model::{Id, Snapshot, VirtualServer, VrrpGroup};
 
 /// Applies of at most this many operations run on the actor's task (`with_kernel`); larger
 /// ones (a cold load, a resync, a whole-config PUT) on a blocking thread.
@@ -46,6 +46,9 @@ pub struct ActorConfig {
     /// First retry delay after a kernel error; doubles up to `retry_max`.
     pub retry_min: Duration,
     pub retry_max: Duration,
+    /// Peer sync's start-up hold: while it reads `true`, the actor neither programs IPVS nor
+    /// starts VRRP (see `crate::peer`). `None`: no hold.
+    pub hold: Option<watch::Receiver<bool>>,
 }
 
 impl Default for ActorConfig {
@@ -55,6 +58,7 @@ impl Default for ActorConfig {
             resync_interval: Duration::from_secs(10),
             retry_min: Duration::from_secs(1),
             retry_max: Duration::from_secs(60),
+            hold: None,
         }
     }
 }
@@ -75,6 +79,19 @@ enum Command {
     /// Answered at once from the actor's loop: the systemd watchdog's proof that the loop
     /// still turns (a wedged actor stops answering, and systemd restarts lbd).
     Ping(oneshot::Sender<()>),
+    /// A peer's health verdicts to use instead of this director's own (see `crate::peer::link`
+    /// for when), or `None` to stop using them.
+    PeerVerdicts(PeerVerdicts),
+}
+
+/// A peer's verdicts, from its peer link.
+#[derive(Debug, Clone)]
+pub struct PeerVerdicts {
+    /// The peer's configured address.
+    pub peer: String,
+    /// (virtual server id, real server id, down) for every real server the peer checks; `None`:
+    /// use this director's own verdicts again.
+    pub verdicts: Option<Vec<(Id, Id, bool)>>,
 }
 
 /// A cloneable way to talk to the actor.
@@ -103,6 +120,14 @@ impl DataplaneHandle {
             .await
             .map_err(|_| HandleError::Gone)?;
         Ok(rx.await.map_err(|_| HandleError::Gone)??)
+    }
+
+    /// Hands the actor a peer's verdicts (see [`Command::PeerVerdicts`]).
+    pub async fn peer_verdicts(&self, v: PeerVerdicts) -> Result<(), HandleError> {
+        self.tx
+            .send(Command::PeerVerdicts(v))
+            .await
+            .map_err(|_| HandleError::Gone)
     }
 
     /// Stops VRRP gracefully (see [`Command::StopVrrp`]); the IPVS table is left as it is.
@@ -204,6 +229,11 @@ struct Actor {
     desired_from: IdMap<(Arc<VirtualServer>, Option<ServiceKey>)>,
     /// Virtual servers whose real servers changed health since the last pass.
     health_dirty: IdSet,
+    /// This director's own verdicts: the real servers its checks consider down. `health.down`
+    /// is what the table uses: these, or a peer's where `peer_views` has one.
+    own_down: HashSet<Id>,
+    /// Peers' verdicts in use, by peer address: real server -> (virtual server, down).
+    peer_views: BTreeMap<String, HashMap<Id, (Id, bool)>>,
     /// The owned set differs from what `record` holds (starts as loaded: no write at start-up
     /// unless the first pass changes it).
     owned_dirty: bool,
@@ -264,6 +294,8 @@ pub fn spawn_with_owned(
         desired: None,
         desired_from: IdMap::default(),
         health_dirty: IdSet::default(),
+        own_down: HashSet::new(),
+        peer_views: BTreeMap::new(),
         owned_dirty: false,
         kernel_cache: None,
         record,
@@ -286,6 +318,12 @@ impl Actor {
             Ok(owned) => self.owned = owned,
             Err(e) => {
                 tracing::error!(error = %e, "cannot read the owned IPVS services; only this run's are known")
+            }
+        }
+        if let Some(mut hold) = self.cfg.hold.clone() {
+            if *hold.borrow() {
+                tracing::info!("the data plane waits for the peers' configuration");
+                let _ = hold.wait_for(|h| !*h).await;
             }
         }
         self.sync_checkers();
@@ -360,6 +398,12 @@ impl Actor {
                     }
                     Some(Command::Ping(reply)) => {
                         let _ = reply.send(());
+                    }
+                    Some(Command::PeerVerdicts(v)) => {
+                        if self.on_peer_verdicts(v) {
+                            let wait = self.pass(Reason::Health).await;
+                            next = self.next_after(next, wait);
+                        }
                     }
                     Some(Command::Omega(reply)) => {
                         let tasks = self.omega_on_shutdown();
@@ -443,14 +487,68 @@ impl Actor {
     fn sync_checkers(&mut self) {
         let snap = self.snapshots.borrow().clone();
         for id in self.checkers.sync(&snap.config) {
-            self.health.down.remove(&id);
+            self.own_down.remove(&id);
             self.health.weights.remove(&id);
+            self.refresh_down(id);
         }
         // `alpha`: these start as down, without a verdict to say so.
         for (vs, rs) in self.checkers.take_started_down() {
-            self.health.down.insert(rs);
+            self.own_down.insert(rs);
+            self.refresh_down(rs);
             self.health_dirty.insert(vs);
         }
+    }
+
+    /// Sets `health.down` for `rs` from the verdict in use: the first peer view that has one,
+    /// else this director's own. Returns whether it changed.
+    fn refresh_down(&mut self, rs: Id) -> bool {
+        let down = self
+            .peer_views
+            .values()
+            .find_map(|v| v.get(&rs).map(|&(_, d)| d))
+            .unwrap_or_else(|| self.own_down.contains(&rs));
+        if down {
+            self.health.down.insert(rs)
+        } else {
+            self.health.down.remove(&rs)
+        }
+    }
+
+    /// Takes a peer's verdicts (or stops using them); true if the table must be recomputed.
+    fn on_peer_verdicts(&mut self, v: PeerVerdicts) -> bool {
+        let old = self.peer_views.remove(&v.peer).unwrap_or_default();
+        let new: HashMap<Id, (Id, bool)> = v
+            .verdicts
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(vs, rs, down)| (rs, (vs, down)))
+            .collect();
+        let using = !new.is_empty();
+        let touched: Vec<(Id, Id)> = old
+            .iter()
+            .chain(new.iter())
+            .map(|(&rs, &(vs, _))| (vs, rs))
+            .collect();
+        if using {
+            self.peer_views.insert(v.peer.clone(), new);
+        }
+        let mut changed = false;
+        for (vs, rs) in touched {
+            if self.refresh_down(rs) {
+                self.health_dirty.insert(vs);
+                changed = true;
+            }
+        }
+        if changed {
+            tracing::info!(
+                peer = %v.peer,
+                using,
+                down = self.health.down.len(),
+                "health: the table follows {}",
+                if using { "the master peer's verdicts" } else { "this director's own verdicts" }
+            );
+        }
+        changed
     }
 
     /// Judges `vs`'s quorum with its hysteresis (keepalived's check/ipwrapper.c); on a change
@@ -533,9 +631,10 @@ impl Actor {
     fn on_verdict(&mut self, v: Verdict) {
         self.health_dirty.insert(v.virtual_server_id);
         match v.state {
-            HealthState::Down => self.health.down.insert(v.real_server_id),
-            HealthState::Up => self.health.down.remove(&v.real_server_id),
+            HealthState::Down => self.own_down.insert(v.real_server_id),
+            HealthState::Up => self.own_down.remove(&v.real_server_id),
         };
+        self.refresh_down(v.real_server_id);
         match v.weight {
             Some(w) => self.health.weights.insert(v.real_server_id, w),
             None => self.health.weights.remove(&v.real_server_id),

@@ -631,7 +631,7 @@ pub fn config_out(c: &Config) -> pb::Config {
     }
 }
 
-fn change_out(c: &Change) -> pb::Change {
+pub fn change_out(c: &Change) -> pb::Change {
     pb::Change {
         op: match c.op {
             ChangeOp::Add => pb::ChangeOp::Add as i32,

@@ -108,6 +108,28 @@ pub fn message(e: &Event) -> pb::WatchedEvent {
                 output: output.clone(),
             })
         }
+        EventKind::PeerSync {
+            peer,
+            kind,
+            revision,
+            detail,
+        } => {
+            use crate::control::events::PeerSyncKind as K;
+            Kind::PeerSync(pb::PeerSync {
+                peer: peer.clone(),
+                kind: match kind {
+                    K::Connected => pb::PeerSyncKind::Connected,
+                    K::Disconnected => pb::PeerSyncKind::Disconnected,
+                    K::Refused => pb::PeerSyncKind::Refused,
+                    K::Took => pb::PeerSyncKind::Took,
+                    K::Rejected => pb::PeerSyncKind::Rejected,
+                    K::WonSplit => pb::PeerSyncKind::WonSplit,
+                    K::LostSplit => pb::PeerSyncKind::LostSplit,
+                } as i32,
+                revision: *revision,
+                detail: detail.clone(),
+            })
+        }
     };
     pb::WatchedEvent {
         seq: e.seq,

@@ -496,6 +496,7 @@ impl pb::lbd_server::Lbd for LbdApi {
                 last_error: d.last_error.clone(),
             }),
             vrrp: Some(vrrp_status(&s.vrrp)),
+            sync: Some(sync_status(&s.sync)),
             auth: Some({
                 let a = self.auth.status();
                 pb::ApiAuth {
@@ -522,6 +523,48 @@ impl pb::lbd_server::Lbd for LbdApi {
                 })
                 .collect(),
         }))
+    }
+
+    async fn list_conflicts(
+        &self,
+        _: Request<pb::ListConflictsRequest>,
+    ) -> R<pb::ListConflictsResponse> {
+        let list = self.service.conflicts().await.map_err(status_of)?;
+        Ok(Response::new(pb::ListConflictsResponse {
+            conflicts: list
+                .iter()
+                .map(|c| pb::Conflict {
+                    id: c.id,
+                    time_unix_ms: c.time_unix_ms,
+                    revision: c.revision,
+                    origin: c.origin.clone(),
+                    winner_revision: c.winner_revision,
+                    winner_origin: c.winner_origin.clone(),
+                    changes: c.changes.iter().map(convert::change_out).collect(),
+                })
+                .collect(),
+        }))
+    }
+
+    async fn apply_conflict(&self, req: Request<pb::ApplyConflictRequest>) -> R<pb::WriteResult> {
+        let req = req.into_inner();
+        let r = self
+            .service
+            .apply_conflict(req.id, opts(req.options))
+            .await
+            .map_err(status_of)?;
+        Ok(Response::new(convert::result_out(&r)))
+    }
+
+    async fn dismiss_conflict(
+        &self,
+        req: Request<pb::DismissConflictRequest>,
+    ) -> R<pb::DismissConflictResponse> {
+        self.service
+            .dismiss_conflict(req.into_inner().id)
+            .await
+            .map_err(status_of)?;
+        Ok(Response::new(pb::DismissConflictResponse {}))
     }
 
     async fn get_ipvs(&self, _: Request<pb::GetIpvsRequest>) -> R<pb::GetIpvsResponse> {
@@ -709,6 +752,46 @@ fn vrrp_status(v: &crate::control::status::VrrpStatus) -> pb::VrrpStatus {
                         .collect(),
                     error: g.error.clone(),
                 }
+            })
+            .collect(),
+    }
+}
+
+fn sync_status(s: &crate::control::status::SyncStatus) -> pb::SyncStatus {
+    use crate::control::status::SyncMode;
+    pb::SyncStatus {
+        mode: match s.mode {
+            SyncMode::Alone => pb::SyncMode::Alone,
+            SyncMode::SharedSecret => pb::SyncMode::SharedSecret,
+        } as i32,
+        catching_up: s.catching_up,
+        conflicts: s.conflicts as u64,
+        peers: s
+            .peers
+            .iter()
+            .map(|p| pb::PeerStatus {
+                address: p.address.clone(),
+                node: p.node.clone(),
+                reachable: p.reachable,
+                authenticated: p.authenticated,
+                error: p.error.clone(),
+                last_contact_unix_ms: p.last_contact_unix_ms,
+                local_revision: p.local_revision,
+                peer_revision: p.peer_revision,
+                in_sync: p.in_sync,
+                master: p.master,
+                following_us: p.following_us,
+                refused: p.refused.clone(),
+                health_disagreements: p
+                    .health_disagreements
+                    .iter()
+                    .map(|d| pb::HealthDisagreement {
+                        virtual_server_id: d.virtual_server_id,
+                        real_server_id: d.real_server_id,
+                        local_up: d.local_up,
+                        peer_up: d.peer_up,
+                    })
+                    .collect(),
             })
             .collect(),
     }

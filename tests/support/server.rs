@@ -11,6 +11,7 @@ use lbd::daemon::{Running, ServerConfig};
 
 pub fn config(db: &Path) -> ServerConfig {
     ServerConfig {
+        peer: None,
         db: db.to_path_buf(),
         http_listen: "127.0.0.1:0".parse().expect("addr"),
         grpc_listen: "127.0.0.1:0".parse().expect("addr"),

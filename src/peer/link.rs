@@ -1,0 +1,398 @@
+//! The following side of the peer link: one task per configured peer keeps its `Follow` stream
+//! open, reconnecting with back-off, and hands what arrives to the service (states) and the data
+//! plane (health verdicts).
+//!
+//! The health rule: this director uses the peer's verdicts when the peer says it is VRRP master
+//! of at least one group, this director is master of none, and the link is up (a message within
+//! [`SILENCE`]). Otherwise it uses its own. So the table of the director that forwards traffic is
+//! always its own checks' work, and a backup's table is the master's, ready for a takeover.
+
+use std::time::{Duration, Instant};
+
+use prost::Message;
+use tokio::sync::{mpsc, watch};
+use tonic::transport::Endpoint;
+
+use super::pb::{self, peer_message::Body};
+use super::seal::{Context, Key};
+use super::{MAX_MESSAGE, PROTOCOL, SILENCE};
+use crate::control::events::{now_unix_ms, EventKind, PeerSyncKind};
+use crate::control::replication::{Lineage, RevisionId};
+use crate::control::service::{Adopted, PeerState, Service};
+use crate::control::status::{
+    HealthDisagreement, PeerStatus, StatusBoard, VrrpGroupState, VrrpStatus,
+};
+use crate::dataplane::actor::{DataplaneHandle, PeerVerdicts};
+use crate::dataplane::health::state::HealthState;
+use crate::dataplane::health::HealthMap;
+use crate::model::Config;
+
+const BACKOFF_MIN: Duration = Duration::from_millis(100);
+const BACKOFF_MAX: Duration = Duration::from_secs(5);
+
+pub struct Link {
+    /// This peer's place in the configured list (and in the status).
+    pub index: usize,
+    pub address: String,
+    pub key: Key,
+    pub service: Service,
+    pub dataplane: DataplaneHandle,
+    pub board: StatusBoard,
+    /// Told once, after the first state or the first failure (the start-up hold).
+    pub settled: mpsc::Sender<usize>,
+}
+
+#[derive(Debug, thiserror::Error)]
+enum LinkError {
+    #[error("unreachable: {0}")]
+    Connect(String),
+    #[error("the peer refused us: {0}")]
+    Refused(String),
+    #[error("the peer's stream failed: {0}")]
+    Stream(String),
+    #[error("no message from the peer for {0:?}")]
+    Silent(Duration),
+    #[error("the peer closed the stream")]
+    Closed,
+    #[error("a message from the peer does not authenticate: {0}")]
+    BadMac(super::seal::SealError),
+    #[error("a message from the peer does not decode: {0}")]
+    Decode(String),
+    #[error("message {got} from the peer came where {want} was due (lost or replayed)")]
+    OutOfOrder { got: u64, want: u64 },
+}
+
+impl LinkError {
+    fn is_auth(&self) -> bool {
+        matches!(self, LinkError::Refused(_) | LinkError::BadMac(_))
+    }
+}
+
+/// What the link knows of the peer's health view.
+#[derive(Default)]
+struct PeerHealthView {
+    master: bool,
+    verdicts: Vec<(i64, i64, bool)>,
+}
+
+impl Link {
+    pub async fn run(self, mut stop: watch::Receiver<bool>) {
+        let mut backoff = BACKOFF_MIN;
+        let mut settled = false;
+        loop {
+            let began = Instant::now();
+            let r = tokio::select! {
+                r = self.follow(&mut settled) => r,
+                _ = stop.wait_for(|s| *s) => return,
+            };
+            let e = match r {
+                Ok(()) => LinkError::Closed,
+                Err(e) => e,
+            };
+            let was_up = self.current().reachable;
+            self.status(|p| {
+                p.reachable = false;
+                p.error = Some(e.to_string());
+                p.in_sync = false;
+                if e.is_auth() {
+                    p.authenticated = false;
+                }
+            });
+            if was_up || e.is_auth() {
+                tracing::warn!(peer = %self.address, "peer link down: {e}");
+                self.event(
+                    if e.is_auth() {
+                        PeerSyncKind::Refused
+                    } else {
+                        PeerSyncKind::Disconnected
+                    },
+                    None,
+                    Some(e.to_string()),
+                );
+            } else {
+                tracing::debug!(peer = %self.address, "peer link: {e}");
+            }
+            self.dataplane
+                .peer_verdicts(PeerVerdicts {
+                    peer: self.address.clone(),
+                    verdicts: None,
+                })
+                .await
+                .ok();
+            if !settled {
+                settled = true;
+                let _ = self.settled.try_send(self.index);
+            }
+            if began.elapsed() > Duration::from_secs(10) {
+                backoff = BACKOFF_MIN;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(backoff) => {}
+                _ = stop.wait_for(|s| *s) => return,
+            }
+            backoff = (backoff * 2).min(BACKOFF_MAX);
+        }
+    }
+
+    /// Edits this peer's status.
+    fn status(&self, f: impl FnOnce(&mut PeerStatus)) {
+        self.board.sync_publisher().send_modify(|s| {
+            if let Some(p) = s.peers.get_mut(self.index) {
+                f(p)
+            }
+        });
+    }
+
+    /// This peer's status as it stands.
+    fn current(&self) -> PeerStatus {
+        self.board
+            .sync()
+            .peers
+            .get(self.index)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    fn event(&self, kind: PeerSyncKind, revision: Option<u64>, detail: Option<String>) {
+        self.service.events().publish(EventKind::PeerSync {
+            peer: self.address.clone(),
+            kind,
+            revision,
+            detail,
+        });
+    }
+
+    /// One connection: follow until it fails.
+    async fn follow(&self, settled: &mut bool) -> Result<(), LinkError> {
+        let endpoint = Endpoint::from_shared(format!("http://{}", self.address))
+            .map_err(|e| LinkError::Connect(e.to_string()))?
+            .connect_timeout(Duration::from_secs(1))
+            .tcp_nodelay(true)
+            .http2_keep_alive_interval(Duration::from_secs(10))
+            .keep_alive_timeout(Duration::from_secs(10));
+        let channel = endpoint
+            .connect()
+            .await
+            .map_err(|e| LinkError::Connect(source_chain(&e)))?;
+        let mut client = pb::peer_client::PeerClient::new(channel)
+            .max_decoding_message_size(MAX_MESSAGE)
+            .max_encoding_message_size(64 * 1024);
+        let mut nonce = vec![0u8; 16];
+        getrandom::getrandom(&mut nonce).map_err(|e| LinkError::Connect(e.to_string()))?;
+        let hello = pb::Hello {
+            protocol: PROTOCOL,
+            node: self.service.node().to_string(),
+            nonce: nonce.clone(),
+            revision: self.service.snapshot().revision,
+        };
+        let sealed = self
+            .key
+            .seal(Context::Hello, b"", hello.encode_to_vec());
+        let mut stream = match tokio::time::timeout(SILENCE, client.follow(sealed)).await {
+            Err(_) => return Err(LinkError::Silent(SILENCE)),
+            Ok(Err(s)) if s.code() == tonic::Code::Unauthenticated => {
+                return Err(LinkError::Refused(s.message().to_string()))
+            }
+            Ok(Err(s)) => return Err(LinkError::Stream(s.message().to_string())),
+            Ok(Ok(r)) => r.into_inner(),
+        };
+        let mut want = 1u64;
+        let mut view = PeerHealthView::default();
+        let mut sent: Option<Option<Vec<(i64, i64, bool)>>> = None;
+        let mut vrrp = self.board.vrrp_watch();
+        let mut health = self.board.health_watch();
+        loop {
+            let sealed = tokio::select! {
+                m = tokio::time::timeout(SILENCE, stream.message()) => match m {
+                    Err(_) => return Err(LinkError::Silent(SILENCE)),
+                    Ok(Err(s)) => return Err(LinkError::Stream(s.message().to_string())),
+                    Ok(Ok(None)) => return Err(LinkError::Closed),
+                    Ok(Ok(Some(m))) => Some(m),
+                },
+                // Our own VRRP state or verdicts moved: the health rule may switch sides.
+                r = vrrp.changed() => { r.ok(); None }
+                r = health.changed() => { r.ok(); None }
+            };
+            if let Some(sealed) = sealed {
+                let payload = self
+                    .key
+                    .open(Context::Stream, &nonce, &sealed)
+                    .map_err(LinkError::BadMac)?;
+                let msg = pb::PeerMessage::decode(payload)
+                    .map_err(|e| LinkError::Decode(e.to_string()))?;
+                if msg.seq != want {
+                    return Err(LinkError::OutOfOrder { got: msg.seq, want });
+                }
+                want += 1;
+                let first_contact = !self.current().reachable;
+                self.status(|p| {
+                    p.reachable = true;
+                    p.authenticated = true;
+                    p.error = None;
+                    p.last_contact_unix_ms = Some(now_unix_ms());
+                });
+                if first_contact {
+                    tracing::info!(peer = %self.address, "peer link up");
+                    self.event(PeerSyncKind::Connected, None, None);
+                }
+                match msg.body {
+                    Some(Body::State(s)) => {
+                        self.on_state(s).await;
+                        if !*settled {
+                            *settled = true;
+                            let _ = self.settled.try_send(self.index);
+                        }
+                    }
+                    Some(Body::Health(h)) => {
+                        view.master = h.master;
+                        view.verdicts = h
+                            .verdicts
+                            .iter()
+                            .map(|v| {
+                                (
+                                    i64::try_from(v.virtual_server_id).unwrap_or(0),
+                                    i64::try_from(v.real_server_id).unwrap_or(0),
+                                    v.verdict == pb::Verdict::Down as i32,
+                                )
+                            })
+                            .collect();
+                    }
+                    Some(Body::Keepalive(k)) => {
+                        view.master = k.master;
+                        let ours = self.service.snapshot().revision;
+                        self.status(|p| {
+                            p.peer_revision = Some(k.revision);
+                            p.in_sync = k.revision == ours;
+                            p.master = k.master;
+                        });
+                    }
+                    // A newer peer's message kind this version does not know.
+                    None => {}
+                }
+            }
+            // The verdicts the data plane should use from this peer, sent when they change.
+            let use_peer = view.master && !is_master(&vrrp.borrow());
+            let wanted = use_peer.then(|| view.verdicts.clone());
+            if sent.as_ref() != Some(&wanted) {
+                self.dataplane
+                    .peer_verdicts(PeerVerdicts {
+                        peer: self.address.clone(),
+                        verdicts: wanted.clone(),
+                    })
+                    .await
+                    .ok();
+                sent = Some(wanted);
+            }
+            let disagreements = disagreements(&health.borrow(), &view.verdicts);
+            self.status(|p| {
+                p.master = view.master;
+                p.health_disagreements = disagreements;
+            });
+        }
+    }
+
+    async fn on_state(&self, s: pb::State) {
+        let peer_node = s.node.clone();
+        self.status(|p| p.node = Some(peer_node.clone()));
+        let lineage = Lineage::from_entries(
+            s.lineage
+                .iter()
+                .map(|e| RevisionId::new(e.revision, e.origin.clone()))
+                .collect(),
+        );
+        let tip = s
+            .lineage
+            .last()
+            .map(|e| RevisionId::new(e.revision, e.origin.clone()))
+            .unwrap_or_else(|| RevisionId::new(0, ""));
+        let tip_revision = tip.revision;
+        self.status(|p| p.peer_revision = Some(tip_revision));
+        let config: Config = match serde_json::from_slice(&s.config_json) {
+            Ok(c) => c,
+            Err(e) => {
+                let why = format!("the peer's revision {tip_revision} does not parse here: {e}");
+                tracing::warn!(peer = %self.address, "{why}");
+                self.status(|p| p.error = Some(why.clone()));
+                self.event(PeerSyncKind::Rejected, Some(tip_revision), Some(why));
+                return;
+            }
+        };
+        let state = PeerState {
+            node: s.node,
+            tip,
+            lineage,
+            next_id: i64::try_from(s.next_id).unwrap_or(0),
+            config,
+        };
+        match self.service.adopt(state).await {
+            Ok(Adopted::InSync) => self.status(|p| p.in_sync = true),
+            Ok(Adopted::Ahead) => self.status(|p| p.in_sync = false),
+            Ok(Adopted::WonSplit) => {
+                tracing::warn!(peer = %self.address, "split edit: ours wins; the peer keeps its side as a conflict record");
+                self.status(|p| p.in_sync = false);
+                self.event(
+                    PeerSyncKind::WonSplit,
+                    Some(tip_revision),
+                    Some(format!("{peer_node}'s revision {tip_revision} loses to ours")),
+                );
+            }
+            Ok(Adopted::Took {
+                revision,
+                changes,
+                conflict,
+            }) => {
+                self.status(|p| p.in_sync = true);
+                self.event(
+                    if conflict {
+                        PeerSyncKind::LostSplit
+                    } else {
+                        PeerSyncKind::Took
+                    },
+                    Some(revision),
+                    Some(format!("{changes} changes from {peer_node}")),
+                );
+            }
+            Err(e) => {
+                let why = format!("the peer's revision {tip_revision} is refused here: {e}");
+                tracing::warn!(peer = %self.address, "{why}");
+                self.status(|p| {
+                    p.in_sync = false;
+                    p.error = Some(why.clone());
+                });
+                self.event(PeerSyncKind::Rejected, Some(tip_revision), Some(why));
+            }
+        }
+    }
+}
+
+fn is_master(v: &VrrpStatus) -> bool {
+    v.groups.iter().any(|g| g.state == VrrpGroupState::Master)
+}
+
+/// Real servers the two directors' own checks see differently.
+fn disagreements(local: &HealthMap, peer: &[(i64, i64, bool)]) -> Vec<HealthDisagreement> {
+    peer.iter()
+        .filter_map(|&(vs, rs, peer_down)| {
+            let l = local.get(&rs)?;
+            let local_up = l.state == HealthState::Up;
+            (local_up == peer_down).then_some(HealthDisagreement {
+                virtual_server_id: vs,
+                real_server_id: rs,
+                local_up,
+                peer_up: !peer_down,
+            })
+        })
+        .collect()
+}
+
+/// An error with its sources ("transport error: connection refused").
+fn source_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
