@@ -420,3 +420,86 @@ async fn incremental_changes_end_where_a_full_pass_would() {
         "a full pass finds nothing left to do"
     );
 }
+
+/// Peer sync's health rule, as the actor carries it out: a peer's verdicts, while the link
+/// hands them in, decide which real servers are in; `None` gives the table back to this
+/// director's own checks (here: none, so every real server is in).
+#[tokio::test]
+async fn a_peers_verdicts_take_real_servers_out_and_back() {
+    use lbd::dataplane::actor::PeerVerdicts;
+    let kernel = MemoryKernel::default();
+    let (_tx, rx) = watch::channel(snap(1, config(1)));
+    let board = StatusBoard::new(DataplaneStatus::default());
+    let (h, _task) = spawn(
+        Box::new(kernel.clone()),
+        rx,
+        board.clone(),
+        EventBus::default(),
+        fast(),
+    );
+    wait_for(&board, "running", |s| s.state == DataplaneState::Running).await;
+    let dests = |k: &MemoryKernel| k.with(|k| k.table.dest_count());
+    assert_eq!(dests(&kernel), 3);
+    // The master peer says .104 (id 3) is down and .103 (id 2) is up.
+    h.peer_verdicts(PeerVerdicts {
+        peer: "127.0.0.1:7946".into(),
+        verdicts: Some(vec![(1, 2, false), (1, 3, true)]),
+    })
+    .await
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while dests(&kernel) != 2 {
+        assert!(Instant::now() < deadline, "the peer's down verdict was not applied");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let t = h.kernel_table().await.unwrap();
+    let text = format!("{t:?}");
+    assert!(!text.contains("192.168.10.104"), "{text}");
+    assert!(text.contains("192.168.10.103"), "{text}");
+    // The link is gone (or this director became master): its own verdicts again.
+    h.peer_verdicts(PeerVerdicts {
+        peer: "127.0.0.1:7946".into(),
+        verdicts: None,
+    })
+    .await
+    .unwrap();
+    while dests(&kernel) != 3 {
+        assert!(Instant::now() < deadline, "own verdicts were not restored");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Peer sync's start-up hold: nothing reaches the kernel until it is released, and then the
+/// newest snapshot does, not the one the actor started with.
+#[tokio::test]
+async fn the_start_up_hold_keeps_a_stale_snapshot_out_of_the_kernel() {
+    let kernel = MemoryKernel::default();
+    let (tx, rx) = watch::channel(snap(1, config(1)));
+    let board = StatusBoard::new(DataplaneStatus::default());
+    let (hold_tx, hold_rx) = watch::channel(true);
+    let (_h, _task) = spawn(
+        Box::new(kernel.clone()),
+        rx,
+        board.clone(),
+        EventBus::default(),
+        ActorConfig {
+            hold: Some(hold_rx),
+            ..fast()
+        },
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(kernel.with(|k| k.log.is_empty()), "nothing before the release");
+    assert_ne!(board.dataplane().state, DataplaneState::Running);
+    // The peer's newer configuration arrives, then the hold is released.
+    tx.send(snap(7, config(5))).unwrap();
+    hold_tx.send(false).unwrap();
+    wait_for(&board, "revision 7", |s| s.applied_revision == Some(7)).await;
+    let log = kernel.with(|k| k.log.clone());
+    // Weight 5 went in directly: the stale weight 1 was never programmed.
+    assert!(
+        log.iter().all(|op| !format!("{op:?}").contains("weight: 1,")
+            || !format!("{op:?}").contains("192.168.10.104")),
+        "{log:?}"
+    );
+    assert!(log.iter().any(|op| format!("{op:?}").contains("weight: 5")), "{log:?}");
+}

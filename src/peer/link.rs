@@ -201,14 +201,19 @@ impl Link {
         let mut sent: Option<Option<Vec<(i64, i64, bool)>>> = None;
         let mut vrrp = self.board.vrrp_watch();
         let mut health = self.board.health_watch();
+        // The link is down when nothing authentic arrived for SILENCE (the other branches wake
+        // the loop often, so the bound is a deadline, not a timeout per wait).
+        let mut heard = tokio::time::Instant::now();
         loop {
             let sealed = tokio::select! {
-                m = tokio::time::timeout(SILENCE, stream.message()) => match m {
-                    Err(_) => return Err(LinkError::Silent(SILENCE)),
-                    Ok(Err(s)) => return Err(LinkError::Stream(s.message().to_string())),
-                    Ok(Ok(None)) => return Err(LinkError::Closed),
-                    Ok(Ok(Some(m))) => Some(m),
+                m = stream.message() => match m {
+                    Err(s) => return Err(LinkError::Stream(s.message().to_string())),
+                    Ok(None) => return Err(LinkError::Closed),
+                    Ok(Some(m)) => Some(m),
                 },
+                _ = tokio::time::sleep_until(heard + SILENCE) => {
+                    return Err(LinkError::Silent(SILENCE));
+                }
                 // Our own VRRP state or verdicts moved: the health rule may switch sides.
                 r = vrrp.changed() => { r.ok(); None }
                 r = health.changed() => { r.ok(); None }
@@ -224,6 +229,7 @@ impl Link {
                     return Err(LinkError::OutOfOrder { got: msg.seq, want });
                 }
                 want += 1;
+                heard = tokio::time::Instant::now();
                 let first_contact = !self.current().reachable;
                 self.status(|p| {
                     p.reachable = true;

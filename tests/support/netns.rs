@@ -155,6 +155,30 @@ impl Topology {
         ip(&["-n", &self.bridge, "link", "set", &port, state]).expect("switch port");
     }
 
+    /// Stops (or restarts) the switch forwarding `host`'s frames, its link staying up: a
+    /// partition the host cannot see as a pulled cable (the bridge port's state goes to
+    /// disabled, or back to forwarding; `ip link ... bridge_slave state` does not take it).
+    pub fn set_partitioned(&self, host: &str, cut: bool) {
+        let ns = self.ns(host);
+        let i = self
+            .hosts
+            .iter()
+            .position(|h| *h == ns)
+            .expect("a host of this topology");
+        let port = format!("p{}", i + 1);
+        let state = if cut { "0" } else { "3" };
+        let out = Command::new("ip")
+            .args(["netns", "exec", &self.bridge, "bridge", "link", "set", "dev", &port])
+            .args(["state", state])
+            .output()
+            .expect("bridge");
+        assert!(
+            out.status.success(),
+            "bridge link set: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     /// Runs a command in a host and waits for it.
     pub fn exec(&self, host: &str, args: &[&str]) -> Output {
         Command::new("ip")

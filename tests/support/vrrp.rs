@@ -145,9 +145,47 @@ pub struct Director {
     /// `None`: lbd runs as root. `Some(caps)`: as user nobody holding only `caps` (setpriv's
     /// list, e.g. `net_admin,net_raw,sys_nice`), as the systemd unit runs it.
     caps: Option<&'static str>,
+    /// More `lbd serve` arguments (peer sync's).
+    pub extra: Vec<String>,
 }
 
 impl Director {
+    /// Starts lbd in `host` as node `node` with `extra` serve arguments and no configuration.
+    pub fn start_bare(t: &Topology, host: &str, dir: &Path, node: &str, extra: &[&str]) -> Director {
+        let mut d = Director {
+            host: host.into(),
+            node: node.into(),
+            dir: dir.to_path_buf(),
+            child: None,
+            caps: None,
+            extra: extra.iter().map(|s| s.to_string()).collect(),
+        };
+        d.spawn(t);
+        d
+    }
+
+    /// Imports `conf` into this director as node `conf.router_id` (any director's file can go
+    /// in through one director).
+    pub fn import(&self, t: &Topology, conf: &Conf) {
+        let path = self.dir.join(format!("{}.conf", conf.router_id));
+        std::fs::write(&path, conf.render()).expect("write conf");
+        let out = self.ctl_raw(
+            t,
+            &[
+                "import-keepalived",
+                path.to_str().unwrap_or_default(),
+                "--node-name",
+                &conf.router_id,
+            ],
+        );
+        assert!(
+            out.status.success(),
+            "import into {}: {}",
+            self.host,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     /// Starts lbd in `host` and imports `conf` as node `conf.router_id`.
     pub fn start(t: &Topology, host: &str, dir: &Path, conf: &Conf) -> Director {
         Self::start_with(t, host, dir, conf, None)
@@ -167,6 +205,7 @@ impl Director {
             dir: dir.to_path_buf(),
             child: None,
             caps,
+            extra: Vec::new(),
         };
         d.spawn(t);
         let path = dir.join(format!("{}.conf", conf.router_id));
@@ -243,6 +282,7 @@ impl Director {
                     "--grpc-listen",
                     "127.0.0.1:8081",
                 ],
+                &self.extra.iter().map(String::as_str).collect::<Vec<_>>()[..],
             ]
             .concat(),
             &log,
@@ -265,6 +305,24 @@ impl Director {
     /// `lbd ctl status` as an operator reads it.
     pub fn status_text(&self, t: &Topology) -> String {
         let out = self.ctl_raw(t, &["ctl", "status"]);
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// An HTTP request to this director's API from inside its namespace (curl): the body.
+    pub fn api(&self, t: &Topology, method: &str, path: &str, body: Option<&str>) -> String {
+        let url = format!("http://127.0.0.1:8080{path}");
+        let mut a = vec!["curl", "-sS", "-f", "-X", method, &url];
+        if let Some(b) = body {
+            a.extend(["-H", "content-type: application/json", "--data", b]);
+        }
+        let out = t.exec(&self.host, &a);
+        assert!(
+            out.status.success(),
+            "{method} {path} on {}: {}{}",
+            self.host,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
