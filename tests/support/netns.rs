@@ -272,9 +272,12 @@ impl Drop for Topology {
 }
 
 /// A running packet capture (see [`Topology::capture`]).
+/// A captured Ethernet frame and when it was read.
+pub type Frame = (std::time::Instant, Vec<u8>);
+
 pub struct Capture {
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    thread: Option<std::thread::JoinHandle<Vec<(std::time::Instant, Vec<u8>)>>>,
+    thread: Option<std::thread::JoinHandle<Vec<Frame>>>,
 }
 
 impl Capture {
@@ -284,7 +287,7 @@ impl Capture {
     }
 
     /// Ends the capture and returns the Ethernet frames, in order, each with when it was read.
-    pub fn stop_timed(mut self) -> Vec<(std::time::Instant, Vec<u8>)> {
+    pub fn stop_timed(mut self) -> Vec<Frame> {
         self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
         self.thread
             .take()

@@ -183,7 +183,8 @@ fn changes_name_every_field_and_say_which_need_a_restart() {
 #[test]
 fn vrid_interface_version_and_family_are_refused_for_a_restart() {
     let t0 = Instant::now();
-    let edits: Vec<(&str, Box<dyn Fn(&mut InstanceConfig)>)> = vec![
+    type Edit = Box<dyn Fn(&mut InstanceConfig)>;
+    let edits: Vec<(&str, Edit)> = vec![
         ("vrid", Box::new(|c| c.vrid = Vrid::new(7).unwrap())),
         ("interface", Box::new(|c| c.interface = "eth9".into())),
         (
