@@ -523,6 +523,17 @@ impl Engine {
             .iter()
             .flat_map(|g| g.virtual_addresses.iter().map(|v| v.address))
             .collect();
+        // Groups that lose addresses first: an address moved from one group to another is
+        // removed by the first before the second adds it, not the other way round.
+        let mut groups = groups;
+        groups.sort_by_key(|spec| {
+            !self.groups.get(&spec.name).is_some_and(|g| {
+                g.spec
+                    .virtual_addresses
+                    .iter()
+                    .any(|v| !spec.virtual_addresses.contains(v))
+            })
+        });
         for spec in groups {
             let name = spec.name.clone();
             let resolved = self.resolve(&spec, &all_vips);
