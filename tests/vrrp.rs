@@ -697,11 +697,13 @@ fn lowering_the_master_priority_below_the_backup_hands_over() {
     );
     assert!(ads.iter().filter(|x| x.1 == B).all(|x| x.3 == 100));
     let first_b = ads.iter().position(|x| x.1 == B).expect("adverts from b");
-    // a advertised 50 until b's first advert, then fell silent.
+    // a advertised 50 until b's first advert, then fell silent (a few ms allowed for an advert
+    // of a's already on its way when b's arrived).
     assert_eq!(ads[first_b - 1].1, A);
     assert_eq!(ads[first_b - 1].3, 50);
+    let heard = ads[first_b].0 + Duration::from_millis(20);
     assert!(
-        ads[first_b..].iter().all(|x| x.1 == B),
+        !ads.iter().any(|x| x.1 == A && x.0 > heard),
         "a stopped advertising once it heard b"
     );
     let gap = longest_gap(&ads);
