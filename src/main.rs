@@ -374,6 +374,17 @@ struct ServeArgs {
     /// repeatable). None by default: pages of other origins are refused.
     #[arg(long = "cors-origin", env = "LBD_CORS_ORIGINS", value_delimiter = ',')]
     cors_origin: Vec<String>,
+    /// Serve both APIs over TLS with this certificate chain (PEM, the server's certificate
+    /// first); needs --tls-key. Read again on SIGHUP.
+    #[arg(long, env = "LBD_TLS_CERT")]
+    tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM). Read again on SIGHUP.
+    #[arg(long, env = "LBD_TLS_KEY")]
+    tls_key: Option<PathBuf>,
+    /// Mutual TLS: clients must present a certificate that chains to this CA (PEM). Without
+    /// it no client certificate is asked for. Read again on SIGHUP.
+    #[arg(long, env = "LBD_TLS_CLIENT_CA")]
+    tls_client_ca: Option<PathBuf>,
     /// This director's name: selects its per-node VRRP entries (default: the hostname).
     #[arg(long, env = "LBD_NODE_NAME")]
     node_name: Option<String>,
@@ -703,7 +714,10 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         },
         grpc_message_bytes: args.max_grpc_message_bytes,
     };
+    let tls =
+        lbd::control::tls::TlsFiles::from_flags(args.tls_cert, args.tls_key, args.tls_client_ca)?;
     let cfg = lbd::daemon::ServerConfig {
+        tls,
         limits,
         notifier: lbd::control::systemd::Notifier::from_env(),
         db: args.db.unwrap_or_else(default_db),
