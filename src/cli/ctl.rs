@@ -652,11 +652,11 @@ impl ClientTls {
             return Ok(None);
         };
         // HTTP/1.1 only: the client is built without HTTP/2.
-        Ok(Some(tls::client_config(
-            tls::load_roots(ca)?,
-            identity,
-            &[b"http/1.1"],
-        )?))
+        let cfg = tls::client_config(tls::load_roots(ca)?, identity, &[b"http/1.1"]);
+        Ok(Some(cfg.map_err(|e| match (&self.cert, &self.key) {
+            (Some(c), Some(k)) => e.naming(c, k),
+            _ => e,
+        })?))
     }
 }
 

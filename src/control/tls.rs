@@ -45,10 +45,30 @@ pub enum TlsError {
     Verifier(String),
     #[error("the TLS certificate and key do not make a configuration: {0}")]
     Config(#[from] rustls::Error),
+    #[error("the certificate {cert} and key {key} do not make a TLS configuration: {source}")]
+    Files {
+        cert: PathBuf,
+        key: PathBuf,
+        source: rustls::Error,
+    },
     #[error("--tls-cert and --tls-key go together: give both, or neither for plain HTTP and gRPC")]
     Incomplete,
     #[error("--tls-client-ca needs --tls-cert and --tls-key")]
     CaWithoutCert,
+}
+
+impl TlsError {
+    /// A configuration error, naming the files it came from.
+    pub fn naming(self, cert: &Path, key: &Path) -> TlsError {
+        match self {
+            TlsError::Config(source) => TlsError::Files {
+                cert: cert.to_path_buf(),
+                key: key.to_path_buf(),
+                source,
+            },
+            other => other,
+        }
+    }
 }
 
 /// Where the front ends' certificate, key and (for mutual TLS) client CA are.
@@ -208,9 +228,16 @@ pub struct MutualTls {
 pub fn mutual(ca: &Path, cert: &Path, key: &Path, alpn: &[&[u8]]) -> Result<MutualTls, TlsError> {
     let roots = load_roots(ca)?;
     let chain = load_certs("TLS certificate", cert)?;
-    let key = load_key(key)?;
-    let server = server_config(chain.clone(), key.clone_key(), Some(roots.clone()), alpn)?;
-    let client = client_config(roots, Some((chain, key)), alpn)?;
+    let key_der = load_key(key)?;
+    let server = server_config(
+        chain.clone(),
+        key_der.clone_key(),
+        Some(roots.clone()),
+        alpn,
+    )
+    .map_err(|e| e.naming(cert, key))?;
+    let client =
+        client_config(roots, Some((chain, key_der)), alpn).map_err(|e| e.naming(cert, key))?;
     Ok(MutualTls {
         server: Arc::new(server),
         client: Arc::new(client),
@@ -256,8 +283,10 @@ impl ServerTls {
         let key = load_key(&files.key)?;
         let roots = files.client_ca.as_deref().map(load_roots).transpose()?;
         let mutual = roots.is_some();
-        let http = server_config(chain.clone(), key.clone_key(), roots.clone(), ALPN_HTTP)?;
-        let grpc = server_config(chain, key, roots, ALPN_GRPC)?;
+        let named = |e: TlsError| e.naming(&files.cert, &files.key);
+        let http = server_config(chain.clone(), key.clone_key(), roots.clone(), ALPN_HTTP)
+            .map_err(named)?;
+        let grpc = server_config(chain, key, roots, ALPN_GRPC).map_err(named)?;
         Ok(ServerTls {
             http: TlsAcceptor::from(Arc::new(http)),
             grpc: TlsAcceptor::from(Arc::new(grpc)),
