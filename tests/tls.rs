@@ -113,6 +113,10 @@ impl Pki {
     }
 
     fn spawn(&self, mutual: bool) -> ChildServer {
+        self.spawn_with(mutual, &[])
+    }
+
+    fn spawn_with(&self, mutual: bool, extra: &[&str]) -> ChildServer {
         let mut args = vec![
             "--tls-cert".to_string(),
             self.server_cert.display().to_string(),
@@ -123,6 +127,7 @@ impl Pki {
             args.push("--tls-client-ca".into());
             args.push(self.ca_pem.display().to_string());
         }
+        args.extend(extra.iter().map(|s| s.to_string()));
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         ChildServer::spawn_with(&self.dir.path().join("lbd.db"), &args)
     }
@@ -311,14 +316,16 @@ async fn grpc_over_tls_and_mutual_tls() {
 /// The same call from Python's grpcio (Debian's python3-grpcio), raw bytes in and out (an
 /// empty GetStatusRequest is zero bytes), when it is installed.
 fn python_grpcio(pki: &Pki, addr: SocketAddr, identity: Option<&(PathBuf, PathBuf)>) {
-    let has = Command::new("python3")
-        .args(["-c", "import grpc"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !has {
+    // Debian's package is for the system interpreter, which a pyenv `python3` may hide.
+    let Some(python) = ["/usr/bin/python3", "python3"].into_iter().find(|py| {
+        Command::new(py)
+            .args(["-c", "import grpc"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    }) else {
         eprintln!("python3-grpcio is not installed: skipping the grpcio client");
         return;
-    }
+    };
     let script = r#"
 import sys, grpc
 ca, target = open(sys.argv[1], 'rb').read(), sys.argv[2]
@@ -331,7 +338,7 @@ resp = call(b'', timeout=10)
 assert b'lk01' in resp, resp
 print('ok', len(resp))
 "#;
-    let mut cmd = Command::new("python3");
+    let mut cmd = Command::new(python);
     cmd.args([
         "-c",
         script,
@@ -436,6 +443,38 @@ async fn sighup_reloads_the_certificate() {
         Some(next_der.clone())
     );
     assert_eq!(served_cert(&pki, lbd.grpc_addr).await, Some(next_der));
+}
+
+/// Clients that connect and never start a handshake hold only their own connection, and only
+/// for the handshake timeout (`--header-timeout-ms`): others are served meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_clients_do_not_wedge_the_accept_loops() {
+    use tokio::io::AsyncReadExt;
+    let pki = Pki::new();
+    let lbd = pki.spawn_with(false, &["--header-timeout-ms", "700"]);
+    let mut silent = Vec::new();
+    for addr in [lbd.http_addr, lbd.grpc_addr] {
+        for _ in 0..4 {
+            silent.push(tokio::net::TcpStream::connect(addr).await.unwrap());
+        }
+    }
+    let url = format!("https://127.0.0.1:{}/api/v1/status", lbd.http_addr.port());
+    assert_eq!(curl(&["--cacert", p(&pki.ca_pem)], &url), (0, "200".into()));
+    let mut c = grpc_tls(lbd.grpc_addr, client_config(&pki, None, tls::ALPN_GRPC))
+        .await
+        .expect("connect over TLS");
+    c.get_status(pb::GetStatusRequest {})
+        .await
+        .expect("GetStatus");
+    // The silent ones are closed once the handshake timeout passes.
+    for mut s in silent {
+        let mut buf = [0u8; 16];
+        let r = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf)).await;
+        assert!(
+            matches!(r, Ok(Ok(0)) | Ok(Err(_))),
+            "a silent connection stayed open: {r:?}"
+        );
+    }
 }
 
 #[test]
