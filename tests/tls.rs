@@ -279,6 +279,8 @@ async fn grpc_over_tls_and_mutual_tls() {
         .expect("GetStatus")
         .into_inner();
     assert_eq!(s.node, "lk01");
+    let t = s.auth.and_then(|a| a.tls).expect("status says TLS");
+    assert!(!t.mutual);
     // Plain h2c to the TLS port fails.
     let plain = LbdClient::connect(format!("http://{}", lbd.grpc_addr)).await;
     match plain {
