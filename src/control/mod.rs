@@ -10,6 +10,8 @@
 //! - [`auth`]: bearer tokens and roles for both front ends, and the `Host`/`Origin` checks.
 //! - [`listener`]: accepting connections for both front ends within a connection cap and
 //!   header/idle timeouts.
+//! - [`tls`]: rustls configurations: the front ends' certificate (reloaded on SIGHUP) and
+//!   mutual TLS from `(ca, cert, key)`.
 //! - [`systemd`]: `sd_notify` readiness, stopping and a watchdog earned by the data-plane actor's
 //!   answers (`packaging/lbd.service`).
 
@@ -20,3 +22,4 @@ pub mod service;
 pub mod status;
 pub mod store;
 pub mod systemd;
+pub mod tls;
