@@ -97,6 +97,7 @@ async fn main() {
         resync_interval: std::time::Duration::from_secs(10),
         limits: Default::default(),
         notifier: None,
+        tls: None,
         auth: Default::default(),
     };
     let running = lbd::daemon::start(cfg).await.expect("start");

@@ -192,6 +192,7 @@ fn latency(memory: bool) {
                 resync_interval: Duration::from_secs(3600),
                 limits: Default::default(),
                 notifier: None,
+                tls: None,
                 auth: Default::default(),
             },
             kernel,

@@ -32,6 +32,8 @@ pub struct ServerConfig {
     pub auth: crate::control::auth::AuthConfig,
     /// Peer sync (`--peer`); `None`: this director runs alone.
     pub peer: Option<crate::peer::PeerConfig>,
+    /// Both APIs over TLS (`None`: plain HTTP and gRPC).
+    pub tls: Option<crate::control::tls::TlsFiles>,
 }
 
 /// Limits on what clients can make the server hold.
@@ -72,6 +74,8 @@ pub enum ServerError {
     Auth(#[from] crate::control::auth::AuthError),
     #[error(transparent)]
     Peer(#[from] crate::peer::PeerError),
+    #[error(transparent)]
+    Tls(#[from] crate::control::tls::TlsError),
     #[error("the {0} server failed: {1}")]
     Serve(&'static str, String),
 }
@@ -113,6 +117,15 @@ pub async fn start_with_kernel(
     // Tokens first: an API that would be open beyond loopback does not start at all.
     let (auth, token_watch) =
         crate::control::auth::Auth::start(&cfg.auth, &[cfg.http_listen, cfg.grpc_listen])?;
+    // The certificate too: a start with TLS files that do not load fails.
+    let (tls, tls_watch) = match &cfg.tls {
+        Some(files) => {
+            let (rx, w) = crate::control::tls::start(files)?;
+            (Some(rx), Some(w))
+        }
+        None => (None, None),
+    };
+    let auth = auth.with_tls(tls.clone());
     // Sockets next: a start that cannot listen must not leave a new database file behind.
     let http =
         crate::control::listener::bind(cfg.http_listen).map_err(|source| ServerError::Bind {
@@ -216,12 +229,27 @@ pub async fn start_with_kernel(
             .map(Ok),
         ),
     ));
+    // The TLS files' reloads, on the same SIGHUP (every catcher of a signal sees it).
+    if let Some(w) = tls_watch {
+        tasks.push((
+            "tls",
+            tokio::spawn(
+                crate::control::tls::reload(
+                    w,
+                    crate::control::auth::catch_sighup(),
+                    stop.subscribe(),
+                )
+                .map(Ok),
+            ),
+        ));
+    }
     let mut rx = stop.subscribe();
     let conn_limits = cfg.limits.connections;
+    let http_tls = tls.clone();
     tasks.push((
         "http",
         tokio::spawn(async move {
-            crate::control::listener::serve_http(http, app, conn_limits, async move {
+            crate::control::listener::serve_http(http, app, conn_limits, http_tls, async move {
                 let _ = rx.wait_for(|s| *s).await;
             })
             .await
@@ -235,7 +263,7 @@ pub async fn start_with_kernel(
     tasks.push((
         "grpc",
         tokio::spawn(async move {
-            crate::grpc::serve(grpc, svc, dp, limits, auth, async move {
+            crate::grpc::serve(grpc, svc, dp, limits, auth, tls, async move {
                 let _ = rx.wait_for(|s| *s).await;
             })
             .await
@@ -253,7 +281,7 @@ pub async fn start_with_kernel(
             crate::control::events::persist(events, store.clone(), stop.subscribe()).map(Ok),
         ),
     ));
-    tracing::info!(%http_addr, %grpc_addr, node = %cfg.node_name, db = %cfg.db.display(), "lbd serving");
+    tracing::info!(%http_addr, %grpc_addr, tls = cfg.tls.is_some(), node = %cfg.node_name, db = %cfg.db.display(), "lbd serving");
     if let Some(n) = &cfg.notifier {
         n.ready(&format!("serving HTTP on {http_addr}, gRPC on {grpc_addr}"));
         if let Some(every) = n.watchdog() {

@@ -16,6 +16,7 @@
 //!   - [`control::status`]: the status board (watch channels the data plane writes).
 //!   - [`control::auth`]: bearer tokens and roles, `Host`/`Origin` checks.
 //!   - [`control::listener`]: connection caps and timeouts for both front ends.
+//!   - [`control::tls`]: TLS (rustls) for both front ends, reloaded on SIGHUP.
 //!   - [`control::systemd`]: `sd_notify` readiness, stopping and the watchdog.
 //! - [`model`]: domain types, validation and config diffs; no I/O.
 //! - [`peer`]: peer sync between directors over authenticated gRPC (`lbd.peer.v1.Peer`, its own
@@ -82,8 +83,9 @@
 //!                                                             └─▶ event streams (HTTP, gRPC)
 //! ```
 //!
-//! The daemon also runs the token reload task (SIGHUP or a changed file) and the systemd
-//! watchdog task, which pings only while the actor answers through its handle.
+//! The daemon also runs the token reload task (SIGHUP or a changed file), with TLS the task
+//! that reloads the certificate (SIGHUP; a `watch` the listeners read per connection), and
+//! the systemd watchdog task, which pings only while the actor answers through its handle.
 
 pub mod api;
 pub mod cli;

@@ -43,6 +43,8 @@ enum Command {
         /// which `ps` does not show.
         #[arg(long, env = "LBD_TOKEN", hide_env_values = true)]
         token: Option<String>,
+        #[command(flatten)]
+        tls: ClientTlsFlags,
     },
     /// Parse, map and validate keepalived.conf files offline (no daemon): the import's report;
     /// exits non-zero on any error (with --strict also on any unsupported keyword).
@@ -82,6 +84,8 @@ enum Command {
         /// Print the API's JSON instead of a table.
         #[arg(long, global = true)]
         json: bool,
+        #[command(flatten)]
+        tls: ClientTlsFlags,
         #[command(subcommand)]
         cmd: CtlCmd,
     },
@@ -95,7 +99,33 @@ enum Command {
         /// which `ps` does not show.
         #[arg(long, env = "LBD_TOKEN", hide_env_values = true)]
         token: Option<String>,
+        #[command(flatten)]
+        tls: ClientTlsFlags,
     },
+}
+
+/// How a client command reaches an https API (`lbd serve --tls-cert`).
+#[derive(clap::Args, Clone)]
+struct ClientTlsFlags {
+    /// Trust this CA (PEM) for an https --url: the CA that signed lbd's certificate.
+    #[arg(long, env = "LBD_CA", global = true)]
+    ca: Option<PathBuf>,
+    /// Mutual TLS: present this client certificate (PEM; with --key).
+    #[arg(long, env = "LBD_CERT", global = true)]
+    cert: Option<PathBuf>,
+    /// The key of --cert (PEM).
+    #[arg(long, env = "LBD_KEY", global = true)]
+    key: Option<PathBuf>,
+}
+
+impl ClientTlsFlags {
+    fn tls(&self) -> lbd::cli::ctl::ClientTls {
+        lbd::cli::ctl::ClientTls {
+            ca: self.ca.clone(),
+            cert: self.cert.clone(),
+            key: self.key.clone(),
+        }
+    }
 }
 
 /// How a command names a virtual server (ipvsadm's -t/-u/-f).
@@ -374,6 +404,17 @@ struct ServeArgs {
     /// repeatable). None by default: pages of other origins are refused.
     #[arg(long = "cors-origin", env = "LBD_CORS_ORIGINS", value_delimiter = ',')]
     cors_origin: Vec<String>,
+    /// Serve both APIs over TLS with this certificate chain (PEM, the server's certificate
+    /// first); needs --tls-key. Read again on SIGHUP.
+    #[arg(long, env = "LBD_TLS_CERT")]
+    tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM). Read again on SIGHUP.
+    #[arg(long, env = "LBD_TLS_KEY")]
+    tls_key: Option<PathBuf>,
+    /// Mutual TLS: clients must present a certificate that chains to this CA (PEM). Without
+    /// it no client certificate is asked for. Read again on SIGHUP.
+    #[arg(long, env = "LBD_TLS_CLIENT_CA")]
+    tls_client_ca: Option<PathBuf>,
     /// This director's name: selects its per-node VRRP entries (default: the hostname).
     #[arg(long, env = "LBD_NODE_NAME")]
     node_name: Option<String>,
@@ -449,9 +490,10 @@ fn main() -> anyhow::Result<()> {
             opts,
             url,
             token,
+            tls,
         } => {
             let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
-            let url = lbd::cli::ctl::Api::new(&url, token.as_deref())?;
+            let url = lbd::cli::ctl::Api::new(&url, token.as_deref(), &tls.tls())?;
             let report = rt.block_on(lbd::cli::ctl::import_keepalived(
                 &url,
                 &file,
@@ -492,9 +534,10 @@ fn main() -> anyhow::Result<()> {
             url,
             token,
             json,
+            tls,
             cmd,
         } => {
-            let url = lbd::cli::ctl::Api::new(&url, token.as_deref())?;
+            let url = lbd::cli::ctl::Api::new(&url, token.as_deref(), &tls.tls())?;
             let stats = matches!(cmd, CtlCmd::List { stats: true, .. });
             let out = lbd::cli::ctl::Output { json, stats };
             let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
@@ -520,9 +563,10 @@ fn main() -> anyhow::Result<()> {
             node_name,
             url,
             token,
+            tls,
         } => {
             let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
-            let api = lbd::cli::ctl::Api::new(&url, token.as_deref())?;
+            let api = lbd::cli::ctl::Api::new(&url, token.as_deref(), &tls.tls())?;
             print!(
                 "{}",
                 rt.block_on(lbd::cli::ctl::export_keepalived(&api, &node_name))?
@@ -734,7 +778,10 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             catch_up: std::time::Duration::from_millis(args.peer_catch_up_ms),
         })
     };
+    let tls =
+        lbd::control::tls::TlsFiles::from_flags(args.tls_cert, args.tls_key, args.tls_client_ca)?;
     let cfg = lbd::daemon::ServerConfig {
+        tls,
         peer,
         limits,
         notifier: lbd::control::systemd::Notifier::from_env(),

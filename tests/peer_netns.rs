@@ -67,14 +67,14 @@ fn a_pair_in_namespaces_syncs_survives_a_partition_and_catches_up_before_preempt
     let c2 = Conf::new("lk02", 100, 3, 0.1);
     a.import(&t, &c1);
     a.import(&t, &c2);
-    a.api(&t, "POST", "/api/v1/virtual-servers", Some(&vs(80)));
+    a.http(&t, "POST", "/api/v1/virtual-servers", Some(&vs(80)));
     let want = revision(&t, &a);
     wait_for("lk02 to get lk01's config", Duration::from_secs(3), || {
         (revision(&t, &b) == want).then_some(())
     });
     assert_eq!(
-        a.api(&t, "GET", "/api/v1/config", None),
-        b.api(&t, "GET", "/api/v1/config", None),
+        a.http(&t, "GET", "/api/v1/config", None),
+        b.http(&t, "GET", "/api/v1/config", None),
         "one configuration, the same ids"
     );
     a.wait_state(&t, "master", Duration::from_secs(10));
@@ -92,18 +92,18 @@ fn a_pair_in_namespaces_syncs_survives_a_partition_and_catches_up_before_preempt
     wait_for("lk01 to see lk02 gone", Duration::from_secs(6), || {
         (peer(&t, &a)["reachable"] == false).then_some(())
     });
-    a.api(&t, "POST", "/api/v1/virtual-servers", Some(&vs(81)));
-    a.api(&t, "POST", "/api/v1/virtual-servers", Some(&vs(82)));
-    b.api(&t, "POST", "/api/v1/virtual-servers", Some(&vs(83)));
+    a.http(&t, "POST", "/api/v1/virtual-servers", Some(&vs(81)));
+    a.http(&t, "POST", "/api/v1/virtual-servers", Some(&vs(82)));
+    b.http(&t, "POST", "/api/v1/virtual-servers", Some(&vs(83)));
     t.set_partitioned("lk02", false);
     wait_for("the link and one configuration", Duration::from_secs(10), || {
         let (ca, cb) = (
-            a.api(&t, "GET", "/api/v1/config", None),
-            b.api(&t, "GET", "/api/v1/config", None),
+            a.http(&t, "GET", "/api/v1/config", None),
+            b.http(&t, "GET", "/api/v1/config", None),
         );
         (ca == cb && peer(&t, &a)["reachable"] == true).then_some(())
     });
-    let cfg = json(&b.api(&t, "GET", "/api/v1/config", None));
+    let cfg = json(&b.http(&t, "GET", "/api/v1/config", None));
     let ports: Vec<u64> = cfg["virtual_servers"]
         .as_array()
         .expect("list")
@@ -111,7 +111,7 @@ fn a_pair_in_namespaces_syncs_survives_a_partition_and_catches_up_before_preempt
         .filter_map(|v| v["port"].as_u64())
         .collect();
     assert_eq!(ports, vec![80, 81, 82], "lk01's higher revision wins");
-    let conflicts = json(&b.api(&t, "GET", "/api/v1/conflicts", None));
+    let conflicts = json(&b.http(&t, "GET", "/api/v1/conflicts", None));
     assert_eq!(conflicts.as_array().map(Vec::len), Some(1), "{conflicts}");
     assert_eq!(conflicts[0]["origin"], "lk02");
     b.wait_state(&t, "backup", Duration::from_secs(5));
@@ -120,13 +120,13 @@ fn a_pair_in_namespaces_syncs_survives_a_partition_and_catches_up_before_preempt
     //    preempts back.
     a.term();
     b.wait_state(&t, "master", Duration::from_secs(5));
-    b.api(&t, "POST", "/api/v1/virtual-servers", Some(&vs(84)));
+    b.http(&t, "POST", "/api/v1/virtual-servers", Some(&vs(84)));
     let newest = revision(&t, &b);
     a.spawn(&t);
     a.wait_state(&t, "master", Duration::from_secs(10));
     assert_eq!(revision(&t, &a), newest);
     // In lk01's own event history, the peer's configuration came before the preemption.
-    let events = json(&a.api(&t, "GET", "/api/v1/events?limit=1000", None));
+    let events = json(&a.http(&t, "GET", "/api/v1/events?limit=1000", None));
     let events = events.as_array().cloned().unwrap_or_default();
     let took = events.iter().rposition(|e| {
         e["type"] == "config_committed" && e["revision"].as_u64() == Some(newest)

@@ -8,7 +8,7 @@ mod netns;
 mod vrrp;
 
 use std::net::Ipv4Addr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use pnet_packet::ethernet::{EtherTypes, EthernetPacket};
 use pnet_packet::ip::IpNextHeaderProtocols;
@@ -419,4 +419,300 @@ fn unicast_peers_elect_and_fail_over_without_multicast() {
             .all(|d| d.octets() == [192, 168, 10, 102] || d.octets() == [192, 168, 10, 101]),
         "{vrrp:?}"
     );
+}
+
+// ---- in-place edits (#25) ------------------------------------------------------------------------
+
+/// The VRRP adverts among captured frames: (when, source, vrid, priority).
+fn adverts(frames: &[(Instant, Vec<u8>)]) -> Vec<(Instant, Ipv4Addr, u8, u8)> {
+    frames
+        .iter()
+        .filter_map(|(at, f)| {
+            let e = EthernetPacket::new(f)?;
+            if e.get_ethertype() != EtherTypes::Ipv4 {
+                return None;
+            }
+            let ip = Ipv4Packet::new(e.payload())?;
+            if ip.get_next_level_protocol() != IpNextHeaderProtocols::Vrrp {
+                return None;
+            }
+            let p = ip.payload();
+            Some((*at, ip.get_source(), *p.get(1)?, *p.get(2)?))
+        })
+        .collect()
+}
+
+/// The gratuitous ARPs among captured frames: (sender MAC, address).
+fn garps(frames: &[(Instant, Vec<u8>)]) -> Vec<([u8; 6], Ipv4Addr)> {
+    frames
+        .iter()
+        .filter_map(|(_, f)| lbd::kernel::garp::parse_garp(f))
+        .collect()
+}
+
+/// The longest silence between consecutive adverts.
+fn longest_gap(ads: &[(Instant, Ipv4Addr, u8, u8)]) -> Duration {
+    ads.windows(2)
+        .map(|w| w[1].0.saturating_duration_since(w[0].0))
+        .max()
+        .unwrap_or_default()
+}
+
+fn transitions(g: &serde_json::Value) -> usize {
+    g["transitions"].as_array().map_or(0, Vec::len)
+}
+
+/// The `vrrp_reconfigured` events of a director.
+fn reconfigured(d: &Director, t: &Topology) -> Vec<serde_json::Value> {
+    d.events(t)
+        .into_iter()
+        .filter(|e| e["type"] == "vrrp_reconfigured")
+        .collect()
+}
+
+const A: Ipv4Addr = Ipv4Addr::new(192, 168, 10, 101);
+const B: Ipv4Addr = Ipv4Addr::new(192, 168, 10, 102);
+
+/// Two lbd directors, a master at 150 and b backup at 100 (VRRPv3, 100 ms), one gratuitous
+/// ARP per burst and no repeat or refresh: any GARP on the wire is news.
+fn edit_pair(t: &Topology, dir: &std::path::Path) -> (Director, Director) {
+    let mut ca = Conf::new("lk01", 150, 3, 0.1);
+    ca.garp = Some((1, 0, 0));
+    let mut cb = Conf::new("lk02", 100, 3, 0.1);
+    cb.garp = Some((1, 0, 0));
+    let a = Director::start(t, "a", dir, &ca);
+    let b = Director::start(t, "b", dir, &cb);
+    a.wait_state(t, "master", LONG);
+    b.wait_state(t, "backup", LONG);
+    wait_for("b to hear a", LONG, || {
+        let g = b.group(t);
+        (g["master_address"] == "192.168.10.101" && g["master_priority"] == 150).then_some(())
+    });
+    (a, b)
+}
+
+/// A priority edit on the master (through the HTTP API) changes nothing on the wire but the
+/// advertised priority: no priority-0 advert, no state change, no gratuitous ARP, no gap. A
+/// VRID edit restarts the group, and the event says why.
+#[test]
+fn a_priority_edit_on_the_master_changes_only_the_advertised_priority() {
+    if !privileged("a_priority_edit_on_the_master") {
+        return;
+    }
+    let t = two_hosts("vrrpedp");
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = edit_pair(&t, dir.path());
+    let (ga, gb) = (a.group(&t), b.group(&t));
+    let cap = t.capture("b");
+    std::thread::sleep(Duration::from_millis(500));
+    a.patch_node(&t, serde_json::json!({"priority": 120}));
+    wait_for("b to hear the new priority", LONG, || {
+        (b.group(&t)["master_priority"] == 120).then_some(())
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let frames = cap.stop_timed();
+
+    let ads: Vec<_> = adverts(&frames).into_iter().filter(|a| a.1 == A).collect();
+    let prios: Vec<u8> = ads.iter().map(|a| a.3).collect();
+    assert!(ads.len() >= 8, "{prios:?}");
+    assert!(!prios.contains(&0), "a priority-0 advert: {prios:?}");
+    let first_new = prios
+        .iter()
+        .position(|&p| p == 120)
+        .expect("adverts at 120");
+    assert!(first_new > 0, "{prios:?}");
+    assert!(
+        prios[..first_new].iter().all(|&p| p == 150)
+            && prios[first_new..].iter().all(|&p| p == 120),
+        "150s, then 120s: {prios:?}"
+    );
+    let gap = longest_gap(&ads);
+    assert!(
+        gap < Duration::from_millis(200),
+        "{gap:?} without an advert"
+    );
+    assert!(
+        !adverts(&frames).iter().any(|a| a.1 == B),
+        "b stayed silent"
+    );
+    assert_eq!(garps(&frames), vec![], "no gratuitous ARP");
+
+    let (ga2, gb2) = (a.group(&t), b.group(&t));
+    assert_eq!(ga2["state"], "master");
+    assert_eq!(ga2["priority"], 120);
+    assert_eq!(transitions(&ga2), transitions(&ga), "{ga2}");
+    assert_eq!(
+        ga2["counters"]["became_master"],
+        ga["counters"]["became_master"]
+    );
+    assert_eq!(ga2["counters"]["priority_zero_sent"], 0);
+    assert_eq!(ga2["counters"]["garps_sent"], ga["counters"]["garps_sent"]);
+    assert_eq!(gb2["state"], "backup");
+    assert_eq!(transitions(&gb2), transitions(&gb), "{gb2}");
+    assert!(holds_vip(&t, "a") && !holds_vip(&t, "b"));
+    let ev = reconfigured(&a, &t);
+    assert_eq!(ev.len(), 1, "{ev:?}");
+    assert_eq!(ev[0]["group"], "VI_1");
+    assert_eq!(ev[0]["in_place"], true);
+    assert_eq!(ev[0]["changes"], serde_json::json!(["priority 150→120"]));
+    let text = a.status_text(&t);
+    assert!(text.contains("MASTER  [eth0 priority 120]"), "{text}");
+
+    // A new VRID cannot be taken in place: the group restarts (priority 0 for VRID 1), and
+    // the event says why.
+    let cap = t.capture("b");
+    a.patch_group(&t, serde_json::json!({"vrid": 2}));
+    b.wait_state(&t, "master", LONG);
+    wait_for("a to run VRID 2", LONG, || {
+        let g = a.group(&t);
+        (g["vrid"] == 2 && g["state"] == "master").then_some(())
+    });
+    let frames = cap.stop_timed();
+    let ev = reconfigured(&a, &t);
+    assert_eq!(ev.len(), 2, "{ev:?}");
+    assert_eq!(ev[1]["in_place"], false);
+    assert_eq!(ev[1]["vrid"], 1);
+    assert_eq!(ev[1]["changes"][0], "vrid 1→2");
+    assert!(
+        adverts(&frames)
+            .iter()
+            .any(|&(_, src, vrid, prio)| src == A && vrid == 1 && prio == 0),
+        "a stopped VRID 1 with priority 0"
+    );
+    let (_, _, _, reason) = last_transition(&b.group(&t));
+    assert_eq!(reason, "the master sent priority 0");
+}
+
+/// An address added to the master's group is added to its interface and announced by
+/// gratuitous ARP, alone; nothing fails over. Removed again, it goes, and the VIP stays.
+#[test]
+fn a_vip_added_to_the_master_is_added_and_announced_without_failover() {
+    if !privileged("a_vip_added_to_the_master") {
+        return;
+    }
+    let t = two_hosts("vrrpedv");
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = edit_pair(&t, dir.path());
+    let (ga, gb) = (a.group(&t), b.group(&t));
+    let extra = "192.168.10.99";
+    let holds = |host: &str, addr: &str| {
+        let out = t.exec(host, &["ip", "-o", "-4", "addr", "show", "dev", "eth0"]);
+        String::from_utf8_lossy(&out.stdout).contains(&format!(" {addr}/32 "))
+    };
+    let vips = ga["virtual_addresses"].clone();
+    let mut more = vips.as_array().cloned().unwrap_or_default();
+    more.push(format!("{extra}/32").into());
+
+    let cap = t.capture("b");
+    std::thread::sleep(Duration::from_millis(300));
+    for d in [&a, &b] {
+        d.patch_group(&t, serde_json::json!({ "virtual_addresses": more }));
+    }
+    wait_for("a to hold the new address", LONG, || {
+        holds("a", extra).then_some(())
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let frames = cap.stop_timed();
+    let g = garps(&frames);
+    assert_eq!(
+        g,
+        vec![([2, 0, 0, 0, 0, 1], extra.parse().unwrap())],
+        "one gratuitous ARP, for the new address only"
+    );
+    assert!(holds_vip(&t, "a") && !holds_vip(&t, "b"));
+    assert!(!holds("b", extra));
+    let ads: Vec<_> = adverts(&frames);
+    assert!(ads.iter().all(|a| a.1 == A && a.3 == 150), "{ads:?}");
+    let gap = longest_gap(&ads);
+    assert!(
+        gap < Duration::from_millis(200),
+        "{gap:?} without an advert"
+    );
+    let (ga2, gb2) = (a.group(&t), b.group(&t));
+    assert_eq!(ga2["state"], "master");
+    assert_eq!(gb2["state"], "backup");
+    assert_eq!(transitions(&ga2), transitions(&ga), "{ga2}");
+    assert_eq!(transitions(&gb2), transitions(&gb), "{gb2}");
+    assert_eq!(ga2["virtual_addresses"], serde_json::json!(more));
+    let ev = reconfigured(&a, &t);
+    assert_eq!(ev.len(), 1, "{ev:?}");
+    assert_eq!(ev[0]["in_place"], true);
+    assert_eq!(
+        ev[0]["changes"],
+        serde_json::json!([format!("virtual addresses +{extra}/32")])
+    );
+
+    // And out again: the address goes, the VIP stays, and nobody is told by ARP.
+    let cap = t.capture("b");
+    for d in [&a, &b] {
+        d.patch_group(&t, serde_json::json!({ "virtual_addresses": vips }));
+    }
+    wait_for("a to drop the address", LONG, || {
+        (!holds("a", extra)).then_some(())
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let frames = cap.stop_timed();
+    assert_eq!(garps(&frames), vec![]);
+    assert!(holds_vip(&t, "a") && !holds_vip(&t, "b"));
+    assert_eq!(a.state(&t), "master");
+    assert_eq!(transitions(&a.group(&t)), transitions(&ga));
+}
+
+/// Lowering the master's priority below the backup's hands over as RFC 5798 section 6.4.3 has
+/// it: the master's adverts carry the lower priority, the backup (preempt) takes over, and the
+/// old master becomes backup when it hears it; no priority 0, no silence on the wire.
+#[test]
+fn lowering_the_master_priority_below_the_backup_hands_over() {
+    if !privileged("lowering_the_master_priority") {
+        return;
+    }
+    let t = two_hosts("vrrpedh");
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = edit_pair(&t, dir.path());
+    let cap = t.capture("b");
+    std::thread::sleep(Duration::from_millis(300));
+    a.patch_node(&t, serde_json::json!({"priority": 50}));
+    let gb = b.wait_state(&t, "master", LONG);
+    assert_eq!(last_transition(&gb).3, "preempted a lower-priority master");
+    let ga = a.wait_state(&t, "backup", LONG);
+    let reason = last_transition(&ga).3;
+    assert!(
+        reason.starts_with("higher-priority master 192.168.10.102"),
+        "{reason}"
+    );
+    wait_for("the VIP on b only", LONG, || {
+        (holds_vip(&t, "b") && !holds_vip(&t, "a")).then_some(())
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let frames = cap.stop_timed();
+    let ads = adverts(&frames);
+    assert!(
+        !ads.iter().any(|a| a.3 == 0),
+        "a priority-0 advert: {ads:?}"
+    );
+    let from_a: Vec<u8> = ads.iter().filter(|x| x.1 == A).map(|x| x.3).collect();
+    assert!(
+        from_a.contains(&50),
+        "a advertised its new priority: {from_a:?}"
+    );
+    assert!(ads.iter().filter(|x| x.1 == B).all(|x| x.3 == 100));
+    let first_b = ads.iter().position(|x| x.1 == B).expect("adverts from b");
+    // a advertised 50 until b's first advert, then fell silent (a few ms allowed for an advert
+    // of a's already on its way when b's arrived).
+    assert_eq!(ads[first_b - 1].1, A);
+    assert_eq!(ads[first_b - 1].3, 50);
+    let heard = ads[first_b].0 + Duration::from_millis(20);
+    assert!(
+        !ads.iter().any(|x| x.1 == A && x.0 > heard),
+        "a stopped advertising once it heard b"
+    );
+    let gap = longest_gap(&ads);
+    assert!(
+        gap < Duration::from_millis(200),
+        "{gap:?} without an advert"
+    );
+    assert_eq!(ga["counters"]["priority_zero_sent"], 0);
+    let ev = reconfigured(&a, &t);
+    assert_eq!(ev.len(), 1, "{ev:?}");
+    assert_eq!(ev[0]["changes"], serde_json::json!(["priority 150→50"]));
 }

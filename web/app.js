@@ -330,6 +330,7 @@ function describe(e) {
     case "dataplane_applied": return `revision ${e.revision}: ${e.ops} kernel operation${e.ops === 1 ? "" : "s"}${e.drift ? " (drift repaired)" : ""}`;
     case "dataplane_degraded": return e.reason;
     case "vrrp_state_changed": return `${e.group} (VRID ${e.vrid}) ${e.from.toUpperCase()} → ${e.to.toUpperCase()}: ${e.reason.replaceAll("_", " ")}${e.detail ? ` (${e.detail})` : ""}`;
+    case "vrrp_reconfigured": return `${e.group} (VRID ${e.vrid}) ${e.in_place ? "reconfigured in place" : "restarted"}: ${e.changes.join(", ")}`;
     case "health_changed": return `${e.target} is ${e.state.toUpperCase()}${e.error ? `: ${e.error}` : ""}`;
     default: return JSON.stringify(e);
   }
@@ -337,7 +338,7 @@ function describe(e) {
 
 const KIND = {
   config_committed: "committed", dataplane_applied: "applied", dataplane_degraded: "degraded",
-  vrrp_state_changed: "VRRP", health_changed: "health",
+  vrrp_state_changed: "VRRP", vrrp_reconfigured: "VRRP", health_changed: "health",
 };
 
 function renderEvents() {

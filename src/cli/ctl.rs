@@ -28,6 +28,8 @@ pub enum CtlError {
     Usage(String),
     #[error("no VRRP group has an entry for node {node} (nodes: {known})")]
     UnknownNode { node: String, known: String },
+    #[error(transparent)]
+    Tls(#[from] crate::control::tls::TlsError),
 }
 
 impl From<crate::cli::ipvsadm::WordError> for CtlError {
@@ -684,8 +686,52 @@ pub struct Api {
     client: reqwest::Client,
 }
 
+/// How `lbd ctl` talks to an `https://` API: the CA to trust (`--ca`) and, for mutual TLS, the
+/// client's certificate and key (`--cert`, `--key`). Without a CA an https URL is refused:
+/// lbd's certificates come from the operator's CA, not a public one.
+#[derive(Debug, Clone, Default)]
+pub struct ClientTls {
+    pub ca: Option<std::path::PathBuf>,
+    pub cert: Option<std::path::PathBuf>,
+    pub key: Option<std::path::PathBuf>,
+}
+
+impl ClientTls {
+    /// The rustls configuration, or `None` without a CA.
+    fn config(&self) -> Result<Option<rustls::ClientConfig>, CtlError> {
+        use crate::control::tls;
+        let identity = match (&self.cert, &self.key) {
+            (Some(c), Some(k)) => {
+                Some((tls::load_certs("client certificate", c)?, tls::load_key(k)?))
+            }
+            (None, None) => None,
+            _ => {
+                return Err(CtlError::Usage(
+                    "--cert and --key go together: give both for mutual TLS, or neither".into(),
+                ))
+            }
+        };
+        let Some(ca) = &self.ca else {
+            if identity.is_some() {
+                return Err(CtlError::Usage(
+                    "--cert and --key need --ca (the CA of lbd's certificate)".into(),
+                ));
+            }
+            return Ok(None);
+        };
+        // HTTP/1.1 only: the client is built without HTTP/2.
+        let cfg = tls::client_config(tls::load_roots(ca)?, identity, &[b"http/1.1"]);
+        Ok(Some(cfg.map_err(|e| match (&self.cert, &self.key) {
+            (Some(c), Some(k)) => e.naming(c, k),
+            _ => e,
+        })?))
+    }
+}
+
 impl Api {
-    pub fn new(url: &str, token: Option<&str>) -> Result<Api, CtlError> {
+    /// `url` with `token`, and for an `https://` URL the CA of `tls`.
+    pub fn new(url: &str, token: Option<&str>, tls: &ClientTls) -> Result<Api, CtlError> {
+        let base = base_url(url);
         let mut headers = reqwest::header::HeaderMap::new();
         if let Some(t) = token.map(str::trim).filter(|t| !t.is_empty()) {
             let mut v =
@@ -695,14 +741,21 @@ impl Api {
             v.set_sensitive(true);
             headers.insert(reqwest::header::AUTHORIZATION, v);
         }
-        let client = reqwest::Client::builder()
-            .default_headers(headers)
+        let mut builder = reqwest::Client::builder().default_headers(headers);
+        match tls.config()? {
+            Some(cfg) => builder = builder.use_preconfigured_tls(cfg),
+            None if base.starts_with("https://") => {
+                return Err(CtlError::Usage(
+                    "an https URL needs --ca (or LBD_CA): the CA that signed lbd's certificate"
+                        .into(),
+                ))
+            }
+            None => {}
+        }
+        let client = builder
             .build()
             .map_err(|e| CtlError::Usage(format!("cannot make an HTTP client: {e}")))?;
-        Ok(Api {
-            base: base_url(url),
-            client,
-        })
+        Ok(Api { base, client })
     }
 }
 

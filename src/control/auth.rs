@@ -72,6 +72,9 @@ pub struct AuthStatus {
     pub mode: AuthMode,
     /// How many tokens the token file holds now (0 when open).
     pub tokens: usize,
+    /// Present when both APIs are served over TLS (`--tls-cert`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<crate::control::tls::TlsStatus>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -264,6 +267,8 @@ pub struct Auth {
     tokens: Option<watch::Receiver<Arc<TokenSet>>>,
     allowed_hosts: Arc<Vec<String>>,
     cors_origins: Arc<Vec<String>>,
+    /// The TLS in force, for the status.
+    tls: Option<crate::control::tls::TlsRx>,
 }
 
 impl Auth {
@@ -273,7 +278,13 @@ impl Auth {
             tokens: None,
             allowed_hosts: Arc::default(),
             cors_origins: Arc::default(),
+            tls: None,
         }
+    }
+
+    /// The same, reporting `tls` in its status.
+    pub fn with_tls(self, tls: Option<crate::control::tls::TlsRx>) -> Auth {
+        Auth { tls, ..self }
     }
 
     /// Reads the token file (if any) and checks that an open API listens only on loopback.
@@ -319,20 +330,24 @@ impl Auth {
                 tokens,
                 allowed_hosts: Arc::new(hosts),
                 cors_origins: Arc::new(origins),
+                tls: None,
             },
             tx,
         ))
     }
 
     pub fn status(&self) -> AuthStatus {
+        let tls = self.tls.as_ref().map(|rx| rx.borrow().status.clone());
         match &self.tokens {
             None => AuthStatus {
                 mode: AuthMode::Open,
                 tokens: 0,
+                tls,
             },
             Some(rx) => AuthStatus {
                 mode: AuthMode::Tokens,
                 tokens: rx.borrow().len(),
+                tls,
             },
         }
     }
@@ -483,6 +498,7 @@ mod tests {
             tokens: Some(rx),
             allowed_hosts: Arc::new(vec!["lb.example".into()]),
             cors_origins: Arc::new(vec!["https://ops.example".into()]),
+            tls: None,
         }
     }
 
@@ -500,7 +516,8 @@ mod tests {
             a.status(),
             AuthStatus {
                 mode: AuthMode::Tokens,
-                tokens: 3
+                tokens: 3,
+                tls: None,
             }
         );
         assert_eq!(

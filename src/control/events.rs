@@ -57,6 +57,17 @@ pub enum EventKind {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         detail: Option<String>,
     },
+    /// A VRRP group on this director took an edit of its configuration: in place (its state
+    /// unchanged), or by a restart (priority 0, then a new start) when the VRID, interface,
+    /// version or address family changed.
+    VrrpReconfigured {
+        group: String,
+        vrid: u8,
+        in_place: bool,
+        /// What changed, in words: "priority 100→50", "virtual addresses +192.0.2.1/32"; a
+        /// restart's reasons come first.
+        changes: Vec<String>,
+    },
     /// A real server's health check changed its verdict.
     HealthChanged {
         virtual_server_id: i64,

@@ -9,6 +9,8 @@
 //! | stays connected with no request (keep-alive, HTTP/2, or bytes that never make a request) | [`ConnLimits::idle_timeout`]: HTTP closes a connection with no request in flight for that long; gRPC closes one that sent nothing for that long, and its HTTP/2 pings make every live client send something |
 //! | sends a body slowly, or a large one | the API's body gate (`api::limits`): a deadline for the whole body and a shared memory budget |
 //!
+//! | connects and never finishes the TLS handshake | [`ConnLimits::header_timeout`], in the connection's own task (the accept loop never waits on a handshake) |
+//!
 //! A connection's slot is released when its task ends, whatever ended it.
 
 use std::convert::Infallible;
@@ -27,15 +29,17 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tower::ServiceExt;
+
+use crate::control::tls::TlsRx;
 
 /// Connection limits of one listener.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConnLimits {
     /// Open connections at once.
     pub max_connections: usize,
-    /// Time to send a whole HTTP/1 request head.
+    /// Time to send a whole HTTP/1 request head, and to finish a TLS handshake.
     pub header_timeout: Duration,
     /// Time a connection may stay open with nothing to do.
     pub idle_timeout: Duration,
@@ -100,6 +104,119 @@ pub fn raise_fd_limit(want: u64) -> u64 {
     lim.rlim_cur
 }
 
+/// An accepted connection: plain TCP, or TLS over it.
+pub enum Conn {
+    Plain(TcpStream),
+    Tls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
+}
+
+impl Conn {
+    fn tcp(&self) -> &TcpStream {
+        match self {
+            Conn::Plain(s) => s,
+            Conn::Tls(s) => s.get_ref().0,
+        }
+    }
+}
+
+/// Which port's TLS acceptor a connection takes.
+#[derive(Debug, Clone, Copy)]
+enum Port {
+    Http,
+    Grpc,
+}
+
+/// The connection as the server reads it: `stream` itself, or `stream` after a TLS handshake
+/// with the acceptor in force now (bounded by `timeout`). A failed handshake is the client's
+/// problem: it is logged at debug level and the connection closed (`None`).
+async fn handshake(
+    stream: TcpStream,
+    tls: Option<&TlsRx>,
+    port: Port,
+    timeout: Duration,
+) -> Option<Conn> {
+    let Some(rx) = tls else {
+        return Some(Conn::Plain(stream));
+    };
+    let acceptor = {
+        let cur = rx.borrow();
+        match port {
+            Port::Http => cur.http.clone(),
+            Port::Grpc => cur.grpc.clone(),
+        }
+    };
+    let peer = stream.peer_addr().ok();
+    match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
+        Ok(Ok(s)) => Some(Conn::Tls(Box::new(s))),
+        Ok(Err(e)) => {
+            tracing::debug!(?peer, ?port, error = %e, "TLS handshake failed");
+            None
+        }
+        Err(_) => {
+            tracing::debug!(?peer, ?port, "TLS handshake timed out");
+            None
+        }
+    }
+}
+
+impl AsyncRead for Conn {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Conn::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Conn::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Conn {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Conn::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Conn::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Conn::Plain(s) => Pin::new(s).poll_flush(cx),
+            Conn::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Conn::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Conn::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Conn::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Conn::Tls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        match self {
+            Conn::Plain(s) => s.is_write_vectored(),
+            Conn::Tls(s) => s.is_write_vectored(),
+        }
+    }
+}
+
 /// When a connection last started or finished a request, and how many it has in flight.
 struct Activity {
     epoch: Instant,
@@ -152,12 +269,13 @@ impl Drop for InFlight {
     }
 }
 
-/// Serves `app` over HTTP/1.1 and HTTP/2 (cleartext) on `listener` until `shutdown`, then
-/// stops accepting and lets in-flight requests finish (for up to 10 s).
+/// Serves `app` over HTTP/1.1 and HTTP/2 (cleartext, or TLS with `tls`) on `listener` until
+/// `shutdown`, then stops accepting and lets in-flight requests finish (for up to 10 s).
 pub async fn serve_http(
     listener: TcpListener,
     app: Router,
     limits: ConnLimits,
+    tls: Option<TlsRx>,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
     let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
@@ -214,13 +332,23 @@ pub async fn serve_http(
                 }))
             }
         });
-        let conn = builder
-            .serve_connection_with_upgrades(TokioIo::new(stream), svc)
-            .into_owned();
-        let conn = graceful.watch(conn);
+        let builder = builder.clone();
+        let watcher = graceful.watcher();
+        let tls = tls.clone();
         let idle = limits.idle_timeout;
+        let handshake_timeout = limits.header_timeout;
         tokio::spawn(async move {
             let _slot: OwnedSemaphorePermit = permit;
+            // The handshake runs here, not in the accept loop: a client that never finishes
+            // one holds only its own slot, for at most the header timeout.
+            let Some(stream) = handshake(stream, tls.as_ref(), Port::Http, handshake_timeout).await
+            else {
+                return;
+            };
+            let conn = builder
+                .serve_connection_with_upgrades(TokioIo::new(stream), svc)
+                .into_owned();
+            let conn = watcher.watch(conn);
             tokio::select! {
                 r = conn => {
                     if let Err(e) = r {
@@ -247,7 +375,7 @@ pub async fn serve_http(
 /// idle timeout. The server pings every HTTP/2 connection (tonic's keep-alive), so a live
 /// client, even one that waits on a long stream, always has something to send: the acks.
 pub struct GovernedStream {
-    inner: TcpStream,
+    inner: Conn,
     _slot: OwnedSemaphorePermit,
     idle: Duration,
     deadline: Pin<Box<tokio::time::Sleep>>,
@@ -313,30 +441,53 @@ impl tonic::transport::server::Connected for GovernedStream {
     type ConnectInfo = tonic::transport::server::TcpConnectInfo;
 
     fn connect_info(&self) -> Self::ConnectInfo {
-        self.inner.connect_info()
+        self.inner.tcp().connect_info()
     }
 }
 
-/// The accepted connections of `listener`, at most `limits.max_connections` open at once, for
-/// tonic's `serve_with_incoming`.
+/// The accepted connections of `listener` (after their TLS handshake, with `tls`), at most
+/// `limits.max_connections` open at once, for tonic's `serve_with_incoming`. Connections are
+/// accepted by a task of their own and each handshakes in its own task, so a slow handshake
+/// delays no other client; the task ends (and the listener closes) when the stream is dropped.
 pub fn governed_incoming(
     listener: TcpListener,
     limits: ConnLimits,
+    tls: Option<TlsRx>,
 ) -> impl futures::Stream<Item = io::Result<GovernedStream>> {
     let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
-    futures::stream::unfold((listener, slots), move |(listener, slots)| async move {
+    let (tx, rx) = mpsc::channel::<io::Result<GovernedStream>>(64);
+    tokio::spawn(async move {
         loop {
-            let slot = slots.clone().acquire_owned().await.ok()?;
-            match listener.accept().await {
+            let slot = tokio::select! {
+                s = slots.clone().acquire_owned() => match s {
+                    Ok(s) => s,
+                    Err(_) => return,
+                },
+                _ = tx.closed() => return,
+            };
+            let accepted = tokio::select! {
+                r = listener.accept() => r,
+                _ = tx.closed() => return,
+            };
+            match accepted {
                 Ok((inner, _)) => {
                     let _ = inner.set_nodelay(true);
-                    let s = GovernedStream {
-                        inner,
-                        _slot: slot,
-                        idle: limits.idle_timeout,
-                        deadline: Box::pin(tokio::time::sleep(limits.idle_timeout)),
-                    };
-                    return Some((Ok(s), (listener, slots)));
+                    let tx = tx.clone();
+                    let tls = tls.clone();
+                    tokio::spawn(async move {
+                        let Some(inner) =
+                            handshake(inner, tls.as_ref(), Port::Grpc, limits.header_timeout).await
+                        else {
+                            return;
+                        };
+                        let s = GovernedStream {
+                            inner,
+                            _slot: slot,
+                            idle: limits.idle_timeout,
+                            deadline: Box::pin(tokio::time::sleep(limits.idle_timeout)),
+                        };
+                        let _ = tx.send(Ok(s)).await;
+                    });
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "gRPC accept failed");
@@ -345,5 +496,6 @@ pub fn governed_incoming(
                 }
             }
         }
-    })
+    });
+    tokio_stream::wrappers::ReceiverStream::new(rx)
 }

@@ -12,6 +12,8 @@
 //!   header/idle timeouts.
 //! - [`replication`]: the rule that decides between two directors' configurations (peer sync):
 //!   fast-forward, ahead, or a split edit and who wins it.
+//! - [`tls`]: rustls configurations: the front ends' certificate (reloaded on SIGHUP) and
+//!   mutual TLS from `(ca, cert, key)`.
 //! - [`systemd`]: `sd_notify` readiness, stopping and a watchdog earned by the data-plane actor's
 //!   answers (`packaging/lbd.service`).
 
@@ -23,3 +25,4 @@ pub mod service;
 pub mod status;
 pub mod store;
 pub mod systemd;
+pub mod tls;

@@ -58,6 +58,17 @@ pub fn message(e: &Event) -> pb::WatchedEvent {
             reason: vrrp_reason(*reason) as i32,
             detail: detail.clone(),
         }),
+        EventKind::VrrpReconfigured {
+            group,
+            vrid,
+            in_place,
+            changes,
+        } => Kind::VrrpReconfigured(pb::VrrpReconfigured {
+            group: group.clone(),
+            vrid: u32::from(*vrid),
+            in_place: *in_place,
+            changes: changes.clone(),
+        }),
         EventKind::HealthChanged {
             virtual_server_id,
             real_server_id,

@@ -41,6 +41,7 @@ pub async fn serve(
     dataplane: DataplaneHandle,
     limits: crate::daemon::Limits,
     auth: crate::control::auth::Auth,
+    tls: Option<crate::control::tls::TlsRx>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), GrpcError> {
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
@@ -82,7 +83,7 @@ pub async fn serve(
         .add_service(reflection_v1alpha)
         .add_service(api)
         .serve_with_incoming_shutdown(
-            crate::control::listener::governed_incoming(listener, limits.connections),
+            crate::control::listener::governed_incoming(listener, limits.connections, tls),
             shutdown,
         )
         .await?;

@@ -505,6 +505,10 @@ impl pb::lbd_server::Lbd for LbdApi {
                         crate::control::auth::AuthMode::Tokens => pb::AuthMode::Tokens,
                     } as i32,
                     tokens: a.tokens as u64,
+                    tls: a.tls.map(|t| pb::ApiTls {
+                        mutual: t.mutual,
+                        reload_error: t.reload_error,
+                    }),
                 }
             }),
             health: s

@@ -298,6 +298,7 @@ pub async fn serve(
                     max_connections: 64,
                     ..Default::default()
                 },
+                None,
             ),
             shutdown,
         )

@@ -247,13 +247,13 @@ impl Topology {
             let mut buf = vec![0u8; 65536];
             while !stop2.load(std::sync::atomic::Ordering::SeqCst) {
                 if let Ok(n @ 1..) = (&sock).read(&mut buf) {
-                    frames.push(buf[..n].to_vec());
+                    frames.push((std::time::Instant::now(), buf[..n].to_vec()));
                 }
             }
             // Frames already queued when stop was asked for belong to the capture.
             sock.set_nonblocking(true).expect("O_NONBLOCK");
             while let Ok(n @ 1..) = (&sock).read(&mut buf) {
-                frames.push(buf[..n].to_vec());
+                frames.push((std::time::Instant::now(), buf[..n].to_vec()));
             }
             frames
         });
@@ -296,14 +296,22 @@ impl Drop for Topology {
 }
 
 /// A running packet capture (see [`Topology::capture`]).
+/// A captured Ethernet frame and when it was read.
+pub type Frame = (std::time::Instant, Vec<u8>);
+
 pub struct Capture {
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    thread: Option<std::thread::JoinHandle<Vec<Vec<u8>>>>,
+    thread: Option<std::thread::JoinHandle<Vec<Frame>>>,
 }
 
 impl Capture {
     /// Ends the capture and returns the Ethernet frames, in order.
-    pub fn stop(mut self) -> Vec<Vec<u8>> {
+    pub fn stop(self) -> Vec<Vec<u8>> {
+        self.stop_timed().into_iter().map(|(_, f)| f).collect()
+    }
+
+    /// Ends the capture and returns the Ethernet frames, in order, each with when it was read.
+    pub fn stop_timed(mut self) -> Vec<Frame> {
         self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
         self.thread
             .take()

@@ -19,6 +19,7 @@ pub fn config(db: &Path) -> ServerConfig {
         resync_interval: std::time::Duration::from_secs(10),
         limits: Default::default(),
         notifier: None,
+        tls: None,
         auth: Default::default(),
     }
 }

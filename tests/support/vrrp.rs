@@ -309,7 +309,7 @@ impl Director {
     }
 
     /// An HTTP request to this director's API from inside its namespace (curl): the body.
-    pub fn api(&self, t: &Topology, method: &str, path: &str, body: Option<&str>) -> String {
+    pub fn http(&self, t: &Topology, method: &str, path: &str, body: Option<&str>) -> String {
         let url = format!("http://127.0.0.1:8080{path}");
         let mut a = vec!["curl", "-sS", "-f", "-X", method, &url];
         if let Some(b) = body {
@@ -331,6 +331,102 @@ impl Director {
         a.extend_from_slice(args);
         a.extend_from_slice(&["--url", "http://127.0.0.1:8080"]);
         t.exec(&self.host, &a)
+    }
+
+    /// One request to the HTTP API (from inside the namespace): the status code and the JSON
+    /// body (`Null` when empty). A PATCH body goes as a JSON merge patch.
+    pub fn api(
+        &self,
+        t: &Topology,
+        method: &str,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let req = {
+            let body = body.map(|b| b.to_string()).unwrap_or_default();
+            let ctype = if method == "PATCH" {
+                "application/merge-patch+json"
+            } else {
+                "application/json"
+            };
+            format!(
+                "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nConnection: close\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            )
+        };
+        let raw = t.in_host(&self.host, move || {
+            use std::io::{Read, Write};
+            let mut s = std::net::TcpStream::connect("127.0.0.1:8080").expect("connect to lbd");
+            s.set_read_timeout(Some(Duration::from_secs(10)))
+                .expect("SO_RCVTIMEO");
+            s.write_all(req.as_bytes()).expect("send request");
+            let mut raw = Vec::new();
+            s.read_to_end(&mut raw).expect("read response");
+            raw
+        });
+        let text = String::from_utf8_lossy(&raw).into_owned();
+        let (head, mut body) = text
+            .split_once("\r\n\r\n")
+            .map(|(h, b)| (h.to_string(), b.to_string()))
+            .unwrap_or((text.clone(), String::new()));
+        let status: u16 = head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        if head
+            .to_ascii_lowercase()
+            .contains("transfer-encoding: chunked")
+        {
+            // size CRLF data CRLF ... 0 CRLF CRLF
+            let mut out = String::new();
+            let mut rest = body.as_str();
+            while let Some((size, after)) = rest.split_once("\r\n") {
+                let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+                if n == 0 || after.len() < n {
+                    break;
+                }
+                out.push_str(&after[..n]);
+                rest = after[n..].trim_start_matches("\r\n");
+            }
+            body = out;
+        }
+        let v = if body.trim().is_empty() {
+            serde_json::Value::Null
+        } else {
+            serde_json::from_str(&body).unwrap_or(serde_json::Value::String(body))
+        };
+        (status, v)
+    }
+
+    /// The id of the first VRRP group.
+    pub fn group_id(&self, t: &Topology) -> i64 {
+        let (code, v) = self.api(t, "GET", "/api/v1/vrrp-groups", None);
+        assert_eq!(code, 200, "{v}");
+        v[0]["id"].as_i64().expect("a VRRP group")
+    }
+
+    /// PATCHes this director's entry of the first VRRP group (e.g. `{"priority": 50}`).
+    pub fn patch_node(&self, t: &Topology, patch: serde_json::Value) {
+        let id = self.group_id(t);
+        let path = format!("/api/v1/vrrp-groups/{id}/nodes/{}", self.node);
+        let (code, v) = self.api(t, "PATCH", &path, Some(patch));
+        assert_eq!(code, 200, "PATCH {path}: {v}");
+    }
+
+    /// PATCHes the first VRRP group (e.g. `{"virtual_addresses": [...]}`).
+    pub fn patch_group(&self, t: &Topology, patch: serde_json::Value) {
+        let id = self.group_id(t);
+        let path = format!("/api/v1/vrrp-groups/{id}");
+        let (code, v) = self.api(t, "PATCH", &path, Some(patch));
+        assert_eq!(code, 200, "PATCH {path}: {v}");
+    }
+
+    /// The events of this director, oldest first.
+    pub fn events(&self, t: &Topology) -> Vec<serde_json::Value> {
+        let (code, v) = self.api(t, "GET", "/api/v1/events", None);
+        assert_eq!(code, 200, "{v}");
+        v.as_array().cloned().unwrap_or_default()
     }
 
     /// `/api/v1/status` as JSON.

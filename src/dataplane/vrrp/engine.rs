@@ -13,8 +13,11 @@
 //! the health checkers.
 //!
 //! Configuration changes: a group whose resolved configuration is unchanged keeps running
-//! untouched. A changed group is stopped as on shutdown (a master sends priority 0, so the
-//! peer takes over after Skew_Time) and started afresh.
+//! untouched. An edited group takes the edit in place ([`Input::Reconfigure`]: priority,
+//! interval, preempt, addresses, gratuitous ARP, tracked interfaces, password), without a state
+//! change; only a new VRID, interface, version or address family stops it as on shutdown (a
+//! master sends priority 0, so the peer takes over after Skew_Time) and starts it afresh. Either
+//! way an event says what changed.
 //!
 //! Stopping (drop, or [`VrrpEngine::stop`]) is the RFC's Shutdown event for every instance: a
 //! master sends priority 0 and removes its virtual addresses.
@@ -27,6 +30,7 @@ use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use super::change::Change;
 use super::instance::{Action, Input, Instance, InstanceConfig, Reason, State};
 use super::network::{parse_ipv4, VrrpSocket};
 use super::packet::peek_vrid;
@@ -418,6 +422,20 @@ impl Engine {
                     self.dirty = true;
                     self.last_publish = Instant::now() - PUBLISH_EVERY;
                 }
+                Action::Reconfigured { changes } => {
+                    let text = changes_text(&changes);
+                    tracing::info!(group = name, vrid, changes = %text, "VRRP group reconfigured in place");
+                    self.events.publish(EventKind::VrrpReconfigured {
+                        group: name.to_string(),
+                        vrid,
+                        in_place: true,
+                        changes: changes.iter().map(ToString::to_string).collect(),
+                    });
+                    self.dirty = true;
+                    self.last_publish = Instant::now() - PUBLISH_EVERY;
+                }
+                // `configure` restarts the group; nothing was changed.
+                Action::RestartRequired { .. } => {}
                 Action::StartTimer { .. } | Action::CancelTimer(_) => {}
             }
         }
@@ -505,6 +523,17 @@ impl Engine {
             .iter()
             .flat_map(|g| g.virtual_addresses.iter().map(|v| v.address))
             .collect();
+        // Groups that lose addresses first: an address moved from one group to another is
+        // removed by the first before the second adds it, not the other way round.
+        let mut groups = groups;
+        groups.sort_by_key(|spec| {
+            !self.groups.get(&spec.name).is_some_and(|g| {
+                g.spec
+                    .virtual_addresses
+                    .iter()
+                    .any(|v| !spec.virtual_addresses.contains(v))
+            })
+        });
         for spec in groups {
             let name = spec.name.clone();
             let resolved = self.resolve(&spec, &all_vips);
@@ -517,6 +546,32 @@ impl Engine {
                     g.spec = spec;
                 }
                 continue;
+            }
+            if let Ok(cfg) = &resolved {
+                match self.reconfigure(&name, cfg) {
+                    Edit::InPlace => {
+                        if let Some(g) = self.groups.get_mut(&name) {
+                            g.spec = spec;
+                        }
+                        continue;
+                    }
+                    Edit::Restart(changes) => {
+                        let text = changes_text(&changes);
+                        tracing::info!(group = %name, changes = %text, "VRRP group restarted for a change it cannot take in place");
+                        let vrid = self
+                            .groups
+                            .get(&name)
+                            .and_then(|g| g.instance.as_ref())
+                            .map_or(cfg.vrid.get(), |i| i.config().vrid.get());
+                        self.events.publish(EventKind::VrrpReconfigured {
+                            group: name.clone(),
+                            vrid,
+                            in_place: false,
+                            changes: changes.iter().map(ToString::to_string).collect(),
+                        });
+                    }
+                    Edit::NotRunning => {}
+                }
             }
             self.stop_group(&name);
             let mut g = Group {
@@ -593,6 +648,50 @@ impl Engine {
         self.retry_at = retry.then(|| Instant::now() + RETRY);
         self.dirty = true;
         self.last_publish = Instant::now() - PUBLISH_EVERY;
+    }
+
+    /// Hands a running group its edited configuration. Interfaces it now tracks are watched,
+    /// and the ones down are reported to it after the edit.
+    fn reconfigure(&mut self, name: &str, cfg: &InstanceConfig) -> Edit {
+        let running = self
+            .groups
+            .get(name)
+            .is_some_and(|g| g.instance.as_ref().is_some());
+        if !running {
+            return Edit::NotRunning;
+        }
+        for i in &cfg.track_interfaces {
+            if !self.link_up.contains_key(i) {
+                let up = interface::info(i).map(|x| x.up).unwrap_or(false);
+                self.link_up.insert(i.clone(), up);
+            }
+        }
+        let now = Instant::now();
+        let Some(actions) = self
+            .groups
+            .get_mut(name)
+            .and_then(|g| g.instance.as_mut())
+            .map(|i| i.on_input(Input::Reconfigure(Box::new(cfg.clone())), now))
+        else {
+            return Edit::NotRunning;
+        };
+        if let Some(Action::RestartRequired { changes }) = actions
+            .iter()
+            .find(|a| matches!(a, Action::RestartRequired { .. }))
+        {
+            return Edit::Restart(changes.clone());
+        }
+        self.execute(name, actions);
+        let down: Vec<String> = cfg
+            .track_interfaces
+            .iter()
+            .filter(|i| self.link_up.get(*i) == Some(&false))
+            .cloned()
+            .collect();
+        for i in down {
+            self.input(name, Input::InterfaceDown(i), now);
+        }
+        Edit::InPlace
     }
 
     /// This node's instance configuration of `g`, or why it cannot run (and whether trying
@@ -770,6 +869,25 @@ impl Engine {
         self.dirty = false;
         self.last_publish = now;
     }
+}
+
+/// What became of an edited group.
+enum Edit {
+    /// The running instance took the edit.
+    InPlace,
+    /// It must be restarted for these changes (nothing was changed yet).
+    Restart(Vec<Change>),
+    /// No instance runs (disabled or failed): it is started afresh.
+    NotRunning,
+}
+
+/// Changes as the log and the events give them: "priority 100→50, preempt on→off".
+pub fn changes_text(changes: &[Change]) -> String {
+    changes
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 pub fn state_name(s: State) -> &'static str {

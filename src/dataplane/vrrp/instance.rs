@@ -23,6 +23,14 @@
 //!   the delay ends; an advert of higher or equal priority cancels the delay. When the delay
 //!   ends while the master is still of lower priority, the Backup takes over at once
 //!   (keepalived instead starts discarding and takes over one Master_Down_Interval later).
+//! - **In-place edits** ([`Input::Reconfigure`]): priority, interval, preempt and its delay,
+//!   addresses, gratuitous-ARP settings, tracked interfaces and the password change without a
+//!   state change. A master keeps advertising on its rhythm with the new values (RFC 5798
+//!   section 6.4.3: with a lower priority it stays master until it hears a higher one); a
+//!   backup recomputes Master_Down_Interval and Skew_Time from when its timer started. Added
+//!   addresses of a master are added and announced like on a takeover, removed ones deleted,
+//!   the others left alone. A new VRID, interface, version or address family is refused
+//!   ([`Action::RestartRequired`]): the driver restarts the instance.
 //! - **Two masters meet**: the one that wins the comparison of RFC 5798 section 6.4.3 sends an
 //!   advert and a gratuitous-ARP burst at once (keepalived's "forcing new election"), so the
 //!   network converges on it without waiting for the next Adver_Timer.
@@ -33,6 +41,7 @@ use std::time::{Duration, Instant};
 
 use thiserror::Error;
 
+use super::change::Change;
 use super::packet::{
     self, multicast_group, validate_ip_header, AuthPass, AuthType, DecodeError, IpHeaderError,
     PacketKind, Version, VrrpPacket, IP_PROTOCOL_VRRP, MAX_V3_ADVER_INT,
@@ -229,6 +238,12 @@ pub enum Input {
     TimerExpired(Timer),
     InterfaceUp(String),
     InterfaceDown(String),
+    /// An edited configuration for the running instance. Everything but a change of VRID,
+    /// interface, version or address family is taken in place, without leaving the state
+    /// (RFC 5798 section 6.4.3: a master that learns a lower priority of its own stays master
+    /// until it hears a higher one); timers are recomputed from when they were started. A
+    /// change that needs a restart is refused with [`Action::RestartRequired`].
+    Reconfigure(Box<InstanceConfig>),
 }
 
 /// What the driver must do, in order.
@@ -259,6 +274,16 @@ pub enum Action {
         from: State,
         to: State,
         reason: Reason,
+    },
+    /// The configuration was changed in place (first of the actions of an
+    /// [`Input::Reconfigure`]); the state is unchanged.
+    Reconfigured {
+        changes: Vec<Change>,
+    },
+    /// The only action of an [`Input::Reconfigure`] the instance cannot take in place: nothing
+    /// changed. The driver stops this instance ([`Input::Shutdown`]) and starts a new one.
+    RestartRequired {
+        changes: Vec<Change>,
     },
 }
 
@@ -322,6 +347,11 @@ pub struct Instance {
     /// Master_Adver_Interval (RFC 5798 section 6.1): learned from the master in v3.
     master_adver_int: Centiseconds,
     timers: [Option<Instant>; Timer::ALL.len()],
+    /// When each armed timer was started: a reconfiguration recomputes its deadline from there.
+    armed_at: [Option<Instant>; Timer::ALL.len()],
+    /// The addresses the pending second gratuitous-ARP burst is for: all of them after a
+    /// takeover, only the added ones after an in-place edit.
+    garp_repeat: Vec<VirtualAddress>,
     down_interfaces: BTreeSet<String>,
     /// The master we last accepted (source, priority).
     master: Option<(IpAddr, u8)>,
@@ -340,6 +370,8 @@ impl Instance {
             state: State::Initialize,
             master_adver_int,
             timers: [None; Timer::ALL.len()],
+            armed_at: [None; Timer::ALL.len()],
+            garp_repeat: Vec::new(),
             down_interfaces: BTreeSet::new(),
             master: None,
             pending_reason: Reason::MasterDown,
@@ -418,6 +450,20 @@ impl Instance {
         master_down_interval(self.cfg.version, self.priority(), self.master_adver_int)
     }
 
+    /// How long the Master_Down_Timer runs for what it is waiting for now: Skew_Time after a
+    /// priority-0 advert, the short startup wait of initial state MASTER, otherwise
+    /// Master_Down_Interval.
+    fn down_wait(&self) -> Duration {
+        match self.pending_reason {
+            Reason::MasterStopped => self.skew_time(),
+            Reason::InitialStateMaster => {
+                self.master_adver_int.as_duration()
+                    + skew_min(self.cfg.version, self.master_adver_int)
+            }
+            _ => self.master_down_interval(),
+        }
+    }
+
     fn is_tracked(&self, ifname: &str) -> bool {
         self.cfg.interface == ifname || self.cfg.track_interfaces.iter().any(|t| t == ifname)
     }
@@ -472,18 +518,171 @@ impl Instance {
                     self.start(now, Reason::InterfacesUp, &mut out);
                 }
             }
+            Input::Reconfigure(cfg) => self.reconfigure(*cfg, now, &mut out),
         }
         out
     }
 
+    // ---- in-place edits -----------------------------------------------------------------
+
+    /// Takes an edited configuration without leaving the current state (see
+    /// [`Input::Reconfigure`]).
+    fn reconfigure(&mut self, new: InstanceConfig, now: Instant, out: &mut Vec<Action>) {
+        let changes = self.cfg.changes(&new);
+        if changes.iter().any(Change::needs_restart) {
+            out.push(Action::RestartRequired { changes });
+            return;
+        }
+        if !changes.is_empty() {
+            out.push(Action::Reconfigured { changes });
+        }
+        let old = std::mem::replace(&mut self.cfg, new);
+        // VRRPv2 has no learned interval: Master_Adver_Interval is the configured one. VRRPv3
+        // learns it from the master's adverts (RFC 5798 section 6.4.2), so a backup that has
+        // heard one keeps it; until then it is the configured one (section 6.4.1).
+        if self.cfg.version == ProtocolVersion::V2
+            || self.state != State::Backup
+            || self.master.is_none()
+        {
+            self.master_adver_int = self.cfg.advert_interval;
+        }
+        let untracked: Vec<String> = self
+            .down_interfaces
+            .iter()
+            .filter(|i| !self.is_tracked(i))
+            .cloned()
+            .collect();
+        for i in untracked {
+            self.down_interfaces.remove(&i);
+        }
+        match self.state {
+            State::Master => self.reconfigure_master(&old, now, out),
+            State::Backup => self.reconfigure_backup(now, out),
+            State::Fault => {
+                // The interfaces still down may all have left the tracked set.
+                if self.down_interfaces.is_empty() {
+                    self.start(now, Reason::InterfacesUp, out);
+                }
+            }
+            State::Initialize => {}
+        }
+    }
+
+    /// RFC 5798 section 6.4.3: the master stays master whatever its new priority; its next
+    /// advert (on the Adver_Timer, not earlier) carries the new priority, interval, addresses
+    /// and password. A backup of higher priority with preempt then takes over and this one
+    /// becomes backup when it hears that backup's advert. Added addresses are added and
+    /// announced like on a takeover; removed ones are deleted; the rest is left alone.
+    fn reconfigure_master(&mut self, old: &InstanceConfig, now: Instant, out: &mut Vec<Action>) {
+        let removed: Vec<VirtualAddress> = old
+            .virtual_addresses
+            .iter()
+            .filter(|v| !self.cfg.virtual_addresses.contains(v))
+            .cloned()
+            .collect();
+        let added: Vec<VirtualAddress> = self
+            .cfg
+            .virtual_addresses
+            .iter()
+            .filter(|v| !old.virtual_addresses.contains(v))
+            .cloned()
+            .collect();
+        if !removed.is_empty() {
+            out.push(Action::RemoveVips(removed));
+        }
+        if !added.is_empty() {
+            out.push(Action::AddVips(added.clone()));
+            self.send_garp_for(added.clone(), self.cfg.garp.count, out);
+        }
+        // The adverts keep their rhythm: the next one leaves one (new) interval after the last.
+        let every = self.cfg.advert_interval.as_duration();
+        self.stretch_timer(Timer::Adver, every, out);
+        // The pending second burst: for the addresses still configured and the added ones, at
+        // the new delay.
+        let cfg_vips = self.cfg.virtual_addresses.clone();
+        self.garp_repeat.retain(|v| cfg_vips.contains(v));
+        match self.garp_repeat_delay() {
+            Some(d) if !self.garp_repeat.is_empty() => {
+                self.stretch_timer(Timer::GarpRepeat, d, out)
+            }
+            _ => self.cancel_timer(Timer::GarpRepeat, out),
+        }
+        if let (Some(delay), false) = (self.garp_repeat_delay(), added.is_empty()) {
+            if self.deadline(Timer::GarpRepeat).is_some() {
+                self.garp_repeat.extend(added);
+            } else {
+                self.garp_repeat = added;
+                self.start_timer(Timer::GarpRepeat, now, delay, out);
+            }
+        }
+        match self.garp_refresh() {
+            None => self.cancel_timer(Timer::GarpRefresh, out),
+            Some(every) if self.deadline(Timer::GarpRefresh).is_some() => {
+                self.stretch_timer(Timer::GarpRefresh, every, out)
+            }
+            Some(every) => self.start_timer(Timer::GarpRefresh, now, every, out),
+        }
+    }
+
+    /// A backup recomputes its timers with the new priority, interval and preempt settings,
+    /// from when they were started (RFC 5798 section 6.4.2: Master_Down_Interval and
+    /// Skew_Time follow the priority and Master_Adver_Interval).
+    fn reconfigure_backup(&mut self, now: Instant, out: &mut Vec<Action>) {
+        if self.pending_reason == Reason::InitialStateMaster
+            && self.cfg.initial_state != InitialState::Master
+        {
+            // No longer initial state MASTER: wait for a master as any backup does.
+            self.pending_reason = Reason::MasterDown;
+        }
+        if self.pending_reason == Reason::Preempted {
+            // Discarding a lower-priority master: when it no longer is one to preempt (our
+            // priority went down, preempt went off), it is accepted again as if its last
+            // advert had just been.
+            if let Some((_, theirs)) = self.master {
+                if !self.preempt() || theirs >= self.priority() {
+                    self.pending_reason = Reason::MasterDown;
+                    self.start_timer(Timer::MasterDown, now, self.down_wait(), out);
+                }
+            }
+        }
+        self.stretch_timer(Timer::MasterDown, self.down_wait(), out);
+        match self.preempt_delay_configured() {
+            None => {
+                self.preempt_delay = PreemptDelay::Idle;
+                self.cancel_timer(Timer::PreemptDelay, out);
+            }
+            Some(d) => self.stretch_timer(Timer::PreemptDelay, d, out),
+        }
+    }
+
     // ---- timers -------------------------------------------------------------------------
 
-    fn start_timer(&mut self, timer: Timer, at: Instant, out: &mut Vec<Action>) {
+    /// Arms `timer` to expire `after` from `now`.
+    fn start_timer(&mut self, timer: Timer, now: Instant, after: Duration, out: &mut Vec<Action>) {
+        self.rearm(timer, now, now + after, out);
+    }
+
+    /// Arms `timer` for `at`, as started at `base`.
+    fn rearm(&mut self, timer: Timer, base: Instant, at: Instant, out: &mut Vec<Action>) {
         self.timers[timer.index()] = Some(at);
+        self.armed_at[timer.index()] = Some(base);
         out.push(Action::StartTimer { timer, at });
     }
 
+    /// An armed timer's start, so that its deadline follows an edited length: `after` from
+    /// when it was started. Does nothing when it is not armed or its deadline is unchanged.
+    fn stretch_timer(&mut self, timer: Timer, after: Duration, out: &mut Vec<Action>) {
+        let (Some(at), Some(base)) = (self.timers[timer.index()], self.armed_at[timer.index()])
+        else {
+            return;
+        };
+        if base + after != at {
+            self.rearm(timer, base, base + after, out);
+        }
+    }
+
     fn cancel_timer(&mut self, timer: Timer, out: &mut Vec<Action>) {
+        self.armed_at[timer.index()] = None;
         if self.timers[timer.index()].take().is_some() {
             out.push(Action::CancelTimer(timer));
         }
@@ -497,7 +696,10 @@ impl Instance {
 
     fn timer_expired(&mut self, timer: Timer, now: Instant, out: &mut Vec<Action>) {
         match self.timers[timer.index()] {
-            Some(at) if at <= now => self.timers[timer.index()] = None,
+            Some(at) if at <= now => {
+                self.timers[timer.index()] = None;
+                self.armed_at[timer.index()] = None;
+            }
             _ => {
                 self.counters.stale_timers += 1;
                 return;
@@ -507,8 +709,8 @@ impl Instance {
             // RFC 5798 section 6.4.3: send an advert, reset Adver_Timer.
             (Timer::Adver, State::Master) => {
                 self.send_advert(self.priority(), out);
-                let at = now + self.cfg.advert_interval.as_duration();
-                self.start_timer(Timer::Adver, at, out);
+                let every = self.cfg.advert_interval.as_duration();
+                self.start_timer(Timer::Adver, now, every, out);
             }
             // RFC 5798 section 6.4.2: Master_Down_Timer fires -> Master.
             (Timer::MasterDown, State::Backup) => {
@@ -521,15 +723,23 @@ impl Instance {
                     self.become_master(now, Reason::Preempted, out);
                 }
             }
-            (Timer::GarpRepeat, State::Master) => self.send_garp(self.cfg.garp.count, out),
+            (Timer::GarpRepeat, State::Master) => {
+                let addresses = std::mem::take(&mut self.garp_repeat);
+                self.send_garp_for(addresses, self.cfg.garp.count, out);
+            }
             (Timer::GarpRefresh, State::Master) => {
                 self.send_garp(1, out);
                 if let Some(every) = self.garp_refresh() {
-                    self.start_timer(Timer::GarpRefresh, now + every, out);
+                    self.start_timer(Timer::GarpRefresh, now, every, out);
                 }
             }
             _ => {}
         }
+    }
+
+    fn garp_repeat_delay(&self) -> Option<Duration> {
+        let ms = self.cfg.garp.repeat_delay_ms;
+        (ms > 0).then(|| Duration::from_millis(u64::from(ms)))
     }
 
     fn garp_refresh(&self) -> Option<Duration> {
@@ -573,14 +783,12 @@ impl Instance {
             return;
         }
         self.record(now, State::Backup, reason, out);
-        let wait = if self.cfg.initial_state == InitialState::Master {
-            self.pending_reason = Reason::InitialStateMaster;
-            self.master_adver_int.as_duration() + skew_min(self.cfg.version, self.master_adver_int)
+        self.pending_reason = if self.cfg.initial_state == InitialState::Master {
+            Reason::InitialStateMaster
         } else {
-            self.pending_reason = Reason::MasterDown;
-            self.master_down_interval()
+            Reason::MasterDown
         };
-        self.start_timer(Timer::MasterDown, now + wait, out);
+        self.start_timer(Timer::MasterDown, now, self.down_wait(), out);
     }
 
     /// RFC 5798 section 6.4.1 / 6.4.2: send an advert, broadcast gratuitous ARP, set
@@ -595,14 +803,14 @@ impl Instance {
         self.send_advert(self.priority(), out);
         out.push(Action::AddVips(self.cfg.virtual_addresses.clone()));
         self.send_garp(self.cfg.garp.count, out);
-        let at = now + self.cfg.advert_interval.as_duration();
-        self.start_timer(Timer::Adver, at, out);
-        if self.cfg.garp.repeat_delay_ms > 0 {
-            let at = now + Duration::from_millis(u64::from(self.cfg.garp.repeat_delay_ms));
-            self.start_timer(Timer::GarpRepeat, at, out);
+        let every = self.cfg.advert_interval.as_duration();
+        self.start_timer(Timer::Adver, now, every, out);
+        if let Some(delay) = self.garp_repeat_delay() {
+            self.garp_repeat = self.cfg.virtual_addresses.clone();
+            self.start_timer(Timer::GarpRepeat, now, delay, out);
         }
         if let Some(every) = self.garp_refresh() {
-            self.start_timer(Timer::GarpRefresh, now + every, out);
+            self.start_timer(Timer::GarpRefresh, now, every, out);
         }
     }
 
@@ -697,11 +905,12 @@ impl Instance {
     }
 
     fn send_garp(&mut self, count: u32, out: &mut Vec<Action>) {
-        if count > 0 {
-            out.push(Action::SendGarp {
-                addresses: self.cfg.virtual_addresses.clone(),
-                count,
-            });
+        self.send_garp_for(self.cfg.virtual_addresses.clone(), count, out);
+    }
+
+    fn send_garp_for(&mut self, addresses: Vec<VirtualAddress>, count: u32, out: &mut Vec<Action>) {
+        if count > 0 && !addresses.is_empty() {
+            out.push(Action::SendGarp { addresses, count });
         }
     }
 
@@ -830,8 +1039,7 @@ impl Instance {
             // Set the Master_Down_Timer to Skew_Time.
             self.pending_reason = Reason::MasterStopped;
             self.master = None;
-            let at = now + self.skew_time();
-            self.start_timer(Timer::MasterDown, at, out);
+            self.start_timer(Timer::MasterDown, now, self.down_wait(), out);
             return;
         }
         let delay = self.preempt_delay_configured();
@@ -847,15 +1055,14 @@ impl Instance {
         self.learn_interval(p);
         self.master = Some((src, p.priority));
         self.pending_reason = Reason::MasterDown;
-        let at = now + self.master_down_interval();
-        self.start_timer(Timer::MasterDown, at, out);
+        self.start_timer(Timer::MasterDown, now, self.down_wait(), out);
         if let Some(d) = delay {
             if p.priority >= ours {
                 self.preempt_delay = PreemptDelay::Idle;
                 self.cancel_timer(Timer::PreemptDelay, out);
             } else if self.preempt_delay == PreemptDelay::Idle {
                 self.preempt_delay = PreemptDelay::Running;
-                self.start_timer(Timer::PreemptDelay, now + d, out);
+                self.start_timer(Timer::PreemptDelay, now, d, out);
             }
         }
     }
@@ -866,8 +1073,8 @@ impl Instance {
         if p.priority == 0 {
             // Send an advert, reset the Adver_Timer.
             self.send_advert(ours, out);
-            let at = now + self.cfg.advert_interval.as_duration();
-            self.start_timer(Timer::Adver, at, out);
+            let every = self.cfg.advert_interval.as_duration();
+            self.start_timer(Timer::Adver, now, every, out);
             return;
         }
         let theirs_wins = p.priority > ours
@@ -886,16 +1093,15 @@ impl Instance {
                 },
                 out,
             );
-            let at = now + self.master_down_interval();
-            self.start_timer(Timer::MasterDown, at, out);
+            self.start_timer(Timer::MasterDown, now, self.down_wait(), out);
         } else {
             // Discard per RFC; and announce ourselves at once so the other master yields and
             // the switches learn the addresses are here.
             self.counters.lower_priority_master += 1;
             self.send_advert(ours, out);
             self.send_garp(self.cfg.garp.count, out);
-            let at = now + self.cfg.advert_interval.as_duration();
-            self.start_timer(Timer::Adver, at, out);
+            let every = self.cfg.advert_interval.as_duration();
+            self.start_timer(Timer::Adver, now, every, out);
         }
     }
 }

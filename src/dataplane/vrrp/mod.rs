@@ -1,12 +1,14 @@
 //! VRRP (RFC 3768 v2, RFC 5798 v3).
 //!
-//! Sans-IO: the advertisement codec ([`packet`]), the timer arithmetic ([`timer`]) and the
-//! per-group state machine ([`instance`]) read no clock and touch no network.
+//! Sans-IO: the advertisement codec ([`packet`]), the timer arithmetic ([`timer`]), the
+//! per-group state machine ([`instance`]) and the configuration diff it takes edits by
+//! ([`change`]) read no clock and touch no network.
 //!
 //! With I/O: [`network`] is the raw IP protocol 112 socket; [`engine`] is the thread that drives
 //! the instances with [`Input`]s and carries out their [`Action`]s (adverts on the socket,
 //! virtual addresses and gratuitous ARP through the [`crate::kernel::Kernel`] trait).
 
+pub mod change;
 pub mod checksum;
 pub mod engine;
 pub mod instance;
@@ -14,6 +16,7 @@ pub mod network;
 pub mod packet;
 pub mod timer;
 
+pub use change::Change;
 pub use instance::{
     Action, ConfigError, Counters, Input, Instance, InstanceConfig, Reason, State, Transition,
 };

@@ -3,6 +3,7 @@
 
 mod conformance;
 mod random;
+mod reconfigure;
 mod vectors;
 
 /// Hex (whitespace ignored) to bytes.
