@@ -184,7 +184,7 @@ fn latency(memory: bool) {
         };
         let running = lbd::daemon::start_with_kernel(
             lbd::daemon::ServerConfig {
-        peer: None,
+                peer: None,
                 db: dir.path().join("bench.db"),
                 http_listen: "127.0.0.1:0".parse().expect("addr"),
                 grpc_listen: "127.0.0.1:0".parse().expect("addr"),

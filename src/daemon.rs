@@ -139,16 +139,17 @@ pub async fn start_with_kernel(
             addr: cfg.grpc_listen,
             source,
         })?;
-    let peer_listener = match &cfg.peer {
-        Some(p) => Some(crate::control::listener::bind(p.listen).map_err(|source| {
-            ServerError::Bind {
-                what: "peer",
-                addr: p.listen,
-                source,
-            }
-        })?),
-        None => None,
-    };
+    let peer_listener =
+        match &cfg.peer {
+            Some(p) => Some(crate::control::listener::bind(p.listen).map_err(|source| {
+                ServerError::Bind {
+                    what: "peer",
+                    addr: p.listen,
+                    source,
+                }
+            })?),
+            None => None,
+        };
     let store = Store::open(&cfg.db)
         .await
         .map_err(|source| ServerError::Store {

@@ -21,7 +21,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the daemon.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Print the HTTP API's OpenAPI document (what openapi/openapi.json holds).
     Openapi,
     /// Import one director's keepalived.conf into a running lbd (its per-node VRRP values go to
@@ -482,7 +482,7 @@ fn main() -> anyhow::Result<()> {
             println!("{spec}");
             Ok(())
         }
-        Command::Serve(args) => serve(args),
+        Command::Serve(args) => serve(*args),
         Command::ImportKeepalived {
             file,
             node_name,
@@ -767,9 +767,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         None
     } else {
         let Some(path) = &args.peer_secret_file else {
-            anyhow::bail!(
-                "--peer needs --peer-secret-file: the peer link is always authenticated"
-            );
+            anyhow::bail!("--peer needs --peer-secret-file: the peer link is always authenticated");
         };
         Some(lbd::peer::PeerConfig {
             peers: args.peer.clone(),

@@ -449,7 +449,10 @@ async fn a_peers_verdicts_take_real_servers_out_and_back() {
     .unwrap();
     let deadline = Instant::now() + Duration::from_secs(5);
     while dests(&kernel) != 2 {
-        assert!(Instant::now() < deadline, "the peer's down verdict was not applied");
+        assert!(
+            Instant::now() < deadline,
+            "the peer's down verdict was not applied"
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let t = h.kernel_table().await.unwrap();
@@ -488,7 +491,10 @@ async fn the_start_up_hold_keeps_a_stale_snapshot_out_of_the_kernel() {
         },
     );
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert!(kernel.with(|k| k.log.is_empty()), "nothing before the release");
+    assert!(
+        kernel.with(|k| k.log.is_empty()),
+        "nothing before the release"
+    );
     assert_ne!(board.dataplane().state, DataplaneState::Running);
     // The peer's newer configuration arrives, then the hold is released.
     tx.send(snap(7, config(5))).unwrap();
@@ -497,9 +503,13 @@ async fn the_start_up_hold_keeps_a_stale_snapshot_out_of_the_kernel() {
     let log = kernel.with(|k| k.log.clone());
     // Weight 5 went in directly: the stale weight 1 was never programmed.
     assert!(
-        log.iter().all(|op| !format!("{op:?}").contains("weight: 1,")
-            || !format!("{op:?}").contains("192.168.10.104")),
+        log.iter()
+            .all(|op| !format!("{op:?}").contains("weight: 1,")
+                || !format!("{op:?}").contains("192.168.10.104")),
         "{log:?}"
     );
-    assert!(log.iter().any(|op| format!("{op:?}").contains("weight: 5")), "{log:?}");
+    assert!(
+        log.iter().any(|op| format!("{op:?}").contains("weight: 5")),
+        "{log:?}"
+    );
 }

@@ -84,7 +84,10 @@ fn a_pair_in_namespaces_syncs_survives_a_partition_and_catches_up_before_preempt
     assert_eq!(p["master"], true, "{p}");
     assert_eq!(p["in_sync"], true, "{p}");
     let text = b.status_text(&t);
-    assert!(text.contains("sync: peer 192.168.10.101:7946 (lk01): in sync"), "{text}");
+    assert!(
+        text.contains("sync: peer 192.168.10.101:7946 (lk01): in sync"),
+        "{text}"
+    );
 
     // 2. A partition (the switch stops forwarding lk02's frames, its link stays up); both are edited; lk01 twice, so it wins.
     t.set_partitioned("lk02", true);
@@ -96,13 +99,17 @@ fn a_pair_in_namespaces_syncs_survives_a_partition_and_catches_up_before_preempt
     a.http(&t, "POST", "/api/v1/virtual-servers", Some(&vs(82)));
     b.http(&t, "POST", "/api/v1/virtual-servers", Some(&vs(83)));
     t.set_partitioned("lk02", false);
-    wait_for("the link and one configuration", Duration::from_secs(10), || {
-        let (ca, cb) = (
-            a.http(&t, "GET", "/api/v1/config", None),
-            b.http(&t, "GET", "/api/v1/config", None),
-        );
-        (ca == cb && peer(&t, &a)["reachable"] == true).then_some(())
-    });
+    wait_for(
+        "the link and one configuration",
+        Duration::from_secs(10),
+        || {
+            let (ca, cb) = (
+                a.http(&t, "GET", "/api/v1/config", None),
+                b.http(&t, "GET", "/api/v1/config", None),
+            );
+            (ca == cb && peer(&t, &a)["reachable"] == true).then_some(())
+        },
+    );
     let cfg = json(&b.http(&t, "GET", "/api/v1/config", None));
     let ports: Vec<u64> = cfg["virtual_servers"]
         .as_array()
@@ -128,9 +135,9 @@ fn a_pair_in_namespaces_syncs_survives_a_partition_and_catches_up_before_preempt
     // In lk01's own event history, the peer's configuration came before the preemption.
     let events = json(&a.http(&t, "GET", "/api/v1/events?limit=1000", None));
     let events = events.as_array().cloned().unwrap_or_default();
-    let took = events.iter().rposition(|e| {
-        e["type"] == "config_committed" && e["revision"].as_u64() == Some(newest)
-    });
+    let took = events
+        .iter()
+        .rposition(|e| e["type"] == "config_committed" && e["revision"].as_u64() == Some(newest));
     let master = events
         .iter()
         .rposition(|e| e["type"] == "vrrp_state_changed" && e["to"] == "master");

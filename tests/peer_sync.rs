@@ -183,9 +183,11 @@ async fn a_write_on_either_director_reaches_the_other_with_the_same_ids_and_revi
             .await;
         let id = created["id"].as_i64().unwrap();
         let rev = writer.revision().await;
-        let d = until("the write on the other director", Duration::from_secs(1), || async {
-            reader.revision().await == rev
-        })
+        let d = until(
+            "the write on the other director",
+            Duration::from_secs(1),
+            || async { reader.revision().await == rev },
+        )
         .await;
         took.push(d);
         // The same entity, with the same id, on the reader.
@@ -222,21 +224,35 @@ async fn three_directors_converge_and_a_returning_one_catches_up() {
         n.start().await;
     }
     nodes[2]
-        .send(reqwest::Method::POST, "/api/v1/virtual-servers", Some(vs(80)))
+        .send(
+            reqwest::Method::POST,
+            "/api/v1/virtual-servers",
+            Some(vs(80)),
+        )
         .await;
     for n in &nodes[..2] {
-        until("lk03's write everywhere", Duration::from_secs(2), || async {
-            n.revision().await == 1
-        })
+        until(
+            "lk03's write everywhere",
+            Duration::from_secs(2),
+            || async { n.revision().await == 1 },
+        )
         .await;
     }
     // lk02 goes away; two writes happen meanwhile.
     nodes[1].stop().await;
     nodes[0]
-        .send(reqwest::Method::POST, "/api/v1/virtual-servers", Some(vs(81)))
+        .send(
+            reqwest::Method::POST,
+            "/api/v1/virtual-servers",
+            Some(vs(81)),
+        )
         .await;
     nodes[2]
-        .send(reqwest::Method::POST, "/api/v1/virtual-servers", Some(vs(82)))
+        .send(
+            reqwest::Method::POST,
+            "/api/v1/virtual-servers",
+            Some(vs(82)),
+        )
         .await;
     until("lk01 and lk03 agree", Duration::from_secs(2), || async {
         nodes[0].revision().await == 3 && nodes[2].revision().await == 3
@@ -280,11 +296,17 @@ async fn split_edits_follow_the_rule_and_the_loser_is_kept() {
         n.start().await;
     }
     nodes[0]
-        .send(reqwest::Method::POST, "/api/v1/virtual-servers", Some(vs(80)))
+        .send(
+            reqwest::Method::POST,
+            "/api/v1/virtual-servers",
+            Some(vs(80)),
+        )
         .await;
-    until("the first write on lk02", Duration::from_secs(2), || async {
-        nodes[1].revision().await == 1
-    })
+    until(
+        "the first write on lk02",
+        Duration::from_secs(2),
+        || async { nodes[1].revision().await == 1 },
+    )
     .await;
     // Cut apart: each runs alone and is edited once (both reach revision 2).
     for n in &mut nodes {
@@ -294,10 +316,18 @@ async fn split_edits_follow_the_rule_and_the_loser_is_kept() {
         n.start_with(false).await;
     }
     nodes[0]
-        .send(reqwest::Method::POST, "/api/v1/virtual-servers", Some(vs(81)))
+        .send(
+            reqwest::Method::POST,
+            "/api/v1/virtual-servers",
+            Some(vs(81)),
+        )
         .await;
     nodes[1]
-        .send(reqwest::Method::POST, "/api/v1/virtual-servers", Some(vs(82)))
+        .send(
+            reqwest::Method::POST,
+            "/api/v1/virtual-servers",
+            Some(vs(82)),
+        )
         .await;
     let lost = nodes[1].config().await;
     for n in &mut nodes {
@@ -326,14 +356,12 @@ async fn split_edits_follow_the_rule_and_the_loser_is_kept() {
     assert_eq!(list[0]["origin"], "lk02");
     assert_eq!(list[0]["winner_origin"], "lk01");
     assert_eq!(list[0]["revision"], 2);
-    assert!(
-        nodes[0]
-            .get("/api/v1/conflicts")
-            .await
-            .as_array()
-            .unwrap()
-            .is_empty()
-    );
+    assert!(nodes[0]
+        .get("/api/v1/conflicts")
+        .await
+        .as_array()
+        .unwrap()
+        .is_empty());
     assert_eq!(nodes[1].sync().await["conflicts"], 1);
     let ev = nodes[1].get("/api/v1/events").await;
     assert!(ev
@@ -350,9 +378,11 @@ async fn split_edits_follow_the_rule_and_the_loser_is_kept() {
             None,
         )
         .await;
-    until("the re-applied side on lk01", Duration::from_secs(2), || async {
-        same_config(&nodes[0], &nodes[1]).await
-    })
+    until(
+        "the re-applied side on lk01",
+        Duration::from_secs(2),
+        || async { same_config(&nodes[0], &nodes[1]).await },
+    )
     .await;
     // The lost side's entities are back (by identity; the ones new to lk01 get fresh ids,
     // ids are never reused).
@@ -386,19 +416,27 @@ async fn a_peer_with_the_wrong_secret_is_refused_on_both_sides() {
         n.start().await;
     }
     nodes[0]
-        .send(reqwest::Method::POST, "/api/v1/virtual-servers", Some(vs(80)))
+        .send(
+            reqwest::Method::POST,
+            "/api/v1/virtual-servers",
+            Some(vs(80)),
+        )
         .await;
     for n in &nodes {
-        until("the refusal in the status", Duration::from_secs(5), || async {
-            let s = n.sync().await;
-            let p = &s["peers"][0];
-            p["authenticated"] == false
-                && p["reachable"] == false
-                && p["error"].as_str().is_some_and(|e| e.contains("refused"))
-                && p["refused"]
-                    .as_str()
-                    .is_some_and(|e| e.contains("does not authenticate"))
-        })
+        until(
+            "the refusal in the status",
+            Duration::from_secs(5),
+            || async {
+                let s = n.sync().await;
+                let p = &s["peers"][0];
+                p["authenticated"] == false
+                    && p["reachable"] == false
+                    && p["error"].as_str().is_some_and(|e| e.contains("refused"))
+                    && p["refused"]
+                        .as_str()
+                        .is_some_and(|e| e.contains("does not authenticate"))
+            },
+        )
         .await;
     }
     // Nothing crossed.
@@ -412,7 +450,13 @@ async fn a_peer_with_the_wrong_secret_is_refused_on_both_sides() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lbd_refuses_peers_without_a_secret() {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_lbd"))
-        .args(["serve", "--db", "/nonexistent/x.db", "--peer", "127.0.0.1:1"])
+        .args([
+            "serve",
+            "--db",
+            "/nonexistent/x.db",
+            "--peer",
+            "127.0.0.1:1",
+        ])
         .output()
         .unwrap();
     assert!(!out.status.success());

@@ -433,18 +433,36 @@ fn sync_lines(sync: &Value, now: u64) -> String {
         s.push_str(&format!(
             "sync: peer {}{}: {state}  authenticated {}  revision local {} peer {}{}{}{}\n",
             p["address"].as_str().unwrap_or("?"),
-            p["node"].as_str().map(|n| format!(" ({n})")).unwrap_or_default(),
-            if p["authenticated"].as_bool().unwrap_or(false) { "yes" } else { "no" },
+            p["node"]
+                .as_str()
+                .map(|n| format!(" ({n})"))
+                .unwrap_or_default(),
+            if p["authenticated"].as_bool().unwrap_or(false) {
+                "yes"
+            } else {
+                "no"
+            },
             p["local_revision"].as_u64().unwrap_or(0),
             p["peer_revision"]
                 .as_u64()
                 .map_or("-".to_string(), |r| r.to_string()),
-            if p["master"].as_bool().unwrap_or(false) { "  MASTER" } else { "" },
+            if p["master"].as_bool().unwrap_or(false) {
+                "  MASTER"
+            } else {
+                ""
+            },
             contact,
-            if p["following_us"].as_bool().unwrap_or(false) { "  follows us" } else { "" },
+            if p["following_us"].as_bool().unwrap_or(false) {
+                "  follows us"
+            } else {
+                ""
+            },
         ));
         if let Some(e) = p["error"].as_str() {
-            s.push_str(&format!("sync: peer {}: {e}\n", p["address"].as_str().unwrap_or("?")));
+            s.push_str(&format!(
+                "sync: peer {}: {e}\n",
+                p["address"].as_str().unwrap_or("?")
+            ));
         }
         if let Some(e) = p["refused"].as_str() {
             s.push_str(&format!(
@@ -457,8 +475,16 @@ fn sync_lines(sync: &Value, now: u64) -> String {
                 "sync: real server {} of virtual server {}: {} here, {} on the peer\n",
                 d["real_server_id"].as_i64().unwrap_or(0),
                 d["virtual_server_id"].as_i64().unwrap_or(0),
-                if d["local_up"].as_bool().unwrap_or(false) { "up" } else { "down" },
-                if d["peer_up"].as_bool().unwrap_or(false) { "up" } else { "down" },
+                if d["local_up"].as_bool().unwrap_or(false) {
+                    "up"
+                } else {
+                    "down"
+                },
+                if d["peer_up"].as_bool().unwrap_or(false) {
+                    "up"
+                } else {
+                    "down"
+                },
             ));
         }
     }

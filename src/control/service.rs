@@ -12,8 +12,8 @@ use std::sync::Arc;
 use tokio::sync::{watch, Mutex};
 
 use crate::control::events::{EventBus, EventKind};
-use crate::control::status::{Status, StatusBoard};
 use crate::control::replication::{decide, Decision, Lineage, RevisionId};
+use crate::control::status::{Status, StatusBoard};
 use crate::control::store::{CommitRecord, NewConflict, Store, StoreError};
 use crate::model::diff::diff;
 use crate::model::{
@@ -672,7 +672,6 @@ impl Service {
     }
 }
 
-
 /// A committed snapshot with what peers need beside it.
 #[derive(Debug)]
 pub struct Replica {
@@ -904,7 +903,9 @@ impl Service {
         if !self.inner.store.dismiss_conflict(id).await? {
             return Err(ServiceError::NotFound(format!("conflict {id}")));
         }
-        self.inner.conflicts.send_modify(|n| *n = n.saturating_sub(1));
+        self.inner
+            .conflicts
+            .send_modify(|n| *n = n.saturating_sub(1));
         Ok(())
     }
 }

@@ -185,9 +185,7 @@ impl Link {
             nonce: nonce.clone(),
             revision: self.service.snapshot().revision,
         };
-        let sealed = self
-            .key
-            .seal(Context::Hello, b"", hello.encode_to_vec());
+        let sealed = self.key.seal(Context::Hello, b"", hello.encode_to_vec());
         let mut stream = match tokio::time::timeout(SILENCE, client.follow(sealed)).await {
             Err(_) => return Err(LinkError::Silent(SILENCE)),
             Ok(Err(s)) if s.code() == tonic::Code::Unauthenticated => {
@@ -339,7 +337,9 @@ impl Link {
                 self.event(
                     PeerSyncKind::WonSplit,
                     Some(tip_revision),
-                    Some(format!("{peer_node}'s revision {tip_revision} loses to ours")),
+                    Some(format!(
+                        "{peer_node}'s revision {tip_revision} loses to ours"
+                    )),
                 );
             }
             Ok(Adopted::Took {

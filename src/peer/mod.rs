@@ -66,7 +66,10 @@ pub enum PeerError {
         source: std::io::Error,
     },
     #[error("the peer secret file {path}: {source}")]
-    Secret { path: String, source: seal::SealError },
+    Secret {
+        path: String,
+        source: seal::SealError,
+    },
 }
 
 /// Reads `--peer-secret-file`.

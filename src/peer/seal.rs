@@ -118,7 +118,10 @@ mod tests {
             k.open(Context::Stream, b"nonce-2", &s),
             Err(SealError::BadMac)
         );
-        assert_eq!(k.open(Context::Hello, b"nonce-1", &s), Err(SealError::BadMac));
+        assert_eq!(
+            k.open(Context::Hello, b"nonce-1", &s),
+            Err(SealError::BadMac)
+        );
         let other = key("0123456789abcdef0124");
         assert_eq!(
             other.open(Context::Stream, b"nonce-1", &s),

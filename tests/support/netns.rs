@@ -168,7 +168,16 @@ impl Topology {
         let port = format!("p{}", i + 1);
         let state = if cut { "0" } else { "3" };
         let out = Command::new("ip")
-            .args(["netns", "exec", &self.bridge, "bridge", "link", "set", "dev", &port])
+            .args([
+                "netns",
+                "exec",
+                &self.bridge,
+                "bridge",
+                "link",
+                "set",
+                "dev",
+                &port,
+            ])
             .args(["state", state])
             .output()
             .expect("bridge");

@@ -151,7 +151,13 @@ pub struct Director {
 
 impl Director {
     /// Starts lbd in `host` as node `node` with `extra` serve arguments and no configuration.
-    pub fn start_bare(t: &Topology, host: &str, dir: &Path, node: &str, extra: &[&str]) -> Director {
+    pub fn start_bare(
+        t: &Topology,
+        host: &str,
+        dir: &Path,
+        node: &str,
+        extra: &[&str],
+    ) -> Director {
         let mut d = Director {
             host: host.into(),
             node: node.into(),
