@@ -174,10 +174,13 @@ pub async fn start_with_kernel(
         },
         Box::new(store.clone()),
     );
+    // The gRPC server counts its calls here; `/metrics` on the HTTP server shows them.
+    let grpc_calls = crate::grpc::metrics::GrpcMetrics::default();
     let app = crate::api::router_with_auth(
         crate::api::AppState {
             service: service.clone(),
             dataplane: dataplane.clone(),
+            grpc_calls: grpc_calls.clone(),
         },
         cfg.limits.http,
         auth.clone(),
@@ -230,7 +233,7 @@ pub async fn start_with_kernel(
     tasks.push((
         "grpc",
         tokio::spawn(async move {
-            crate::grpc::serve(grpc, svc, dp, limits, auth, tls, async move {
+            crate::grpc::serve(grpc, svc, dp, limits, auth, tls, grpc_calls, async move {
                 let _ = rx.wait_for(|s| *s).await;
             })
             .await

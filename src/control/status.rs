@@ -11,6 +11,7 @@ use tokio::sync::watch;
 use utoipa::ToSchema;
 
 use crate::control::events::{VrrpReason, VrrpState};
+use crate::dataplane::health::metrics::HealthMetrics;
 use crate::dataplane::health::state::RealServerHealth;
 use crate::dataplane::health::HealthMap;
 
@@ -188,13 +189,15 @@ pub struct VrrpTransition {
 }
 
 /// The data plane's half of the status: watch channels it writes and the API reads (the data
-/// plane's own state, VRRP's, and the health checkers').
+/// plane's own state, VRRP's, and the health checkers'), and the checks' counters for
+/// `/metrics`.
 #[derive(Clone)]
 pub struct StatusBoard {
     started: Instant,
     dataplane: watch::Sender<DataplaneStatus>,
     vrrp: watch::Sender<VrrpStatus>,
     health: watch::Sender<HealthMap>,
+    health_metrics: HealthMetrics,
 }
 
 impl StatusBoard {
@@ -207,6 +210,7 @@ impl StatusBoard {
                 groups: Vec::new(),
             }),
             health: watch::Sender::new(HealthMap::new()),
+            health_metrics: HealthMetrics::default(),
         }
     }
 
@@ -235,6 +239,12 @@ impl StatusBoard {
     /// A receiver of the health map as the checkers' owner publishes it.
     pub fn health_watch(&self) -> watch::Receiver<HealthMap> {
         self.health.subscribe()
+    }
+
+    /// The checks' attempts and latency: the checkers' owner counts into it (a shared handle),
+    /// `/metrics` reads it.
+    pub fn health_metrics(&self) -> HealthMetrics {
+        self.health_metrics.clone()
     }
 
     pub fn health_list(&self) -> Vec<RealServerHealth> {

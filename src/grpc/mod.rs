@@ -6,6 +6,7 @@ pub mod access;
 pub mod convert;
 pub mod events;
 pub mod mask;
+pub mod metrics;
 pub mod server;
 
 use std::future::Future;
@@ -42,8 +43,15 @@ pub async fn serve(
     limits: crate::daemon::Limits,
     auth: crate::control::auth::Auth,
     tls: Option<crate::control::tls::TlsRx>,
+    calls: metrics::GrpcMetrics,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), GrpcError> {
+    let served = metrics::methods_of(&[
+        pb::FILE_DESCRIPTOR_SET,
+        tonic_health::pb::FILE_DESCRIPTOR_SET,
+        tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET,
+        tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET,
+    ])?;
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     health_reporter
         .set_serving::<pb::lbd_server::LbdServer<server::LbdApi>>()
@@ -76,6 +84,9 @@ pub async fn serve(
         // `listener::governed_incoming` relies on; a client that does not answer is dropped.
         .http2_keepalive_interval(Some(std::time::Duration::from_secs(20)))
         .http2_keepalive_timeout(Some(std::time::Duration::from_secs(20)))
+        // Calls by method and code, and their latency (outside the tokens check: a refused
+        // call is counted with its code).
+        .layer(metrics::MetricsLayer::new(calls, served))
         // Tokens and roles (inside the limits: a refused call still counts against them).
         .layer(access::AccessLayer { auth })
         .add_service(health_service)
