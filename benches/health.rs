@@ -99,7 +99,7 @@ fn detection(
             let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
             let port = l.local_addr().expect("addr").port();
             let (tx, mut rx) = tokio::sync::mpsc::channel(4);
-            let mut checkers = lbd::dataplane::health::Checkers::new(tokio::sync::watch::Sender::default(), tx);
+            let mut checkers = lbd::dataplane::health::Checkers::new(tokio::sync::watch::Sender::default(), Default::default(), tx);
             let cfg: lbd::model::Config = serde_json::from_value(serde_json::json!({"virtual_servers": [{
                 "id": 1, "address": "10.0.0.1", "port": 80, "forwarding": "nat", "delay_loop_ms": delay_loop_ms,
                 "real_servers": [{"id": 2 + trial as i64, "address": "127.0.0.1", "port": port,
@@ -261,7 +261,7 @@ fn main() {
     let board = tokio::sync::watch::Sender::default();
     let (tx, _rx) = tokio::sync::mpsc::channel(16);
     let kib = rt.block_on(async {
-        let mut checkers = lbd::dataplane::health::Checkers::new(board, tx);
+        let mut checkers = lbd::dataplane::health::Checkers::new(board, Default::default(), tx);
         let cfg: lbd::model::Config = serde_json::from_value(serde_json::json!({"virtual_servers": [{
             "id": 1, "address": "10.0.0.1", "port": 80, "forwarding": "nat", "delay_loop_ms": 3_600_000,
             "real_servers": addrs.iter().enumerate().map(|(i, a)| serde_json::json!({

@@ -208,10 +208,13 @@ pub async fn start_with_kernel(
         peer_addr = Some(started.addr);
         tasks.extend(started.tasks);
     }
+    // The gRPC server counts its calls here; `/metrics` on the HTTP server shows them.
+    let grpc_calls = crate::grpc::metrics::GrpcMetrics::default();
     let app = crate::api::router_with_auth(
         crate::api::AppState {
             service: service.clone(),
             dataplane: dataplane.clone(),
+            grpc_calls: grpc_calls.clone(),
         },
         cfg.limits.http,
         auth.clone(),
@@ -264,9 +267,20 @@ pub async fn start_with_kernel(
     tasks.push((
         "grpc",
         tokio::spawn(async move {
-            crate::grpc::serve(grpc, svc, dp, limits, auth, tls, async move {
-                let _ = rx.wait_for(|s| *s).await;
-            })
+            crate::grpc::serve(
+                grpc,
+                svc,
+                dp,
+                limits,
+                crate::grpc::Front {
+                    auth,
+                    tls,
+                    calls: grpc_calls,
+                },
+                async move {
+                    let _ = rx.wait_for(|s| *s).await;
+                },
+            )
             .await
             .map_err(|e| e.to_string())
         }),

@@ -55,6 +55,13 @@
 //!   [`kernel::netlink::NetlinkKernel`] turns into IPVS netlink commands.
 //! - The SQLite file is written: [`control::store::Store`], and only there (config commits,
 //!   the data plane's owned services, the events batches).
+//! - A number on `/metrics` comes from: [`api::metrics`], which reads most of them at scrape
+//!   time from the status and the kernel's table; what is counted as it happens is the HTTP
+//!   requests ([`api::metrics::ApiMetrics`], a route layer), the gRPC calls
+//!   ([`grpc::metrics`], a tower layer on the tonic server, handed to the HTTP side in
+//!   [`api::AppState`]) and the health checks' attempts ([`dataplane::health::metrics`]: timed
+//!   in the checker task, sent with its report, counted by the actor's `Checkers::apply` into
+//!   the [`control::status::StatusBoard`]'s `HealthMetrics`).
 //!
 //! # Tasks, threads and channels
 //!

@@ -1,7 +1,8 @@
 //! `GET /metrics` against a running lbd whose data plane has the in-memory kernel: the
 //! exposition parses as OpenMetrics with the Prometheus project's own parser
 //! (`tests/metrics/parse`), follows the naming conventions, and its numbers are the status's and
-//! the kernel table's.
+//! the kernel table's, the health checks' that ran (against listeners of the test's) and the gRPC
+//! calls the test made.
 
 #[path = "support/server.rs"]
 mod support;
@@ -10,6 +11,7 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use lbd::grpc::pb;
 use lbd::ipvs::table::{ServiceCounters, Stats};
 use lbd::kernel::memory::MemoryKernel;
 use serde_json::{json, Value};
@@ -111,6 +113,34 @@ async fn metrics_parse_and_agree_with_the_status_and_the_kernel() {
         }
     });
 
+    // gRPC calls: one that answers, one refused (NOT_FOUND), one of a method lbd does not serve.
+    let mut g = pb::lbd_client::LbdClient::connect(format!("http://{}", running.grpc_addr))
+        .await
+        .unwrap();
+    g.get_status(pb::GetStatusRequest {}).await.unwrap();
+    let e = g
+        .get_virtual_server(pb::GetVirtualServerRequest { id: 9999 })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), tonic::Code::NotFound);
+    let mut raw = tonic::client::Grpc::new(
+        tonic::transport::Channel::from_shared(format!("http://{}", running.grpc_addr))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap(),
+    );
+    raw.ready().await.unwrap();
+    let e = raw
+        .unary::<_, pb::GetIpvsResponse, _>(
+            tonic::Request::new(pb::GetStatusRequest {}),
+            "/lbd.v1.Lbd/NoSuchMethod".parse().unwrap(),
+            tonic_prost::ProstCodec::default(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), tonic::Code::Unimplemented);
+
     let r = c.get(format!("{base}/metrics")).send().await.unwrap();
     assert_eq!(r.status(), 200);
     assert!(
@@ -151,8 +181,12 @@ async fn metrics_parse_and_agree_with_the_status_and_the_kernel() {
         "counter lbd_ipvs_connections",
         "counter lbd_ipvs_in_bytes",
         "gauge lbd_ipvs_destination_active_connections",
+        "counter lbd_health_check_attempts",
+        "histogram lbd_health_check_duration_seconds",
         "counter lbd_http_requests",
         "histogram lbd_http_request_duration_seconds",
+        "counter lbd_grpc_requests",
+        "histogram lbd_grpc_request_duration_seconds",
         "counter process_cpu_seconds",
         "gauge process_resident_memory_bytes",
         "gauge process_open_fds",
@@ -193,6 +227,69 @@ async fn metrics_parse_and_agree_with_the_status_and_the_kernel() {
         ),
         Some(1.0)
     );
+    // The checks that ran: successes against the listener, failures against the closed port
+    // (refused: a failure, not a timeout), each timed.
+    let ok = "{kind=\"tcp\",result=\"success\"}";
+    let failed = "{kind=\"tcp\",result=\"failure\"}";
+    let attempts_ok = sample(&text, &format!("lbd_health_check_attempts_total{ok}")).unwrap();
+    let attempts_failed =
+        sample(&text, &format!("lbd_health_check_attempts_total{failed}")).unwrap();
+    assert!(attempts_ok >= 1.0 && attempts_failed >= 1.0, "{text}");
+    assert_eq!(
+        sample(
+            &text,
+            &format!("lbd_health_check_duration_seconds_count{ok}")
+        ),
+        Some(attempts_ok)
+    );
+    let took = sample(&text, &format!("lbd_health_check_duration_seconds_sum{ok}")).unwrap();
+    // A connect on loopback: more than nothing, well under the 500 ms timeout each.
+    assert!(took > 0.0 && took < 0.5 * attempts_ok, "{took}\n{text}");
+    assert_eq!(
+        sample(
+            &text,
+            "lbd_health_check_duration_seconds_bucket{le=\"+Inf\",kind=\"tcp\",result=\"success\"}"
+        ),
+        Some(attempts_ok)
+    );
+    // The per-real-server state and its age.
+    let age = sample(
+        &text,
+        &format!("lbd_health_state_age_seconds{}", rs(rs_down)),
+    )
+    .unwrap();
+    assert!((0.0..60.0).contains(&age), "{age}");
+
+    // The gRPC calls, by method and code, and their latency.
+    for (method, code) in [
+        ("lbd.v1.Lbd/GetStatus", "OK"),
+        ("lbd.v1.Lbd/GetVirtualServer", "NOT_FOUND"),
+        ("other", "UNIMPLEMENTED"),
+    ] {
+        assert_eq!(
+            sample(
+                &text,
+                &format!("lbd_grpc_requests_total{{method=\"{method}\",code=\"{code}\"}}")
+            ),
+            Some(1.0),
+            "{method} {code}\n{text}"
+        );
+        assert_eq!(
+            sample(
+                &text,
+                &format!("lbd_grpc_request_duration_seconds_count{{method=\"{method}\"}}")
+            ),
+            Some(1.0),
+            "{method}\n{text}"
+        );
+        let s = sample(
+            &text,
+            &format!("lbd_grpc_request_duration_seconds_sum{{method=\"{method}\"}}"),
+        )
+        .unwrap();
+        assert!(s > 0.0 && s < 5.0, "{method}: {s}");
+    }
+
     // One state of the group is 1, the others 0.
     let states: Vec<f64> = text
         .lines()

@@ -3,7 +3,10 @@
 //! Most of it is read at scrape time from what `/api/v1/status` shows (VRRP, health, the data
 //! plane) and from the kernel's IPVS table, so the numbers are the ones the status and
 //! `ipvsadm -Ln --stats` give; nothing else keeps a second count. What only the API sees (its
-//! requests and their latency) is counted as requests pass, in [`ApiMetrics`].
+//! requests and their latency) is counted as requests pass, in [`ApiMetrics`]; the gRPC calls
+//! likewise, by the gRPC server's layer ([`crate::grpc::metrics`], handed in with the
+//! [`AppState`]); the health checks' attempts and their latency by the checkers' owner, into
+//! the status board's [`crate::dataplane::health::metrics::HealthMetrics`].
 
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -89,7 +92,7 @@ pub async fn count(State(m): State<ApiMetrics>, req: Request, next: Next) -> Res
 /// Scrape metrics (read only for `/metrics`)
 ///
 /// Prometheus text exposition format: VRRP, health checks, the data plane and the kernel's IPVS
-/// counters, API requests and the process. Needs the `read` role when lbd asks for tokens.
+/// counters, HTTP and gRPC requests and the process. Needs the `read` role when lbd asks for tokens.
 #[utoipa::path(get, path = "/metrics", tag = "status",
     responses((status = 200, content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8",
         body = String, description = "the metrics")))]
@@ -101,7 +104,12 @@ pub async fn metrics(
     // Where the kernel has no IPVS the table is simply left out.
     let table = state.dataplane.ipvs_view().await.ok();
     let mut text = String::new();
-    let registry = build(&status, table.as_ref(), &api);
+    let counted = Counted {
+        api: &api,
+        grpc: &state.grpc_calls,
+        health: &state.service.status_board().health_metrics(),
+    };
+    let registry = build(&status, table.as_ref(), &counted);
     prometheus_client::encoding::text::encode(&mut text, &registry)
         .map_err(|e| ApiError::internal(&e))?;
     let mut resp = text.into_response();
@@ -253,7 +261,15 @@ where
 
 type GaugeF = Gauge<f64, std::sync::atomic::AtomicU64>;
 
-fn build(status: &Status, table: Option<&IpvsTableView>, api: &ApiMetrics) -> Registry {
+/// What is counted as it happens (rather than read from the status at scrape time).
+struct Counted<'a> {
+    api: &'a ApiMetrics,
+    grpc: &'a crate::grpc::metrics::GrpcMetrics,
+    health: &'a crate::dataplane::health::metrics::HealthMetrics,
+}
+
+fn build(status: &Status, table: Option<&IpvsTableView>, counted: &Counted) -> Registry {
+    let api = counted.api;
     let mut top = Registry::default();
     // The process, under Prometheus' standard names (no lbd_ prefix).
     process(&mut top);
@@ -471,6 +487,18 @@ fn build(status: &Status, table: Option<&IpvsTableView>, api: &ApiMetrics) -> Re
             .collect(),
     );
 
+    reg.register(
+        "health_check_attempts",
+        "Health check attempts (a round's first try and its retries) by check type and result: success, failure or timeout",
+        counted.health.attempts.clone(),
+    );
+    reg.register_with_unit(
+        "health_check_duration",
+        "How long health check attempts took, by check type and result",
+        Unit::Seconds,
+        counted.health.duration.clone(),
+    );
+
     // ---- the kernel's IPVS table (absent where the kernel has no IPVS)
     if let Some(t) = table {
         type StatPick = fn(&crate::ipvs::wire::Stats) -> u64;
@@ -558,6 +586,17 @@ fn build(status: &Status, table: Option<&IpvsTableView>, api: &ApiMetrics) -> Re
         "HTTP request latency by route",
         Unit::Seconds,
         api.latency.clone(),
+    );
+    reg.register(
+        "grpc_requests",
+        "gRPC calls by method and status code",
+        counted.grpc.requests.clone(),
+    );
+    reg.register_with_unit(
+        "grpc_request_duration",
+        "gRPC call latency by method (a stream's whole life)",
+        Unit::Seconds,
+        counted.grpc.duration.clone(),
     );
     top
 }

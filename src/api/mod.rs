@@ -39,13 +39,16 @@ use crate::dataplane::actor::DataplaneHandle;
 use crate::model::Change;
 use error::ApiError;
 
-/// What the handlers reach: the service (configuration, status, events) and the data plane's
-/// handle (the kernel's table). `server::start` builds them in that order and hands both in;
-/// a handler takes the one it needs (`State<Service>` or `State<DataplaneHandle>`).
+/// What the handlers reach: the service (configuration, status, events), the data plane's
+/// handle (the kernel's table) and the gRPC server's call counters (for `/metrics`).
+/// `daemon::start` builds them and hands them in; a handler takes the one it needs
+/// (`State<Service>` or `State<DataplaneHandle>`).
 #[derive(Clone, axum::extract::FromRef)]
 pub struct AppState {
     pub service: Service,
     pub dataplane: DataplaneHandle,
+    /// What the gRPC server counts of its calls (shown by `/metrics`).
+    pub grpc_calls: crate::grpc::metrics::GrpcMetrics,
 }
 
 /// Where the spec is served; `openapi/openapi.json` in the repository is a copy of it.

@@ -11,6 +11,7 @@ use tokio::sync::watch;
 use utoipa::ToSchema;
 
 use crate::control::events::{VrrpReason, VrrpState};
+use crate::dataplane::health::metrics::HealthMetrics;
 use crate::dataplane::health::state::RealServerHealth;
 use crate::dataplane::health::HealthMap;
 
@@ -258,7 +259,8 @@ pub struct HealthDisagreement {
 }
 
 /// The data plane's half of the status: watch channels it writes and the API reads (the data
-/// plane's own state, VRRP's, and the health checkers').
+/// plane's own state, VRRP's, and the health checkers'), and the checks' counters for
+/// `/metrics`.
 #[derive(Clone)]
 pub struct StatusBoard {
     started: Instant,
@@ -266,6 +268,7 @@ pub struct StatusBoard {
     vrrp: watch::Sender<VrrpStatus>,
     health: watch::Sender<HealthMap>,
     sync: watch::Sender<SyncStatus>,
+    health_metrics: HealthMetrics,
 }
 
 impl StatusBoard {
@@ -279,6 +282,7 @@ impl StatusBoard {
             }),
             health: watch::Sender::new(HealthMap::new()),
             sync: watch::Sender::new(SyncStatus::default()),
+            health_metrics: HealthMetrics::default(),
         }
     }
 
@@ -307,6 +311,12 @@ impl StatusBoard {
     /// A receiver of the health map as the checkers' owner publishes it.
     pub fn health_watch(&self) -> watch::Receiver<HealthMap> {
         self.health.subscribe()
+    }
+
+    /// The checks' attempts and latency: the checkers' owner counts into it (a shared handle),
+    /// `/metrics` reads it.
+    pub fn health_metrics(&self) -> HealthMetrics {
+        self.health_metrics.clone()
     }
 
     pub fn health_list(&self) -> Vec<RealServerHealth> {

@@ -278,7 +278,7 @@ pub fn spawn_with_owned(
 ) -> (DataplaneHandle, JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(64);
     let (rtx, reports) = mpsc::channel(REPORTS_QUEUE);
-    let checkers = Checkers::new(board.health_publisher(), rtx);
+    let checkers = Checkers::new(board.health_publisher(), board.health_metrics(), rtx);
     let backoff = cfg.retry_min;
     let vrrp_kernel = Some(kernel.sibling());
     let actor = Actor {

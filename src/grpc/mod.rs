@@ -6,6 +6,7 @@ pub mod access;
 pub mod convert;
 pub mod events;
 pub mod mask;
+pub mod metrics;
 pub mod server;
 
 use std::future::Future;
@@ -34,16 +35,30 @@ pub enum GrpcError {
     Transport(#[from] tonic::transport::Error),
 }
 
+/// What stands in front of the gRPC service: tokens, TLS, and the call counters `/metrics`
+/// shows.
+pub struct Front {
+    pub auth: crate::control::auth::Auth,
+    pub tls: Option<crate::control::tls::TlsRx>,
+    pub calls: metrics::GrpcMetrics,
+}
+
 /// Serves `lbd.v1.Lbd`, `grpc.health.v1.Health` and reflection on `listener` until `shutdown`.
 pub async fn serve(
     listener: TcpListener,
     service: Service,
     dataplane: DataplaneHandle,
     limits: crate::daemon::Limits,
-    auth: crate::control::auth::Auth,
-    tls: Option<crate::control::tls::TlsRx>,
+    front: Front,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), GrpcError> {
+    let Front { auth, tls, calls } = front;
+    let served = metrics::methods_of(&[
+        pb::FILE_DESCRIPTOR_SET,
+        tonic_health::pb::FILE_DESCRIPTOR_SET,
+        tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET,
+        tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET,
+    ])?;
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     health_reporter
         .set_serving::<pb::lbd_server::LbdServer<server::LbdApi>>()
@@ -76,6 +91,9 @@ pub async fn serve(
         // `listener::governed_incoming` relies on; a client that does not answer is dropped.
         .http2_keepalive_interval(Some(std::time::Duration::from_secs(20)))
         .http2_keepalive_timeout(Some(std::time::Duration::from_secs(20)))
+        // Calls by method and code, and their latency (outside the tokens check: a refused
+        // call is counted with its code).
+        .layer(metrics::MetricsLayer::new(calls, served))
         // Tokens and roles (inside the limits: a refused call still counts against them).
         .layer(access::AccessLayer { auth })
         .add_service(health_service)

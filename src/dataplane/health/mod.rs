@@ -9,7 +9,8 @@
 //! - Each task sends a [`Report`] per round to its owner over one mpsc channel; it shares no
 //!   state. The owner hands the reports to [`Checkers::apply`], which keeps the health of every
 //!   checked real server, publishes it on a watch channel (the status reads that), and returns
-//!   the [`Verdict`]s (changes) the data plane acts on. A report from a task that has since been
+//!   the [`Verdict`]s (changes) the data plane acts on. It also counts the round's attempts and
+//!   their latency, timed by the task, into the [`metrics::HealthMetrics`] it was given. A report from a task that has since been
 //!   restarted or stopped is dropped, so a late one cannot undo a newer state.
 //!
 //! Timing, as keepalived's TCP_CHECK: every `delay_loop` a round runs: try, and on failure retry
@@ -24,6 +25,7 @@
 //! server never delays another.
 
 pub mod http;
+pub mod metrics;
 pub mod misc;
 pub mod state;
 pub mod tcp;
@@ -39,6 +41,7 @@ use tokio::task::JoinHandle;
 use crate::control::events::now_unix_ms;
 use crate::model::idmap::IdMap;
 use crate::model::{CheckKind, Config, Id, VirtualServer};
+use metrics::{Attempt, HealthMetrics, Outcome};
 use state::{HealthState, Hysteresis, RealServerHealth};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -212,6 +215,10 @@ pub struct Report {
     pub real_server_id: Id,
     /// Which start of the check sent it (see [`Checkers::apply`]).
     pub generation: u64,
+    /// The check type ([`metrics::kind`]).
+    pub kind: &'static str,
+    /// Each attempt of the round (the first try and the retries), timed where it ran.
+    pub attempts: Vec<Attempt>,
     pub at_unix_ms: u64,
     /// The latency of a successful round.
     pub latency_ms: Option<f64>,
@@ -238,6 +245,8 @@ pub struct Checkers {
     by_vs: IdMap<Vec<Id>>,
     /// The health map: this is its one writer; readers hold receivers.
     health: watch::Sender<HealthMap>,
+    /// Where the reports' attempts are counted (the status board's, for `/metrics`).
+    metrics: HealthMetrics,
     tx: mpsc::Sender<Report>,
     next_generation: u64,
     /// Real servers (virtual server id, real server id) whose checks started since the last
@@ -246,14 +255,19 @@ pub struct Checkers {
 }
 
 impl Checkers {
-    /// Checkers that publish health on `health` and whose tasks report on `tx` (the owner
-    /// receives them and passes them to [`Checkers::apply`]).
-    pub fn new(health: watch::Sender<HealthMap>, tx: mpsc::Sender<Report>) -> Self {
+    /// Checkers that publish health on `health`, count attempts in `metrics`, and whose tasks
+    /// report on `tx` (the owner receives them and passes them to [`Checkers::apply`]).
+    pub fn new(
+        health: watch::Sender<HealthMap>,
+        metrics: HealthMetrics,
+        tx: mpsc::Sender<Report>,
+    ) -> Self {
         Checkers {
             tasks: HashMap::new(),
             synced: IdMap::default(),
             by_vs: IdMap::default(),
             health,
+            metrics,
             tx,
             next_generation: 0,
             started_down: Vec::new(),
@@ -262,13 +276,16 @@ impl Checkers {
 
     /// Folds the tasks' reports into the health map, publishes it once, and returns the
     /// verdicts among them. A report from a task that is no longer the current one for its
-    /// real server (restarted with new settings, or stopped) is dropped: it is old news.
+    /// real server (restarted with new settings, or stopped) is dropped: it is old news (its
+    /// attempts still count in the metrics: they were made).
     pub fn apply(&mut self, reports: impl IntoIterator<Item = Report>) -> Vec<Verdict> {
         let mut verdicts = Vec::new();
         let tasks = &self.tasks;
+        let metrics = &self.metrics;
         self.health.send_if_modified(|map| {
             let mut modified = false;
             for r in reports {
+                metrics.record(r.kind, &r.attempts);
                 let current = tasks
                     .get(&r.real_server_id)
                     .is_some_and(|t| t.generation == r.generation);
@@ -459,21 +476,38 @@ pub async fn attempt(spec: &CheckSpec) -> Result<Option<u32>, CheckError> {
     }
 }
 
+/// What one round gives: the latency of the success and the weight it asks for, or the last
+/// error.
+pub type RoundResult = Result<(Duration, Option<u32>), CheckError>;
+
 /// One round: the first attempt and up to `retry` retries. Returns the latency of the success
 /// (and the weight it asks for), or the last error.
-pub async fn round(spec: &CheckSpec) -> Result<(Duration, Option<u32>), CheckError> {
+pub async fn round(spec: &CheckSpec) -> RoundResult {
+    round_timed(spec).await.0
+}
+
+/// [`round`], with every attempt's duration and outcome (the metrics' latency is measured
+/// here, around the attempt alone: the waits between retries are not in it).
+pub async fn round_timed(spec: &CheckSpec) -> (RoundResult, Vec<Attempt>) {
+    let mut attempts = Vec::with_capacity(1);
     let mut last = CheckError::Io("no attempt".into());
     for i in 0..=spec.retry {
         if i > 0 {
             tokio::time::sleep(spec.delay_before_retry).await;
         }
         let t = Instant::now();
-        match attempt(spec).await {
-            Ok(w) => return Ok((t.elapsed(), w)),
+        let r = attempt(spec).await;
+        let duration = t.elapsed();
+        attempts.push(Attempt {
+            duration,
+            outcome: Outcome::of(&r),
+        });
+        match r {
+            Ok(w) => return (Ok((duration, w)), attempts),
             Err(e) => last = e,
         }
     }
-    Err(last)
+    (Err(last), attempts)
 }
 
 /// One checker task: a round every `delay_loop`, each reported to the owner. It ends when
@@ -483,8 +517,9 @@ async fn run(spec: CheckSpec, generation: u64, initial: HealthState, tx: mpsc::S
     let mut state = initial;
     let mut weight: Option<u32> = None;
     let mut hyst = Hysteresis::new(spec.rise, spec.fall);
+    let kind = metrics::kind(&spec.probe);
     loop {
-        let result = round(&spec).await;
+        let (result, attempts) = round_timed(&spec).await;
         let error = result.as_ref().err().map(|e| e.to_string());
         let changed = hyst.round(state, result.is_ok());
         // A dynamic weight holds until a healthy round says otherwise (keepalived keeps it too).
@@ -507,6 +542,8 @@ async fn run(spec: CheckSpec, generation: u64, initial: HealthState, tx: mpsc::S
         let report = Report {
             real_server_id: spec.real_server_id,
             generation,
+            kind,
+            attempts,
             at_unix_ms: now_unix_ms(),
             latency_ms: result.as_ref().ok().map(|d| d.0.as_secs_f64() * 1e3),
             error,
@@ -539,6 +576,11 @@ mod tests {
         Report {
             real_server_id: 2,
             generation,
+            kind: "tcp",
+            attempts: vec![Attempt {
+                duration: Duration::from_millis(3),
+                outcome: Outcome::Failure,
+            }],
             at_unix_ms: 1_000,
             latency_ms: None,
             error: Some("connect failed: refused".into()),
@@ -558,7 +600,7 @@ mod tests {
         let board = StatusBoard::new(DataplaneStatus::default());
         let mut status = board.health_watch();
         let (tx, mut rx) = mpsc::channel(8);
-        let mut c = Checkers::new(board.health_publisher(), tx.clone());
+        let mut c = Checkers::new(board.health_publisher(), board.health_metrics(), tx.clone());
         c.sync(&cfg());
         assert_eq!(board.health_list()[0].state, HealthState::Up);
         status.mark_unchanged();
@@ -582,13 +624,21 @@ mod tests {
         assert!(c.apply([report(generation, None)]).is_empty());
         assert_eq!(board.health_list()[0].checks, 2);
         assert_eq!(board.health_list()[0].state, HealthState::Down);
+
+        // Each report's attempts are counted on the board, by type and result.
+        let labels = metrics::AttemptLabels {
+            kind: "tcp",
+            result: "failure",
+        };
+        let m = board.health_metrics();
+        assert_eq!(m.attempts.get_or_create(&labels).get(), 2);
     }
 
     #[tokio::test]
     async fn reports_of_a_restarted_or_stopped_check_are_dropped_and_nothing_stops() {
         let board = StatusBoard::new(DataplaneStatus::default());
         let (tx, _rx) = mpsc::channel(8);
-        let mut c = Checkers::new(board.health_publisher(), tx);
+        let mut c = Checkers::new(board.health_publisher(), board.health_metrics(), tx);
         let mut cfg = cfg();
         c.sync(&cfg);
         let old = c.tasks[&2].generation;
