@@ -208,18 +208,30 @@ function renderPair() {
       el("dt", { text: "Up" }), el("dd", { text: uptime(st.uptime_secs) }),
     ),
   );
-  // Peer sync will add `peers` to /api/v1/status; until then there is nothing to show.
-  const peers = Array.isArray(st.peers) ? st.peers : [];
+  // Peer sync: one block per configured peer (`/api/v1/status` `sync`).
+  const sync = st.sync || { peers: [] };
+  const peers = Array.isArray(sync.peers) ? sync.peers : [];
   $("peer-node").replaceChildren(
     el("h3", { text: "Peer" }),
     peers.length
-      ? peers.map((p) => el("dl", {},
-          el("dt", { text: "Node" }), el("dd", { text: p.node || p.name || "?" }),
-          el("dt", { text: "Revision" }), el("dd", { text: p.revision != null ? String(p.revision) : "–" }),
-          el("dt", { text: "VRRP" }),
-          el("dd", {}, (p.vrrp && p.vrrp.groups ? p.vrrp.groups : []).map((g) => el("div", {}, `${g.name} `, vrrpBadge(g.state)))),
+      ? peers.map((p) => el("dl", { class: "peer", dataset: { address: p.address } },
+          el("dt", { text: "Node" }), el("dd", { text: `${p.node || "?"} (${p.address})` }),
+          el("dt", { text: "Link" }),
+          el("dd", {}, el("span", {
+            class: `badge ${p.reachable ? (p.in_sync ? "ok" : "warn") : "bad"}`,
+            text: p.reachable ? (p.in_sync ? "in sync" : "out of sync") : "unreachable",
+          }), p.master ? " master" : "",
+          p.error ? el("div", { class: "err", text: p.error }) : null,
+          p.refused ? el("div", { class: "err", text: `refused: ${p.refused}` }) : null),
+          el("dt", { text: "Revision" }),
+          el("dd", { text: `local ${p.local_revision}, peer ${p.peer_revision != null ? p.peer_revision : "–"}` }),
+          el("dt", { text: "Health" }),
+          el("dd", { text: p.health_disagreements.length
+            ? p.health_disagreements.map((d) => `real server ${d.real_server_id}: ${d.local_up ? "up" : "down"} here, ${d.peer_up ? "up" : "down"} there`).join("; ")
+            : "same view" }),
         ))
-      : el("p", { class: "muted", text: "no peers configured" }),
+      : el("p", { class: "muted", text: "no peers configured (lbd serve --peer)" }),
+    sync.conflicts ? el("p", { class: "err", text: `${sync.conflicts} conflict record(s): GET /api/v1/conflicts` }) : null,
   );
 }
 
@@ -332,6 +344,7 @@ function describe(e) {
     case "vrrp_state_changed": return `${e.group} (VRID ${e.vrid}) ${e.from.toUpperCase()} → ${e.to.toUpperCase()}: ${e.reason.replaceAll("_", " ")}${e.detail ? ` (${e.detail})` : ""}`;
     case "vrrp_reconfigured": return `${e.group} (VRID ${e.vrid}) ${e.in_place ? "reconfigured in place" : "restarted"}: ${e.changes.join(", ")}`;
     case "health_changed": return `${e.target} is ${e.state.toUpperCase()}${e.error ? `: ${e.error}` : ""}`;
+    case "peer_sync": return `peer ${e.peer}: ${e.kind.replaceAll("_", " ")}${e.revision != null ? ` (revision ${e.revision})` : ""}${e.detail ? `: ${e.detail}` : ""}`;
     default: return JSON.stringify(e);
   }
 }
@@ -339,6 +352,7 @@ function describe(e) {
 const KIND = {
   config_committed: "committed", dataplane_applied: "applied", dataplane_degraded: "degraded",
   vrrp_state_changed: "VRRP", vrrp_reconfigured: "VRRP", health_changed: "health",
+  peer_sync: "peer sync",
 };
 
 function renderEvents() {
