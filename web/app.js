@@ -211,10 +211,10 @@ function renderPair() {
   // Peer sync: one block per configured peer (`/api/v1/status` `sync`).
   const sync = st.sync || { peers: [] };
   const peers = Array.isArray(sync.peers) ? sync.peers : [];
-  $("peer-node").replaceChildren(
+  $("peer-node").replaceChildren(...[
     el("h3", { text: "Peer" }),
-    peers.length
-      ? peers.map((p) => el("dl", { class: "peer", dataset: { address: p.address } },
+    ...(peers.length ? [] : [el("p", { class: "muted", text: "no peers configured (lbd serve --peer)" })]),
+    ...peers.map((p) => el("dl", { class: "peer", dataset: { address: p.address } },
           el("dt", { text: "Node" }), el("dd", { text: `${p.node || "?"} (${p.address})` }),
           el("dt", { text: "Link" }),
           el("dd", {}, el("span", {
@@ -229,10 +229,9 @@ function renderPair() {
           el("dd", { text: p.health_disagreements.length
             ? p.health_disagreements.map((d) => `real server ${d.real_server_id}: ${d.local_up ? "up" : "down"} here, ${d.peer_up ? "up" : "down"} there`).join("; ")
             : "same view" }),
-        ))
-      : el("p", { class: "muted", text: "no peers configured (lbd serve --peer)" }),
+        )),
     sync.conflicts ? el("p", { class: "err", text: `${sync.conflicts} conflict record(s): GET /api/v1/conflicts` }) : null,
-  );
+  ].filter((x) => x != null));
 }
 
 function uptime(s) {
