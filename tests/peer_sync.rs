@@ -203,6 +203,24 @@ async fn a_write_on_either_director_reaches_the_other_with_the_same_ids_and_revi
     assert_eq!(sa["peers"][0]["authenticated"], true);
     assert_eq!(sa["peers"][0]["following_us"], true);
     assert_eq!(sa["mode"], "shared_secret");
+    // /metrics: the link as Prometheus sees it.
+    let text = reqwest::get(format!("{}/metrics", a.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let peer = format!("{{peer=\"{}\"}}", addr(b));
+    for line in [
+        format!("lbd_peer_up{peer} 1"),
+        format!("lbd_peer_authenticated{peer} 1"),
+        format!("lbd_peer_in_sync{peer} 1"),
+        format!("lbd_peer_revision{peer} 3"),
+        "lbd_sync_conflicts 0".to_string(),
+        "lbd_sync_catching_up 0".to_string(),
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line} not in:\n{text}");
+    }
     // Events: the reader says it took the peer's configuration.
     let ev = b.get("/api/v1/events").await;
     assert!(

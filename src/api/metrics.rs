@@ -160,6 +160,12 @@ struct GroupErrorLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PeerLabels {
+    /// The peer's address as configured (`--peer`).
+    peer: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RealServerLabels {
     virtual_server_id: i64,
     real_server_id: i64,
@@ -485,6 +491,85 @@ fn build(status: &Status, table: Option<&IpvsTableView>, counted: &Counted) -> R
             .iter()
             .filter_map(|h| h.last_latency_ms.map(|ms| (rl(h), (ms / 1000.0))))
             .collect(),
+    );
+
+    // ---- peer sync
+    let sync = &status.sync;
+    let pl = |p: &crate::control::status::PeerStatus| PeerLabels {
+        peer: p.address.clone(),
+    };
+    let flag = |pick: fn(&crate::control::status::PeerStatus) -> bool| {
+        sync.peers
+            .iter()
+            .map(|p| (pl(p), i64::from(pick(p))))
+            .collect::<Vec<_>>()
+    };
+    family::<_, Gauge>(
+        reg,
+        "peer_up",
+        "1 when the link to the peer is up and its messages authenticate",
+        flag(|p| p.reachable),
+    );
+    family::<_, Gauge>(
+        reg,
+        "peer_authenticated",
+        "1 when the peer's last message authenticated",
+        flag(|p| p.authenticated),
+    );
+    family::<_, Gauge>(
+        reg,
+        "peer_in_sync",
+        "1 when the peer holds this director's revision",
+        flag(|p| p.in_sync),
+    );
+    family::<_, Gauge>(
+        reg,
+        "peer_master",
+        "1 when the peer is VRRP master of at least one group",
+        flag(|p| p.master),
+    );
+    family::<_, Gauge>(
+        reg,
+        "peer_revision",
+        "The peer's configuration revision as last heard",
+        sync.peers
+            .iter()
+            .filter_map(|p| {
+                p.peer_revision
+                    .map(|r| (pl(p), i64::try_from(r).unwrap_or(i64::MAX)))
+            })
+            .collect(),
+    );
+    family::<_, GaugeF>(
+        reg,
+        "peer_last_contact_age_seconds",
+        "Time since the peer's last authenticated message",
+        sync.peers
+            .iter()
+            .filter_map(|p| {
+                p.last_contact_unix_ms
+                    .map(|t| (pl(p), now_ms.saturating_sub(t) as f64 / 1000.0))
+            })
+            .collect(),
+    );
+    family::<_, Gauge>(
+        reg,
+        "peer_health_disagreements",
+        "Real servers this director and the peer see differently (one of them cannot reach it)",
+        sync.peers
+            .iter()
+            .map(|p| (pl(p), p.health_disagreements.len() as i64))
+            .collect(),
+    );
+    reg.register(
+        "sync_conflicts",
+        "Split edits that lost here and are kept as conflict records",
+        gauge(sync.conflicts as i64),
+    );
+    reg.register(
+        "sync_catching_up",
+        "1 while a starting director holds its data plane until its peers are heard",
+        gauge(i64::from(sync.catching_up)),
     );
 
     reg.register(
