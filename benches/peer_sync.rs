@@ -31,6 +31,7 @@ async fn start(dir: &std::path::Path, name: &str, me: u16, peer: u16) -> lbd::da
             peers: vec![format!("127.0.0.1:{peer}")],
             listen: format!("127.0.0.1:{me}").parse().expect("addr"),
             key: lbd::peer::read_key(&secret).expect("key"),
+            tls: None,
             catch_up: Duration::from_secs(3),
         }),
         tls: None,

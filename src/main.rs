@@ -430,6 +430,17 @@ struct ServeArgs {
     /// ignored): it authenticates every peer message. Required with `--peer`.
     #[arg(long, env = "LBD_PEER_SECRET_FILE")]
     peer_secret_file: Option<PathBuf>,
+    /// Mutual TLS on the peer link: the CA every director's certificate chains to (with
+    /// `--peer-cert` and `--peer-key`). A peer's certificate must name the address it is reached
+    /// at (`--peer`). With it, `--peer-secret-file` is optional.
+    #[arg(long, env = "LBD_PEER_CA", requires_all = ["peer_cert", "peer_key"])]
+    peer_ca: Option<PathBuf>,
+    /// This director's certificate on the peer link (PEM, with its chain).
+    #[arg(long, env = "LBD_PEER_CERT", requires_all = ["peer_ca", "peer_key"])]
+    peer_cert: Option<PathBuf>,
+    /// The key of `--peer-cert` (PEM).
+    #[arg(long, env = "LBD_PEER_KEY", requires_all = ["peer_ca", "peer_cert"])]
+    peer_key: Option<PathBuf>,
     /// The longest (ms) a starting director holds its data plane (IPVS and VRRP) until it has
     /// heard from every peer.
     #[arg(long, env = "LBD_PEER_CATCH_UP_MS", default_value_t = 3_000)]
@@ -766,13 +777,27 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let peer = if args.peer.is_empty() {
         None
     } else {
-        let Some(path) = &args.peer_secret_file else {
-            anyhow::bail!("--peer needs --peer-secret-file: the peer link is always authenticated");
+        let tls = match (&args.peer_ca, &args.peer_cert, &args.peer_key) {
+            (Some(ca), Some(cert), Some(key)) => Some(lbd::control::tls::mutual(
+                ca,
+                cert,
+                key,
+                lbd::control::tls::ALPN_GRPC,
+            )?),
+            _ => None,
+        };
+        let key = match (&args.peer_secret_file, &tls) {
+            (Some(path), _) => lbd::peer::read_key(path)?,
+            (None, Some(_)) => lbd::peer::seal::Key::tls_only(),
+            (None, None) => anyhow::bail!(
+                "--peer needs --peer-secret-file or --peer-ca/--peer-cert/--peer-key: the peer link is always authenticated"
+            ),
         };
         Some(lbd::peer::PeerConfig {
             peers: args.peer.clone(),
             listen: args.peer_listen,
-            key: lbd::peer::read_key(path)?,
+            key,
+            tls,
             catch_up: std::time::Duration::from_millis(args.peer_catch_up_ms),
         })
     };

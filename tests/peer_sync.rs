@@ -24,6 +24,8 @@ struct Node {
     peer_port: u16,
     peers: Vec<String>,
     secret: String,
+    /// Mutual TLS: (CA, certificate, key) files; with it, no secret.
+    tls: Option<(PathBuf, PathBuf, PathBuf)>,
     running: Option<lbd::daemon::Running>,
     base: String,
 }
@@ -36,6 +38,7 @@ impl Node {
             peer_port,
             peers: Vec::new(),
             secret: SECRET.into(),
+            tls: None,
             running: None,
             base: String::new(),
         }
@@ -56,10 +59,18 @@ impl Node {
         if peered {
             let secret_file = self.dir.path().join("secret");
             std::fs::write(&secret_file, &self.secret).unwrap();
+            let tls = self.tls.as_ref().map(|(ca, cert, key)| {
+                lbd::control::tls::mutual(ca, cert, key, lbd::control::tls::ALPN_GRPC).unwrap()
+            });
             cfg.peer = Some(lbd::peer::PeerConfig {
                 peers: self.peers.clone(),
                 listen: format!("127.0.0.1:{}", self.peer_port).parse().unwrap(),
-                key: lbd::peer::read_key(&secret_file).unwrap(),
+                key: if tls.is_some() {
+                    lbd::peer::seal::Key::tls_only()
+                } else {
+                    lbd::peer::read_key(&secret_file).unwrap()
+                },
+                tls,
                 catch_up: Duration::from_secs(3),
             });
         }
@@ -480,4 +491,119 @@ async fn lbd_refuses_peers_without_a_secret() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("--peer-secret-file"), "{err}");
+}
+
+/// A CA for the peer link, and a director certificate from it naming 127.0.0.1 (used both as
+/// server and as client).
+struct PeerCa {
+    cert: rcgen::Certificate,
+    key: rcgen::KeyPair,
+    pem: PathBuf,
+}
+
+impl PeerCa {
+    fn new(dir: &std::path::Path, name: &str) -> PeerCa {
+        use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
+        let key = KeyPair::generate().unwrap();
+        let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+        p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        p.distinguished_name.push(DnType::CommonName, name);
+        let cert = p.self_signed(&key).unwrap();
+        let pem = dir.join(format!("{name}.pem"));
+        std::fs::write(&pem, cert.pem()).unwrap();
+        PeerCa { cert, key, pem }
+    }
+
+    /// (CA, certificate, key) files for director `node`.
+    fn director(&self, dir: &std::path::Path, node: &str) -> (PathBuf, PathBuf, PathBuf) {
+        use rcgen::{CertificateParams, DnType, ExtendedKeyUsagePurpose, KeyPair};
+        let key = KeyPair::generate().unwrap();
+        let mut p = CertificateParams::new(vec!["127.0.0.1".to_string()]).unwrap();
+        p.distinguished_name.push(DnType::CommonName, node);
+        p.extended_key_usages = vec![
+            ExtendedKeyUsagePurpose::ServerAuth,
+            ExtendedKeyUsagePurpose::ClientAuth,
+        ];
+        let cert = p.signed_by(&key, &self.cert, &self.key).unwrap();
+        let (c, k) = (
+            dir.join(format!("{node}.pem")),
+            dir.join(format!("{node}.key")),
+        );
+        std::fs::write(&c, cert.pem()).unwrap();
+        std::fs::write(&k, key.serialize_pem()).unwrap();
+        (self.pem.clone(), c, k)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mutual_tls_links_the_pair_and_refuses_a_certificate_from_another_ca() {
+    let pki = tempfile::tempdir().unwrap();
+    let ca = PeerCa::new(pki.path(), "pair-ca");
+    let mut nodes = mesh(&["lk01", "lk02"]);
+    nodes[0].tls = Some(ca.director(pki.path(), "lk01"));
+    nodes[1].tls = Some(ca.director(pki.path(), "lk02"));
+    // No shared secret in this pair: the certificates authenticate.
+    nodes[1].secret = "unrelated-secret-that-is-not-used\n".into();
+    for n in &mut nodes {
+        n.start().await;
+    }
+    nodes[0]
+        .send(
+            reqwest::Method::POST,
+            "/api/v1/virtual-servers",
+            Some(vs(80)),
+        )
+        .await;
+    until(
+        "the write over mutual TLS",
+        Duration::from_secs(3),
+        || async { nodes[1].revision().await == 1 },
+    )
+    .await;
+    let s = nodes[1].sync().await;
+    assert_eq!(s["mode"], "mutual_tls");
+    assert_eq!(s["peers"][0]["authenticated"], true);
+    for n in &mut nodes {
+        n.stop().await;
+    }
+
+    // lk02 comes back with a certificate from another CA: refused, and both say why.
+    let other = PeerCa::new(pki.path(), "other-ca");
+    let (_, cert, key) = other.director(pki.path(), "lk02-foreign");
+    nodes[1].tls = Some((ca.pem.clone(), cert, key));
+    for n in &mut nodes {
+        n.start().await;
+    }
+    nodes[0]
+        .send(
+            reqwest::Method::POST,
+            "/api/v1/virtual-servers",
+            Some(vs(81)),
+        )
+        .await;
+    for n in &nodes {
+        let t0 = Instant::now();
+        loop {
+            let p = n.sync().await["peers"][0].clone();
+            if p["reachable"] == false
+                && p["authenticated"] == false
+                && p["error"].as_str().is_some_and(|e| e.contains("refused"))
+                && p["refused"]
+                    .as_str()
+                    .is_some_and(|e| e.contains("TLS handshake failed"))
+            {
+                break;
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(5),
+                "{}: the refused certificate is not in the status: {p}",
+                n.name
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    assert_eq!(nodes[1].revision().await, 1, "nothing crossed");
+    for n in &mut nodes {
+        n.stop().await;
+    }
 }

@@ -128,15 +128,15 @@ enum Port {
 
 /// The connection as the server reads it: `stream` itself, or `stream` after a TLS handshake
 /// with the acceptor in force now (bounded by `timeout`). A failed handshake is the client's
-/// problem: it is logged at debug level and the connection closed (`None`).
+/// problem: it is logged at debug level and the connection closed (`Err`: why).
 async fn handshake(
     stream: TcpStream,
     tls: Option<&TlsRx>,
     port: Port,
     timeout: Duration,
-) -> Option<Conn> {
+) -> Result<Conn, String> {
     let Some(rx) = tls else {
-        return Some(Conn::Plain(stream));
+        return Ok(Conn::Plain(stream));
     };
     let acceptor = {
         let cur = rx.borrow();
@@ -147,14 +147,14 @@ async fn handshake(
     };
     let peer = stream.peer_addr().ok();
     match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
-        Ok(Ok(s)) => Some(Conn::Tls(Box::new(s))),
+        Ok(Ok(s)) => Ok(Conn::Tls(Box::new(s))),
         Ok(Err(e)) => {
             tracing::debug!(?peer, ?port, error = %e, "TLS handshake failed");
-            None
+            Err(format!("TLS handshake failed: {e}"))
         }
         Err(_) => {
             tracing::debug!(?peer, ?port, "TLS handshake timed out");
-            None
+            Err("TLS handshake timed out".into())
         }
     }
 }
@@ -341,7 +341,7 @@ pub async fn serve_http(
             let _slot: OwnedSemaphorePermit = permit;
             // The handshake runs here, not in the accept loop: a client that never finishes
             // one holds only its own slot, for at most the header timeout.
-            let Some(stream) = handshake(stream, tls.as_ref(), Port::Http, handshake_timeout).await
+            let Ok(stream) = handshake(stream, tls.as_ref(), Port::Http, handshake_timeout).await
             else {
                 return;
             };
@@ -454,6 +454,20 @@ pub fn governed_incoming(
     limits: ConnLimits,
     tls: Option<TlsRx>,
 ) -> impl futures::Stream<Item = io::Result<GovernedStream>> {
+    governed_incoming_reporting(listener, limits, tls, None)
+}
+
+/// A failed TLS handshake: the client's address and why.
+pub type Refusal = (Option<std::net::SocketAddr>, String);
+
+/// Like [`governed_incoming`], telling `refused` about every failed TLS handshake (the peer
+/// link's status says why a peer was refused).
+pub fn governed_incoming_reporting(
+    listener: TcpListener,
+    limits: ConnLimits,
+    tls: Option<TlsRx>,
+    refused: Option<mpsc::Sender<Refusal>>,
+) -> impl futures::Stream<Item = io::Result<GovernedStream>> {
     let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let (tx, rx) = mpsc::channel::<io::Result<GovernedStream>>(64);
     tokio::spawn(async move {
@@ -474,12 +488,22 @@ pub fn governed_incoming(
                     let _ = inner.set_nodelay(true);
                     let tx = tx.clone();
                     let tls = tls.clone();
+                    let refused = refused.clone();
                     tokio::spawn(async move {
-                        let Some(inner) =
-                            handshake(inner, tls.as_ref(), Port::Grpc, limits.header_timeout).await
-                        else {
-                            return;
-                        };
+                        let peer = inner.peer_addr().ok();
+                        let inner =
+                            match handshake(inner, tls.as_ref(), Port::Grpc, limits.header_timeout)
+                                .await
+                            {
+                                Ok(c) => c,
+                                Err(why) => {
+                                    if let Some(r) = refused {
+                                        // A full queue drops the report, never the accept loop.
+                                        let _ = r.try_send((peer, why));
+                                    }
+                                    return;
+                                }
+                            };
                         let s = GovernedStream {
                             inner,
                             _slot: slot,

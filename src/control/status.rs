@@ -211,6 +211,10 @@ pub enum SyncMode {
     Alone,
     /// A shared secret (`--peer-secret-file`) authenticates every message.
     SharedSecret,
+    /// Mutual TLS (`--peer-ca`, `--peer-cert`, `--peer-key`): both ends prove themselves with a
+    /// certificate from the pair's CA, and the link is encrypted (a secret, if also given,
+    /// still authenticates every message).
+    MutualTls,
 }
 
 /// One configured peer.

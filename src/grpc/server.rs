@@ -767,6 +767,7 @@ fn sync_status(s: &crate::control::status::SyncStatus) -> pb::SyncStatus {
         mode: match s.mode {
             SyncMode::Alone => pb::SyncMode::Alone,
             SyncMode::SharedSecret => pb::SyncMode::SharedSecret,
+            SyncMode::MutualTls => pb::SyncMode::MutualTls,
         } as i32,
         catching_up: s.catching_up,
         conflicts: s.conflicts as u64,

@@ -35,6 +35,8 @@ pub struct Link {
     pub index: usize,
     pub address: String,
     pub key: Key,
+    /// Mutual TLS to the peer (its certificate must name the host part of `address`).
+    pub tls: Option<std::sync::Arc<rustls::ClientConfig>>,
     pub service: Service,
     pub dataplane: DataplaneHandle,
     pub board: StatusBoard,
@@ -170,10 +172,38 @@ impl Link {
             .tcp_nodelay(true)
             .http2_keep_alive_interval(Duration::from_secs(10))
             .keep_alive_timeout(Duration::from_secs(10));
-        let channel = endpoint
-            .connect()
-            .await
-            .map_err(|e| LinkError::Connect(source_chain(&e)))?;
+        let channel = match &self.tls {
+            None => endpoint.connect().await,
+            Some(cfg) => {
+                let host = host_of(&self.address).to_string();
+                let name = rustls::pki_types::ServerName::try_from(host.clone())
+                    .map_err(|e| LinkError::Connect(format!("{host}: {e}")))?;
+                let (cfg, addr) = (cfg.clone(), self.address.clone());
+                // tonic's own TLS would build a second crypto stack; this is the rustls one
+                // the front ends use, on tonic's custom-connector hook.
+                let connector = tower::service_fn(move |_: tonic::codegen::http::Uri| {
+                    let (cfg, addr, name) = (cfg.clone(), addr.clone(), name.clone());
+                    async move {
+                        let tcp = tokio::net::TcpStream::connect(addr.as_str()).await?;
+                        tcp.set_nodelay(true)?;
+                        let s = tokio_rustls::TlsConnector::from(cfg)
+                            .connect(name, tcp)
+                            .await?;
+                        Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(s))
+                    }
+                });
+                endpoint.connect_with_connector(connector).await
+            }
+        }
+        .map_err(|e| {
+            let why = source_chain(&e);
+            // A certificate the peer or we refused is an authentication failure.
+            if why.contains("certificate") || why.contains("alert") {
+                LinkError::Refused(why)
+            } else {
+                LinkError::Connect(why)
+            }
+        })?;
         let mut client = pb::peer_client::PeerClient::new(channel)
             .max_decoding_message_size(MAX_MESSAGE)
             .max_encoding_message_size(64 * 1024);
@@ -191,7 +221,18 @@ impl Link {
             Ok(Err(s)) if s.code() == tonic::Code::Unauthenticated => {
                 return Err(LinkError::Refused(s.message().to_string()))
             }
-            Ok(Err(s)) => return Err(LinkError::Stream(s.message().to_string())),
+            Ok(Err(s)) => {
+                let why = source_chain(&s);
+                // With TLS 1.3 the peer refuses our certificate after our side of the
+                // handshake is done: the refusal shows up here, as its alert.
+                return Err(
+                    if self.tls.is_some() && (why.contains("alert") || why.contains("certificate")) {
+                        LinkError::Refused(why)
+                    } else {
+                        LinkError::Stream(why)
+                    },
+                );
+            }
             Ok(Ok(r)) => r.into_inner(),
         };
         let mut want = 1u64;
@@ -389,6 +430,12 @@ fn disagreements(local: &HealthMap, peer: &[(i64, i64, bool)]) -> Vec<HealthDisa
             })
         })
         .collect()
+}
+
+/// The host part of `host:port` (`[v6]:port` too).
+fn host_of(address: &str) -> &str {
+    let host = address.rsplit_once(':').map_or(address, |(h, _)| h);
+    host.trim_start_matches('[').trim_end_matches(']')
 }
 
 /// An error with its sources ("transport error: connection refused").

@@ -53,7 +53,11 @@ pub struct PeerConfig {
     pub peers: Vec<String>,
     /// Where this director serves its peers.
     pub listen: SocketAddr,
+    /// The shared secret; with mutual TLS alone, [`seal::Key::tls_only`].
     pub key: seal::Key,
+    /// Mutual TLS on the link (`--peer-ca`, `--peer-cert`, `--peer-key`): the peers'
+    /// certificates must chain to the CA and name the address they are reached at.
+    pub tls: Option<crate::control::tls::MutualTls>,
     /// The longest a starting director holds its data plane for its peers.
     pub catch_up: Duration,
 }
@@ -110,7 +114,11 @@ pub fn start(
     let addr = listener.local_addr().unwrap_or(cfg.listen);
     let status = board.sync_publisher();
     status.send_replace(SyncStatus {
-        mode: SyncMode::SharedSecret,
+        mode: if cfg.tls.is_some() {
+            SyncMode::MutualTls
+        } else {
+            SyncMode::SharedSecret
+        },
         catching_up: *hold.borrow(),
         peers: cfg
             .peers
@@ -131,10 +139,11 @@ pub fn start(
         stop.clone(),
     );
     let mut rx = stop.clone();
+    let tls = cfg.tls.clone();
     tasks.push((
         "peer server",
         tokio::spawn(async move {
-            server::serve(listener, srv, async move {
+            server::serve(listener, srv, tls, async move {
                 let _ = rx.wait_for(|s| *s).await;
             })
             .await
@@ -147,6 +156,7 @@ pub fn start(
             index,
             address: address.clone(),
             key: cfg.key.clone(),
+            tls: cfg.tls.as_ref().map(|t| t.client.clone()),
             service: service.clone(),
             dataplane: dataplane.clone(),
             board: board.clone(),

@@ -70,6 +70,16 @@ impl Key {
         Ok(Key { keyed })
     }
 
+    /// The key of a link authenticated by mutual TLS alone (no `--peer-secret-file`): a public
+    /// constant, so the MAC only checks integrity and order, and TLS authenticates.
+    pub fn tls_only() -> Key {
+        Key::from_file_contents(b"lbd-peer-v1: authenticated by mutual TLS").unwrap_or_else(|_| {
+            Key {
+                keyed: <Hmac<Sha256> as hmac::digest::KeyInit>::new(&Default::default()),
+            }
+        })
+    }
+
     fn mac(&self, context: Context, nonce: &[u8]) -> Hmac<Sha256> {
         let mut m = self.keyed.clone();
         m.update(context.label());

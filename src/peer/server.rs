@@ -274,13 +274,35 @@ fn is_master(v: &VrrpStatus) -> bool {
     v.groups.iter().any(|g| g.state == VrrpGroupState::Master)
 }
 
-/// Serves `lbd.peer.v1.Peer` on `listener` until `shutdown`.
+/// Serves `lbd.peer.v1.Peer` on `listener` until `shutdown`; over mutual TLS with `tls`, where
+/// a client whose certificate is refused is reported in the status like a bad secret.
 pub async fn serve(
     listener: TcpListener,
     svc: PeerService,
+    tls: Option<crate::control::tls::MutualTls>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), tonic::transport::Error> {
-    tonic::transport::Server::builder()
+    let (refused_tx, mut refused_rx) = mpsc::channel::<crate::control::listener::Refusal>(64);
+    let tls_rx = tls.map(|t| {
+        let acceptor = tokio_rustls::TlsAcceptor::from(t.server);
+        // The peer's certificates are read at start-up (a restart takes new ones).
+        watch::channel(Arc::new(crate::control::tls::ServerTls {
+            http: acceptor.clone(),
+            grpc: acceptor,
+            status: crate::control::tls::TlsStatus {
+                mutual: true,
+                reload_error: None,
+            },
+        }))
+        .1
+    });
+    let reporter = svc.clone();
+    let reports = tokio::spawn(async move {
+        while let Some((remote, why)) = refused_rx.recv().await {
+            reporter.refuse(remote, None, why);
+        }
+    });
+    let r = tonic::transport::Server::builder()
         .http2_keepalive_interval(Some(std::time::Duration::from_secs(10)))
         .http2_keepalive_timeout(Some(std::time::Duration::from_secs(10)))
         .concurrency_limit_per_connection(8)
@@ -292,15 +314,18 @@ pub async fn serve(
         // A peer port faces the network: the same connection cap and idle timeout as the API
         // (a follower's stream carries a keepalive each second, so it is never idle).
         .serve_with_incoming_shutdown(
-            crate::control::listener::governed_incoming(
+            crate::control::listener::governed_incoming_reporting(
                 listener,
                 crate::control::listener::ConnLimits {
                     max_connections: 64,
                     ..Default::default()
                 },
-                None,
+                tls_rx,
+                Some(refused_tx),
             ),
             shutdown,
         )
-        .await
+        .await;
+    reports.abort();
+    r
 }
