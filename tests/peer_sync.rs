@@ -385,6 +385,34 @@ async fn split_edits_follow_the_rule_and_the_loser_is_kept() {
     assert_eq!(list[0]["origin"], "lk02");
     assert_eq!(list[0]["winner_origin"], "lk01");
     assert_eq!(list[0]["revision"], 2);
+    // lk01 won a tie and re-stamped its side as revision 3, so revision 2 names one
+    // configuration on each director and no If-Match of it passes against the other.
+    assert_eq!(list[0]["winner_revision"], 3);
+    assert_eq!(nodes[1].revision().await, 3);
+    // gRPC lists the same record.
+    let mut g = lbd::grpc::pb::lbd_client::LbdClient::connect(format!(
+        "http://{}",
+        nodes[1].running.as_ref().unwrap().grpc_addr
+    ))
+    .await
+    .unwrap();
+    let listed = g
+        .list_conflicts(lbd::grpc::pb::ListConflictsRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .conflicts;
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].origin, "lk02");
+    assert!(!listed[0].changes.is_empty());
+    let st = g
+        .get_status(lbd::grpc::pb::GetStatusRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    let sync = st.sync.unwrap();
+    assert_eq!(sync.conflicts, 1);
+    assert_eq!(sync.peers[0].node.as_deref(), Some("lk01"));
     assert!(nodes[0]
         .get("/api/v1/conflicts")
         .await

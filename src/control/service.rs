@@ -149,7 +149,12 @@ impl Service {
             tracing::warn!(error = %e, "the stored configuration does not validate");
         }
         let next_id = loaded.next_id.max(loaded.snapshot.config.max_id() + 1);
-        let lineage = Lineage::from_entries(loaded.lineage);
+        let mut lineage = Lineage::from_entries(loaded.lineage);
+        // A revision made before peer sync recorded no origin: it is this director's own.
+        let rev = loaded.snapshot.revision;
+        if rev > 0 && lineage.id_of(rev).origin.is_empty() {
+            lineage.push(RevisionId::new(rev, node.clone()));
+        }
         let conflicts = store.conflicts().await?.len();
         let snapshot = Arc::new(loaded.snapshot);
         Ok(Service {
@@ -708,6 +713,9 @@ pub enum Adopted {
     Ahead,
     /// A split edit that this director won; the peer keeps its side as a conflict.
     WonSplit,
+    /// A split edit at equal revisions that the peer won by name: its re-stamped revision, one
+    /// higher, is taken when it comes.
+    TieLost,
     /// This director took the peer's configuration: a fast-forward, or a split edit it lost
     /// (`conflict`: its own side was kept as a conflict record).
     Took {
@@ -761,8 +769,51 @@ impl Service {
         ) {
             Decision::InSync => return Ok(Adopted::InSync),
             Decision::Ahead => return Ok(Adopted::Ahead),
-            Decision::Split { peer_wins: false } => return Ok(Adopted::WonSplit),
+            Decision::Split { peer_wins: false } => {
+                // A tie won by name: the loser would take the winner's configuration under
+                // the revision number it already used for its own, and an `If-Match` of that
+                // number would then pass against other content. One more revision (the same
+                // configuration) makes the winner's tip strictly higher.
+                if peer.tip.revision == current.revision {
+                    let snap = Arc::new(Snapshot {
+                        revision: current.revision + 1,
+                        config: current.config.clone(),
+                    });
+                    let made = RevisionId::new(snap.revision, self.inner.node.clone());
+                    self.inner
+                        .store
+                        .commit(
+                            current.revision,
+                            &snap,
+                            &[],
+                            state.next_id,
+                            &CommitRecord {
+                                lineage: std::slice::from_ref(&made),
+                                conflict: None,
+                            },
+                        )
+                        .await?;
+                    state.lineage.push(made);
+                    self.publish(&state, snap.clone());
+                    self.inner.events.publish(EventKind::ConfigCommitted {
+                        revision: snap.revision,
+                        changes: 0,
+                    });
+                    tracing::info!(
+                        revision = snap.revision,
+                        peer = %peer.node,
+                        "split edit won at equal revisions: re-stamped as a new revision"
+                    );
+                }
+                return Ok(Adopted::WonSplit);
+            }
             Decision::FastForward => false,
+            // A tie lost by name: the winner re-stamps its side one revision higher when it
+            // hears ours (see above), and that one is taken; taking this one would give the
+            // revision number this director used for its own side to other content.
+            Decision::Split { peer_wins: true } if peer.tip.revision == current.revision => {
+                return Ok(Adopted::TieLost)
+            }
             Decision::Split { peer_wins: true } => true,
         };
         let mut cfg = peer.config;

@@ -226,7 +226,8 @@ impl Link {
                 // With TLS 1.3 the peer refuses our certificate after our side of the
                 // handshake is done: the refusal shows up here, as its alert.
                 return Err(
-                    if self.tls.is_some() && (why.contains("alert") || why.contains("certificate")) {
+                    if self.tls.is_some() && (why.contains("alert") || why.contains("certificate"))
+                    {
                         LinkError::Refused(why)
                     } else {
                         LinkError::Stream(why)
@@ -372,6 +373,10 @@ impl Link {
         match self.service.adopt(state).await {
             Ok(Adopted::InSync) => self.status(|p| p.in_sync = true),
             Ok(Adopted::Ahead) => self.status(|p| p.in_sync = false),
+            Ok(Adopted::TieLost) => {
+                tracing::info!(peer = %self.address, revision = tip_revision, "split edit at equal revisions lost by name: waiting for the peer's re-stamped revision");
+                self.status(|p| p.in_sync = false);
+            }
             Ok(Adopted::WonSplit) => {
                 tracing::warn!(peer = %self.address, "split edit: ours wins; the peer keeps its side as a conflict record");
                 self.status(|p| p.in_sync = false);
