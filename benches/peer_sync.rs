@@ -23,12 +23,7 @@ fn free_port() -> u16 {
         .unwrap_or(0)
 }
 
-async fn start(
-    dir: &std::path::Path,
-    name: &str,
-    me: u16,
-    peer: u16,
-) -> lbd::daemon::Running {
+async fn start(dir: &std::path::Path, name: &str, me: u16, peer: u16) -> lbd::daemon::Running {
     let secret = dir.join(format!("{name}.secret"));
     std::fs::write(&secret, SECRET).expect("secret");
     let cfg = lbd::daemon::ServerConfig {
@@ -106,7 +101,9 @@ async fn edits(
     for i in 0..n {
         let t0 = Instant::now();
         let r: Value = c
-            .patch(format!("{base}/api/v1/virtual-servers/{vs}/real-servers/{rs}"))
+            .patch(format!(
+                "{base}/api/v1/virtual-servers/{vs}/real-servers/{rs}"
+            ))
             .header("content-type", "application/merge-patch+json")
             .body(json!({"weight": 2 + (i % 50)}).to_string())
             .send()
