@@ -510,6 +510,8 @@ fn a_dead_real_server_leaves_both_directors_tables_within_the_check_bound() {
     );
     let p = peer0(&t, &b);
     assert_eq!(p["master"], true, "{p}");
+    assert_eq!(a.state(&t), "master");
+    assert_eq!(b.state(&t), "backup");
 
     // The route goes: the disagreement clears.
     let out = t.exec(
