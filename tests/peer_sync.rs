@@ -11,11 +11,23 @@ use serde_json::{json, Value};
 
 const SECRET: &str = "a-shared-secret-of-the-pair-0123456789\n";
 
-/// A free port on 127.0.0.1 (bound and released: the peers must know each other's address
-/// before either starts).
+/// A free port on 127.0.0.1 for a peer listener (the peers must know each other's address
+/// before either starts). Taken below the kernel's ephemeral range (32768 and up), so no
+/// server's own `127.0.0.1:0` bind can take it between this check and the peer's bind.
 fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let seed = std::process::id() ^ std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    loop {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = 20_000 + (seed.wrapping_add(n.wrapping_mul(7_919)) % 12_000) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 struct Node {

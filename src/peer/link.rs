@@ -340,36 +340,17 @@ impl Link {
     async fn on_state(&self, s: pb::State) {
         let peer_node = s.node.clone();
         self.status(|p| p.node = Some(peer_node.clone()));
-        let lineage = Lineage::from_entries(
-            s.lineage
-                .iter()
-                .map(|e| RevisionId::new(e.revision, e.origin.clone()))
-                .collect(),
-        );
-        let tip = s
-            .lineage
-            .last()
-            .map(|e| RevisionId::new(e.revision, e.origin.clone()))
-            .unwrap_or_else(|| RevisionId::new(0, ""));
-        let tip_revision = tip.revision;
-        self.status(|p| p.peer_revision = Some(tip_revision));
-        let config: Config = match serde_json::from_slice(&s.config_json) {
-            Ok(c) => c,
-            Err(e) => {
-                let why = format!("the peer's revision {tip_revision} does not parse here: {e}");
+        let state = match parse_state(s) {
+            Ok(st) => st,
+            Err(why) => {
                 tracing::warn!(peer = %self.address, "{why}");
                 self.status(|p| p.error = Some(why.clone()));
-                self.event(PeerSyncKind::Rejected, Some(tip_revision), Some(why));
+                self.event(PeerSyncKind::Rejected, None, Some(why));
                 return;
             }
         };
-        let state = PeerState {
-            node: s.node,
-            tip,
-            lineage,
-            next_id: i64::try_from(s.next_id).unwrap_or(0),
-            config,
-        };
+        let tip_revision = state.tip.revision;
+        self.status(|p| p.peer_revision = Some(tip_revision));
         match self.service.adopt(state).await {
             Ok(Adopted::InSync) => self.status(|p| p.in_sync = true),
             Ok(Adopted::Ahead) => self.status(|p| p.in_sync = false),
@@ -417,6 +398,60 @@ impl Link {
     }
 }
 
+/// The largest id a peer may use: JSON readers (the dashboard) hold ids as doubles, and the id
+/// counter must never overflow.
+const MAX_ID: i64 = 1 << 53;
+
+/// A peer's `State` as the service takes it, or why not: the tip is the newest revision in its
+/// lineage, only the newest `LINEAGE_LEN` entries count (a peer cannot make this director sort
+/// millions), and ids must be positive and below [`MAX_ID`] (the service's validation checks
+/// everything else, as for any write).
+pub fn parse_state(s: pb::State) -> Result<PeerState, String> {
+    let keep = s
+        .lineage
+        .len()
+        .saturating_sub(crate::control::replication::LINEAGE_LEN);
+    let entries: Vec<RevisionId> = s.lineage[keep..]
+        .iter()
+        .map(|e| RevisionId::new(e.revision, e.origin.clone()))
+        .collect();
+    let tip = entries
+        .iter()
+        .max_by_key(|e| e.revision)
+        .cloned()
+        .unwrap_or_else(|| RevisionId::new(0, ""));
+    let config: Config = serde_json::from_slice(&s.config_json).map_err(|e| {
+        format!(
+            "the peer's revision {} does not parse here: {e}",
+            tip.revision
+        )
+    })?;
+    let ids = config
+        .virtual_servers
+        .iter()
+        .flat_map(|v| std::iter::once(v.id).chain(v.real_servers.iter().map(|r| r.id)));
+    let ids = ids.chain(config.vrrp_groups.iter().map(|g| g.id));
+    for id in ids {
+        if !(1..MAX_ID).contains(&id) {
+            return Err(format!(
+                "the peer's revision {} has the id {id}, out of 1..2^53",
+                tip.revision
+            ));
+        }
+    }
+    let next_id = i64::try_from(s.next_id)
+        .ok()
+        .filter(|n| *n <= MAX_ID)
+        .ok_or_else(|| format!("the peer's next id {} is out of range", s.next_id))?;
+    Ok(PeerState {
+        node: s.node,
+        tip,
+        lineage: Lineage::from_entries(entries),
+        next_id,
+        config,
+    })
+}
+
 fn is_master(v: &VrrpStatus) -> bool {
     v.groups.iter().any(|g| g.state == VrrpGroupState::Master)
 }
@@ -453,4 +488,74 @@ fn source_chain(e: &dyn std::error::Error) -> String {
         cur = c.source();
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(lineage: &[(u64, &str)], next_id: u64, config: &str) -> pb::State {
+        pb::State {
+            node: "lk01".into(),
+            lineage: lineage
+                .iter()
+                .map(|&(revision, origin)| pb::RevisionId {
+                    revision,
+                    origin: origin.into(),
+                })
+                .collect(),
+            next_id,
+            config_json: config.as_bytes().to_vec(),
+        }
+    }
+
+    const ONE: &str = r#"{"virtual_servers":[{"id":1,"address":"192.168.10.100","port":80,
+        "real_servers":[{"id":2,"address":"192.168.10.103"}]}]}"#;
+
+    #[test]
+    fn the_tip_is_the_newest_revision_whatever_the_order() {
+        let s = parse_state(state(&[(3, "b"), (5, "a"), (4, "b")], 3, ONE)).unwrap();
+        assert_eq!(s.tip, RevisionId::new(5, "a"));
+        assert_eq!(s.config.virtual_servers[0].real_servers[0].id, 2);
+        assert_eq!(s.next_id, 3);
+        let empty = parse_state(state(&[], 1, "{}")).unwrap();
+        assert_eq!(empty.tip, RevisionId::new(0, ""));
+    }
+
+    #[test]
+    fn ids_out_of_range_and_bad_json_are_refused() {
+        let neg = ONE.replace(r#""id":2"#, r#""id":-7"#);
+        assert!(parse_state(state(&[(1, "a")], 3, &neg))
+            .unwrap_err()
+            .contains("-7"));
+        let huge = ONE.replace(r#""id":1,"#, r#""id":9007199254740993,"#);
+        assert!(parse_state(state(&[(1, "a")], 3, &huge)).is_err());
+        assert!(parse_state(state(&[(1, "a")], u64::MAX, ONE))
+            .unwrap_err()
+            .contains("next id"));
+        assert!(
+            parse_state(state(&[(1, "a")], 3, "{\"virtual_servers\": 5}"))
+                .unwrap_err()
+                .contains("does not parse")
+        );
+    }
+
+    #[test]
+    fn only_the_newest_lineage_entries_count() {
+        let long: Vec<(u64, &str)> = (1..=5_000).map(|r| (r, "a")).collect();
+        let s = parse_state(state(&long, 3, "{}")).unwrap();
+        assert_eq!(s.tip.revision, 5_000);
+        assert_eq!(
+            s.lineage.entries().count(),
+            crate::control::replication::LINEAGE_LEN
+        );
+        assert!(!s.lineage.contains(&RevisionId::new(1, "a")));
+    }
+
+    #[test]
+    fn host_of_strips_the_port_and_brackets() {
+        assert_eq!(host_of("192.168.10.102:7946"), "192.168.10.102");
+        assert_eq!(host_of("[fd00::2]:7946"), "fd00::2");
+        assert_eq!(host_of("lk02.example:7946"), "lk02.example");
+    }
 }
