@@ -788,7 +788,7 @@ async fn every_write_documents_its_errors() {
             }
         }
     }
-    // POST/PUT/PATCH/DELETE of the resources, the node entries, the config and the IPVS
-    // timeouts (PUT, PATCH).
-    assert_eq!(writes, 18);
+    // POST/PUT/PATCH/DELETE of the resources, the node entries, the config, the IPVS
+    // timeouts (PUT, PATCH) and re-applying a conflict record.
+    assert_eq!(writes, 19);
 }
