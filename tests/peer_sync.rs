@@ -132,6 +132,26 @@ impl Node {
             .unwrap()
     }
 
+    /// Creates the virtual server `vs(port)` here.
+    async fn post_vs(&self, port: u16) -> Value {
+        self.send(
+            reqwest::Method::POST,
+            "/api/v1/virtual-servers",
+            Some(vs(port)),
+        )
+        .await
+    }
+
+    /// Waits until this director is at `revision`.
+    async fn at(&self, revision: u64, limit: Duration) -> Duration {
+        until(
+            &format!("{} at revision {revision}", self.name),
+            limit,
+            || async { self.revision().await == revision },
+        )
+        .await
+    }
+
     async fn sync(&self) -> Value {
         self.get("/api/v1/status").await["sync"].clone()
     }
@@ -265,13 +285,7 @@ async fn three_directors_converge_and_a_returning_one_catches_up() {
     for n in &mut nodes {
         n.start().await;
     }
-    nodes[2]
-        .send(
-            reqwest::Method::POST,
-            "/api/v1/virtual-servers",
-            Some(vs(80)),
-        )
-        .await;
+    nodes[2].post_vs(80).await;
     for n in &nodes[..2] {
         until(
             "lk03's write everywhere",
@@ -282,20 +296,8 @@ async fn three_directors_converge_and_a_returning_one_catches_up() {
     }
     // lk02 goes away; two writes happen meanwhile.
     nodes[1].stop().await;
-    nodes[0]
-        .send(
-            reqwest::Method::POST,
-            "/api/v1/virtual-servers",
-            Some(vs(81)),
-        )
-        .await;
-    nodes[2]
-        .send(
-            reqwest::Method::POST,
-            "/api/v1/virtual-servers",
-            Some(vs(82)),
-        )
-        .await;
+    nodes[0].post_vs(81).await;
+    nodes[2].post_vs(82).await;
     until("lk01 and lk03 agree", Duration::from_secs(2), || async {
         nodes[0].revision().await == 3 && nodes[2].revision().await == 3
     })
@@ -337,19 +339,8 @@ async fn split_edits_follow_the_rule_and_the_loser_is_kept() {
     for n in &mut nodes {
         n.start().await;
     }
-    nodes[0]
-        .send(
-            reqwest::Method::POST,
-            "/api/v1/virtual-servers",
-            Some(vs(80)),
-        )
-        .await;
-    until(
-        "the first write on lk02",
-        Duration::from_secs(2),
-        || async { nodes[1].revision().await == 1 },
-    )
-    .await;
+    nodes[0].post_vs(80).await;
+    nodes[1].at(1, Duration::from_secs(2)).await;
     // Cut apart: each runs alone and is edited once (both reach revision 2).
     for n in &mut nodes {
         n.stop().await;
@@ -357,20 +348,8 @@ async fn split_edits_follow_the_rule_and_the_loser_is_kept() {
     for n in &mut nodes {
         n.start_with(false).await;
     }
-    nodes[0]
-        .send(
-            reqwest::Method::POST,
-            "/api/v1/virtual-servers",
-            Some(vs(81)),
-        )
-        .await;
-    nodes[1]
-        .send(
-            reqwest::Method::POST,
-            "/api/v1/virtual-servers",
-            Some(vs(82)),
-        )
-        .await;
+    nodes[0].post_vs(81).await;
+    nodes[1].post_vs(82).await;
     let lost = nodes[1].config().await;
     for n in &mut nodes {
         n.stop().await;
@@ -485,13 +464,7 @@ async fn a_peer_with_the_wrong_secret_is_refused_on_both_sides() {
     for n in &mut nodes {
         n.start().await;
     }
-    nodes[0]
-        .send(
-            reqwest::Method::POST,
-            "/api/v1/virtual-servers",
-            Some(vs(80)),
-        )
-        .await;
+    nodes[0].post_vs(80).await;
     for n in &nodes {
         until(
             "the refusal in the status",
@@ -588,19 +561,8 @@ async fn mutual_tls_links_the_pair_and_refuses_a_certificate_from_another_ca() {
     for n in &mut nodes {
         n.start().await;
     }
-    nodes[0]
-        .send(
-            reqwest::Method::POST,
-            "/api/v1/virtual-servers",
-            Some(vs(80)),
-        )
-        .await;
-    until(
-        "the write over mutual TLS",
-        Duration::from_secs(3),
-        || async { nodes[1].revision().await == 1 },
-    )
-    .await;
+    nodes[0].post_vs(80).await;
+    nodes[1].at(1, Duration::from_secs(3)).await;
     let s = nodes[1].sync().await;
     assert_eq!(s["mode"], "mutual_tls");
     assert_eq!(s["peers"][0]["authenticated"], true);
@@ -615,13 +577,7 @@ async fn mutual_tls_links_the_pair_and_refuses_a_certificate_from_another_ca() {
     for n in &mut nodes {
         n.start().await;
     }
-    nodes[0]
-        .send(
-            reqwest::Method::POST,
-            "/api/v1/virtual-servers",
-            Some(vs(81)),
-        )
-        .await;
+    nodes[0].post_vs(81).await;
     for n in &nodes {
         let t0 = Instant::now();
         loop {

@@ -626,31 +626,9 @@ impl Service {
             });
         }
 
-        let snap = Arc::new(Snapshot {
-            revision: current.revision + 1,
-            config: cfg,
-        });
-        let made = RevisionId::new(snap.revision, self.inner.node.clone());
-        self.inner
-            .store
-            .commit(
-                current.revision,
-                &snap,
-                &changes,
-                ids.next_id,
-                &CommitRecord {
-                    lineage: std::slice::from_ref(&made),
-                    conflict: None,
-                },
-            )
+        let snap = self
+            .commit_own(&mut state, current.revision, cfg, &changes, ids.next_id)
             .await?;
-        state.next_id = ids.next_id;
-        state.lineage.push(made);
-        self.publish(&state, snap.clone());
-        self.inner.events.publish(EventKind::ConfigCommitted {
-            revision: snap.revision,
-            changes: changes.len(),
-        });
         tracing::info!(
             revision = snap.revision,
             changes = changes.len(),
@@ -741,6 +719,44 @@ pub struct Conflict {
 }
 
 impl Service {
+    /// Commits `cfg` as this director's next revision after `base` (`changes` turn one into
+    /// the other), records it as its own, and publishes it.
+    async fn commit_own(
+        &self,
+        state: &mut WriteState,
+        base: u64,
+        cfg: Config,
+        changes: &[Change],
+        next_id: Id,
+    ) -> Result<Arc<Snapshot>, ServiceError> {
+        let snap = Arc::new(Snapshot {
+            revision: base + 1,
+            config: cfg,
+        });
+        let made = RevisionId::new(snap.revision, self.inner.node.clone());
+        self.inner
+            .store
+            .commit(
+                base,
+                &snap,
+                changes,
+                next_id,
+                &CommitRecord {
+                    lineage: std::slice::from_ref(&made),
+                    conflict: None,
+                },
+            )
+            .await?;
+        state.next_id = next_id;
+        state.lineage.push(made);
+        self.publish(state, snap.clone());
+        self.inner.events.publish(EventKind::ConfigCommitted {
+            revision: snap.revision,
+            changes: changes.len(),
+        });
+        Ok(snap)
+    }
+
     /// Publishes a committed snapshot to the data plane, the front ends and the peer link.
     fn publish(&self, state: &WriteState, snap: Arc<Snapshot>) {
         self.inner.replica.send_replace(Arc::new(Replica {
@@ -775,30 +791,16 @@ impl Service {
                 // number would then pass against other content. One more revision (the same
                 // configuration) makes the winner's tip strictly higher.
                 if peer.tip.revision == current.revision {
-                    let snap = Arc::new(Snapshot {
-                        revision: current.revision + 1,
-                        config: current.config.clone(),
-                    });
-                    let made = RevisionId::new(snap.revision, self.inner.node.clone());
-                    self.inner
-                        .store
-                        .commit(
+                    let next_id = state.next_id;
+                    let snap = self
+                        .commit_own(
+                            &mut state,
                             current.revision,
-                            &snap,
+                            current.config.clone(),
                             &[],
-                            state.next_id,
-                            &CommitRecord {
-                                lineage: std::slice::from_ref(&made),
-                                conflict: None,
-                            },
+                            next_id,
                         )
                         .await?;
-                    state.lineage.push(made);
-                    self.publish(&state, snap.clone());
-                    self.inner.events.publish(EventKind::ConfigCommitted {
-                        revision: snap.revision,
-                        changes: 0,
-                    });
                     tracing::info!(
                         revision = snap.revision,
                         peer = %peer.node,

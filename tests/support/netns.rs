@@ -141,16 +141,21 @@ impl Topology {
         ip(&["-n", &ns, "link", "set", "lo", "up"]).expect("lo up");
     }
 
-    /// Takes `host`'s switch port down (or up again): for the host, as if its cable were
-    /// pulled.
-    pub fn set_port(&self, host: &str, up: bool) {
+    /// The switch's port that `host` is plugged into.
+    fn port_of(&self, host: &str) -> String {
         let ns = self.ns(host);
         let i = self
             .hosts
             .iter()
             .position(|h| *h == ns)
             .expect("a host of this topology");
-        let port = format!("p{}", i + 1);
+        format!("p{}", i + 1)
+    }
+
+    /// Takes `host`'s switch port down (or up again): for the host, as if its cable were
+    /// pulled.
+    pub fn set_port(&self, host: &str, up: bool) {
+        let port = self.port_of(host);
         let state = if up { "up" } else { "down" };
         ip(&["-n", &self.bridge, "link", "set", &port, state]).expect("switch port");
     }
@@ -159,13 +164,7 @@ impl Topology {
     /// partition the host cannot see as a pulled cable (the bridge port's state goes to
     /// disabled, or back to forwarding; `ip link ... bridge_slave state` does not take it).
     pub fn set_partitioned(&self, host: &str, cut: bool) {
-        let ns = self.ns(host);
-        let i = self
-            .hosts
-            .iter()
-            .position(|h| *h == ns)
-            .expect("a host of this topology");
-        let port = format!("p{}", i + 1);
+        let port = self.port_of(host);
         let state = if cut { "0" } else { "3" };
         let out = Command::new("ip")
             .args([

@@ -214,22 +214,7 @@ impl Director {
             extra: Vec::new(),
         };
         d.spawn(t);
-        let path = dir.join(format!("{}.conf", conf.router_id));
-        std::fs::write(&path, conf.render()).expect("write conf");
-        let out = d.ctl_raw(
-            t,
-            &[
-                "import-keepalived",
-                path.to_str().unwrap_or_default(),
-                "--node-name",
-                &conf.router_id,
-            ],
-        );
-        assert!(
-            out.status.success(),
-            "import into {host}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        d.import(t, conf);
         d
     }
 
