@@ -87,6 +87,15 @@ pub struct VrrpStatus {
     pub groups: Vec<VrrpGroupStatus>,
 }
 
+impl VrrpStatus {
+    /// Whether this director is VRRP master of at least one group (peer sync's health rule).
+    pub fn master_of_any(&self) -> bool {
+        self.groups
+            .iter()
+            .any(|g| g.state == VrrpGroupState::Master)
+    }
+}
+
 /// How the VRRP advert thread is scheduled.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]

@@ -19,9 +19,7 @@ use super::{MAX_MESSAGE, PROTOCOL, SILENCE};
 use crate::control::events::{now_unix_ms, EventKind, PeerSyncKind};
 use crate::control::replication::{Lineage, RevisionId};
 use crate::control::service::{Adopted, PeerState, Service};
-use crate::control::status::{
-    HealthDisagreement, PeerStatus, StatusBoard, VrrpGroupState, VrrpStatus,
-};
+use crate::control::status::{HealthDisagreement, PeerStatus, StatusBoard};
 use crate::dataplane::actor::{DataplaneHandle, PeerVerdicts};
 use crate::dataplane::health::state::HealthState;
 use crate::dataplane::health::HealthMap;
@@ -238,13 +236,18 @@ impl Link {
         };
         let mut want = 1u64;
         let mut view = PeerHealthView::default();
-        let mut sent: Option<Option<Vec<(i64, i64, bool)>>> = None;
+        // Whether the data plane was last told to use this peer's verdicts (None: not told yet).
+        let mut using: Option<bool> = None;
         let mut vrrp = self.board.vrrp_watch();
         let mut health = self.board.health_watch();
         // The link is down when nothing authentic arrived for SILENCE (the other branches wake
         // the loop often, so the bound is a deadline, not a timeout per wait).
         let mut heard = tokio::time::Instant::now();
         loop {
+            // What woke the loop decides what to recompute: VRRP status moves with every
+            // advert, so it only re-decides whose verdicts the table uses.
+            let mut verdicts_moved = false;
+            let mut health_moved = false;
             let sealed = tokio::select! {
                 m = stream.message() => match m {
                     Err(s) => return Err(LinkError::Stream(s.message().to_string())),
@@ -256,7 +259,7 @@ impl Link {
                 }
                 // Our own VRRP state or verdicts moved: the health rule may switch sides.
                 r = vrrp.changed() => { r.ok(); None }
-                r = health.changed() => { r.ok(); None }
+                r = health.changed() => { r.ok(); health_moved = true; None }
             };
             if let Some(sealed) = sealed {
                 let payload = self
@@ -290,6 +293,7 @@ impl Link {
                         }
                     }
                     Some(Body::Health(h)) => {
+                        verdicts_moved = true;
                         view.master = h.master;
                         view.verdicts = h
                             .verdicts
@@ -317,23 +321,24 @@ impl Link {
                 }
             }
             // The verdicts the data plane should use from this peer, sent when they change.
-            let use_peer = view.master && !is_master(&vrrp.borrow());
-            let wanted = use_peer.then(|| view.verdicts.clone());
-            if sent.as_ref() != Some(&wanted) {
+            let use_peer = view.master && !vrrp.borrow().master_of_any();
+            if using != Some(use_peer) || (use_peer && verdicts_moved) {
                 self.dataplane
                     .peer_verdicts(PeerVerdicts {
                         peer: self.address.clone(),
-                        verdicts: wanted.clone(),
+                        verdicts: use_peer.then(|| view.verdicts.clone()),
                     })
                     .await
                     .ok();
-                sent = Some(wanted);
+                using = Some(use_peer);
             }
-            let disagreements = disagreements(&health.borrow(), &view.verdicts);
-            self.status(|p| {
-                p.master = view.master;
-                p.health_disagreements = disagreements;
-            });
+            if verdicts_moved || health_moved {
+                let disagreements = disagreements(&health.borrow(), &view.verdicts);
+                self.status(|p| {
+                    p.master = view.master;
+                    p.health_disagreements = disagreements;
+                });
+            }
         }
     }
 
@@ -450,10 +455,6 @@ pub fn parse_state(s: pb::State) -> Result<PeerState, String> {
         next_id,
         config,
     })
-}
-
-fn is_master(v: &VrrpStatus) -> bool {
-    v.groups.iter().any(|g| g.state == VrrpGroupState::Master)
 }
 
 /// Real servers the two directors' own checks see differently.

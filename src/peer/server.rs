@@ -14,7 +14,7 @@ use super::pb::{self, peer_message::Body, Sealed};
 use super::seal::{Context, Key};
 use super::{KEEPALIVE, MAX_MESSAGE, PROTOCOL};
 use crate::control::service::{Replica, Service};
-use crate::control::status::{StatusBoard, VrrpGroupState, VrrpStatus};
+use crate::control::status::StatusBoard;
 use crate::dataplane::health::state::HealthState;
 use crate::dataplane::health::HealthMap;
 
@@ -168,7 +168,7 @@ impl PeerService {
             inner.key.seal(Context::Stream, &nonce, payload)
         };
         let first = state_of(&inner.node, &replica.borrow_and_update());
-        let mut master = is_master(&vrrp.borrow_and_update());
+        let mut master = vrrp.borrow_and_update().master_of_any();
         let mut verdicts = verdicts_of(&health.borrow_and_update());
         for body in [
             Body::State(first),
@@ -207,7 +207,7 @@ impl PeerService {
                     if r.is_err() {
                         return;
                     }
-                    let now = is_master(&vrrp.borrow_and_update());
+                    let now = vrrp.borrow_and_update().master_of_any();
                     if now == master {
                         continue;
                     }
@@ -268,10 +268,6 @@ fn verdicts_of(h: &HealthMap) -> Vec<pb::RealServerVerdict> {
             } as i32,
         })
         .collect()
-}
-
-fn is_master(v: &VrrpStatus) -> bool {
-    v.groups.iter().any(|g| g.state == VrrpGroupState::Master)
 }
 
 /// Serves `lbd.peer.v1.Peer` on `listener` until `shutdown`; over mutual TLS with `tls`, where
