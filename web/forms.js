@@ -3,6 +3,10 @@
 // validation messages are shown next to the field its error names.
 
 let revision = 0;
+// While an editor saves: the revision the editor was opened at. The page reloads its data live
+// while a form is open; the form's contents are still the older data, so its write must be
+// conditional on the revision it showed, or it would silently undo a change made meanwhile.
+let pinned = null;
 export function setRevision(r) { revision = r; }
 export function currentRevision() { return revision; }
 
@@ -21,7 +25,7 @@ export class ApiError extends Error {
 export async function api(method, path, body) {
   const headers = { Accept: "application/json" };
   if (body !== undefined) headers["Content-Type"] = "application/json";
-  if (method !== "GET") headers["If-Match"] = `"${revision}"`;
+  if (method !== "GET") headers["If-Match"] = `"${pinned ?? revision}"`;
   const r = await fetch(path, {
     method, headers, cache: "no-store",
     body: body === undefined ? undefined : JSON.stringify(body),
@@ -134,6 +138,7 @@ const dialog = () => document.getElementById("editor");
  * form shows and keep every other); `save(body)` sends it; `done()` runs after a success.
  */
 export function openEditor({ title, fields, base, save, done, onConflict }) {
+  const opened = revision;
   const dlg = dialog();
   const form = document.getElementById("editor-form");
   const box = document.getElementById("editor-fields");
@@ -206,7 +211,12 @@ export function openEditor({ title, fields, base, save, done, onConflict }) {
     const saveBtn = document.getElementById("editor-save");
     saveBtn.disabled = true;
     try {
-      await save(body);
+      pinned = opened;
+      try {
+        await save(body);
+      } finally {
+        pinned = null;
+      }
       dlg.close();
       await done();
     } catch (e) {
