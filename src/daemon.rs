@@ -338,8 +338,12 @@ impl Running {
             n.stopping();
         }
         // VRRP first: a master's priority-0 advert must not wait for HTTP clients to finish.
+        // A master then holds its addresses until the new master is heard (bounded by
+        // RELEASE_BOUND_MAX); the APIs and the data plane keep serving meanwhile.
         let h = &self.dataplane;
-        let _ = tokio::time::timeout(std::time::Duration::from_secs(2), h.stop_vrrp()).await;
+        let bound =
+            crate::dataplane::vrrp::instance::RELEASE_BOUND_MAX + std::time::Duration::from_secs(2);
+        let _ = tokio::time::timeout(bound, h.stop_vrrp()).await;
         // keepalived's `omega`: quorum_down of the virtual servers that had their quorum.
         // Each command is killed at its own timeout; the bound here only guards the wait.
         let _ = tokio::time::timeout(std::time::Duration::from_secs(120), h.omega()).await;

@@ -46,6 +46,72 @@ fn last_transition(g: &serde_json::Value) -> (u64, String, String, String) {
 
 const LONG: Duration = Duration::from_secs(10);
 
+/// Samples which of two hosts hold the VIP, as fast as `ip` answers, until stopped. Pass the
+/// holder first: it is read before the other each round, so a round that saw neither is a
+/// real moment without the address (the holder let it go before the other had it), never an
+/// artefact of the order.
+struct VipSampler {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<Vec<(Instant, bool, bool)>>>,
+}
+
+impl VipSampler {
+    fn start(t: &Topology, a: &str, b: &str) -> VipSampler {
+        let (na, nb) = (t.ns(a), t.ns(b));
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let holds = |ns: &str| {
+            let out = std::process::Command::new("ip")
+                .args(["-n", ns, "-o", "-4", "addr", "show", "dev", "eth0"])
+                .output()
+                .expect("ip");
+            String::from_utf8_lossy(&out.stdout).contains(&format!("{}/32", vrrp::VIP))
+        };
+        let thread = std::thread::spawn(move || {
+            let mut v = Vec::new();
+            while !flag.load(std::sync::atomic::Ordering::SeqCst) {
+                let ha = holds(&na);
+                let hb = holds(&nb);
+                v.push((Instant::now(), ha, hb));
+            }
+            v
+        });
+        VipSampler {
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// Stops; returns the samples and the longest run of rounds in which neither held it.
+    fn finish(mut self) -> (Vec<(Instant, bool, bool)>, Duration) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        let v = self
+            .thread
+            .take()
+            .map(|t| t.join().expect("sampler"))
+            .unwrap_or_default();
+        let (mut worst, mut since) = (Duration::ZERO, None);
+        for &(at, ha, hb) in &v {
+            match (ha || hb, since) {
+                (false, None) => since = Some(at),
+                (false, Some(s)) => worst = worst.max(at - s),
+                (true, Some(_)) => since = None,
+                (true, None) => {}
+            }
+        }
+        (v, worst)
+    }
+}
+
+impl Drop for VipSampler {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
 #[test]
 fn two_lbd_directors_elect_fail_over_and_preempt_back() {
     if !privileged("two_lbd_directors_elect_fail_over_and_preempt_back") {
@@ -135,10 +201,27 @@ fn two_directors(name: &str, caps: Option<&'static str>) {
     );
     assert!(text.contains("sync: "), "{text}");
 
-    // SIGTERM: priority 0, so b takes over after its skew time, not a master-down interval.
+    // SIGTERM: priority 0, so b takes over after its skew time, not a master-down interval;
+    // a keeps the VIP until it hears b's advert, so the VIP is never nowhere.
+    let sampler = VipSampler::start(&t, "a", "b");
     let before = now_unix_ms();
     a.term();
     let gb = b.wait_state(&t, "master", LONG);
+    let (samples, nowhere) = sampler.finish();
+    let both = samples.iter().filter(|s| s.1 && s.2).count();
+    eprintln!(
+        "SIGTERM handover: {} samples, {both} with both holding the VIP, longest without: {nowhere:?}",
+        samples.len()
+    );
+    assert!(samples.len() > 10, "the sampler ran: {}", samples.len());
+    assert!(
+        samples.iter().any(|s| s.1 && !s.2),
+        "a held the VIP after SIGTERM"
+    );
+    assert!(
+        samples.iter().all(|s| s.1 || s.2),
+        "a moment without the VIP anywhere (longest {nowhere:?})"
+    );
     let (at, from, to, reason) = last_transition(&gb);
     assert_eq!((from.as_str(), to.as_str()), ("backup", "master"));
     assert_eq!(reason, "the master sent priority 0");
@@ -150,10 +233,24 @@ fn two_directors(name: &str, caps: Option<&'static str>) {
     assert!(holds_vip(&t, "b"));
     assert!(!holds_vip(&t, "a"), "a released the VIP on SIGTERM");
 
-    // Restart: a has the higher priority and preempts back.
+    // Restart: a has the higher priority and preempts back. a adds the VIP and announces it
+    // before its advert makes b let go: again never nowhere.
+    let sampler = VipSampler::start(&t, "b", "a");
     a.spawn(&t);
     a.wait_state(&t, "master", LONG);
     let gb = b.wait_state(&t, "backup", LONG);
+    wait_for("b to let the VIP go", LONG, || {
+        (!holds_vip(&t, "b")).then_some(())
+    });
+    let (samples, nowhere) = sampler.finish();
+    eprintln!(
+        "preempt back: {} samples, longest without the VIP: {nowhere:?}",
+        samples.len()
+    );
+    assert!(
+        samples.iter().all(|s| s.1 || s.2),
+        "a moment without the VIP anywhere on preempt (longest {nowhere:?})"
+    );
     let (_, _, _, reason) = last_transition(&gb);
     assert!(
         reason.starts_with("higher-priority master 192.168.10.101"),

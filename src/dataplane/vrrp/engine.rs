@@ -20,7 +20,10 @@
 //! way an event says what changed.
 //!
 //! Stopping (drop, or [`VrrpEngine::stop`]) is the RFC's Shutdown event for every instance: a
-//! master sends priority 0 and removes its virtual addresses.
+//! master sends priority 0 and keeps its virtual addresses until it hears the new master's
+//! advert (at most three advert intervals, and never more than 10 s), so that the addresses
+//! are never nowhere; the thread ends when every one is released. A group removed or
+//! restarted by a configuration change lets its addresses go at once.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io;
@@ -109,6 +112,7 @@ impl VrrpEngine {
                     dirty: true,
                     last_publish: Instant::now(),
                     anchor: (Instant::now(), SystemTime::now()),
+                    stopping: None,
                 };
                 e.run(&rx, w.as_raw_fd());
             })?;
@@ -126,7 +130,8 @@ impl VrrpEngine {
         }
     }
 
-    /// Shuts every instance down (priority 0, addresses removed) and waits for the thread.
+    /// Shuts every instance down (priority 0; a master's addresses removed once the new master
+    /// is heard, see [`Input::Shutdown`]) and waits for the thread.
     pub fn stop(mut self) {
         self.stop_inner();
     }
@@ -198,6 +203,9 @@ struct Engine {
     last_publish: Instant,
     /// Converts the instances' `Instant`s to wall-clock time for the status.
     anchor: (Instant, SystemTime),
+    /// When the engine was told to stop: it goes on only while a stopped master holds its
+    /// addresses until it hears the new master ([`Input::Shutdown`]).
+    stopping: Option<Instant>,
 }
 
 impl Engine {
@@ -206,7 +214,17 @@ impl Engine {
         loop {
             let now = Instant::now();
             self.fire_timers(now);
-            if self.retry_at.is_some_and(|t| t <= now) {
+            if let Some(since) = self.stopping {
+                if !self.releasing() {
+                    tracing::info!(
+                        held_ms = since.elapsed().as_millis() as u64,
+                        "VRRP stopped; every virtual address released"
+                    );
+                    self.finish();
+                    return;
+                }
+            }
+            if self.stopping.is_none() && self.retry_at.is_some_and(|t| t <= now) {
                 self.retry_at = None;
                 let wanted = self.wanted.clone();
                 self.configure(wanted);
@@ -293,10 +311,15 @@ impl Engine {
                 unsafe { libc::read(wake, (&mut v as *mut u64).cast(), 8) };
                 loop {
                     match rx.try_recv() {
+                        // Stopping: a new configuration no longer matters.
+                        Ok(Command::Configure(_)) if self.stopping.is_some() => {}
                         Ok(Command::Configure(groups)) => self.configure(groups),
                         Ok(Command::Stop) | Err(mpsc::TryRecvError::Disconnected) => {
-                            self.shutdown_all();
-                            return;
+                            if self.stopping.is_none() {
+                                self.shutdown_all();
+                            }
+                            // The sender is gone: nothing more comes; poll the sockets only.
+                            break;
                         }
                         Err(mpsc::TryRecvError::Empty) => break,
                     }
@@ -743,19 +766,39 @@ impl Engine {
         Ok(())
     }
 
-    /// The Shutdown event for one group.
+    /// The Shutdown event for one group that is removed or restarted: its addresses go at
+    /// once (the held release of [`Input::Shutdown`] is for the director's stop).
     fn stop_group(&mut self, name: &str) {
         self.input(name, Input::Shutdown, Instant::now());
+        self.input(name, Input::ReleaseNow, Instant::now());
         if let Some(g) = self.groups.get_mut(name) {
             g.instance = None;
         }
     }
 
+    /// The Shutdown event for every group. A master keeps its addresses until it hears the new
+    /// master or its bound runs out; the run loop goes on until then (see `stopping`).
     fn shutdown_all(&mut self) {
+        self.stopping = Some(Instant::now());
+        self.retry_at = None;
         let names: Vec<String> = self.groups.keys().cloned().collect();
         for n in &names {
             self.input(n, Input::Shutdown, Instant::now());
         }
+        self.dirty = true;
+        self.publish(true);
+    }
+
+    /// A stopped master still holds addresses.
+    fn releasing(&self) -> bool {
+        self.groups
+            .values()
+            .filter_map(|g| g.instance.as_ref())
+            .any(Instance::is_releasing)
+    }
+
+    /// The last status of a stopped engine.
+    fn finish(&mut self) {
         self.dirty = true;
         self.publish(true);
         self.board.set_vrrp(VrrpStatus {

@@ -168,6 +168,14 @@ impl InstanceConfig {
     }
 }
 
+/// How long a stopped master holds its addresses at most, in advert intervals: the new master
+/// takes over Skew_Time (less than one interval) after our priority-0 advert, so three
+/// intervals leave room for a lost advert.
+pub const RELEASE_BOUND_ADVERTS: u32 = 3;
+/// The hold's ceiling whatever the interval, so that a stop is never held up for long
+/// (VRRPv2 intervals go up to 255 s).
+pub const RELEASE_BOUND_MAX: Duration = Duration::from_secs(10);
+
 /// RFC 5798 section 6.4 states, plus Fault.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum State {
@@ -218,8 +226,16 @@ pub struct Transition {
 pub enum Input {
     /// Start (RFC 5798 section 6.4.1, "Startup event").
     Startup,
-    /// Graceful stop ("Shutdown event"): a master sends priority 0 and releases the addresses.
+    /// Graceful stop (RFC 5798 section 6.4.3, "Shutdown event"): a master sends priority 0.
+    /// It keeps its addresses (and so keeps receiving and forwarding for them) until it hears
+    /// the new master's advert, or for at most [`RELEASE_BOUND_ADVERTS`] advert intervals
+    /// (never more than [`RELEASE_BOUND_MAX`]); then it removes them. The RFC removes them at
+    /// once, which leaves the address nowhere for the new master's Skew_Time: every request
+    /// sent then fails. Held, the address is always somewhere.
     Shutdown,
+    /// Removes at once the addresses a stopped master still holds (see [`Input::Shutdown`]):
+    /// the group is being removed or restarted, not handed over.
+    ReleaseNow,
     /// A raw VRRP message (IP payload) with its IP header fields; the instance decodes it and
     /// counts every reason for dropping it. Route datagrams with [`packet::peek_vrid`].
     Datagram {
@@ -358,6 +374,8 @@ pub struct Instance {
     /// What a Master_Down_Timer expiry would mean.
     pending_reason: Reason,
     preempt_delay: PreemptDelay,
+    /// The addresses a stopped master still holds until it hears the new master.
+    releasing: Vec<VirtualAddress>,
     counters: Counters,
     transitions: VecDeque<Transition>,
 }
@@ -376,6 +394,7 @@ impl Instance {
             master: None,
             pending_reason: Reason::MasterDown,
             preempt_delay: PreemptDelay::Idle,
+            releasing: Vec::new(),
             counters: Counters::default(),
             transitions: VecDeque::new(),
         }
@@ -391,6 +410,11 @@ impl Instance {
 
     pub fn counters(&self) -> &Counters {
         &self.counters
+    }
+
+    /// A stopped master still holding its addresses until it hears the new master.
+    pub fn is_releasing(&self) -> bool {
+        !self.releasing.is_empty()
     }
 
     /// The latest transitions, oldest first (at most [`TRANSITION_HISTORY`]).
@@ -474,10 +498,12 @@ impl Instance {
         match input {
             Input::Startup => {
                 if self.state == State::Initialize {
+                    self.release(&mut out);
                     self.start(now, Reason::Startup, &mut out);
                 }
             }
             Input::Shutdown => self.shutdown(now, &mut out),
+            Input::ReleaseNow => self.release(&mut out),
             Input::Datagram {
                 src,
                 dst,
@@ -727,6 +753,7 @@ impl Instance {
                 let addresses = std::mem::take(&mut self.garp_repeat);
                 self.send_garp_for(addresses, self.cfg.garp.count, out);
             }
+            (Timer::Release, State::Initialize) => self.release(out),
             (Timer::GarpRefresh, State::Master) => {
                 self.send_garp(1, out);
                 if let Some(every) = self.garp_refresh() {
@@ -800,9 +827,13 @@ impl Instance {
         self.master = None;
         self.record(now, State::Master, reason, out);
         self.counters.became_master += 1;
-        self.send_advert(self.priority(), out);
+        // The addresses and their gratuitous ARP go before the advert (RFC 5798 section
+        // 6.4.2 lists the advert first): the master we replace lets its addresses go when it
+        // hears our advert, and by then the hosts on the link already send to us, so no
+        // request goes to a director that no longer has the address.
         out.push(Action::AddVips(self.cfg.virtual_addresses.clone()));
         self.send_garp(self.cfg.garp.count, out);
+        self.send_advert(self.priority(), out);
         let every = self.cfg.advert_interval.as_duration();
         self.start_timer(Timer::Adver, now, every, out);
         if let Some(delay) = self.garp_repeat_delay() {
@@ -815,21 +846,38 @@ impl Instance {
     }
 
     /// Leaves Master: stop advertising (with a priority-0 advert when `stop_advert`) and
-    /// release the addresses.
-    fn leave_master(&mut self, stop_advert: bool, out: &mut Vec<Action>) {
+    /// release the addresses, unless `hold` (a graceful stop: see [`Input::Shutdown`]).
+    fn leave_master(&mut self, stop_advert: bool, hold: bool, out: &mut Vec<Action>) {
         self.cancel_timer(Timer::Adver, out);
         self.cancel_timer(Timer::GarpRepeat, out);
         self.cancel_timer(Timer::GarpRefresh, out);
         if stop_advert {
             self.send_advert(0, out);
         }
-        out.push(Action::RemoveVips(self.cfg.virtual_addresses.clone()));
+        if hold {
+            self.releasing = self.cfg.virtual_addresses.clone();
+        } else {
+            out.push(Action::RemoveVips(self.cfg.virtual_addresses.clone()));
+        }
         self.counters.released_master += 1;
+    }
+
+    /// How long a stopped master holds its addresses at most.
+    fn release_bound(&self) -> Duration {
+        (self.cfg.advert_interval.as_duration() * RELEASE_BOUND_ADVERTS).min(RELEASE_BOUND_MAX)
+    }
+
+    /// Removes the addresses a stopped master still holds, if any.
+    fn release(&mut self, out: &mut Vec<Action>) {
+        self.cancel_timer(Timer::Release, out);
+        if !self.releasing.is_empty() {
+            out.push(Action::RemoveVips(std::mem::take(&mut self.releasing)));
+        }
     }
 
     fn go_fault(&mut self, now: Instant, reason: Reason, out: &mut Vec<Action>) {
         if self.state == State::Master {
-            self.leave_master(true, out);
+            self.leave_master(true, false, out);
         }
         self.cancel_all_timers(out);
         self.master = None;
@@ -842,13 +890,17 @@ impl Instance {
         if self.state == State::Initialize {
             return;
         }
-        if self.state == State::Master {
-            self.leave_master(true, out);
-        }
+        let was_master = self.state == State::Master;
         self.cancel_all_timers(out);
+        if was_master {
+            self.leave_master(true, true, out);
+        }
         self.master = None;
         self.preempt_delay = PreemptDelay::Idle;
         self.record(now, State::Initialize, Reason::Shutdown, out);
+        if self.is_releasing() {
+            self.start_timer(Timer::Release, now, self.release_bound(), out);
+        }
     }
 
     // ---- sending ------------------------------------------------------------------------
@@ -918,7 +970,8 @@ impl Instance {
 
     /// IP-level checks (RFC 5798 section 7.1): TTL, destination, our own loop-back, peers.
     fn accept_ip(&mut self, src: IpAddr, dst: IpAddr, ttl: u8) -> bool {
-        if matches!(self.state, State::Initialize | State::Fault) {
+        let listening = self.state == State::Initialize && self.is_releasing();
+        if matches!(self.state, State::Initialize | State::Fault) && !listening {
             self.counters.ignored_inactive += 1;
             return false;
         }
@@ -1020,6 +1073,9 @@ impl Instance {
         match self.state {
             State::Backup => self.backup_rx(src, &p, now, out),
             State::Master => self.master_rx(src, &p, now, out),
+            // A stopped master holding its addresses: the new master's advert (any priority
+            // but 0, which is another router stopping) means it has them now.
+            State::Initialize if p.priority != 0 => self.release(out),
             State::Initialize | State::Fault => {}
         }
     }
@@ -1080,7 +1136,7 @@ impl Instance {
         let theirs_wins = p.priority > ours
             || (p.priority == ours && ip_order(src) > ip_order(self.cfg.primary_address));
         if theirs_wins {
-            self.leave_master(false, out);
+            self.leave_master(false, false, out);
             self.learn_interval(p);
             self.master = Some((src, p.priority));
             self.pending_reason = Reason::MasterDown;

@@ -26,15 +26,19 @@ pub enum Timer {
     GarpRepeat,
     /// The periodic gratuitous ARP refresh while master.
     GarpRefresh,
+    /// A stopped master's bound on holding its addresses while it waits to hear the new
+    /// master (see `Input::Shutdown`).
+    Release,
 }
 
 impl Timer {
-    pub const ALL: [Timer; 5] = [
+    pub const ALL: [Timer; 6] = [
         Timer::Adver,
         Timer::MasterDown,
         Timer::PreemptDelay,
         Timer::GarpRepeat,
         Timer::GarpRefresh,
+        Timer::Release,
     ];
 
     pub(crate) fn index(self) -> usize {
@@ -44,6 +48,7 @@ impl Timer {
             Timer::PreemptDelay => 2,
             Timer::GarpRepeat => 3,
             Timer::GarpRefresh => 4,
+            Timer::Release => 5,
         }
     }
 }

@@ -67,6 +67,10 @@ fn ns(n: u64) -> Duration {
     Duration::from_nanos(n)
 }
 
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
 fn start(c: InstanceConfig, t0: Instant) -> Instance {
     let mut i = Instance::new(c);
     i.on_input(Input::Startup, t0);
@@ -89,15 +93,15 @@ fn takeover_actions(i: &Instance, now: Instant, from: State, reason: Reason) -> 
             to: State::Master,
             reason,
         },
-        Action::SendAdvert {
-            packet: i.advert(i.config().priority.get()),
-            src: ip(ME),
-            destinations: vec![ip(GROUP)],
-        },
         Action::AddVips(vips()),
         Action::SendGarp {
             addresses: vips(),
             count: 5,
+        },
+        Action::SendAdvert {
+            packet: i.advert(i.config().priority.get()),
+            src: ip(ME),
+            destinations: vec![ip(GROUP)],
         },
         Action::StartTimer {
             timer: Timer::Adver,
@@ -439,7 +443,7 @@ fn address_owner_goes_straight_to_master() {
     let mut i = Instance::new(cfg(ProtocolVersion::V2, 100, 255));
     let acts = i.on_input(Input::Startup, t0);
     let expected = takeover_actions(&i, t0, State::Initialize, Reason::AddressOwner);
-    assert!(matches!(&expected[1], Action::SendAdvert { packet, .. } if packet.priority == 255));
+    assert!(matches!(&expected[3], Action::SendAdvert { packet, .. } if packet.priority == 255));
     assert_eq!(acts, expected);
 }
 
@@ -476,7 +480,7 @@ fn initial_state_master_waits_one_interval_plus_minimum_skew() {
 }
 
 #[test]
-fn shutdown_from_master_sends_priority_zero_then_releases() {
+fn shutdown_from_master_sends_priority_zero_and_holds_the_addresses() {
     let t0 = Instant::now();
     let mut i = start(cfg(ProtocolVersion::V3, 100, 100), t0);
     let t1 = make_master(&mut i);
@@ -492,21 +496,104 @@ fn shutdown_from_master_sends_priority_zero_then_releases() {
                 src: ip(ME),
                 destinations: vec![ip(GROUP)],
             },
-            Action::RemoveVips(vips()),
             Action::StateChanged {
                 from: State::Master,
                 to: State::Initialize,
                 reason: Reason::Shutdown
             },
+            // No RemoveVips: held for at most three advert intervals.
+            Action::StartTimer {
+                timer: Timer::Release,
+                at: t1 + Duration::from_secs(3),
+            },
         ]
     );
-    assert_eq!(i.next_deadline(), None);
+    assert!(i.is_releasing());
     assert_eq!(i.counters().priority_zero_sent, 1);
-    // Backup shutdown only cancels its timer.
+    // The bound runs out (nobody took over): the addresses go.
+    let acts = i.on_input(
+        Input::TimerExpired(Timer::Release),
+        t1 + Duration::from_secs(3),
+    );
+    assert_eq!(acts, vec![Action::RemoveVips(vips())]);
+    assert!(!i.is_releasing());
+    assert_eq!(i.next_deadline(), None);
+    // Backup shutdown only cancels its timer, and holds nothing.
     let mut b = start(cfg(ProtocolVersion::V3, 100, 90), t0);
     let acts = b.on_input(Input::Shutdown, t0);
     assert_eq!(acts[0], Action::CancelTimer(Timer::MasterDown));
     assert_eq!(b.state(), State::Initialize);
+    assert!(!b.is_releasing());
+    assert_eq!(b.next_deadline(), None);
+}
+
+#[test]
+fn a_stopped_master_releases_when_it_hears_the_new_master() {
+    let t0 = Instant::now();
+    let c = cfg(ProtocolVersion::V3, 100, 100);
+    let mut i = start(c.clone(), t0);
+    let t1 = make_master(&mut i);
+    i.on_input(Input::Shutdown, t1);
+    // Another router's priority-0 advert, a wrong VRID and our own loop-back release nothing.
+    let other = cfg(ProtocolVersion::V3, 100, 90);
+    assert_eq!(i.on_input(rx(PEER, advert(&other, 0)), t1 + ms(1)), vec![]);
+    let mut wrong = advert(&other, 90);
+    wrong.vrid = Vrid::new(99).unwrap();
+    assert_eq!(i.on_input(rx(PEER, wrong), t1 + ms(2)), vec![]);
+    assert_eq!(i.on_input(rx(ME, advert(&c, 100)), t1 + ms(3)), vec![]);
+    assert!(i.is_releasing());
+    // The new master's advert (any priority but 0): the addresses go at once.
+    let acts = i.on_input(rx(PEER, advert(&other, 90)), t1 + ms(300));
+    assert_eq!(
+        acts,
+        vec![
+            Action::CancelTimer(Timer::Release),
+            Action::RemoveVips(vips())
+        ]
+    );
+    assert!(!i.is_releasing());
+    assert_eq!(i.next_deadline(), None);
+    // Later adverts change nothing: it is stopped.
+    assert_eq!(
+        i.on_input(rx(PEER, advert(&other, 90)), t1 + ms(400)),
+        vec![]
+    );
+    assert_eq!(i.counters().ignored_inactive, 1);
+}
+
+#[test]
+fn release_now_and_restart_let_held_addresses_go() {
+    let t0 = Instant::now();
+    let mut i = start(cfg(ProtocolVersion::V3, 100, 100), t0);
+    let t1 = make_master(&mut i);
+    i.on_input(Input::Shutdown, t1);
+    let acts = i.on_input(Input::ReleaseNow, t1 + ms(1));
+    assert_eq!(
+        acts,
+        vec![
+            Action::CancelTimer(Timer::Release),
+            Action::RemoveVips(vips())
+        ]
+    );
+    assert_eq!(i.on_input(Input::ReleaseNow, t1 + ms(2)), vec![]);
+    // Started again while holding: released first, then a backup as any start.
+    let mut j = start(cfg(ProtocolVersion::V3, 100, 100), t0);
+    let t2 = make_master(&mut j);
+    j.on_input(Input::Shutdown, t2);
+    let acts = j.on_input(Input::Startup, t2 + ms(5));
+    assert_eq!(acts[0], Action::CancelTimer(Timer::Release));
+    assert_eq!(acts[1], Action::RemoveVips(vips()));
+    assert_eq!(j.state(), State::Backup);
+    // The hold is bounded by 10 s whatever the interval (VRRPv2 at 255 s).
+    let mut slow = cfg(ProtocolVersion::V2, 25500, 100);
+    slow.garp.refresh_interval_ms = None;
+    let mut k = start(slow, t0);
+    let t3 = make_master(&mut k);
+    k.on_input(Input::Shutdown, t3);
+    assert_eq!(
+        k.deadline(Timer::Release),
+        Some(t3 + Duration::from_secs(10))
+    );
 }
 
 #[test]

@@ -679,7 +679,8 @@ fn master_vip_removed_is_deleted_and_the_rest_left_alone() {
     let (_, p) = next_advert(&mut i);
     assert_eq!(p.addresses, vec![keep.address]);
     // Leaving master releases only what is configured now.
-    let out = i.on_input(Input::Shutdown, became + ms(2000));
+    i.on_input(Input::Shutdown, became + ms(2000));
+    let out = i.on_input(Input::ReleaseNow, became + ms(2001));
     assert!(out.contains(&Action::RemoveVips(vec![keep])));
 }
 
