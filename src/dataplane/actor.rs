@@ -24,6 +24,7 @@ use crate::control::status::{DataplaneState, DataplaneStatus, StatusBoard};
 use crate::dataplane::health::state::HealthState;
 use crate::dataplane::health::{Checkers, Report, Verdict};
 use crate::dataplane::vrrp::engine::VrrpEngine;
+use crate::dataplane::vrrp::TrackKey;
 use crate::ipvs::table::{IpvsTable, ServiceKey};
 use crate::kernel::{Kernel, KernelError};
 use crate::model::config::VsChanges;
@@ -245,6 +246,9 @@ struct Actor {
     vrrp_kernel: Option<Box<dyn Kernel>>,
     /// The VRRP groups last handed to the engine.
     vrrp_sent: Option<Vec<VrrpGroup>>,
+    /// What the engine was last told of the virtual servers VRRP groups track (`true`:
+    /// failing).
+    vrrp_tracked: BTreeMap<TrackKey, bool>,
 }
 
 /// Starts the actor, with its owned services recorded in memory only. It runs until every
@@ -308,6 +312,7 @@ pub fn spawn_with_owned(
         vrrp: None,
         vrrp_kernel,
         vrrp_sent: None,
+        vrrp_tracked: BTreeMap::new(),
     };
     (DataplaneHandle { tx }, tokio::spawn(actor.run(rx)))
 }
@@ -459,6 +464,45 @@ impl Actor {
             e.configure(groups.clone());
             self.vrrp_sent = Some(groups.clone());
         }
+    }
+
+    /// Tells the VRRP engine which tracked virtual servers changed: one fails while none of
+    /// its real servers is healthy, or, with a `quorum`, while its quorum is lost.
+    fn sync_vrrp_tracking(&mut self) {
+        let Some(engine) = &self.vrrp else {
+            return;
+        };
+        let snap = self.snapshots.borrow().clone();
+        let wanted: BTreeSet<String> = snap
+            .config
+            .vrrp_groups
+            .iter()
+            .flat_map(|g| g.track_virtual_servers.iter())
+            .map(|t| t.virtual_server.clone())
+            .collect();
+        let mut changes = Vec::new();
+        let mut now = BTreeMap::new();
+        for name in wanted {
+            let Some(key) = crate::model::VsKey::parse(&name) else {
+                continue;
+            };
+            let Some(vs) = snap
+                .config
+                .virtual_servers
+                .iter()
+                .find(|v| v.key() == Some(key))
+            else {
+                continue;
+            };
+            let failing = vs_failing(vs, &self.health);
+            let k = TrackKey::VirtualServer(name);
+            if self.vrrp_tracked.get(&k) != Some(&failing) {
+                changes.push((k.clone(), failing));
+            }
+            now.insert(k, failing);
+        }
+        self.vrrp_tracked = now;
+        engine.track(changes);
     }
 
     /// Writes the owned set to its record when it changed.
@@ -733,8 +777,16 @@ impl Actor {
         keys
     }
 
-    /// One convergence pass. Returns how long until the next periodic pass.
+    /// One convergence pass, then the news for VRRP's tracked virtual servers. Returns how
+    /// long until the next periodic pass.
     async fn pass(&mut self, reason: Reason) -> Duration {
+        let wait = self.converge(reason).await;
+        self.sync_vrrp_tracking();
+        wait
+    }
+
+    /// One convergence pass. Returns how long until the next periodic pass.
+    async fn converge(&mut self, reason: Reason) -> Duration {
         let snap = self.snapshots.borrow_and_update().clone();
         // A change of configuration or health is diffed against lbd's picture of the kernel as of
         // its last dump plus what it applied since (no dump of a large table per change), and
@@ -943,6 +995,18 @@ impl Actor {
 }
 
 /// The services of `desired` among `keys` (all of them when `keys` is `None`).
+/// A tracked virtual server fails while none of its real servers is healthy, or, with a
+/// `quorum`, while its quorum is lost.
+fn vs_failing(vs: &VirtualServer, health: &Health) -> bool {
+    match (vs.quorum, health.quorum_up.get(&vs.id)) {
+        (Some(_), Some(up)) => !up,
+        _ => vs
+            .real_servers
+            .iter()
+            .all(|rs| health.down.contains(&rs.id)),
+    }
+}
+
 fn desired_keys(desired: &IpvsTable, keys: Option<&BTreeSet<ServiceKey>>) -> Vec<ServiceKey> {
     match keys {
         Some(keys) => keys

@@ -34,11 +34,12 @@ use super::change::Change;
 use super::instance::{Action, Input, Instance, InstanceConfig, Reason, State};
 use super::network::{parse_ipv4, VrrpSocket};
 use super::packet::peek_vrid;
+use super::track::{TrackKey, TrackState};
 use crate::control::events::{EventBus, EventKind};
 use crate::control::events::{VrrpReason, VrrpState};
 use crate::control::status::{
     StatusBoard, VrrpCounters, VrrpGroupState, VrrpGroupStatus, VrrpScheduling, VrrpStatus,
-    VrrpTransition,
+    VrrpTrackedState, VrrpTrackedStatus, VrrpTransition,
 };
 use crate::kernel::{interface, rtnl::LinkMonitor, Kernel};
 use crate::model::{VirtualAddress, VrrpGroup};
@@ -53,6 +54,8 @@ const PUBLISH_EVERY: Duration = Duration::from_millis(250);
 
 enum Command {
     Configure(Vec<VrrpGroup>),
+    /// What tracked objects other than interfaces are now (`true`: failing).
+    Track(Vec<(TrackKey, bool)>),
     Stop,
 }
 
@@ -106,6 +109,7 @@ impl VrrpEngine {
                     wanted: Vec::new(),
                     retry_at: None,
                     link_up: BTreeMap::new(),
+                    track_known: TrackState::new(),
                     dirty: true,
                     last_publish: Instant::now(),
                     anchor: (Instant::now(), SystemTime::now()),
@@ -122,6 +126,14 @@ impl VrrpEngine {
     /// The VRRP groups of a new configuration (all of them; the engine picks this node's).
     pub fn configure(&self, groups: Vec<VrrpGroup>) {
         if self.tx.send(Command::Configure(groups)).is_ok() {
+            poke(self.wake.as_raw_fd());
+        }
+    }
+
+    /// What tracked virtual servers or scripts are now (`true`: failing); every group that
+    /// tracks one is told.
+    pub fn track(&self, states: Vec<(TrackKey, bool)>) {
+        if !states.is_empty() && self.tx.send(Command::Track(states)).is_ok() {
             poke(self.wake.as_raw_fd());
         }
     }
@@ -194,6 +206,8 @@ struct Engine {
     retry_at: Option<Instant>,
     /// Last known state of every interface an instance uses or tracks.
     link_up: BTreeMap<String, bool>,
+    /// Last known state of tracked objects other than interfaces (`true`: failing).
+    track_known: TrackState,
     dirty: bool,
     last_publish: Instant,
     /// Converts the instances' `Instant`s to wall-clock time for the status.
@@ -294,6 +308,7 @@ impl Engine {
                 loop {
                     match rx.try_recv() {
                         Ok(Command::Configure(groups)) => self.configure(groups),
+                        Ok(Command::Track(states)) => self.track(states),
                         Ok(Command::Stop) | Err(mpsc::TryRecvError::Disconnected) => {
                             self.shutdown_all();
                             return;
@@ -406,6 +421,18 @@ impl Engine {
                             }
                         }
                     }
+                }
+                Action::PriorityChanged { from, to, cause } => {
+                    tracing::info!(group = name, vrid, from, to, cause = %cause, "VRRP effective priority changed");
+                    self.events.publish(EventKind::VrrpPriorityChanged {
+                        group: name.to_string(),
+                        vrid,
+                        from,
+                        to,
+                        cause: cause.to_string(),
+                    });
+                    self.dirty = true;
+                    self.last_publish = Instant::now() - PUBLISH_EVERY;
                 }
                 Action::StateChanged { from, to, reason } => {
                     tracing::info!(group = name, vrid, from = state_name(from), to = state_name(to), reason = %reason_text(&reason), "VRRP state changed");
@@ -607,23 +634,17 @@ impl Engine {
                             }
                         }
                     }
-                    for i in std::iter::once(&cfg.interface).chain(&cfg.track_interfaces) {
+                    let watched = watched_interfaces(&cfg);
+                    for i in &watched {
                         if !self.link_up.contains_key(i) {
                             let up = interface::info(i).map(|x| x.up).unwrap_or(false);
                             self.link_up.insert(i.clone(), up);
                         }
                     }
-                    let down: Vec<String> = std::iter::once(&cfg.interface)
-                        .chain(&cfg.track_interfaces)
-                        .filter(|i| self.link_up.get(*i) == Some(&false))
-                        .cloned()
-                        .collect();
                     g.instance = Some(Instance::new(cfg));
                     self.groups.insert(name.clone(), g);
                     let now = Instant::now();
-                    for i in down {
-                        self.input(&name, Input::InterfaceDown(i), now);
-                    }
+                    self.feed_tracked(&name, &watched, now);
                     self.input(&name, Input::Startup, now);
                 }
             }
@@ -639,10 +660,7 @@ impl Engine {
             .groups
             .values()
             .filter_map(|g| g.instance.as_ref())
-            .flat_map(|i| {
-                std::iter::once(i.config().interface.clone())
-                    .chain(i.config().track_interfaces.iter().cloned())
-            })
+            .flat_map(|i| watched_interfaces(i.config()))
             .collect();
         self.link_up.retain(|k, _| tracked.contains(k));
         self.retry_at = retry.then(|| Instant::now() + RETRY);
@@ -660,7 +678,8 @@ impl Engine {
         if !running {
             return Edit::NotRunning;
         }
-        for i in &cfg.track_interfaces {
+        let watched = watched_interfaces(cfg);
+        for i in &watched {
             if !self.link_up.contains_key(i) {
                 let up = interface::info(i).map(|x| x.up).unwrap_or(false);
                 self.link_up.insert(i.clone(), up);
@@ -682,16 +701,63 @@ impl Engine {
             return Edit::Restart(changes.clone());
         }
         self.execute(name, actions);
-        let down: Vec<String> = cfg
-            .track_interfaces
-            .iter()
-            .filter(|i| self.link_up.get(*i) == Some(&false))
-            .cloned()
-            .collect();
-        for i in down {
-            self.input(name, Input::InterfaceDown(i), now);
-        }
+        self.feed_tracked(name, &watched, now);
         Edit::InPlace
+    }
+
+    /// Tells a group what is known of the interfaces it watches (down ones, and every
+    /// weighted one) and of the other tracked objects; it ignores what it does not track.
+    fn feed_tracked(&mut self, name: &str, watched: &[String], now: Instant) {
+        let weighted: Vec<String> = self
+            .groups
+            .get(name)
+            .and_then(|g| g.instance.as_ref())
+            .map(|i| {
+                i.config()
+                    .trackers
+                    .iter()
+                    .filter_map(|t| match &t.key {
+                        TrackKey::Interface(i) => Some(i.clone()),
+                        _ => None,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        for i in watched {
+            match self.link_up.get(i) {
+                Some(false) => self.input(name, Input::InterfaceDown(i.clone()), now),
+                Some(true) if weighted.contains(i) => {
+                    self.input(name, Input::InterfaceUp(i.clone()), now)
+                }
+                _ => {}
+            }
+        }
+        let known: Vec<(TrackKey, bool)> = self
+            .track_known
+            .iter()
+            .map(|(k, f)| (k.clone(), *f))
+            .collect();
+        for (key, failing) in known {
+            self.input(name, Input::Track { key, failing }, now);
+        }
+    }
+
+    /// New states of tracked virtual servers or scripts, for every group.
+    fn track(&mut self, states: Vec<(TrackKey, bool)>) {
+        let now = Instant::now();
+        let names: Vec<String> = self.groups.keys().cloned().collect();
+        for (key, failing) in states {
+            if self.track_known.insert(key.clone(), failing) == Some(failing) {
+                continue;
+            }
+            for n in &names {
+                let input = Input::Track {
+                    key: key.clone(),
+                    failing,
+                };
+                self.input(n, input, now);
+            }
+        }
     }
 
     /// This node's instance configuration of `g`, or why it cannot run (and whether trying
@@ -801,10 +867,24 @@ impl Engine {
                     let c = i.counters();
                     s.state = VrrpState::from(i.state()).into();
                     s.interface = Some(cfg.interface.clone());
-                    s.priority = Some(cfg.priority.get());
+                    s.priority = Some(i.effective_priority());
+                    s.configured_priority = Some(cfg.priority.get());
+                    s.tracked = cfg
+                        .trackers
+                        .iter()
+                        .map(|t| VrrpTrackedStatus {
+                            object: t.key.to_string(),
+                            weight: t.weight,
+                            state: match i.tracked().get(&t.key) {
+                                Some(true) => VrrpTrackedState::Failing,
+                                Some(false) => VrrpTrackedState::Up,
+                                None => VrrpTrackedState::Unknown,
+                            },
+                        })
+                        .collect();
                     s.primary_address = Some(cfg.primary_address.to_string());
                     let master = if i.state() == State::Master {
-                        Some((cfg.primary_address, cfg.priority.get()))
+                        Some((cfg.primary_address, i.effective_priority()))
                     } else {
                         i.current_master()
                     };
@@ -869,6 +949,21 @@ impl Engine {
         self.dirty = false;
         self.last_publish = now;
     }
+}
+
+/// The interfaces a group's link state matters to: its own, the tracked ones, the weighted.
+fn watched_interfaces(cfg: &InstanceConfig) -> Vec<String> {
+    let mut v: Vec<String> = std::iter::once(cfg.interface.clone())
+        .chain(cfg.track_interfaces.iter().cloned())
+        .collect();
+    for t in &cfg.trackers {
+        if let TrackKey::Interface(i) = &t.key {
+            if !v.contains(i) {
+                v.push(i.clone());
+            }
+        }
+    }
+    v
 }
 
 /// What became of an edited group.
