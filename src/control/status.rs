@@ -176,6 +176,10 @@ pub struct VrrpTrackedStatus {
     pub weight: i32,
     /// `up`, `failing`, or `unknown` (no verdict or result yet: counts neither way).
     pub state: VrrpTrackedState,
+    /// A script's last result: "exit 0", "exit 1: OUTPUT", "timed out after 1s" (output: at
+    /// most 512 bytes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]

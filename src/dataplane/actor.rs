@@ -249,6 +249,8 @@ struct Actor {
     /// What the engine was last told of the virtual servers VRRP groups track (`true`:
     /// failing).
     vrrp_tracked: BTreeMap<TrackKey, bool>,
+    /// The VRRP groups' track scripts, one task each (see `crate::dataplane::vrrp_commands`).
+    vrrp_scripts: super::vrrp_commands::Scripts,
 }
 
 /// Starts the actor, with its owned services recorded in memory only. It runs until every
@@ -313,6 +315,7 @@ pub fn spawn_with_owned(
         vrrp_kernel,
         vrrp_sent: None,
         vrrp_tracked: BTreeMap::new(),
+        vrrp_scripts: super::vrrp_commands::Scripts::default(),
     };
     (DataplaneHandle { tx }, tokio::spawn(actor.run(rx)))
 }
@@ -393,6 +396,7 @@ impl Actor {
                         let _ = reply.send(r);
                     }
                     Some(Command::StopVrrp(reply)) => {
+                        self.vrrp_scripts.stop();
                         if let Some(e) = self.vrrp.take() {
                             let _ = tokio::task::spawn_blocking(move || e.stop()).await;
                         }
@@ -426,6 +430,7 @@ impl Actor {
                 }
             }
         }
+        self.vrrp_scripts.stop();
         if let Some(e) = self.vrrp.take() {
             // Priority 0 from every master, addresses released (RFC 5798 section 6.4.3).
             let _ = tokio::task::spawn_blocking(move || e.stop()).await;
@@ -447,11 +452,15 @@ impl Actor {
             let Some(k) = self.vrrp_kernel.take() else {
                 return;
             };
+            // Notify commands run on tasks of the data plane, never on the VRRP thread.
+            let (ntx, nrx) = mpsc::unbounded_channel();
+            super::vrrp_commands::spawn_notifier(nrx, self.events.clone());
             match VrrpEngine::start(
                 k,
                 self.cfg.node_name.clone(),
                 self.board.clone(),
                 self.events.clone(),
+                Some(ntx),
             ) {
                 Ok(e) => self.vrrp = Some(e),
                 Err(e) => {
@@ -463,6 +472,8 @@ impl Actor {
         if let Some(e) = &self.vrrp {
             e.configure(groups.clone());
             self.vrrp_sent = Some(groups.clone());
+            self.vrrp_scripts
+                .sync(groups, &self.cfg.node_name, &e.track_sender(), &self.events);
         }
     }
 

@@ -768,6 +768,7 @@ fn vrrp_status(v: &crate::control::status::VrrpStatus) -> pb::VrrpStatus {
                                 crate::control::status::VrrpTrackedState::Unknown => "unknown",
                             }
                             .into(),
+                            detail: t.detail.clone(),
                         })
                         .collect(),
                 }

@@ -56,7 +56,50 @@ enum Command {
     Configure(Vec<VrrpGroup>),
     /// What tracked objects other than interfaces are now (`true`: failing).
     Track(Vec<(TrackKey, bool)>),
+    /// One group's tracked object (a script): its state (`None`: not known yet) and its last
+    /// result in words.
+    TrackGroup {
+        group: String,
+        key: TrackKey,
+        failing: Option<bool>,
+        detail: String,
+    },
     Stop,
+}
+
+/// A notify command to run for a state change (keepalived's `notify_*`): the engine thread
+/// never runs one itself (a fork from a real-time thread would run the child real-time, and
+/// a command that hangs must not delay adverts); it hands them to the data plane's task.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotifyRun {
+    pub group: String,
+    /// "notify_master", "notify_backup", "notify_fault", "notify_stop" or "notify".
+    pub which: &'static str,
+    pub argv: Vec<String>,
+    pub timeout: Duration,
+}
+
+/// A cloneable sender of group-scoped tracking news (script results) to the engine.
+#[derive(Clone)]
+pub struct TrackSender {
+    tx: mpsc::Sender<Command>,
+    wake: std::sync::Arc<OwnedFd>,
+}
+
+impl TrackSender {
+    /// A script of `group` is now `failing` (`None`: no verdict yet); `detail` is its last
+    /// result ("exit 1: no such file").
+    pub fn script(&self, group: &str, name: &str, failing: Option<bool>, detail: String) {
+        let cmd = Command::TrackGroup {
+            group: group.to_string(),
+            key: TrackKey::Script(name.to_string()),
+            failing,
+            detail,
+        };
+        if self.tx.send(cmd).is_ok() {
+            poke(self.wake.as_raw_fd());
+        }
+    }
 }
 
 /// The handle the data-plane actor keeps; dropping it stops the engine gracefully.
@@ -89,6 +132,7 @@ impl VrrpEngine {
         node: String,
         board: StatusBoard,
         events: EventBus,
+        notices: Option<tokio::sync::mpsc::UnboundedSender<NotifyRun>>,
     ) -> io::Result<VrrpEngine> {
         let wake = std::sync::Arc::new(eventfd()?);
         let (tx, rx) = mpsc::channel();
@@ -110,6 +154,8 @@ impl VrrpEngine {
                     retry_at: None,
                     link_up: BTreeMap::new(),
                     track_known: TrackState::new(),
+                    group_known: BTreeMap::new(),
+                    notices,
                     dirty: true,
                     last_publish: Instant::now(),
                     anchor: (Instant::now(), SystemTime::now()),
@@ -130,8 +176,16 @@ impl VrrpEngine {
         }
     }
 
-    /// What tracked virtual servers or scripts are now (`true`: failing); every group that
-    /// tracks one is told.
+    /// A sender script tasks report through.
+    pub fn track_sender(&self) -> TrackSender {
+        TrackSender {
+            tx: self.tx.clone(),
+            wake: self.wake.clone(),
+        }
+    }
+
+    /// What tracked virtual servers are now (`true`: failing); every group that tracks one
+    /// is told.
     pub fn track(&self, states: Vec<(TrackKey, bool)>) {
         if !states.is_empty() && self.tx.send(Command::Track(states)).is_ok() {
             poke(self.wake.as_raw_fd());
@@ -208,6 +262,10 @@ struct Engine {
     link_up: BTreeMap<String, bool>,
     /// Last known state of tracked objects other than interfaces (`true`: failing).
     track_known: TrackState,
+    /// Last known state and result of each group's own tracked objects (its scripts).
+    group_known: BTreeMap<(String, TrackKey), (Option<bool>, String)>,
+    /// Where notify commands go (see [`NotifyRun`]).
+    notices: Option<tokio::sync::mpsc::UnboundedSender<NotifyRun>>,
     dirty: bool,
     last_publish: Instant,
     /// Converts the instances' `Instant`s to wall-clock time for the status.
@@ -309,6 +367,12 @@ impl Engine {
                     match rx.try_recv() {
                         Ok(Command::Configure(groups)) => self.configure(groups),
                         Ok(Command::Track(states)) => self.track(states),
+                        Ok(Command::TrackGroup {
+                            group,
+                            key,
+                            failing,
+                            detail,
+                        }) => self.track_group(group, key, failing, detail),
                         Ok(Command::Stop) | Err(mpsc::TryRecvError::Disconnected) => {
                             self.shutdown_all();
                             return;
@@ -358,6 +422,7 @@ impl Engine {
         };
         let ifname = inst.config().interface.clone();
         let vrid = inst.config().vrid.get();
+        let priority = inst.effective_priority();
         for a in actions {
             match a {
                 Action::SendAdvert {
@@ -436,6 +501,11 @@ impl Engine {
                 }
                 Action::StateChanged { from, to, reason } => {
                     tracing::info!(group = name, vrid, from = state_name(from), to = state_name(to), reason = %reason_text(&reason), "VRRP state changed");
+                    if let Some(tx) = &self.notices {
+                        for n in notify_runs(name, &g.spec.notify, to, priority) {
+                            let _ = tx.send(n);
+                        }
+                    }
                     let (why, detail) = crate::control::events::VrrpReason::of(&reason);
                     self.events.publish(EventKind::VrrpStateChanged {
                         group: name.to_string(),
@@ -732,13 +802,31 @@ impl Engine {
                 _ => {}
             }
         }
-        let known: Vec<(TrackKey, bool)> = self
+        let mut known: Vec<(TrackKey, bool)> = self
             .track_known
             .iter()
             .map(|(k, f)| (k.clone(), *f))
             .collect();
+        known.extend(
+            self.group_known
+                .iter()
+                .filter(|((g, _), _)| g == name)
+                .filter_map(|((_, k), (f, _))| f.map(|f| (k.clone(), f))),
+        );
         for (key, failing) in known {
             self.input(name, Input::Track { key, failing }, now);
+        }
+    }
+
+    /// A group's own tracked object (a script) reported.
+    fn track_group(&mut self, group: String, key: TrackKey, failing: Option<bool>, detail: String) {
+        let before = self
+            .group_known
+            .insert((group.clone(), key.clone()), (failing, detail))
+            .and_then(|(f, _)| f);
+        self.dirty = true;
+        if let (Some(f), true) = (failing, before != failing) {
+            self.input(&group, Input::Track { key, failing: f }, Instant::now());
         }
     }
 
@@ -880,6 +968,10 @@ impl Engine {
                                 Some(false) => VrrpTrackedState::Up,
                                 None => VrrpTrackedState::Unknown,
                             },
+                            detail: self
+                                .group_known
+                                .get(&(name.clone(), t.key.clone()))
+                                .map(|(_, d)| d.clone()),
                         })
                         .collect();
                     s.primary_address = Some(cfg.primary_address.to_string());
@@ -949,6 +1041,48 @@ impl Engine {
         self.dirty = false;
         self.last_publish = now;
     }
+}
+
+/// The notify commands of a change to `to` (keepalived: `notify_<state>` without arguments,
+/// then `notify` with `INSTANCE NAME STATE PRIORITY`).
+pub fn notify_runs(
+    group: &str,
+    n: &crate::model::Notify,
+    to: State,
+    priority: u8,
+) -> Vec<NotifyRun> {
+    let (which, cmd, word) = match to {
+        State::Master => ("notify_master", &n.master, "MASTER"),
+        State::Backup => ("notify_backup", &n.backup, "BACKUP"),
+        State::Fault => ("notify_fault", &n.fault, "FAULT"),
+        State::Initialize => ("notify_stop", &n.stop, "STOP"),
+    };
+    let timeout = crate::model::units::millis(n.timeout_ms);
+    let mut out = Vec::new();
+    if let Some(c) = cmd {
+        out.push(NotifyRun {
+            group: group.to_string(),
+            which,
+            argv: crate::model::real_server::split_command(c),
+            timeout,
+        });
+    }
+    if let Some(c) = &n.any {
+        let mut argv = crate::model::real_server::split_command(c);
+        argv.extend([
+            "INSTANCE".to_string(),
+            group.to_string(),
+            word.to_string(),
+            priority.to_string(),
+        ]);
+        out.push(NotifyRun {
+            group: group.to_string(),
+            which: "notify",
+            argv,
+            timeout,
+        });
+    }
+    out
 }
 
 /// The interfaces a group's link state matters to: its own, the tracked ones, the weighted.
