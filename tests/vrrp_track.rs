@@ -60,7 +60,11 @@ fn ip(t: &Topology, host: &str, args: &[&str]) {
 /// driver may not be available).
 fn dummy(t: &Topology, host: &str, name: &str) {
     let peer = format!("{name}p");
-    ip(t, host, &["link", "add", name, "type", "veth", "peer", "name", &peer]);
+    ip(
+        t,
+        host,
+        &["link", "add", name, "type", "veth", "peer", "name", &peer],
+    );
     ip(t, host, &["link", "set", &peer, "up"]);
     ip(t, host, &["link", "set", name, "up"]);
 }
@@ -90,13 +94,25 @@ fn events_of(d: &Director, t: &Topology, kind: &str) -> Vec<Value> {
 
 /// a's priority falls from 150 to 90 (below b's 100): b takes over and holds the VIP; then
 /// `restore` brings it back to 150 and a preempts back.
-fn hand_over_and_back(t: &Topology, a: &Director, b: &Director, fail: impl Fn(), restore: impl Fn()) {
+fn hand_over_and_back(
+    t: &Topology,
+    a: &Director,
+    b: &Director,
+    fail: impl Fn(),
+    restore: impl Fn(),
+) {
     let g = wait_priority(a, t, 150);
     assert_eq!(g["configured_priority"], 150);
     assert_eq!(g["state"], "master");
     fail();
     let g = wait_priority(a, t, 90);
-    assert_eq!(g["configured_priority"], 150, "the configuration is untouched");
+    assert_eq!(
+        g["configured_priority"], 150,
+        "the configuration is untouched"
+    );
+    let text = a.status_text(t);
+    assert!(text.contains("priority 90 (configured 150)"), "{text}");
+    assert!(text.contains(": failing"), "{text}");
     b.wait_state(t, "master", LONG);
     a.wait_state(t, "backup", LONG);
     wait_for("the VIP on b only", LONG, || {
@@ -119,9 +135,17 @@ fn hand_over_and_back(t: &Topology, a: &Director, b: &Director, fail: impl Fn(),
     let ev = events_of(a, t, "vrrp_priority_changed");
     let moves: Vec<(u64, u64)> = ev
         .iter()
-        .map(|e| (e["from"].as_u64().unwrap_or(0), e["to"].as_u64().unwrap_or(0)))
+        .map(|e| {
+            (
+                e["from"].as_u64().unwrap_or(0),
+                e["to"].as_u64().unwrap_or(0),
+            )
+        })
         .collect();
-    assert!(moves.contains(&(150, 90)) && moves.contains(&(90, 150)), "{ev:?}");
+    assert!(
+        moves.contains(&(150, 90)) && moves.contains(&(90, 150)),
+        "{ev:?}"
+    );
 }
 
 #[test]
@@ -257,10 +281,14 @@ fn a_notify_command_that_hangs_is_killed_at_its_timeout_and_adverts_keep_their_r
     a.patch_node(&t, json!({"priority": 50}));
     b.wait_state(&t, "master", LONG);
     let became = Instant::now();
-    wait_for("the hanging command running", Duration::from_secs(2), || {
-        let out = t.exec("b", &["pgrep", "-f", "sleep 31.25"]);
-        out.status.success().then_some(())
-    });
+    wait_for(
+        "the hanging command running",
+        Duration::from_secs(2),
+        || {
+            let out = t.exec("b", &["pgrep", "-f", "sleep 31.25"]);
+            out.status.success().then_some(())
+        },
+    );
     let ev = wait_for("the notify_master event", LONG, || {
         events_of(&b, &t, "vrrp_command")
             .into_iter()
