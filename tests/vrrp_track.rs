@@ -270,11 +270,16 @@ fn a_notify_command_that_hangs_is_killed_at_its_timeout_and_adverts_keep_their_r
     }
     let t = two_hosts("trkntf");
     let dir = tempfile::tempdir().unwrap();
-    let (a, b) = pair(&t, dir.path());
+    let (a, mut b) = pair(&t, dir.path());
+    // `notify` gets INSTANCE NAME STATE PRIORITY: touch makes them files in `out`.
+    let out_dir = dir.path().join("notified");
+    std::fs::create_dir(&out_dir).unwrap();
+    let touch = format!("/usr/bin/env -C {} /usr/bin/touch", out_dir.display());
     // A distinctive argument, to find the process.
     b.patch_group(
         &t,
-        json!({"notify": {"master": "/bin/sleep 31.25", "timeout_ms": 1000}}),
+        json!({"notify": {"master": "/bin/sleep 31.25", "timeout_ms": 1000, "any": touch,
+            "stop": format!("{touch} stopped")}}),
     );
     let cap = t.capture("a");
     std::thread::sleep(Duration::from_millis(300));
@@ -321,5 +326,22 @@ fn a_notify_command_that_hangs_is_killed_at_its_timeout_and_adverts_keep_their_r
         "{gap:?} without an advert from b while its notify command hung"
     );
     assert!(from_b.iter().all(|x| x.2 == 100));
-    let _ = A;
+    assert!(!from_b.is_empty() && adverts(&frames).iter().any(|x| x.1 == A));
+    let names = |d: &std::path::Path| -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(d)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(names(&out_dir), vec!["100", "INSTANCE", "MASTER", "VI_1"]);
+    // SIGTERM: the stop's commands run before lbd exits.
+    b.term();
+    let files = names(&out_dir);
+    assert!(
+        files.contains(&"STOP".to_string()) && files.contains(&"stopped".to_string()),
+        "{files:?}"
+    );
 }

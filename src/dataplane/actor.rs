@@ -207,6 +207,9 @@ enum Reason {
     Requested,
 }
 
+/// How long a stop waits for the VRRP notify commands it started (`notify_stop`).
+const NOTIFY_DRAIN: Duration = Duration::from_secs(10);
+
 struct Actor {
     kernel: Option<Box<dyn Kernel>>,
     snapshots: watch::Receiver<Arc<Snapshot>>,
@@ -251,6 +254,8 @@ struct Actor {
     vrrp_tracked: BTreeMap<TrackKey, bool>,
     /// The VRRP groups' track scripts, one task each (see `crate::dataplane::vrrp_commands`).
     vrrp_scripts: super::vrrp_commands::Scripts,
+    /// The task that runs the engine's notify commands; it ends after the engine.
+    vrrp_notifier: Option<JoinHandle<()>>,
 }
 
 /// Starts the actor, with its owned services recorded in memory only. It runs until every
@@ -316,6 +321,7 @@ pub fn spawn_with_owned(
         vrrp_sent: None,
         vrrp_tracked: BTreeMap::new(),
         vrrp_scripts: super::vrrp_commands::Scripts::default(),
+        vrrp_notifier: None,
     };
     (DataplaneHandle { tx }, tokio::spawn(actor.run(rx)))
 }
@@ -400,6 +406,7 @@ impl Actor {
                         if let Some(e) = self.vrrp.take() {
                             let _ = tokio::task::spawn_blocking(move || e.stop()).await;
                         }
+                        self.drain_notifier().await;
                         // No restart from a later snapshot: this is the way out.
                         self.vrrp_kernel = None;
                         self.vrrp_sent = None;
@@ -435,6 +442,7 @@ impl Actor {
             // Priority 0 from every master, addresses released (RFC 5798 section 6.4.3).
             let _ = tokio::task::spawn_blocking(move || e.stop()).await;
         }
+        self.drain_notifier().await;
         tracing::info!("data plane stopped; the kernel table is left as it is");
     }
 
@@ -454,7 +462,10 @@ impl Actor {
             };
             // Notify commands run on tasks of the data plane, never on the VRRP thread.
             let (ntx, nrx) = mpsc::unbounded_channel();
-            super::vrrp_commands::spawn_notifier(nrx, self.events.clone());
+            self.vrrp_notifier = Some(super::vrrp_commands::spawn_notifier(
+                nrx,
+                self.events.clone(),
+            ));
             match VrrpEngine::start(
                 k,
                 self.cfg.node_name.clone(),
@@ -474,6 +485,18 @@ impl Actor {
             self.vrrp_sent = Some(groups.clone());
             self.vrrp_scripts
                 .sync(groups, &self.cfg.node_name, &e.track_sender(), &self.events);
+        }
+    }
+
+    /// After the engine stopped: lets the notify commands of the stop (`notify_stop`) end,
+    /// for at most [`NOTIFY_DRAIN`].
+    async fn drain_notifier(&mut self) {
+        if let Some(h) = self.vrrp_notifier.take() {
+            if tokio::time::timeout(NOTIFY_DRAIN, h).await.is_err() {
+                tracing::warn!(
+                    "VRRP notify commands still running at the stop are left to be killed"
+                );
+            }
         }
     }
 
@@ -508,9 +531,15 @@ impl Actor {
             let failing = vs_failing(vs, &self.health);
             let k = TrackKey::VirtualServer(name);
             if self.vrrp_tracked.get(&k) != Some(&failing) {
-                changes.push((k.clone(), failing));
+                changes.push((k.clone(), Some(failing)));
             }
             now.insert(k, failing);
+        }
+        // Gone (removed, or no longer tracked): not known any more.
+        for k in self.vrrp_tracked.keys() {
+            if !now.contains_key(k) {
+                changes.push((k.clone(), None));
+            }
         }
         self.vrrp_tracked = now;
         engine.track(changes);

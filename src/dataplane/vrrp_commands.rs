@@ -39,8 +39,9 @@ impl Scripts {
                 wanted.insert((g.name.clone(), s.name.clone()), s.clone());
             }
         }
+        // A new weight needs no new run: the engine applies it.
         self.running.retain(|k, (spec, task)| {
-            let keep = wanted.get(k) == Some(spec);
+            let keep = wanted.get(k).is_some_and(|w| same_run(w, spec));
             if !keep {
                 task.abort();
             }
@@ -72,6 +73,15 @@ impl Drop for Scripts {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// Whether two versions of a script run the same way (the weight aside).
+fn same_run(a: &TrackScript, b: &TrackScript) -> bool {
+    a.command == b.command
+        && a.interval_ms == b.interval_ms
+        && a.timeout() == b.timeout()
+        && a.rise == b.rise
+        && a.fall == b.fall
 }
 
 /// One result: (exit 0, the result in words, the output).
@@ -144,15 +154,25 @@ async fn script_loop(group: String, s: TrackScript, to: TrackSender, events: Eve
 }
 
 /// Runs the notify commands the engine hands over, each on a task of its own, until the
-/// engine drops its sender.
+/// engine drops its sender (it stopped); then waits for the commands still running (each
+/// ends by its timeout), so that `notify_stop` runs when lbd stops.
 pub fn spawn_notifier(
     mut rx: mpsc::UnboundedReceiver<NotifyRun>,
     events: EventBus,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
-        while let Some(n) = rx.recv().await {
+        let mut running = tokio::task::JoinSet::new();
+        loop {
+            let n = tokio::select! {
+                n = rx.recv() => match n {
+                    Some(n) => n,
+                    None => break,
+                },
+                // Finished commands are reaped as they end.
+                Some(_) = running.join_next(), if !running.is_empty() => continue,
+            };
             let events = events.clone();
-            tokio::spawn(async move {
+            running.spawn(async move {
                 let (ok, result, output) = run_once(&n.argv, n.timeout).await;
                 if ok {
                     tracing::info!(group = %n.group, command = n.which, "VRRP notify command ran");
@@ -168,6 +188,7 @@ pub fn spawn_notifier(
                 });
             });
         }
+        while running.join_next().await.is_some() {}
     })
 }
 

@@ -54,8 +54,9 @@ const PUBLISH_EVERY: Duration = Duration::from_millis(250);
 
 enum Command {
     Configure(Vec<VrrpGroup>),
-    /// What tracked objects other than interfaces are now (`true`: failing).
-    Track(Vec<(TrackKey, bool)>),
+    /// What tracked objects other than interfaces are now (`true`: failing; `None`: not
+    /// known any more).
+    Track(Vec<(TrackKey, Option<bool>)>),
     /// One group's tracked object (a script): its state (`None`: not known yet) and its last
     /// result in words.
     TrackGroup {
@@ -184,9 +185,9 @@ impl VrrpEngine {
         }
     }
 
-    /// What tracked virtual servers are now (`true`: failing); every group that tracks one
-    /// is told.
-    pub fn track(&self, states: Vec<(TrackKey, bool)>) {
+    /// What tracked virtual servers are now (`true`: failing; `None`: not known any more,
+    /// e.g. removed); every group that tracks one is told.
+    pub fn track(&self, states: Vec<(TrackKey, Option<bool>)>) {
         if !states.is_empty() && self.tx.send(Command::Track(states)).is_ok() {
             poke(self.wake.as_raw_fd());
         }
@@ -733,6 +734,13 @@ impl Engine {
             .flat_map(|i| watched_interfaces(i.config()))
             .collect();
         self.link_up.retain(|k, _| tracked.contains(k));
+        let groups = &self.groups;
+        self.group_known.retain(|(g, k), _| {
+            groups
+                .get(g)
+                .and_then(|g| g.instance.as_ref())
+                .is_some_and(|i| i.config().trackers.iter().any(|t| &t.key == k))
+        });
         self.retry_at = retry.then(|| Instant::now() + RETRY);
         self.dirty = true;
         self.last_publish = Instant::now() - PUBLISH_EVERY;
@@ -825,23 +833,34 @@ impl Engine {
             .insert((group.clone(), key.clone()), (failing, detail))
             .and_then(|(f, _)| f);
         self.dirty = true;
-        if let (Some(f), true) = (failing, before != failing) {
-            self.input(&group, Input::Track { key, failing: f }, Instant::now());
+        if before != failing {
+            let input = match failing {
+                Some(f) => Input::Track { key, failing: f },
+                None => Input::TrackUnknown(key),
+            };
+            self.input(&group, input, Instant::now());
         }
     }
 
     /// New states of tracked virtual servers or scripts, for every group.
-    fn track(&mut self, states: Vec<(TrackKey, bool)>) {
+    fn track(&mut self, states: Vec<(TrackKey, Option<bool>)>) {
         let now = Instant::now();
         let names: Vec<String> = self.groups.keys().cloned().collect();
         for (key, failing) in states {
-            if self.track_known.insert(key.clone(), failing) == Some(failing) {
+            let before = match failing {
+                Some(f) => self.track_known.insert(key.clone(), f),
+                None => self.track_known.remove(&key),
+            };
+            if before == failing {
                 continue;
             }
             for n in &names {
-                let input = Input::Track {
-                    key: key.clone(),
-                    failing,
+                let input = match failing {
+                    Some(f) => Input::Track {
+                        key: key.clone(),
+                        failing: f,
+                    },
+                    None => Input::TrackUnknown(key.clone()),
                 };
                 self.input(n, input, now);
             }

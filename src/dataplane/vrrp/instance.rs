@@ -274,6 +274,9 @@ pub enum Input {
         key: TrackKey,
         failing: bool,
     },
+    /// Nothing is known of a tracked object any more (a tracked virtual server was removed,
+    /// a script restarted): it counts neither way until the next [`Input::Track`].
+    TrackUnknown(TrackKey),
     /// An edited configuration for the running instance. Everything but a change of VRID,
     /// interface, version or address family is taken in place, without leaving the state
     /// (RFC 5798 section 6.4.3: a master that learns a lower priority of its own stays master
@@ -578,6 +581,12 @@ impl Instance {
                 }
             }
             Input::Track { key, failing } => self.track(key, failing, now, &mut out),
+            Input::TrackUnknown(key) => {
+                let before = self.priority();
+                if self.tracked.remove(&key).is_some() {
+                    self.tracked_changed(before, key, now, &mut out);
+                }
+            }
             Input::Reconfigure(cfg) => self.reconfigure(*cfg, now, &mut out),
         }
         out

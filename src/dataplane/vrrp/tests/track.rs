@@ -355,3 +355,34 @@ fn untracked_objects_are_ignored_and_edits_forget_removed_trackers() {
     m.on_input(Input::Reconfigure(Box::new(zero)), at);
     assert_eq!(m.state(), State::Fault);
 }
+
+#[test]
+fn an_object_no_longer_known_counts_neither_way() {
+    let t0 = Instant::now();
+    let mut b = Instance::new(cfg(100, vec![t(vs(), -40), t(script(), 0)]));
+    b.on_input(Input::Startup, t0);
+    b.on_input(
+        Input::Track {
+            key: vs(),
+            failing: true,
+        },
+        t0,
+    );
+    assert_eq!(b.effective_priority(), 60);
+    let out = b.on_input(Input::TrackUnknown(vs()), t0);
+    assert_eq!(priority_changes(&out), vec![(60, 100, vs())]);
+    assert!(!b.tracked().contains_key(&vs()));
+    // A weight-0 object that fails, then is unknown: out of Fault.
+    b.on_input(
+        Input::Track {
+            key: script(),
+            failing: true,
+        },
+        t0,
+    );
+    assert_eq!(b.state(), State::Fault);
+    b.on_input(Input::TrackUnknown(script()), t0);
+    assert_eq!(b.state(), State::Backup);
+    // Unknown twice is no news.
+    assert!(b.on_input(Input::TrackUnknown(script()), t0).is_empty());
+}
