@@ -56,19 +56,35 @@ pub struct VrrpGroup {
     /// Interfaces tracked with a weight (keepalived `track_interface { eth1 weight -20 }`):
     /// see [`TrackWeight`]. Weight 0 is the same as listing the interface in
     /// `track_interfaces`.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "objects"
+    )]
     pub track_interfaces_weighted: Vec<TrackedInterface>,
     /// Virtual servers whose health moves this group (lbd's own; keepalived has no
     /// equivalent): one counts as failing while none of its real servers is healthy (with
     /// `quorum`, while its quorum is lost).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "objects"
+    )]
     pub track_virtual_servers: Vec<TrackedVirtualServer>,
     /// Commands run periodically whose result moves this group (keepalived `vrrp_script` and
     /// `track_script`, defined here rather than globally).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "objects"
+    )]
     pub track_scripts: Vec<TrackScript>,
     /// Commands run on state changes (keepalived `notify_master` and friends).
-    #[serde(default, skip_serializing_if = "Notify::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Notify::is_empty",
+        deserialize_with = "object"
+    )]
     pub notify: Notify,
     /// Per-director values, one entry per node name.
     #[serde(default)]
@@ -241,6 +257,34 @@ impl TrackScript {
     }
 }
 
+/// A struct read from a JSON object only: serde's derive also reads a struct from an array of
+/// its fields' values, which the schema (an object) does not allow.
+struct MapOnly<T>(T);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for MapOnly<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> de::Visitor<'de> for V<T> {
+            type Value = T;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+                T::deserialize(de::value::MapAccessDeserializer::new(map))
+            }
+        }
+        d.deserialize_map(V(std::marker::PhantomData)).map(MapOnly)
+    }
+}
+
+fn object<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<T, D::Error> {
+    MapOnly::<T>::deserialize(d).map(|m| m.0)
+}
+
+fn objects<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Vec<T>, D::Error> {
+    Vec::<MapOnly<T>>::deserialize(d).map(|v| v.into_iter().map(|m| m.0).collect())
+}
+
 fn default_script_interval_ms() -> u32 {
     1_000
 }
@@ -338,6 +382,36 @@ impl<'de> Deserialize<'de> for VirtualAddress {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tracking_is_read_from_objects_only() {
+        let base =
+            serde_json::json!({"name": "VI_1", "vrid": 1, "virtual_addresses": ["192.0.2.1"]});
+        let with = |k: &str, v: serde_json::Value| {
+            let mut g = base.clone();
+            g[k] = v;
+            serde_json::from_value::<VrrpGroup>(g)
+        };
+        assert!(with("notify", serde_json::json!([null, null])).is_err());
+        assert!(with("track_scripts", serde_json::json!([["chk", "/bin/true"]])).is_err());
+        assert!(with(
+            "track_interfaces_weighted",
+            serde_json::json!([["eth1", 1]])
+        )
+        .is_err());
+        let g = with(
+            "track_interfaces_weighted",
+            serde_json::json!([{"interface": "eth1", "weight": -20}]),
+        )
+        .unwrap();
+        assert_eq!(g.track_interfaces_weighted[0].weight, -20);
+        let g = with("notify", serde_json::json!({"master": "/bin/true"})).unwrap();
+        assert_eq!(g.notify.timeout_ms, 10_000);
+        assert!(with("notify", serde_json::json!({"mastr": "/bin/true"})).is_err());
+        // Absent: the defaults.
+        let g: VrrpGroup = serde_json::from_value(base).unwrap();
+        assert!(g.notify.is_empty() && g.track_scripts.is_empty());
+    }
 
     #[test]
     fn virtual_address_parses_and_prints() {
