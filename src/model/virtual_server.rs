@@ -279,8 +279,8 @@ impl fmt::Display for VsKey {
 }
 
 impl VsKey {
-    /// Reads a key as [`VsKey`]'s `Display` writes it: "tcp 192.0.2.1:80",
-    /// "udp [2001:db8::1]:53", "fwmark 7 ipv4".
+    /// Reads a key as [`VsKey`]'s `Display` writes it: `"tcp 192.0.2.1:80"`,
+    /// `"udp [2001:db8::1]:53"`, `"fwmark 7 ipv4"`.
     pub fn parse(s: &str) -> Option<VsKey> {
         let mut words = s.split_whitespace();
         let first = words.next()?;

@@ -162,8 +162,8 @@ pub struct TrackedInterface {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TrackedVirtualServer {
-    /// The virtual server's identity as lbd prints it: "tcp 192.0.2.1:80",
-    /// "udp [2001:db8::1]:53" or "fwmark 7 ipv4". One that is not configured is unknown: it
+    /// The virtual server's identity as lbd prints it: `"tcp 192.0.2.1:80"`,
+    /// `"udp [2001:db8::1]:53"` or `"fwmark 7 ipv4"`. One that is not configured is unknown: it
     /// counts neither way.
     #[schema(example = "tcp 192.0.2.1:80")]
     pub virtual_server: String,
