@@ -33,6 +33,10 @@
 //!   - [`dataplane::health`]: the health checkers (TCP, HTTP/SSL, MISC), one task each.
 //!   - [`dataplane::vrrp`]: VRRP: sans-IO codec, timers and state machine, plus the engine
 //!     thread and its raw socket.
+//!   - [`dataplane::vrrp_commands`]: VRRP groups' track scripts and notify commands, on tasks
+//!     of the data plane (never on the VRRP thread); the actor also tells the engine which
+//!     tracked virtual servers fail ([`dataplane::vrrp::track`]: weights and the effective
+//!     priority).
 //! - [`kernel`]: the privileged boundary, the [`kernel::Kernel`] trait.
 //!   - [`kernel::netlink`]: `NetlinkKernel`, the real one; [`kernel::memory`] for tests.
 //!   - [`kernel::nlsocket`]: the netlink socket generic netlink and rtnetlink share.

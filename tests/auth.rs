@@ -540,3 +540,45 @@ fn open_api_beyond_loopback_does_not_start() {
     );
     assert!(!db.exists(), "a refused start left a database behind");
 }
+
+/// Commands (track scripts, notify) come only from configuration writes, which need `admin`:
+/// a `read` or `operate` token cannot add one, by POST, PATCH or the whole configuration.
+#[tokio::test]
+async fn only_admin_can_configure_a_command() {
+    let r = Rig::start().await;
+    let group = json!({
+        "name": "VI_1", "vrid": 1, "virtual_addresses": ["192.168.10.100"],
+        "nodes": [{"node": "lk01", "priority": 100, "interface": "lbdtest0"}],
+        "track_scripts": [{"name": "chk", "command": "/bin/true", "weight": -10}],
+        "notify": {"master": "/bin/true"}
+    });
+    let groups = format!("{}/api/v1/vrrp-groups", r.base);
+    for token in [READ, OPERATE] {
+        let (st, _, v) = call("POST", &groups, Some(token), &[], Some(group.clone())).await;
+        assert_eq!(st, 403, "{v}");
+        let whole = json!({"virtual_servers": [], "vrrp_groups": [group.clone()]});
+        let (st, _, v) = call(
+            "PUT",
+            &format!("{}/api/v1/config", r.base),
+            Some(token),
+            &[],
+            Some(whole),
+        )
+        .await;
+        assert_eq!(st, 403, "{v}");
+    }
+    let (st, _, v) = call("POST", &groups, Some(ADMIN), &[], Some(group.clone())).await;
+    assert_eq!(st, 201, "{v}");
+    let id = v["id"].as_i64().unwrap();
+    let url = format!("{groups}/{id}");
+    for token in [READ, OPERATE] {
+        let patch = json!({"notify": {"master": "/usr/bin/id"}});
+        let (st, _, v) = call("PATCH", &url, Some(token), &[], Some(patch)).await;
+        assert_eq!(st, 403, "{v}");
+    }
+    // Readers see what is configured; nothing they did changed it.
+    let (st, _, v) = call("GET", &url, Some(READ), &[], None).await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["notify"]["master"], "/bin/true");
+    assert_eq!(v["track_scripts"][0]["command"], "/bin/true");
+}

@@ -655,3 +655,85 @@ async fn health_and_reflection_are_served() {
     assert!(names.contains(&"lbd.v1.Lbd"), "{names:?}");
     assert!(names.contains(&"grpc.health.v1.Health"), "{names:?}");
 }
+
+/// Tracking and notify over gRPC: what gRPC writes HTTP reads, and back; a bad weight is
+/// InvalidArgument naming the field.
+#[tokio::test]
+async fn tracking_and_notify_round_trip_and_errors_name_the_field() {
+    let s = TestServer::start().await;
+    let mut c = client(&s).await;
+    let mut g = seed_group();
+    g.track_interfaces_weighted = vec![pb::TrackedInterface {
+        interface: "eth1".into(),
+        weight: -20,
+    }];
+    g.track_virtual_servers = vec![pb::TrackedVirtualServer {
+        virtual_server: "tcp 192.168.10.100:80".into(),
+        weight: -50,
+    }];
+    g.track_scripts = vec![pb::TrackScript {
+        name: "chk".into(),
+        command: "/usr/local/bin/check".into(),
+        interval_ms: Some(2000),
+        timeout_ms: None,
+        weight: 10,
+        rise: Some(2),
+        fall: None,
+    }];
+    g.notify = Some(pb::Notify {
+        master: Some("/usr/local/bin/n master".into()),
+        any: Some("/usr/local/bin/n".into()),
+        ..Default::default()
+    });
+    let r = c
+        .create_vrrp_group(pb::CreateVrrpGroupRequest {
+            vrrp_group: Some(g.clone()),
+            options: None,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let out = r.vrrp_group.unwrap();
+    assert_eq!(out.track_interfaces_weighted, g.track_interfaces_weighted);
+    assert_eq!(out.track_virtual_servers, g.track_virtual_servers);
+    assert_eq!(out.track_scripts[0].fall, Some(1), "the default");
+    assert_eq!(out.track_scripts[0].timeout_ms, None);
+    let n = out.notify.unwrap();
+    assert_eq!(n.master.as_deref(), Some("/usr/local/bin/n master"));
+    assert_eq!(n.timeout_ms, Some(10_000));
+    let http: serde_json::Value = reqwest::get(s.url("/api/v1/vrrp-groups"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        http[0]["track_scripts"][0],
+        serde_json::json!({"name": "chk", "command": "/usr/local/bin/check", "interval_ms": 2000,
+            "weight": 10, "rise": 2, "fall": 1})
+    );
+    assert_eq!(http[0]["notify"]["any"], "/usr/local/bin/n");
+
+    let mut bad = seed_group();
+    bad.name = "VI_2".into();
+    bad.vrid = 2;
+    bad.virtual_addresses = vec!["192.168.10.200".into()];
+    bad.track_scripts = vec![pb::TrackScript {
+        name: "chk".into(),
+        command: "/bin/true".into(),
+        weight: 300,
+        ..Default::default()
+    }];
+    let e = c
+        .create_vrrp_group(pb::CreateVrrpGroupRequest {
+            vrrp_group: Some(bad),
+            options: None,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    assert_eq!(
+        e.metadata().get("lbd-field").unwrap(),
+        "track_scripts[0].weight"
+    );
+}

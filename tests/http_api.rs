@@ -590,6 +590,94 @@ async fn bad_input_is_a_clear_4xx_naming_the_field() {
     );
 }
 
+/// The tracking fields' 4xx name the field (and the rule a schema cannot state).
+#[tokio::test]
+async fn bad_tracking_is_a_4xx_naming_the_field() {
+    let s = TestServer::start().await;
+    let group = |extra: Value| {
+        let mut g = json!({"name": "VI_1", "vrid": 1, "virtual_addresses": ["192.168.10.100"],
+            "nodes": [{"node": "lk01", "priority": 100, "interface": "eth0"}]});
+        if let (Some(g), Value::Object(e)) = (g.as_object_mut(), extra) {
+            g.extend(e);
+        }
+        g
+    };
+    let cases = [
+        (
+            json!({"track_interfaces_weighted": [{"interface": "eth1", "weight": 254}]}),
+            "track_interfaces_weighted[0].weight",
+            "-253..=253",
+            None,
+        ),
+        (
+            json!({"track_interfaces_weighted": [{"interface": "eth1", "weight": -1}, {"interface": "eth1", "weight": -2}]}),
+            "track_interfaces_weighted[1].interface",
+            "listed twice",
+            Some("duplicate_tracker"),
+        ),
+        (
+            json!({"track_virtual_servers": [{"virtual_server": "192.0.2.1:80", "weight": -1}]}),
+            "track_virtual_servers[0].virtual_server",
+            "tcp 192.0.2.1:80",
+            None,
+        ),
+        (
+            json!({"track_scripts": [{"name": "chk", "command": "check.sh"}]}),
+            "track_scripts[0].command",
+            "absolute",
+            None,
+        ),
+        (
+            json!({"track_scripts": [{"name": "chk", "command": "/bin/true", "fall": 0}]}),
+            "track_scripts[0].fall",
+            "1..=",
+            None,
+        ),
+        (
+            json!({"track_scripts": [{"name": "chk", "command": "/bin/true", "interval_ms": 5}]}),
+            "track_scripts[0].interval_ms",
+            "ms",
+            None,
+        ),
+        (
+            json!({"notify": {"fault": "/bin/x \"y\""}}),
+            "notify.fault",
+            "`\"`",
+            None,
+        ),
+        (
+            json!({"notify": {"timeout_ms": 0}}),
+            "notify.timeout_ms",
+            "ms",
+            None,
+        ),
+    ];
+    for (extra, field, msg, rule) in cases {
+        let r = post(&s, "/api/v1/vrrp-groups", group(extra.clone())).await;
+        assert_eq!(r.status.as_u16(), 422, "{extra}: {}", r.body);
+        assert_eq!(r.body["error"]["field"], field, "{extra}: {}", r.body);
+        assert!(
+            r.body["error"]["message"]
+                .as_str()
+                .unwrap_or("")
+                .contains(msg),
+            "{extra}: {}",
+            r.body
+        );
+        if let Some(rule) = rule {
+            assert_eq!(r.body["error"]["rule"], rule, "{}", r.body);
+        }
+    }
+    // Unknown fields inside are refused too (a typo is not silently dropped).
+    let r = post(
+        &s,
+        "/api/v1/vrrp-groups",
+        group(json!({"notify": {"mastr": "/bin/true"}})),
+    )
+    .await;
+    assert!(r.status.is_client_error(), "{}", r.body);
+}
+
 #[tokio::test]
 async fn if_match_guards_against_lost_updates() {
     let s = TestServer::start().await;
@@ -805,10 +893,23 @@ async fn config_survives_a_restart_exactly() {
             "virtual_addresses": ["2001:db8::100/64", "2001:db8::101"], "preempt": false, "preempt_delay_ms": 3000,
             "unicast_peers": ["2001:db8::2"], "garp": {"count": 3, "repeat_delay_ms": 0, "refresh_interval_ms": null},
             "track_interfaces": ["eth1"],
+            "track_interfaces_weighted": [{"interface": "eth2", "weight": -20}, {"interface": "eth3", "weight": 5}],
+            "track_virtual_servers": [{"virtual_server": "tcp 192.168.10.100:80", "weight": -50}],
+            "track_scripts": [{"name": "chk", "command": "/usr/local/bin/check 'a b'", "interval_ms": 2000,
+                               "timeout_ms": 500, "weight": -30, "rise": 3, "fall": 2}],
+            "notify": {"master": "/usr/local/bin/n master", "any": "/usr/local/bin/n", "timeout_ms": 3000},
             "nodes": [{"node": "lk01", "priority": 200, "interface": "eth1", "unicast_src": "2001:db8::1"}]}]})).await;
     let before = get(&s, "/api/v1/config").await;
     assert_eq!(before.status, StatusCode::OK);
     assert_eq!(before.body["revision"], 1, "{}", before.body);
+    let g = &before.body["vrrp_groups"][0];
+    assert_eq!(
+        g["track_interfaces_weighted"][1],
+        json!({"interface": "eth3", "weight": 5})
+    );
+    assert_eq!(g["track_virtual_servers"][0]["weight"], -50);
+    assert_eq!(g["track_scripts"][0]["timeout_ms"], 500);
+    assert_eq!(g["notify"]["timeout_ms"], 3000);
     assert_eq!(
         before.body["vrrp_groups"][0]["garp"]["refresh_interval_ms"],
         Value::Null

@@ -266,7 +266,6 @@ fn every_supported_keyword_and_the_reported_rest() {
     let unsupported = msgs(&r.unsupported);
     for want in [
         "full.conf:5 `notification_email`",
-        "full.conf:32 `notify_master`",
         "full.conf:63 `notify_up`",
     ] {
         assert!(
@@ -284,6 +283,7 @@ fn every_supported_keyword_and_the_reported_rest() {
         "full.conf:82 dr/tun cannot change the port: 5353 becomes the service's 53",
         "full.conf:73 a dr/tun real server of a fwmark service has no port",
         "extra.conf:7 `ops` is dropped",
+        "full.conf:32 `notify_master`: lbd kills a notify command",
     ] {
         assert!(
             warnings.iter().any(|w| w.starts_with(want)),
@@ -538,4 +538,110 @@ fn lvs_timeouts_are_imported_exported_and_merged() {
         assert!(!text.contains("Unknown keyword"), "{text}");
         assert!(!text.contains("lvs_timeout"), "{text}");
     }
+}
+
+#[test]
+fn tracking_scripts_and_notify_import_with_every_difference_reported() {
+    let r = import(&Config::default(), "tracking.conf", "lb-a");
+    validate::config(&r.config, None).unwrap();
+    let g = &r.config.vrrp_groups[0];
+    // Weight 0 or none: FAULT, as before; a weight: the weighted list.
+    assert_eq!(g.track_interfaces, vec!["eth2", "eth3"]);
+    let weighted: Vec<(&str, i32)> = g
+        .track_interfaces_weighted
+        .iter()
+        .map(|t| (t.interface.as_str(), t.weight))
+        .collect();
+    assert_eq!(weighted, vec![("eth1", -20)]);
+    // The global script is copied into the group; the instance's weight wins.
+    let s: Vec<_> = g
+        .track_scripts
+        .iter()
+        .map(|s| {
+            (
+                s.name.as_str(),
+                s.command.as_str(),
+                s.interval_ms,
+                s.timeout_ms,
+                s.weight,
+                s.rise,
+                s.fall,
+            )
+        })
+        .collect();
+    assert_eq!(
+        s,
+        vec![
+            (
+                "chk_api",
+                "/usr/local/bin/check 'api server'",
+                2000,
+                Some(1000),
+                -30,
+                3,
+                2
+            ),
+            ("chk_user", "/bin/true", 1000, None, 5, 1, 1),
+        ]
+    );
+    assert_eq!(
+        g.notify.master.as_deref(),
+        Some("/usr/local/bin/notify master")
+    );
+    assert_eq!(
+        g.notify.backup.as_deref(),
+        Some("/usr/local/bin/notify-backup")
+    );
+    assert_eq!(g.notify.any.as_deref(), Some("/usr/local/bin/notify-any"));
+    assert_eq!(g.notify.fault, None, "as a user: reported, not imported");
+
+    let msgs = |v: &[lbd::keepalived::Warning]| {
+        v.iter()
+            .map(|w| format!("{} {}", w.at.rsplit('/').next().unwrap(), w.message))
+            .collect::<Vec<_>>()
+    };
+    let unsupported = msgs(&r.unsupported);
+    for want in [
+        "tracking.conf:17 `user` in vrrp_script",
+        "tracking.conf:30 `eth4` in track_interface (`reverse`)",
+        "tracking.conf:39 `notify_fault` as user root",
+    ] {
+        assert!(
+            unsupported.iter().any(|u| u.starts_with(want)),
+            "{want} not reported: {unsupported:#?}"
+        );
+    }
+    let warnings = msgs(&r.warnings);
+    for want in [
+        "tracking.conf:11 vrrp_script chk_unused is tracked by no vrrp_instance",
+        "tracking.conf:36 `notify_master`: lbd kills",
+    ] {
+        assert!(
+            warnings.iter().any(|w| w.starts_with(want)),
+            "{want:?} not warned: {warnings:#?}"
+        );
+    }
+
+    // Export and import again: the same tracking.
+    let text = export(&r.config, "lb-a");
+    assert!(text.contains("        eth1 weight -20"), "{text}");
+    assert!(text.contains("vrrp_script chk_api {"), "{text}");
+    assert!(text.contains("        chk_api weight -30"), "{text}");
+    assert!(
+        text.contains("    notify \"/usr/local/bin/notify-any\""),
+        "{text}"
+    );
+    let again = import_into(
+        &Config::default(),
+        &text,
+        Path::new("exported.conf"),
+        "lb-a",
+        &NoIncludes,
+    )
+    .unwrap();
+    let g2 = &again.config.vrrp_groups[0];
+    assert_eq!(g2.track_interfaces_weighted, g.track_interfaces_weighted);
+    assert_eq!(g2.track_scripts[0].command, g.track_scripts[0].command);
+    assert_eq!(g2.track_scripts[0].weight, -30);
+    assert_eq!(g2.notify.master, g.notify.master);
 }

@@ -540,13 +540,88 @@ fn vrrp_group(s: &mut Value) {
             "anyOf": [{"title": "version 2", "properties": v2}, v3("ipv4"), v3("ipv6")],
         })],
     );
+    for list in [
+        "track_interfaces_weighted",
+        "track_virtual_servers",
+        "track_scripts",
+    ] {
+        limit(s, list, json!({"maxItems": TRACKED_MAX}));
+    }
     describe(
         s,
         &unexpressed(&[
             rule::DUPLICATE_ADDRESS,
             rule::ADDRESS_OWNER,
             rule::MAX_BYTES,
+            rule::DUPLICATE_TRACKER,
         ]),
+    );
+}
+
+fn track_weight() -> Value {
+    json!({"minimum": -TRACK_WEIGHT_MAX, "maximum": TRACK_WEIGHT_MAX})
+}
+
+fn tracked_interface(s: &mut Value) {
+    let ifname = format!("^[^/:{WS}{CC}]*$");
+    limit(s, "interface", text(1, IFNAME_MAX_BYTES, ifname));
+    limit(s, "weight", track_weight());
+}
+
+/// A virtual server's key as `VsKey::parse` reads it.
+pub fn vs_key() -> String {
+    let port = "(?:0|[1-9][0-9]{0,3})";
+    format!(
+        r"^(?:(?:tcp|udp|sctp) (?:{}|\[{}\]):{port}|fwmark (?:0|[1-9][0-9]{{0,8}}) ipv[46])$",
+        ipv4(),
+        ipv6()
+    )
+}
+
+fn tracked_virtual_server(s: &mut Value) {
+    limit(s, "virtual_server", json!({"pattern": vs_key()}));
+    limit(s, "weight", track_weight());
+}
+
+fn command_pattern() -> String {
+    format!(r#"^[{WS_NOT_CONTROL}]*(?:'')*'?/[^"{CC}]*$"#)
+}
+
+fn track_script(s: &mut Value) {
+    limit(
+        s,
+        "name",
+        text(1, SCRIPT_NAME_MAX_BYTES, format!("^[^{CC}]*$")),
+    );
+    limit(s, "command", text(1, COMMAND_MAX_BYTES, command_pattern()));
+    limit(
+        s,
+        "interval_ms",
+        json!({"minimum": SCRIPT_INTERVAL_MIN_MS, "maximum": SCRIPT_INTERVAL_MAX_MS}),
+    );
+    nullable(
+        s,
+        "timeout_ms",
+        json!({"type": "integer", "minimum": SCRIPT_TIMEOUT_MIN_MS, "maximum": SCRIPT_INTERVAL_MAX_MS}),
+    );
+    limit(s, "weight", track_weight());
+    for k in ["rise", "fall"] {
+        limit(s, k, json!({"minimum": 1, "maximum": SCRIPT_RISE_FALL_MAX}));
+    }
+}
+
+fn notify(s: &mut Value) {
+    for k in ["master", "backup", "fault", "stop", "any"] {
+        nullable(
+            s,
+            k,
+            json!({"type": "string", "minLength": 1, "maxLength": COMMAND_MAX_BYTES, "pattern": command_pattern()}),
+        );
+    }
+    limit(
+        s,
+        "timeout_ms",
+        json!({"minimum": SCRIPT_TIMEOUT_MIN_MS, "maximum": SCRIPT_INTERVAL_MAX_MS}),
     );
 }
 
@@ -758,7 +833,7 @@ pub fn document_limits(spec: &mut OpenApi) {
         return;
     };
     type Edit = fn(&mut Value);
-    let edits: [(&str, Edit); 9] = [
+    let edits: [(&str, Edit); 13] = [
         ("VirtualServer", virtual_server),
         ("RealServer", real_server),
         ("HealthCheck", health_check),
@@ -766,6 +841,10 @@ pub fn document_limits(spec: &mut OpenApi) {
         ("VrrpGroup", vrrp_group),
         ("VrrpNode", vrrp_node),
         ("GarpSettings", garp),
+        ("TrackedInterface", tracked_interface),
+        ("TrackedVirtualServer", tracked_virtual_server),
+        ("TrackScript", track_script),
+        ("Notify", notify),
         ("SorryServer", sorry_server),
         ("ErrorDetail", error_detail),
     ];
@@ -1002,6 +1081,31 @@ mod tests {
         ] {
             let parsed = c.parse::<crate::model::StatusRange>();
             assert_eq!(p.is_match(c), parsed.is_ok(), "{c:?}");
+        }
+    }
+
+    #[test]
+    fn vs_key_pattern_reads_as_the_parser() {
+        let p = re(&vs_key());
+        for c in [
+            "tcp 192.0.2.1:80",
+            "udp [2001:db8::1]:53",
+            "sctp 10.0.0.1:0",
+            "fwmark 7 ipv4",
+            "fwmark 123456789 ipv6",
+            "tcp 192.0.2.1",
+            "tcp 2001:db8::1:53",
+            "icmp 192.0.2.1:80",
+            "fwmark x ipv4",
+            "fwmark 7",
+            "tcp 192.0.2.1:80 x",
+            "",
+        ] {
+            let parsed = crate::model::VsKey::parse(c);
+            assert_eq!(p.is_match(c), parsed.is_some(), "{c:?}");
+            if let Some(k) = parsed {
+                assert_eq!(k.to_string(), c, "the key prints as it was written");
+            }
         }
     }
 

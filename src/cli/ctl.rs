@@ -559,13 +559,30 @@ pub async fn status(url: &Api, out: &Output) -> Result<String, CtlError> {
             g["state"].as_str().unwrap_or("?").to_uppercase(),
             g["error"].as_str().map(|e| format!(" ({e})")).unwrap_or_default(),
             g["interface"].as_str().unwrap_or("-"),
-            g["priority"].as_u64().map_or("-".to_string(), |p| p.to_string()),
+            match (g["priority"].as_u64(), g["configured_priority"].as_u64()) {
+                (Some(p), Some(c)) if p != c => format!("{p} (configured {c})"),
+                (Some(p), _) => p.to_string(),
+                _ => "-".to_string(),
+            },
             master,
             n(&c["adverts_sent"]),
             n(&c["adverts_received"]),
             n(&c["auth_errors"]),
             n(&c["checksum_errors"]),
         ));
+        for t in g["tracked"].as_array().into_iter().flatten() {
+            s.push_str(&format!(
+                "vrrp: {}   tracks {} weight {}: {}{}\n",
+                g["name"].as_str().unwrap_or("?"),
+                t["object"].as_str().unwrap_or("?"),
+                t["weight"].as_i64().unwrap_or(0),
+                t["state"].as_str().unwrap_or("?"),
+                t["detail"]
+                    .as_str()
+                    .map(|d| format!(" ({d})"))
+                    .unwrap_or_default(),
+            ));
+        }
         if let Some(t) = g["transitions"].as_array().and_then(|t| t.last()) {
             s.push_str(&format!(
                 "vrrp: {}   last transition {} -> {} {}: {}\n",

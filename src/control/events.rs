@@ -68,6 +68,31 @@ pub enum EventKind {
         /// restart's reasons come first.
         changes: Vec<String>,
     },
+    /// A VRRP group's effective priority moved: a tracked object with a weight (interface,
+    /// virtual server, script) changed.
+    VrrpPriorityChanged {
+        group: String,
+        vrid: u8,
+        from: u8,
+        to: u8,
+        /// The tracked object that changed: "interface eth1", "script chk".
+        cause: String,
+    },
+    /// A VRRP group's track script changed its verdict (after `rise`/`fall`), or one of its
+    /// notify commands ended.
+    VrrpCommand {
+        group: String,
+        /// "script NAME", or "notify_master", "notify_backup", "notify_fault", "notify_stop",
+        /// "notify".
+        command: String,
+        /// Exit 0.
+        ok: bool,
+        /// The exit code, "a signal", or why it did not run or end (timeout: killed).
+        result: String,
+        /// The first 512 bytes of its stdout and stderr.
+        #[serde(skip_serializing_if = "String::is_empty")]
+        output: String,
+    },
     /// A real server's health check changed its verdict.
     HealthChanged {
         virtual_server_id: i64,
@@ -164,6 +189,8 @@ pub enum VrrpReason {
     /// The tracked interfaces are up again.
     InterfacesUp,
     Shutdown,
+    /// A tracked object of weight 0 (virtual server, script) failed.
+    TrackFailed,
 }
 
 /// What a live reader gets: events, or the news that it fell too far behind.
@@ -413,6 +440,7 @@ impl VrrpReason {
             VrrpReason::InterfaceDown => format!("interface {d} down"),
             VrrpReason::InterfacesUp => "interfaces up".into(),
             VrrpReason::Shutdown => "shutdown".into(),
+            VrrpReason::TrackFailed => format!("tracked {d} failed"),
         }
     }
 
@@ -433,6 +461,7 @@ impl VrrpReason {
             Reason::InterfaceDown(i) => (VrrpReason::InterfaceDown, Some(i.clone())),
             Reason::InterfacesUp => (VrrpReason::InterfacesUp, None),
             Reason::Shutdown => (VrrpReason::Shutdown, None),
+            Reason::TrackFailed(k) => (VrrpReason::TrackFailed, Some(k.clone())),
         }
     }
 }

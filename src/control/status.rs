@@ -141,9 +141,15 @@ pub struct VrrpGroupStatus {
     pub state: VrrpGroupState,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub interface: Option<String>,
-    /// This node's priority.
+    /// This node's effective priority: the configured one moved by tracked weights.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub priority: Option<u8>,
+    /// This node's configured priority (before tracked weights).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub configured_priority: Option<u8>,
+    /// The weighted or non-interface tracked objects and what is known of them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tracked: Vec<VrrpTrackedStatus>,
     /// This node's advert source address.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub primary_address: Option<String>,
@@ -160,6 +166,28 @@ pub struct VrrpGroupStatus {
     /// Why the group is disabled, or the last failed kernel or socket call.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+}
+
+/// A tracked object of a VRRP group (see the group's `track_*` fields).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct VrrpTrackedStatus {
+    /// "interface eth1", "virtual server tcp 192.0.2.1:80", "script chk".
+    pub object: String,
+    pub weight: i32,
+    /// `up`, `failing`, or `unknown` (no verdict or result yet: counts neither way).
+    pub state: VrrpTrackedState,
+    /// A script's last result: "exit 0", "exit 1: OUTPUT", "timed out after 1s" (output: at
+    /// most 512 bytes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum VrrpTrackedState {
+    Up,
+    Failing,
+    Unknown,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, ToSchema)]

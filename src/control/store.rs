@@ -983,6 +983,14 @@ fn group_from_row(row: &SqliteRow) -> Result<VrrpGroup> {
             message: format!("{col}: {e}"),
         })
     };
+    fn json_col<V: serde::de::DeserializeOwned>(row: &SqliteRow, id: i64, col: &str) -> Result<V> {
+        let s: String = row.try_get(col)?;
+        serde_json::from_str(&s).map_err(|e| StoreError::Corrupt {
+            table: "vrrp_groups",
+            id,
+            message: format!("{col}: {e}"),
+        })
+    }
     let vrid: i64 = row.try_get("vrid")?;
     let version: i64 = row.try_get("version")?;
     Ok(VrrpGroup {
@@ -1011,6 +1019,10 @@ fn group_from_row(row: &SqliteRow) -> Result<VrrpGroup> {
             refresh_interval_ms: opt_u32(T, id, row.try_get("garp_refresh_interval_ms")?)?,
         },
         track_interfaces: json_list("track_interfaces")?,
+        track_interfaces_weighted: json_col(row, id, "track_interfaces_weighted")?,
+        track_virtual_servers: json_col(row, id, "track_virtual_servers")?,
+        track_scripts: json_col(row, id, "track_scripts")?,
+        notify: json_col(row, id, "notify")?,
         nodes: Vec::new(),
     })
 }
@@ -1040,8 +1052,9 @@ async fn insert_group(tx: &mut Transaction<'_, Sqlite>, g: &VrrpGroup) -> Result
     sqlx::query(
         "INSERT INTO vrrp_groups (id, name, vrid, version, advert_interval_ms, auth_pass, \
          preempt, preempt_delay_ms, unicast_peers, track_interfaces, garp_count, \
-         garp_repeat_delay_ms, garp_refresh_interval_ms) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+         garp_repeat_delay_ms, garp_refresh_interval_ms, track_interfaces_weighted, \
+         track_virtual_servers, track_scripts, notify) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
     )
     .bind(g.id)
     .bind(&g.name)
@@ -1056,6 +1069,10 @@ async fn insert_group(tx: &mut Transaction<'_, Sqlite>, g: &VrrpGroup) -> Result
     .bind(i64::from(g.garp.count))
     .bind(i64::from(g.garp.repeat_delay_ms))
     .bind(g.garp.refresh_interval_ms.map(i64::from))
+    .bind(serde_json::to_string(&g.track_interfaces_weighted).unwrap_or_else(|_| "[]".into()))
+    .bind(serde_json::to_string(&g.track_virtual_servers).unwrap_or_else(|_| "[]".into()))
+    .bind(serde_json::to_string(&g.track_scripts).unwrap_or_else(|_| "[]".into()))
+    .bind(serde_json::to_string(&g.notify).unwrap_or_else(|_| "{}".into()))
     .execute(&mut **tx)
     .await?;
     for (pos, va) in g.virtual_addresses.iter().enumerate() {

@@ -24,6 +24,7 @@ use crate::control::status::{DataplaneState, DataplaneStatus, StatusBoard};
 use crate::dataplane::health::state::HealthState;
 use crate::dataplane::health::{Checkers, Report, Verdict};
 use crate::dataplane::vrrp::engine::VrrpEngine;
+use crate::dataplane::vrrp::TrackKey;
 use crate::ipvs::table::{IpvsTable, ServiceKey};
 use crate::kernel::{Kernel, KernelError};
 use crate::model::config::VsChanges;
@@ -206,6 +207,9 @@ enum Reason {
     Requested,
 }
 
+/// How long a stop waits for the VRRP notify commands it started (`notify_stop`).
+const NOTIFY_DRAIN: Duration = Duration::from_secs(10);
+
 struct Actor {
     kernel: Option<Box<dyn Kernel>>,
     snapshots: watch::Receiver<Arc<Snapshot>>,
@@ -245,6 +249,13 @@ struct Actor {
     vrrp_kernel: Option<Box<dyn Kernel>>,
     /// The VRRP groups last handed to the engine.
     vrrp_sent: Option<Vec<VrrpGroup>>,
+    /// What the engine was last told of the virtual servers VRRP groups track (`true`:
+    /// failing).
+    vrrp_tracked: BTreeMap<TrackKey, bool>,
+    /// The VRRP groups' track scripts, one task each (see `crate::dataplane::vrrp_commands`).
+    vrrp_scripts: super::vrrp_commands::Scripts,
+    /// The task that runs the engine's notify commands; it ends after the engine.
+    vrrp_notifier: Option<JoinHandle<()>>,
 }
 
 /// Starts the actor, with its owned services recorded in memory only. It runs until every
@@ -308,6 +319,9 @@ pub fn spawn_with_owned(
         vrrp: None,
         vrrp_kernel,
         vrrp_sent: None,
+        vrrp_tracked: BTreeMap::new(),
+        vrrp_scripts: super::vrrp_commands::Scripts::default(),
+        vrrp_notifier: None,
     };
     (DataplaneHandle { tx }, tokio::spawn(actor.run(rx)))
 }
@@ -388,9 +402,11 @@ impl Actor {
                         let _ = reply.send(r);
                     }
                     Some(Command::StopVrrp(reply)) => {
+                        self.vrrp_scripts.stop();
                         if let Some(e) = self.vrrp.take() {
                             let _ = tokio::task::spawn_blocking(move || e.stop()).await;
                         }
+                        self.drain_notifier().await;
                         // No restart from a later snapshot: this is the way out.
                         self.vrrp_kernel = None;
                         self.vrrp_sent = None;
@@ -421,10 +437,12 @@ impl Actor {
                 }
             }
         }
+        self.vrrp_scripts.stop();
         if let Some(e) = self.vrrp.take() {
             // Priority 0 from every master, addresses released (RFC 5798 section 6.4.3).
             let _ = tokio::task::spawn_blocking(move || e.stop()).await;
         }
+        self.drain_notifier().await;
         tracing::info!("data plane stopped; the kernel table is left as it is");
     }
 
@@ -442,11 +460,18 @@ impl Actor {
             let Some(k) = self.vrrp_kernel.take() else {
                 return;
             };
+            // Notify commands run on tasks of the data plane, never on the VRRP thread.
+            let (ntx, nrx) = mpsc::unbounded_channel();
+            self.vrrp_notifier = Some(super::vrrp_commands::spawn_notifier(
+                nrx,
+                self.events.clone(),
+            ));
             match VrrpEngine::start(
                 k,
                 self.cfg.node_name.clone(),
                 self.board.clone(),
                 self.events.clone(),
+                Some(ntx),
             ) {
                 Ok(e) => self.vrrp = Some(e),
                 Err(e) => {
@@ -458,7 +483,66 @@ impl Actor {
         if let Some(e) = &self.vrrp {
             e.configure(groups.clone());
             self.vrrp_sent = Some(groups.clone());
+            self.vrrp_scripts
+                .sync(groups, &self.cfg.node_name, &e.track_sender(), &self.events);
         }
+    }
+
+    /// After the engine stopped: lets the notify commands of the stop (`notify_stop`) end,
+    /// for at most [`NOTIFY_DRAIN`].
+    async fn drain_notifier(&mut self) {
+        if let Some(h) = self.vrrp_notifier.take() {
+            if tokio::time::timeout(NOTIFY_DRAIN, h).await.is_err() {
+                tracing::warn!(
+                    "VRRP notify commands still running at the stop are left to be killed"
+                );
+            }
+        }
+    }
+
+    /// Tells the VRRP engine which tracked virtual servers changed: one fails while none of
+    /// its real servers is healthy, or, with a `quorum`, while its quorum is lost.
+    fn sync_vrrp_tracking(&mut self) {
+        let Some(engine) = &self.vrrp else {
+            return;
+        };
+        let snap = self.snapshots.borrow().clone();
+        let wanted: BTreeSet<String> = snap
+            .config
+            .vrrp_groups
+            .iter()
+            .flat_map(|g| g.track_virtual_servers.iter())
+            .map(|t| t.virtual_server.clone())
+            .collect();
+        let mut changes = Vec::new();
+        let mut now = BTreeMap::new();
+        for name in wanted {
+            let Some(key) = crate::model::VsKey::parse(&name) else {
+                continue;
+            };
+            let Some(vs) = snap
+                .config
+                .virtual_servers
+                .iter()
+                .find(|v| v.key() == Some(key))
+            else {
+                continue;
+            };
+            let failing = vs_failing(vs, &self.health);
+            let k = TrackKey::VirtualServer(name);
+            if self.vrrp_tracked.get(&k) != Some(&failing) {
+                changes.push((k.clone(), Some(failing)));
+            }
+            now.insert(k, failing);
+        }
+        // Gone (removed, or no longer tracked): not known any more.
+        for k in self.vrrp_tracked.keys() {
+            if !now.contains_key(k) {
+                changes.push((k.clone(), None));
+            }
+        }
+        self.vrrp_tracked = now;
+        engine.track(changes);
     }
 
     /// Writes the owned set to its record when it changed.
@@ -733,8 +817,16 @@ impl Actor {
         keys
     }
 
-    /// One convergence pass. Returns how long until the next periodic pass.
+    /// One convergence pass, then the news for VRRP's tracked virtual servers. Returns how
+    /// long until the next periodic pass.
     async fn pass(&mut self, reason: Reason) -> Duration {
+        let wait = self.converge(reason).await;
+        self.sync_vrrp_tracking();
+        wait
+    }
+
+    /// One convergence pass. Returns how long until the next periodic pass.
+    async fn converge(&mut self, reason: Reason) -> Duration {
         let snap = self.snapshots.borrow_and_update().clone();
         // A change of configuration or health is diffed against lbd's picture of the kernel as of
         // its last dump plus what it applied since (no dump of a large table per change), and
@@ -943,6 +1035,18 @@ impl Actor {
 }
 
 /// The services of `desired` among `keys` (all of them when `keys` is `None`).
+/// A tracked virtual server fails while none of its real servers is healthy, or, with a
+/// `quorum`, while its quorum is lost.
+fn vs_failing(vs: &VirtualServer, health: &Health) -> bool {
+    match (vs.quorum, health.quorum_up.get(&vs.id)) {
+        (Some(_), Some(up)) => !up,
+        _ => vs
+            .real_servers
+            .iter()
+            .all(|rs| health.down.contains(&rs.id)),
+    }
+}
+
 fn desired_keys(desired: &IpvsTable, keys: Option<&BTreeSet<ServiceKey>>) -> Vec<ServiceKey> {
     match keys {
         Some(keys) => keys

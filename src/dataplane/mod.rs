@@ -16,3 +16,4 @@ pub mod quorum;
 pub mod reconcile;
 pub mod view;
 pub mod vrrp;
+pub mod vrrp_commands;

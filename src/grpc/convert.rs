@@ -259,6 +259,44 @@ fn group_json(g: &pb::VrrpGroup, path: &str) -> Result<Value, Status> {
         m.insert("garp".into(), Value::Object(gm));
     }
     m.insert("track_interfaces".into(), json!(g.track_interfaces));
+    let weighted: Vec<Value> = g
+        .track_interfaces_weighted
+        .iter()
+        .map(|t| json!({"interface": t.interface, "weight": t.weight}))
+        .collect();
+    m.insert("track_interfaces_weighted".into(), Value::Array(weighted));
+    let vss: Vec<Value> = g
+        .track_virtual_servers
+        .iter()
+        .map(|t| json!({"virtual_server": t.virtual_server, "weight": t.weight}))
+        .collect();
+    m.insert("track_virtual_servers".into(), Value::Array(vss));
+    let scripts: Vec<Value> = g
+        .track_scripts
+        .iter()
+        .map(|t| {
+            let mut sm = Map::new();
+            sm.insert("name".into(), t.name.clone().into());
+            sm.insert("command".into(), t.command.clone().into());
+            put(&mut sm, "interval_ms", t.interval_ms);
+            put(&mut sm, "timeout_ms", t.timeout_ms);
+            sm.insert("weight".into(), t.weight.into());
+            put(&mut sm, "rise", t.rise);
+            put(&mut sm, "fall", t.fall);
+            Value::Object(sm)
+        })
+        .collect();
+    m.insert("track_scripts".into(), Value::Array(scripts));
+    if let Some(n) = &g.notify {
+        let mut nm = Map::new();
+        put(&mut nm, "master", n.master.clone());
+        put(&mut nm, "backup", n.backup.clone());
+        put(&mut nm, "fault", n.fault.clone());
+        put(&mut nm, "stop", n.stop.clone());
+        put(&mut nm, "any", n.any.clone());
+        put(&mut nm, "timeout_ms", n.timeout_ms);
+        m.insert("notify".into(), Value::Object(nm));
+    }
     let nodes = g
         .nodes
         .iter()
@@ -603,6 +641,43 @@ pub fn vrrp_group_out(g: &VrrpGroup) -> pb::VrrpGroup {
         }),
         track_interfaces: g.track_interfaces.clone(),
         nodes: g.nodes.iter().map(vrrp_node_out).collect(),
+        track_interfaces_weighted: g
+            .track_interfaces_weighted
+            .iter()
+            .map(|t| pb::TrackedInterface {
+                interface: t.interface.clone(),
+                weight: t.weight,
+            })
+            .collect(),
+        track_virtual_servers: g
+            .track_virtual_servers
+            .iter()
+            .map(|t| pb::TrackedVirtualServer {
+                virtual_server: t.virtual_server.clone(),
+                weight: t.weight,
+            })
+            .collect(),
+        track_scripts: g
+            .track_scripts
+            .iter()
+            .map(|t| pb::TrackScript {
+                name: t.name.clone(),
+                command: t.command.clone(),
+                interval_ms: Some(t.interval_ms),
+                timeout_ms: t.timeout_ms,
+                weight: t.weight,
+                rise: Some(t.rise),
+                fall: Some(t.fall),
+            })
+            .collect(),
+        notify: (!g.notify.is_empty()).then(|| pb::Notify {
+            master: g.notify.master.clone(),
+            backup: g.notify.backup.clone(),
+            fault: g.notify.fault.clone(),
+            stop: g.notify.stop.clone(),
+            any: g.notify.any.clone(),
+            timeout_ms: Some(g.notify.timeout_ms),
+        }),
     }
 }
 

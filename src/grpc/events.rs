@@ -69,6 +69,32 @@ pub fn message(e: &Event) -> pb::WatchedEvent {
             in_place: *in_place,
             changes: changes.clone(),
         }),
+        EventKind::VrrpPriorityChanged {
+            group,
+            vrid,
+            from,
+            to,
+            cause,
+        } => Kind::VrrpPriorityChanged(pb::VrrpPriorityChanged {
+            group: group.clone(),
+            vrid: u32::from(*vrid),
+            from: u32::from(*from),
+            to: u32::from(*to),
+            cause: cause.clone(),
+        }),
+        EventKind::VrrpCommand {
+            group,
+            command,
+            ok,
+            result,
+            output,
+        } => Kind::VrrpCommand(pb::VrrpCommand {
+            group: group.clone(),
+            command: command.clone(),
+            ok: *ok,
+            result: result.clone(),
+            output: output.clone(),
+        }),
         EventKind::HealthChanged {
             virtual_server_id,
             real_server_id,
@@ -170,6 +196,7 @@ pub(super) fn vrrp_reason(r: VrrpReason) -> pb::VrrpReason {
         VrrpReason::InterfaceDown => pb::VrrpReason::InterfaceDown,
         VrrpReason::InterfacesUp => pb::VrrpReason::InterfacesUp,
         VrrpReason::Shutdown => pb::VrrpReason::Shutdown,
+        VrrpReason::TrackFailed => pb::VrrpReason::TrackFailed,
     }
 }
 

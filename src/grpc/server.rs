@@ -755,6 +755,22 @@ fn vrrp_status(v: &crate::control::status::VrrpStatus) -> pb::VrrpStatus {
                         })
                         .collect(),
                     error: g.error.clone(),
+                    configured_priority: g.configured_priority.map(u32::from),
+                    tracked: g
+                        .tracked
+                        .iter()
+                        .map(|t| pb::VrrpTrackedStatus {
+                            object: t.object.clone(),
+                            weight: t.weight,
+                            state: match t.state {
+                                crate::control::status::VrrpTrackedState::Up => "up",
+                                crate::control::status::VrrpTrackedState::Failing => "failing",
+                                crate::control::status::VrrpTrackedState::Unknown => "unknown",
+                            }
+                            .into(),
+                            detail: t.detail.clone(),
+                        })
+                        .collect(),
                 }
             })
             .collect(),

@@ -3,7 +3,9 @@
 use std::fmt::Write;
 use std::net::IpAddr;
 
-use crate::model::{CheckKind, Config, Family, Forwarding, InitialState, Protocol, VirtualServer};
+use crate::model::{
+    CheckKind, Config, Family, Forwarding, InitialState, Protocol, TrackScript, VirtualServer,
+};
 
 fn secs(ms: u32) -> String {
     if ms.is_multiple_of(1000) {
@@ -35,10 +37,46 @@ fn mask(prefix: u8, family: Family) -> String {
     }
 }
 
+/// The `vrrp_script` name of each group's track scripts: the script's own name, unless another
+/// group has a different script of that name (then `GROUP_NAME`).
+fn script_names(cfg: &Config) -> std::collections::HashMap<(String, String), String> {
+    let mut by_name: std::collections::HashMap<&str, Vec<(&str, &TrackScript)>> =
+        std::collections::HashMap::new();
+    for g in &cfg.vrrp_groups {
+        for s in &g.track_scripts {
+            by_name
+                .entry(s.name.as_str())
+                .or_default()
+                .push((g.name.as_str(), s));
+        }
+    }
+    let mut out = std::collections::HashMap::new();
+    for (name, uses) in by_name {
+        let same = |a: &TrackScript, b: &TrackScript| {
+            a.command == b.command
+                && a.interval_ms == b.interval_ms
+                && a.timeout() == b.timeout()
+                && a.rise == b.rise
+                && a.fall == b.fall
+        };
+        let shared = uses.iter().all(|(_, s)| same(s, uses[0].1));
+        for (g, _) in &uses {
+            let exported = if shared {
+                name.to_string()
+            } else {
+                format!("{g}_{name}")
+            };
+            out.insert((g.to_string(), name.to_string()), exported);
+        }
+    }
+    out
+}
+
 /// The keepalived.conf for `node`. Groups without an entry for `node` are left out (a comment
 /// says so); lbd settings keepalived cannot express are written as comments.
 pub fn export(cfg: &Config, node: &str) -> String {
     let mut o = String::new();
+    let names = script_names(cfg);
     let _ = writeln!(o, "! keepalived.conf exported by lbd for node {node}");
     let _ = writeln!(o, "global_defs {{\n    router_id {node}");
     if let Some(t) = &cfg.ipvs_timeouts {
@@ -57,6 +95,28 @@ pub fn export(cfg: &Config, node: &str) -> String {
         }
     }
     let _ = writeln!(o, "}}\n");
+    let mut written = std::collections::HashSet::new();
+    for g in &cfg.vrrp_groups {
+        for s in &g.track_scripts {
+            let name = names
+                .get(&(g.name.clone(), s.name.clone()))
+                .cloned()
+                .unwrap_or_else(|| s.name.clone());
+            if !written.insert(name.clone()) {
+                continue;
+            }
+            // The weight is the instance's (track_script NAME weight N).
+            let _ = writeln!(
+                o,
+                "vrrp_script {name} {{\n    script \"{}\"\n    interval {}\n    timeout {}\n    rise {}\n    fall {}\n}}\n",
+                s.command,
+                secs(s.interval_ms),
+                secs(s.timeout()),
+                s.rise,
+                s.fall
+            );
+        }
+    }
     for g in &cfg.vrrp_groups {
         let Some(n) = g.node(node) else {
             let _ = writeln!(
@@ -103,12 +163,51 @@ pub fn export(cfg: &Config, node: &str) -> String {
             }
             let _ = writeln!(o, "    }}");
         }
-        if !g.track_interfaces.is_empty() {
+        if !g.track_interfaces.is_empty() || !g.track_interfaces_weighted.is_empty() {
             let _ = writeln!(o, "    track_interface {{");
             for t in &g.track_interfaces {
                 let _ = writeln!(o, "        {t}");
             }
+            for t in &g.track_interfaces_weighted {
+                let _ = writeln!(o, "        {} weight {}", t.interface, t.weight);
+            }
             let _ = writeln!(o, "    }}");
+        }
+        if !g.track_scripts.is_empty() {
+            let _ = writeln!(o, "    track_script {{");
+            for s in &g.track_scripts {
+                let name = names
+                    .get(&(g.name.clone(), s.name.clone()))
+                    .map_or(s.name.as_str(), String::as_str);
+                let _ = writeln!(o, "        {name} weight {}", s.weight);
+            }
+            let _ = writeln!(o, "    }}");
+        }
+        for t in &g.track_virtual_servers {
+            let _ = writeln!(
+                o,
+                "    ! lbd tracks virtual server {} weight {}: keepalived has no equivalent; not exported",
+                t.virtual_server, t.weight
+            );
+        }
+        let nt = &g.notify;
+        for (k, c) in [
+            ("notify_master", &nt.master),
+            ("notify_backup", &nt.backup),
+            ("notify_fault", &nt.fault),
+            ("notify_stop", &nt.stop),
+            ("notify", &nt.any),
+        ] {
+            if let Some(c) = c {
+                let _ = writeln!(o, "    {k} \"{c}\"");
+            }
+        }
+        if !nt.is_empty() {
+            let _ = writeln!(
+                o,
+                "    ! lbd kills a notify command after {} ms; keepalived lets it run",
+                nt.timeout_ms
+            );
         }
         let _ = writeln!(
             o,

@@ -17,15 +17,19 @@
 //! | a real server of a fwmark service without a port has port 0 | the same |
 //! | `quorum_up`/`quorum_down SCRIPT USER [GROUP]` runs the script as USER | not imported (lbd runs quorum commands as itself): reported as unsupported |
 //! | `global_defs { lvs_timeouts tcp N tcpfin N udp N }`, any subset (up to 31 days) | `ipvs_timeouts`, the rest 0 (left as the kernel has them); more than 2,147,483 s (the kernel's INT_MAX / HZ) fails on its line |
-//! | scripts, notify, BFD, ... | not imported: reported as unsupported, with the reason where lbd has one |
+//! | `track_interface { eth1 weight -20 }` | `track_interfaces_weighted` (weight 0 or none: `track_interfaces`); `weight reverse` is reported as unsupported |
+//! | `vrrp_script NAME { script interval timeout weight rise fall }` (global) + `track_script { NAME [weight N] }` | copied into each instance that tracks it (`track_scripts`, the instance's `weight` winning), run without a shell as keepalived does; `user` and `init_fail` are reported as unsupported; a script no instance tracks is a warning |
+//! | `notify_master`/`_backup`/`_fault`/`_stop`/`notify "CMD"` | `notify`; lbd kills a notify command after `notify.timeout_ms` (10 s), keepalived lets it run: a warning; `notify CMD USER` is reported as unsupported |
+//! | BFD, `track_file`, `track_process`, sync groups, ... | not imported: reported as unsupported |
 
 use std::net::IpAddr;
 
 use super::parser::Node;
 use crate::model::{
     CheckKind, Config, Family, Forwarding, GarpSettings, HealthCheck, InitialState, IpvsTimeouts,
-    Priority, Protocol, RealServer, Scheduler, SchedulerFlag, SorryServer, TimeoutSecs, UrlCheck,
-    VirtualAddress, VirtualServer, Vrid, VrrpGroup, VrrpNode, Weight,
+    Notify, Priority, Protocol, RealServer, Scheduler, SchedulerFlag, SorryServer, TimeoutSecs,
+    TrackScript, TrackedInterface, UrlCheck, VirtualAddress, VirtualServer, Vrid, VrrpGroup,
+    VrrpNode, Weight,
 };
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
@@ -191,6 +195,9 @@ struct Ctx<'a> {
     opts: ImportOptions,
     /// `virtual_server_group NAME` blocks, by name (a `virtual_server group` may come first).
     vs_groups: std::collections::HashMap<&'a str, &'a Node>,
+    /// `vrrp_script NAME` blocks, by name, and the names an instance tracks.
+    vrrp_scripts: std::collections::HashMap<&'a str, &'a Node>,
+    tracked_scripts: std::collections::HashSet<String>,
 }
 
 /// The model field each keyword of a block sets (for [`Imported::lines`]).
@@ -206,6 +213,12 @@ fn field_of(block: &str, key: &str) -> Option<&'static str> {
             "preempt_delay" => "preempt_delay_ms",
             "unicast_peer" => "unicast_peers",
             "track_interface" => "track_interfaces",
+            "track_script" => "track_scripts",
+            "notify_master" => "notify.master",
+            "notify_backup" => "notify.backup",
+            "notify_fault" => "notify.fault",
+            "notify_stop" => "notify.stop",
+            "notify" => "notify.any",
             "garp_master_delay" => "garp.repeat_delay_ms",
             "garp_master_repeat" => "garp.count",
             "garp_master_refresh" => "garp.refresh_interval_ms",
@@ -296,6 +309,12 @@ pub fn convert_with(
             .filter(|n| n.key == "virtual_server_group")
             .filter_map(|n| n.args.first().map(|a| (a.as_str(), n)))
             .collect(),
+        vrrp_scripts: nodes
+            .iter()
+            .filter(|n| n.key == "vrrp_script")
+            .filter_map(|n| n.args.first().map(|a| (a.as_str(), n)))
+            .collect(),
+        tracked_scripts: std::collections::HashSet::new(),
     };
     // global_defs first: vrrp_version changes how instances read.
     let mut ipvs_timeouts = None;
@@ -323,8 +342,17 @@ pub fn convert_with(
             "global_defs" => {}
             "vrrp_instance" => groups.push(vrrp_instance(&mut cx, n)?),
             "virtual_server" => vss.extend(virtual_server(&mut cx, n)?),
-            "virtual_server_group" => {}
+            "virtual_server_group" | "vrrp_script" => {}
             _ => cx.unsupported(n, "the top level"),
+        }
+    }
+    for n in nodes.iter().filter(|n| n.key == "vrrp_script") {
+        let name = n.args.first().map(String::as_str).unwrap_or("");
+        if !cx.tracked_scripts.contains(name) {
+            cx.warn(
+                n,
+                format!("vrrp_script {name} is tracked by no vrrp_instance: not imported (lbd defines scripts in the groups that track them)"),
+            );
         }
     }
     out.config = Config {
@@ -365,6 +393,10 @@ fn vrrp_instance(cx: &mut Ctx<'_>, n: &Node) -> Result<VrrpGroup, ImportError> {
         unicast_peers: Vec::new(),
         garp: GarpSettings::default(),
         track_interfaces: Vec::new(),
+        track_interfaces_weighted: Vec::new(),
+        track_virtual_servers: Vec::new(),
+        track_scripts: Vec::new(),
+        notify: Notify::default(),
         nodes: Vec::new(),
     };
     for c in n.children() {
@@ -411,8 +443,56 @@ fn vrrp_instance(cx: &mut Ctx<'_>, n: &Node) -> Result<VrrpGroup, ImportError> {
             }
             "track_interface" => {
                 for a in c.children() {
-                    g.track_interfaces.push(a.key.clone());
+                    match a.args.as_slice() {
+                        [] => g.track_interfaces.push(a.key.clone()),
+                        [w, v, rest @ ..] if w == "weight" => {
+                            let weight = track_weight(a, v)?;
+                            if !rest.is_empty() {
+                                cx.unsupported(a, "track_interface (`reverse`)");
+                            } else if weight == 0 {
+                                g.track_interfaces.push(a.key.clone());
+                            } else {
+                                g.track_interfaces_weighted.push(TrackedInterface {
+                                    interface: a.key.clone(),
+                                    weight,
+                                });
+                            }
+                        }
+                        _ => cx.unsupported(a, "track_interface (only `weight N`)"),
+                    }
                 }
+            }
+            "track_script" => {
+                for a in c.children() {
+                    if let Some(s) = track_script(cx, a)? {
+                        g.track_scripts.push(s);
+                    }
+                }
+            }
+            k @ ("notify_master" | "notify_backup" | "notify_fault" | "notify_stop" | "notify") => {
+                let cmd = arg(c, 0)?.to_string();
+                if c.args.len() > 1 {
+                    cx.out.unsupported.push(Warning {
+                        at: c.at(),
+                        message: format!(
+                            "`{k}` as user {}: lbd runs notify commands as its own user; not imported (quote the command if the words after it are its arguments)",
+                            c.args[1..].join(" ")
+                        ),
+                    });
+                    continue;
+                }
+                cx.warn(
+                    c,
+                    format!("`{k}`: lbd kills a notify command still running after notify.timeout_ms ({} s); keepalived lets it run", crate::model::vrrp_group::default_notify_timeout_ms() / 1000),
+                );
+                let slot = match k {
+                    "notify_master" => &mut g.notify.master,
+                    "notify_backup" => &mut g.notify.backup,
+                    "notify_fault" => &mut g.notify.fault,
+                    "notify_stop" => &mut g.notify.stop,
+                    _ => &mut g.notify.any,
+                };
+                *slot = Some(cmd);
             }
             "garp_master_delay" => g.garp.repeat_delay_ms = secs_ms(c)?,
             "garp_master_repeat" => g.garp.count = num(c)?,
@@ -434,6 +514,72 @@ fn vrrp_instance(cx: &mut Ctx<'_>, n: &Node) -> Result<VrrpGroup, ImportError> {
         unicast_src,
     });
     Ok(g)
+}
+
+/// A tracked object's `weight N` (keepalived: -253..=253).
+fn track_weight(n: &Node, v: &str) -> Result<i32, ImportError> {
+    match v.parse::<i32>() {
+        Ok(w) if (-253..=253).contains(&w) => Ok(w),
+        _ => Err(bad(n, format!("weight `{v}` must be -253..=253"))),
+    }
+}
+
+/// One `track_script` entry (`NAME [weight N]`), with the global `vrrp_script NAME` block it
+/// names copied in; `None` when it was reported as unsupported.
+fn track_script(cx: &mut Ctx<'_>, a: &Node) -> Result<Option<TrackScript>, ImportError> {
+    let name = a.key.clone();
+    let Some(def) = cx.vrrp_scripts.get(name.as_str()).copied() else {
+        return Err(bad(
+            a,
+            format!("track_script {name}: no vrrp_script {name} block"),
+        ));
+    };
+    cx.tracked_scripts.insert(name.clone());
+    let mut s = TrackScript {
+        name,
+        command: String::new(),
+        interval_ms: 1_000,
+        timeout_ms: None,
+        weight: 0,
+        rise: 1,
+        fall: 1,
+    };
+    for c in def.children() {
+        match c.key.as_str() {
+            "script" => {
+                s.command = arg(c, 0)?.to_string();
+                if c.args.len() > 1 {
+                    return Err(bad(
+                        c,
+                        "`script` takes one (quoted) command; quote the command and its arguments",
+                    ));
+                }
+            }
+            "interval" => s.interval_ms = secs_ms(c)?,
+            "timeout" => s.timeout_ms = Some(secs_ms(c)?),
+            "weight" => {
+                s.weight = track_weight(c, arg(c, 0)?)?;
+                if c.args.len() > 1 {
+                    cx.unsupported(c, "vrrp_script (`weight N reverse`)");
+                }
+            }
+            "rise" => s.rise = num(c)?,
+            "fall" => s.fall = num(c)?,
+            _ => cx.unsupported(c, "vrrp_script"),
+        }
+    }
+    if s.command.is_empty() {
+        return Err(bad(def, "vrrp_script needs `script`"));
+    }
+    match a.args.as_slice() {
+        [] => {}
+        [w, v] if w == "weight" => s.weight = track_weight(a, v)?,
+        _ => {
+            cx.unsupported(a, "track_script (only `weight N`)");
+            return Ok(None);
+        }
+    }
+    Ok(Some(s))
 }
 
 fn scheduler(c: &Node) -> Result<Scheduler, ImportError> {

@@ -54,3 +54,15 @@ pub const GARP_COUNT_MAX: u32 = 100;
 pub const GARP_REFRESH_MIN_MS: u32 = 100;
 /// The priority of the address owner (RFC 5798 5.2.4); others use 1-254.
 pub const PRIORITY_OWNER: u8 = 255;
+/// A tracked object's weight (keepalived: -253..=253).
+pub const TRACK_WEIGHT_MAX: i32 = 253;
+/// Tracked objects of each kind per VRRP group.
+pub const TRACKED_MAX: usize = 64;
+/// A track script's name.
+pub const SCRIPT_NAME_MAX_BYTES: usize = 64;
+/// A track script's interval and timeout, and a notify command's timeout.
+pub const SCRIPT_INTERVAL_MIN_MS: u32 = 100;
+pub const SCRIPT_INTERVAL_MAX_MS: u32 = 3_600_000;
+pub const SCRIPT_TIMEOUT_MIN_MS: u32 = 10;
+/// A track script's rise and fall.
+pub const SCRIPT_RISE_FALL_MAX: u32 = 1_000;

@@ -21,4 +21,7 @@ pub use validate::{ErrorKind, ValidationError};
 pub use virtual_server::{
     Family, Forwarding, Id, Protocol, Scheduler, SchedulerFlag, SorryServer, VirtualServer, VsKey,
 };
-pub use vrrp_group::{GarpSettings, InitialState, VirtualAddress, VrrpGroup, VrrpNode};
+pub use vrrp_group::{
+    GarpSettings, InitialState, Notify, TrackScript, TrackWeight, TrackedInterface,
+    TrackedVirtualServer, VirtualAddress, VrrpGroup, VrrpNode,
+};

@@ -78,6 +78,8 @@ pub mod rule {
     pub const MAX_BYTES: &str = "max_bytes";
     /// An imported keepalived.conf is not valid (its syntax or values, with file:line).
     pub const KEEPALIVED_CONF: &str = "keepalived_conf";
+    /// A VRRP group tracks the same interface, virtual server or script name twice.
+    pub const DUPLICATE_TRACKER: &str = "duplicate_tracker";
 
     /// Every code, with what it means.
     pub const ALL: &[&str] = &[
@@ -99,6 +101,7 @@ pub mod rule {
         STATUS_RANGE,
         MAX_BYTES,
         KEEPALIVED_CONF,
+        DUPLICATE_TRACKER,
     ];
 
     /// The rules a request schema cannot state (wholly or in part): a schema-valid body can
@@ -116,6 +119,7 @@ pub mod rule {
         STATUS_RANGE,
         MAX_BYTES,
         KEEPALIVED_CONF,
+        DUPLICATE_TRACKER,
     ];
 }
 
@@ -536,6 +540,108 @@ fn quorum_command(field: &str, cmd: &str) -> Result {
     )
 }
 
+fn track_weight(field: &str, w: i32) -> Result {
+    ensure(
+        (-TRACK_WEIGHT_MAX..=TRACK_WEIGHT_MAX).contains(&w),
+        field,
+        || format!("must be -{TRACK_WEIGHT_MAX}..={TRACK_WEIGHT_MAX}"),
+    )
+}
+
+/// A VRRP group's tracked objects and notify commands.
+fn tracking(g: &VrrpGroup) -> Result {
+    let lists = [
+        (
+            "track_interfaces_weighted",
+            g.track_interfaces_weighted.len(),
+        ),
+        ("track_virtual_servers", g.track_virtual_servers.len()),
+        ("track_scripts", g.track_scripts.len()),
+    ];
+    for (field, n) in lists {
+        ensure(n <= TRACKED_MAX, field, || {
+            format!("at most {TRACKED_MAX} entries")
+        })?;
+    }
+    let mut seen = HashSet::new();
+    for (i, t) in g.track_interfaces_weighted.iter().enumerate() {
+        let p = format!("track_interfaces_weighted[{i}]");
+        check_ifname(&format!("{p}.interface"), &t.interface)?;
+        track_weight(&format!("{p}.weight"), t.weight)?;
+        ensure_rule(
+            rule::DUPLICATE_TRACKER,
+            seen.insert(t.interface.as_str()),
+            &format!("{p}.interface"),
+            || format!("interface {} is listed twice", t.interface),
+        )?;
+    }
+    let mut seen = HashSet::new();
+    for (i, t) in g.track_virtual_servers.iter().enumerate() {
+        let p = format!("track_virtual_servers[{i}]");
+        let field = format!("{p}.virtual_server");
+        let key = VsKey::parse(&t.virtual_server);
+        ensure(key.is_some(), &field, || {
+            format!(
+                "`{}` is not a virtual server as lbd writes it (\"tcp 192.0.2.1:80\", \"udp [2001:db8::1]:53\", \"fwmark 7 ipv4\")",
+                t.virtual_server
+            )
+        })?;
+        track_weight(&format!("{p}.weight"), t.weight)?;
+        ensure_rule(rule::DUPLICATE_TRACKER, seen.insert(key), &field, || {
+            format!("virtual server {} is listed twice", t.virtual_server)
+        })?;
+    }
+    let mut seen = HashSet::new();
+    for (i, t) in g.track_scripts.iter().enumerate() {
+        let p = format!("track_scripts[{i}]");
+        check_label(&format!("{p}.name"), &t.name, SCRIPT_NAME_MAX_BYTES)?;
+        ensure_rule(
+            rule::DUPLICATE_TRACKER,
+            seen.insert(t.name.as_str()),
+            &format!("{p}.name"),
+            || format!("script {} is listed twice", t.name),
+        )?;
+        quorum_command(&format!("{p}.command"), &t.command)?;
+        ensure(
+            (SCRIPT_INTERVAL_MIN_MS..=SCRIPT_INTERVAL_MAX_MS).contains(&t.interval_ms),
+            &format!("{p}.interval_ms"),
+            || format!("must be {SCRIPT_INTERVAL_MIN_MS}..={SCRIPT_INTERVAL_MAX_MS} ms"),
+        )?;
+        if let Some(ms) = t.timeout_ms {
+            ensure(
+                (SCRIPT_TIMEOUT_MIN_MS..=SCRIPT_INTERVAL_MAX_MS).contains(&ms),
+                &format!("{p}.timeout_ms"),
+                || format!("must be {SCRIPT_TIMEOUT_MIN_MS}..={SCRIPT_INTERVAL_MAX_MS} ms"),
+            )?;
+        }
+        track_weight(&format!("{p}.weight"), t.weight)?;
+        for (name, v) in [("rise", t.rise), ("fall", t.fall)] {
+            ensure(
+                (1..=SCRIPT_RISE_FALL_MAX).contains(&v),
+                &format!("{p}.{name}"),
+                || format!("must be 1..={SCRIPT_RISE_FALL_MAX}"),
+            )?;
+        }
+    }
+    let n = &g.notify;
+    for (name, cmd) in [
+        ("master", &n.master),
+        ("backup", &n.backup),
+        ("fault", &n.fault),
+        ("stop", &n.stop),
+        ("any", &n.any),
+    ] {
+        if let Some(c) = cmd {
+            quorum_command(&format!("notify.{name}"), c)?;
+        }
+    }
+    ensure(
+        (SCRIPT_TIMEOUT_MIN_MS..=SCRIPT_INTERVAL_MAX_MS).contains(&n.timeout_ms),
+        "notify.timeout_ms",
+        || format!("must be {SCRIPT_TIMEOUT_MIN_MS}..={SCRIPT_INTERVAL_MAX_MS} ms"),
+    )
+}
+
 fn health_check(rs: &RealServer, hc: &HealthCheck) -> Result {
     if hc.connect_port == Some(0) {
         return Err(ValidationError::invalid(
@@ -811,6 +917,7 @@ pub fn vrrp_group(g: &VrrpGroup) -> Result {
     for (i, t) in g.track_interfaces.iter().enumerate() {
         check_ifname(&format!("track_interfaces[{i}]"), t)?;
     }
+    tracking(g)?;
     let mut names = HashSet::new();
     for (i, n) in g.nodes.iter().enumerate() {
         let prefix = format!("nodes[{i}]");

@@ -278,6 +278,46 @@ impl fmt::Display for VsKey {
     }
 }
 
+impl VsKey {
+    /// Reads a key as [`VsKey`]'s `Display` writes it: `"tcp 192.0.2.1:80"`,
+    /// `"udp [2001:db8::1]:53"`, `"fwmark 7 ipv4"`.
+    pub fn parse(s: &str) -> Option<VsKey> {
+        let mut words = s.split_whitespace();
+        let first = words.next()?;
+        let second = words.next()?;
+        let third = words.next();
+        if words.next().is_some() {
+            return None;
+        }
+        if first == "fwmark" {
+            let family = match third? {
+                "ipv4" => Family::Ipv4,
+                "ipv6" => Family::Ipv6,
+                _ => return None,
+            };
+            return Some(VsKey::Fwmark {
+                mark: second.parse().ok()?,
+                family,
+            });
+        }
+        if third.is_some() {
+            return None;
+        }
+        let protocol = match first {
+            "tcp" => Protocol::Tcp,
+            "udp" => Protocol::Udp,
+            "sctp" => Protocol::Sctp,
+            _ => return None,
+        };
+        let sa: std::net::SocketAddr = second.parse().ok()?;
+        Some(VsKey::Addr {
+            address: sa.ip(),
+            port: sa.port(),
+            protocol,
+        })
+    }
+}
+
 fn protocol_name(p: Protocol) -> &'static str {
     match p {
         Protocol::Tcp => "tcp",

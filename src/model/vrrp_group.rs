@@ -53,6 +53,39 @@ pub struct VrrpGroup {
     /// Interfaces whose loss puts this group in Fault.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub track_interfaces: Vec<String>,
+    /// Interfaces tracked with a weight (keepalived `track_interface { eth1 weight -20 }`):
+    /// see [`TrackWeight`]. Weight 0 is the same as listing the interface in
+    /// `track_interfaces`.
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "objects"
+    )]
+    pub track_interfaces_weighted: Vec<TrackedInterface>,
+    /// Virtual servers whose health moves this group (lbd's own; keepalived has no
+    /// equivalent): one counts as failing while none of its real servers is healthy (with
+    /// `quorum`, while its quorum is lost).
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "objects"
+    )]
+    pub track_virtual_servers: Vec<TrackedVirtualServer>,
+    /// Commands run periodically whose result moves this group (keepalived `vrrp_script` and
+    /// `track_script`, defined here rather than globally).
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "objects"
+    )]
+    pub track_scripts: Vec<TrackScript>,
+    /// Commands run on state changes (keepalived `notify_master` and friends).
+    #[serde(
+        default,
+        skip_serializing_if = "Notify::is_empty",
+        deserialize_with = "object"
+    )]
+    pub notify: Notify,
     /// Per-director values, one entry per node name.
     #[serde(default)]
     pub nodes: Vec<VrrpNode>,
@@ -107,6 +140,159 @@ pub struct VrrpNode {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>)]
     pub unicast_src: Option<IpAddr>,
+}
+
+/// A tracked object's weight (keepalived semantics, -253..=253): 0 puts the group in Fault
+/// while the object fails; a negative weight lowers the priority by its size while the object
+/// fails; a positive one raises it while the object is up. The resulting priority is clamped
+/// to 1..=254; an address owner (priority 255) ignores weights.
+pub type TrackWeight = i32;
+
+/// An interface tracked with a weight.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TrackedInterface {
+    pub interface: String,
+    /// See [`TrackWeight`]: 0 (the default) means Fault while the link is down.
+    #[serde(default)]
+    pub weight: TrackWeight,
+}
+
+/// A virtual server tracked by a VRRP group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TrackedVirtualServer {
+    /// The virtual server's identity as lbd prints it: `"tcp 192.0.2.1:80"`,
+    /// `"udp [2001:db8::1]:53"` or `"fwmark 7 ipv4"`. One that is not configured is unknown: it
+    /// counts neither way.
+    #[schema(example = "tcp 192.0.2.1:80")]
+    pub virtual_server: String,
+    /// See [`TrackWeight`]: e.g. -50 lowers the priority by 50 while every real server of the
+    /// virtual server is down.
+    #[serde(default)]
+    pub weight: TrackWeight,
+}
+
+/// A periodic check command (keepalived `vrrp_script` + `track_script`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TrackScript {
+    /// Unique in the group; names the script in status and events.
+    pub name: String,
+    /// An absolute program path and its arguments, split as keepalived splits them (quotes
+    /// group), run without a shell, in a process group of its own. Exit 0 is success.
+    pub command: String,
+    /// How often it runs (keepalived `interval`, default 1 s).
+    #[serde(default = "default_script_interval_ms")]
+    pub interval_ms: u32,
+    /// It is killed (its process group) after this long, which counts as a failure
+    /// (keepalived `timeout`; default: the interval).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u32>,
+    /// See [`TrackWeight`].
+    #[serde(default)]
+    pub weight: TrackWeight,
+    /// Successes in a row that make a failing script up (keepalived `rise`, default 1).
+    #[serde(default = "default_one")]
+    pub rise: u32,
+    /// Failures in a row that make an up script failing (keepalived `fall`, default 1).
+    #[serde(default = "default_one")]
+    pub fall: u32,
+}
+
+/// Commands run on this group's state changes, each without a shell, killed at `timeout_ms`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Notify {
+    /// Run on becoming master (keepalived `notify_master`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub master: Option<String>,
+    /// Run on becoming backup (keepalived `notify_backup`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup: Option<String>,
+    /// Run on entering Fault (keepalived `notify_fault`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fault: Option<String>,
+    /// Run when the group stops (keepalived `notify_stop`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop: Option<String>,
+    /// Run on every change with keepalived's four arguments appended: `INSTANCE`, the group
+    /// name, the new state (MASTER, BACKUP, FAULT, STOP) and the priority (keepalived
+    /// `notify`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub any: Option<String>,
+    /// Each command is killed after this long (default 10 s).
+    #[serde(default = "default_notify_timeout_ms")]
+    pub timeout_ms: u32,
+}
+
+impl Default for Notify {
+    fn default() -> Self {
+        Notify {
+            master: None,
+            backup: None,
+            fault: None,
+            stop: None,
+            any: None,
+            timeout_ms: default_notify_timeout_ms(),
+        }
+    }
+}
+
+impl Notify {
+    pub fn is_empty(&self) -> bool {
+        self.master.is_none()
+            && self.backup.is_none()
+            && self.fault.is_none()
+            && self.stop.is_none()
+            && self.any.is_none()
+            && self.timeout_ms == default_notify_timeout_ms()
+    }
+}
+
+impl TrackScript {
+    /// The timeout in effect: the configured one, or the interval.
+    pub fn timeout(&self) -> u32 {
+        self.timeout_ms.unwrap_or(self.interval_ms)
+    }
+}
+
+/// A struct read from a JSON object only: serde's derive also reads a struct from an array of
+/// its fields' values, which the schema (an object) does not allow.
+struct MapOnly<T>(T);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for MapOnly<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> de::Visitor<'de> for V<T> {
+            type Value = T;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+                T::deserialize(de::value::MapAccessDeserializer::new(map))
+            }
+        }
+        d.deserialize_map(V(std::marker::PhantomData)).map(MapOnly)
+    }
+}
+
+fn object<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<T, D::Error> {
+    MapOnly::<T>::deserialize(d).map(|m| m.0)
+}
+
+fn objects<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Vec<T>, D::Error> {
+    Vec::<MapOnly<T>>::deserialize(d).map(|v| v.into_iter().map(|m| m.0).collect())
+}
+
+fn default_script_interval_ms() -> u32 {
+    1_000
+}
+fn default_one() -> u32 {
+    1
+}
+pub fn default_notify_timeout_ms() -> u32 {
+    10_000
 }
 
 fn default_version() -> u8 {
@@ -196,6 +382,36 @@ impl<'de> Deserialize<'de> for VirtualAddress {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tracking_is_read_from_objects_only() {
+        let base =
+            serde_json::json!({"name": "VI_1", "vrid": 1, "virtual_addresses": ["192.0.2.1"]});
+        let with = |k: &str, v: serde_json::Value| {
+            let mut g = base.clone();
+            g[k] = v;
+            serde_json::from_value::<VrrpGroup>(g)
+        };
+        assert!(with("notify", serde_json::json!([null, null])).is_err());
+        assert!(with("track_scripts", serde_json::json!([["chk", "/bin/true"]])).is_err());
+        assert!(with(
+            "track_interfaces_weighted",
+            serde_json::json!([["eth1", 1]])
+        )
+        .is_err());
+        let g = with(
+            "track_interfaces_weighted",
+            serde_json::json!([{"interface": "eth1", "weight": -20}]),
+        )
+        .unwrap();
+        assert_eq!(g.track_interfaces_weighted[0].weight, -20);
+        let g = with("notify", serde_json::json!({"master": "/bin/true"})).unwrap();
+        assert_eq!(g.notify.timeout_ms, 10_000);
+        assert!(with("notify", serde_json::json!({"mastr": "/bin/true"})).is_err());
+        // Absent: the defaults.
+        let g: VrrpGroup = serde_json::from_value(base).unwrap();
+        assert!(g.notify.is_empty() && g.track_scripts.is_empty());
+    }
 
     #[test]
     fn virtual_address_parses_and_prints() {

@@ -11,6 +11,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use super::instance::InstanceConfig;
+use super::track::Tracker;
 use crate::model::{Centiseconds, GarpSettings, InitialState, VirtualAddress};
 
 /// One difference between an instance's configuration and a new one.
@@ -83,6 +84,11 @@ pub enum Change {
     UnicastPeers {
         from: Vec<IpAddr>,
         to: Vec<IpAddr>,
+    },
+    /// Weighted (or weight-0) tracked objects added, removed or re-weighted.
+    Trackers {
+        added: Vec<Tracker>,
+        removed: Vec<Tracker>,
     },
 }
 
@@ -187,6 +193,7 @@ impl fmt::Display for Change {
             Change::UnicastPeers { from, to } => {
                 write!(f, "unicast peers {}→{}", list(from), list(to))
             }
+            Change::Trackers { added, removed } => plus_minus(f, "tracked", added, removed),
         }
     }
 }
@@ -294,6 +301,11 @@ impl InstanceConfig {
                 from: o.primary_address,
                 to: n.primary_address,
             });
+        }
+        let added = minus(&n.trackers, &o.trackers);
+        let removed = minus(&o.trackers, &n.trackers);
+        if !added.is_empty() || !removed.is_empty() {
+            c.push(Change::Trackers { added, removed });
         }
         if o.unicast_peers != n.unicast_peers {
             c.push(Change::UnicastPeers {

@@ -37,11 +37,12 @@ use super::change::Change;
 use super::instance::{Action, Input, Instance, InstanceConfig, Reason, State};
 use super::network::{parse_ipv4, VrrpSocket};
 use super::packet::peek_vrid;
+use super::track::{TrackKey, TrackState};
 use crate::control::events::{EventBus, EventKind};
 use crate::control::events::{VrrpReason, VrrpState};
 use crate::control::status::{
     StatusBoard, VrrpCounters, VrrpGroupState, VrrpGroupStatus, VrrpScheduling, VrrpStatus,
-    VrrpTransition,
+    VrrpTrackedState, VrrpTrackedStatus, VrrpTransition,
 };
 use crate::kernel::{interface, rtnl::LinkMonitor, Kernel};
 use crate::model::{VirtualAddress, VrrpGroup};
@@ -56,7 +57,53 @@ const PUBLISH_EVERY: Duration = Duration::from_millis(250);
 
 enum Command {
     Configure(Vec<VrrpGroup>),
+    /// What tracked objects other than interfaces are now (`true`: failing; `None`: not
+    /// known any more).
+    Track(Vec<(TrackKey, Option<bool>)>),
+    /// One group's tracked object (a script): its state (`None`: not known yet) and its last
+    /// result in words.
+    TrackGroup {
+        group: String,
+        key: TrackKey,
+        failing: Option<bool>,
+        detail: String,
+    },
     Stop,
+}
+
+/// A notify command to run for a state change (keepalived's `notify_*`): the engine thread
+/// never runs one itself (a fork from a real-time thread would run the child real-time, and
+/// a command that hangs must not delay adverts); it hands them to the data plane's task.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotifyRun {
+    pub group: String,
+    /// "notify_master", "notify_backup", "notify_fault", "notify_stop" or "notify".
+    pub which: &'static str,
+    pub argv: Vec<String>,
+    pub timeout: Duration,
+}
+
+/// A cloneable sender of group-scoped tracking news (script results) to the engine.
+#[derive(Clone)]
+pub struct TrackSender {
+    tx: mpsc::Sender<Command>,
+    wake: std::sync::Arc<OwnedFd>,
+}
+
+impl TrackSender {
+    /// A script of `group` is now `failing` (`None`: no verdict yet); `detail` is its last
+    /// result ("exit 1: no such file").
+    pub fn script(&self, group: &str, name: &str, failing: Option<bool>, detail: String) {
+        let cmd = Command::TrackGroup {
+            group: group.to_string(),
+            key: TrackKey::Script(name.to_string()),
+            failing,
+            detail,
+        };
+        if self.tx.send(cmd).is_ok() {
+            poke(self.wake.as_raw_fd());
+        }
+    }
 }
 
 /// The handle the data-plane actor keeps; dropping it stops the engine gracefully.
@@ -89,6 +136,7 @@ impl VrrpEngine {
         node: String,
         board: StatusBoard,
         events: EventBus,
+        notices: Option<tokio::sync::mpsc::UnboundedSender<NotifyRun>>,
     ) -> io::Result<VrrpEngine> {
         let wake = std::sync::Arc::new(eventfd()?);
         let (tx, rx) = mpsc::channel();
@@ -109,6 +157,9 @@ impl VrrpEngine {
                     wanted: Vec::new(),
                     retry_at: None,
                     link_up: BTreeMap::new(),
+                    track_known: TrackState::new(),
+                    group_known: BTreeMap::new(),
+                    notices,
                     dirty: true,
                     last_publish: Instant::now(),
                     anchor: (Instant::now(), SystemTime::now()),
@@ -126,6 +177,22 @@ impl VrrpEngine {
     /// The VRRP groups of a new configuration (all of them; the engine picks this node's).
     pub fn configure(&self, groups: Vec<VrrpGroup>) {
         if self.tx.send(Command::Configure(groups)).is_ok() {
+            poke(self.wake.as_raw_fd());
+        }
+    }
+
+    /// A sender script tasks report through.
+    pub fn track_sender(&self) -> TrackSender {
+        TrackSender {
+            tx: self.tx.clone(),
+            wake: self.wake.clone(),
+        }
+    }
+
+    /// What tracked virtual servers are now (`true`: failing; `None`: not known any more,
+    /// e.g. removed); every group that tracks one is told.
+    pub fn track(&self, states: Vec<(TrackKey, Option<bool>)>) {
+        if !states.is_empty() && self.tx.send(Command::Track(states)).is_ok() {
             poke(self.wake.as_raw_fd());
         }
     }
@@ -199,6 +266,12 @@ struct Engine {
     retry_at: Option<Instant>,
     /// Last known state of every interface an instance uses or tracks.
     link_up: BTreeMap<String, bool>,
+    /// Last known state of tracked objects other than interfaces (`true`: failing).
+    track_known: TrackState,
+    /// Last known state and result of each group's own tracked objects (its scripts).
+    group_known: BTreeMap<(String, TrackKey), (Option<bool>, String)>,
+    /// Where notify commands go (see [`NotifyRun`]).
+    notices: Option<tokio::sync::mpsc::UnboundedSender<NotifyRun>>,
     dirty: bool,
     last_publish: Instant,
     /// Converts the instances' `Instant`s to wall-clock time for the status.
@@ -314,6 +387,13 @@ impl Engine {
                         // Stopping: a new configuration no longer matters.
                         Ok(Command::Configure(_)) if self.stopping.is_some() => {}
                         Ok(Command::Configure(groups)) => self.configure(groups),
+                        Ok(Command::Track(states)) => self.track(states),
+                        Ok(Command::TrackGroup {
+                            group,
+                            key,
+                            failing,
+                            detail,
+                        }) => self.track_group(group, key, failing, detail),
                         Ok(Command::Stop) | Err(mpsc::TryRecvError::Disconnected) => {
                             if self.stopping.is_none() {
                                 self.shutdown_all();
@@ -366,6 +446,7 @@ impl Engine {
         };
         let ifname = inst.config().interface.clone();
         let vrid = inst.config().vrid.get();
+        let priority = inst.effective_priority();
         for a in actions {
             match a {
                 Action::SendAdvert {
@@ -430,8 +511,25 @@ impl Engine {
                         }
                     }
                 }
+                Action::PriorityChanged { from, to, cause } => {
+                    tracing::info!(group = name, vrid, from, to, cause = %cause, "VRRP effective priority changed");
+                    self.events.publish(EventKind::VrrpPriorityChanged {
+                        group: name.to_string(),
+                        vrid,
+                        from,
+                        to,
+                        cause: cause.to_string(),
+                    });
+                    self.dirty = true;
+                    self.last_publish = Instant::now() - PUBLISH_EVERY;
+                }
                 Action::StateChanged { from, to, reason } => {
                     tracing::info!(group = name, vrid, from = state_name(from), to = state_name(to), reason = %reason_text(&reason), "VRRP state changed");
+                    if let Some(tx) = &self.notices {
+                        for n in notify_runs(name, &g.spec.notify, to, priority) {
+                            let _ = tx.send(n);
+                        }
+                    }
                     let (why, detail) = crate::control::events::VrrpReason::of(&reason);
                     self.events.publish(EventKind::VrrpStateChanged {
                         group: name.to_string(),
@@ -630,23 +728,17 @@ impl Engine {
                             }
                         }
                     }
-                    for i in std::iter::once(&cfg.interface).chain(&cfg.track_interfaces) {
+                    let watched = watched_interfaces(&cfg);
+                    for i in &watched {
                         if !self.link_up.contains_key(i) {
                             let up = interface::info(i).map(|x| x.up).unwrap_or(false);
                             self.link_up.insert(i.clone(), up);
                         }
                     }
-                    let down: Vec<String> = std::iter::once(&cfg.interface)
-                        .chain(&cfg.track_interfaces)
-                        .filter(|i| self.link_up.get(*i) == Some(&false))
-                        .cloned()
-                        .collect();
                     g.instance = Some(Instance::new(cfg));
                     self.groups.insert(name.clone(), g);
                     let now = Instant::now();
-                    for i in down {
-                        self.input(&name, Input::InterfaceDown(i), now);
-                    }
+                    self.feed_tracked(&name, &watched, now);
                     self.input(&name, Input::Startup, now);
                 }
             }
@@ -662,12 +754,16 @@ impl Engine {
             .groups
             .values()
             .filter_map(|g| g.instance.as_ref())
-            .flat_map(|i| {
-                std::iter::once(i.config().interface.clone())
-                    .chain(i.config().track_interfaces.iter().cloned())
-            })
+            .flat_map(|i| watched_interfaces(i.config()))
             .collect();
         self.link_up.retain(|k, _| tracked.contains(k));
+        let groups = &self.groups;
+        self.group_known.retain(|(g, k), _| {
+            groups
+                .get(g)
+                .and_then(|g| g.instance.as_ref())
+                .is_some_and(|i| i.config().trackers.iter().any(|t| &t.key == k))
+        });
         self.retry_at = retry.then(|| Instant::now() + RETRY);
         self.dirty = true;
         self.last_publish = Instant::now() - PUBLISH_EVERY;
@@ -683,7 +779,8 @@ impl Engine {
         if !running {
             return Edit::NotRunning;
         }
-        for i in &cfg.track_interfaces {
+        let watched = watched_interfaces(cfg);
+        for i in &watched {
             if !self.link_up.contains_key(i) {
                 let up = interface::info(i).map(|x| x.up).unwrap_or(false);
                 self.link_up.insert(i.clone(), up);
@@ -705,16 +802,92 @@ impl Engine {
             return Edit::Restart(changes.clone());
         }
         self.execute(name, actions);
-        let down: Vec<String> = cfg
-            .track_interfaces
-            .iter()
-            .filter(|i| self.link_up.get(*i) == Some(&false))
-            .cloned()
-            .collect();
-        for i in down {
-            self.input(name, Input::InterfaceDown(i), now);
-        }
+        self.feed_tracked(name, &watched, now);
         Edit::InPlace
+    }
+
+    /// Tells a group what is known of the interfaces it watches (down ones, and every
+    /// weighted one) and of the other tracked objects; it ignores what it does not track.
+    fn feed_tracked(&mut self, name: &str, watched: &[String], now: Instant) {
+        let weighted: Vec<String> = self
+            .groups
+            .get(name)
+            .and_then(|g| g.instance.as_ref())
+            .map(|i| {
+                i.config()
+                    .trackers
+                    .iter()
+                    .filter_map(|t| match &t.key {
+                        TrackKey::Interface(i) => Some(i.clone()),
+                        _ => None,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        for i in watched {
+            match self.link_up.get(i) {
+                Some(false) => self.input(name, Input::InterfaceDown(i.clone()), now),
+                Some(true) if weighted.contains(i) => {
+                    self.input(name, Input::InterfaceUp(i.clone()), now)
+                }
+                _ => {}
+            }
+        }
+        let mut known: Vec<(TrackKey, bool)> = self
+            .track_known
+            .iter()
+            .map(|(k, f)| (k.clone(), *f))
+            .collect();
+        known.extend(
+            self.group_known
+                .iter()
+                .filter(|((g, _), _)| g == name)
+                .filter_map(|((_, k), (f, _))| f.map(|f| (k.clone(), f))),
+        );
+        for (key, failing) in known {
+            self.input(name, Input::Track { key, failing }, now);
+        }
+    }
+
+    /// A group's own tracked object (a script) reported.
+    fn track_group(&mut self, group: String, key: TrackKey, failing: Option<bool>, detail: String) {
+        let before = self
+            .group_known
+            .insert((group.clone(), key.clone()), (failing, detail))
+            .and_then(|(f, _)| f);
+        self.dirty = true;
+        if before != failing {
+            let input = match failing {
+                Some(f) => Input::Track { key, failing: f },
+                None => Input::TrackUnknown(key),
+            };
+            self.input(&group, input, Instant::now());
+        }
+    }
+
+    /// New states of tracked virtual servers or scripts, for every group.
+    fn track(&mut self, states: Vec<(TrackKey, Option<bool>)>) {
+        let now = Instant::now();
+        let names: Vec<String> = self.groups.keys().cloned().collect();
+        for (key, failing) in states {
+            let before = match failing {
+                Some(f) => self.track_known.insert(key.clone(), f),
+                None => self.track_known.remove(&key),
+            };
+            if before == failing {
+                continue;
+            }
+            for n in &names {
+                let input = match failing {
+                    Some(f) => Input::Track {
+                        key: key.clone(),
+                        failing: f,
+                    },
+                    None => Input::TrackUnknown(key.clone()),
+                };
+                self.input(n, input, now);
+            }
+        }
     }
 
     /// This node's instance configuration of `g`, or why it cannot run (and whether trying
@@ -844,10 +1017,28 @@ impl Engine {
                     let c = i.counters();
                     s.state = VrrpState::from(i.state()).into();
                     s.interface = Some(cfg.interface.clone());
-                    s.priority = Some(cfg.priority.get());
+                    s.priority = Some(i.effective_priority());
+                    s.configured_priority = Some(cfg.priority.get());
+                    s.tracked = cfg
+                        .trackers
+                        .iter()
+                        .map(|t| VrrpTrackedStatus {
+                            object: t.key.to_string(),
+                            weight: t.weight,
+                            state: match i.tracked().get(&t.key) {
+                                Some(true) => VrrpTrackedState::Failing,
+                                Some(false) => VrrpTrackedState::Up,
+                                None => VrrpTrackedState::Unknown,
+                            },
+                            detail: self
+                                .group_known
+                                .get(&(name.clone(), t.key.clone()))
+                                .map(|(_, d)| d.clone()),
+                        })
+                        .collect();
                     s.primary_address = Some(cfg.primary_address.to_string());
                     let master = if i.state() == State::Master {
-                        Some((cfg.primary_address, cfg.priority.get()))
+                        Some((cfg.primary_address, i.effective_priority()))
                     } else {
                         i.current_master()
                     };
@@ -912,6 +1103,63 @@ impl Engine {
         self.dirty = false;
         self.last_publish = now;
     }
+}
+
+/// The notify commands of a change to `to` (keepalived: `notify_<state>` without arguments,
+/// then `notify` with `INSTANCE NAME STATE PRIORITY`).
+pub fn notify_runs(
+    group: &str,
+    n: &crate::model::Notify,
+    to: State,
+    priority: u8,
+) -> Vec<NotifyRun> {
+    let (which, cmd, word) = match to {
+        State::Master => ("notify_master", &n.master, "MASTER"),
+        State::Backup => ("notify_backup", &n.backup, "BACKUP"),
+        State::Fault => ("notify_fault", &n.fault, "FAULT"),
+        State::Initialize => ("notify_stop", &n.stop, "STOP"),
+    };
+    let timeout = crate::model::units::millis(n.timeout_ms);
+    let mut out = Vec::new();
+    if let Some(c) = cmd {
+        out.push(NotifyRun {
+            group: group.to_string(),
+            which,
+            argv: crate::model::real_server::split_command(c),
+            timeout,
+        });
+    }
+    if let Some(c) = &n.any {
+        let mut argv = crate::model::real_server::split_command(c);
+        argv.extend([
+            "INSTANCE".to_string(),
+            group.to_string(),
+            word.to_string(),
+            priority.to_string(),
+        ]);
+        out.push(NotifyRun {
+            group: group.to_string(),
+            which: "notify",
+            argv,
+            timeout,
+        });
+    }
+    out
+}
+
+/// The interfaces a group's link state matters to: its own, the tracked ones, the weighted.
+fn watched_interfaces(cfg: &InstanceConfig) -> Vec<String> {
+    let mut v: Vec<String> = std::iter::once(cfg.interface.clone())
+        .chain(cfg.track_interfaces.iter().cloned())
+        .collect();
+    for t in &cfg.trackers {
+        if let TrackKey::Interface(i) = &t.key {
+            if !v.contains(i) {
+                v.push(i.clone());
+            }
+        }
+    }
+    v
 }
 
 /// What became of an edited group.

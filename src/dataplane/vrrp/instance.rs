@@ -47,6 +47,7 @@ use super::packet::{
     PacketKind, Version, VrrpPacket, IP_PROTOCOL_VRRP, MAX_V3_ADVER_INT,
 };
 use super::timer::{master_down_interval, skew_min, skew_time, ProtocolVersion, Timer};
+use super::track::{self, TrackKey, TrackState, Tracker};
 use crate::model::{
     Centiseconds, GarpSettings, InitialState, Priority, VirtualAddress, Vrid, VrrpGroup, VrrpNode,
 };
@@ -82,6 +83,8 @@ pub struct InstanceConfig {
     pub interface: String,
     /// Further interfaces whose loss means Fault.
     pub track_interfaces: Vec<String>,
+    /// Weighted (and weight-0 non-interface) trackers: see [`super::track`].
+    pub trackers: Vec<Tracker>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -151,7 +154,31 @@ impl InstanceConfig {
             garp: group.garp.clone(),
             interface: node.interface.clone(),
             track_interfaces: group.track_interfaces.clone(),
+            trackers: Vec::new(),
         };
+        let mut cfg = cfg;
+        for t in &group.track_interfaces_weighted {
+            if t.weight == 0 {
+                if !cfg.track_interfaces.contains(&t.interface) {
+                    cfg.track_interfaces.push(t.interface.clone());
+                }
+            } else {
+                cfg.trackers.push(Tracker {
+                    key: TrackKey::Interface(t.interface.clone()),
+                    weight: t.weight,
+                });
+            }
+        }
+        cfg.trackers
+            .extend(group.track_virtual_servers.iter().map(|t| Tracker {
+                key: TrackKey::VirtualServer(t.virtual_server.clone()),
+                weight: t.weight,
+            }));
+        cfg.trackers
+            .extend(group.track_scripts.iter().map(|t| Tracker {
+                key: TrackKey::Script(t.name.clone()),
+                weight: t.weight,
+            }));
         if cfg.advertised_addresses().is_empty() {
             return Err(ConfigError::NoAddresses(primary_address));
         }
@@ -207,6 +234,8 @@ pub enum Reason {
     HigherPriorityMaster { src: IpAddr, priority: u8 },
     /// -> Fault.
     InterfaceDown(String),
+    /// -> Fault: a tracked object of weight 0 failed (its [`TrackKey`] in words).
+    TrackFailed(String),
     /// Fault -> Backup.
     InterfacesUp,
     /// -> Initialize.
@@ -254,6 +283,16 @@ pub enum Input {
     TimerExpired(Timer),
     InterfaceUp(String),
     InterfaceDown(String),
+    /// What a tracked object is now (`failing` or up); see [`super::track`]. Objects the
+    /// instance does not track are ignored. An interface's link is fed as
+    /// [`Input::InterfaceUp`] / [`Input::InterfaceDown`], which also count for a weighted one.
+    Track {
+        key: TrackKey,
+        failing: bool,
+    },
+    /// Nothing is known of a tracked object any more (a tracked virtual server was removed,
+    /// a script restarted): it counts neither way until the next [`Input::Track`].
+    TrackUnknown(TrackKey),
     /// An edited configuration for the running instance. Everything but a change of VRID,
     /// interface, version or address family is taken in place, without leaving the state
     /// (RFC 5798 section 6.4.3: a master that learns a lower priority of its own stays master
@@ -295,6 +334,13 @@ pub enum Action {
     /// [`Input::Reconfigure`]); the state is unchanged.
     Reconfigured {
         changes: Vec<Change>,
+    },
+    /// The effective priority moved (a tracked object changed, see [`super::track`]); the
+    /// state is unchanged. A master's next advert carries it; a backup's timers follow it.
+    PriorityChanged {
+        from: u8,
+        to: u8,
+        cause: TrackKey,
     },
     /// The only action of an [`Input::Reconfigure`] the instance cannot take in place: nothing
     /// changed. The driver stops this instance ([`Input::Shutdown`]) and starts a new one.
@@ -369,6 +415,8 @@ pub struct Instance {
     /// takeover, only the added ones after an in-place edit.
     garp_repeat: Vec<VirtualAddress>,
     down_interfaces: BTreeSet<String>,
+    /// What is known of the tracked objects (see [`super::track`]).
+    tracked: TrackState,
     /// The master we last accepted (source, priority).
     master: Option<(IpAddr, u8)>,
     /// What a Master_Down_Timer expiry would mean.
@@ -391,6 +439,7 @@ impl Instance {
             armed_at: [None; Timer::ALL.len()],
             garp_repeat: Vec::new(),
             down_interfaces: BTreeSet::new(),
+            tracked: TrackState::new(),
             master: None,
             pending_reason: Reason::MasterDown,
             preempt_delay: PreemptDelay::Idle,
@@ -446,7 +495,18 @@ impl Instance {
     }
 
     fn priority(&self) -> u8 {
-        self.cfg.priority.get()
+        self.effective_priority()
+    }
+
+    /// The priority advertised and compared: the configured one moved by the weights of the
+    /// tracked objects (see [`super::track`]).
+    pub fn effective_priority(&self) -> u8 {
+        track::effective_priority(self.cfg.priority.get(), &self.cfg.trackers, &self.tracked)
+    }
+
+    /// What is known of each tracked object (`true`: failing).
+    pub fn tracked(&self) -> &TrackState {
+        &self.tracked
     }
 
     fn is_owner(&self) -> bool {
@@ -529,6 +589,7 @@ impl Instance {
             }
             Input::TimerExpired(t) => self.timer_expired(t, now, &mut out),
             Input::InterfaceDown(ifname) => {
+                self.track(TrackKey::Interface(ifname.clone()), true, now, &mut out);
                 if self.is_tracked(&ifname) {
                     self.down_interfaces.insert(ifname.clone());
                     if matches!(self.state, State::Backup | State::Master) {
@@ -537,6 +598,7 @@ impl Instance {
                 }
             }
             Input::InterfaceUp(ifname) => {
+                self.track(TrackKey::Interface(ifname.clone()), false, now, &mut out);
                 if self.down_interfaces.remove(&ifname)
                     && self.down_interfaces.is_empty()
                     && self.state == State::Fault
@@ -544,9 +606,68 @@ impl Instance {
                     self.start(now, Reason::InterfacesUp, &mut out);
                 }
             }
+            Input::Track { key, failing } => self.track(key, failing, now, &mut out),
+            Input::TrackUnknown(key) => {
+                let before = self.priority();
+                if self.tracked.remove(&key).is_some() {
+                    self.tracked_changed(before, key, now, &mut out);
+                }
+            }
             Input::Reconfigure(cfg) => self.reconfigure(*cfg, now, &mut out),
         }
         out
+    }
+
+    // ---- tracked objects ----------------------------------------------------------------
+
+    /// A tracked object changed: Fault for a weight-0 one (and back when none fails), or a
+    /// new effective priority. A master keeps advertising on its rhythm with it (RFC 5798
+    /// section 6.4.3; a preempting backup of higher priority then takes over); a backup
+    /// recomputes Skew_Time and Master_Down_Interval from when its timer started.
+    fn track(&mut self, key: TrackKey, failing: bool, now: Instant, out: &mut Vec<Action>) {
+        if !self.cfg.trackers.iter().any(|t| t.key == key) {
+            return;
+        }
+        let before = self.priority();
+        if self.tracked.insert(key.clone(), failing) == Some(failing) {
+            return;
+        }
+        self.tracked_changed(before, key, now, out);
+    }
+
+    /// After the known state of tracked objects (or the trackers) changed: Fault or back,
+    /// or a priority change (`before` is the effective priority before).
+    fn tracked_changed(
+        &mut self,
+        before: u8,
+        cause: TrackKey,
+        now: Instant,
+        out: &mut Vec<Action>,
+    ) {
+        let fault = track::fault_cause(&self.cfg.trackers, &self.tracked).cloned();
+        match (fault, self.state) {
+            (Some(k), State::Backup | State::Master) => {
+                self.go_fault(now, Reason::TrackFailed(k.to_string()), out);
+                return;
+            }
+            (None, State::Fault) if self.down_interfaces.is_empty() => {
+                self.start(now, Reason::InterfacesUp, out);
+                return;
+            }
+            _ => {}
+        }
+        let after = self.priority();
+        if after == before || self.state == State::Initialize {
+            return;
+        }
+        out.push(Action::PriorityChanged {
+            from: before,
+            to: after,
+            cause,
+        });
+        if self.state == State::Backup {
+            self.reconfigure_backup(now, out);
+        }
     }
 
     // ---- in-place edits -----------------------------------------------------------------
@@ -580,6 +701,15 @@ impl Instance {
             .collect();
         for i in untracked {
             self.down_interfaces.remove(&i);
+        }
+        let trackers = self.cfg.trackers.clone();
+        self.tracked
+            .retain(|k, _| trackers.iter().any(|t| &t.key == k));
+        if matches!(self.state, State::Backup | State::Master) {
+            if let Some(k) = track::fault_cause(&self.cfg.trackers, &self.tracked).cloned() {
+                self.go_fault(now, Reason::TrackFailed(k.to_string()), out);
+                return;
+            }
         }
         match self.state {
             State::Master => self.reconfigure_master(&old, now, out),
@@ -802,6 +932,13 @@ impl Instance {
         if let Some(ifname) = self.down_interfaces.iter().next().cloned() {
             if self.state != State::Fault {
                 self.record(now, State::Fault, Reason::InterfaceDown(ifname), out);
+            }
+            return;
+        }
+        if let Some(k) = track::fault_cause(&self.cfg.trackers, &self.tracked) {
+            if self.state != State::Fault {
+                let why = Reason::TrackFailed(k.to_string());
+                self.record(now, State::Fault, why, out);
             }
             return;
         }

@@ -15,6 +15,7 @@ pub mod instance;
 pub mod network;
 pub mod packet;
 pub mod timer;
+pub mod track;
 
 pub use change::Change;
 pub use instance::{
@@ -25,6 +26,7 @@ pub use packet::{
     PacketKind, Version, VrrpPacket,
 };
 pub use timer::{ProtocolVersion, Timer};
+pub use track::{TrackKey, TrackState, Tracker};
 
 #[cfg(test)]
 pub(crate) mod tests;

@@ -4,6 +4,7 @@
 mod conformance;
 mod random;
 mod reconfigure;
+mod track;
 mod vectors;
 
 /// Hex (whitespace ignored) to bytes.
