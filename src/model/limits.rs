@@ -54,3 +54,12 @@ pub const GARP_COUNT_MAX: u32 = 100;
 pub const GARP_REFRESH_MIN_MS: u32 = 100;
 /// The priority of the address owner (RFC 5798 5.2.4); others use 1-254.
 pub const PRIORITY_OWNER: u8 = 255;
+
+/// `connection_sync.maxlen`: a UDP payload (the kernel clamps it further to what the
+/// interface and the sync protocol allow).
+pub const SYNC_MAXLEN_MIN: u16 = 1;
+pub const SYNC_MAXLEN_MAX: u16 = 65_507;
+/// `connection_sync.failback_hold_ms`; default 3 s, the kernel's IPVS_SYNC_FLUSH_TIME (2 s)
+/// plus a second.
+pub const SYNC_FAILBACK_HOLD_DEFAULT_MS: u32 = 3_000;
+pub const SYNC_FAILBACK_HOLD_MAX_MS: u32 = 600_000;

@@ -80,12 +80,14 @@ fn poke(fd: RawFd) {
 }
 
 impl VrrpEngine {
-    /// Starts the engine thread for node `node`.
+    /// Starts the engine thread for node `node`. `failback_hold`: connection sync's minimum
+    /// preempt delay for every instance (zero without it; see `InstanceConfig::failback_hold`).
     pub fn start(
         kernel: Box<dyn Kernel>,
         node: String,
         board: StatusBoard,
         events: EventBus,
+        failback_hold: Duration,
     ) -> io::Result<VrrpEngine> {
         let wake = std::sync::Arc::new(eventfd()?);
         let (tx, rx) = mpsc::channel();
@@ -96,6 +98,7 @@ impl VrrpEngine {
                 let scheduling = realtime();
                 let mut e = Engine {
                     node,
+                    failback_hold,
                     kernel,
                     board,
                     events,
@@ -183,6 +186,7 @@ impl Group {
 
 struct Engine {
     node: String,
+    failback_hold: Duration,
     kernel: Box<dyn Kernel>,
     board: StatusBoard,
     events: EventBus,
@@ -730,7 +734,9 @@ impl Engine {
                 }
             }
         };
-        InstanceConfig::from_model(g, node, primary).map_err(|e| (e.to_string(), false))
+        InstanceConfig::from_model(g, node, primary)
+            .map(|c| c.with_failback_hold(self.failback_hold))
+            .map_err(|e| (e.to_string(), false))
     }
 
     fn ensure_socket(&mut self, ifname: &str) -> io::Result<()> {
