@@ -714,6 +714,47 @@ pub fn result_out<T>(r: &WriteResult<T>) -> pb::WriteResult {
     }
 }
 
+pub fn connection_sync_status_out(
+    c: &crate::control::status::ConnectionSyncStatus,
+) -> pb::ConnectionSyncStatus {
+    use crate::control::status::{SyncDaemonReason as R, SyncDaemonState as S};
+    use crate::ipvs::table::SyncRole;
+    pb::ConnectionSyncStatus {
+        managed: c.managed,
+        daemons: c
+            .daemons
+            .iter()
+            .map(|d| pb::SyncDaemonStatus {
+                role: match d.role {
+                    SyncRole::Master => pb::SyncRole::Master,
+                    SyncRole::Backup => pb::SyncRole::Backup,
+                } as i32,
+                state: match d.state {
+                    S::Running => pb::SyncDaemonState::Running,
+                    S::Stopped => pb::SyncDaemonState::Stopped,
+                    S::Error => pb::SyncDaemonState::Error,
+                } as i32,
+                reason: match d.reason {
+                    None => pb::SyncDaemonReason::Unspecified,
+                    Some(R::NotConfigured) => pb::SyncDaemonReason::NotConfigured,
+                    Some(R::OtherSettings) => pb::SyncDaemonReason::OtherSettings,
+                    Some(R::StartRefused) => pb::SyncDaemonReason::StartRefused,
+                    Some(R::KernelUnavailable) => pb::SyncDaemonReason::KernelUnavailable,
+                } as i32,
+                detail: d.detail.clone(),
+                interface: d.interface.clone(),
+                sync_id: d.sync_id.map(u32::from),
+                maxlen: d.maxlen.map(u32::from),
+                group: d.group.map(|g| g.to_string()),
+                port: d.port.map(u32::from),
+                ttl: d.ttl.map(u32::from),
+            })
+            .collect(),
+        connections: c.connections.map(|n| n.total),
+        connections_synced: c.connections.map(|n| n.synced),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -794,46 +835,5 @@ mod tests {
         v.scheduler = 99;
         let e = virtual_server_in(Some(v)).unwrap_err();
         assert_eq!(e.message(), "scheduler: unknown enum value 99");
-    }
-}
-
-pub fn connection_sync_status_out(
-    c: &crate::control::status::ConnectionSyncStatus,
-) -> pb::ConnectionSyncStatus {
-    use crate::control::status::{SyncDaemonReason as R, SyncDaemonState as S};
-    use crate::ipvs::table::SyncRole;
-    pb::ConnectionSyncStatus {
-        managed: c.managed,
-        daemons: c
-            .daemons
-            .iter()
-            .map(|d| pb::SyncDaemonStatus {
-                role: match d.role {
-                    SyncRole::Master => pb::SyncRole::Master,
-                    SyncRole::Backup => pb::SyncRole::Backup,
-                } as i32,
-                state: match d.state {
-                    S::Running => pb::SyncDaemonState::Running,
-                    S::Stopped => pb::SyncDaemonState::Stopped,
-                    S::Error => pb::SyncDaemonState::Error,
-                } as i32,
-                reason: match d.reason {
-                    None => pb::SyncDaemonReason::Unspecified,
-                    Some(R::NotConfigured) => pb::SyncDaemonReason::NotConfigured,
-                    Some(R::OtherSettings) => pb::SyncDaemonReason::OtherSettings,
-                    Some(R::StartRefused) => pb::SyncDaemonReason::StartRefused,
-                    Some(R::KernelUnavailable) => pb::SyncDaemonReason::KernelUnavailable,
-                } as i32,
-                detail: d.detail.clone(),
-                interface: d.interface.clone(),
-                sync_id: d.sync_id.map(u32::from),
-                maxlen: d.maxlen.map(u32::from),
-                group: d.group.map(|g| g.to_string()),
-                port: d.port.map(u32::from),
-                ttl: d.ttl.map(u32::from),
-            })
-            .collect(),
-        connections: c.connections.map(|n| n.total),
-        connections_synced: c.connections.map(|n| n.synced),
     }
 }
