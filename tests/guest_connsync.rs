@@ -34,17 +34,20 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use netns::Topology;
-use vrrp::{holds_vip, wait_for, Director, LBD, VIP};
+use vrrp::{holds_vip, keepalived_available, wait_for, Director, LBD, VIP};
 
 /// Concurrent transfers per scenario.
 const STREAMS: usize = 8;
-/// Each transfer: `CHUNKS` chunks of `CHUNK` bytes, one every `EVERY` (32 KiB every 100 ms:
-/// about 320 KiB/s and a hundred ACKs a second through the director, so the kernel's master
-/// daemon sends each connection again well within a second: net.ipv4.vs.sync_threshold 3 50).
-const CHUNK: usize = 32 * 1024;
-const EVERY: Duration = Duration::from_millis(100);
+/// Each transfer: `CHUNKS` chunks of `CHUNK` bytes, one every `EVERY` (4 KiB every 10 ms:
+/// about 400 KiB/s in small writes, so the client ACKs some hundred times a second through the
+/// director and the kernel's master daemon sends each connection again well within a second:
+/// it queues a connection at its 3rd packet and every 50th after, net.ipv4.vs.sync_threshold
+/// `3 50`). With 32 KiB every 100 ms (a few ACKs a second) a connection is sent again only
+/// every several seconds, and a 3 s failback hold was not always enough in the guest.
+const CHUNK: usize = 4 * 1024;
+const EVERY: Duration = Duration::from_millis(10);
 const STREAM_SECS: u64 = 20;
-const CHUNKS: usize = (STREAM_SECS * 10) as usize;
+const CHUNKS: usize = (STREAM_SECS * 100) as usize;
 /// Only to catch a hang.
 const HANG: Duration = Duration::from_secs(60);
 
@@ -600,6 +603,219 @@ fn established_connections_survive_failover_and_failback() {
 
     for r in &rows[..4] {
         assert_eq!(r.survived, STREAMS, "{}: {}", r.step, r.failures);
+    }
+}
+
+/// keepalived (full: VRRP and the checker, which programs IPVS and runs `lvs_sync_daemon`) in a
+/// namespace.
+struct Keepalived {
+    host: String,
+    conf: String,
+    dir: std::path::PathBuf,
+    child: Option<std::process::Child>,
+}
+
+impl Keepalived {
+    fn start(t: &Topology, host: &str, dir: &Path, conf: &str) -> Keepalived {
+        let mut k = Keepalived {
+            host: host.into(),
+            conf: conf.into(),
+            dir: dir.to_path_buf(),
+            child: None,
+        };
+        k.spawn(t);
+        k
+    }
+
+    fn spawn(&mut self, t: &Topology) {
+        let p = |s: &str| {
+            self.dir
+                .join(format!("{}-{s}", self.host))
+                .to_string_lossy()
+                .into_owned()
+        };
+        let log = std::fs::File::create(p("keepalived.log")).expect("log");
+        let err = log.try_clone().expect("log");
+        let child = Command::new("ip")
+            .args(["netns", "exec", &t.ns(&self.host)])
+            .args([
+                "keepalived",
+                "--dont-fork",
+                "--log-console",
+                "--no-syslog",
+                "--use-file",
+                &self.conf,
+                "--pid",
+                &p("k.pid"),
+                "--vrrp_pid",
+                &p("v.pid"),
+                "--checkers_pid",
+                &p("c.pid"),
+            ])
+            .stdout(std::process::Stdio::from(log))
+            .stderr(std::process::Stdio::from(err))
+            .spawn()
+            .expect("keepalived");
+        self.child = Some(child);
+    }
+
+    fn signal(&mut self, sig: i32) {
+        if let Some(mut c) = self.child.take() {
+            // keepalived runs a parent with VRRP and checker children: for a crash, stop the
+            // parent first (it would respawn them), kill the children, then the parent.
+            if sig == libc::SIGKILL {
+                // SAFETY: signalling our own child.
+                unsafe { libc::kill(c.id() as i32, libc::SIGSTOP) };
+                let _ = Command::new("pkill")
+                    .args(["-KILL", "-P", &c.id().to_string()])
+                    .output();
+            }
+            // SAFETY: signalling our own child.
+            unsafe { libc::kill(c.id() as i32, sig) };
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Keepalived {
+    fn drop(&mut self) {
+        self.signal(libc::SIGKILL);
+    }
+}
+
+/// The anchor: the same steps with keepalived's `lvs_sync_daemon` (the master daemon on the
+/// VRRP master, the backup daemon on the backup, switched on transitions). Measured and
+/// reported, not asserted: it is keepalived's behaviour, not lbd's.
+#[test]
+fn anchor_keepalived_lvs_sync_daemon() {
+    if !in_guest("anchor_keepalived_lvs_sync_daemon") {
+        return;
+    }
+    if !netns::privileged("guest_connsync") || !keepalived_available("guest_connsync") {
+        return;
+    }
+    let _ = Command::new("modprobe").arg("ip_vs").status();
+    let mut t = Topology::new("gsyncka");
+    t.add_host("lk01", "192.168.10.101/24");
+    t.add_host("lk02", "192.168.10.102/24");
+    t.add_host("web01", "192.168.10.103/24");
+    t.add_host("web02", "192.168.10.104/24");
+    t.add_host("client", "192.168.10.105/24");
+    for web in ["web01", "web02"] {
+        lbd(&t, web, &["realserver", "up", "--vip", VIP]);
+    }
+    let _w1 = Streamer::start(&t, "web01");
+    let _w2 = Streamer::start(&t, "web02");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let conf = |node: &str, master: bool, prio: u8| {
+        let path = dir.path().join(format!("{node}.conf"));
+        std::fs::write(&path, keepalived_conf(node, master, prio)).expect("conf");
+        path.to_string_lossy().into_owned()
+    };
+    let mut a = Keepalived::start(&t, "lk01", dir.path(), &conf("lk01", true, 150));
+    let _b = Keepalived::start(&t, "lk02", dir.path(), &conf("lk02", false, 100));
+    wait_for("lk01 to hold the VIP", HANG, || {
+        holds_vip(&t, "lk01").then_some(())
+    });
+    wait_for("keepalived's daemons", HANG, || {
+        (daemons_text(&t, "lk01").contains("master sync daemon")
+            && daemons_text(&t, "lk02").contains("backup sync daemon"))
+        .then_some(())
+    });
+    wait_for("both tables", HANG, || {
+        ["lk01", "lk02"]
+            .iter()
+            .all(|h| sh(&t, h, &["ipvsadm", "-Ln"]).matches("Route").count() == 2)
+            .then_some(())
+    });
+    eprintln!(
+        "keepalived: lk01 {} / lk02 {}",
+        daemons_text(&t, "lk01").trim(),
+        daemons_text(&t, "lk02").trim()
+    );
+    let mut rows = Vec::new();
+    let tr = &t;
+    let vip_at = move |h: &'static str| move || holds_vip(tr, h).then_some(());
+
+    // A. Crash of the master.
+    let x = Transfers::start(&t);
+    std::thread::sleep(Duration::from_secs(4));
+    let t0 = Instant::now();
+    a.signal(libc::SIGKILL);
+    t.set_port("lk01", false);
+    wait_for("lk02 to hold the VIP", HANG, vip_at("lk02"));
+    let took = t0.elapsed();
+    let r = x.join();
+    rows.push(Row {
+        step: "A crash of lk01 (SIGKILL, port down)",
+        survived: survivors(&r),
+        timing: format!("lk02 holds the VIP after {} ms", took.as_millis()),
+        failures: failures(&r),
+    });
+
+    // B. lk01 reboots and preempts back.
+    let x = Transfers::start(&t);
+    std::thread::sleep(Duration::from_secs(3));
+    let _ = sh(
+        &t,
+        "lk01",
+        &["ip", "addr", "del", &format!("{VIP}/32"), "dev", "eth0"],
+    );
+    let _ = sh(&t, "lk01", &["ipvsadm", "--stop-daemon", "master"]);
+    let _ = sh(&t, "lk01", &["ipvsadm", "--stop-daemon", "backup"]);
+    let _ = sh(&t, "lk01", &["ipvsadm", "-C"]);
+    t.set_port("lk01", true);
+    let t0 = Instant::now();
+    a.spawn(&t);
+    wait_for("lk01 to hold the VIP", HANG, vip_at("lk01"));
+    let took = t0.elapsed();
+    let r = x.join();
+    rows.push(Row {
+        step: "B lk01 rebooted, preempts back",
+        survived: survivors(&r),
+        timing: format!("lk01 holds the VIP {} ms after its start", took.as_millis()),
+        failures: failures(&r),
+    });
+
+    // C. SIGTERM of the master.
+    std::thread::sleep(Duration::from_secs(2));
+    let x = Transfers::start(&t);
+    std::thread::sleep(Duration::from_secs(4));
+    let t0 = Instant::now();
+    a.signal(libc::SIGTERM);
+    wait_for("lk02 to hold the VIP", HANG, vip_at("lk02"));
+    let took = t0.elapsed();
+    let r = x.join();
+    rows.push(Row {
+        step: "C SIGTERM of lk01",
+        survived: survivors(&r),
+        timing: format!("lk02 holds the VIP after {} ms", took.as_millis()),
+        failures: failures(&r),
+    });
+
+    // D. keepalived restarted on lk01, preempts back.
+    let x = Transfers::start(&t);
+    std::thread::sleep(Duration::from_secs(3));
+    let t0 = Instant::now();
+    a.spawn(&t);
+    wait_for("lk01 to hold the VIP", HANG, vip_at("lk01"));
+    let took = t0.elapsed();
+    let r = x.join();
+    rows.push(Row {
+        step: "D keepalived restarted on lk01, preempts back",
+        survived: survivors(&r),
+        timing: format!("lk01 holds the VIP {} ms after its start", took.as_millis()),
+        failures: failures(&r),
+    });
+
+    eprintln!(
+        "\nkeepalived (anchor)\n| step | transfers survived (of {STREAMS}, {STREAM_SECS} s each) | timing | failures |\n|---|---|---|---|"
+    );
+    for r in &rows {
+        eprintln!(
+            "| {} | {} | {} | {} |",
+            r.step, r.survived, r.timing, r.failures
+        );
     }
 }
 
