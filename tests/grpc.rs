@@ -458,6 +458,7 @@ async fn dry_run_returns_changes_and_commits_nothing() {
         virtual_servers: vec![seed_vs()],
         vrrp_groups: vec![seed_group()],
         ipvs_timeouts: None,
+        connection_sync: None,
     };
     let dry = c
         .replace_config(pb::ReplaceConfigRequest {

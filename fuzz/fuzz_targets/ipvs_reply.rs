@@ -1,7 +1,8 @@
 //! Fuzzes the decoding of what the kernel answers on the IPVS generic-netlink socket: the walk
 //! of a datagram of netlink messages for one request (replies, dump parts, NLMSG_DONE, acks and
 //! errors), the acks of a batch, the family id, the timeouts, services and destinations with
-//! their stats, and the step from a dumped service to lbd's table key.
+//! their stats, the connection-sync daemons (IPVS_CMD_GET_DAEMON), and the step from a dumped
+//! service (or daemon) to lbd's domain types.
 //!
 //! No input may panic, and what decodes must survive lbd's own encoding: a service or
 //! destination encoded by lbd decodes to the same values (less what only dumps carry), and a
@@ -12,10 +13,12 @@
 //! (even: AF_INET, odd: AF_INET6), byte 6 the batch size (1..=256), the rest the datagram.
 #![no_main]
 
-use lbd::ipvs::socket::{batch_outcomes, collect_replies, dests, family_id, services, timeouts};
+use lbd::ipvs::socket::{
+    batch_outcomes, collect_replies, daemons, dests, family_id, services, timeouts,
+};
 use lbd::ipvs::uapi::{AF_INET, AF_INET6};
-use lbd::ipvs::wire::{attrs, DestAttrs, MsgBuilder, Stats, SvcAttrs};
-use lbd::kernel::netlink::{from_wire, svc_attrs};
+use lbd::ipvs::wire::{attrs, DaemonAttrs, DestAttrs, MsgBuilder, Stats, SvcAttrs};
+use lbd::kernel::netlink::{daemon_attrs, daemon_from_wire, from_wire, svc_attrs};
 use libfuzzer_sys::fuzz_target;
 
 /// The kernel's IP_VS_SCHEDNAME_MAXLEN is 16; longer names only need to decode, not to fit one
@@ -64,6 +67,15 @@ fn dest(d: &DestAttrs) {
     assert_eq!(again, want);
 }
 
+fn daemon(d: &DaemonAttrs) {
+    let p = encoded_nest(|m| d.encode(m, true));
+    let again = DaemonAttrs::decode(&p).expect("lbd's encoding of a daemon decodes");
+    assert_eq!(&again, d);
+    if let Some(sd) = daemon_from_wire(d) {
+        assert_eq!(daemon_from_wire(&daemon_attrs(&sd)), Some(sd));
+    }
+}
+
 fuzz_target!(|data: &[u8]| {
     if data.len() < 7 {
         return;
@@ -86,6 +98,9 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(ds) = dests(&out, af) {
         ds.iter().for_each(dest);
     }
+    if let Ok(ds) = daemons(&out) {
+        ds.iter().for_each(daemon);
+    }
 
     // The datagram as acks of a batch.
     let mut outcome: Vec<Option<Option<lbd::kernel::nlsocket::Refusal>>> = (0..n).map(|_| None).collect();
@@ -98,6 +113,9 @@ fuzz_target!(|data: &[u8]| {
     }
     if let Some(d) = DestAttrs::decode(dgram, af) {
         dest(&d);
+    }
+    if let Some(d) = DaemonAttrs::decode(dgram) {
+        daemon(&d);
     }
     let _ = Stats::decode(dgram, wide);
 });

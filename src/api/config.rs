@@ -11,7 +11,7 @@ use super::extract::{Write, WriteQuery};
 use super::patch::{body_as, put_body, strip_config_read_only, Body, PublicGroup};
 use super::{etag, write_response, WriteSummary};
 use crate::control::service::Service;
-use crate::model::{Config, IpvsTimeouts, VirtualServer, VrrpGroup};
+use crate::model::{Config, ConnectionSync, IpvsTimeouts, VirtualServer, VrrpGroup};
 
 const TAG: &str = "config";
 
@@ -27,6 +27,9 @@ pub struct ConfigDocument {
     /// IPVS's connection timeouts when lbd manages them (also `/api/v1/ipvs/timeouts`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ipvs_timeouts: Option<IpvsTimeouts>,
+    /// IPVS connection sync when lbd manages it (also `/api/v1/connection-sync`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connection_sync: Option<ConnectionSync>,
 }
 
 /// Get the whole configuration with its revision.
@@ -44,6 +47,7 @@ pub async fn get(State(svc): State<Service>) -> Response {
             .map(|g| PublicGroup(g.clone()))
             .collect(),
         ipvs_timeouts: snap.config.ipvs_timeouts,
+        connection_sync: snap.config.connection_sync.clone(),
     };
     etag(snap.revision, Json(doc))
 }

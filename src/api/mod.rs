@@ -6,6 +6,7 @@
 pub mod access;
 pub mod config;
 pub mod conflicts;
+pub mod connection_sync;
 pub mod dashboard;
 pub mod error;
 pub mod export;
@@ -122,6 +123,11 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(ipvs::connections))
         .routes(routes!(ipvs::zero))
         .routes(routes!(timeouts::get, timeouts::replace, timeouts::patch))
+        .routes(routes!(
+            connection_sync::get,
+            connection_sync::replace,
+            connection_sync::delete
+        ))
         .routes(routes!(import::keepalived))
         .routes(routes!(export::keepalived))
 }

@@ -625,6 +625,31 @@ fn notify(s: &mut Value) {
     );
 }
 
+fn connection_sync(s: &mut Value) {
+    limit(
+        s,
+        "interface",
+        text(1, IFNAME_MAX_BYTES, format!("^[^/:{WS}{CC}]*$")),
+    );
+    limit(
+        s,
+        "vrrp_group",
+        text(1, GROUP_NAME_MAX_BYTES, format!("^[^{CC}]*$")),
+    );
+    nullable(
+        s,
+        "group",
+        json!({"anyOf": [r("Ipv4Address"), r("Ipv6Address")]}),
+    );
+    describe(
+        s,
+        &format!(
+            "{} (`multicast_group`: `group` is a multicast address, IPv4 224.0.0.0/4 or IPv6 ff00::/8)",
+            unexpressed(&[rule::MULTICAST_GROUP, rule::MAX_BYTES])
+        ),
+    );
+}
+
 fn vrrp_node(s: &mut Value) {
     limit(
         s,
@@ -833,7 +858,8 @@ pub fn document_limits(spec: &mut OpenApi) {
         return;
     };
     type Edit = fn(&mut Value);
-    let edits: [(&str, Edit); 13] = [
+    let edits: [(&str, Edit); 14] = [
+        ("ConnectionSync", connection_sync),
         ("VirtualServer", virtual_server),
         ("RealServer", real_server),
         ("HealthCheck", health_check),

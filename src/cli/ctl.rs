@@ -537,6 +537,7 @@ pub async fn status(url: &Api, out: &Output) -> Result<String, CtlError> {
     if let Some(e) = d["last_error"].as_str() {
         s.push_str(&format!("data plane: last error: {e}\n"));
     }
+    s.push_str(&connection_sync_lines(&d["connection_sync"]));
     let vr = &v["vrrp"];
     let groups = vr["groups"].as_array().cloned().unwrap_or_default();
     if !groups.is_empty() {
@@ -615,6 +616,54 @@ pub async fn status(url: &Api, out: &Output) -> Result<String, CtlError> {
         ));
     }
     Ok(s)
+}
+
+/// The sync daemons, one line each (`connection sync: master running on eth0 sync id 42 ...`),
+/// and the connections that came by sync; nothing when lbd does not manage them and none runs.
+fn connection_sync_lines(c: &Value) -> String {
+    let managed = c["managed"].as_bool().unwrap_or(false);
+    let daemons = c["daemons"].as_array().cloned().unwrap_or_default();
+    if !managed && daemons.iter().all(|d| d["state"] != "running") {
+        return String::new();
+    }
+    let mut s = String::new();
+    for d in &daemons {
+        let mut line = format!(
+            "connection sync: {} {}",
+            d["role"].as_str().unwrap_or("?"),
+            d["state"].as_str().unwrap_or("?")
+        );
+        if let Some(i) = d["interface"].as_str() {
+            line.push_str(&format!(
+                " on {i} sync id {}",
+                d["sync_id"].as_u64().unwrap_or(0)
+            ));
+        }
+        for k in ["maxlen", "group", "port", "ttl"] {
+            match &d[k] {
+                Value::Null => {}
+                Value::String(v) => line.push_str(&format!(" {k} {v}")),
+                v => line.push_str(&format!(" {k} {v}")),
+            }
+        }
+        if let Some(r) = d["reason"].as_str() {
+            line.push_str(&format!(" ({}", r.replace('_', " ")));
+            if let Some(m) = d["detail"].as_str() {
+                line.push_str(&format!(": {m}"));
+            }
+            line.push(')');
+        }
+        s.push_str(&line);
+        s.push('\n');
+    }
+    if let Some(n) = c["connections"].as_object() {
+        s.push_str(&format!(
+            "connection sync: {} connections, {} of them by sync\n",
+            n.get("total").and_then(Value::as_u64).unwrap_or(0),
+            n.get("synced").and_then(Value::as_u64).unwrap_or(0)
+        ));
+    }
+    s
 }
 
 /// A VRRP transition's reason in words: the status names it (`master_down`, with a `detail`

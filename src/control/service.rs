@@ -17,8 +17,8 @@ use crate::control::status::{Status, StatusBoard};
 use crate::control::store::{CommitRecord, NewConflict, Store, StoreError};
 use crate::model::diff::diff;
 use crate::model::{
-    validate, Change, CheckKind, Config, ErrorKind, Id, IpvsTimeouts, RealServer, Snapshot,
-    ValidationError, VirtualServer, VrrpGroup,
+    validate, Change, CheckKind, Config, ConnectionSync, ErrorKind, Id, IpvsTimeouts, RealServer,
+    Snapshot, ValidationError, VirtualServer, VrrpGroup,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -101,6 +101,8 @@ enum Focus {
     VirtualServer(Id),
     RealServer(Id, Id),
     VrrpGroup(Id),
+    /// The connection-sync setting: errors name its fields relative to it.
+    ConnectionSync,
 }
 
 struct WriteState {
@@ -212,7 +214,13 @@ impl Service {
             virtual_servers: snap.config.virtual_servers.len(),
             real_servers: snap.config.real_server_count(),
             vrrp_groups: snap.config.vrrp_groups.len(),
-            dataplane: self.inner.status.dataplane(),
+            dataplane: {
+                let mut d = self.inner.status.dataplane();
+                if d.connection_sync.managed {
+                    d.connection_sync.connections = crate::ipvs::conn::read_origins().ok();
+                }
+                d
+            },
             vrrp: self.inner.status.vrrp(),
             health: self.inner.status.health_list(),
             sync: {
@@ -534,6 +542,29 @@ impl Service {
         })
         .await?
         .map(|cfg, _| Some(cfg.ipvs_timeouts.unwrap_or_default()))
+    }
+
+    // ---- connection sync ---------------------------------------------------------------------
+
+    /// The configured connection sync; `None` when lbd leaves the kernel's sync daemons alone.
+    pub fn get_connection_sync(&self) -> (u64, Option<ConnectionSync>) {
+        let s = self.snapshot();
+        (s.revision, s.config.connection_sync.clone())
+    }
+
+    /// Sets (`Some`) or removes (`None`: lbd stops its sync daemons and then leaves the kernel's
+    /// alone) the connection-sync setting. Validation errors name fields relative to it.
+    pub async fn set_connection_sync(
+        &self,
+        opts: WriteOptions,
+        new: Option<ConnectionSync>,
+    ) -> Result<WriteResult<Option<ConnectionSync>>, ServiceError> {
+        self.write(opts, |cfg, _| {
+            cfg.connection_sync = new;
+            Ok(Focus::ConnectionSync)
+        })
+        .await?
+        .map(|cfg, _| Some(cfg.connection_sync.clone()))
     }
 
     /// Imports `node`'s keepalived.conf (already parsed and converted) into the current
@@ -1110,6 +1141,7 @@ fn focus_path(cfg: &Config, focus: Focus) -> (Option<Id>, Option<String>) {
                 .position(|g| g.id == id)
                 .map(|i| format!("vrrp_groups[{i}]")),
         ),
+        Focus::ConnectionSync => (None, Some("connection_sync".into())),
     }
 }
 

@@ -36,6 +36,110 @@ pub struct DataplaneStatus {
     pub errors: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
+    /// IPVS connection sync: the kernel's sync daemons and the connections that came by sync.
+    pub connection_sync: ConnectionSyncStatus,
+}
+
+/// The kernel's connection-sync daemons as the data plane last saw them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, ToSchema)]
+pub struct ConnectionSyncStatus {
+    /// Whether lbd runs the daemons (`connection_sync` is configured). Otherwise they are
+    /// shown as the kernel has them, and left alone.
+    pub managed: bool,
+    /// The master and the backup daemon, in that order (empty until the first look).
+    pub daemons: Vec<SyncDaemonStatus>,
+    /// The connections in this director's IPVS table and how many came by sync
+    /// (/proc/net/ip_vs_conn_sync), read when the status is asked for; absent when lbd does not
+    /// manage the daemons or the file could not be read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connections: Option<crate::ipvs::conn::OriginCounts>,
+}
+
+/// One sync daemon: its state and, when running, its settings as the kernel reports them.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct SyncDaemonStatus {
+    pub role: crate::ipvs::table::SyncRole,
+    pub state: SyncDaemonState,
+    /// Why it is stopped or in error (absent when running as lbd wants it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<SyncDaemonReason>,
+    /// The kernel's message, with an error.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interface: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sync_id: Option<u8>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub maxlen: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub group: Option<std::net::IpAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ttl: Option<u8>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncDaemonState {
+    Running,
+    Stopped,
+    Error,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncDaemonReason {
+    /// `connection_sync` is not configured: lbd leaves the kernel's daemons alone.
+    NotConfigured,
+    /// Running, but not with the configured settings (lbd is about to replace it, or does not
+    /// manage it).
+    OtherSettings,
+    /// The kernel refused to start it (an interface it does not have, for instance).
+    StartRefused,
+    /// The kernel could not be asked (no IPVS, no CAP_NET_ADMIN, a netlink error).
+    KernelUnavailable,
+}
+
+impl SyncDaemonStatus {
+    /// The status of a daemon the kernel runs (`reason` when not as lbd wants it).
+    pub fn running(d: &crate::ipvs::table::SyncDaemon, reason: Option<SyncDaemonReason>) -> Self {
+        SyncDaemonStatus {
+            role: d.role,
+            state: SyncDaemonState::Running,
+            reason,
+            detail: None,
+            interface: Some(d.interface.clone()),
+            sync_id: Some(d.sync_id),
+            maxlen: d.maxlen,
+            group: d.group,
+            port: d.port,
+            ttl: d.ttl,
+        }
+    }
+
+    /// A daemon that does not run, or that could not be asked about.
+    pub fn not_running(
+        role: crate::ipvs::table::SyncRole,
+        state: SyncDaemonState,
+        reason: SyncDaemonReason,
+        detail: Option<String>,
+    ) -> Self {
+        SyncDaemonStatus {
+            role,
+            state,
+            reason: Some(reason),
+            detail,
+            interface: None,
+            sync_id: None,
+            maxlen: None,
+            group: None,
+            port: None,
+            ttl: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema, Default)]

@@ -20,9 +20,9 @@ use sqlx::{Row, Sqlite, SqlitePool, Transaction};
 
 use crate::control::replication::RevisionId;
 use crate::model::{
-    Change, ChangeOp, Config, EntityKind, GarpSettings, HealthCheck, Id, IpvsTimeouts, Priority,
-    RealServer, Snapshot, SorryServer, TimeoutSecs, VirtualAddress, VirtualServer, Vrid, VrrpGroup,
-    VrrpNode, Weight,
+    Change, ChangeOp, Config, ConnectionSync, EntityKind, GarpSettings, HealthCheck, Id,
+    IpvsTimeouts, Priority, RealServer, Snapshot, SorryServer, TimeoutSecs, VirtualAddress,
+    VirtualServer, Vrid, VrrpGroup, VrrpNode, Weight,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -426,6 +426,17 @@ impl Store {
             }
         };
 
+        let connection_sync = match sqlx::query(
+            "SELECT interface, sync_id, maxlen, port, ttl, mcast_group, vrrp_group, \
+             failback_hold_ms FROM connection_sync WHERE id = 1",
+        )
+        .fetch_optional(&mut *conn)
+        .await?
+        {
+            None => None,
+            Some(row) => Some(connection_sync_row(&row)?),
+        };
+
         let mut lineage = Vec::new();
         for row in sqlx::query(
             "SELECT revision, origin FROM revisions WHERE revision <= ?1 \
@@ -455,6 +466,7 @@ impl Store {
                         .collect(),
                     vrrp_groups,
                     ipvs_timeouts,
+                    connection_sync,
                 },
             },
             next_id,
@@ -533,6 +545,28 @@ impl Store {
                         .bind(i64::from(t.tcp_secs.get()))
                         .bind(i64::from(t.tcp_fin_secs.get()))
                         .bind(i64::from(t.udp_secs.get()))
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                }
+                (EntityKind::ConnectionSync, _) => {
+                    sqlx::query("DELETE FROM connection_sync")
+                        .execute(&mut *tx)
+                        .await?;
+                    if let Some(cs) = &cfg.connection_sync {
+                        sqlx::query(
+                            "INSERT INTO connection_sync (id, interface, sync_id, maxlen, port, \
+                             ttl, mcast_group, vrrp_group, failback_hold_ms) \
+                             VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                        )
+                        .bind(&cs.interface)
+                        .bind(i64::from(cs.sync_id))
+                        .bind(cs.maxlen.map(i64::from))
+                        .bind(cs.port.map(i64::from))
+                        .bind(cs.ttl.map(i64::from))
+                        .bind(cs.group.map(|g| g.to_string()))
+                        .bind(&cs.vrrp_group)
+                        .bind(i64::from(cs.failback_hold_ms))
                         .execute(&mut *tx)
                         .await?;
                     }
@@ -1103,4 +1137,37 @@ async fn insert_group(tx: &mut Transaction<'_, Sqlite>, g: &VrrpGroup) -> Result
         .await?;
     }
     Ok(())
+}
+/// The one row of `connection_sync` as the model's setting.
+fn connection_sync_row(row: &sqlx::sqlite::SqliteRow) -> Result<ConnectionSync> {
+    let corrupt = |col: &str, message: String| StoreError::Corrupt {
+        table: "connection_sync",
+        id: 1,
+        message: format!("{col}: {message}"),
+    };
+    // An integer column narrowed to its field's type (NULL: absent).
+    fn narrow<T: TryFrom<i64>>(
+        row: &sqlx::sqlite::SqliteRow,
+        col: &str,
+        corrupt: &dyn Fn(&str, String) -> StoreError,
+    ) -> Result<Option<T>> {
+        let v: Option<i64> = row.try_get(col)?;
+        v.map(|v| T::try_from(v).map_err(|_| corrupt(col, format!("{v} is out of range"))))
+            .transpose()
+    }
+    let required = |col: &str| corrupt(col, "missing".into());
+    let group: Option<String> = row.try_get("mcast_group")?;
+    Ok(ConnectionSync {
+        interface: row.try_get("interface")?,
+        sync_id: narrow(row, "sync_id", &corrupt)?.ok_or_else(|| required("sync_id"))?,
+        maxlen: narrow(row, "maxlen", &corrupt)?,
+        port: narrow(row, "port", &corrupt)?,
+        ttl: narrow(row, "ttl", &corrupt)?,
+        group: group
+            .map(|g| g.parse().map_err(|_| corrupt("mcast_group", g.clone())))
+            .transpose()?,
+        vrrp_group: row.try_get("vrrp_group")?,
+        failback_hold_ms: narrow(row, "failback_hold_ms", &corrupt)?
+            .ok_or_else(|| required("failback_hold_ms"))?,
+    })
 }

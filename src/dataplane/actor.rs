@@ -15,21 +15,22 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use super::connsync::Step;
 use super::desired::{alive_weight, desired_service, desired_table, quorum_next, Health};
 use super::owned::{MemoryOwned, OwnedServices};
 use super::quorum::{QuorumCause, QuorumCommandKind};
 use super::reconcile::{reconcile, reconcile_keys};
 use crate::control::events::{EventBus, EventKind};
-use crate::control::status::{DataplaneState, DataplaneStatus, StatusBoard};
+use crate::control::status::{ConnectionSyncStatus, DataplaneState, DataplaneStatus, StatusBoard};
 use crate::dataplane::health::state::HealthState;
 use crate::dataplane::health::{Checkers, Report, Verdict};
 use crate::dataplane::vrrp::engine::VrrpEngine;
 use crate::dataplane::vrrp::TrackKey;
-use crate::ipvs::table::{IpvsTable, ServiceKey};
+use crate::ipvs::table::{IpvsTable, ServiceKey, SyncDaemon, SyncRole};
 use crate::kernel::{Kernel, KernelError};
 use crate::model::config::VsChanges;
 use crate::model::idmap::{IdMap, IdSet};
-use crate::model::{Id, Snapshot, VirtualServer, VrrpGroup};
+use crate::model::{ConnectionSync, Id, Snapshot, VirtualServer, VrrpGroup};
 
 /// Applies of at most this many operations run on the actor's task (`with_kernel`); larger
 /// ones (a cold load, a resync, a whole-config PUT) on a blocking thread.
@@ -256,6 +257,10 @@ struct Actor {
     vrrp_scripts: super::vrrp_commands::Scripts,
     /// The task that runs the engine's notify commands; it ends after the engine.
     vrrp_notifier: Option<JoinHandle<()>>,
+    /// The connection-sync setting of the last pass (to stop lbd's daemons when it goes), and
+    /// the daemons lbd itself started since it runs (see `super::connsync`).
+    sync_prev: Option<ConnectionSync>,
+    sync_started: BTreeMap<SyncRole, SyncDaemon>,
 }
 
 /// Starts the actor, with its owned services recorded in memory only. It runs until every
@@ -322,6 +327,8 @@ pub fn spawn_with_owned(
         vrrp_tracked: BTreeMap::new(),
         vrrp_scripts: super::vrrp_commands::Scripts::default(),
         vrrp_notifier: None,
+        sync_prev: None,
+        sync_started: BTreeMap::new(),
     };
     (DataplaneHandle { tx }, tokio::spawn(actor.run(rx)))
 }
@@ -466,12 +473,22 @@ impl Actor {
                 nrx,
                 self.events.clone(),
             ));
+            // Connection sync's failback rule, as configured when VRRP starts (see
+            // `InstanceConfig::failback_hold`).
+            let hold = snap
+                .config
+                .connection_sync
+                .as_ref()
+                .map_or(Duration::ZERO, |c| {
+                    Duration::from_millis(u64::from(c.failback_hold_ms))
+                });
             match VrrpEngine::start(
                 k,
                 self.cfg.node_name.clone(),
                 self.board.clone(),
                 self.events.clone(),
                 Some(ntx),
+                hold,
             ) {
                 Ok(e) => self.vrrp = Some(e),
                 Err(e) => {
@@ -931,6 +948,9 @@ impl Actor {
         if let Err(e) = self.converge_timeouts(&snap, &mut kernel, reason).await {
             return self.failed(e);
         }
+        if reason != Reason::Health {
+            self.converge_sync(&snap, reason).await;
+        }
         self.kernel_cache = Some(kernel);
         match &keys {
             Some(keys) => {
@@ -1008,6 +1028,106 @@ impl Actor {
             drift,
         });
         Ok(())
+    }
+
+    /// Runs the connection-sync daemons the configuration asks for (see `super::connsync`) and
+    /// records what runs in the status. A failure here is the daemons' own (their status says
+    /// it, the next pass retries) and does not hold back the IPVS table.
+    async fn converge_sync(&mut self, snap: &Snapshot, reason: Reason) {
+        let want = snap.config.connection_sync.clone();
+        if want.is_none() && self.sync_prev.is_none() && reason == Reason::Config {
+            // Never configured: nothing to do, and the periodic pass reports what runs.
+            self.status.connection_sync.managed = false;
+            return;
+        }
+        let have = match self.with_kernel(true, |k| k.sync_daemons()).await {
+            Ok(h) => h,
+            Err(e) => {
+                self.status.connection_sync = ConnectionSyncStatus {
+                    managed: want.is_some(),
+                    daemons: super::connsync::unavailable(&e.to_string()),
+                    connections: None,
+                };
+                return;
+            }
+        };
+        let steps = super::connsync::plan(
+            want.as_ref(),
+            self.sync_prev.as_ref(),
+            &self.sync_started,
+            &have,
+        );
+        let mut now = have;
+        let mut refused = BTreeMap::new();
+        let mut applied = 0usize;
+        for step in steps {
+            match step {
+                Step::Stop(role) => {
+                    match self
+                        .with_kernel(true, move |k| k.sync_daemon_stop(role))
+                        .await
+                    {
+                        Ok(_) => {
+                            applied += 1;
+                            now.retain(|d| d.role != role);
+                            self.sync_started.remove(&role);
+                            tracing::info!(%role, "connection sync daemon stopped");
+                        }
+                        Err(e) => {
+                            refused.insert(role, e.to_string());
+                        }
+                    }
+                }
+                Step::Start(d) => {
+                    let role = d.role;
+                    let start = d.clone();
+                    match self
+                        .with_kernel(true, move |k| k.sync_daemon_start(&start))
+                        .await
+                    {
+                        Ok(()) => {
+                            applied += 1;
+                            if reason == Reason::Periodic {
+                                self.status.drift_repairs += 1;
+                                tracing::warn!(%role, interface = %d.interface, sync_id = d.sync_id,
+                                    "the connection sync daemon was not running as configured; restarted");
+                            } else {
+                                tracing::info!(%role, interface = %d.interface, sync_id = d.sync_id,
+                                    "connection sync daemon started");
+                            }
+                            now.retain(|h| h.role != role);
+                            now.push(d.clone());
+                            self.sync_started.insert(role, d);
+                        }
+                        Err(e) => {
+                            tracing::warn!(%role, error = %e, "connection sync daemon not started");
+                            refused.insert(role, e.to_string());
+                        }
+                    }
+                }
+            }
+        }
+        if applied > 0 {
+            self.status.ops_applied += applied as u64;
+            self.events.publish(EventKind::DataplaneApplied {
+                revision: snap.revision,
+                ops: applied,
+                drift: reason == Reason::Periodic,
+            });
+            // What the kernel chose for what lbd left out (max length, defaults): read back.
+            if let Ok(h) = self.with_kernel(true, |k| k.sync_daemons()).await {
+                now = h;
+            }
+        }
+        if want.is_none() {
+            self.sync_started.clear();
+        }
+        self.status.connection_sync = ConnectionSyncStatus {
+            managed: want.is_some(),
+            daemons: super::connsync::status(want.as_ref(), &now, &refused),
+            connections: None,
+        };
+        self.sync_prev = want;
     }
 
     fn failed(&mut self, e: KernelError) -> Duration {

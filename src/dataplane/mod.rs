@@ -9,6 +9,7 @@
 //! are [`crate::ipvs::table`]'s, shared with the kernel adapter.
 
 pub mod actor;
+pub mod connsync;
 pub mod desired;
 pub mod health;
 pub mod owned;

@@ -130,6 +130,7 @@ mod tests {
             virtual_servers: vss.into_iter().map(std::sync::Arc::new).collect(),
             vrrp_groups: vec![],
             ipvs_timeouts: None,
+            connection_sync: None,
         }
     }
 

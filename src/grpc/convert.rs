@@ -383,7 +383,52 @@ pub fn config_in(c: Option<pb::Config>) -> Result<Config, Status> {
         "ipvs_timeouts",
         c.ipvs_timeouts.as_ref().map(timeouts_json),
     );
+    put(
+        &mut m,
+        "connection_sync",
+        c.connection_sync.as_ref().map(connection_sync_json),
+    );
     parse(Value::Object(m), "")
+}
+
+fn connection_sync_json(c: &pb::ConnectionSync) -> Value {
+    let mut m = Map::new();
+    m.insert("interface".into(), c.interface.clone().into());
+    m.insert("sync_id".into(), c.sync_id.into());
+    put(&mut m, "maxlen", c.maxlen);
+    put(&mut m, "port", c.port);
+    put(&mut m, "ttl", c.ttl);
+    put(&mut m, "group", c.group.clone());
+    put(&mut m, "vrrp_group", c.vrrp_group.clone());
+    put(&mut m, "failback_hold_ms", c.failback_hold_ms);
+    Value::Object(m)
+}
+
+/// The connection-sync setting of a request (`None`: remove it). Errors name
+/// `connection_sync.FIELD`.
+pub fn connection_sync_in(
+    c: Option<pb::ConnectionSync>,
+) -> Result<Option<crate::model::ConnectionSync>, Status> {
+    c.map(|c| {
+        let cs: crate::model::ConnectionSync = parse(connection_sync_json(&c), "connection_sync")?;
+        crate::model::validate::connection_sync(&cs)
+            .map_err(|e| invalid(&format!("connection_sync.{}", e.field), &e.message))?;
+        Ok(cs)
+    })
+    .transpose()
+}
+
+pub fn connection_sync_out(c: &crate::model::ConnectionSync) -> pb::ConnectionSync {
+    pb::ConnectionSync {
+        interface: c.interface.clone(),
+        sync_id: u32::from(c.sync_id),
+        maxlen: c.maxlen.map(u32::from),
+        port: c.port.map(u32::from),
+        ttl: c.ttl.map(u32::from),
+        group: c.group.map(|g| g.to_string()),
+        vrrp_group: c.vrrp_group.clone(),
+        failback_hold_ms: Some(c.failback_hold_ms),
+    }
 }
 
 fn timeouts_json(t: &pb::IpvsTimeouts) -> Value {
@@ -703,6 +748,7 @@ pub fn config_out(c: &Config) -> pb::Config {
             .collect(),
         vrrp_groups: c.vrrp_groups.iter().map(vrrp_group_out).collect(),
         ipvs_timeouts: c.ipvs_timeouts.as_ref().map(timeouts_out),
+        connection_sync: c.connection_sync.as_ref().map(connection_sync_out),
     }
 }
 
@@ -718,6 +764,7 @@ pub fn change_out(c: &Change) -> pb::Change {
             EntityKind::RealServer => pb::EntityKind::RealServer as i32,
             EntityKind::VrrpGroup => pb::EntityKind::VrrpGroup as i32,
             EntityKind::IpvsTimeouts => pb::EntityKind::IpvsTimeouts as i32,
+            EntityKind::ConnectionSync => pb::EntityKind::ConnectionSync as i32,
         },
         id: c.id,
         parent_id: c.parent_id,
@@ -739,6 +786,47 @@ pub fn result_out<T>(r: &WriteResult<T>) -> pb::WriteResult {
         revision: r.revision,
         dry_run: r.dry_run,
         changes: r.changes.iter().map(change_out).collect(),
+    }
+}
+
+pub fn connection_sync_status_out(
+    c: &crate::control::status::ConnectionSyncStatus,
+) -> pb::ConnectionSyncStatus {
+    use crate::control::status::{SyncDaemonReason as R, SyncDaemonState as S};
+    use crate::ipvs::table::SyncRole;
+    pb::ConnectionSyncStatus {
+        managed: c.managed,
+        daemons: c
+            .daemons
+            .iter()
+            .map(|d| pb::SyncDaemonStatus {
+                role: match d.role {
+                    SyncRole::Master => pb::SyncRole::Master,
+                    SyncRole::Backup => pb::SyncRole::Backup,
+                } as i32,
+                state: match d.state {
+                    S::Running => pb::SyncDaemonState::Running,
+                    S::Stopped => pb::SyncDaemonState::Stopped,
+                    S::Error => pb::SyncDaemonState::Error,
+                } as i32,
+                reason: match d.reason {
+                    None => pb::SyncDaemonReason::Unspecified,
+                    Some(R::NotConfigured) => pb::SyncDaemonReason::NotConfigured,
+                    Some(R::OtherSettings) => pb::SyncDaemonReason::OtherSettings,
+                    Some(R::StartRefused) => pb::SyncDaemonReason::StartRefused,
+                    Some(R::KernelUnavailable) => pb::SyncDaemonReason::KernelUnavailable,
+                } as i32,
+                detail: d.detail.clone(),
+                interface: d.interface.clone(),
+                sync_id: d.sync_id.map(u32::from),
+                maxlen: d.maxlen.map(u32::from),
+                group: d.group.map(|g| g.to_string()),
+                port: d.port.map(u32::from),
+                ttl: d.ttl.map(u32::from),
+            })
+            .collect(),
+        connections: c.connections.map(|n| n.total),
+        connections_synced: c.connections.map(|n| n.synced),
     }
 }
 

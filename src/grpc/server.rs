@@ -494,6 +494,7 @@ impl pb::lbd_server::Lbd for LbdApi {
                 drift_repairs: d.drift_repairs,
                 errors: d.errors,
                 last_error: d.last_error.clone(),
+                connection_sync: Some(convert::connection_sync_status_out(&d.connection_sync)),
             }),
             vrrp: Some(vrrp_status(&s.vrrp)),
             sync: Some(sync_status(&s.sync)),
@@ -603,6 +604,36 @@ impl pb::lbd_server::Lbd for LbdApi {
             .update_ipvs_timeouts(opts(req.options), |_| Ok(t))
             .await
             .map_err(status_of)?;
+        Ok(Response::new(convert::result_out(&r)))
+    }
+
+    async fn get_connection_sync(
+        &self,
+        _: Request<pb::GetConnectionSyncRequest>,
+    ) -> R<pb::GetConnectionSyncResponse> {
+        let (revision, c) = self.service.get_connection_sync();
+        Ok(Response::new(pb::GetConnectionSyncResponse {
+            revision,
+            connection_sync: c.as_ref().map(convert::connection_sync_out),
+        }))
+    }
+
+    async fn set_connection_sync(
+        &self,
+        req: Request<pb::SetConnectionSyncRequest>,
+    ) -> R<pb::WriteResult> {
+        let req = req.into_inner();
+        let c = convert::connection_sync_in(req.connection_sync)?;
+        let r = self
+            .service
+            .set_connection_sync(opts(req.options), c)
+            .await
+            .map_err(|e| match e {
+                ServiceError::Invalid { field, message, .. } => {
+                    invalid(&format!("connection_sync.{field}"), &message)
+                }
+                e => status_of(e),
+            })?;
         Ok(Response::new(convert::result_out(&r)))
     }
 

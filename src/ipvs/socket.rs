@@ -14,7 +14,7 @@ use neli::types::{Buffer, GenlBuffer};
 use neli::FromBytesWithInput;
 
 use super::uapi::*;
-use super::wire::{attrs, get_u16, get_u32, DestAttrs, MsgBuilder, SvcAttrs};
+use super::wire::{attrs, get_u16, get_u32, DaemonAttrs, DestAttrs, MsgBuilder, SvcAttrs};
 use crate::kernel::nlsocket::{messages, parse_ack, Malformed, NetlinkSocket, Refusal};
 
 #[derive(Debug, thiserror::Error)]
@@ -196,6 +196,33 @@ impl IpvsSocket {
         })
     }
 
+    /// The connection-sync daemons running in this network namespace (`ipvsadm -L --daemon`,
+    /// an IPVS_CMD_GET_DAEMON dump): none, a master, a backup, or both.
+    pub fn daemons(&mut self) -> Result<Vec<DaemonAttrs>, IpvsError> {
+        let replies = self.dump(IPVS_CMD_GET_DAEMON, "IPVS_CMD_GET_DAEMON", |_| {})?;
+        daemons(&replies)
+    }
+
+    /// Starts a sync daemon (`ipvsadm --start-daemon`, IPVS_CMD_NEW_DAEMON); the kernel answers
+    /// EEXIST when one of that state runs already.
+    pub fn new_daemon(&mut self, d: &DaemonAttrs) -> Result<(), IpvsError> {
+        self.request(IPVS_CMD_NEW_DAEMON, "IPVS_CMD_NEW_DAEMON", |m| {
+            d.encode(m, true)
+        })
+    }
+
+    /// Stops the sync daemon of `state` (`ipvsadm --stop-daemon`, IPVS_CMD_DEL_DAEMON); ESRCH
+    /// when none runs.
+    pub fn del_daemon(&mut self, state: u32) -> Result<(), IpvsError> {
+        let d = DaemonAttrs {
+            state,
+            ..DaemonAttrs::default()
+        };
+        self.request(IPVS_CMD_DEL_DAEMON, "IPVS_CMD_DEL_DAEMON", |m| {
+            d.encode(m, false)
+        })
+    }
+
     /// Every service in the kernel's table.
     pub fn services(&mut self) -> Result<Vec<SvcAttrs>, IpvsError> {
         let replies = self.dump(IPVS_CMD_GET_SERVICE, "IPVS_CMD_GET_SERVICE", |_| {})?;
@@ -363,6 +390,20 @@ pub fn timeouts(replies: &[Vec<u8>]) -> (u32, u32, u32) {
         }
     }
     (tcp, fin, udp)
+}
+
+/// The daemons in an IPVS_CMD_GET_DAEMON dump (each reply an IPVS_CMD_NEW_DAEMON message with
+/// one IPVS_CMD_ATTR_DAEMON).
+pub fn daemons(replies: &[Vec<u8>]) -> Result<Vec<DaemonAttrs>, IpvsError> {
+    let mut out = Vec::new();
+    for p in replies {
+        for (ty, v) in attrs(p) {
+            if ty == IPVS_CMD_ATTR_DAEMON {
+                out.push(DaemonAttrs::decode(v).ok_or(IpvsError::Malformed("sync daemon"))?);
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// The services in an IPVS_CMD_GET_SERVICE dump.

@@ -191,6 +191,65 @@ pub struct Timeouts {
     pub udp_secs: u32,
 }
 
+/// The role of a connection-sync daemon: the kernel runs at most one of each per network
+/// namespace. The master multicasts the connections this director schedules; the backup
+/// receives a peer master's and adds them to this director's connection table.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+    utoipa::ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncRole {
+    Master,
+    Backup,
+}
+
+impl SyncRole {
+    pub const BOTH: [SyncRole; 2] = [SyncRole::Master, SyncRole::Backup];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SyncRole::Master => "master",
+            SyncRole::Backup => "backup",
+        }
+    }
+}
+
+impl fmt::Display for SyncRole {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One connection-sync daemon (`ipvsadm --start-daemon`): as lbd wants it started, or as the
+/// kernel reports it running. `None` options are the kernel's choice when starting; a dump
+/// reports what the kernel chose.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncDaemon {
+    pub role: SyncRole,
+    /// The interface the sync messages go out of (master) or are received on (backup).
+    pub interface: String,
+    /// Sync messages carry it; a backup ignores messages of another id.
+    pub sync_id: u8,
+    /// The UDP payload size of sync messages.
+    pub maxlen: Option<u16>,
+    /// The multicast group (the kernel's default 224.0.0.81).
+    pub group: Option<IpAddr>,
+    /// The UDP port (the kernel's default 8848).
+    pub port: Option<u16>,
+    /// The multicast TTL (the kernel's default 1).
+    pub ttl: Option<u8>,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ServiceCounters {
     pub stats: Stats,

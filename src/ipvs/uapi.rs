@@ -14,6 +14,9 @@ pub const IPVS_CMD_NEW_DEST: u8 = 5;
 pub const IPVS_CMD_SET_DEST: u8 = 6;
 pub const IPVS_CMD_DEL_DEST: u8 = 7;
 pub const IPVS_CMD_GET_DEST: u8 = 8;
+pub const IPVS_CMD_NEW_DAEMON: u8 = 9;
+pub const IPVS_CMD_DEL_DAEMON: u8 = 10;
+pub const IPVS_CMD_GET_DAEMON: u8 = 11;
 pub const IPVS_CMD_SET_CONFIG: u8 = 12;
 pub const IPVS_CMD_GET_CONFIG: u8 = 13;
 pub const IPVS_CMD_GET_INFO: u8 = 15;
@@ -22,6 +25,7 @@ pub const IPVS_CMD_ZERO: u8 = 16;
 // enum { IPVS_CMD_ATTR_UNSPEC = 0, ... }
 pub const IPVS_CMD_ATTR_SERVICE: u16 = 1;
 pub const IPVS_CMD_ATTR_DEST: u16 = 2;
+pub const IPVS_CMD_ATTR_DAEMON: u16 = 3;
 pub const IPVS_CMD_ATTR_TIMEOUT_TCP: u16 = 4;
 pub const IPVS_CMD_ATTR_TIMEOUT_TCP_FIN: u16 = 5;
 pub const IPVS_CMD_ATTR_TIMEOUT_UDP: u16 = 6;
@@ -64,6 +68,34 @@ pub const IPVS_DEST_ATTR_PERSIST_CONNS: u16 = 9;
 pub const IPVS_DEST_ATTR_STATS: u16 = 10;
 pub const IPVS_DEST_ATTR_ADDR_FAMILY: u16 = 11;
 pub const IPVS_DEST_ATTR_STATS64: u16 = 12;
+
+// enum { IPVS_DAEMON_ATTR_UNSPEC = 0, ... }, nested in IPVS_CMD_ATTR_DAEMON. What
+// ip_vs_genl_new_daemon reads and ip_vs_genl_fill_daemon writes (net/netfilter/ipvs/ip_vs_ctl.c):
+// STATE, SYNC_ID u32; MCAST_IFN a string; SYNC_MAXLEN, MCAST_PORT u16 in host order
+// (nla_get_u16; the sync code applies htons when it binds); MCAST_GROUP an in_addr (network
+// order, nla_get_in_addr), MCAST_GROUP6 an in6_addr; MCAST_TTL u8.
+pub const IPVS_DAEMON_ATTR_STATE: u16 = 1;
+pub const IPVS_DAEMON_ATTR_MCAST_IFN: u16 = 2;
+pub const IPVS_DAEMON_ATTR_SYNC_ID: u16 = 3;
+pub const IPVS_DAEMON_ATTR_SYNC_MAXLEN: u16 = 4;
+pub const IPVS_DAEMON_ATTR_MCAST_GROUP: u16 = 5;
+pub const IPVS_DAEMON_ATTR_MCAST_GROUP6: u16 = 6;
+pub const IPVS_DAEMON_ATTR_MCAST_PORT: u16 = 7;
+pub const IPVS_DAEMON_ATTR_MCAST_TTL: u16 = 8;
+
+// Sync daemon states (IP_VS_STATE_*, a bit each in netns_ipvs.sync_state).
+pub const IP_VS_STATE_NONE: u32 = 0x0000;
+pub const IP_VS_STATE_MASTER: u32 = 0x0001;
+pub const IP_VS_STATE_BACKUP: u32 = 0x0002;
+
+// The kernel's defaults for what NEW_DAEMON leaves out (start_sync_thread, ip_vs_sync.c):
+// group 224.0.0.81 (IP_VS_SYNC_GROUP), port 8848 (IP_VS_SYNC_PORT), TTL 1; the max length
+// follows the interface's MTU.
+pub const IP_VS_SYNC_GROUP: [u8; 4] = [224, 0, 0, 81];
+pub const IP_VS_SYNC_PORT: u16 = 8848;
+pub const IP_VS_SYNC_TTL: u8 = 1;
+/// The kernel's IP_VS_IFNAME_MAXLEN (16, with the NUL).
+pub const IP_VS_IFNAME_MAXLEN: usize = 16;
 
 // Forwarding methods (IP_VS_CONN_F_*).
 pub const IP_VS_CONN_F_MASQ: u32 = 0x0000;

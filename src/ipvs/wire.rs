@@ -399,6 +399,83 @@ impl DestAttrs {
     }
 }
 
+/// A connection-sync daemon as the IPVS netlink interface carries it (`IPVS_DAEMON_ATTR_*`,
+/// nested in `IPVS_CMD_ATTR_DAEMON`): what IPVS_CMD_NEW_DAEMON takes and each reply of an
+/// IPVS_CMD_GET_DAEMON dump holds. A 0 (or `None`) here is an attribute left out: the kernel
+/// then chooses (start_sync_thread), and a dump reports the value it chose; the group is in a
+/// dump only when the kernel has one.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DaemonAttrs {
+    /// IP_VS_STATE_MASTER or IP_VS_STATE_BACKUP.
+    pub state: u32,
+    pub mcast_ifn: String,
+    pub sync_id: u32,
+    pub sync_maxlen: u16,
+    /// IPv4 in IPVS_DAEMON_ATTR_MCAST_GROUP, IPv6 in _MCAST_GROUP6.
+    pub mcast_group: Option<IpAddr>,
+    /// Host order on the wire (nla_get_u16).
+    pub mcast_port: u16,
+    pub mcast_ttl: u8,
+}
+
+impl DaemonAttrs {
+    /// The nested attribute. `full` for NEW_DAEMON; DEL_DAEMON needs the state alone.
+    pub fn encode(&self, m: &mut MsgBuilder, full: bool) {
+        m.begin_nest(IPVS_CMD_ATTR_DAEMON);
+        m.u32(IPVS_DAEMON_ATTR_STATE, self.state);
+        if full {
+            m.str(IPVS_DAEMON_ATTR_MCAST_IFN, &self.mcast_ifn);
+            m.u32(IPVS_DAEMON_ATTR_SYNC_ID, self.sync_id);
+            if self.sync_maxlen != 0 {
+                m.u16(IPVS_DAEMON_ATTR_SYNC_MAXLEN, self.sync_maxlen);
+            }
+            match self.mcast_group {
+                Some(IpAddr::V4(a)) => {
+                    m.attr(IPVS_DAEMON_ATTR_MCAST_GROUP, &a.octets());
+                }
+                Some(IpAddr::V6(a)) => {
+                    m.attr(IPVS_DAEMON_ATTR_MCAST_GROUP6, &a.octets());
+                }
+                None => {}
+            }
+            if self.mcast_port != 0 {
+                m.u16(IPVS_DAEMON_ATTR_MCAST_PORT, self.mcast_port);
+            }
+            if self.mcast_ttl != 0 {
+                m.attr(IPVS_DAEMON_ATTR_MCAST_TTL, &[self.mcast_ttl]);
+            }
+        }
+        m.end_nest();
+    }
+
+    /// Decodes the nested attribute; the state, interface and sync id are required (as the
+    /// kernel requires them of NEW_DAEMON), unknown attributes are skipped.
+    pub fn decode(p: &[u8]) -> Option<DaemonAttrs> {
+        let (mut state, mut ifn, mut id) = (None, None, None);
+        let mut d = DaemonAttrs::default();
+        for (ty, v) in attrs(p) {
+            match ty {
+                IPVS_DAEMON_ATTR_STATE => state = Some(get_u32(v)?),
+                IPVS_DAEMON_ATTR_MCAST_IFN => {
+                    let end = v.iter().position(|b| *b == 0).unwrap_or(v.len());
+                    ifn = Some(String::from_utf8_lossy(&v[..end]).into_owned());
+                }
+                IPVS_DAEMON_ATTR_SYNC_ID => id = Some(get_u32(v)?),
+                IPVS_DAEMON_ATTR_SYNC_MAXLEN => d.sync_maxlen = get_u16(v)?,
+                IPVS_DAEMON_ATTR_MCAST_GROUP => d.mcast_group = Some(parse_addr(AF_INET, v)?),
+                IPVS_DAEMON_ATTR_MCAST_GROUP6 => d.mcast_group = Some(parse_addr(AF_INET6, v)?),
+                IPVS_DAEMON_ATTR_MCAST_PORT => d.mcast_port = get_u16(v)?,
+                IPVS_DAEMON_ATTR_MCAST_TTL => d.mcast_ttl = *v.first()?,
+                _ => {}
+            }
+        }
+        d.state = state?;
+        d.mcast_ifn = ifn?;
+        d.sync_id = id?;
+        Some(d)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -610,5 +687,103 @@ mod tests {
         assert_eq!(attrs(&bytes[20..]).count(), 1);
         let s = SvcAttrs::decode(&bytes[20..]).unwrap();
         assert_eq!(s.stats, Some(Stats::default()));
+    }
+    #[test]
+    fn daemon_attrs_round_trip_with_the_uapi_byte_orders() {
+        let d = DaemonAttrs {
+            state: IP_VS_STATE_BACKUP,
+            mcast_ifn: "eth0".into(),
+            sync_id: 42,
+            sync_maxlen: 1472,
+            mcast_group: Some("239.1.2.3".parse().unwrap()),
+            mcast_port: 8848,
+            mcast_ttl: 2,
+        };
+        let mut m = MsgBuilder::new(0x20, NLM_F_REQUEST, 1, IPVS_CMD_NEW_DAEMON, 1);
+        d.encode(&mut m, true);
+        let bytes = m.finish();
+        let nested: Vec<_> = attrs(&bytes[20..]).collect();
+        assert_eq!(nested.len(), 1);
+        assert_eq!(nested[0].0, IPVS_CMD_ATTR_DAEMON);
+        let get = |t: u16| {
+            attrs(nested[0].1)
+                .find(|(ty, _)| *ty == t)
+                .map(|(_, v)| v.to_vec())
+                .unwrap()
+        };
+        // The port is host order (nla_get_u16), the group network order (an in_addr).
+        assert_eq!(get(IPVS_DAEMON_ATTR_MCAST_PORT), 8848u16.to_ne_bytes());
+        assert_eq!(get(IPVS_DAEMON_ATTR_MCAST_GROUP), [239, 1, 2, 3]);
+        assert_eq!(get(IPVS_DAEMON_ATTR_MCAST_IFN), b"eth0\0");
+        assert_eq!(get(IPVS_DAEMON_ATTR_MCAST_TTL), [2]);
+        assert_eq!(
+            get(IPVS_DAEMON_ATTR_STATE),
+            IP_VS_STATE_BACKUP.to_ne_bytes()
+        );
+        assert_eq!(DaemonAttrs::decode(nested[0].1).unwrap(), d);
+
+        // An IPv6 group travels in its own attribute; options left out are not sent.
+        let v6 = DaemonAttrs {
+            state: IP_VS_STATE_MASTER,
+            mcast_ifn: "br0".into(),
+            sync_id: 7,
+            mcast_group: Some("ff02::81".parse().unwrap()),
+            ..DaemonAttrs::default()
+        };
+        let mut m = MsgBuilder::new(0x20, 0, 1, IPVS_CMD_NEW_DAEMON, 1);
+        v6.encode(&mut m, true);
+        let bytes = m.finish();
+        let (_, p) = attrs(&bytes[20..]).next().unwrap();
+        let types: Vec<u16> = attrs(p).map(|(t, _)| t).collect();
+        assert_eq!(
+            types,
+            [
+                IPVS_DAEMON_ATTR_STATE,
+                IPVS_DAEMON_ATTR_MCAST_IFN,
+                IPVS_DAEMON_ATTR_SYNC_ID,
+                IPVS_DAEMON_ATTR_MCAST_GROUP6
+            ]
+        );
+        assert_eq!(DaemonAttrs::decode(p).unwrap(), v6);
+
+        // DEL_DAEMON carries the state alone.
+        let mut m = MsgBuilder::new(0x20, 0, 1, IPVS_CMD_DEL_DAEMON, 1);
+        v6.encode(&mut m, false);
+        let bytes = m.finish();
+        let (_, p) = attrs(&bytes[20..]).next().unwrap();
+        assert_eq!(attrs(p).count(), 1);
+    }
+
+    #[test]
+    fn a_daemon_reply_decodes_as_the_kernel_fills_it() {
+        // ip_vs_genl_fill_daemon: state, ifn, syncid, maxlen, port, ttl, then the group, plus an
+        // attribute from a newer kernel; a reply without the sync id is malformed.
+        let mut m = MsgBuilder::new(0x20, 0, 0, 0, 0);
+        m.u32(IPVS_DAEMON_ATTR_STATE, IP_VS_STATE_MASTER)
+            .str(IPVS_DAEMON_ATTR_MCAST_IFN, "eth0")
+            .u32(IPVS_DAEMON_ATTR_SYNC_ID, 42)
+            .u16(IPVS_DAEMON_ATTR_SYNC_MAXLEN, 1472)
+            .u16(IPVS_DAEMON_ATTR_MCAST_PORT, 8848)
+            .attr(IPVS_DAEMON_ATTR_MCAST_TTL, &[1])
+            .attr(IPVS_DAEMON_ATTR_MCAST_GROUP, &[224, 0, 0, 81])
+            .u32(99, 1);
+        let bytes = m.finish();
+        let d = DaemonAttrs::decode(&bytes[20..]).unwrap();
+        assert_eq!(
+            d,
+            DaemonAttrs {
+                state: IP_VS_STATE_MASTER,
+                mcast_ifn: "eth0".into(),
+                sync_id: 42,
+                sync_maxlen: 1472,
+                mcast_group: Some("224.0.0.81".parse().unwrap()),
+                mcast_port: 8848,
+                mcast_ttl: 1,
+            }
+        );
+        let mut m = MsgBuilder::new(0x20, 0, 0, 0, 0);
+        m.u32(IPVS_DAEMON_ATTR_STATE, IP_VS_STATE_MASTER)
+            .str(IPVS_DAEMON_ATTR_MCAST_IFN, "eth0");
+        assert!(DaemonAttrs::decode(&m.finish()[20..]).is_none());
     }
 }

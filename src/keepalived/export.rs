@@ -94,6 +94,46 @@ pub fn export(cfg: &Config, node: &str) -> String {
             let _ = writeln!(o, "    lvs_timeouts {}", parts.join(" "));
         }
     }
+    if let Some(cs) = &cfg.connection_sync {
+        // keepalived needs an instance to follow; lbd runs both daemons whatever the state.
+        let instance = cs
+            .vrrp_group
+            .clone()
+            .or_else(|| cfg.vrrp_groups.first().map(|g| g.name.clone()));
+        match instance {
+            Some(instance) => {
+                let mut line = format!(
+                    "    lvs_sync_daemon {} {instance} id {}",
+                    cs.interface, cs.sync_id
+                );
+                for (k, v) in [
+                    ("maxlen", cs.maxlen.map(|v| v.to_string())),
+                    ("port", cs.port.map(|v| v.to_string())),
+                    ("ttl", cs.ttl.map(|v| v.to_string())),
+                    ("group", cs.group.map(|v| v.to_string())),
+                ] {
+                    if let Some(v) = v {
+                        line.push_str(&format!(" {k} {v}"));
+                    }
+                }
+                let _ = writeln!(
+                    o,
+                    "    ! lbd runs both sync daemons on every director; keepalived runs the one \
+                     {instance}'s state says (failback_hold_ms {} is lbd's alone)",
+                    cs.failback_hold_ms
+                );
+                let _ = writeln!(o, "{line}");
+            }
+            None => {
+                let _ = writeln!(
+                    o,
+                    "    ! lbd: connection sync on {} (sync id {}) is not exported: keepalived's \
+                     lvs_sync_daemon needs a vrrp_instance and this configuration has none",
+                    cs.interface, cs.sync_id
+                );
+            }
+        }
+    }
     let _ = writeln!(o, "}}\n");
     let mut written = std::collections::HashSet::new();
     for g in &cfg.vrrp_groups {

@@ -21,15 +21,16 @@
 //! | `vrrp_script NAME { script interval timeout weight rise fall }` (global) + `track_script { NAME [weight N] }` | copied into each instance that tracks it (`track_scripts`, the instance's `weight` winning), run without a shell as keepalived does; `user` and `init_fail` are reported as unsupported; a script no instance tracks is a warning |
 //! | `notify_master`/`_backup`/`_fault`/`_stop`/`notify "CMD"` | `notify`; lbd kills a notify command after `notify.timeout_ms` (10 s), keepalived lets it run: a warning; `notify CMD USER` is reported as unsupported |
 //! | BFD, `track_file`, `track_process`, sync groups, ... | not imported: reported as unsupported |
+//! | `global_defs { lvs_sync_daemon IFACE INSTANCE [id N] [maxlen N] [port N] [ttl N] [group ADDR] }`: keepalived runs the kernel's master sync daemon while INSTANCE is master and the backup daemon otherwise, switching on transitions; `id` defaults to INSTANCE's virtual_router_id | `connection_sync`: lbd runs both daemons on every director all the time (so the connections survive failback too), with a warning saying so; INSTANCE is kept as `vrrp_group` (informational); an INSTANCE the file does not define needs `id` (warned), otherwise the import fails on its line |
 
 use std::net::IpAddr;
 
 use super::parser::Node;
 use crate::model::{
-    CheckKind, Config, Family, Forwarding, GarpSettings, HealthCheck, InitialState, IpvsTimeouts,
-    Notify, Priority, Protocol, RealServer, Scheduler, SchedulerFlag, SorryServer, TimeoutSecs,
-    TrackScript, TrackedInterface, UrlCheck, VirtualAddress, VirtualServer, Vrid, VrrpGroup,
-    VrrpNode, Weight,
+    CheckKind, Config, ConnectionSync, Family, Forwarding, GarpSettings, HealthCheck, InitialState,
+    IpvsTimeouts, Notify, Priority, Protocol, RealServer, Scheduler, SchedulerFlag, SorryServer,
+    TimeoutSecs, TrackScript, TrackedInterface, UrlCheck, VirtualAddress, VirtualServer, Vrid,
+    VrrpGroup, VrrpNode, Weight,
 };
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
@@ -149,6 +150,72 @@ fn prefix(n: &Node) -> Result<u8, ImportError> {
 
 /// `lvs_timeouts [tcp N] [tcpfin N] [udp N]` (global_defs; keepalived's lvs_timeouts handler):
 /// any of the three, in any order; one not given stays as the kernel has it (0).
+/// `lvs_sync_daemon IFACE INSTANCE [id N] [maxlen N] [port N] [ttl N] [group ADDR]`
+/// (global_defs; keepalived's lvs_syncd_handler). The sync id is `None` when not given: it is
+/// then the instance's VRID, known once the instances are read.
+fn lvs_sync_daemon(n: &Node) -> Result<(ConnectionSync, Option<u8>), ImportError> {
+    let (Some(interface), Some(instance)) = (n.args.first(), n.args.get(1)) else {
+        return Err(bad(
+            n,
+            "`lvs_sync_daemon` needs an interface and a vrrp_instance name",
+        ));
+    };
+    let mut cs = ConnectionSync {
+        interface: interface.clone(),
+        sync_id: 0,
+        maxlen: None,
+        port: None,
+        ttl: None,
+        group: None,
+        vrrp_group: Some(instance.clone()),
+        failback_hold_ms: crate::model::limits::SYNC_FAILBACK_HOLD_DEFAULT_MS,
+    };
+    let mut id = None;
+    let mut it = n.args.iter().skip(2);
+    while let Some(opt) = it.next() {
+        let v = it
+            .next()
+            .ok_or_else(|| bad(n, format!("`lvs_sync_daemon {opt}` needs a value")))?;
+        let number = |lo: u64, hi: u64| -> Result<u64, ImportError> {
+            v.parse::<u64>()
+                .ok()
+                .filter(|x| (lo..=hi).contains(x))
+                .ok_or_else(|| {
+                    bad(
+                        n,
+                        format!("`lvs_sync_daemon {opt}`: `{v}` is not a number in {lo}..={hi}"),
+                    )
+                })
+        };
+        match opt.as_str() {
+            "id" => id = Some(number(0, 255)? as u8),
+            "maxlen" => cs.maxlen = Some(number(1, 65507)? as u16),
+            "port" => cs.port = Some(number(1, 65535)? as u16),
+            "ttl" => cs.ttl = Some(number(1, 255)? as u8),
+            "group" => {
+                let g: IpAddr = v.parse().map_err(|_| {
+                    bad(
+                        n,
+                        format!("`lvs_sync_daemon group`: `{v}` is not an address"),
+                    )
+                })?;
+                cs.group = Some(g);
+            }
+            other => {
+                return Err(bad(
+                    n,
+                    format!(
+                        "`lvs_sync_daemon`: unknown option `{other}` (id, maxlen, port, ttl, group)"
+                    ),
+                ))
+            }
+        }
+    }
+    crate::model::validate::connection_sync(&cs)
+        .map_err(|e| bad(n, format!("`lvs_sync_daemon`: {}: {}", e.field, e.message)))?;
+    Ok((cs, id))
+}
+
 fn lvs_timeouts(n: &Node) -> Result<IpvsTimeouts, ImportError> {
     if n.args.is_empty() {
         return Err(bad(
@@ -318,6 +385,7 @@ pub fn convert_with(
     };
     // global_defs first: vrrp_version changes how instances read.
     let mut ipvs_timeouts = None;
+    let mut sync_daemon = None;
     for n in nodes.iter().filter(|n| n.key == "global_defs") {
         for c in n.children() {
             match c.key.as_str() {
@@ -325,6 +393,11 @@ pub fn convert_with(
                 "lvs_timeouts" => {
                     ipvs_timeouts = Some(lvs_timeouts(c)?);
                     let entity = crate::model::diff::IPVS_TIMEOUTS_KEY;
+                    cx.out.lines.insert(format!("{entity}/"), c.at());
+                }
+                "lvs_sync_daemon" => {
+                    sync_daemon = Some((lvs_sync_daemon(c)?, c));
+                    let entity = crate::model::diff::CONNECTION_SYNC_KEY;
                     cx.out.lines.insert(format!("{entity}/"), c.at());
                 }
                 "router_id" => cx.warn(
@@ -355,10 +428,49 @@ pub fn convert_with(
             );
         }
     }
+    let connection_sync = match sync_daemon {
+        None => None,
+        Some(((mut cs, id), n)) => {
+            let instance = cs.vrrp_group.clone().unwrap_or_default();
+            let vrid = groups
+                .iter()
+                .find(|g| g.name == instance)
+                .map(|g| g.vrid.get());
+            cs.sync_id = match (id, vrid) {
+                (Some(id), Some(_)) => id,
+                (Some(id), None) => {
+                    cx.warn(
+                        n,
+                        format!("lvs_sync_daemon: no vrrp_instance {instance} in this file (kept as vrrp_group, informational)"),
+                    );
+                    id
+                }
+                (None, Some(vrid)) => vrid,
+                (None, None) => {
+                    return Err(bad(
+                        n,
+                        format!("`lvs_sync_daemon`: no vrrp_instance {instance} in this file to take the sync id from; give `id N`"),
+                    ))
+                }
+            };
+            cx.warn(
+                n,
+                format!(
+                    "lvs_sync_daemon: keepalived runs the master sync daemon while {instance} is \
+                     master and the backup daemon otherwise; lbd runs both on every director all \
+                     the time (connections survive failback too) and holds preemption for \
+                     failback_hold_ms ({} ms) after it starts",
+                    cs.failback_hold_ms
+                ),
+            );
+            Some(cs)
+        }
+    };
     out.config = Config {
         virtual_servers: vss.into_iter().map(std::sync::Arc::new).collect(),
         vrrp_groups: groups,
         ipvs_timeouts: ipvs_timeouts.filter(|t| !t.is_unmanaged()),
+        connection_sync,
     };
     if opts.strict {
         if let Some(u) = out.unsupported.first() {
@@ -1366,6 +1478,26 @@ pub fn merge_with(
         cfg.ipvs_timeouts = Some(t);
     } else if opts.replace {
         cfg.ipvs_timeouts = None;
+    }
+    if let Some(mut cs) = new.config.connection_sync.clone() {
+        let entity = crate::model::diff::CONNECTION_SYNC_KEY;
+        if let Some(stored) = &cfg.connection_sync {
+            // keepalived.conf cannot say the hold: a stored one is kept.
+            cs.failback_hold_ms = stored.failback_hold_ms;
+            if guard {
+                for f in crate::model::diff::fields_of(stored, &cs, &[]) {
+                    disagreements.push(Disagreement {
+                        at: new.line_of(entity, &f.field).unwrap_or(entity).to_string(),
+                        what: format!("{entity} {}", f.field),
+                        file: f.to,
+                        stored: f.from,
+                    });
+                }
+            }
+        }
+        cfg.connection_sync = Some(cs);
+    } else if opts.replace {
+        cfg.connection_sync = None;
     }
     if !disagreements.is_empty() {
         let first = disagreements[0].at.clone();

@@ -4,7 +4,7 @@
 use std::sync::{Arc, Mutex};
 
 use super::{ApplyReport, Kernel, KernelError};
-use crate::ipvs::table::{IpvsOp, IpvsTable, ServiceKey, Timeouts};
+use crate::ipvs::table::{IpvsOp, IpvsTable, ServiceKey, SyncDaemon, SyncRole, Timeouts};
 use crate::model::VirtualAddress;
 
 #[derive(Debug, Default)]
@@ -26,6 +26,15 @@ pub struct MemoryState {
     /// Timeouts set (as asked, zeros included), in order. The table's `timeouts` holds the
     /// result; it starts as the kernel's defaults on the first set.
     pub timeouts_set: Vec<Timeouts>,
+    /// The connection-sync daemons running, as a dump reports them (the kernel's defaults
+    /// filled in).
+    pub sync_daemons: std::collections::BTreeMap<SyncRole, SyncDaemon>,
+    /// Daemons started (as asked) and roles stopped, in order.
+    pub sync_started: Vec<SyncDaemon>,
+    pub sync_stopped: Vec<SyncRole>,
+    /// When set, starting a daemon is refused with this reason (as the kernel refuses one on an
+    /// interface it does not have, ENODEV).
+    pub sync_refuse: Option<String>,
 }
 
 /// The kernel's default connection timeouts (TCP established 15 min, FIN_WAIT 2 min, UDP 5 min:
@@ -35,6 +44,10 @@ pub const DEFAULT_TIMEOUTS: Timeouts = Timeouts {
     tcp_fin_secs: 120,
     udp_secs: 300,
 };
+
+/// The sync max length the kernel picks on an interface with a 1500-byte MTU (what
+/// `ipvsadm -L --daemon` shows as maxlen=1472).
+pub const DEFAULT_SYNC_MAXLEN: u16 = 1472;
 
 /// Cloneable: a test keeps one clone to inspect and poke the table the actor owns.
 #[derive(Debug, Clone, Default)]
@@ -154,6 +167,57 @@ impl Kernel for MemoryKernel {
             s.table.timeouts = Some(now);
             s.timeouts_set.push(*t);
             Ok(())
+        })
+    }
+
+    fn sync_daemons(&mut self) -> Result<Vec<SyncDaemon>, KernelError> {
+        self.with(|s| {
+            if let Some(r) = &s.unavailable {
+                return Err(KernelError::Unavailable(r.clone()));
+            }
+            Ok(s.sync_daemons.values().cloned().collect())
+        })
+    }
+
+    fn sync_daemon_start(&mut self, d: &SyncDaemon) -> Result<(), KernelError> {
+        self.with(|s| {
+            if let Some(r) = &s.unavailable {
+                return Err(KernelError::Unavailable(r.clone()));
+            }
+            let refused = |message: String| KernelError::Refused {
+                op: "IPVS_CMD_NEW_DAEMON".into(),
+                message,
+            };
+            if let Some(r) = &s.sync_refuse {
+                return Err(refused(r.clone()));
+            }
+            if s.sync_daemons.contains_key(&d.role) {
+                return Err(refused("File exists (os error 17)".into()));
+            }
+            // start_sync_thread's defaults (a 1500-byte MTU's max length).
+            let running = SyncDaemon {
+                maxlen: Some(d.maxlen.unwrap_or(DEFAULT_SYNC_MAXLEN)),
+                group: Some(
+                    d.group
+                        .unwrap_or(std::net::IpAddr::from(crate::ipvs::uapi::IP_VS_SYNC_GROUP)),
+                ),
+                port: Some(d.port.unwrap_or(crate::ipvs::uapi::IP_VS_SYNC_PORT)),
+                ttl: Some(d.ttl.unwrap_or(crate::ipvs::uapi::IP_VS_SYNC_TTL)),
+                ..d.clone()
+            };
+            s.sync_daemons.insert(d.role, running);
+            s.sync_started.push(d.clone());
+            Ok(())
+        })
+    }
+
+    fn sync_daemon_stop(&mut self, role: SyncRole) -> Result<bool, KernelError> {
+        self.with(|s| {
+            if let Some(r) = &s.unavailable {
+                return Err(KernelError::Unavailable(r.clone()));
+            }
+            s.sync_stopped.push(role);
+            Ok(s.sync_daemons.remove(&role).is_some())
         })
     }
 

@@ -18,7 +18,7 @@ pub mod netlink;
 pub mod nlsocket;
 pub mod rtnl;
 
-use crate::ipvs::table::{IpvsOp, IpvsTable, ServiceKey, Timeouts};
+use crate::ipvs::table::{IpvsOp, IpvsTable, ServiceKey, SyncDaemon, SyncRole, Timeouts};
 use crate::model::VirtualAddress;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -66,6 +66,18 @@ pub trait Kernel: Send + 'static {
     /// Sets the connection timeouts (`ipvsadm --set`, IPVS_CMD_SET_CONFIG); a timeout of 0 is
     /// left as the kernel has it.
     fn ipvs_set_timeouts(&mut self, t: &Timeouts) -> Result<(), KernelError>;
+
+    /// The connection-sync daemons the kernel runs in this network namespace (IPVS_CMD_GET_DAEMON,
+    /// `ipvsadm -L --daemon`): at most one per role.
+    fn sync_daemons(&mut self) -> Result<Vec<SyncDaemon>, KernelError>;
+
+    /// Starts a connection-sync daemon (IPVS_CMD_NEW_DAEMON, `ipvsadm --start-daemon`); refused
+    /// when one of that role runs already.
+    fn sync_daemon_start(&mut self, d: &SyncDaemon) -> Result<(), KernelError>;
+
+    /// Stops the connection-sync daemon of `role` (IPVS_CMD_DEL_DAEMON, `ipvsadm --stop-daemon`).
+    /// `Ok(false)`: none was running.
+    fn sync_daemon_stop(&mut self, role: SyncRole) -> Result<bool, KernelError>;
 
     /// Adds a virtual address to `ifname`. `Ok(false)`: it was there already.
     fn address_add(&mut self, ifname: &str, addr: &VirtualAddress) -> Result<bool, KernelError>;

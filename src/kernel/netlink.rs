@@ -12,9 +12,10 @@ use super::rtnl::AddressSocket;
 use super::{ApplyReport, Kernel, KernelError};
 use crate::ipvs::table::{
     DestKey, DestSpec, FamilyKey, IpvsOp, IpvsService, IpvsTable, ProtocolKey, ServiceKey,
-    ServiceSpec, Timeouts,
+    ServiceSpec, SyncDaemon, SyncRole, Timeouts,
 };
 use crate::ipvs::uapi::*;
+use crate::ipvs::wire::DaemonAttrs;
 use crate::ipvs::{DestAttrs, IpvsError, IpvsSocket, SvcAttrs};
 use crate::model::Forwarding;
 use crate::model::VirtualAddress;
@@ -185,6 +186,45 @@ pub fn from_wire(s: &SvcAttrs) -> Option<(ServiceKey, ServiceSpec)> {
     ))
 }
 
+fn sync_state(r: SyncRole) -> u32 {
+    match r {
+        SyncRole::Master => IP_VS_STATE_MASTER,
+        SyncRole::Backup => IP_VS_STATE_BACKUP,
+    }
+}
+
+/// A sync daemon in wire terms, for IPVS_CMD_NEW_DAEMON (options left `None` are left out).
+pub fn daemon_attrs(d: &SyncDaemon) -> DaemonAttrs {
+    DaemonAttrs {
+        state: sync_state(d.role),
+        mcast_ifn: d.interface.clone(),
+        sync_id: u32::from(d.sync_id),
+        sync_maxlen: d.maxlen.unwrap_or(0),
+        mcast_group: d.group,
+        mcast_port: d.port.unwrap_or(0),
+        mcast_ttl: d.ttl.unwrap_or(0),
+    }
+}
+
+/// A dumped daemon in lbd's terms; `None` for a state that is neither master nor backup or a
+/// sync id out of the protocol's byte.
+pub fn daemon_from_wire(d: &DaemonAttrs) -> Option<SyncDaemon> {
+    let role = match d.state {
+        IP_VS_STATE_MASTER => SyncRole::Master,
+        IP_VS_STATE_BACKUP => SyncRole::Backup,
+        _ => return None,
+    };
+    Some(SyncDaemon {
+        role,
+        interface: d.mcast_ifn.clone(),
+        sync_id: u8::try_from(d.sync_id).ok()?,
+        maxlen: (d.sync_maxlen != 0).then_some(d.sync_maxlen),
+        group: d.mcast_group,
+        port: (d.mcast_port != 0).then_some(d.mcast_port),
+        ttl: (d.mcast_ttl != 0).then_some(d.mcast_ttl),
+    })
+}
+
 fn forwarding(m: u32) -> Forwarding {
     match m & IP_VS_CONN_F_FWD_MASK {
         IP_VS_CONN_F_MASQ => Forwarding::Nat,
@@ -294,6 +334,46 @@ impl Kernel for NetlinkKernel {
                 _ => kernel_error(e),
             })
         });
+        if matches!(r, Err(KernelError::Io(_))) {
+            self.sock = None;
+        }
+        r
+    }
+
+    fn sync_daemons(&mut self) -> Result<Vec<SyncDaemon>, KernelError> {
+        let r = self
+            .sock()
+            .and_then(|sock| sock.daemons().map_err(kernel_error))
+            .map(|ds| ds.iter().filter_map(daemon_from_wire).collect());
+        if matches!(r, Err(KernelError::Io(_))) {
+            self.sock = None;
+        }
+        r
+    }
+
+    fn sync_daemon_start(&mut self, d: &SyncDaemon) -> Result<(), KernelError> {
+        let attrs = daemon_attrs(d);
+        let r = self
+            .sock()
+            .and_then(|sock| sock.new_daemon(&attrs).map_err(kernel_error));
+        if matches!(r, Err(KernelError::Io(_))) {
+            self.sock = None;
+        }
+        r
+    }
+
+    fn sync_daemon_stop(&mut self, role: SyncRole) -> Result<bool, KernelError> {
+        let r = self
+            .sock()
+            .and_then(|sock| match sock.del_daemon(sync_state(role)) {
+                Ok(()) => Ok(true),
+                Err(IpvsError::Refused { source, .. })
+                    if source.raw_os_error() == Some(libc::ESRCH) =>
+                {
+                    Ok(false)
+                }
+                Err(e) => Err(kernel_error(e)),
+            });
         if matches!(r, Err(KernelError::Io(_))) {
             self.sock = None;
         }
@@ -462,5 +542,32 @@ mod tests {
         assert_eq!(from_wire(&svc_attrs(&k6, Some(&spec6))), Some((k6, spec6)));
         assert_eq!(prefix_to_mask(0), 0);
         assert_eq!(prefix_to_mask(32), u32::MAX);
+    }
+
+    #[test]
+    fn a_sync_daemon_survives_the_wire_form() {
+        let d = SyncDaemon {
+            role: SyncRole::Backup,
+            interface: "eth1".into(),
+            sync_id: 200,
+            maxlen: Some(1400),
+            group: Some("ff02::81".parse().unwrap()),
+            port: Some(9000),
+            ttl: None,
+        };
+        let w = daemon_attrs(&d);
+        assert_eq!(
+            (w.state, w.sync_id, w.mcast_ttl),
+            (IP_VS_STATE_BACKUP, 200, 0)
+        );
+        assert_eq!(daemon_from_wire(&w), Some(d));
+        // A state lbd cannot name, or a sync id beyond a byte, is not a daemon of lbd's terms.
+        let odd = DaemonAttrs {
+            state: 3,
+            ..w.clone()
+        };
+        assert_eq!(daemon_from_wire(&odd), None);
+        let wide = DaemonAttrs { sync_id: 256, ..w };
+        assert_eq!(daemon_from_wire(&wide), None);
     }
 }

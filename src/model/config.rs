@@ -26,6 +26,11 @@ pub struct Config {
     /// Absent: lbd leaves the kernel's timeouts as they are.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ipvs_timeouts: Option<super::IpvsTimeouts>,
+    /// IPVS connection synchronisation (`ipvsadm --start-daemon`, keepalived's
+    /// `lvs_sync_daemon`): lbd runs a master and a backup sync daemon with these settings.
+    /// Absent: lbd leaves the kernel's sync daemons alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connection_sync: Option<super::ConnectionSync>,
 }
 
 /// One committed revision of the configuration. Every committed change bumps the revision by

@@ -32,10 +32,14 @@ pub enum EntityKind {
     VrrpGroup,
     /// The IPVS connection timeouts (`Config::ipvs_timeouts`); id 0, there is only one.
     IpvsTimeouts,
+    /// The connection-sync daemons (`Config::connection_sync`); id 0, there is only one.
+    ConnectionSync,
 }
 
 /// The key of the IPVS timeouts in a diff.
 pub const IPVS_TIMEOUTS_KEY: &str = "ipvs timeouts";
+/// The key of the connection-sync setting in a diff.
+pub const CONNECTION_SYNC_KEY: &str = "connection sync";
 
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct FieldChange {
@@ -78,6 +82,7 @@ impl std::fmt::Display for Change {
             EntityKind::RealServer => "real server",
             EntityKind::VrrpGroup => "vrrp group",
             EntityKind::IpvsTimeouts => "ipvs timeouts",
+            EntityKind::ConnectionSync => "connection sync",
         };
         write!(f, "{op} {kind} {}", self.key)?;
         // A few fields are worth a line; a change to dozens says how many.
@@ -374,6 +379,27 @@ pub fn diff(old: &Config, new: &Config) -> Vec<Change> {
         (None, Some(_)) => adds.push(timeouts_change(ChangeOp::Add)),
         (Some(a), Some(b)) if a != b => {
             let mut c = timeouts_change(ChangeOp::Update);
+            c.fields = fields_of(a, b, &[]);
+            updates.push(c);
+        }
+        (Some(_), Some(_)) => {}
+    }
+
+    let sync_change = |op| {
+        change(
+            op,
+            EntityKind::ConnectionSync,
+            0,
+            None,
+            CONNECTION_SYNC_KEY.to_string(),
+        )
+    };
+    match (&old.connection_sync, &new.connection_sync) {
+        (None, None) => {}
+        (Some(_), None) => removes.push(sync_change(ChangeOp::Remove)),
+        (None, Some(_)) => adds.push(sync_change(ChangeOp::Add)),
+        (Some(a), Some(b)) if a != b => {
+            let mut c = sync_change(ChangeOp::Update);
             c.fields = fields_of(a, b, &[]);
             updates.push(c);
         }

@@ -66,3 +66,12 @@ pub const SCRIPT_INTERVAL_MAX_MS: u32 = 3_600_000;
 pub const SCRIPT_TIMEOUT_MIN_MS: u32 = 10;
 /// A track script's rise and fall.
 pub const SCRIPT_RISE_FALL_MAX: u32 = 1_000;
+
+/// `connection_sync.maxlen`: a UDP payload (the kernel clamps it further to what the
+/// interface and the sync protocol allow).
+pub const SYNC_MAXLEN_MIN: u16 = 1;
+pub const SYNC_MAXLEN_MAX: u16 = 65_507;
+/// `connection_sync.failback_hold_ms`; default 3 s, the kernel's IPVS_SYNC_FLUSH_TIME (2 s)
+/// plus a second.
+pub const SYNC_FAILBACK_HOLD_DEFAULT_MS: u32 = 3_000;
+pub const SYNC_FAILBACK_HOLD_MAX_MS: u32 = 600_000;

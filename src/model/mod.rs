@@ -2,6 +2,7 @@
 //! JSON); the gRPC layer converts them to and from `proto/`.
 
 pub mod config;
+pub mod connection_sync;
 pub mod diff;
 pub mod idmap;
 pub mod ipvs_timeouts;
@@ -13,6 +14,7 @@ pub mod virtual_server;
 pub mod vrrp_group;
 
 pub use config::{Config, Snapshot};
+pub use connection_sync::ConnectionSync;
 pub use diff::{Change, ChangeOp, EntityKind, FieldChange};
 pub use ipvs_timeouts::IpvsTimeouts;
 pub use real_server::{CheckKind, HealthCheck, RealServer, StatusRange, UrlCheck};

@@ -8,6 +8,7 @@ use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 
 use super::config::Config;
+use super::connection_sync::ConnectionSync;
 use super::limits::*;
 use super::real_server::{CheckKind, HealthCheck, RealServer};
 use super::units::Centiseconds;
@@ -80,6 +81,8 @@ pub mod rule {
     pub const KEEPALIVED_CONF: &str = "keepalived_conf";
     /// A VRRP group tracks the same interface, virtual server or script name twice.
     pub const DUPLICATE_TRACKER: &str = "duplicate_tracker";
+    /// `connection_sync.group` is a multicast address (IPv4 224.0.0.0/4, IPv6 ff00::/8).
+    pub const MULTICAST_GROUP: &str = "multicast_group";
 
     /// Every code, with what it means.
     pub const ALL: &[&str] = &[
@@ -102,6 +105,7 @@ pub mod rule {
         MAX_BYTES,
         KEEPALIVED_CONF,
         DUPLICATE_TRACKER,
+        MULTICAST_GROUP,
     ];
 
     /// The rules a request schema cannot state (wholly or in part): a schema-valid body can
@@ -120,6 +124,7 @@ pub mod rule {
         MAX_BYTES,
         KEEPALIVED_CONF,
         DUPLICATE_TRACKER,
+        MULTICAST_GROUP,
     ];
 }
 
@@ -1020,7 +1025,46 @@ pub fn config_changed(cfg: &Config, focus: Option<Id>, changed: &[usize]) -> Res
     groups(cfg, focus)
 }
 
+/// Checks the connection-sync setting (fields relative to it).
+pub fn connection_sync(cs: &ConnectionSync) -> Result {
+    check_ifname("interface", &cs.interface)?;
+    if let Some(m) = cs.maxlen {
+        ensure(
+            (SYNC_MAXLEN_MIN..=SYNC_MAXLEN_MAX).contains(&m),
+            "maxlen",
+            || format!("must be in {SYNC_MAXLEN_MIN}..={SYNC_MAXLEN_MAX}, got {m}"),
+        )?;
+    }
+    ensure(cs.port != Some(0), "port", || {
+        "must be in 1..=65535 (leave it out for the kernel's 8848)".into()
+    })?;
+    ensure(cs.ttl != Some(0), "ttl", || {
+        "must be in 1..=255 (leave it out for the kernel's 1)".into()
+    })?;
+    if let Some(g) = cs.group {
+        ensure_rule(rule::MULTICAST_GROUP, g.is_multicast(), "group", || {
+            format!("`{g}` is not a multicast address (IPv4 224.0.0.0/4 or IPv6 ff00::/8)")
+        })?;
+    }
+    if let Some(n) = &cs.vrrp_group {
+        check_label("vrrp_group", n, GROUP_NAME_MAX_BYTES)?;
+    }
+    ensure(
+        cs.failback_hold_ms <= SYNC_FAILBACK_HOLD_MAX_MS,
+        "failback_hold_ms",
+        || {
+            format!(
+                "must be in 0..={SYNC_FAILBACK_HOLD_MAX_MS}, got {}",
+                cs.failback_hold_ms
+            )
+        },
+    )
+}
+
 fn groups(cfg: &Config, focus: Option<Id>) -> Result {
+    if let Some(cs) = &cfg.connection_sync {
+        connection_sync(cs).map_err(|e| e.under("connection_sync"))?;
+    }
     for (i, g) in cfg.vrrp_groups.iter().enumerate() {
         vrrp_group(g).map_err(|e| e.under(&format!("vrrp_groups[{i}]")))?;
     }
@@ -1123,5 +1167,46 @@ mod fidelity_tests {
             "port": 80, "scheduler_flags": ["bogus"]}))
             .is_err()
         );
+    }
+
+    #[test]
+    fn connection_sync_errors_name_the_field() {
+        let ok = crate::model::ConnectionSync {
+            interface: "eth0".into(),
+            sync_id: 42,
+            maxlen: None,
+            port: None,
+            ttl: None,
+            group: None,
+            vrrp_group: Some("VI_1".into()),
+            failback_hold_ms: 3000,
+        };
+        assert_eq!(connection_sync(&ok), Ok(()));
+        let bad = |f: &dyn Fn(&mut crate::model::ConnectionSync)| {
+            let mut c = ok.clone();
+            f(&mut c);
+            let cfg = Config {
+                connection_sync: Some(c),
+                ..Config::default()
+            };
+            config(&cfg, None).unwrap_err()
+        };
+        let e = bad(&|c| c.interface = "eth 0".into());
+        assert_eq!(e.field, "connection_sync.interface");
+        let e = bad(&|c| c.group = Some("192.168.10.1".parse().unwrap()));
+        assert_eq!(
+            (e.field.as_str(), e.rule),
+            ("connection_sync.group", Some(rule::MULTICAST_GROUP))
+        );
+        assert_eq!(bad(&|c| c.port = Some(0)).field, "connection_sync.port");
+        assert_eq!(bad(&|c| c.ttl = Some(0)).field, "connection_sync.ttl");
+        assert_eq!(bad(&|c| c.maxlen = Some(0)).field, "connection_sync.maxlen");
+        assert_eq!(
+            bad(&|c| c.failback_hold_ms = 600_001).field,
+            "connection_sync.failback_hold_ms"
+        );
+        let mut v6 = ok.clone();
+        v6.group = Some("ff02::81".parse().unwrap());
+        assert_eq!(connection_sync(&v6), Ok(()));
     }
 }

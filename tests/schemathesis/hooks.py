@@ -34,7 +34,9 @@ RULES_BY_OPERATION = {
     ("POST", "/api/v1/vrrp-groups"): GROUP_RULES,
     ("PUT", "/api/v1/vrrp-groups/{id}"): GROUP_RULES,
     ("PUT", "/api/v1/vrrp-groups/{id}/nodes/{node}"): NODE_RULES,
-    ("PUT", "/api/v1/config"): VS_RULES | GROUP_RULES,
+    ("PUT", "/api/v1/config"): VS_RULES | GROUP_RULES | {"multicast_group"},
+    # The connection sync's group must be a multicast address (the schema says a string).
+    ("PUT", "/api/v1/connection-sync"): {"multicast_group", "max_bytes"},
     ("POST", "/api/v1/import/keepalived"): {"keepalived_conf"},
     # The service a query names: address with port, or fwmark; family is the address's.
     ("POST", "/api/v1/ipvs/zero"): {"identity", "address_family"},
@@ -45,7 +47,7 @@ ALL_RULES = {
     "identity", "address_family", "port_zero", "persistence", "one_packet", "scheduler_flag",
     "hysteresis", "real_server_port", "thresholds", "check_fields", "check_port", "vrrp_version",
     "duplicate_address", "address_owner", "path_mismatch", "status_range", "max_bytes",
-    "keepalived_conf", "duplicate_tracker",
+    "keepalived_conf", "duplicate_tracker", "multicast_group",
 }
 
 

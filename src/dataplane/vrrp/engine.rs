@@ -130,13 +130,15 @@ fn poke(fd: RawFd) {
 }
 
 impl VrrpEngine {
-    /// Starts the engine thread for node `node`.
+    /// Starts the engine thread for node `node`. `failback_hold`: connection sync's minimum
+    /// preempt delay for every instance (zero without it; see `InstanceConfig::failback_hold`).
     pub fn start(
         kernel: Box<dyn Kernel>,
         node: String,
         board: StatusBoard,
         events: EventBus,
         notices: Option<tokio::sync::mpsc::UnboundedSender<NotifyRun>>,
+        failback_hold: Duration,
     ) -> io::Result<VrrpEngine> {
         let wake = std::sync::Arc::new(eventfd()?);
         let (tx, rx) = mpsc::channel();
@@ -147,6 +149,7 @@ impl VrrpEngine {
                 let scheduling = realtime();
                 let mut e = Engine {
                     node,
+                    failback_hold,
                     kernel,
                     board,
                     events,
@@ -255,6 +258,7 @@ impl Group {
 
 struct Engine {
     node: String,
+    failback_hold: Duration,
     kernel: Box<dyn Kernel>,
     board: StatusBoard,
     events: EventBus,
@@ -926,7 +930,9 @@ impl Engine {
                 }
             }
         };
-        InstanceConfig::from_model(g, node, primary).map_err(|e| (e.to_string(), false))
+        InstanceConfig::from_model(g, node, primary)
+            .map(|c| c.with_failback_hold(self.failback_hold))
+            .map_err(|e| (e.to_string(), false))
     }
 
     fn ensure_socket(&mut self, ifname: &str) -> io::Result<()> {

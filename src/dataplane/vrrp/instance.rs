@@ -85,6 +85,11 @@ pub struct InstanceConfig {
     pub track_interfaces: Vec<String>,
     /// Weighted (and weight-0 non-interface) trackers: see [`super::track`].
     pub trackers: Vec<Tracker>,
+    /// The failback rule of connection sync (`connection_sync.failback_hold_ms`): a minimum
+    /// preempt delay, also with initial state MASTER, so that a director that comes back takes
+    /// the addresses only after its backup sync daemon has had the master's connections.
+    /// Zero without connection sync. See [`InstanceConfig::with_failback_hold`].
+    pub failback_hold: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -155,6 +160,7 @@ impl InstanceConfig {
             interface: node.interface.clone(),
             track_interfaces: group.track_interfaces.clone(),
             trackers: Vec::new(),
+            failback_hold: Duration::ZERO,
         };
         let mut cfg = cfg;
         for t in &group.track_interfaces_weighted {
@@ -183,6 +189,14 @@ impl InstanceConfig {
             return Err(ConfigError::NoAddresses(primary_address));
         }
         Ok(cfg)
+    }
+
+    /// Sets the failback hold: preemption (with preempt on, or initial state MASTER) waits at
+    /// least `hold` after this director first hears a lower-priority master, whatever
+    /// `preempt_delay` says.
+    pub fn with_failback_hold(mut self, hold: Duration) -> Self {
+        self.failback_hold = hold;
+        self
     }
 
     /// The virtual addresses of the primary address's family: what the adverts list.
@@ -519,9 +533,13 @@ impl Instance {
     }
 
     fn preempt_delay_configured(&self) -> Option<Duration> {
-        let d = self.cfg.preempt_delay;
-        (self.preempt() && self.cfg.initial_state != InitialState::Master && !d.is_zero())
-            .then_some(d)
+        let own = match self.cfg.initial_state {
+            InitialState::Master => Duration::ZERO,
+            _ => self.cfg.preempt_delay,
+        };
+        // The failback hold of connection sync applies whatever the initial state.
+        let d = own.max(self.cfg.failback_hold);
+        (self.preempt() && !d.is_zero()).then_some(d)
     }
 
     /// Skew_Time with the current Master_Adver_Interval.

@@ -45,6 +45,7 @@ fn cfg(version: ProtocolVersion, interval_cs: u16, priority: u8) -> InstanceConf
         interface: "eth0".into(),
         track_interfaces: vec!["eth1".into()],
         trackers: vec![],
+        failback_hold: Duration::ZERO,
     }
 }
 
@@ -478,6 +479,49 @@ fn initial_state_master_waits_one_interval_plus_minimum_skew() {
     let t1 = t0 + Duration::from_millis(500);
     i.on_input(rx(PEER, advert(&higher, 200)), t1);
     assert_eq!(i.deadline(Timer::MasterDown), Some(t1 + ns(3_609_375_000)));
+}
+
+#[test]
+fn failback_hold_delays_preemption_even_with_initial_state_master() {
+    // Connection sync's failback rule: a director that comes back (initial state MASTER,
+    // higher priority) accepts the lower-priority master for the hold, then preempts.
+    let t0 = Instant::now();
+    let mut c = cfg(ProtocolVersion::V3, 100, 100);
+    c.initial_state = InitialState::Master;
+    let c = c.with_failback_hold(Duration::from_secs(3));
+    let mut i = start(c.clone(), t0);
+    let lower = cfg(ProtocolVersion::V3, 100, 90);
+    let t1 = t0 + Duration::from_millis(300);
+    let acts = i.on_input(rx(LOWER_PEER, advert(&lower, 90)), t1);
+    assert!(acts.contains(&Action::StartTimer {
+        timer: Timer::PreemptDelay,
+        at: t1 + Duration::from_secs(3)
+    }));
+    // The lower master's adverts keep it Backup meanwhile.
+    for k in 1..=2 {
+        let t = t1 + Duration::from_secs(k);
+        i.on_input(rx(LOWER_PEER, advert(&lower, 90)), t);
+        assert_eq!(i.state(), State::Backup);
+    }
+    let at = t1 + Duration::from_secs(3);
+    let acts = i.on_input(Input::TimerExpired(Timer::PreemptDelay), at);
+    assert_eq!(i.state(), State::Master);
+    assert!(acts.contains(&Action::CancelTimer(Timer::MasterDown)));
+
+    // With no master on the link the hold does not delay the start-up takeover.
+    let mut i = start(c, t0);
+    make_master(&mut i);
+    assert_eq!(i.state(), State::Master);
+
+    // A longer preempt_delay of its own still wins with initial state BACKUP.
+    let mut b = cfg(ProtocolVersion::V3, 100, 100);
+    b.preempt_delay = Duration::from_secs(5);
+    let mut i = start(b.with_failback_hold(Duration::from_secs(3)), t0);
+    let acts = i.on_input(rx(LOWER_PEER, advert(&lower, 90)), t1);
+    assert!(acts.contains(&Action::StartTimer {
+        timer: Timer::PreemptDelay,
+        at: t1 + Duration::from_secs(5)
+    }));
 }
 
 #[test]
