@@ -1,17 +1,38 @@
-//! Fuzzes the VRRP receive path from the raw socket on: the IPv4 datagram is split into header
-//! fields and payload (`vrrp::network::parse_ipv4`), routed by VRID (`peek_vrid`), its IP
-//! header checked (`validate_ip_header`) and the payload decoded with the datagram's own
-//! addresses. No datagram may panic; the payload must lie inside the datagram, and a packet
-//! that decodes must have the VRID it was routed by.
+//! Fuzzes the VRRP receive path from the raw sockets on.
+//!
+//! IPv4: the datagram is split into header fields and payload (`vrrp::network::parse_ipv4`),
+//! routed by VRID (`peek_vrid`), its IP header checked (`validate_ip_header`) and the payload
+//! decoded with the datagram's own addresses. No datagram may panic; the payload must lie inside
+//! the datagram, and a packet that decodes must have the VRID it was routed by.
+//!
+//! IPv6: the same bytes as the control buffer of a `recvmsg` (`parse_cmsgs`, hand-written over
+//! `struct cmsghdr`): no panic, and what it finds survives bytes appended after it. With a hop
+//! limit and a destination found, the rest of the input is decoded as an IPv6 advert to it.
 #![no_main]
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 
-use lbd::dataplane::vrrp::network::parse_ipv4;
-use lbd::dataplane::vrrp::packet::{decode, peek_vrid, validate_ip_header};
+use lbd::dataplane::vrrp::network::{parse_cmsgs, parse_ipv4};
+use lbd::dataplane::vrrp::packet::{decode, peek_vrid, validate_ip_header, IP_PROTOCOL_VRRP};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
+    let c = parse_cmsgs(data);
+    let mut longer = data.to_vec();
+    longer.extend_from_slice(&[0xff; 64]);
+    let l = parse_cmsgs(&longer);
+    // Appended bytes can add messages, never take away one already complete.
+    assert!(c.hop_limit.is_none() || l.hop_limit.is_some());
+    assert!(c.dst.is_none() || l.dst.is_some());
+    if let (Some(ttl), Some(dst)) = (c.hop_limit, c.dst) {
+        let src = IpAddr::V6(Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 1));
+        let dst = IpAddr::V6(dst);
+        let _ = validate_ip_header(ttl, IP_PROTOCOL_VRRP, dst, None);
+        if let Ok(p) = decode(data, src, dst) {
+            assert_eq!(Some(p.vrid), peek_vrid(data));
+        }
+    }
+
     let Some(r) = parse_ipv4(data) else {
         return;
     };
