@@ -245,6 +245,38 @@ mod tests {
         }
     }
 
+    /// tests/data/keepalived-v6 (README.md), frame 7: the first of the 5 unsolicited NAs
+    /// keepalived 2.2.7 (lk01, MAC 02:00:00:00:00:01, IPv6 forwarding off) sent on becoming
+    /// master for 2001:db8:10::100.
+    const KEEPALIVED_NA: &str =
+        "33330000000102000000000186dd6000000000203aff20010db800100000000000000000\
+        0100ff0200000000000000000000000000018800f70c2000000020010db80010000000000000000001000201\
+        020000000001";
+
+    fn hex(s: &str) -> Vec<u8> {
+        let digits: Vec<u8> = s.bytes().filter(u8::is_ascii_hexdigit).collect();
+        digits
+            .chunks(2)
+            .map(|p| u8::from_str_radix(std::str::from_utf8(p).unwrap(), 16).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn encodes_what_keepalived_sends_and_decodes_it_back() {
+        let mac = [2, 0, 0, 0, 0, 1];
+        let vip: Ipv6Addr = "2001:db8:10::100".parse().unwrap();
+        let theirs = hex(KEEPALIVED_NA);
+        assert_eq!(na_frame(mac, vip, false).as_slice(), theirs.as_slice());
+        assert_eq!(
+            parse_na(&theirs),
+            Some(Announcement {
+                mac,
+                target: vip,
+                router: false
+            })
+        );
+    }
+
     #[test]
     fn other_frames_are_not_announcements() {
         let vip: Ipv6Addr = "2001:db8:10::100".parse().unwrap();

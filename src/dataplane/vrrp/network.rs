@@ -418,6 +418,8 @@ impl Vrrp6Socket {
         sock.set_recv_hoplimit_v6(true)?;
         set_int_option(&sock, libc::IPPROTO_IPV6, libc::IPV6_RECVPKTINFO, 1)?;
         set_int_option(&sock, libc::IPPROTO_IPV6, IPV6_CHECKSUM, -1)?;
+        // CS6, as keepalived's IPv6 adverts (its IPv4 ones carry the same byte as TOS).
+        sock.set_tclass_v6(u32::from(TOS_INTERNETWORK_CONTROL))?;
         sock.set_priority(7)?;
         let _ = sock.set_recv_buffer_size(1 << 20);
         sock.join_multicast_v6(&VRRP_MULTICAST_V6, ifindex)?;
