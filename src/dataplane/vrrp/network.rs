@@ -463,7 +463,6 @@ impl Vrrp6Socket {
                 Ok(n) => {
                     let clen = msg.control_len().min(CONTROL_LEN);
                     let truncated = msg.flags().is_truncated();
-                    drop(msg);
                     let Some(src) = from.as_socket_ipv6().map(|a| *a.ip()) else {
                         continue;
                     };
