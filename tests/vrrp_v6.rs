@@ -309,3 +309,73 @@ fn tshark_clean(frames: &[Vec<u8>], dir: &Path) {
         "adverts not from link-local:\n{from}"
     );
 }
+
+/// The status of group `name` on director `d`.
+fn group_named(d: &Director, t: &Topology, name: &str) -> serde_json::Value {
+    let s = d.status(t);
+    s["vrrp"]["groups"]
+        .as_array()
+        .and_then(|g| g.iter().find(|g| g["name"] == name).cloned())
+        .unwrap_or_default()
+}
+
+#[test]
+fn an_ipv4_and_an_ipv6_group_with_one_vrid_on_one_interface_fail_over_together() {
+    if !privileged("an_ipv4_and_an_ipv6_group") {
+        return;
+    }
+    let t = two_hosts("vrrp46");
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = Director::start(&t, "a", dir.path(), &Conf::new("lk01", 150, 3, 0.1));
+    let b = Director::start(&t, "b", dir.path(), &Conf::new("lk02", 100, 3, 0.1));
+    // The same VRID in the other family, on the same interface: a second socket, not a clash.
+    let v6 = serde_json::json!({
+        "name": "VI_6", "vrid": 1, "version": 3, "advert_interval_ms": 100,
+        "virtual_addresses": [format!("{VIP6}/64")],
+        "nodes": [
+            {"node": "lk01", "priority": 150, "interface": "eth0"},
+            {"node": "lk02", "priority": 100, "interface": "eth0"}
+        ]
+    });
+    for d in [&a, &b] {
+        let (code, body) = d.api(&t, "POST", "/api/v1/vrrp-groups", Some(v6.clone()));
+        assert_eq!(code, 201, "{body}");
+    }
+    wait_for("a master of both groups, b backup of both", LONG, || {
+        let ok = ["VI_1", "VI_6"].iter().all(|n| {
+            group_named(&a, &t, n)["state"] == "master"
+                && group_named(&b, &t, n)["state"] == "backup"
+        });
+        (ok && holds_vip6(&t, "a") && vrrp::holds_vip(&t, "a")).then_some(())
+    });
+    // b hears a in each family, each group its own master.
+    wait_for("b to hear a in both families", LONG, || {
+        (group_named(&b, &t, "VI_6")["master_address"] == LL_A
+            && group_named(&b, &t, "VI_1")["master_address"] == "192.168.10.101")
+            .then_some(())
+    });
+
+    a.term();
+    wait_for("b master of both groups with both VIPs", LONG, || {
+        let ok = ["VI_1", "VI_6"]
+            .iter()
+            .all(|n| group_named(&b, &t, n)["state"] == "master");
+        (ok && holds_vip6(&t, "b") && vrrp::holds_vip(&t, "b")).then_some(())
+    });
+    for n in ["VI_1", "VI_6"] {
+        let g = group_named(&b, &t, n);
+        for c in [
+            "checksum_errors",
+            "packet_errors",
+            "version_errors",
+            "send_errors",
+        ] {
+            assert_eq!(g["counters"][c], 0, "{n} {c}: {g}");
+        }
+        assert!(
+            g["counters"]["adverts_received"].as_u64().unwrap_or(0) > 0,
+            "{g}"
+        );
+    }
+    assert!(!holds_vip6(&t, "a") && !vrrp::holds_vip(&t, "a"));
+}

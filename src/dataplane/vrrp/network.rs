@@ -244,7 +244,8 @@ impl FamilySocket {
         match self {
             FamilySocket::V4(s) => Ok(s.recv(buf)?.map(|n| {
                 parse_ipv4(&buf[..n]).map(|r| {
-                    let start = r.payload.as_ptr() as usize - buf.as_ptr() as usize;
+                    // The payload follows the header: IHL words (parse_ipv4 checked them).
+                    let start = usize::from(buf[0] & 0x0f) * 4;
                     Datagram {
                         src: IpAddr::V4(r.src),
                         dst: IpAddr::V4(r.dst),
@@ -270,9 +271,6 @@ impl FamilySocket {
     }
 }
 
-/// `IPV6_CHECKSUM` (`linux/in6.h`): the offset of a raw socket's checksum the kernel fills
-/// and checks, -1 for none.
-pub const IPV6_CHECKSUM: libc::c_int = 7;
 /// Room for the control messages lbd asks for (a hop limit and a pktinfo: 20 + 40 bytes on
 /// 64-bit) and some the kernel may add.
 pub const CONTROL_LEN: usize = 128;
@@ -301,7 +299,8 @@ pub struct Cmsgs {
 /// Reads the control buffer `control` (the bytes `recvmsg` filled) as a sequence of
 /// `struct cmsghdr` in this machine's layout. Bounded: every step moves forward by at least
 /// a header, and a message whose length is short or runs past the buffer ends the walk.
-/// Unknown messages are skipped. Fuzzed (fuzz/fuzz_targets/vrrp_datagram.rs).
+/// Unknown messages are skipped; of two of a kind (the kernel sends one) the first usable one
+/// counts, so bytes after a message never change what it said. Fuzzed (fuzz/fuzz_targets/vrrp_datagram.rs).
 pub fn parse_cmsgs(control: &[u8]) -> Cmsgs {
     const SZ: usize = mem::size_of::<usize>();
     const INT: usize = mem::size_of::<libc::c_int>();
@@ -325,12 +324,12 @@ pub fn parse_cmsgs(control: &[u8]) -> Cmsgs {
         };
         if level == libc::IPPROTO_IPV6 {
             match ty {
-                libc::IPV6_HOPLIMIT if data.len() >= INT => {
+                libc::IPV6_HOPLIMIT if data.len() >= INT && out.hop_limit.is_none() => {
                     let mut b = [0u8; INT];
                     b.copy_from_slice(&data[..INT]);
                     out.hop_limit = u8::try_from(libc::c_int::from_ne_bytes(b)).ok();
                 }
-                libc::IPV6_PKTINFO if data.len() >= IN6_PKTINFO_LEN => {
+                libc::IPV6_PKTINFO if data.len() >= IN6_PKTINFO_LEN && out.dst.is_none() => {
                     let mut a = [0u8; 16];
                     a.copy_from_slice(&data[..16]);
                     let mut i = [0u8; 4];
@@ -417,7 +416,8 @@ impl Vrrp6Socket {
         sock.set_multicast_all_v6(false)?;
         sock.set_recv_hoplimit_v6(true)?;
         set_int_option(&sock, libc::IPPROTO_IPV6, libc::IPV6_RECVPKTINFO, 1)?;
-        set_int_option(&sock, libc::IPPROTO_IPV6, IPV6_CHECKSUM, -1)?;
+        // IPV6_CHECKSUM: the offset of the checksum the kernel fills and checks; -1, none.
+        set_int_option(&sock, libc::IPPROTO_IPV6, libc::IPV6_CHECKSUM, -1)?;
         // CS6, as keepalived's IPv6 adverts (its IPv4 ones carry the same byte as TOS).
         sock.set_tclass_v6(u32::from(TOS_INTERNETWORK_CONTROL))?;
         sock.set_priority(7)?;
@@ -549,6 +549,15 @@ mod tests {
             &256i32.to_ne_bytes(),
         );
         assert_eq!(parse_cmsgs(&big).hop_limit, None);
+        // The first usable one of two counts.
+        let mut two = big.clone();
+        two.extend_from_slice(&cmsg(
+            libc::IPPROTO_IPV6,
+            libc::IPV6_HOPLIMIT,
+            &64i32.to_ne_bytes(),
+        ));
+        two.extend_from_slice(&control);
+        assert_eq!(parse_cmsgs(&two).hop_limit, Some(64));
         // Cut anywhere, a message that no longer fits is not read (and nothing panics).
         let pktinfo_at = CMSG_HEADER_LEN + cmsg_align(4);
         for cut in 0..control.len() {
