@@ -295,11 +295,15 @@ fn tshark_clean(frames: &[Vec<u8>], dir: &Path) {
     };
     let bad = run("_ws.malformed || _ws.expert.severity >= warning");
     assert!(bad.trim().is_empty(), "tshark finds fault with:\n{bad}");
-    let vrrp = run("vrrp.version == 3 && ipv6.hlim == 255 && vrrp.checksum.status == 1");
+    let vrrp = run(
+        "vrrp.version == 3 && ipv6.hlim == 255 && ipv6.tclass == 0xc0 && vrrp.checksum.status == 1",
+    );
     assert!(
         vrrp.lines().count() >= 2,
-        "tshark sees good VRRPv3 adverts:\n{vrrp}"
+        "tshark sees good VRRPv3 adverts (hop limit 255, CS6 as keepalived's):\n{vrrp}"
     );
+    let other = run("vrrp && !(ipv6.hlim == 255 && ipv6.tclass == 0xc0)");
+    assert!(other.trim().is_empty(), "other adverts:\n{other}");
     let na = run("icmpv6.type == 136 && icmpv6.nd.na.flag.o == 1 && icmpv6.checksum.status == 1");
     assert_eq!(na.lines().count(), 1, "tshark sees the NA:\n{na}");
     // The source of every advert is a link-local address.
