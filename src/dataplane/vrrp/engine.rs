@@ -1,10 +1,11 @@
 //! The VRRP engine: one OS thread that runs every VRRP instance of this director.
 //!
 //! The data-plane actor owns the engine and hands it the VRRP groups of each configuration
-//! snapshot; the engine resolves this node's entry of each group, opens one raw socket per
-//! interface ([`super::network`]), feeds the [`Instance`]s with received adverts, timer expiries
+//! snapshot; the engine resolves this node's entry of each group (an IPv6 group's adverts come
+//! from the interface's link-local address), opens one raw socket per interface and address
+//! family ([`super::network`]), feeds the [`Instance`]s with received adverts, timer expiries
 //! and link changes, and carries out their [`Action`]s: adverts on the socket, virtual addresses
-//! and gratuitous ARP through its own [`Kernel`] handle.
+//! and gratuitous ARP (unsolicited NAs for IPv6) through its own [`Kernel`] handle.
 //!
 //! Why a thread of its own rather than a tokio task: a false takeover is a split brain, so
 //! adverts must leave on time even when both cores are busy (RFC 5798 section 6.4.3 gives a
