@@ -40,8 +40,8 @@
 //! - [`kernel`]: the privileged boundary, the [`kernel::Kernel`] trait.
 //!   - [`kernel::netlink`]: `NetlinkKernel`, the real one; [`kernel::memory`] for tests.
 //!   - [`kernel::nlsocket`]: the netlink socket generic netlink and rtnetlink share.
-//!   - [`kernel::rtnl`], [`kernel::interface`], [`kernel::garp`]: addresses and links,
-//!     interface reads, gratuitous ARP.
+//!   - [`kernel::rtnl`], [`kernel::interface`], [`kernel::garp`], [`kernel::ndisc`]: addresses
+//!     and links, interface reads, gratuitous ARP, unsolicited IPv6 Neighbor Advertisements.
 //! - [`ipvs`]: IPVS below the kernel adapter.
 //!   - [`ipvs::table`]: the table types the data plane and the kernel adapter share.
 //!   - [`ipvs::wire`], [`ipvs::uapi`], [`ipvs::socket`], [`ipvs::conn`]: the generic-netlink

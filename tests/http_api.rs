@@ -546,6 +546,19 @@ async fn bad_input_is_a_clear_4xx_naming_the_field() {
         Some("virtual_addresses[0]"),
         "IPv4 addresses only",
     );
+    let mut v = seed_vrrp_group();
+    v["version"] = json!(3);
+    v["advert_interval_ms"] = json!(1000);
+    v.as_object_mut().unwrap().remove("auth_pass");
+    v["virtual_addresses"] = json!(["192.168.10.201", "2001:db8::10"]);
+    v["name"] = json!("VI_5");
+    assert_error(
+        &post(&s, g, v).await,
+        422,
+        "invalid_argument",
+        Some("virtual_addresses[1]"),
+        "one VRRP group carries one address family",
+    );
 
     assert_error(
         &get(&s, "/api/v1/virtual-servers/abc").await,

@@ -645,3 +645,25 @@ fn tracking_scripts_and_notify_import_with_every_difference_reported() {
     assert_eq!(g2.track_scripts[0].weight, -30);
     assert_eq!(g2.notify.master, g.notify.master);
 }
+
+#[test]
+fn an_ipv6_instance_without_a_version_is_vrrpv3_as_in_keepalived() {
+    let inst = "vrrp_instance VI_6 {\n    interface eth0\n    virtual_router_id 1\n    priority 100\n    virtual_ipaddress {\n        2001:db8:10::100/64\n    }\n}\n";
+    let p = Path::new("t.conf");
+    let a = import_into(&Config::default(), inst, p, "lk01", &NoIncludes).unwrap();
+    assert_eq!(a.config.vrrp_groups[0].version, 3);
+    assert_eq!(a.config.vrrp_groups[0].family(), Some(Family::Ipv6));
+    // An IPv4 instance keeps keepalived's default, version 2.
+    let v4 = inst.replace("2001:db8:10::100/64", "192.168.10.100");
+    let b = import_into(&Config::default(), &v4, p, "lk01", &NoIncludes).unwrap();
+    assert_eq!(b.config.vrrp_groups[0].version, 2);
+    // A version named for IPv6 is what the file says: 2 stays, and validation refuses it.
+    let named = format!("global_defs {{\n    vrrp_version 2\n}}\n{inst}");
+    let c = import_into(&Config::default(), &named, p, "lk01", &NoIncludes).unwrap();
+    assert_eq!(c.config.vrrp_groups[0].version, 2);
+    let e = validate::vrrp_group(&c.config.vrrp_groups[0]).unwrap_err();
+    assert!(
+        format!("{e:?}").contains("VRRPv2 carries IPv4 addresses only"),
+        "{e:?}"
+    );
+}

@@ -3,7 +3,7 @@
 //! `lbd::kernel::nlsocket::messages` and read with neli's types), with its extended ack's text, and the error its code stands for. No
 //! datagram may panic, and what follows an ack found cannot change it. The same bytes as the
 //! body of an RTM_NEWLINK and an RTM_NEWADDR (`kernel::interface`'s readers, neli's
-//! `Ifinfomsg`/`Ifaddrmsg`): no panic.
+//! `Ifinfomsg`/`Ifaddrmsg`): no panic, and a link-local address found is one.
 //!
 //! Input layout: bytes 0..4 the request's sequence number, the rest the received datagram.
 #![no_main]
@@ -20,6 +20,9 @@ fuzz_target!(|data: &[u8]| {
     let dgram = &data[4..];
     let _ = lbd::kernel::interface::parse_link(dgram);
     let _ = lbd::kernel::interface::parse_ipv4_address(dgram, seq, "eth0");
+    if let Ok(Some(a)) = lbd::kernel::interface::parse_ipv6_link_local(dgram, seq) {
+        assert!(a.is_unicast_link_local());
+    }
     let Some(found) = ack(dgram, seq) else {
         return;
     };

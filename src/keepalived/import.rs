@@ -259,6 +259,8 @@ struct Ctx<'a> {
     out: &'a mut Imported,
     node_name: &'a str,
     default_version: u8,
+    /// Whether global_defs names `vrrp_version` (else an IPv6 instance runs version 3).
+    version_given: bool,
     opts: ImportOptions,
     /// `virtual_server_group NAME` blocks, by name (a `virtual_server group` may come first).
     vs_groups: std::collections::HashMap<&'a str, &'a Node>,
@@ -370,6 +372,7 @@ pub fn convert_with(
         out: &mut out,
         node_name,
         default_version: 2,
+        version_given: false,
         opts,
         vs_groups: nodes
             .iter()
@@ -389,7 +392,10 @@ pub fn convert_with(
     for n in nodes.iter().filter(|n| n.key == "global_defs") {
         for c in n.children() {
             match c.key.as_str() {
-                "vrrp_version" => cx.default_version = num(c)?,
+                "vrrp_version" => {
+                    cx.default_version = num(c)?;
+                    cx.version_given = true;
+                }
                 "lvs_timeouts" => {
                     ipvs_timeouts = Some(lvs_timeouts(c)?);
                     let entity = crate::model::diff::IPVS_TIMEOUTS_KEY;
@@ -492,6 +498,7 @@ fn vrrp_instance(cx: &mut Ctx<'_>, n: &Node) -> Result<VrrpGroup, ImportError> {
     let (mut vrid, mut priority, mut interface) = (None, 100u64, None);
     let mut state = InitialState::Backup;
     let mut unicast_src = None;
+    let mut version_given = cx.version_given;
     let mut g = VrrpGroup {
         id: 0,
         name,
@@ -524,7 +531,10 @@ fn vrrp_instance(cx: &mut Ctx<'_>, n: &Node) -> Result<VrrpGroup, ImportError> {
             "virtual_router_id" => vrid = Some(Vrid::new(num(c)?).map_err(|m| bad(c, m))?),
             "priority" => priority = num(c)?,
             "advert_int" => g.advert_interval_ms = secs_ms(c)?,
-            "version" => g.version = num(c)?,
+            "version" => {
+                g.version = num(c)?;
+                version_given = true;
+            }
             "nopreempt" => g.preempt = false,
             "preempt" => g.preempt = true,
             "preempt_delay" => g.preempt_delay_ms = secs_ms(c)?,
@@ -614,6 +624,11 @@ fn vrrp_instance(cx: &mut Ctx<'_>, n: &Node) -> Result<VrrpGroup, ImportError> {
             }
             _ => cx.unsupported(c, "vrrp_instance"),
         }
+    }
+    // keepalived runs an IPv6 instance whose version nobody named as VRRPv3 (vrrp.c,
+    // vrrp_complete_instance); a named version 2 stays, and validation refuses it.
+    if !version_given && g.family() == Some(crate::model::Family::Ipv6) {
+        g.version = 3;
     }
     g.vrid = vrid.ok_or_else(|| bad(n, "vrrp_instance needs virtual_router_id"))?;
     cx.lines(&format!("group {}", g.name), n, "vrrp_instance");

@@ -83,12 +83,12 @@ pub fn parse_garp(frame: &[u8]) -> Option<([u8; 6], Ipv4Addr)> {
     Some((arp.get_sender_hw_addr().octets(), spa))
 }
 
-/// The link-layer address frames go to: interface `ifindex`, broadcast, EtherType ARP
-/// (`struct sockaddr_ll`).
+/// The link-layer address frames go to: interface `ifindex`, Ethernet address `dst`,
+/// EtherType `protocol` (`struct sockaddr_ll`).
 ///
 /// Hand-written: socket2 builds IPv4, IPv6 and Unix addresses only, and the `SockAddr` of any
 /// other family comes from its storage and length, which the caller must vouch for.
-fn link_addr(ifindex: u32) -> io::Result<SockAddr> {
+fn link_addr(ifindex: u32, protocol: u16, dst: [u8; 6]) -> io::Result<SockAddr> {
     let ifindex =
         i32::try_from(ifindex).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
     let mut storage = SockAddrStorage::zeroed();
@@ -98,10 +98,10 @@ fn link_addr(ifindex: u32) -> io::Result<SockAddr> {
     Ok(unsafe {
         let sll = storage.view_as::<libc::sockaddr_ll>();
         sll.sll_family = libc::AF_PACKET as libc::sa_family_t;
-        sll.sll_protocol = ETH_P_ARP.to_be();
+        sll.sll_protocol = protocol.to_be();
         sll.sll_ifindex = ifindex;
         sll.sll_halen = 6;
-        sll.sll_addr[..6].copy_from_slice(&BROADCAST);
+        sll.sll_addr[..6].copy_from_slice(&dst);
         SockAddr::new(
             storage,
             mem::size_of::<libc::sockaddr_ll>() as socket2::socklen_t,
@@ -121,8 +121,21 @@ impl PacketSocket {
         Ok(PacketSocket { sock })
     }
 
+    /// Sends an ARP frame, to broadcast.
     pub fn send(&self, ifindex: u32, frame: &[u8]) -> io::Result<()> {
-        self.sock.send_to(frame, &link_addr(ifindex)?)?;
+        self.send_to(ifindex, ETH_P_ARP, BROADCAST, frame)
+    }
+
+    /// Sends a frame of EtherType `protocol` to Ethernet address `dst`.
+    pub fn send_to(
+        &self,
+        ifindex: u32,
+        protocol: u16,
+        dst: [u8; 6],
+        frame: &[u8],
+    ) -> io::Result<()> {
+        self.sock
+            .send_to(frame, &link_addr(ifindex, protocol, dst)?)?;
         Ok(())
     }
 }
@@ -151,11 +164,13 @@ mod tests {
     /// of its full size; an index the kernel's int cannot hold is refused, not wrapped.
     #[test]
     fn link_addresses_are_packet_addresses() {
-        let a = link_addr(3).unwrap();
+        let a = link_addr(3, ETH_P_ARP, BROADCAST).unwrap();
         assert_eq!(i32::from(a.family()), libc::AF_PACKET);
         assert_eq!(a.len() as usize, mem::size_of::<libc::sockaddr_ll>());
         assert_eq!(
-            link_addr(u32::MAX).unwrap_err().kind(),
+            link_addr(u32::MAX, ETH_P_ARP, BROADCAST)
+                .unwrap_err()
+                .kind(),
             io::ErrorKind::InvalidInput
         );
     }

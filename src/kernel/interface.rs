@@ -1,13 +1,14 @@
-//! What lbd reads about a network interface: index, MAC, whether it is up, its IPv4 addresses.
+//! What lbd reads about a network interface: index, MAC, whether it is up, its IPv4 addresses
+//! and its IPv6 link-local address.
 //! All over rtnetlink (RTM_GETLINK by name, an RTM_GETADDR dump), framed and read with neli's
 //! types: a netlink socket answers for the network namespace it was opened in, the caller's,
 //! never through `/sys`, which shows the namespace it was mounted in.
 
 use std::io::{self, Cursor};
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use neli::consts::nl::NlmF;
-use neli::consts::rtnl::{Ifa, Iff, Ifla, RtAddrFamily, Rtm};
+use neli::consts::rtnl::{Ifa, IfaF, Iff, Ifla, RtAddrFamily, RtScope, Rtm};
 use neli::nl::{NlPayload, NlmsghdrBuilder};
 use neli::rtnl::{Ifaddrmsg, IfaddrmsgBuilder, Ifinfomsg, IfinfomsgBuilder, RtattrBuilder};
 use neli::types::RtBuffer;
@@ -220,6 +221,66 @@ pub fn ipv4_addresses(name: &str) -> io::Result<Vec<Ipv4Addr>> {
     Ok(out)
 }
 
+/// Reads the body of an RTM_NEWADDR (by neli): the IPv6 address when it is a usable
+/// link-local address of interface `index` (scope link, neither tentative nor failed
+/// duplicate address detection: the kernel refuses to send from those). Fuzzed
+/// (fuzz/fuzz_targets/rtnetlink.rs).
+pub fn parse_ipv6_link_local(body: &[u8], index: u32) -> io::Result<Option<Ipv6Addr>> {
+    let a =
+        Ifaddrmsg::from_bytes_with_input(&mut Cursor::new(body), body.len()).map_err(invalid)?;
+    if *a.ifa_index() != index
+        || *a.ifa_family() != RtAddrFamily::Inet6
+        || *a.ifa_scope() != RtScope::Link
+        || a.ifa_flags().contains(IfaF::TENTATIVE)
+        || a.ifa_flags().contains(IfaF::DADFAILED)
+    {
+        return Ok(None);
+    }
+    // An IFA_FLAGS attribute (u32) carries the same flags and more; it wins when present.
+    let flags = a
+        .rtattrs()
+        .iter()
+        .find(|x| *x.rta_type() == Ifa::Flags)
+        .and_then(|x| <[u8; 4]>::try_from(x.rta_payload().as_ref()).ok())
+        .map(u32::from_ne_bytes);
+    if flags.is_some_and(|f| f & (libc::IFA_F_TENTATIVE | libc::IFA_F_DADFAILED) != 0) {
+        return Ok(None);
+    }
+    Ok(a.rtattrs()
+        .iter()
+        .find(|x| *x.rta_type() == Ifa::Address)
+        .and_then(|x| <[u8; 16]>::try_from(x.rta_payload().as_ref()).ok())
+        .map(Ipv6Addr::from)
+        .filter(Ipv6Addr::is_unicast_link_local))
+}
+
+/// The IPv6 link-local address of `name` (the first usable one, see
+/// [`parse_ipv6_link_local`]): where VRRPv3 adverts over IPv6 come from (RFC 5798 section
+/// 5.1.2.1). `None` when there is none yet (duplicate address detection still running) or no
+/// such interface.
+pub fn ipv6_link_local(name: &str) -> io::Result<Option<Ipv6Addr>> {
+    let index = match index(name) {
+        Ok(i) => i,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let req = IfaddrmsgBuilder::default()
+        .ifa_family(RtAddrFamily::Inet6)
+        .ifa_prefixlen(0)
+        .ifa_scope(0.into())
+        .ifa_index(0)
+        .build()
+        .map_err(invalid)?;
+    let mut out = None;
+    exchange(Rtm::Getaddr, NlmF::DUMP, req, RTM_NEWADDR, false, |body| {
+        if out.is_none() {
+            out = parse_ipv6_link_local(body, index)?;
+        }
+        Ok(())
+    })?;
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -244,5 +305,36 @@ mod tests {
         assert!(info("").is_err());
         assert!(info("a-name-far-too-long-for-linux").is_err());
         assert!(ipv4_addresses("lbd-nonexistent").unwrap().is_empty());
+        assert_eq!(ipv6_link_local("lbd-nonexistent").unwrap(), None);
+    }
+
+    /// An RTM_NEWADDR body by hand: `struct ifaddrmsg` then one IFA_ADDRESS attribute.
+    fn addr_body(family: u8, flags: u8, scope: u8, index: u32, addr: &[u8]) -> Vec<u8> {
+        let mut b = vec![family, 64, flags, scope];
+        b.extend_from_slice(&index.to_ne_bytes());
+        b.extend_from_slice(&((4 + addr.len()) as u16).to_ne_bytes());
+        b.extend_from_slice(&(libc::IFA_ADDRESS).to_ne_bytes());
+        b.extend_from_slice(addr);
+        b
+    }
+
+    #[test]
+    fn only_a_settled_link_local_address_of_the_interface_is_taken() {
+        let inet6 = libc::AF_INET6 as u8;
+        let ll: Ipv6Addr = "fe80::200:ff:fe00:1".parse().unwrap();
+        let link = libc::RT_SCOPE_LINK;
+        let ok = addr_body(inet6, 0, link, 7, &ll.octets());
+        assert_eq!(parse_ipv6_link_local(&ok, 7).unwrap(), Some(ll));
+        assert_eq!(parse_ipv6_link_local(&ok, 8).unwrap(), None);
+        let tentative = addr_body(inet6, libc::IFA_F_TENTATIVE as u8, link, 7, &ll.octets());
+        assert_eq!(parse_ipv6_link_local(&tentative, 7).unwrap(), None);
+        let global: Ipv6Addr = "2001:db8::1".parse().unwrap();
+        let universe = addr_body(inet6, 0, libc::RT_SCOPE_UNIVERSE, 7, &global.octets());
+        assert_eq!(parse_ipv6_link_local(&universe, 7).unwrap(), None);
+        let v4 = addr_body(libc::AF_INET as u8, 0, link, 7, &[169, 254, 0, 1]);
+        assert_eq!(parse_ipv6_link_local(&v4, 7).unwrap(), None);
+        assert!(parse_ipv6_link_local(&ok[..3], 7).is_err());
+        // The loopback interface has ::1, of host scope: no link-local address.
+        assert_eq!(ipv6_link_local("lo").unwrap(), None);
     }
 }

@@ -10,10 +10,12 @@
 //! - [`rtnl`]: rtnetlink address add/del and link events.
 //! - [`interface`]: interface reads (index, MAC, up, IPv4 addresses) over rtnetlink.
 //! - [`garp`]: gratuitous ARP on an AF_PACKET socket.
+//! - [`ndisc`]: unsolicited IPv6 Neighbor Advertisements, on the same socket.
 
 pub mod garp;
 pub mod interface;
 pub mod memory;
+pub mod ndisc;
 pub mod netlink;
 pub mod nlsocket;
 pub mod rtnl;
@@ -85,8 +87,8 @@ pub trait Kernel: Send + 'static {
     /// Removes a virtual address from `ifname`. `Ok(false)`: it was not there.
     fn address_del(&mut self, ifname: &str, addr: &VirtualAddress) -> Result<bool, KernelError>;
 
-    /// Sends `count` gratuitous ARPs for `addr` out of `ifname`, back to back. IPv6 addresses
-    /// (unsolicited neighbour advertisements) are not sent yet: `Ok(0)`.
+    /// Sends `count` gratuitous ARPs for `addr` out of `ifname`, back to back; for an IPv6
+    /// address, `count` unsolicited Neighbor Advertisements ([`ndisc`]).
     fn garp(&mut self, ifname: &str, addr: &VirtualAddress, count: u32)
         -> Result<u32, KernelError>;
 

@@ -8,6 +8,7 @@ use std::net::IpAddr;
 
 use super::garp::{garp_frame, PacketSocket};
 use super::interface;
+use super::ndisc;
 use super::rtnl::AddressSocket;
 use super::{ApplyReport, Kernel, KernelError};
 use crate::ipvs::table::{
@@ -299,10 +300,10 @@ impl Kernel for NetlinkKernel {
         addr: &VirtualAddress,
         count: u32,
     ) -> Result<u32, KernelError> {
-        let IpAddr::V4(v4) = addr.address else {
-            return Ok(0);
+        let what = match addr.address {
+            IpAddr::V4(_) => format!("gratuitous ARP for {addr} on {ifname}"),
+            IpAddr::V6(_) => format!("unsolicited neighbour advertisement for {addr} on {ifname}"),
         };
-        let what = format!("gratuitous ARP for {addr} on {ifname}");
         let info = interface::info(ifname).map_err(|e| io_error(&what, e))?;
         if self.packet.is_none() {
             self.packet = Some(PacketSocket::open().map_err(|e| io_error("packet socket", e))?);
@@ -310,10 +311,21 @@ impl Kernel for NetlinkKernel {
         let Some(sock) = self.packet.as_ref() else {
             return Err(KernelError::Io("no packet socket".into()));
         };
-        let frame = garp_frame(info.mac, v4);
-        for _ in 0..count {
-            sock.send(info.index, &frame)
-                .map_err(|e| io_error(&what, e))?;
+        match addr.address {
+            IpAddr::V4(v4) => {
+                let frame = garp_frame(info.mac, v4);
+                for _ in 0..count {
+                    sock.send(info.index, &frame)
+                        .map_err(|e| io_error(&what, e))?;
+                }
+            }
+            IpAddr::V6(v6) => {
+                let frame = ndisc::na_frame(info.mac, v6, ndisc::forwarding(ifname));
+                for _ in 0..count {
+                    sock.send_to(info.index, ndisc::ETH_P_IPV6, ndisc::ALL_NODES_MAC, &frame)
+                        .map_err(|e| io_error(&what, e))?;
+                }
+            }
         }
         Ok(count)
     }

@@ -869,7 +869,12 @@ pub fn vrrp_group(g: &VrrpGroup) -> Result {
             rule::ADDRESS_FAMILY,
             Family::of(&va.address) == family,
             &field,
-            || "all virtual addresses of a group must be of one address family".into(),
+            || {
+                format!(
+                    "one VRRP group carries one address family, as in keepalived: {} is not of the first address's family; put the IPv4 and the IPv6 addresses in two groups",
+                    va.address
+                )
+            },
         )?;
         ensure_rule(
             rule::VRRP_VERSION,

@@ -27,6 +27,8 @@ pub struct Conf {
     pub garp: Option<(u32, u32, u32)>,
     /// unicast_src_ip and the one unicast_peer, instead of multicast.
     pub unicast: Option<(String, String)>,
+    /// The one virtual address ([`VIP`] unless changed; an IPv6 one needs version 3).
+    pub vip: String,
 }
 
 impl Conf {
@@ -41,6 +43,7 @@ impl Conf {
             preempt: true,
             garp: None,
             unicast: None,
+            vip: VIP.into(),
         }
     }
 
@@ -72,7 +75,8 @@ impl Conf {
             ));
         }
         s.push_str(&format!(
-            "    virtual_ipaddress {{\n        {VIP}\n    }}\n}}\n"
+            "    virtual_ipaddress {{\n        {}\n    }}\n}}\n",
+            self.vip
         ));
         s
     }

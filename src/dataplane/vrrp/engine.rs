@@ -1,10 +1,11 @@
 //! The VRRP engine: one OS thread that runs every VRRP instance of this director.
 //!
 //! The data-plane actor owns the engine and hands it the VRRP groups of each configuration
-//! snapshot; the engine resolves this node's entry of each group, opens one raw socket per
-//! interface ([`super::network`]), feeds the [`Instance`]s with received adverts, timer expiries
+//! snapshot; the engine resolves this node's entry of each group (an IPv6 group's adverts come
+//! from the interface's link-local address), opens one raw socket per interface and address
+//! family ([`super::network`]), feeds the [`Instance`]s with received adverts, timer expiries
 //! and link changes, and carries out their [`Action`]s: adverts on the socket, virtual addresses
-//! and gratuitous ARP through its own [`Kernel`] handle.
+//! and gratuitous ARP (unsolicited NAs for IPv6) through its own [`Kernel`] handle.
 //!
 //! Why a thread of its own rather than a tokio task: a false takeover is a split brain, so
 //! adverts must leave on time even when both cores are busy (RFC 5798 section 6.4.3 gives a
@@ -35,7 +36,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::change::Change;
 use super::instance::{Action, Input, Instance, InstanceConfig, Reason, State};
-use super::network::{parse_ipv4, VrrpSocket};
+use super::network::{Family, FamilySocket};
 use super::packet::peek_vrid;
 use super::track::{TrackKey, TrackState};
 use crate::control::events::{EventBus, EventKind};
@@ -45,7 +46,7 @@ use crate::control::status::{
     VrrpTrackedState, VrrpTrackedStatus, VrrpTransition,
 };
 use crate::kernel::{interface, rtnl::LinkMonitor, Kernel};
-use crate::model::{VirtualAddress, VrrpGroup};
+use crate::model::{Family as ModelFamily, VirtualAddress, VrrpGroup};
 
 /// SCHED_FIFO priority of the advert thread: above every normal task, below the kernel's own
 /// real-time threads (which run at 50 and 99).
@@ -249,10 +250,12 @@ struct Group {
 }
 
 impl Group {
-    fn ifname(&self) -> Option<&str> {
-        self.instance
-            .as_ref()
-            .map(|i| i.config().interface.as_str())
+    /// The socket the instance uses: its interface and its primary address's family.
+    fn socket_key(&self) -> Option<(String, Family)> {
+        self.instance.as_ref().map(|i| {
+            let c = i.config();
+            (c.interface.clone(), Family::of(c.primary_address))
+        })
     }
 }
 
@@ -264,7 +267,7 @@ struct Engine {
     events: EventBus,
     scheduling: VrrpScheduling,
     links: Option<LinkMonitor>,
-    sockets: BTreeMap<String, VrrpSocket>,
+    sockets: BTreeMap<(String, Family), FamilySocket>,
     groups: BTreeMap<String, Group>,
     wanted: Vec<VrrpGroup>,
     retry_at: Option<Instant>,
@@ -332,7 +335,7 @@ impl Engine {
                 });
             }
             let first_socket = fds.len();
-            let names: Vec<String> = self.sockets.keys().cloned().collect();
+            let names: Vec<(String, Family)> = self.sockets.keys().cloned().collect();
             for s in self.sockets.values() {
                 fds.push(libc::pollfd {
                     fd: s.raw_fd(),
@@ -449,6 +452,7 @@ impl Engine {
             return;
         };
         let ifname = inst.config().interface.clone();
+        let family = Family::of(inst.config().primary_address);
         let vrid = inst.config().vrid.get();
         let priority = inst.effective_priority();
         for a in actions {
@@ -459,18 +463,14 @@ impl Engine {
                     destinations,
                 } => {
                     for dst in destinations {
-                        let r = match (src, dst, self.sockets.get_mut(&ifname)) {
-                            (IpAddr::V4(s), IpAddr::V4(d), Some(sock)) => packet
+                        let r = match self.sockets.get_mut(&(ifname.clone(), family)) {
+                            Some(sock) => packet
                                 .encode(src, dst)
                                 .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
-                                .and_then(|bytes| sock.send(s, d, &bytes)),
-                            (_, _, None) => Err(io::Error::new(
+                                .and_then(|bytes| sock.send(src, dst, &bytes)),
+                            None => Err(io::Error::new(
                                 io::ErrorKind::NotConnected,
                                 format!("no VRRP socket on {ifname}"),
-                            )),
-                            _ => Err(io::Error::new(
-                                io::ErrorKind::Unsupported,
-                                "VRRP over IPv6 is not supported yet",
                             )),
                         };
                         if let Err(e) = r {
@@ -567,11 +567,12 @@ impl Engine {
         self.dirty = true;
     }
 
-    fn receive(&mut self, ifname: &str, buf: &mut [u8]) {
+    fn receive(&mut self, key: &(String, Family), buf: &mut [u8]) {
+        let ifname = key.0.as_str();
         // Bounded per wake-up so one flooded interface cannot starve the others' timers.
         for _ in 0..256 {
-            let n = match self.sockets.get(ifname).map(|s| s.recv(buf)) {
-                Some(Ok(Some(n))) => n,
+            let d = match self.sockets.get(key).map(|s| s.recv(buf)) {
+                Some(Ok(Some(d))) => d,
                 Some(Ok(None)) | None => return,
                 Some(Err(e)) => {
                     tracing::warn!(interface = ifname, error = %e, "VRRP receive failed");
@@ -579,17 +580,22 @@ impl Engine {
                 }
             };
             let now = Instant::now();
-            let Some(r) = parse_ipv4(&buf[..n]) else {
+            let Some(d) = d else {
                 continue;
             };
-            let Some(vrid) = peek_vrid(r.payload) else {
+            let Some(payload) = buf.get(d.payload.clone()) else {
                 continue;
             };
-            let (src, dst, ttl) = (IpAddr::V4(r.src), IpAddr::V4(r.dst), r.ttl);
-            let bytes = r.payload.to_vec();
+            let Some(vrid) = peek_vrid(payload) else {
+                continue;
+            };
+            let (src, dst, ttl) = (d.src, d.dst, d.ttl);
+            let bytes = payload.to_vec();
+            // VRIDs are per family: an IPv4 and an IPv6 group may share one (their virtual MACs differ, RFC 5798 section 7.3).
             let target = self.groups.iter().find_map(|(name, g)| {
                 let i = g.instance.as_ref()?;
-                (i.config().interface == ifname && i.config().vrid == vrid).then(|| name.clone())
+                (g.socket_key().as_ref() == Some(key) && i.config().vrid == vrid)
+                    .then(|| name.clone())
             });
             if let Some(name) = target {
                 self.input(
@@ -714,7 +720,8 @@ impl Engine {
                     self.groups.insert(name, g);
                 }
                 Ok(cfg) => {
-                    if let Err(e) = self.ensure_socket(&cfg.interface) {
+                    let family = Family::of(cfg.primary_address);
+                    if let Err(e) = self.ensure_socket(&cfg.interface, family) {
                         g.error = Some(format!(
                             "cannot open the VRRP socket on {}: {e}",
                             cfg.interface
@@ -748,11 +755,8 @@ impl Engine {
             }
         }
         // Sockets no instance uses any more.
-        let used: BTreeSet<String> = self
-            .groups
-            .values()
-            .filter_map(|g| g.ifname().map(String::from))
-            .collect();
+        let used: BTreeSet<(String, Family)> =
+            self.groups.values().filter_map(Group::socket_key).collect();
         self.sockets.retain(|k, _| used.contains(k));
         let tracked: BTreeSet<String> = self
             .groups
@@ -909,6 +913,23 @@ impl Engine {
         };
         let primary = match node.unicast_src {
             Some(a) => a,
+            // IPv6: adverts come from the interface's link-local address (RFC 5798 5.1.2.1).
+            None if g.family() == Some(ModelFamily::Ipv6) => {
+                match interface::ipv6_link_local(&node.interface)
+                    .map_err(|e| (format!("interface {}: {e}", node.interface), true))?
+                {
+                    Some(a) => IpAddr::V6(a),
+                    None => {
+                        return Err((
+                            format!(
+                                "interface {} has no usable IPv6 link-local address to send adverts from (or does not exist; a new one is usable once duplicate address detection ends)",
+                                node.interface
+                            ),
+                            true,
+                        ))
+                    }
+                }
+            }
             None => {
                 let addrs = interface::ipv4_addresses(&node.interface)
                     .map_err(|e| (format!("interface {}: {e}", node.interface), true))?;
@@ -935,13 +956,14 @@ impl Engine {
             .map_err(|e| (e.to_string(), false))
     }
 
-    fn ensure_socket(&mut self, ifname: &str) -> io::Result<()> {
-        if self.sockets.contains_key(ifname) {
+    fn ensure_socket(&mut self, ifname: &str, family: Family) -> io::Result<()> {
+        let key = (ifname.to_string(), family);
+        if self.sockets.contains_key(&key) {
             return Ok(());
         }
         let info = interface::info(ifname)?;
-        let s = VrrpSocket::open(ifname, info.index)?;
-        self.sockets.insert(ifname.to_string(), s);
+        let s = FamilySocket::open(family, ifname, info.index)?;
+        self.sockets.insert(key, s);
         Ok(())
     }
 

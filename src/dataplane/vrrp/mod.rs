@@ -4,9 +4,10 @@
 //! per-group state machine ([`instance`]) and the configuration diff it takes edits by
 //! ([`change`]) read no clock and touch no network.
 //!
-//! With I/O: [`network`] is the raw IP protocol 112 socket; [`engine`] is the thread that drives
-//! the instances with [`Input`]s and carries out their [`Action`]s (adverts on the socket,
-//! virtual addresses and gratuitous ARP through the [`crate::kernel::Kernel`] trait).
+//! With I/O: [`network`] is the raw IP protocol 112 sockets (IPv4, and IPv6 with its control
+//! messages); [`engine`] is the thread that drives the instances with [`Input`]s and carries
+//! out their [`Action`]s (adverts on the sockets, virtual addresses and gratuitous ARP or
+//! unsolicited NAs through the [`crate::kernel::Kernel`] trait).
 
 pub mod change;
 pub mod checksum;

@@ -4,7 +4,7 @@
 //! 192.168.10.101 prio 100 and lk02 192.168.10.102 prio 90, VIP 192.168.10.100, VRID 1; v2 with
 //! auth PASS "1234567"). Each constant names the section ([...]) it comes from.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::{Duration, Instant};
 
 use super::hex;
@@ -274,4 +274,144 @@ fn lk02_takeover_advert_is_keepalived_bytes() {
         at,
     );
     assert_eq!(sent(&acts), vec![hex(V2_ADVERT_LK02)]);
+}
+
+// ---- VRRPv3 over IPv6 ---------------------------------------------------------------------------
+//
+// keepalived 2.2.7 captured by tests/data/keepalived-v6/capture.sh (see its README.md):
+// lk01 fe80::ff:fe00:1 prio 100, lk02 fe80::ff:fe00:2 prio 90, VRID 1, advert 1 s, VIP
+// 2001:db8:10::100, to ff02::12. Frame numbers are the pcap's.
+
+/// Frame 6: lk01's first advert as master (Ethernet + IPv6 + VRRP).
+const V6_ADVERT_FRAME: &str = "33330000001202000000000186dd6c040b17001870fffe800000000000000000
+00fffe000001ff0200000000000000000000000000123101640100643eb120010db8001000000000000000000100";
+/// Frame 15: lk01's priority-0 advert on SIGTERM.
+const V6_PRIO0_FRAME: &str = "33330000001202000000000186dd6c040b17001870fffe800000000000000000
+00fffe000001ff020000000000000000000000000012310100010064a2b120010db8001000000000000000000100";
+/// Frame 16: lk02's first advert after taking over.
+const V6_TAKEOVER_FRAME: &str = "33330000001202000000000286dd6c026cfd001870fffe8000000000000000
+0000fffe000002ff02000000000000000000000000001231015a01006448b020010db8001000000000000000000100";
+
+/// Splits an untagged Ethernet + IPv6 frame without extension headers into (traffic class,
+/// hop limit, next header, src, dst, payload).
+fn split_frame6(frame: &[u8]) -> (u8, u8, u8, IpAddr, IpAddr, &[u8]) {
+    let ip = &frame[14..];
+    assert_eq!(ip[0] >> 4, 6);
+    let tclass = (ip[0] << 4) | (ip[1] >> 4);
+    let len = usize::from(u16::from_be_bytes([ip[4], ip[5]]));
+    let src = <[u8; 16]>::try_from(&ip[8..24]).unwrap();
+    let dst = <[u8; 16]>::try_from(&ip[24..40]).unwrap();
+    (
+        tclass,
+        ip[7],
+        ip[6],
+        IpAddr::V6(Ipv6Addr::from(src)),
+        IpAddr::V6(Ipv6Addr::from(dst)),
+        &ip[40..40 + len],
+    )
+}
+
+const V6_LK01: Ipv6Addr = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0xff, 0xfe00, 1);
+const V6_LK02: Ipv6Addr = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0xff, 0xfe00, 2);
+
+fn group6() -> VrrpGroup {
+    serde_json::from_value(serde_json::json!({
+        "name": "VI_6",
+        "vrid": 1,
+        "version": 3,
+        "advert_interval_ms": 1000,
+        "virtual_addresses": ["2001:db8:10::100/64"],
+        "nodes": [
+            {"node": "lk01", "priority": 100, "interface": "eth0"},
+            {"node": "lk02", "priority": 90, "interface": "eth0"}
+        ]
+    }))
+    .unwrap()
+}
+
+fn instance6(node: &str, addr: Ipv6Addr) -> Instance {
+    let g = group6();
+    let n = g.node(node).unwrap();
+    Instance::new(InstanceConfig::from_model(&g, n, IpAddr::V6(addr)).unwrap())
+}
+
+#[test]
+fn v6_vectors_decode_pass_the_header_checks_and_reencode() {
+    let vip: IpAddr = "2001:db8:10::100".parse().unwrap();
+    for (frame, src, prio) in [
+        (V6_ADVERT_FRAME, V6_LK01, 100),
+        (V6_PRIO0_FRAME, V6_LK01, 0),
+        (V6_TAKEOVER_FRAME, V6_LK02, 90),
+    ] {
+        let frame = hex(frame);
+        let (tclass, hops, next, s, d, payload) = split_frame6(&frame);
+        // keepalived's IPv6 adverts: CS6 traffic class (lbd sets IPV6_TCLASS alike), hop 255.
+        assert_eq!((tclass, hops, next), (0xc0, 255, IP_PROTOCOL_VRRP));
+        assert_eq!(s, IpAddr::V6(src));
+        validate_ip_header(hops, next, d, None).unwrap();
+        let p = decode(payload, s, d).unwrap();
+        assert_eq!(p.priority, prio);
+        assert_eq!(p.addresses, vec![vip]);
+        assert_eq!(
+            p.version,
+            Version::V3 {
+                max_adver_int: Centiseconds(100)
+            }
+        );
+        assert_eq!(p.encode(s, d).unwrap(), payload);
+        // The checksum covers the IPv6 pseudo-header: from another source it is wrong.
+        let moved = IpAddr::V6(if src == V6_LK01 { V6_LK02 } else { V6_LK01 });
+        assert!(matches!(
+            decode(payload, moved, d),
+            Err(DecodeError::BadChecksum { .. })
+        ));
+    }
+}
+
+#[test]
+fn our_ipv6_adverts_are_keepalived_bytes() {
+    let t0 = Instant::now();
+    let mut lk01 = instance6("lk01", V6_LK01);
+    lk01.on_input(Input::Startup, t0);
+    let down = lk01
+        .deadline(crate::dataplane::vrrp::Timer::MasterDown)
+        .unwrap();
+    let acts = lk01.on_input(
+        Input::TimerExpired(crate::dataplane::vrrp::Timer::MasterDown),
+        down,
+    );
+    let theirs = hex(V6_ADVERT_FRAME);
+    assert_eq!(sent(&acts), vec![split_frame6(&theirs).5.to_vec()]);
+    let acts = lk01.on_input(Input::Shutdown, down);
+    let prio0 = hex(V6_PRIO0_FRAME);
+    assert_eq!(sent(&acts), vec![split_frame6(&prio0).5.to_vec()]);
+
+    // lk02 hears lk01's priority 0 and takes over with keepalived's bytes.
+    let mut lk02 = instance6("lk02", V6_LK02);
+    lk02.on_input(Input::Startup, t0);
+    let (_, hops, _, s, d, payload) = split_frame6(&prio0);
+    lk02.on_input(
+        Input::Datagram {
+            src: s,
+            dst: d,
+            ttl: hops,
+            bytes: payload.to_vec(),
+        },
+        t0,
+    );
+    let at = lk02
+        .deadline(crate::dataplane::vrrp::Timer::MasterDown)
+        .unwrap();
+    let acts = lk02.on_input(
+        Input::TimerExpired(crate::dataplane::vrrp::Timer::MasterDown),
+        at,
+    );
+    let takeover = hex(V6_TAKEOVER_FRAME);
+    assert_eq!(sent(&acts), vec![split_frame6(&takeover).5.to_vec()]);
+    // The takeover announces the VIP (the engine sends NAs for IPv6 addresses).
+    assert!(acts.iter().any(|a| matches!(
+        a,
+        Action::SendGarp { addresses, .. }
+            if addresses.iter().any(|v| v.address.is_ipv6())
+    )));
 }
