@@ -626,6 +626,8 @@ fn notify(s: &mut Value) {
 }
 
 fn connection_sync(s: &mut Value) {
+    // utoipa states a u8 as an int32 from 0 only.
+    limit(s, "sync_id", json!({"minimum": 0, "maximum": 255}));
     limit(
         s,
         "interface",
