@@ -4,14 +4,14 @@
 //! and serialize it back as a response would. No input may panic; a value that parses
 //! serializes to JSON that parses to the same value.
 //!
-//! Input layout: byte 0 picks the type (Config, VirtualServer, RealServer, VrrpGroup), the rest
-//! is the body.
+//! Input layout: byte 0 picks the type (Config, VirtualServer, RealServer, VrrpGroup,
+//! ConnectionSync), the rest is the body.
 #![no_main]
 
 use std::fmt::Debug;
 
 use lbd::api::extract::parse_json;
-use lbd::model::{diff, validate, Config, RealServer, VirtualServer, VrrpGroup};
+use lbd::model::{diff, validate, Config, ConnectionSync, RealServer, VirtualServer, VrrpGroup};
 use libfuzzer_sys::fuzz_target;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -41,7 +41,7 @@ fuzz_target!(|data: &[u8]| {
     let Some((&kind, body)) = data.split_first() else {
         return;
     };
-    match kind % 4 {
+    match kind % 5 {
         0 => {
             if let Some(cfg) = parse::<Config>(body) {
                 let _ = validate::config(&cfg, None);
@@ -59,9 +59,14 @@ fuzz_target!(|data: &[u8]| {
                 let _ = validate::real_server(&parent(), &rs);
             }
         }
-        _ => {
+        3 => {
             if let Some(g) = parse::<VrrpGroup>(body) {
                 let _ = validate::vrrp_group(&g);
+            }
+        }
+        _ => {
+            if let Some(c) = parse::<ConnectionSync>(body) {
+                let _ = validate::connection_sync(&c);
             }
         }
     }

@@ -27,7 +27,7 @@ pub async fn status(
     State(svc): State<Service>,
     auth: Option<axum::Extension<crate::control::auth::Auth>>,
 ) -> Response {
-    let mut s = svc.status();
+    let mut s = svc.status_with_connections().await;
     s.auth = auth.map(|a| a.status());
     etag(s.revision, Json(s))
 }

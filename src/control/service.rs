@@ -204,6 +204,21 @@ impl Service {
         &self.inner.status
     }
 
+    /// [`Service::status`] with the connection counts by origin read from the kernel's table
+    /// when lbd runs connection sync: a scan of the whole table, off the async workers, for
+    /// the status the APIs show (not for `/metrics`, which does not show it).
+    pub async fn status_with_connections(&self) -> Status {
+        let mut s = self.status();
+        if s.dataplane.connection_sync.managed {
+            s.dataplane.connection_sync.connections =
+                tokio::task::spawn_blocking(crate::ipvs::conn::read_origins)
+                    .await
+                    .ok()
+                    .and_then(Result::ok);
+        }
+        s
+    }
+
     pub fn status(&self) -> Status {
         let snap = self.snapshot();
         Status {
@@ -214,13 +229,7 @@ impl Service {
             virtual_servers: snap.config.virtual_servers.len(),
             real_servers: snap.config.real_server_count(),
             vrrp_groups: snap.config.vrrp_groups.len(),
-            dataplane: {
-                let mut d = self.inner.status.dataplane();
-                if d.connection_sync.managed {
-                    d.connection_sync.connections = crate::ipvs::conn::read_origins().ok();
-                }
-                d
-            },
+            dataplane: self.inner.status.dataplane(),
             vrrp: self.inner.status.vrrp(),
             health: self.inner.status.health_list(),
             sync: {

@@ -1035,9 +1035,12 @@ impl Actor {
     /// it, the next pass retries) and does not hold back the IPVS table.
     async fn converge_sync(&mut self, snap: &Snapshot, reason: Reason) {
         let want = snap.config.connection_sync.clone();
-        if want.is_none() && self.sync_prev.is_none() && reason == Reason::Config {
-            // Never configured: nothing to do, and the periodic pass reports what runs.
-            self.status.connection_sync.managed = false;
+        if reason == Reason::Config && want == self.sync_prev {
+            // The setting did not change: nothing to do (repairing drift is the periodic
+            // pass's work). Never configured: the periodic pass reports what runs.
+            if want.is_none() {
+                self.status.connection_sync.managed = false;
+            }
             return;
         }
         let have = match self.with_kernel(true, |k| k.sync_daemons()).await {

@@ -41,7 +41,7 @@ impl Scripts {
         }
         // A new weight needs no new run: the engine applies it.
         self.running.retain(|k, (spec, task)| {
-            let keep = wanted.get(k).is_some_and(|w| same_run(w, spec));
+            let keep = wanted.get(k).is_some_and(|w| w.runs_like(spec));
             if !keep {
                 task.abort();
             }
@@ -73,15 +73,6 @@ impl Drop for Scripts {
     fn drop(&mut self) {
         self.stop();
     }
-}
-
-/// Whether two versions of a script run the same way (the weight aside).
-fn same_run(a: &TrackScript, b: &TrackScript) -> bool {
-    a.command == b.command
-        && a.interval_ms == b.interval_ms
-        && a.timeout() == b.timeout()
-        && a.rise == b.rise
-        && a.fall == b.fall
 }
 
 /// One result: (exit 0, the result in words, the output).

@@ -410,10 +410,8 @@ pub fn connection_sync_in(
     c: Option<pb::ConnectionSync>,
 ) -> Result<Option<crate::model::ConnectionSync>, Status> {
     c.map(|c| {
-        let cs: crate::model::ConnectionSync = parse(connection_sync_json(&c), "connection_sync")?;
-        crate::model::validate::connection_sync(&cs)
-            .map_err(|e| invalid(&format!("connection_sync.{}", e.field), &e.message))?;
-        Ok(cs)
+        // Validated by the service's write, whose error names `connection_sync.FIELD`.
+        parse(connection_sync_json(&c), "connection_sync")
     })
     .transpose()
 }

@@ -474,7 +474,7 @@ impl pb::lbd_server::Lbd for LbdApi {
     }
 
     async fn get_status(&self, _: Request<pb::GetStatusRequest>) -> R<pb::Status> {
-        let s = self.service.status();
+        let s = self.service.status_with_connections().await;
         let d = &s.dataplane;
         Ok(Response::new(pb::Status {
             node: s.node.clone(),

@@ -78,20 +78,34 @@ pub fn parse_sync(text: &str) -> Vec<(Connection, Origin)> {
 /// Counts the connections of /proc/net/ip_vs_conn_sync's text by origin.
 pub fn count_origins(text: &str) -> OriginCounts {
     let mut n = OriginCounts::default();
-    for (_, o) in parse_sync(text) {
-        n.total += 1;
-        if o == Origin::Sync {
-            n.synced += 1;
-        }
+    for l in text.lines() {
+        n.tally(l);
     }
     n
 }
 
-/// Reads the connection counts by origin of the current network namespace.
+impl OriginCounts {
+    /// Counts one line of /proc/net/ip_vs_conn_sync (the header and malformed lines: nothing).
+    fn tally(&mut self, l: &str) {
+        if let Some((_, Some(o))) = line(l, true) {
+            self.total += 1;
+            if o == Origin::Sync {
+                self.synced += 1;
+            }
+        }
+    }
+}
+
+/// Reads the connection counts by origin of the current network namespace. Line by line: the
+/// table can hold millions of connections, and a status request must not hold a copy of it.
 pub fn read_origins() -> std::io::Result<OriginCounts> {
-    Ok(count_origins(&std::fs::read_to_string(
-        "/proc/net/ip_vs_conn_sync",
-    )?))
+    use std::io::BufRead;
+    let file = std::fs::File::open("/proc/net/ip_vs_conn_sync")?;
+    let mut n = OriginCounts::default();
+    for l in std::io::BufReader::new(file).lines() {
+        n.tally(&l?);
+    }
+    Ok(n)
 }
 
 fn line(l: &str, with_origin: bool) -> Option<(Connection, Option<Origin>)> {

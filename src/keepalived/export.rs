@@ -52,14 +52,7 @@ fn script_names(cfg: &Config) -> std::collections::HashMap<(String, String), Str
     }
     let mut out = std::collections::HashMap::new();
     for (name, uses) in by_name {
-        let same = |a: &TrackScript, b: &TrackScript| {
-            a.command == b.command
-                && a.interval_ms == b.interval_ms
-                && a.timeout() == b.timeout()
-                && a.rise == b.rise
-                && a.fall == b.fall
-        };
-        let shared = uses.iter().all(|(_, s)| same(s, uses[0].1));
+        let shared = uses.iter().all(|(_, s)| s.runs_like(uses[0].1));
         for (g, _) in &uses {
             let exported = if shared {
                 name.to_string()

@@ -33,6 +33,18 @@ impl NetlinkKernel {
         NetlinkKernel::default()
     }
 
+    /// Runs `f` on the socket; an I/O failure drops it, so the next call opens a fresh one.
+    fn with_sock<T>(
+        &mut self,
+        f: impl FnOnce(&mut IpvsSocket) -> Result<T, KernelError>,
+    ) -> Result<T, KernelError> {
+        let r = self.sock().and_then(f);
+        if matches!(r, Err(KernelError::Io(_))) {
+            self.sock = None;
+        }
+        r
+    }
+
     fn sock(&mut self) -> Result<&mut IpvsSocket, KernelError> {
         if self.sock.is_none() {
             self.sock = Some(IpvsSocket::open().map_err(kernel_error)?);
@@ -336,7 +348,7 @@ impl Kernel for NetlinkKernel {
 
     fn ipvs_zero(&mut self, service: Option<&ServiceKey>) -> Result<(), KernelError> {
         let attrs = service.map(|k| svc_attrs(k, None));
-        let r = self.sock().and_then(|sock| {
+        self.with_sock(|sock| {
             sock.zero(attrs.as_ref()).map_err(|e| match (&e, service) {
                 (IpvsError::Refused { source, .. }, Some(k))
                     if source.raw_os_error() == Some(libc::ESRCH) =>
@@ -345,62 +357,36 @@ impl Kernel for NetlinkKernel {
                 }
                 _ => kernel_error(e),
             })
-        });
-        if matches!(r, Err(KernelError::Io(_))) {
-            self.sock = None;
-        }
-        r
+        })
     }
 
     fn sync_daemons(&mut self) -> Result<Vec<SyncDaemon>, KernelError> {
-        let r = self
-            .sock()
-            .and_then(|sock| sock.daemons().map_err(kernel_error))
-            .map(|ds| ds.iter().filter_map(daemon_from_wire).collect());
-        if matches!(r, Err(KernelError::Io(_))) {
-            self.sock = None;
-        }
-        r
+        self.with_sock(|sock| sock.daemons().map_err(kernel_error))
+            .map(|ds| ds.iter().filter_map(daemon_from_wire).collect())
     }
 
     fn sync_daemon_start(&mut self, d: &SyncDaemon) -> Result<(), KernelError> {
         let attrs = daemon_attrs(d);
-        let r = self
-            .sock()
-            .and_then(|sock| sock.new_daemon(&attrs).map_err(kernel_error));
-        if matches!(r, Err(KernelError::Io(_))) {
-            self.sock = None;
-        }
-        r
+        self.with_sock(|sock| sock.new_daemon(&attrs).map_err(kernel_error))
     }
 
     fn sync_daemon_stop(&mut self, role: SyncRole) -> Result<bool, KernelError> {
-        let r = self
-            .sock()
-            .and_then(|sock| match sock.del_daemon(sync_state(role)) {
-                Ok(()) => Ok(true),
-                Err(IpvsError::Refused { source, .. })
-                    if source.raw_os_error() == Some(libc::ESRCH) =>
-                {
-                    Ok(false)
-                }
-                Err(e) => Err(kernel_error(e)),
-            });
-        if matches!(r, Err(KernelError::Io(_))) {
-            self.sock = None;
-        }
-        r
+        self.with_sock(|sock| match sock.del_daemon(sync_state(role)) {
+            Ok(()) => Ok(true),
+            Err(IpvsError::Refused { source, .. })
+                if source.raw_os_error() == Some(libc::ESRCH) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(kernel_error(e)),
+        })
     }
 
     fn ipvs_set_timeouts(&mut self, t: &Timeouts) -> Result<(), KernelError> {
-        let r = self.sock().and_then(|sock| {
+        self.with_sock(|sock| {
             sock.set_timeouts(t.tcp_secs, t.tcp_fin_secs, t.udp_secs)
                 .map_err(kernel_error)
-        });
-        if matches!(r, Err(KernelError::Io(_))) {
-            self.sock = None;
-        }
-        r
+        })
     }
 
     fn ipvs_dump(&mut self) -> Result<IpvsTable, KernelError> {

@@ -192,8 +192,9 @@ fn ext_ack_message(flags: NlmF, body: &[u8]) -> Option<String> {
 }
 
 /// Sets an integer socket option socket2 has no setter for (`NETLINK_CAP_ACK`,
-/// `NETLINK_EXT_ACK`, `SO_SNDBUFFORCE`, `SO_RCVBUFFORCE`).
-fn set_int_opt(
+/// `NETLINK_EXT_ACK`, `SO_SNDBUFFORCE`, `SO_RCVBUFFORCE`; the VRRP socket's `IPV6_RECVPKTINFO`
+/// and `IPV6_CHECKSUM`).
+pub(crate) fn set_int_opt(
     sock: &Socket,
     level: libc::c_int,
     name: libc::c_int,

@@ -251,6 +251,16 @@ impl Notify {
 }
 
 impl TrackScript {
+    /// Whether `other` runs the same way (the weight aside): the same command, interval,
+    /// timeout, rise and fall.
+    pub fn runs_like(&self, other: &TrackScript) -> bool {
+        self.command == other.command
+            && self.interval_ms == other.interval_ms
+            && self.timeout() == other.timeout()
+            && self.rise == other.rise
+            && self.fall == other.fall
+    }
+
     /// The timeout in effect: the configured one, or the interval.
     pub fn timeout(&self) -> u32 {
         self.timeout_ms.unwrap_or(self.interval_ms)

@@ -593,8 +593,8 @@ impl Engine {
             let bytes = payload.to_vec();
             // VRIDs are per family: an IPv4 and an IPv6 group may share one (their virtual MACs differ, RFC 5798 section 7.3).
             let target = self.groups.iter().find_map(|(name, g)| {
-                let i = g.instance.as_ref()?;
-                (g.socket_key().as_ref() == Some(key) && i.config().vrid == vrid)
+                let c = g.instance.as_ref()?.config();
+                (c.interface == key.0 && Family::of(c.primary_address) == key.1 && c.vrid == vrid)
                     .then(|| name.clone())
             });
             if let Some(name) = target {

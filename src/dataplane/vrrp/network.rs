@@ -365,28 +365,6 @@ pub fn pktinfo(src: Ipv6Addr, ifindex: u32) -> Vec<u8> {
     cmsg(libc::IPPROTO_IPV6, libc::IPV6_PKTINFO, &info)
 }
 
-fn set_int_option(
-    sock: &Socket,
-    level: libc::c_int,
-    name: libc::c_int,
-    value: libc::c_int,
-) -> io::Result<()> {
-    // SAFETY: setsockopt(2) on our open descriptor with a pointer to a live c_int and its size.
-    let r = unsafe {
-        libc::setsockopt(
-            sock.as_raw_fd(),
-            level,
-            name,
-            (&value as *const libc::c_int).cast(),
-            mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if r < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
-}
-
 /// `buf` as the uninitialised bytes socket2's receive calls take.
 fn as_uninit(buf: &mut [u8]) -> &mut [MaybeUninit<u8>] {
     // SAFETY: MaybeUninit<u8> has the layout of u8; the slice only ever receives initialised
@@ -415,9 +393,9 @@ impl Vrrp6Socket {
         // Only the groups this socket joined, not every group any socket joined.
         sock.set_multicast_all_v6(false)?;
         sock.set_recv_hoplimit_v6(true)?;
-        set_int_option(&sock, libc::IPPROTO_IPV6, libc::IPV6_RECVPKTINFO, 1)?;
+        crate::kernel::nlsocket::set_int_opt(&sock, libc::IPPROTO_IPV6, libc::IPV6_RECVPKTINFO, 1)?;
         // IPV6_CHECKSUM: the offset of the checksum the kernel fills and checks; -1, none.
-        set_int_option(&sock, libc::IPPROTO_IPV6, libc::IPV6_CHECKSUM, -1)?;
+        crate::kernel::nlsocket::set_int_opt(&sock, libc::IPPROTO_IPV6, libc::IPV6_CHECKSUM, -1)?;
         // CS6, as keepalived's IPv6 adverts (its IPv4 ones carry the same byte as TOS).
         sock.set_tclass_v6(u32::from(TOS_INTERNETWORK_CONTROL))?;
         sock.set_priority(7)?;
