@@ -37,6 +37,9 @@
 //!     of the data plane (never on the VRRP thread); the actor also tells the engine which
 //!     tracked virtual servers fail ([`dataplane::vrrp::track`]: weights and the effective
 //!     priority).
+//!   - [`dataplane::connsync`]: the IPVS connection-sync daemons wanted vs running (sans-IO).
+//!   - [`dataplane::failback`]: the failback gate: a returning director preempts only once its
+//!     backup sync daemon has received the master's connections (sans-IO).
 //! - [`kernel`]: the privileged boundary, the [`kernel::Kernel`] trait.
 //!   - [`kernel::netlink`]: `NetlinkKernel`, the real one; [`kernel::memory`] for tests.
 //!   - [`kernel::nlsocket`]: the netlink socket generic netlink and rtnetlink share.

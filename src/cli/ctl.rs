@@ -663,6 +663,23 @@ fn connection_sync_lines(c: &Value) -> String {
             n.get("synced").and_then(Value::as_u64).unwrap_or(0)
         ));
     }
+    if let Some(f) = c["failback"].as_object() {
+        let num = |k: &str| f.get(k).and_then(Value::as_u64).unwrap_or(0);
+        s.push_str(&match f.get("reason").and_then(Value::as_str) {
+            Some(r) => format!(
+                "connection sync: failback gate open after {} ms ({}, {} connections by sync)\n",
+                num("waited_ms"),
+                r.replace('_', " "),
+                num("synced")
+            ),
+            None => format!(
+                "connection sync: failback gate waiting for the sync stream ({} of {} ms, {} connections by sync)\n",
+                num("waited_ms"),
+                num("bound_ms"),
+                num("synced")
+            ),
+        });
+    }
     s
 }
 

@@ -53,6 +53,43 @@ pub struct ConnectionSyncStatus {
     /// manage the daemons or the file could not be read.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub connections: Option<crate::ipvs::conn::OriginCounts>,
+    /// The failback gate (absent when VRRP started without connection sync): this director
+    /// preempts a lower-priority master only once it has received the connections by sync.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failback: Option<FailbackStatus>,
+}
+
+/// Connection sync's failback gate (see `lbd::dataplane::failback`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+pub struct FailbackStatus {
+    pub state: FailbackState,
+    /// Why it opened (absent while waiting).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<FailbackReason>,
+    /// Connections that came by sync: now while waiting, at the opening once open.
+    pub synced: u64,
+    /// How long it waited (so far, while waiting), from when VRRP started.
+    pub waited_ms: u64,
+    /// It opens at this wait whatever the stream does.
+    pub bound_ms: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FailbackState {
+    /// Preemption is held: the backup sync daemon is still receiving.
+    Waiting,
+    /// This director preempts as VRRP says.
+    Open,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FailbackReason {
+    /// The backup daemon ran for the hold and no new connection arrived by sync for the hold.
+    StreamReceived,
+    /// The bound ran out first.
+    Bound,
 }
 
 /// One sync daemon: its state and, when running, its settings as the kernel reports them.

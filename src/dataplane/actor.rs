@@ -261,6 +261,10 @@ struct Actor {
     /// the daemons lbd itself started since it runs (see `super::connsync`).
     sync_prev: Option<ConnectionSync>,
     sync_started: BTreeMap<SyncRole, SyncDaemon>,
+    /// Connection sync's failback gate while VRRP runs with it (see `super::failback`), and
+    /// when to look next while it is closed.
+    failback: Option<super::failback::FailbackGate>,
+    failback_next: Option<Instant>,
 }
 
 /// Starts the actor, with its owned services recorded in memory only. It runs until every
@@ -329,6 +333,8 @@ pub fn spawn_with_owned(
         vrrp_notifier: None,
         sync_prev: None,
         sync_started: BTreeMap::new(),
+        failback: None,
+        failback_next: None,
     };
     (DataplaneHandle { tx }, tokio::spawn(actor.run(rx)))
 }
@@ -442,6 +448,10 @@ impl Actor {
                 _ = tokio::time::sleep_until(next) => {
                     next = Instant::now() + self.pass(Reason::Periodic).await;
                 }
+                _ = tokio::time::sleep_until(self.failback_next.unwrap_or(next)),
+                    if self.failback_next.is_some() => {
+                    self.look_failback().await;
+                }
             }
         }
         self.vrrp_scripts.stop();
@@ -473,8 +483,8 @@ impl Actor {
                 nrx,
                 self.events.clone(),
             ));
-            // Connection sync's failback rule, as configured when VRRP starts (see
-            // `InstanceConfig::failback_hold`).
+            // Connection sync's failback gate, as configured when VRRP starts (see
+            // `super::failback`): closed with a hold, until the backup daemon has received.
             let hold = snap
                 .config
                 .connection_sync
@@ -488,9 +498,17 @@ impl Actor {
                 self.board.clone(),
                 self.events.clone(),
                 Some(ntx),
-                hold,
+                !hold.is_zero(),
             ) {
-                Ok(e) => self.vrrp = Some(e),
+                Ok(e) => {
+                    self.vrrp = Some(e);
+                    if !hold.is_zero() {
+                        let now = Instant::now();
+                        self.failback =
+                            Some(super::failback::FailbackGate::new(hold, now.into_std()));
+                        self.failback_next = Some(now);
+                    }
+                }
                 Err(e) => {
                     tracing::error!(error = %e, "cannot start the VRRP thread");
                     return;
@@ -1050,6 +1068,7 @@ impl Actor {
                     managed: want.is_some(),
                     daemons: super::connsync::unavailable(&e.to_string()),
                     connections: None,
+                    failback: self.failback_status(),
                 };
                 return;
             }
@@ -1129,8 +1148,49 @@ impl Actor {
             managed: want.is_some(),
             daemons: super::connsync::status(want.as_ref(), &now, &refused),
             connections: None,
+            failback: self.failback_status(),
         };
         self.sync_prev = want;
+    }
+
+    fn failback_status(&self) -> Option<crate::control::status::FailbackStatus> {
+        self.failback
+            .as_ref()
+            .map(|g| g.status(Instant::now().into_std()))
+    }
+
+    /// One look for the failback gate while it is closed: whether the backup sync daemon runs
+    /// (one small netlink request), and how many connections came by sync
+    /// (/proc/net/ip_vs_conn_sync, read line by line on a blocking thread: the table can be
+    /// large). Opens the VRRP engine's gate when the rule says so.
+    async fn look_failback(&mut self) {
+        let running = match self.with_kernel(true, |k| k.sync_daemons()).await {
+            Ok(h) => h.iter().any(|d| d.role == SyncRole::Backup),
+            Err(_) => false,
+        };
+        let synced = tokio::task::spawn_blocking(crate::ipvs::conn::read_origins)
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .map(|c| c.synced);
+        let now = Instant::now();
+        let Some(gate) = self.failback.as_mut() else {
+            self.failback_next = None;
+            return;
+        };
+        match gate.observe(now.into_std(), running, synced) {
+            Some(o) => {
+                self.failback_next = None;
+                if let Some(e) = &self.vrrp {
+                    e.open_failback();
+                }
+                tracing::info!(reason = ?o.reason, waited_ms = o.waited.as_millis() as u64,
+                    synced = o.synced, "connection sync: failback gate open; VRRP may preempt");
+            }
+            None => self.failback_next = Some(now + super::failback::FAILBACK_LOOK_EVERY),
+        }
+        self.status.connection_sync.failback = self.failback_status();
+        self.board.set_dataplane(self.status.clone());
     }
 
     fn failed(&mut self, e: KernelError) -> Duration {

@@ -6,11 +6,14 @@
 //! [`actor`] owns that loop, the kernel, the health checkers ([`health`]) and the VRRP engine
 //! ([`vrrp`]); [`owned`] records the services lbd created, [`quorum`] runs keepalived's quorum
 //! commands, and [`view`] is the kernel's table as the APIs show it. The table types themselves
-//! are [`crate::ipvs::table`]'s, shared with the kernel adapter.
+//! are [`crate::ipvs::table`]'s, shared with the kernel adapter. [`connsync`] plans the IPVS
+//! connection-sync daemons, and [`failback`] is the gate that holds a returning director's
+//! preemption until its backup daemon has received the master's connections.
 
 pub mod actor;
 pub mod connsync;
 pub mod desired;
+pub mod failback;
 pub mod health;
 pub mod owned;
 pub mod quorum;

@@ -69,6 +69,8 @@ enum Command {
         failing: Option<bool>,
         detail: String,
     },
+    /// Connection sync's failback gate opened (see `InstanceConfig::failback_closed`).
+    FailbackOpen,
     Stop,
 }
 
@@ -131,15 +133,16 @@ fn poke(fd: RawFd) {
 }
 
 impl VrrpEngine {
-    /// Starts the engine thread for node `node`. `failback_hold`: connection sync's minimum
-    /// preempt delay for every instance (zero without it; see `InstanceConfig::failback_hold`).
+    /// Starts the engine thread for node `node`. `failback_closed`: every instance starts with
+    /// connection sync's failback gate closed, until [`VrrpEngine::open_failback`] (see
+    /// `InstanceConfig::failback_closed`).
     pub fn start(
         kernel: Box<dyn Kernel>,
         node: String,
         board: StatusBoard,
         events: EventBus,
         notices: Option<tokio::sync::mpsc::UnboundedSender<NotifyRun>>,
-        failback_hold: Duration,
+        failback_closed: bool,
     ) -> io::Result<VrrpEngine> {
         let wake = std::sync::Arc::new(eventfd()?);
         let (tx, rx) = mpsc::channel();
@@ -150,7 +153,7 @@ impl VrrpEngine {
                 let scheduling = realtime();
                 let mut e = Engine {
                     node,
-                    failback_hold,
+                    failback_closed,
                     kernel,
                     board,
                     events,
@@ -190,6 +193,14 @@ impl VrrpEngine {
         TrackSender {
             tx: self.tx.clone(),
             wake: self.wake.clone(),
+        }
+    }
+
+    /// Opens connection sync's failback gate: every instance may preempt from now on, and one
+    /// that has been waiting to does it now.
+    pub fn open_failback(&self) {
+        if self.tx.send(Command::FailbackOpen).is_ok() {
+            poke(self.wake.as_raw_fd());
         }
     }
 
@@ -261,7 +272,8 @@ impl Group {
 
 struct Engine {
     node: String,
-    failback_hold: Duration,
+    /// Connection sync's failback gate, for the instances started while it is closed.
+    failback_closed: bool,
     kernel: Box<dyn Kernel>,
     board: StatusBoard,
     events: EventBus,
@@ -401,6 +413,7 @@ impl Engine {
                             failing,
                             detail,
                         }) => self.track_group(group, key, failing, detail),
+                        Ok(Command::FailbackOpen) => self.failback_open(),
                         Ok(Command::Stop) | Err(mpsc::TryRecvError::Disconnected) => {
                             if self.stopping.is_none() {
                                 self.shutdown_all();
@@ -874,6 +887,17 @@ impl Engine {
     }
 
     /// New states of tracked virtual servers or scripts, for every group.
+    fn failback_open(&mut self) {
+        if !std::mem::replace(&mut self.failback_closed, false) {
+            return;
+        }
+        let now = Instant::now();
+        let names: Vec<String> = self.groups.keys().cloned().collect();
+        for n in &names {
+            self.input(n, Input::FailbackOpen, now);
+        }
+    }
+
     fn track(&mut self, states: Vec<(TrackKey, Option<bool>)>) {
         let now = Instant::now();
         let names: Vec<String> = self.groups.keys().cloned().collect();
@@ -952,7 +976,7 @@ impl Engine {
             }
         };
         InstanceConfig::from_model(g, node, primary)
-            .map(|c| c.with_failback_hold(self.failback_hold))
+            .map(|c| c.with_failback_closed(self.failback_closed))
             .map_err(|e| (e.to_string(), false))
     }
 

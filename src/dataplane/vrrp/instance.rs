@@ -85,11 +85,13 @@ pub struct InstanceConfig {
     pub track_interfaces: Vec<String>,
     /// Weighted (and weight-0 non-interface) trackers: see [`super::track`].
     pub trackers: Vec<Tracker>,
-    /// The failback rule of connection sync (`connection_sync.failback_hold_ms`): a minimum
-    /// preempt delay, also with initial state MASTER, so that a director that comes back takes
-    /// the addresses only after its backup sync daemon has had the master's connections.
-    /// Zero without connection sync. See [`InstanceConfig::with_failback_hold`].
-    pub failback_hold: Duration,
+    /// The failback gate of connection sync: while closed, this director does not preempt a
+    /// lower-priority master (with preempt on or initial state MASTER), so that one that comes
+    /// back takes the addresses only once its backup sync daemon has had the master's
+    /// connections. [`Input::FailbackOpen`] opens it; the data plane decides when
+    /// (`crate::dataplane::connsync::FailbackGate`). Taking over from no master (a master that
+    /// went silent or stopped) is never held. Open without connection sync.
+    pub failback_closed: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -160,7 +162,7 @@ impl InstanceConfig {
             interface: node.interface.clone(),
             track_interfaces: group.track_interfaces.clone(),
             trackers: Vec::new(),
-            failback_hold: Duration::ZERO,
+            failback_closed: false,
         };
         let mut cfg = cfg;
         for t in &group.track_interfaces_weighted {
@@ -191,11 +193,10 @@ impl InstanceConfig {
         Ok(cfg)
     }
 
-    /// Sets the failback hold: preemption (with preempt on, or initial state MASTER) waits at
-    /// least `hold` after this director first hears a lower-priority master, whatever
-    /// `preempt_delay` says.
-    pub fn with_failback_hold(mut self, hold: Duration) -> Self {
-        self.failback_hold = hold;
+    /// Starts the instance with the failback gate closed (see
+    /// [`InstanceConfig::failback_closed`]).
+    pub fn with_failback_closed(mut self, closed: bool) -> Self {
+        self.failback_closed = closed;
         self
     }
 
@@ -307,6 +308,10 @@ pub enum Input {
     /// Nothing is known of a tracked object any more (a tracked virtual server was removed,
     /// a script restarted): it counts neither way until the next [`Input::Track`].
     TrackUnknown(TrackKey),
+    /// Connection sync's failback gate opened (see [`InstanceConfig::failback_closed`]): a
+    /// backup that has been hearing a lower-priority master preempts it now (once its own
+    /// preempt delay, if any, has run out).
+    FailbackOpen,
     /// An edited configuration for the running instance. Everything but a change of VRID,
     /// interface, version or address family is taken in place, without leaving the state
     /// (RFC 5798 section 6.4.3: a master that learns a lower priority of its own stays master
@@ -436,6 +441,9 @@ pub struct Instance {
     /// What a Master_Down_Timer expiry would mean.
     pending_reason: Reason,
     preempt_delay: PreemptDelay,
+    /// Connection sync's failback gate (see [`InstanceConfig::failback_closed`]); it only
+    /// ever opens.
+    failback_closed: bool,
     /// The addresses a stopped master still holds until it hears the new master.
     releasing: Vec<VirtualAddress>,
     counters: Counters,
@@ -445,6 +453,7 @@ pub struct Instance {
 impl Instance {
     pub fn new(cfg: InstanceConfig) -> Self {
         let master_adver_int = cfg.advert_interval;
+        let failback_closed = cfg.failback_closed;
         Instance {
             cfg,
             state: State::Initialize,
@@ -457,6 +466,7 @@ impl Instance {
             master: None,
             pending_reason: Reason::MasterDown,
             preempt_delay: PreemptDelay::Idle,
+            failback_closed,
             releasing: Vec::new(),
             counters: Counters::default(),
             transitions: VecDeque::new(),
@@ -537,9 +547,7 @@ impl Instance {
             InitialState::Master => Duration::ZERO,
             _ => self.cfg.preempt_delay,
         };
-        // The failback hold of connection sync applies whatever the initial state.
-        let d = own.max(self.cfg.failback_hold);
-        (self.preempt() && !d.is_zero()).then_some(d)
+        (self.preempt() && !own.is_zero()).then_some(own)
     }
 
     /// Skew_Time with the current Master_Adver_Interval.
@@ -632,8 +640,27 @@ impl Instance {
                 }
             }
             Input::Reconfigure(cfg) => self.reconfigure(*cfg, now, &mut out),
+            Input::FailbackOpen => self.failback_open(now, &mut out),
         }
         out
+    }
+
+    /// Connection sync's failback gate opened: preempt the lower-priority master this backup
+    /// has been accepting meanwhile, unless its own preempt delay still runs (its expiry
+    /// preempts then).
+    fn failback_open(&mut self, now: Instant, out: &mut Vec<Action>) {
+        if !std::mem::replace(&mut self.failback_closed, false) {
+            return;
+        }
+        let delay_done = self.preempt_delay_configured().is_none()
+            || self.preempt_delay == PreemptDelay::Elapsed;
+        if self.state == State::Backup
+            && self.preempt()
+            && delay_done
+            && matches!(self.master, Some((_, p)) if p < self.priority())
+        {
+            self.become_master(now, Reason::Preempted, out);
+        }
     }
 
     // ---- tracked objects ----------------------------------------------------------------
@@ -893,7 +920,9 @@ impl Instance {
             }
             (Timer::PreemptDelay, State::Backup) => {
                 self.preempt_delay = PreemptDelay::Elapsed;
-                if matches!(self.master, Some((_, p)) if p < self.priority()) {
+                if !self.failback_closed
+                    && matches!(self.master, Some((_, p)) if p < self.priority())
+                {
                     self.become_master(now, Reason::Preempted, out);
                 }
             }
@@ -1256,7 +1285,8 @@ impl Instance {
         let delay = self.preempt_delay_configured();
         let accept = !self.preempt()
             || p.priority >= ours
-            || (delay.is_some() && self.preempt_delay != PreemptDelay::Elapsed);
+            || (delay.is_some() && self.preempt_delay != PreemptDelay::Elapsed)
+            || self.failback_closed;
         if !accept {
             // Preempt: discard, and let the Master_Down_Timer run out.
             self.pending_reason = Reason::Preempted;

@@ -45,7 +45,7 @@ fn cfg(version: ProtocolVersion, interval_cs: u16, priority: u8) -> InstanceConf
         interface: "eth0".into(),
         track_interfaces: vec!["eth1".into()],
         trackers: vec![],
-        failback_hold: Duration::ZERO,
+        failback_closed: false,
     }
 }
 
@@ -482,46 +482,89 @@ fn initial_state_master_waits_one_interval_plus_minimum_skew() {
 }
 
 #[test]
-fn failback_hold_delays_preemption_even_with_initial_state_master() {
+fn failback_gate_holds_preemption_until_it_opens_even_with_initial_state_master() {
     // Connection sync's failback rule: a director that comes back (initial state MASTER,
-    // higher priority) accepts the lower-priority master for the hold, then preempts.
+    // higher priority) accepts the lower-priority master while the gate is closed, whatever
+    // the time, and preempts the moment it opens.
     let t0 = Instant::now();
     let mut c = cfg(ProtocolVersion::V3, 100, 100);
     c.initial_state = InitialState::Master;
-    let c = c.with_failback_hold(Duration::from_secs(3));
+    let c = c.with_failback_closed(true);
     let mut i = start(c.clone(), t0);
     let lower = cfg(ProtocolVersion::V3, 100, 90);
     let t1 = t0 + Duration::from_millis(300);
-    let acts = i.on_input(rx(LOWER_PEER, advert(&lower, 90)), t1);
-    assert!(acts.contains(&Action::StartTimer {
-        timer: Timer::PreemptDelay,
-        at: t1 + Duration::from_secs(3)
-    }));
-    // The lower master's adverts keep it Backup meanwhile.
-    for k in 1..=2 {
+    i.on_input(rx(LOWER_PEER, advert(&lower, 90)), t1);
+    // The lower master's adverts keep it Backup meanwhile (for a minute here).
+    for k in 1..=60 {
         let t = t1 + Duration::from_secs(k);
-        i.on_input(rx(LOWER_PEER, advert(&lower, 90)), t);
+        let acts = i.on_input(rx(LOWER_PEER, advert(&lower, 90)), t);
         assert_eq!(i.state(), State::Backup);
+        assert!(acts.contains(&Action::StartTimer {
+            timer: Timer::MasterDown,
+            at: t + i.master_down_interval()
+        }));
     }
-    let at = t1 + Duration::from_secs(3);
-    let acts = i.on_input(Input::TimerExpired(Timer::PreemptDelay), at);
+    let at = t1 + Duration::from_millis(60_500);
+    let acts = i.on_input(Input::FailbackOpen, at);
     assert_eq!(i.state(), State::Master);
-    assert!(acts.contains(&Action::CancelTimer(Timer::MasterDown)));
+    // The Master_Down_Timer the lower master's adverts kept armed goes, then the takeover.
+    let mut want = vec![Action::CancelTimer(Timer::MasterDown)];
+    want.extend(takeover_actions(&i, at, State::Backup, Reason::Preempted));
+    assert_eq!(acts, want);
+    // Opening twice does nothing more.
+    assert!(i.on_input(Input::FailbackOpen, at).is_empty());
 
-    // With no master on the link the hold does not delay the start-up takeover.
-    let mut i = start(c, t0);
+    // With no master on the link the closed gate does not delay the start-up takeover.
+    let mut i = start(c.clone(), t0);
     make_master(&mut i);
     assert_eq!(i.state(), State::Master);
 
-    // A longer preempt_delay of its own still wins with initial state BACKUP.
+    // Nor the takeover from a master that went silent.
+    let mut i = start(c, t0);
+    i.on_input(rx(LOWER_PEER, advert(&lower, 90)), t1);
+    let down = i.deadline(Timer::MasterDown).expect("armed");
+    i.on_input(Input::TimerExpired(Timer::MasterDown), down);
+    assert_eq!(i.state(), State::Master);
+
+    // Opened while its own preempt delay runs: the delay's end preempts, not the opening.
     let mut b = cfg(ProtocolVersion::V3, 100, 100);
     b.preempt_delay = Duration::from_secs(5);
-    let mut i = start(b.with_failback_hold(Duration::from_secs(3)), t0);
+    let mut i = start(b.clone().with_failback_closed(true), t0);
     let acts = i.on_input(rx(LOWER_PEER, advert(&lower, 90)), t1);
     assert!(acts.contains(&Action::StartTimer {
         timer: Timer::PreemptDelay,
         at: t1 + Duration::from_secs(5)
     }));
+    assert!(i
+        .on_input(Input::FailbackOpen, t1 + Duration::from_secs(1))
+        .is_empty());
+    assert_eq!(i.state(), State::Backup);
+    i.on_input(
+        Input::TimerExpired(Timer::PreemptDelay),
+        t1 + Duration::from_secs(5),
+    );
+    assert_eq!(i.state(), State::Master);
+
+    // The delay ran out while the gate was closed: the opening preempts.
+    let mut i = start(b.with_failback_closed(true), t0);
+    i.on_input(rx(LOWER_PEER, advert(&lower, 90)), t1);
+    i.on_input(
+        Input::TimerExpired(Timer::PreemptDelay),
+        t1 + Duration::from_secs(5),
+    );
+    assert_eq!(i.state(), State::Backup);
+    i.on_input(Input::FailbackOpen, t1 + Duration::from_secs(6));
+    assert_eq!(i.state(), State::Master);
+
+    // A higher-priority master is never preempted, open or not.
+    let mut i = start(
+        cfg(ProtocolVersion::V3, 100, 100).with_failback_closed(true),
+        t0,
+    );
+    let higher = cfg(ProtocolVersion::V3, 100, 200);
+    i.on_input(rx(PEER, advert(&higher, 200)), t1);
+    assert!(i.on_input(Input::FailbackOpen, t1).is_empty());
+    assert_eq!(i.state(), State::Backup);
 }
 
 #[test]

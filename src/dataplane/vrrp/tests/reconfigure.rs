@@ -44,7 +44,7 @@ fn cfg(version: ProtocolVersion, interval_cs: u16, priority: u8) -> InstanceConf
         interface: "eth0".into(),
         track_interfaces: vec!["eth1".into()],
         trackers: vec![],
-        failback_hold: Duration::ZERO,
+        failback_closed: false,
     }
 }
 

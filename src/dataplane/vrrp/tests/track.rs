@@ -51,7 +51,7 @@ fn cfg(priority: u8, trackers: Vec<Tracker>) -> InstanceConfig {
         interface: "eth0".into(),
         track_interfaces: vec![],
         trackers,
-        failback_hold: Duration::ZERO,
+        failback_closed: false,
     }
 }
 
