@@ -598,6 +598,9 @@ fn established_connections_survive_failover_and_failback() {
     std::thread::sleep(Duration::from_secs(1));
     let took = reboot(&t, &mut a);
     b.wait_state(&t, "backup", HANG);
+    // The gate opened because the stream was in, not at its bound.
+    let opened = gate(&t, &a);
+    assert!(opened.contains("open (stream_received)"), "{opened}");
     let r = x.end();
     rows.push(Row {
         step: "B lk01 rebooted, preempts back (failback gate, hold 3000 ms)",

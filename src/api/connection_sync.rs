@@ -43,8 +43,8 @@ pub async fn get(State(svc): State<Service>) -> Result<Response, ApiError> {
 
 /// Set the connection sync (a full replacement): lbd runs a master and a backup sync daemon on
 /// this interface with this sync id (both on every director, so established connections
-/// survive failover and failback), and for `failback_hold_ms` after it starts no VRRP group
-/// preempts. `group` is a multicast address (422 with rule `multicast_group` otherwise). With
+/// survive failover and failback); a returning director preempts only once its backup daemon
+/// has received the master's connections (the failback gate, see `failback_hold_ms`). `group` is a multicast address (422 with rule `multicast_group` otherwise). With
 /// `?dry_run=true` nothing is committed and the diff is returned.
 #[utoipa::path(put, path = "/api/v1/connection-sync", tag = TAG, params(WriteQuery),
     request_body = ConnectionSync,

@@ -464,8 +464,9 @@ pub fn convert_with(
                 format!(
                     "lvs_sync_daemon: keepalived runs the master sync daemon while {instance} is \
                      master and the backup daemon otherwise; lbd runs both on every director all \
-                     the time (connections survive failback too) and holds preemption for \
-                     failback_hold_ms ({} ms) after it starts",
+                     the time (connections survive failback too), and a returning director preempts \
+                     only once its backup daemon has received the connections (failback_hold_ms \
+                     {} ms of quiet stream)",
                     cs.failback_hold_ms
                 ),
             );

@@ -53,10 +53,11 @@ pub struct ConnectionSync {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(min_length = 1, max_length = 64)]
     pub vrrp_group: Option<String>,
-    /// The failback rule: for this long after lbd starts, no VRRP group preempts (an effective
-    /// minimum `preempt_delay_ms`), so that the backup daemon has received the master's
-    /// connections before this director takes them over. The kernel's master daemon sends a
-    /// partly filled message at least every 2 s (IPVS_SYNC_FLUSH_TIME); default 3000.
+    /// The failback gate: a returning director preempts a lower-priority master only once its
+    /// backup daemon has run this long and no new connection has arrived by sync for this long
+    /// (the master's connections are in), or at the bound of ten times this (at most 10 min).
+    /// The kernel's master daemon sends a partly filled message at least every 2 s
+    /// (IPVS_SYNC_FLUSH_TIME); default 3000; 0: no gate.
     #[serde(default = "default_hold", skip_serializing_if = "is_default_hold")]
     #[schema(minimum = 0, maximum = 600000, default = 3000)]
     pub failback_hold_ms: u32,
