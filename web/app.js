@@ -205,6 +205,8 @@ function renderPair() {
         : el("span", { class: "muted", text: `no groups (${st.vrrp.scheduling})` })),
       el("dt", { text: "Holds" }),
       el("dd", { class: "mono", text: held.length ? held.join(", ") : "no virtual addresses" }),
+      el("dt", { text: "Connection sync" }),
+      el("dd", { id: "connection-sync" }, ...connectionSync(dp.connection_sync)),
       el("dt", { text: "Up" }), el("dd", { text: uptime(st.uptime_secs) }),
     ),
   );
@@ -232,6 +234,32 @@ function renderPair() {
         )),
     sync.conflicts ? el("p", { class: "err", text: `${sync.conflicts} conflict record(s): GET /api/v1/conflicts` }) : null,
   ].filter((x) => x != null));
+}
+
+/** The IPVS sync daemons, the connections that came by sync and the failback gate
+ * (`dataplane.connection_sync`). */
+function connectionSync(cs) {
+  if (!cs || (!cs.managed && !(cs.daemons || []).some((d) => d.state === "running"))) {
+    return [el("span", { class: "muted", text: "not configured" })];
+  }
+  const out = (cs.daemons || []).map((d) => el("div", { class: "daemon", dataset: { role: d.role } },
+    `${d.role} `, badge(d.state, d.state === "running" ? "ok" : d.state === "error" ? "bad" : "warn"),
+    d.interface ? ` on ${d.interface}, sync id ${d.sync_id}` : "",
+    d.reason ? el("div", { class: "err", text: `${d.reason.replace(/_/g, " ")}${d.detail ? `: ${d.detail}` : ""}` }) : null));
+  if (cs.connections) {
+    out.push(el("div", { class: "muted", text: `${cs.connections.total} connections, ${cs.connections.synced} by sync` }));
+  }
+  const f = cs.failback;
+  if (f) {
+    out.push(el("div", { class: "failback" }, "failback gate ",
+      f.state === "open"
+        ? badge("open", "ok")
+        : badge("waiting", "warn"),
+      f.state === "open"
+        ? ` after ${(f.waited_ms / 1000).toFixed(1)} s (${(f.reason || "").replace(/_/g, " ")}, ${f.synced} by sync)`
+        : ` for the sync stream: ${(f.waited_ms / 1000).toFixed(1)} of ${(f.bound_ms / 1000).toFixed(0)} s, ${f.synced} by sync`));
+  }
+  return out;
 }
 
 function uptime(s) {

@@ -1207,6 +1207,22 @@ impl Actor {
                 reason: msg.clone(),
             });
         }
+        // The pass stopped before the sync daemons were looked at. A setting they were never
+        // seen for (or one added or removed meanwhile) says so rather than what it said before.
+        let configured = self.snapshots.borrow().config.connection_sync.is_some();
+        let cs = &self.status.connection_sync;
+        if cs.managed != configured || (configured && cs.daemons.is_empty()) {
+            self.status.connection_sync = ConnectionSyncStatus {
+                managed: configured,
+                daemons: if configured {
+                    super::connsync::unavailable(&msg)
+                } else {
+                    Vec::new()
+                },
+                connections: None,
+                failback: self.failback_status(),
+            };
+        }
         self.status.state = state;
         self.status.reason = Some(msg.clone());
         self.status.last_error = Some(msg);

@@ -156,6 +156,26 @@ try {
   await page.getByRole("button", { name: "Delete group VI_1" }).click();
   await page.locator("#groups", { hasText: "No VRRP groups." }).waitFor({ timeout: WAIT });
 
+  step("connection sync: the daemons and the connections by sync on this node's card");
+  const sync = page.locator("#connection-sync");
+  await sync.filter({ hasText: "not configured" }).waitFor({ timeout: WAIT });
+  const put = await json("/api/v1/connection-sync", {
+    method: "PUT",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ interface: "lo", sync_id: 7 }),
+  });
+  assert.equal(put.status, 200, JSON.stringify(put.body));
+  // Both roles, each running (a kernel with IPVS) or in error with the kernel's reason.
+  for (const role of ["master", "backup"]) {
+    const d = sync.locator(`.daemon[data-role=${role}]`);
+    await d.waitFor({ timeout: WAIT });
+    const text = await d.textContent();
+    assert.match(text, /running on lo, sync id 7|error/, text);
+  }
+  const del = await fetch(base + "/api/v1/connection-sync", { method: "DELETE" });
+  assert.equal(del.status, 200);
+  await sync.filter({ hasText: "not configured" }).waitFor({ timeout: WAIT });
+
   step("without IPVS the page says so; with it, rates become small live charts");
   const ipvs = await fetch(base + "/api/v1/ipvs");
   if (ipvs.status === 503) {
