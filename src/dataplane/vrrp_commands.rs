@@ -10,11 +10,16 @@
 //! a row make it failing (until then it is unknown and counts neither way). Each result goes
 //! to the engine ([`TrackSender::script`]), which shows it in the status and feeds changes to
 //! the group; a change of verdict is also an event.
+//!
+//! Scripts that run alike (the same command, interval, timeout, rise and fall; see
+//! [`TrackScript::runs_like`]) run once for all the groups that track them, as keepalived runs
+//! one `vrrp_script` for every instance whose `track_script` names it: each result goes to
+//! every one of those groups (each with its own weight).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::control::events::{EventBus, EventKind};
@@ -24,41 +29,72 @@ use crate::model::real_server::split_command;
 use crate::model::units::millis;
 use crate::model::{TrackScript, VrrpGroup};
 
-/// The running script tasks, by (group, script name).
+/// How a script runs: scripts alike share one run.
+type RunKey = (String, u32, u32, u32, u32);
+
+fn run_key(s: &TrackScript) -> RunKey {
+    (
+        s.command.clone(),
+        s.interval_ms,
+        s.timeout(),
+        s.rise,
+        s.fall,
+    )
+}
+
+/// Who a run's results go to: (group, the script's name in that group).
+type Subscribers = Vec<(String, String)>;
+
+/// The running script tasks: one per way of running, with the groups it reports to.
 #[derive(Default)]
 pub struct Scripts {
-    running: BTreeMap<(String, String), (TrackScript, JoinHandle<()>)>,
+    running: BTreeMap<RunKey, (watch::Sender<Subscribers>, JoinHandle<()>)>,
 }
 
 impl Scripts {
-    /// Starts, restarts (changed) and stops script tasks for the groups this node is in.
+    /// Starts and stops script tasks for the groups this node is in, and tells each running
+    /// one which groups it reports to now.
     pub fn sync(&mut self, groups: &[VrrpGroup], node: &str, to: &TrackSender, events: &EventBus) {
-        let mut wanted = BTreeMap::new();
+        let mut wanted: BTreeMap<RunKey, (TrackScript, Subscribers)> = BTreeMap::new();
         for g in groups.iter().filter(|g| g.node(node).is_some()) {
             for s in &g.track_scripts {
-                wanted.insert((g.name.clone(), s.name.clone()), s.clone());
+                wanted
+                    .entry(run_key(s))
+                    .or_insert_with(|| (s.clone(), Vec::new()))
+                    .1
+                    .push((g.name.clone(), s.name.clone()));
             }
         }
         // A new weight needs no new run: the engine applies it.
-        self.running.retain(|k, (spec, task)| {
-            let keep = wanted.get(k).is_some_and(|w| w.runs_like(spec));
-            if !keep {
-                task.abort();
+        self.running.retain(|k, (subs, task)| match wanted.get(k) {
+            Some((_, now)) => {
+                subs.send_if_modified(|s| {
+                    let changed = s != now;
+                    if changed {
+                        s.clone_from(now);
+                    }
+                    changed
+                });
+                true
             }
-            keep
+            None => {
+                task.abort();
+                false
+            }
         });
-        for (k, spec) in wanted {
+        for (k, (spec, subs)) in wanted {
             if self.running.contains_key(&k) {
                 continue;
             }
-            let task = tokio::spawn(script_loop(
-                k.0.clone(),
-                spec.clone(),
-                to.clone(),
-                events.clone(),
-            ));
-            self.running.insert(k, (spec, task));
+            let (tx, rx) = watch::channel(subs);
+            let task = tokio::spawn(script_loop(spec, rx, to.clone(), events.clone()));
+            self.running.insert(k, (tx, task));
         }
+    }
+
+    /// How many script tasks run.
+    pub fn runs(&self) -> usize {
+        self.running.len()
     }
 
     /// Stops every script task (their commands are killed with them).
@@ -109,36 +145,61 @@ pub fn judge(
     }
 }
 
-async fn script_loop(group: String, s: TrackScript, to: TrackSender, events: EventBus) {
+async fn script_loop(
+    s: TrackScript,
+    mut subs: watch::Receiver<Subscribers>,
+    to: TrackSender,
+    events: EventBus,
+) {
     let argv = split_command(&s.command);
     let timeout = millis(s.timeout());
     let mut tick = tokio::time::interval(millis(s.interval_ms));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut state: Option<bool> = None;
+    let mut last = String::new();
     let mut runs = (0, 0);
     loop {
-        tick.tick().await;
+        tokio::select! {
+            _ = tick.tick() => {}
+            changed = subs.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                // A group that starts tracking a running script learns its verdict at once.
+                if state.is_some() {
+                    for (group, name) in subs.borrow_and_update().iter() {
+                        to.script(group, name, state, last.clone());
+                    }
+                }
+                continue;
+            }
+        }
         let (ok, result, output) = run_once(&argv, timeout).await;
         let next = judge(state, ok, &mut runs, s.rise, s.fall);
-        let detail = if output.is_empty() {
+        last = if output.is_empty() {
             result.clone()
         } else {
             format!("{result}: {output}")
         };
-        to.script(&group, &s.name, next, detail);
+        let subscribers = subs.borrow_and_update().clone();
+        for (group, name) in &subscribers {
+            to.script(group, name, next, last.clone());
+        }
         if next != state {
-            if next == Some(true) {
-                tracing::warn!(group = %group, script = %s.name, %result, %output, "VRRP track script failing");
-            } else {
-                tracing::info!(group = %group, script = %s.name, %result, "VRRP track script up");
+            for (group, name) in &subscribers {
+                if next == Some(true) {
+                    tracing::warn!(group = %group, script = %name, %result, %output, "VRRP track script failing");
+                } else {
+                    tracing::info!(group = %group, script = %name, %result, "VRRP track script up");
+                }
+                events.publish(EventKind::VrrpCommand {
+                    group: group.clone(),
+                    command: format!("script {name}"),
+                    ok,
+                    result: result.clone(),
+                    output: output.clone(),
+                });
             }
-            events.publish(EventKind::VrrpCommand {
-                group: group.clone(),
-                command: format!("script {}", s.name),
-                ok,
-                result,
-                output,
-            });
         }
         state = next;
     }
@@ -226,6 +287,85 @@ mod tests {
         assert!(t0.elapsed() < Duration::from_secs(5));
         let (ok, result, _) = run_once(&split_command("/bin/false"), Duration::from_secs(5)).await;
         assert_eq!((ok, result.as_str()), (false, "exit 1"));
+    }
+
+    #[tokio::test]
+    async fn a_script_two_groups_track_runs_once_for_both() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("runs");
+        let script = |name: &str, weight: i32| TrackScript {
+            name: name.into(),
+            command: format!("/bin/sh -c 'echo run >> {}'", log.display()),
+            interval_ms: 50,
+            timeout_ms: None,
+            weight,
+            rise: 1,
+            fall: 1,
+        };
+        let group = |name: &str, scripts: Vec<TrackScript>| {
+            let mut g: VrrpGroup = serde_json::from_value(serde_json::json!({
+                "name": name, "vrid": 1, "virtual_addresses": ["192.0.2.1"],
+                "nodes": [{"node": "lk01", "priority": 100, "interface": "lbdtest0"}]
+            }))
+            .unwrap();
+            g.track_scripts = scripts;
+            g
+        };
+        // The same command and rhythm under two names, with their own weights.
+        let groups = vec![
+            group("VI_1", vec![script("chk", -20)]),
+            group("VI_2", vec![script("chk_web", -50)]),
+        ];
+        let (to, drain) = TrackSender::for_test().unwrap();
+        let events = EventBus::default();
+        let mut scripts = Scripts::default();
+        scripts.sync(&groups, "lk01", &to, &events);
+        assert_eq!(scripts.runs(), 1);
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        scripts.stop();
+        let got = drain();
+        let one = got
+            .iter()
+            .filter(|(g, n, _)| g == "VI_1" && n == "chk")
+            .count();
+        let two = got
+            .iter()
+            .filter(|(g, n, _)| g == "VI_2" && n == "chk_web")
+            .count();
+        let lines = std::fs::read_to_string(&log).unwrap().lines().count();
+        assert!(one >= 2, "{got:?}");
+        assert_eq!(one, two, "every run reports to both groups");
+        // One run per result (the last run may have been stopped after its command ran).
+        assert!(
+            lines == one || lines == one + 1,
+            "{lines} runs, {one} results"
+        );
+        assert!(got.iter().all(|(_, _, f)| *f == Some(false)));
+
+        // A third group joins the run and learns the verdict at once; a different rhythm is
+        // a run of its own; a group that leaves stops getting results.
+        let mut more = groups.clone();
+        more.push(group("VI_3", vec![script("chk", -10)]));
+        let mut slow = script("chk", -10);
+        slow.interval_ms = 60_000;
+        more.push(group("VI_4", vec![slow]));
+        let mut scripts = Scripts::default();
+        scripts.sync(&groups, "lk01", &to, &events);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        scripts.sync(&more, "lk01", &to, &events);
+        assert_eq!(scripts.runs(), 2);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(drain()
+            .iter()
+            .any(|(g, _, f)| g == "VI_3" && *f == Some(false)));
+        scripts.sync(&more[1..], "lk01", &to, &events);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        drain();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let later = drain();
+        assert!(later.iter().all(|(g, _, _)| g != "VI_1"), "{later:?}");
+        assert!(later.iter().any(|(g, _, _)| g == "VI_2"));
+        scripts.stop();
     }
 
     #[test]

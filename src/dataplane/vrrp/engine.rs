@@ -109,6 +109,36 @@ impl TrackSender {
     }
 }
 
+#[cfg(test)]
+impl TrackSender {
+    /// A sender with no engine behind it, and what reached it: (group, script, verdict) in
+    /// order.
+    pub(crate) fn for_test() -> io::Result<(
+        TrackSender,
+        impl Fn() -> Vec<(String, String, Option<bool>)>,
+    )> {
+        let (tx, rx) = mpsc::channel();
+        let sender = TrackSender {
+            tx,
+            wake: std::sync::Arc::new(eventfd()?),
+        };
+        let drain = move || {
+            rx.try_iter()
+                .filter_map(|c| match c {
+                    Command::TrackGroup {
+                        group,
+                        key: TrackKey::Script(name),
+                        failing,
+                        ..
+                    } => Some((group, name, failing)),
+                    _ => None,
+                })
+                .collect()
+        };
+        Ok((sender, drain))
+    }
+}
+
 /// The handle the data-plane actor keeps; dropping it stops the engine gracefully.
 pub struct VrrpEngine {
     tx: mpsc::Sender<Command>,
