@@ -109,14 +109,14 @@ impl TrackSender {
     }
 }
 
+/// What reached a test's [`TrackSender`]: (group, script, verdict) in order.
+#[cfg(test)]
+pub(crate) type ScriptReports = Vec<(String, String, Option<bool>)>;
+
 #[cfg(test)]
 impl TrackSender {
-    /// A sender with no engine behind it, and what reached it: (group, script, verdict) in
-    /// order.
-    pub(crate) fn for_test() -> io::Result<(
-        TrackSender,
-        impl Fn() -> Vec<(String, String, Option<bool>)>,
-    )> {
+    /// A sender with no engine behind it, and a drain of what reached it.
+    pub(crate) fn for_test() -> io::Result<(TrackSender, impl Fn() -> ScriptReports)> {
         let (tx, rx) = mpsc::channel();
         let sender = TrackSender {
             tx,
