@@ -459,6 +459,7 @@ async fn dry_run_returns_changes_and_commits_nothing() {
         vrrp_groups: vec![seed_group()],
         ipvs_timeouts: None,
         connection_sync: None,
+        vrrp_settings: None,
     };
     let dry = c
         .replace_config(pb::ReplaceConfigRequest {
