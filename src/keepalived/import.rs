@@ -23,7 +23,7 @@
 //! | BFD, `track_file`, `track_process`, ... | not imported: reported as unsupported |
 //! | `vrrp_sync_group NAME { group { VI_1 VI_2 } notify_* }` | `vrrp_settings.sync_groups`; a member the file does not define, or already in another sync group, is left out with a warning (keepalived ignores it); other keywords (`smtp_alert`, `track_*` of the sync group, ...) are reported as unsupported |
 //! | `global_defs { vrrp_strict }`: keepalived resets authentication, `preempt_delay` and a `state MASTER` of a non-owner with an error, refuses unicast, and adds iptables/nftables rules dropping traffic to a non-owner's virtual addresses | `vrrp_settings.strict`: the import resets the same with warnings and fails on unicast peers; lbd then refuses such writes (rule `vrrp_strict`) and adds no firewall rules (a warning says so) |
-//! | `global_defs { vrrp_garp_interval S vrrp_gna_interval S }`, instance `garp_interval S` / `gna_interval S` | `garp.interval_ms` / `garp.na_interval_ms` of each group (the global value is every instance's default; the export writes it per instance) |
+//! | `global_defs { vrrp_garp_interval S vrrp_gna_interval S }`, `garp_group { garp_interval S gna_interval S interface IF \| interfaces { ... } }`: delays between gratuitous ARPs / NAs on an interface | `garp.interval_ms` / `garp.na_interval_ms` of each group (global: every group's default; a garp_group: the groups on its interfaces); lbd spaces each group's own packets on the interface by its group's interval |
 //! | `global_defs { lvs_sync_daemon IFACE INSTANCE [id N] [maxlen N] [port N] [ttl N] [group ADDR] }`: keepalived runs the kernel's master sync daemon while INSTANCE is master and the backup daemon otherwise, switching on transitions; `id` defaults to INSTANCE's virtual_router_id | `connection_sync`: lbd runs both daemons on every director all the time (so the connections survive failback too), with a warning saying so; INSTANCE is kept as `vrrp_group` (informational); an INSTANCE the file does not define needs `id` (warned), otherwise the import fails on its line |
 
 use std::net::IpAddr;
@@ -297,8 +297,6 @@ fn field_of(block: &str, key: &str) -> Option<&'static str> {
             "garp_master_delay" => "garp.repeat_delay_ms",
             "garp_master_repeat" => "garp.count",
             "garp_master_refresh" => "garp.refresh_interval_ms",
-            "garp_interval" => "garp.interval_ms",
-            "gna_interval" => "garp.na_interval_ms",
             _ => return None,
         },
         ("virtual_server", k) => match k {
@@ -445,9 +443,12 @@ pub fn convert_with(
             "global_defs" => {}
             "vrrp_instance" => groups.push(vrrp_instance(&mut cx, n)?),
             "virtual_server" => vss.extend(virtual_server(&mut cx, n)?),
-            "virtual_server_group" | "vrrp_script" | "vrrp_sync_group" => {}
+            "virtual_server_group" | "vrrp_script" | "vrrp_sync_group" | "garp_group" => {}
             _ => cx.unsupported(n, "the top level"),
         }
+    }
+    for n in nodes.iter().filter(|n| n.key == "garp_group") {
+        garp_group(&mut cx, n, &mut groups)?;
     }
     let mut sync_groups: Vec<crate::model::VrrpSyncGroup> = Vec::new();
     for n in nodes.iter().filter(|n| n.key == "vrrp_sync_group") {
@@ -665,8 +666,6 @@ fn vrrp_instance(cx: &mut Ctx<'_>, n: &Node) -> Result<VrrpGroup, ImportError> {
                 let ms = secs_ms(c)?;
                 g.garp.refresh_interval_ms = (ms > 0).then_some(ms);
             }
-            "garp_interval" => g.garp.interval_ms = secs_ms(c)?,
-            "gna_interval" => g.garp.na_interval_ms = secs_ms(c)?,
             _ => cx.unsupported(c, "vrrp_instance"),
         }
     }
@@ -686,6 +685,46 @@ fn vrrp_instance(cx: &mut Ctx<'_>, n: &Node) -> Result<VrrpGroup, ImportError> {
         unicast_src,
     });
     Ok(g)
+}
+
+/// `garp_group { garp_interval S gna_interval S interface IF | interfaces { IF ... } }`:
+/// keepalived spaces the gratuitous ARPs / NAs sent on those interfaces; lbd sets the
+/// intervals of every group whose interface (this node's) is one of them.
+fn garp_group(cx: &mut Ctx<'_>, n: &Node, groups: &mut [VrrpGroup]) -> Result<(), ImportError> {
+    let (mut garp, mut gna) = (None, None);
+    let mut ifaces: Vec<String> = Vec::new();
+    for c in n.children() {
+        match c.key.as_str() {
+            "garp_interval" => garp = Some(secs_ms(c)?),
+            "gna_interval" => gna = Some(secs_ms(c)?),
+            "interface" => ifaces.push(arg(c, 0)?.to_string()),
+            "interfaces" => ifaces.extend(c.children().iter().map(|a| a.key.clone())),
+            _ => cx.unsupported(c, "garp_group"),
+        }
+    }
+    let node = cx.node_name.to_string();
+    let mut used = false;
+    for g in groups.iter_mut() {
+        if g.node(&node).is_some_and(|e| ifaces.contains(&e.interface)) {
+            used = true;
+            if let Some(ms) = garp {
+                g.garp.interval_ms = ms;
+            }
+            if let Some(ms) = gna {
+                g.garp.na_interval_ms = ms;
+            }
+        }
+    }
+    if !used {
+        cx.warn(
+            n,
+            format!(
+                "garp_group: no vrrp_instance of this node runs on {}; nothing to set",
+                ifaces.join(", ")
+            ),
+        );
+    }
+    Ok(())
 }
 
 /// `vrrp_sync_group NAME { group { VI_1 VI_2 } notify_master ... }`. Members the file does

@@ -106,12 +106,12 @@ pub struct GarpSettings {
     #[serde(default = "default_garp_refresh_interval_ms")]
     pub refresh_interval_ms: Option<u32>,
     /// Delay between two gratuitous ARPs of this group sent on its interface (keepalived
-    /// `garp_interval`, or `vrrp_garp_interval` in `global_defs`); 0: back to back. The
-    /// VRRP thread schedules them; it never sleeps.
+    /// `vrrp_garp_interval` in `global_defs`, or `garp_interval` of a `garp_group` naming the
+    /// interface); 0: back to back. The VRRP thread schedules them; it never sleeps.
     #[serde(default)]
     pub interval_ms: u32,
-    /// The same for unsolicited IPv6 neighbour advertisements (keepalived `gna_interval`,
-    /// `vrrp_gna_interval`).
+    /// The same for unsolicited IPv6 neighbour advertisements (keepalived
+    /// `vrrp_gna_interval`, a `garp_group`'s `gna_interval`).
     #[serde(default)]
     pub na_interval_ms: u32,
 }
