@@ -1402,3 +1402,7 @@ pub fn reason_text(r: &Reason) -> String {
     let (reason, detail) = VrrpReason::of(r);
     reason.describe(detail.as_deref())
 }
+
+#[cfg(test)]
+#[path = "engine_tests.rs"]
+mod tests;
