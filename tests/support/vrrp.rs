@@ -321,7 +321,7 @@ impl Director {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
-    fn ctl_raw(&self, t: &Topology, args: &[&str]) -> std::process::Output {
+    pub fn ctl_raw(&self, t: &Topology, args: &[&str]) -> std::process::Output {
         let mut a = vec![LBD];
         a.extend_from_slice(args);
         a.extend_from_slice(&["--url", "http://127.0.0.1:8080"]);
