@@ -19,7 +19,7 @@ use pnet_packet::Packet;
 use serde_json::Value;
 
 use netns::{privileged, Topology};
-use vrrp::{wait_for, Director};
+use vrrp::{keepalived_available, wait_for, Director, Keepalived};
 
 const LONG: Duration = Duration::from_secs(10);
 const VIP1: &str = "192.168.10.100";
@@ -214,6 +214,43 @@ fn a_sync_group_moves_both_vips_when_one_groups_interface_fails_and_back() {
     };
     assert_eq!(count(&b, "VI_1"), count(&b, "VI_2"));
     assert_eq!(count(&a, "VI_1"), count(&a, "VI_2"));
+}
+
+/// lbd (a, 150) against keepalived 2.2.7 (b, 100), both with the sync group: a's tracked
+/// interface fails, lbd hands both groups over and keepalived takes both VIPs; back when it
+/// recovers.
+#[test]
+fn a_sync_group_against_keepalived() {
+    if !privileged("a_sync_group_against_keepalived")
+        || !keepalived_available("a_sync_group_against_keepalived")
+    {
+        return;
+    }
+    let t = two_hosts("vsyncka");
+    let dir = tempfile::tempdir().unwrap();
+    veth(&t, "a", "trk0");
+    veth(&t, "b", "trk0");
+    let a = start(&t, "a", dir.path(), "lk01", &sync_conf("lk01", 150));
+    let k = Keepalived::start_text(&t, "b", dir.path(), "lk02", &sync_conf("lk02", 100));
+    wait_states(&a, &t, "master", "master");
+    wait_for("both VIPs on a only", LONG, || {
+        (vips(&t, "a") == (true, true) && vips(&t, "b") == (false, false)).then_some(())
+    });
+    ip(&t, "a", &["link", "set", "trk0", "down"]);
+    wait_states(&a, &t, "fault", "fault");
+    wait_for("both VIPs on keepalived", LONG, || {
+        (vips(&t, "b") == (true, true) && vips(&t, "a") == (false, false)).then_some(())
+    });
+    ip(&t, "a", &["link", "set", "trk0", "up"]);
+    wait_states(&a, &t, "master", "master");
+    wait_for("both VIPs back on a", LONG, || {
+        (vips(&t, "a") == (true, true) && vips(&t, "b") == (false, false)).then_some(())
+    });
+    let log = k.log_text();
+    assert!(
+        log.contains("VRRP_Group(VG_1)") || log.contains("Syncing instances"),
+        "keepalived ran the sync group: {log}"
+    );
 }
 
 #[test]
