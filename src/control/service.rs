@@ -500,11 +500,17 @@ impl Service {
         opts: WriteOptions,
     ) -> Result<WriteResult<()>, ServiceError> {
         self.write(opts, |cfg, _| {
-            let before = cfg.vrrp_groups.len();
-            cfg.vrrp_groups.retain(|g| g.id != id);
-            if cfg.vrrp_groups.len() == before {
+            let Some(name) = cfg.vrrp_group(id).map(|g| g.name.clone()) else {
                 return Err(group_not_found(id));
+            };
+            cfg.vrrp_groups.retain(|g| g.id != id);
+            // A deleted group leaves its sync group (one left empty goes), as keepalived
+            // ignores a member that does not exist.
+            let sync = &mut cfg.vrrp_settings.sync_groups;
+            for sg in sync.iter_mut() {
+                sg.groups.retain(|m| *m != name);
             }
+            sync.retain(|sg| !sg.groups.is_empty());
             Ok(Focus::None)
         })
         .await?
