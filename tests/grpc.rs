@@ -764,7 +764,7 @@ async fn vrrp_settings_over_grpc() {
         .await
         .unwrap()
         .into_inner();
-    let garp = got.vrrp_groups[0].garp.clone().unwrap();
+    let garp = got.vrrp_groups[0].garp.unwrap();
     assert_eq!(garp.interval_ms, Some(25));
 
     let sg = |groups: &[&str]| pb::VrrpSettings {
