@@ -165,6 +165,9 @@ fn a_sync_group_moves_both_vips_when_one_groups_interface_fails_and_back() {
     wait_for("both VIPs on a only", LONG, || {
         (vips(&t, "a") == (true, true) && vips(&t, "b") == (false, false)).then_some(())
     });
+    assert_eq!(group(&a, &t, "VI_2")["sync_group"], "VG_1");
+    let text = a.status_text(&t);
+    assert!(text.contains("VI_2   in sync group VG_1"), "{text}");
 
     // VI_1's tracked interface fails on a: VI_2, healthy, follows it to Fault.
     let cut = Instant::now();

@@ -820,6 +820,7 @@ fn vrrp_status(v: &crate::control::status::VrrpStatus) -> pb::VrrpStatus {
                         .collect(),
                     error: g.error.clone(),
                     configured_priority: g.configured_priority.map(u32::from),
+                    sync_group: g.sync_group.clone(),
                     tracked: g
                         .tracked
                         .iter()

@@ -1218,6 +1218,7 @@ impl Engine {
                         .map(VirtualAddress::to_string)
                         .collect(),
                     error: g.error.clone(),
+                    sync_group: self.sync.of(name).map(|sg| sg.name.clone()),
                     ..VrrpGroupStatus::default()
                 };
                 if let Some(i) = &g.instance {
