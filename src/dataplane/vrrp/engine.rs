@@ -531,7 +531,7 @@ impl Engine {
         self.garp_queues
             .values()
             .filter(|q| !q.pending.is_empty())
-            .filter_map(|q| q.next_at)
+            .map(|q| q.next_at.unwrap_or_else(Instant::now))
             .min()
     }
 
