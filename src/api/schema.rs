@@ -711,11 +711,9 @@ fn vrrp_sync_group(s: &mut Value) {
         "name",
         text(1, GROUP_NAME_MAX_BYTES, format!("^[^{CC}]*$")),
     );
-    limit(
-        s,
-        "groups",
-        json!({"minItems": 1, "items": text(1, GROUP_NAME_MAX_BYTES, format!("^[^{CC}]*$"))}),
-    );
+    let mut item = text(1, GROUP_NAME_MAX_BYTES, format!("^[^{CC}]*$"));
+    item["type"] = "string".into();
+    limit(s, "groups", json!({"minItems": 1, "items": item}));
 }
 
 fn sorry_server(s: &mut Value) {
