@@ -459,6 +459,7 @@ async fn dry_run_returns_changes_and_commits_nothing() {
         vrrp_groups: vec![seed_group()],
         ipvs_timeouts: None,
         connection_sync: None,
+        vrrp_settings: None,
     };
     let dry = c
         .replace_config(pb::ReplaceConfigRequest {
@@ -736,5 +737,81 @@ async fn tracking_and_notify_round_trip_and_errors_name_the_field() {
     assert_eq!(
         e.metadata().get("lbd-field").unwrap(),
         "track_scripts[0].weight"
+    );
+}
+
+/// Get/SetVrrpSettings: a sync group and strict mode round-trip; errors name the field
+/// (`vrrp_settings.sync_groups[0].groups[1]`, or the group's with strict); GARP spacing of a
+/// group round-trips.
+#[tokio::test]
+async fn vrrp_settings_over_grpc() {
+    let s = TestServer::start().await;
+    let mut c = client(&s).await;
+    let mut g = seed_group();
+    g.garp = Some(pb::GarpSettings {
+        interval_ms: Some(25),
+        na_interval_ms: Some(0),
+        ..Default::default()
+    });
+    c.create_vrrp_group(pb::CreateVrrpGroupRequest {
+        vrrp_group: Some(g),
+        options: None,
+    })
+    .await
+    .unwrap();
+    let got = c
+        .list_vrrp_groups(pb::ListVrrpGroupsRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    let garp = got.vrrp_groups[0].garp.unwrap();
+    assert_eq!(garp.interval_ms, Some(25));
+
+    let sg = |groups: &[&str]| pb::VrrpSettings {
+        strict: false,
+        sync_groups: vec![pb::VrrpSyncGroup {
+            name: "VG_1".into(),
+            groups: groups.iter().map(|s| s.to_string()).collect(),
+            notify: None,
+        }],
+    };
+    let e = c
+        .set_vrrp_settings(pb::SetVrrpSettingsRequest {
+            vrrp_settings: Some(sg(&["VI_1", "VI_9"])),
+            options: None,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    assert_eq!(
+        e.metadata().get("lbd-field").unwrap(),
+        "vrrp_settings.sync_groups[0].groups[1]"
+    );
+    c.set_vrrp_settings(pb::SetVrrpSettingsRequest {
+        vrrp_settings: Some(sg(&["VI_1"])),
+        options: None,
+    })
+    .await
+    .unwrap();
+    let v = c
+        .get_vrrp_settings(pb::GetVrrpSettingsRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(v.vrrp_settings, Some(sg(&["VI_1"])));
+    // The seed group has a password: strict mode is refused, naming it.
+    let mut strict = sg(&["VI_1"]);
+    strict.strict = true;
+    let e = c
+        .set_vrrp_settings(pb::SetVrrpSettingsRequest {
+            vrrp_settings: Some(strict),
+            options: None,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    assert_eq!(
+        e.metadata().get("lbd-field").unwrap(),
+        "vrrp_groups[0].auth_pass"
     );
 }

@@ -990,3 +990,133 @@ async fn openapi_spec_is_served_and_checked_in() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
 }
+
+/// `/api/v1/vrrp-settings`: sync groups and strict mode are set, validated with errors naming
+/// the field, survive a restart (the SQLite file), appear in the config document, and a
+/// deleted VRRP group leaves its sync group; `garp.interval_ms` is stored with its group.
+#[tokio::test]
+async fn vrrp_settings_sync_groups_and_strict_mode() {
+    let mut s = TestServer::start().await;
+    let group = |name: &str, vrid: u64, vip: &str| {
+        json!({"name": name, "vrid": vrid, "virtual_addresses": [vip],
+            "garp": {"interval_ms": 20, "na_interval_ms": 30},
+            "nodes": [{"node": "lk01", "priority": 100, "interface": "eth0"}]})
+    };
+    for (n, v, a) in [
+        ("VI_1", 1, "192.168.10.100"),
+        ("VI_2", 2, "192.168.10.101"),
+        ("VI_3", 3, "192.168.10.102"),
+    ] {
+        let r = post(&s, "/api/v1/vrrp-groups", group(n, v, a)).await;
+        assert_eq!(r.status.as_u16(), 201, "{}", r.body);
+    }
+    let r = get(&s, "/api/v1/vrrp-settings").await;
+    assert_eq!(r.body, json!({"strict": false}));
+    // A member that does not exist, one in two sync groups, a duplicate name.
+    let r = put(
+        &s,
+        "/api/v1/vrrp-settings",
+        json!({"sync_groups": [{"name": "VG_1", "groups": ["VI_1", "VI_9"]}]}),
+    )
+    .await;
+    assert_error(
+        &r,
+        422,
+        "invalid_argument",
+        Some("sync_groups[0].groups[1]"),
+        "no VRRP group named `VI_9`",
+    );
+    assert_eq!(r.body["error"]["rule"], "sync_group_member");
+    let r = put(&s, "/api/v1/vrrp-settings", json!({"sync_groups": [
+        {"name": "VG_1", "groups": ["VI_1", "VI_2"]}, {"name": "VG_2", "groups": ["VI_2", "VI_3"]}]})).await;
+    assert_error(
+        &r,
+        409,
+        "already_exists",
+        Some("sync_groups[1].groups[0]"),
+        "already in sync group VG_1",
+    );
+    let r = put(
+        &s,
+        "/api/v1/vrrp-settings",
+        json!({"sync_groups": [{"name": "VG_1", "groups": []}]}),
+    )
+    .await;
+    assert_eq!(r.status.as_u16(), 422, "{}", r.body);
+    let r = put(&s, "/api/v1/vrrp-settings", json!({"strict": true, "sync_groups": [
+        {"name": "VG_1", "groups": ["VI_1", "VI_2"], "notify": {"master": "/usr/local/bin/vg master"}}]})).await;
+    assert_eq!(r.status.as_u16(), 200, "{}", r.body);
+    assert_eq!(r.body["sync_groups"][0]["groups"], json!(["VI_1", "VI_2"]));
+    // Strict mode now refuses what keepalived's vrrp_strict forbids, naming the field.
+    let r = post(&s, "/api/v1/vrrp-groups", {
+        let mut g = group("VI_4", 4, "192.168.10.103");
+        g["auth_pass"] = json!("secret");
+        g
+    })
+    .await;
+    assert_error(
+        &r,
+        422,
+        "invalid_argument",
+        Some("auth_pass"),
+        "vrrp_strict",
+    );
+    assert_eq!(r.body["error"]["rule"], "vrrp_strict");
+    let r = post(&s, "/api/v1/vrrp-groups", {
+        let mut g = group("VI_4", 4, "192.168.10.103");
+        g["preempt_delay_ms"] = json!(1000);
+        g
+    })
+    .await;
+    assert_error(
+        &r,
+        422,
+        "invalid_argument",
+        Some("preempt_delay_ms"),
+        "preempt delay",
+    );
+    // A group that breaks it already: turning strict on is refused, naming the group's field.
+    let r = put(&s, "/api/v1/vrrp-settings", json!({"strict": false})).await;
+    assert_eq!(r.status.as_u16(), 200, "{}", r.body);
+    let r = post(&s, "/api/v1/vrrp-groups", {
+        let mut g = group("VI_4", 4, "192.168.10.103");
+        g["unicast_peers"] = json!(["192.168.10.2"]);
+        g
+    })
+    .await;
+    assert_eq!(r.status.as_u16(), 201, "{}", r.body);
+    let r = put(&s, "/api/v1/vrrp-settings", json!({"strict": true})).await;
+    assert_error(
+        &r,
+        422,
+        "invalid_argument",
+        Some("vrrp_groups[3].unicast_peers"),
+        "unicast",
+    );
+    let r = put(
+        &s,
+        "/api/v1/vrrp-settings",
+        json!({"strict": false, "sync_groups": [
+        {"name": "VG_1", "groups": ["VI_1", "VI_2"]}]}),
+    )
+    .await;
+    assert_eq!(r.status.as_u16(), 200, "{}", r.body);
+
+    let before = get(&s, "/api/v1/config").await;
+    assert_eq!(
+        before.body["vrrp_settings"]["sync_groups"][0]["name"],
+        "VG_1"
+    );
+    assert_eq!(before.body["vrrp_groups"][0]["garp"]["interval_ms"], 20);
+    assert_eq!(before.body["vrrp_groups"][0]["garp"]["na_interval_ms"], 30);
+    s.restart().await;
+    let after = get(&s, "/api/v1/config").await;
+    assert_eq!(after.body, before.body);
+
+    // Deleting VI_2 takes it out of VG_1.
+    let id = after.body["vrrp_groups"][1]["id"].as_i64().unwrap();
+    let r = delete(&s, &format!("/api/v1/vrrp-groups/{id}")).await;
+    assert_eq!(r.status.as_u16(), 200, "{}", r.body);
+    let r = get(&s, "/api/v1/vrrp-settings").await;
+    assert_eq!(r.body["sync_groups"][0]["groups"], json!(["VI_1"]));
+}

@@ -789,7 +789,7 @@ async fn every_write_documents_its_errors() {
         }
     }
     // POST/PUT/PATCH/DELETE of the resources, the node entries, the config, the IPVS
-    // timeouts (PUT, PATCH), the connection sync (PUT, DELETE) and re-applying a conflict
-    // record.
-    assert_eq!(writes, 21);
+    // timeouts (PUT, PATCH), the connection sync (PUT, DELETE), the VRRP settings (PUT) and
+    // re-applying a conflict record.
+    assert_eq!(writes, 22);
 }

@@ -667,3 +667,171 @@ fn an_ipv6_instance_without_a_version_is_vrrpv3_as_in_keepalived() {
         "{e:?}"
     );
 }
+
+/// keepalived's `vrrp_sync_group`, `vrrp_strict` and the GARP/NA intervals (global and per
+/// instance): imported, validated, exported and imported back the same; keepalived's strict
+/// resets are warnings, unicast peers fail, a member the file lacks is left out with a warning.
+#[test]
+fn sync_groups_strict_and_garp_intervals_round_trip() {
+    let text = r#"global_defs {
+    router_id lk01
+    vrrp_strict
+    vrrp_garp_interval 0.25
+    vrrp_gna_interval 0.5
+}
+vrrp_instance VI_1 {
+    state BACKUP
+    interface eth0
+    virtual_router_id 1
+    priority 100
+    preempt_delay 5
+    authentication {
+        auth_type PASS
+        auth_pass secret
+    }
+    virtual_ipaddress {
+        192.168.10.100
+    }
+}
+vrrp_instance VI_2 {
+    state MASTER
+    interface eth1
+    virtual_router_id 2
+    priority 100
+    virtual_ipaddress {
+        192.168.20.100
+    }
+}
+garp_group {
+    garp_interval 0.1
+    interface eth1
+}
+vrrp_sync_group VG_1 {
+    group {
+        VI_1
+        VI_2
+        VI_9
+    }
+    notify_master "/usr/local/bin/vg master"
+    notify "/usr/local/bin/vg-any"
+}
+"#;
+    let p = Path::new("sync.conf");
+    let a = import_into(&Config::default(), text, p, "lk01", &NoIncludes).unwrap();
+    let c = &a.config;
+    assert!(c.vrrp_settings.strict);
+    let sg = &c.vrrp_settings.sync_groups;
+    assert_eq!(sg.len(), 1);
+    assert_eq!(sg[0].name, "VG_1");
+    assert_eq!(sg[0].groups, ["VI_1", "VI_2"]);
+    assert_eq!(
+        sg[0].notify.master.as_deref(),
+        Some("/usr/local/bin/vg master")
+    );
+    assert_eq!(sg[0].notify.any.as_deref(), Some("/usr/local/bin/vg-any"));
+    let (g1, g2) = (&c.vrrp_groups[0], &c.vrrp_groups[1]);
+    // The global interval is every instance's default; a garp_group's wins on its interfaces.
+    assert_eq!((g1.garp.interval_ms, g1.garp.na_interval_ms), (250, 500));
+    assert_eq!((g2.garp.interval_ms, g2.garp.na_interval_ms), (100, 500));
+    // keepalived's strict resets, each warned.
+    assert_eq!(g1.auth_pass, None);
+    assert_eq!(g1.preempt_delay_ms, 0);
+    assert_eq!(g2.nodes[0].initial_state, InitialState::Backup);
+    let warned = |s: &str| a.warnings.iter().any(|w| w.message.contains(s));
+    assert!(warned("allows no authentication"), "{:#?}", a.warnings);
+    assert!(warned("preempt_delay is incompatible"), "{:#?}", a.warnings);
+    assert!(warned("state MASTER must match"), "{:#?}", a.warnings);
+    assert!(warned("adds no iptables"), "{:#?}", a.warnings);
+    assert!(warned("no vrrp_instance VI_9"), "{:#?}", a.warnings);
+    assert!(a.unsupported.is_empty(), "{:#?}", a.unsupported);
+    validate::config(c, None).unwrap();
+
+    // Export -> import: the same configuration.
+    let out = export(c, "lk01");
+    assert!(out.contains("    vrrp_strict\n"), "{out}");
+    assert!(out.contains("vrrp_sync_group VG_1 {"), "{out}");
+    assert!(
+        out.contains(
+            "garp_group {\n    garp_interval 0.25\n    gna_interval 0.5\n    interface eth0\n}"
+        ),
+        "{out}"
+    );
+    assert!(out.contains("    interface eth1\n}"), "{out}");
+    let b = import_into(&Config::default(), &out, p, "lk01", &NoIncludes).unwrap();
+    assert_eq!(
+        strip_ids(b.config),
+        strip_ids(c.clone()),
+        "exported:\n{out}"
+    );
+
+    // Unicast peers with vrrp_strict: keepalived refuses the instance, the import fails.
+    let uni = text.replace(
+        "    virtual_router_id 2\n",
+        "    virtual_router_id 2\n    unicast_peer {\n        192.168.20.2\n    }\n",
+    );
+    let e = import_into(&Config::default(), &uni, p, "lk01", &NoIncludes).unwrap_err();
+    assert!(
+        format!("{e}").contains("unicast peers are not allowed"),
+        "{e}"
+    );
+    // Without vrrp_strict nothing is reset.
+    let loose = text.replace("    vrrp_strict\n", "");
+    let l = import_into(&Config::default(), &loose, p, "lk01", &NoIncludes).unwrap();
+    assert!(!l.config.vrrp_settings.strict);
+    assert_eq!(l.config.vrrp_groups[0].auth_pass.as_deref(), Some("secret"));
+    assert_eq!(l.config.vrrp_groups[0].preempt_delay_ms, 5000);
+
+    // Validation: strict refuses what keepalived resets, naming the field and the rule.
+    let mut bad = c.clone();
+    bad.vrrp_groups[0].preempt_delay_ms = 1000;
+    let e = validate::config(&bad, None).unwrap_err();
+    assert_eq!(e.field, "vrrp_groups[0].preempt_delay_ms");
+    assert_eq!(e.rule, Some("vrrp_strict"));
+    let mut bad = c.clone();
+    bad.vrrp_settings.sync_groups[0].groups.push("VI_7".into());
+    let e = validate::config(&bad, None).unwrap_err();
+    assert_eq!(e.field, "vrrp_settings.sync_groups[0].groups[2]");
+    assert_eq!(e.rule, Some("sync_group_member"));
+    let mut bad = c.clone();
+    bad.vrrp_settings
+        .sync_groups
+        .push(lbd::model::VrrpSyncGroup {
+            name: "VG_2".into(),
+            groups: vec!["VI_2".into()],
+            notify: Default::default(),
+        });
+    let e = validate::config(&bad, None).unwrap_err();
+    assert_eq!(e.field, "vrrp_settings.sync_groups[1].groups[0]");
+    assert!(e.message.contains("already in sync group VG_1"), "{e:?}");
+    // keepalived reads the export (garp_group, vrrp_strict, the sync group) without complaint.
+    if Command::new("keepalived").arg("--version").output().is_ok() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("sync.conf");
+        std::fs::write(&f, &out).unwrap();
+        let r = Command::new("keepalived")
+            .args(["-t", "-f"])
+            .arg(&f)
+            .output()
+            .unwrap();
+        let text =
+            String::from_utf8_lossy(&r.stderr).to_string() + &String::from_utf8_lossy(&r.stdout);
+        assert!(!text.contains("Unknown keyword"), "{text}\n{out}");
+        assert!(!text.contains("sync group"), "{text}\n{out}");
+    }
+    // All groups alike: global_defs.
+    let mut same = c.clone();
+    for g in &mut same.vrrp_groups {
+        g.garp.interval_ms = 20;
+        g.garp.na_interval_ms = 0;
+    }
+    let out2 = export(&same, "lk01");
+    assert!(out2.contains("    vrrp_garp_interval 0.02\n"), "{out2}");
+    assert!(!out2.contains("garp_group"), "{out2}");
+    let again = import_into(&Config::default(), &out2, p, "lk01", &NoIncludes).unwrap();
+    assert_eq!(again.config.vrrp_groups[1].garp.interval_ms, 20);
+
+    let mut bad = c.clone();
+    bad.vrrp_groups[1].garp.interval_ms = 60_001;
+    let e = validate::config(&bad, None).unwrap_err();
+    assert_eq!(e.field, "vrrp_groups[1].garp.interval_ms");
+}

@@ -11,7 +11,7 @@ use super::extract::{Write, WriteQuery};
 use super::patch::{body_as, put_body, strip_config_read_only, Body, PublicGroup};
 use super::{etag, write_response, WriteSummary};
 use crate::control::service::Service;
-use crate::model::{Config, ConnectionSync, IpvsTimeouts, VirtualServer, VrrpGroup};
+use crate::model::{Config, ConnectionSync, IpvsTimeouts, VirtualServer, VrrpGroup, VrrpSettings};
 
 const TAG: &str = "config";
 
@@ -30,6 +30,9 @@ pub struct ConfigDocument {
     /// IPVS connection sync when lbd manages it (also `/api/v1/connection-sync`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub connection_sync: Option<ConnectionSync>,
+    /// VRRP sync groups and strict mode (also `/api/v1/vrrp-settings`); absent: the defaults.
+    #[serde(skip_serializing_if = "VrrpSettings::is_default")]
+    pub vrrp_settings: VrrpSettings,
 }
 
 /// Get the whole configuration with its revision.
@@ -48,6 +51,7 @@ pub async fn get(State(svc): State<Service>) -> Response {
             .collect(),
         ipvs_timeouts: snap.config.ipvs_timeouts,
         connection_sync: snap.config.connection_sync.clone(),
+        vrrp_settings: snap.config.vrrp_settings.clone(),
     };
     etag(snap.revision, Json(doc))
 }

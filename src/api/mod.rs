@@ -22,6 +22,7 @@ pub mod system;
 pub mod timeouts;
 pub mod virtual_servers;
 pub mod vrrp_groups;
+pub mod vrrp_settings;
 
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
@@ -128,6 +129,7 @@ fn api_router() -> OpenApiRouter<AppState> {
             connection_sync::replace,
             connection_sync::delete
         ))
+        .routes(routes!(vrrp_settings::get, vrrp_settings::replace))
         .routes(routes!(import::keepalived))
         .routes(routes!(export::keepalived))
 }

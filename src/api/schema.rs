@@ -686,6 +686,34 @@ fn garp(s: &mut Value) {
         "refresh_interval_ms",
         json!({"type": "integer", "anyOf": [{"const": 0}, {"minimum": GARP_REFRESH_MIN_MS, "maximum": u32::MAX}]}),
     );
+    limit(s, "interval_ms", json!({"maximum": GARP_INTERVAL_MAX_MS}));
+    limit(
+        s,
+        "na_interval_ms",
+        json!({"maximum": GARP_INTERVAL_MAX_MS}),
+    );
+}
+
+fn vrrp_settings(s: &mut Value) {
+    limit(s, "sync_groups", json!({"maxItems": SYNC_GROUPS_MAX}));
+    describe(
+        s,
+        &format!(
+            "{} (`sync_group_member`: a sync group names existing VRRP groups, each in one sync group; `vrrp_strict`: with `strict`, every VRRP group keeps to it)",
+            unexpressed(&[rule::SYNC_GROUP_MEMBER, rule::VRRP_STRICT])
+        ),
+    );
+}
+
+fn vrrp_sync_group(s: &mut Value) {
+    limit(
+        s,
+        "name",
+        text(1, GROUP_NAME_MAX_BYTES, format!("^[^{CC}]*$")),
+    );
+    let mut item = text(1, GROUP_NAME_MAX_BYTES, format!("^[^{CC}]*$"));
+    item["type"] = "string".into();
+    limit(s, "groups", json!({"minItems": 1, "items": item}));
 }
 
 fn sorry_server(s: &mut Value) {
@@ -860,8 +888,10 @@ pub fn document_limits(spec: &mut OpenApi) {
         return;
     };
     type Edit = fn(&mut Value);
-    let edits: [(&str, Edit); 14] = [
+    let edits: [(&str, Edit); 16] = [
         ("ConnectionSync", connection_sync),
+        ("VrrpSettings", vrrp_settings),
+        ("VrrpSyncGroup", vrrp_sync_group),
         ("VirtualServer", virtual_server),
         ("RealServer", real_server),
         ("HealthCheck", health_check),

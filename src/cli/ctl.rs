@@ -571,6 +571,12 @@ pub async fn status(url: &Api, out: &Output) -> Result<String, CtlError> {
             n(&c["auth_errors"]),
             n(&c["checksum_errors"]),
         ));
+        if let Some(sg) = g["sync_group"].as_str() {
+            s.push_str(&format!(
+                "vrrp: {}   in sync group {sg}\n",
+                g["name"].as_str().unwrap_or("?")
+            ));
+        }
         for t in g["tracked"].as_array().into_iter().flatten() {
             s.push_str(&format!(
                 "vrrp: {}   tracks {} weight {}: {}{}\n",

@@ -191,6 +191,9 @@ pub enum VrrpReason {
     Shutdown,
     /// A tracked object of weight 0 (virtual server, script) failed.
     TrackFailed,
+    /// Another member of the group's sync group changed state (keepalived
+    /// `vrrp_sync_group`); the detail names the sync group and the member.
+    SyncGroup,
 }
 
 /// What a live reader gets: events, or the news that it fell too far behind.
@@ -441,6 +444,7 @@ impl VrrpReason {
             VrrpReason::InterfacesUp => "interfaces up".into(),
             VrrpReason::Shutdown => "shutdown".into(),
             VrrpReason::TrackFailed => format!("tracked {d} failed"),
+            VrrpReason::SyncGroup => format!("sync group {d}"),
         }
     }
 
@@ -462,6 +466,7 @@ impl VrrpReason {
             Reason::InterfacesUp => (VrrpReason::InterfacesUp, None),
             Reason::Shutdown => (VrrpReason::Shutdown, None),
             Reason::TrackFailed(k) => (VrrpReason::TrackFailed, Some(k.clone())),
+            Reason::SyncGroup(s) => (VrrpReason::SyncGroup, Some(s.clone())),
         }
     }
 }

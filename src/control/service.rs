@@ -18,7 +18,7 @@ use crate::control::store::{CommitRecord, NewConflict, Store, StoreError};
 use crate::model::diff::diff;
 use crate::model::{
     validate, Change, CheckKind, Config, ConnectionSync, ErrorKind, Id, IpvsTimeouts, RealServer,
-    Snapshot, ValidationError, VirtualServer, VrrpGroup,
+    Snapshot, ValidationError, VirtualServer, VrrpGroup, VrrpSettings,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -103,6 +103,8 @@ enum Focus {
     VrrpGroup(Id),
     /// The connection-sync setting: errors name its fields relative to it.
     ConnectionSync,
+    /// The VRRP settings: errors name their fields relative to them.
+    VrrpSettings,
 }
 
 struct WriteState {
@@ -498,11 +500,17 @@ impl Service {
         opts: WriteOptions,
     ) -> Result<WriteResult<()>, ServiceError> {
         self.write(opts, |cfg, _| {
-            let before = cfg.vrrp_groups.len();
-            cfg.vrrp_groups.retain(|g| g.id != id);
-            if cfg.vrrp_groups.len() == before {
+            let Some(name) = cfg.vrrp_group(id).map(|g| g.name.clone()) else {
                 return Err(group_not_found(id));
+            };
+            cfg.vrrp_groups.retain(|g| g.id != id);
+            // A deleted group leaves its sync group (one left empty goes), as keepalived
+            // ignores a member that does not exist.
+            let sync = &mut cfg.vrrp_settings.sync_groups;
+            for sg in sync.iter_mut() {
+                sg.groups.retain(|m| *m != name);
             }
+            sync.retain(|sg| !sg.groups.is_empty());
             Ok(Focus::None)
         })
         .await?
@@ -574,6 +582,29 @@ impl Service {
         })
         .await?
         .map(|cfg, _| Some(cfg.connection_sync.clone()))
+    }
+
+    // ---- VRRP settings -----------------------------------------------------------------------
+
+    /// The VRRP settings (sync groups, strict mode).
+    pub fn get_vrrp_settings(&self) -> (u64, VrrpSettings) {
+        let s = self.snapshot();
+        (s.revision, s.config.vrrp_settings.clone())
+    }
+
+    /// Replaces the VRRP settings. Validation errors name fields relative to them (a strict
+    /// mode that a group breaks names `vrrp_groups[i]...` of the whole configuration).
+    pub async fn set_vrrp_settings(
+        &self,
+        opts: WriteOptions,
+        new: VrrpSettings,
+    ) -> Result<WriteResult<VrrpSettings>, ServiceError> {
+        self.write(opts, |cfg, _| {
+            cfg.vrrp_settings = new;
+            Ok(Focus::VrrpSettings)
+        })
+        .await?
+        .map(|cfg, _| Some(cfg.vrrp_settings.clone()))
     }
 
     /// Imports `node`'s keepalived.conf (already parsed and converted) into the current
@@ -1151,6 +1182,7 @@ fn focus_path(cfg: &Config, focus: Focus) -> (Option<Id>, Option<String>) {
                 .map(|i| format!("vrrp_groups[{i}]")),
         ),
         Focus::ConnectionSync => (None, Some("connection_sync".into())),
+        Focus::VrrpSettings => (None, Some("vrrp_settings".into())),
     }
 }
 

@@ -307,6 +307,9 @@ pub struct VrrpGroupStatus {
     /// Why the group is disabled, or the last failed kernel or socket call.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The sync group this group fails over with (`vrrp_settings.sync_groups`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sync_group: Option<String>,
 }
 
 /// A tracked object of a VRRP group (see the group's `track_*` fields).

@@ -22,7 +22,7 @@ use crate::control::replication::RevisionId;
 use crate::model::{
     Change, ChangeOp, Config, ConnectionSync, EntityKind, GarpSettings, HealthCheck, Id,
     IpvsTimeouts, Priority, RealServer, Snapshot, SorryServer, TimeoutSecs, VirtualAddress,
-    VirtualServer, Vrid, VrrpGroup, VrrpNode, Weight,
+    VirtualServer, Vrid, VrrpGroup, VrrpNode, VrrpSettings, Weight,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -437,6 +437,27 @@ impl Store {
             Some(row) => Some(connection_sync_row(&row)?),
         };
 
+        let vrrp_settings =
+            match sqlx::query("SELECT strict, sync_groups FROM vrrp_settings WHERE id = 1")
+                .fetch_optional(&mut *conn)
+                .await?
+            {
+                None => VrrpSettings::default(),
+                Some(row) => {
+                    let groups: String = row.try_get("sync_groups")?;
+                    VrrpSettings {
+                        strict: row.try_get("strict")?,
+                        sync_groups: serde_json::from_str(&groups).map_err(|e| {
+                            StoreError::Corrupt {
+                                table: "vrrp_settings",
+                                id: 1,
+                                message: format!("sync_groups: {e}"),
+                            }
+                        })?,
+                    }
+                }
+            };
+
         let mut lineage = Vec::new();
         for row in sqlx::query(
             "SELECT revision, origin FROM revisions WHERE revision <= ?1 \
@@ -467,6 +488,7 @@ impl Store {
                     vrrp_groups,
                     ipvs_timeouts,
                     connection_sync,
+                    vrrp_settings,
                 },
             },
             next_id,
@@ -545,6 +567,24 @@ impl Store {
                         .bind(i64::from(t.tcp_secs.get()))
                         .bind(i64::from(t.tcp_fin_secs.get()))
                         .bind(i64::from(t.udp_secs.get()))
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                }
+                (EntityKind::VrrpSettings, _) => {
+                    sqlx::query("DELETE FROM vrrp_settings")
+                        .execute(&mut *tx)
+                        .await?;
+                    let vs = &cfg.vrrp_settings;
+                    if !vs.is_default() {
+                        sqlx::query(
+                            "INSERT INTO vrrp_settings (id, strict, sync_groups) \
+                             VALUES (1, ?1, ?2)",
+                        )
+                        .bind(vs.strict)
+                        .bind(
+                            serde_json::to_string(&vs.sync_groups).unwrap_or_else(|_| "[]".into()),
+                        )
                         .execute(&mut *tx)
                         .await?;
                     }
@@ -1051,6 +1091,8 @@ fn group_from_row(row: &SqliteRow) -> Result<VrrpGroup> {
             count: u32_of(T, id, row.try_get("garp_count")?)?,
             repeat_delay_ms: u32_of(T, id, row.try_get("garp_repeat_delay_ms")?)?,
             refresh_interval_ms: opt_u32(T, id, row.try_get("garp_refresh_interval_ms")?)?,
+            interval_ms: u32_of(T, id, row.try_get("garp_interval_ms")?)?,
+            na_interval_ms: u32_of(T, id, row.try_get("gna_interval_ms")?)?,
         },
         track_interfaces: json_list("track_interfaces")?,
         track_interfaces_weighted: json_col(row, id, "track_interfaces_weighted")?,
@@ -1109,6 +1151,12 @@ async fn insert_group(tx: &mut Transaction<'_, Sqlite>, g: &VrrpGroup) -> Result
     .bind(serde_json::to_string(&g.notify).unwrap_or_else(|_| "{}".into()))
     .execute(&mut **tx)
     .await?;
+    sqlx::query("UPDATE vrrp_groups SET garp_interval_ms = ?1, gna_interval_ms = ?2 WHERE id = ?3")
+        .bind(i64::from(g.garp.interval_ms))
+        .bind(i64::from(g.garp.na_interval_ms))
+        .bind(g.id)
+        .execute(&mut **tx)
+        .await?;
     for (pos, va) in g.virtual_addresses.iter().enumerate() {
         sqlx::query(
             "INSERT INTO vrrp_virtual_addresses (group_id, position, address, prefix_len) \

@@ -250,6 +250,8 @@ struct Actor {
     vrrp_kernel: Option<Box<dyn Kernel>>,
     /// The VRRP groups last handed to the engine.
     vrrp_sent: Option<Vec<VrrpGroup>>,
+    /// The VRRP sync groups last handed to the engine.
+    vrrp_sync_sent: Option<Vec<crate::model::VrrpSyncGroup>>,
     /// What the engine was last told of the virtual servers VRRP groups track (`true`:
     /// failing).
     vrrp_tracked: BTreeMap<TrackKey, bool>,
@@ -328,6 +330,7 @@ pub fn spawn_with_owned(
         vrrp: None,
         vrrp_kernel,
         vrrp_sent: None,
+        vrrp_sync_sent: None,
         vrrp_tracked: BTreeMap::new(),
         vrrp_scripts: super::vrrp_commands::Scripts::default(),
         vrrp_notifier: None,
@@ -467,6 +470,7 @@ impl Actor {
     fn sync_vrrp(&mut self) {
         let snap = self.snapshots.borrow().clone();
         let groups = &snap.config.vrrp_groups;
+        self.send_sync_groups(&snap.config.vrrp_settings.sync_groups);
         if self.vrrp_sent.as_ref() == Some(groups) {
             return;
         }
@@ -515,11 +519,23 @@ impl Actor {
                 }
             }
         }
+        self.send_sync_groups(&snap.config.vrrp_settings.sync_groups);
         if let Some(e) = &self.vrrp {
             e.configure(groups.clone());
             self.vrrp_sent = Some(groups.clone());
             self.vrrp_scripts
                 .sync(groups, &self.cfg.node_name, &e.track_sender(), &self.events);
+        }
+    }
+
+    /// Hands the engine the sync groups when they changed (before the groups, so that members
+    /// start synchronised).
+    fn send_sync_groups(&mut self, sync_groups: &[crate::model::VrrpSyncGroup]) {
+        if let Some(e) = &self.vrrp {
+            if self.vrrp_sync_sent.as_deref() != Some(sync_groups) {
+                e.configure_sync(sync_groups.to_vec());
+                self.vrrp_sync_sent = Some(sync_groups.to_vec());
+            }
         }
     }
 

@@ -131,6 +131,7 @@ mod tests {
             vrrp_groups: vec![],
             ipvs_timeouts: None,
             connection_sync: None,
+            vrrp_settings: Default::default(),
         }
     }
 

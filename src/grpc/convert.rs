@@ -256,6 +256,8 @@ fn group_json(g: &pb::VrrpGroup, path: &str) -> Result<Value, Status> {
         put(&mut gm, "count", gs.count);
         put(&mut gm, "repeat_delay_ms", gs.repeat_delay_ms);
         put(&mut gm, "refresh_interval_ms", gs.refresh_interval_ms);
+        put(&mut gm, "interval_ms", gs.interval_ms);
+        put(&mut gm, "na_interval_ms", gs.na_interval_ms);
         m.insert("garp".into(), Value::Object(gm));
     }
     m.insert("track_interfaces".into(), json!(g.track_interfaces));
@@ -288,14 +290,7 @@ fn group_json(g: &pb::VrrpGroup, path: &str) -> Result<Value, Status> {
         .collect();
     m.insert("track_scripts".into(), Value::Array(scripts));
     if let Some(n) = &g.notify {
-        let mut nm = Map::new();
-        put(&mut nm, "master", n.master.clone());
-        put(&mut nm, "backup", n.backup.clone());
-        put(&mut nm, "fault", n.fault.clone());
-        put(&mut nm, "stop", n.stop.clone());
-        put(&mut nm, "any", n.any.clone());
-        put(&mut nm, "timeout_ms", n.timeout_ms);
-        m.insert("notify".into(), Value::Object(nm));
+        m.insert("notify".into(), notify_json(n));
     }
     let nodes = g
         .nodes
@@ -388,7 +383,75 @@ pub fn config_in(c: Option<pb::Config>) -> Result<Config, Status> {
         "connection_sync",
         c.connection_sync.as_ref().map(connection_sync_json),
     );
+    put(
+        &mut m,
+        "vrrp_settings",
+        c.vrrp_settings.as_ref().map(vrrp_settings_json),
+    );
     parse(Value::Object(m), "")
+}
+
+fn notify_json(n: &pb::Notify) -> Value {
+    let mut nm = Map::new();
+    put(&mut nm, "master", n.master.clone());
+    put(&mut nm, "backup", n.backup.clone());
+    put(&mut nm, "fault", n.fault.clone());
+    put(&mut nm, "stop", n.stop.clone());
+    put(&mut nm, "any", n.any.clone());
+    put(&mut nm, "timeout_ms", n.timeout_ms);
+    Value::Object(nm)
+}
+
+fn notify_out(n: &crate::model::Notify) -> Option<pb::Notify> {
+    (!n.is_empty()).then(|| pb::Notify {
+        master: n.master.clone(),
+        backup: n.backup.clone(),
+        fault: n.fault.clone(),
+        stop: n.stop.clone(),
+        any: n.any.clone(),
+        timeout_ms: Some(n.timeout_ms),
+    })
+}
+
+fn vrrp_settings_json(v: &pb::VrrpSettings) -> Value {
+    let groups: Vec<Value> = v
+        .sync_groups
+        .iter()
+        .map(|sg| {
+            let mut m = Map::new();
+            m.insert("name".into(), sg.name.clone().into());
+            m.insert("groups".into(), json!(sg.groups));
+            if let Some(n) = &sg.notify {
+                m.insert("notify".into(), notify_json(n));
+            }
+            Value::Object(m)
+        })
+        .collect();
+    json!({"strict": v.strict, "sync_groups": groups})
+}
+
+/// The VRRP settings of a request (absent: the defaults). Errors name
+/// `vrrp_settings.FIELD`.
+pub fn vrrp_settings_in(v: Option<pb::VrrpSettings>) -> Result<crate::model::VrrpSettings, Status> {
+    match v {
+        None => Ok(crate::model::VrrpSettings::default()),
+        Some(v) => parse(vrrp_settings_json(&v), "vrrp_settings"),
+    }
+}
+
+pub fn vrrp_settings_out(v: &crate::model::VrrpSettings) -> pb::VrrpSettings {
+    pb::VrrpSettings {
+        strict: v.strict,
+        sync_groups: v
+            .sync_groups
+            .iter()
+            .map(|sg| pb::VrrpSyncGroup {
+                name: sg.name.clone(),
+                groups: sg.groups.clone(),
+                notify: notify_out(&sg.notify),
+            })
+            .collect(),
+    }
 }
 
 fn connection_sync_json(c: &pb::ConnectionSync) -> Value {
@@ -681,6 +744,8 @@ pub fn vrrp_group_out(g: &VrrpGroup) -> pb::VrrpGroup {
             count: Some(g.garp.count),
             repeat_delay_ms: Some(g.garp.repeat_delay_ms),
             refresh_interval_ms: Some(g.garp.refresh_interval_ms.unwrap_or(0)),
+            interval_ms: Some(g.garp.interval_ms),
+            na_interval_ms: Some(g.garp.na_interval_ms),
         }),
         track_interfaces: g.track_interfaces.clone(),
         nodes: g.nodes.iter().map(vrrp_node_out).collect(),
@@ -713,14 +778,7 @@ pub fn vrrp_group_out(g: &VrrpGroup) -> pb::VrrpGroup {
                 fall: Some(t.fall),
             })
             .collect(),
-        notify: (!g.notify.is_empty()).then(|| pb::Notify {
-            master: g.notify.master.clone(),
-            backup: g.notify.backup.clone(),
-            fault: g.notify.fault.clone(),
-            stop: g.notify.stop.clone(),
-            any: g.notify.any.clone(),
-            timeout_ms: Some(g.notify.timeout_ms),
-        }),
+        notify: notify_out(&g.notify),
     }
 }
 
@@ -747,6 +805,7 @@ pub fn config_out(c: &Config) -> pb::Config {
         vrrp_groups: c.vrrp_groups.iter().map(vrrp_group_out).collect(),
         ipvs_timeouts: c.ipvs_timeouts.as_ref().map(timeouts_out),
         connection_sync: c.connection_sync.as_ref().map(connection_sync_out),
+        vrrp_settings: (!c.vrrp_settings.is_default()).then(|| vrrp_settings_out(&c.vrrp_settings)),
     }
 }
 
@@ -763,6 +822,7 @@ pub fn change_out(c: &Change) -> pb::Change {
             EntityKind::VrrpGroup => pb::EntityKind::VrrpGroup as i32,
             EntityKind::IpvsTimeouts => pb::EntityKind::IpvsTimeouts as i32,
             EntityKind::ConnectionSync => pb::EntityKind::ConnectionSync as i32,
+            EntityKind::VrrpSettings => pb::EntityKind::VrrpSettings as i32,
         },
         id: c.id,
         parent_id: c.parent_id,

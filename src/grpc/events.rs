@@ -197,6 +197,7 @@ pub(super) fn vrrp_reason(r: VrrpReason) -> pb::VrrpReason {
         VrrpReason::InterfacesUp => pb::VrrpReason::InterfacesUp,
         VrrpReason::Shutdown => pb::VrrpReason::Shutdown,
         VrrpReason::TrackFailed => pb::VrrpReason::TrackFailed,
+        VrrpReason::SyncGroup => pb::VrrpReason::SyncGroup,
     }
 }
 

@@ -637,6 +637,39 @@ impl pb::lbd_server::Lbd for LbdApi {
         Ok(Response::new(convert::result_out(&r)))
     }
 
+    async fn get_vrrp_settings(
+        &self,
+        _: Request<pb::GetVrrpSettingsRequest>,
+    ) -> R<pb::GetVrrpSettingsResponse> {
+        let (revision, v) = self.service.get_vrrp_settings();
+        Ok(Response::new(pb::GetVrrpSettingsResponse {
+            revision,
+            vrrp_settings: Some(convert::vrrp_settings_out(&v)),
+        }))
+    }
+
+    async fn set_vrrp_settings(
+        &self,
+        req: Request<pb::SetVrrpSettingsRequest>,
+    ) -> R<pb::WriteResult> {
+        let req = req.into_inner();
+        let v = convert::vrrp_settings_in(req.vrrp_settings)?;
+        let r = self
+            .service
+            .set_vrrp_settings(opts(req.options), v)
+            .await
+            .map_err(|e| match e {
+                // A strict mode a group breaks names the group (`vrrp_groups[i]...`).
+                ServiceError::Invalid { field, message, .. }
+                    if !field.starts_with("vrrp_groups") =>
+                {
+                    invalid(&format!("vrrp_settings.{field}"), &message)
+                }
+                e => status_of(e),
+            })?;
+        Ok(Response::new(convert::result_out(&r)))
+    }
+
     async fn zero_ipvs(&self, req: Request<pb::ZeroIpvsRequest>) -> R<pb::ZeroIpvsResponse> {
         let q = convert::service_ref_in(req.into_inner().service)?;
         let key = q.selected().map_err(|e| match e {
@@ -787,6 +820,7 @@ fn vrrp_status(v: &crate::control::status::VrrpStatus) -> pb::VrrpStatus {
                         .collect(),
                     error: g.error.clone(),
                     configured_priority: g.configured_priority.map(u32::from),
+                    sync_group: g.sync_group.clone(),
                     tracked: g
                         .tracked
                         .iter()

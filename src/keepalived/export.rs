@@ -127,6 +127,21 @@ pub fn export(cfg: &Config, node: &str) -> String {
             }
         }
     }
+    let spacing = garp_spacing(cfg, node);
+    if let Spacing::Global(garp, gna) = spacing {
+        if garp > 0 {
+            let _ = writeln!(o, "    vrrp_garp_interval {}", secs(garp));
+        }
+        if gna > 0 {
+            let _ = writeln!(o, "    vrrp_gna_interval {}", secs(gna));
+        }
+    }
+    if cfg.vrrp_settings.strict {
+        let _ = writeln!(
+            o,
+            "    ! lbd refuses what vrrp_strict forbids and adds no iptables/nftables rules\n    vrrp_strict"
+        );
+    }
     let _ = writeln!(o, "}}\n");
     let mut written = std::collections::HashSet::new();
     for g in &cfg.vrrp_groups {
@@ -259,10 +274,104 @@ pub fn export(cfg: &Config, node: &str) -> String {
         }
         let _ = writeln!(o, "    }}\n}}\n");
     }
+    if let Spacing::PerInterface(list) = spacing {
+        for (ifname, garp, gna) in list {
+            let _ = writeln!(
+                o,
+                "garp_group {{\n    garp_interval {}\n    gna_interval {}\n    interface {ifname}\n}}\n",
+                secs(garp),
+                secs(gna)
+            );
+        }
+    }
+    sync_groups(&mut o, cfg, node);
     for vs in &cfg.virtual_servers {
         virtual_server(&mut o, vs);
     }
     o
+}
+
+/// How the groups' `garp.interval_ms` / `na_interval_ms` are written for `node`.
+enum Spacing {
+    /// Every exported group has these: `global_defs { vrrp_garp_interval vrrp_gna_interval }`.
+    Global(u32, u32),
+    /// `garp_group` blocks, one per interface (keepalived spaces per interface; groups of one
+    /// interface that disagree are written with the largest values).
+    PerInterface(Vec<(String, u32, u32)>),
+}
+
+fn garp_spacing(cfg: &Config, node: &str) -> Spacing {
+    let mine: Vec<(&str, u32, u32)> = cfg
+        .vrrp_groups
+        .iter()
+        .filter_map(|g| {
+            g.node(node).map(|n| {
+                (
+                    n.interface.as_str(),
+                    g.garp.interval_ms,
+                    g.garp.na_interval_ms,
+                )
+            })
+        })
+        .collect();
+    match mine.first() {
+        None => Spacing::Global(0, 0),
+        Some(&(_, a, b)) if mine.iter().all(|&(_, x, y)| (x, y) == (a, b)) => Spacing::Global(a, b),
+        Some(_) => {
+            let mut per: std::collections::BTreeMap<&str, (u32, u32)> = Default::default();
+            for (i, a, b) in mine {
+                let e = per.entry(i).or_default();
+                *e = (e.0.max(a), e.1.max(b));
+            }
+            Spacing::PerInterface(
+                per.into_iter()
+                    .map(|(i, (a, b))| (i.to_string(), a, b))
+                    .collect(),
+            )
+        }
+    }
+}
+
+/// `vrrp_sync_group` blocks, with the members exported for `node` (keepalived ignores a
+/// member it does not know).
+fn sync_groups(o: &mut String, cfg: &Config, node: &str) {
+    for sg in &cfg.vrrp_settings.sync_groups {
+        let members: Vec<&String> = sg
+            .groups
+            .iter()
+            .filter(|m| {
+                cfg.vrrp_groups
+                    .iter()
+                    .any(|g| &&g.name == m && g.node(node).is_some())
+            })
+            .collect();
+        if members.is_empty() {
+            let _ = writeln!(
+                o,
+                "! lbd: sync group {} left out: none of its groups has an entry for {node}\n",
+                sg.name
+            );
+            continue;
+        }
+        let _ = writeln!(o, "vrrp_sync_group {} {{\n    group {{", sg.name);
+        for m in members {
+            let _ = writeln!(o, "        {m}");
+        }
+        let _ = writeln!(o, "    }}");
+        let nt = &sg.notify;
+        for (k, c) in [
+            ("notify_master", &nt.master),
+            ("notify_backup", &nt.backup),
+            ("notify_fault", &nt.fault),
+            ("notify_stop", &nt.stop),
+            ("notify", &nt.any),
+        ] {
+            if let Some(c) = c {
+                let _ = writeln!(o, "    {k} \"{c}\"");
+            }
+        }
+        let _ = writeln!(o, "}}\n");
+    }
 }
 
 fn virtual_server(o: &mut String, vs: &VirtualServer) {

@@ -20,7 +20,10 @@
 //! | `track_interface { eth1 weight -20 }` | `track_interfaces_weighted` (weight 0 or none: `track_interfaces`); `weight reverse` is reported as unsupported |
 //! | `vrrp_script NAME { script interval timeout weight rise fall }` (global) + `track_script { NAME [weight N] }` | copied into each instance that tracks it (`track_scripts`, the instance's `weight` winning), run without a shell as keepalived does; `user` and `init_fail` are reported as unsupported; a script no instance tracks is a warning |
 //! | `notify_master`/`_backup`/`_fault`/`_stop`/`notify "CMD"` | `notify`; lbd kills a notify command after `notify.timeout_ms` (10 s), keepalived lets it run: a warning; `notify CMD USER` is reported as unsupported |
-//! | BFD, `track_file`, `track_process`, sync groups, ... | not imported: reported as unsupported |
+//! | BFD, `track_file`, `track_process`, ... | not imported: reported as unsupported |
+//! | `vrrp_sync_group NAME { group { VI_1 VI_2 } notify_* }` | `vrrp_settings.sync_groups`; a member the file does not define, or already in another sync group, is left out with a warning (keepalived ignores it); other keywords (`smtp_alert`, `track_*` of the sync group, ...) are reported as unsupported |
+//! | `global_defs { vrrp_strict }`: keepalived resets authentication, `preempt_delay` and a `state MASTER` of a non-owner with an error, refuses unicast, and adds iptables/nftables rules dropping traffic to a non-owner's virtual addresses | `vrrp_settings.strict`: the import resets the same with warnings and fails on unicast peers; lbd then refuses such writes (rule `vrrp_strict`) and adds no firewall rules (a warning says so) |
+//! | `global_defs { vrrp_garp_interval S vrrp_gna_interval S }`, `garp_group { garp_interval S gna_interval S interface IF \| interfaces { ... } }`: delays between gratuitous ARPs / NAs on an interface | `garp.interval_ms` / `garp.na_interval_ms` of each group (global: every group's default; a garp_group: the groups on its interfaces); lbd spaces each group's own packets on the interface by its group's interval |
 //! | `global_defs { lvs_sync_daemon IFACE INSTANCE [id N] [maxlen N] [port N] [ttl N] [group ADDR] }`: keepalived runs the kernel's master sync daemon while INSTANCE is master and the backup daemon otherwise, switching on transitions; `id` defaults to INSTANCE's virtual_router_id | `connection_sync`: lbd runs both daemons on every director all the time (so the connections survive failback too), with a warning saying so; INSTANCE is kept as `vrrp_group` (informational); an INSTANCE the file does not define needs `id` (warned), otherwise the import fails on its line |
 
 use std::net::IpAddr;
@@ -267,6 +270,9 @@ struct Ctx<'a> {
     /// `vrrp_script NAME` blocks, by name, and the names an instance tracks.
     vrrp_scripts: std::collections::HashMap<&'a str, &'a Node>,
     tracked_scripts: std::collections::HashSet<String>,
+    /// global_defs `vrrp_garp_interval` / `vrrp_gna_interval` (ms): every instance's default.
+    garp_interval_ms: u32,
+    gna_interval_ms: u32,
 }
 
 /// The model field each keyword of a block sets (for [`Imported::lines`]).
@@ -385,10 +391,13 @@ pub fn convert_with(
             .filter_map(|n| n.args.first().map(|a| (a.as_str(), n)))
             .collect(),
         tracked_scripts: std::collections::HashSet::new(),
+        garp_interval_ms: 0,
+        gna_interval_ms: 0,
     };
     // global_defs first: vrrp_version changes how instances read.
     let mut ipvs_timeouts = None;
     let mut sync_daemon = None;
+    let mut vrrp_strict = None;
     for n in nodes.iter().filter(|n| n.key == "global_defs") {
         for c in n.children() {
             match c.key.as_str() {
@@ -406,6 +415,19 @@ pub fn convert_with(
                     let entity = crate::model::diff::CONNECTION_SYNC_KEY;
                     cx.out.lines.insert(format!("{entity}/"), c.at());
                 }
+                "vrrp_strict" => {
+                    vrrp_strict = Some(c);
+                    cx.out.lines.insert(
+                        format!("{}/strict", crate::model::diff::VRRP_SETTINGS_KEY),
+                        c.at(),
+                    );
+                    cx.warn(
+                        c,
+                        "vrrp_strict: lbd refuses (rule vrrp_strict) what keepalived resets, and adds no iptables/nftables rules: the virtual addresses of a master that does not own them still accept traffic (keepalived drops it unless accept mode)",
+                    );
+                }
+                "vrrp_garp_interval" => cx.garp_interval_ms = secs_ms(c)?,
+                "vrrp_gna_interval" => cx.gna_interval_ms = secs_ms(c)?,
                 "router_id" => cx.warn(
                     c,
                     "router_id is not used: lbd names the node with --node-name",
@@ -421,8 +443,22 @@ pub fn convert_with(
             "global_defs" => {}
             "vrrp_instance" => groups.push(vrrp_instance(&mut cx, n)?),
             "virtual_server" => vss.extend(virtual_server(&mut cx, n)?),
-            "virtual_server_group" | "vrrp_script" => {}
+            "virtual_server_group" | "vrrp_script" | "vrrp_sync_group" | "garp_group" => {}
             _ => cx.unsupported(n, "the top level"),
+        }
+    }
+    for n in nodes.iter().filter(|n| n.key == "garp_group") {
+        garp_group(&mut cx, n, &mut groups)?;
+    }
+    let mut sync_groups: Vec<crate::model::VrrpSyncGroup> = Vec::new();
+    for n in nodes.iter().filter(|n| n.key == "vrrp_sync_group") {
+        if let Some(sg) = vrrp_sync_group(&mut cx, n, &groups, &sync_groups)? {
+            sync_groups.push(sg);
+        }
+    }
+    if vrrp_strict.is_some() {
+        for g in &mut groups {
+            strict_instance(&mut cx, g)?;
         }
     }
     for n in nodes.iter().filter(|n| n.key == "vrrp_script") {
@@ -478,6 +514,10 @@ pub fn convert_with(
         vrrp_groups: groups,
         ipvs_timeouts: ipvs_timeouts.filter(|t| !t.is_unmanaged()),
         connection_sync,
+        vrrp_settings: crate::model::VrrpSettings {
+            strict: vrrp_strict.is_some(),
+            sync_groups,
+        },
     };
     if opts.strict {
         if let Some(u) = out.unsupported.first() {
@@ -511,7 +551,11 @@ fn vrrp_instance(cx: &mut Ctx<'_>, n: &Node) -> Result<VrrpGroup, ImportError> {
         preempt: true,
         preempt_delay_ms: 0,
         unicast_peers: Vec::new(),
-        garp: GarpSettings::default(),
+        garp: GarpSettings {
+            interval_ms: cx.garp_interval_ms,
+            na_interval_ms: cx.gna_interval_ms,
+            ..GarpSettings::default()
+        },
         track_interfaces: Vec::new(),
         track_interfaces_weighted: Vec::new(),
         track_virtual_servers: Vec::new(),
@@ -642,6 +686,168 @@ fn vrrp_instance(cx: &mut Ctx<'_>, n: &Node) -> Result<VrrpGroup, ImportError> {
         unicast_src,
     });
     Ok(g)
+}
+
+/// `garp_group { garp_interval S gna_interval S interface IF | interfaces { IF ... } }`:
+/// keepalived spaces the gratuitous ARPs / NAs sent on those interfaces; lbd sets the
+/// intervals of every group whose interface (this node's) is one of them.
+fn garp_group(cx: &mut Ctx<'_>, n: &Node, groups: &mut [VrrpGroup]) -> Result<(), ImportError> {
+    let (mut garp, mut gna) = (None, None);
+    let mut ifaces: Vec<String> = Vec::new();
+    for c in n.children() {
+        match c.key.as_str() {
+            "garp_interval" => garp = Some(secs_ms(c)?),
+            "gna_interval" => gna = Some(secs_ms(c)?),
+            "interface" => ifaces.push(arg(c, 0)?.to_string()),
+            "interfaces" => ifaces.extend(c.children().iter().map(|a| a.key.clone())),
+            _ => cx.unsupported(c, "garp_group"),
+        }
+    }
+    let node = cx.node_name.to_string();
+    let mut used = false;
+    for g in groups.iter_mut() {
+        if g.node(&node).is_some_and(|e| ifaces.contains(&e.interface)) {
+            used = true;
+            if let Some(ms) = garp {
+                g.garp.interval_ms = ms;
+            }
+            if let Some(ms) = gna {
+                g.garp.na_interval_ms = ms;
+            }
+        }
+    }
+    if !used {
+        cx.warn(
+            n,
+            format!(
+                "garp_group: no vrrp_instance of this node runs on {}; nothing to set",
+                ifaces.join(", ")
+            ),
+        );
+    }
+    Ok(())
+}
+
+/// `vrrp_sync_group NAME { group { VI_1 VI_2 } notify_master ... }`. Members the file does
+/// not define, or that an earlier sync group has, are left out with a warning (keepalived
+/// ignores them too); a sync group left with no member is not imported (warned).
+fn vrrp_sync_group(
+    cx: &mut Ctx<'_>,
+    n: &Node,
+    groups: &[VrrpGroup],
+    earlier: &[crate::model::VrrpSyncGroup],
+) -> Result<Option<crate::model::VrrpSyncGroup>, ImportError> {
+    let name = arg(n, 0)?.to_string();
+    let mut sg = crate::model::VrrpSyncGroup {
+        name: name.clone(),
+        groups: Vec::new(),
+        notify: Notify::default(),
+    };
+    for c in n.children() {
+        match c.key.as_str() {
+            "group" => {
+                for a in c.children() {
+                    let m = a.key.clone();
+                    let other = earlier
+                        .iter()
+                        .find(|e| e.groups.contains(&m))
+                        .map(|e| e.name.clone());
+                    if !groups.iter().any(|g| g.name == m) {
+                        cx.warn(a, format!("vrrp_sync_group {name}: no vrrp_instance {m} in this file; left out (keepalived ignores it too)"));
+                    } else if let Some(o) = other {
+                        cx.warn(a, format!("vrrp_sync_group {name}: {m} is already in sync group {o}; left out (keepalived ignores it too)"));
+                    } else if sg.groups.contains(&m) {
+                        cx.warn(a, format!("vrrp_sync_group {name}: {m} is listed twice"));
+                    } else {
+                        sg.groups.push(m);
+                    }
+                }
+            }
+            k @ ("notify_master" | "notify_backup" | "notify_fault" | "notify_stop" | "notify") => {
+                if c.args.len() > 1 {
+                    cx.out.unsupported.push(Warning {
+                        at: c.at(),
+                        message: format!(
+                            "`{k}` as user {}: lbd runs notify commands as its own user; not imported",
+                            c.args[1..].join(" ")
+                        ),
+                    });
+                    continue;
+                }
+                let cmd = arg(c, 0)?.to_string();
+                let slot = match k {
+                    "notify_master" => &mut sg.notify.master,
+                    "notify_backup" => &mut sg.notify.backup,
+                    "notify_fault" => &mut sg.notify.fault,
+                    "notify_stop" => &mut sg.notify.stop,
+                    _ => &mut sg.notify.any,
+                };
+                *slot = Some(cmd);
+            }
+            _ => cx.unsupported(c, "vrrp_sync_group"),
+        }
+    }
+    if sg.groups.is_empty() {
+        cx.warn(
+            n,
+            format!("vrrp_sync_group {name} has no member this file defines: not imported"),
+        );
+        return Ok(None);
+    }
+    if sg.groups.len() == 1 {
+        cx.warn(
+            n,
+            format!("vrrp_sync_group {name} has one member only (keepalived warns too)"),
+        );
+    }
+    Ok(Some(sg))
+}
+
+/// keepalived's `vrrp_strict` on one instance: what keepalived resets with an error message
+/// is reset here with a warning (authentication, preempt_delay, a `state MASTER` that is not
+/// the address owner); unicast peers, which keepalived refuses, fail the import.
+fn strict_instance(cx: &mut Ctx<'_>, g: &mut VrrpGroup) -> Result<(), ImportError> {
+    let at = cx
+        .out
+        .lines
+        .get(&format!("group {}/", g.name))
+        .cloned()
+        .unwrap_or_default();
+    let warn = |cx: &mut Ctx<'_>, m: String| {
+        cx.out.warnings.push(Warning {
+            at: at.clone(),
+            message: m,
+        })
+    };
+    if !g.unicast_peers.is_empty() {
+        return Err(ImportError {
+            at: at.clone(),
+            message: format!(
+                "vrrp_instance {}: unicast peers are not allowed with vrrp_strict (keepalived refuses the instance too)",
+                g.name
+            ),
+        });
+    }
+    if g.auth_pass.take().is_some() {
+        warn(cx, format!("vrrp_instance {}: vrrp_strict allows no authentication; dropped (as keepalived does)", g.name));
+    }
+    if g.preempt_delay_ms != 0 {
+        g.preempt_delay_ms = 0;
+        warn(cx, format!("vrrp_instance {}: preempt_delay is incompatible with vrrp_strict; reset to 0 (as keepalived does)", g.name));
+    }
+    for n in &mut g.nodes {
+        let owner = n.priority.get() == crate::model::limits::PRIORITY_OWNER;
+        let want = if owner {
+            InitialState::Master
+        } else {
+            InitialState::Backup
+        };
+        if n.initial_state != want {
+            n.initial_state = want;
+            warn(cx, format!("vrrp_instance {}: with vrrp_strict, state MASTER must match being the address owner (priority 255); state set to {:?} (as keepalived does)", g.name, want));
+        }
+    }
+    Ok(())
 }
 
 /// A tracked object's `weight N` (keepalived: -253..=253).
@@ -1515,6 +1721,11 @@ pub fn merge_with(
     } else if opts.replace {
         cfg.connection_sync = None;
     }
+    merge_vrrp_settings(
+        &mut cfg.vrrp_settings,
+        &new.config.vrrp_settings,
+        opts.replace,
+    );
     if !disagreements.is_empty() {
         let first = disagreements[0].at.clone();
         let list = disagreements
@@ -1566,4 +1777,30 @@ pub fn merge(existing: &Config, new: Imported) -> Result<Imported, ImportError> 
         .next()
         .unwrap_or_default();
     merge_with(existing, new, &node, ImportOptions::default())
+}
+
+/// The file's VRRP settings into the stored ones: with `replace` the file's as they are;
+/// otherwise the file's sync groups replace stored ones of the same name (and take their
+/// members from any other stored sync group; one left empty goes), and strict mode is on
+/// when either has it.
+fn merge_vrrp_settings(
+    stored: &mut crate::model::VrrpSettings,
+    file: &crate::model::VrrpSettings,
+    replace: bool,
+) {
+    if replace {
+        *stored = file.clone();
+        return;
+    }
+    stored.strict |= file.strict;
+    for sg in &file.sync_groups {
+        for other in stored.sync_groups.iter_mut().filter(|o| o.name != sg.name) {
+            other.groups.retain(|m| !sg.groups.contains(m));
+        }
+        match stored.sync_groups.iter_mut().find(|o| o.name == sg.name) {
+            Some(o) => *o = sg.clone(),
+            None => stored.sync_groups.push(sg.clone()),
+        }
+    }
+    stored.sync_groups.retain(|o| !o.groups.is_empty());
 }

@@ -31,6 +31,10 @@ pub struct Config {
     /// Absent: lbd leaves the kernel's sync daemons alone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connection_sync: Option<super::ConnectionSync>,
+    /// Settings that span VRRP groups: sync groups and strict mode (keepalived's
+    /// `vrrp_sync_group` and `vrrp_strict`).
+    #[serde(default, skip_serializing_if = "super::VrrpSettings::is_default")]
+    pub vrrp_settings: super::VrrpSettings,
 }
 
 /// One committed revision of the configuration. Every committed change bumps the revision by

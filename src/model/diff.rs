@@ -34,12 +34,17 @@ pub enum EntityKind {
     IpvsTimeouts,
     /// The connection-sync daemons (`Config::connection_sync`); id 0, there is only one.
     ConnectionSync,
+    /// The VRRP settings (`Config::vrrp_settings`: sync groups, strict mode); id 0, there is
+    /// only one.
+    VrrpSettings,
 }
 
 /// The key of the IPVS timeouts in a diff.
 pub const IPVS_TIMEOUTS_KEY: &str = "ipvs timeouts";
 /// The key of the connection-sync setting in a diff.
 pub const CONNECTION_SYNC_KEY: &str = "connection sync";
+/// The key of the VRRP settings in a diff.
+pub const VRRP_SETTINGS_KEY: &str = "vrrp settings";
 
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct FieldChange {
@@ -83,6 +88,7 @@ impl std::fmt::Display for Change {
             EntityKind::VrrpGroup => "vrrp group",
             EntityKind::IpvsTimeouts => "ipvs timeouts",
             EntityKind::ConnectionSync => "connection sync",
+            EntityKind::VrrpSettings => "vrrp settings",
         };
         write!(f, "{op} {kind} {}", self.key)?;
         // A few fields are worth a line; a change to dozens says how many.
@@ -404,6 +410,30 @@ pub fn diff(old: &Config, new: &Config) -> Vec<Change> {
             updates.push(c);
         }
         (Some(_), Some(_)) => {}
+    }
+
+    let (a, b) = (&old.vrrp_settings, &new.vrrp_settings);
+    if a != b {
+        let op = match (a.is_default(), b.is_default()) {
+            (true, _) => ChangeOp::Add,
+            (false, true) => ChangeOp::Remove,
+            (false, false) => ChangeOp::Update,
+        };
+        let mut c = change(
+            op,
+            EntityKind::VrrpSettings,
+            0,
+            None,
+            VRRP_SETTINGS_KEY.to_string(),
+        );
+        match op {
+            ChangeOp::Add => adds.push(c),
+            ChangeOp::Remove => removes.push(c),
+            ChangeOp::Update => {
+                c.fields = fields_of(a, b, &[]);
+                updates.push(c);
+            }
+        }
     }
 
     removes.extend(updates);

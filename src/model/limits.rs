@@ -75,3 +75,9 @@ pub const SYNC_MAXLEN_MAX: u16 = 65_507;
 /// plus a second.
 pub const SYNC_FAILBACK_HOLD_DEFAULT_MS: u32 = 3_000;
 pub const SYNC_FAILBACK_HOLD_MAX_MS: u32 = 600_000;
+
+/// `garp.interval_ms` and `garp.na_interval_ms` (keepalived allows up to 1000 s; a gap of a
+/// minute between two gratuitous ARPs of one burst is already no burst).
+pub const GARP_INTERVAL_MAX_MS: u32 = 60_000;
+/// Sync groups in `vrrp_settings.sync_groups`.
+pub const SYNC_GROUPS_MAX: usize = 255;

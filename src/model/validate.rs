@@ -84,6 +84,13 @@ pub mod rule {
     /// `connection_sync.group` is a multicast address (IPv4 224.0.0.0/4, IPv6 ff00::/8).
     pub const MULTICAST_GROUP: &str = "multicast_group";
 
+    /// A sync group names VRRP groups that exist, each in one sync group only.
+    pub const SYNC_GROUP_MEMBER: &str = "sync_group_member";
+    /// `vrrp_settings.strict` (keepalived `vrrp_strict`): no `auth_pass`, no
+    /// `unicast_peers`, no `preempt_delay_ms`, and `initial_state` master exactly for the
+    /// address owner (priority 255).
+    pub const VRRP_STRICT: &str = "vrrp_strict";
+
     /// Every code, with what it means.
     pub const ALL: &[&str] = &[
         IDENTITY,
@@ -106,6 +113,8 @@ pub mod rule {
         KEEPALIVED_CONF,
         DUPLICATE_TRACKER,
         MULTICAST_GROUP,
+        SYNC_GROUP_MEMBER,
+        VRRP_STRICT,
     ];
 
     /// The rules a request schema cannot state (wholly or in part): a schema-valid body can
@@ -125,6 +134,8 @@ pub mod rule {
         KEEPALIVED_CONF,
         DUPLICATE_TRACKER,
         MULTICAST_GROUP,
+        SYNC_GROUP_MEMBER,
+        VRRP_STRICT,
     ];
 }
 
@@ -628,7 +639,11 @@ fn tracking(g: &VrrpGroup) -> Result {
             )?;
         }
     }
-    let n = &g.notify;
+    notify(&g.notify)
+}
+
+/// A group's or a sync group's notify commands (fields under `notify.`).
+fn notify(n: &super::vrrp_group::Notify) -> Result {
     for (name, cmd) in [
         ("master", &n.master),
         ("backup", &n.backup),
@@ -917,6 +932,14 @@ pub fn vrrp_group(g: &VrrpGroup) -> Result {
     ensure(g.garp.count <= GARP_COUNT_MAX, "garp.count", || {
         format!("must be 0..={GARP_COUNT_MAX}")
     })?;
+    for (field, v) in [
+        ("garp.interval_ms", g.garp.interval_ms),
+        ("garp.na_interval_ms", g.garp.na_interval_ms),
+    ] {
+        ensure(v <= GARP_INTERVAL_MAX_MS, field, || {
+            format!("must be 0..={GARP_INTERVAL_MAX_MS} ms")
+        })?;
+    }
     if let Some(r) = g.garp.refresh_interval_ms {
         ensure(
             r == 0 || r >= GARP_REFRESH_MIN_MS,
@@ -1066,13 +1089,99 @@ pub fn connection_sync(cs: &ConnectionSync) -> Result {
     )
 }
 
+/// Checks the VRRP settings against the groups of `cfg` (fields relative to
+/// `vrrp_settings`): sync groups name existing VRRP groups, each in one sync group.
+pub fn vrrp_settings(cfg: &Config) -> Result {
+    let vs = &cfg.vrrp_settings;
+    ensure(
+        vs.sync_groups.len() <= SYNC_GROUPS_MAX,
+        "sync_groups",
+        || format!("at most {SYNC_GROUPS_MAX} sync groups"),
+    )?;
+    let mut names = HashSet::new();
+    let mut member_of: HashMap<&str, &str> = HashMap::new();
+    for (i, sg) in vs.sync_groups.iter().enumerate() {
+        let p = format!("sync_groups[{i}]");
+        check_label(&format!("{p}.name"), &sg.name, GROUP_NAME_MAX_BYTES)?;
+        if !names.insert(sg.name.as_str()) {
+            return Err(ValidationError::conflict(
+                format!("{p}.name"),
+                format!("a sync group named {} already exists", sg.name),
+            ));
+        }
+        ensure(!sg.groups.is_empty(), &format!("{p}.groups"), || {
+            "names at least one VRRP group".into()
+        })?;
+        for (j, m) in sg.groups.iter().enumerate() {
+            let field = format!("{p}.groups[{j}]");
+            ensure_rule(
+                rule::SYNC_GROUP_MEMBER,
+                cfg.vrrp_groups.iter().any(|g| &g.name == m),
+                &field,
+                || format!("there is no VRRP group named `{m}`"),
+            )?;
+            if let Some(other) = member_of.insert(m.as_str(), sg.name.as_str()) {
+                return Err(ValidationError::conflict(
+                    field,
+                    if other == sg.name {
+                        format!("VRRP group {m} is listed twice")
+                    } else {
+                        format!("VRRP group {m} is already in sync group {other}; a group is in at most one")
+                    },
+                )
+                .rule(rule::SYNC_GROUP_MEMBER));
+            }
+        }
+        notify(&sg.notify).map_err(|e| e.under(&p))?;
+    }
+    Ok(())
+}
+
+/// keepalived's `vrrp_strict` checks for one group (fields relative to it).
+pub fn vrrp_strict(g: &VrrpGroup) -> Result {
+    let why = "vrrp_settings.strict (keepalived vrrp_strict)";
+    ensure_rule(
+        rule::VRRP_STRICT,
+        g.auth_pass.is_none(),
+        "auth_pass",
+        || format!("{why} allows no authentication (RFC 5798 has none)"),
+    )?;
+    ensure_rule(
+        rule::VRRP_STRICT,
+        g.unicast_peers.is_empty(),
+        "unicast_peers",
+        || format!("{why} allows no unicast peers: adverts go to the VRRP multicast group"),
+    )?;
+    ensure_rule(
+        rule::VRRP_STRICT,
+        g.preempt_delay_ms == 0,
+        "preempt_delay_ms",
+        || format!("{why} allows no preempt delay"),
+    )?;
+    for (i, n) in g.nodes.iter().enumerate() {
+        let owner = n.priority.get() == PRIORITY_OWNER;
+        let master = n.initial_state == super::vrrp_group::InitialState::Master;
+        ensure_rule(
+            rule::VRRP_STRICT,
+            owner == master,
+            &format!("nodes[{i}].initial_state"),
+            || format!("{why}: initial_state master exactly for the address owner (priority 255)"),
+        )?;
+    }
+    Ok(())
+}
+
 fn groups(cfg: &Config, focus: Option<Id>) -> Result {
     if let Some(cs) = &cfg.connection_sync {
         connection_sync(cs).map_err(|e| e.under("connection_sync"))?;
     }
     for (i, g) in cfg.vrrp_groups.iter().enumerate() {
         vrrp_group(g).map_err(|e| e.under(&format!("vrrp_groups[{i}]")))?;
+        if cfg.vrrp_settings.strict {
+            vrrp_strict(g).map_err(|e| e.under(&format!("vrrp_groups[{i}]")))?;
+        }
     }
+    vrrp_settings(cfg).map_err(|e| e.under("vrrp_settings"))?;
     for (j, b) in cfg.vrrp_groups.iter().enumerate() {
         for (i, a) in cfg.vrrp_groups.iter().enumerate().take(j) {
             let (at, this, other) = if focus.is_some() && focus == Some(a.id) {

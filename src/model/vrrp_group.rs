@@ -105,6 +105,15 @@ pub struct GarpSettings {
     /// Periodic refresh while master (absent or 0: off). On by default: switches forget.
     #[serde(default = "default_garp_refresh_interval_ms")]
     pub refresh_interval_ms: Option<u32>,
+    /// Delay between two gratuitous ARPs of this group sent on its interface (keepalived
+    /// `vrrp_garp_interval` in `global_defs`, or `garp_interval` of a `garp_group` naming the
+    /// interface); 0: back to back. The VRRP thread schedules them; it never sleeps.
+    #[serde(default)]
+    pub interval_ms: u32,
+    /// The same for unsolicited IPv6 neighbour advertisements (keepalived
+    /// `vrrp_gna_interval`, a `garp_group`'s `gna_interval`).
+    #[serde(default)]
+    pub na_interval_ms: u32,
 }
 
 impl Default for GarpSettings {
@@ -113,6 +122,8 @@ impl Default for GarpSettings {
             count: default_garp_count(),
             repeat_delay_ms: default_garp_repeat_delay_ms(),
             refresh_interval_ms: default_garp_refresh_interval_ms(),
+            interval_ms: 0,
+            na_interval_ms: 0,
         }
     }
 }
@@ -287,7 +298,7 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for MapOnly<T> {
     }
 }
 
-fn object<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<T, D::Error> {
+pub(super) fn object<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<T, D::Error> {
     MapOnly::<T>::deserialize(d).map(|m| m.0)
 }
 

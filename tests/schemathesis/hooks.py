@@ -22,9 +22,11 @@ VS_RULES = {"hysteresis", "real_server_port", "thresholds", "check_port", "statu
 # A real server sent alone: its virtual server (family, port, forwarding) is known from the path.
 RS_RULES = {"address_family", "real_server_port", "thresholds", "check_port", "status_range", "max_bytes"}
 # Within a VRRP group.
-GROUP_RULES = {"duplicate_address", "address_owner", "max_bytes", "duplicate_tracker"}
+# (`vrrp_strict`: strict mode stored in the VRRP settings refuses auth, unicast, preempt delay;
+# `sync_group_member`: a renamed group leaves its sync group naming a group that is gone.)
+GROUP_RULES = {"duplicate_address", "address_owner", "max_bytes", "duplicate_tracker", "vrrp_strict", "sync_group_member"}
 # A node entry sent alone: the group (its virtual addresses and family) is known from the path.
-NODE_RULES = {"path_mismatch", "address_owner", "address_family", "max_bytes"}
+NODE_RULES = {"path_mismatch", "address_owner", "address_family", "max_bytes", "vrrp_strict"}
 
 RULES_BY_OPERATION = {
     ("POST", "/api/v1/virtual-servers"): VS_RULES,
@@ -34,7 +36,9 @@ RULES_BY_OPERATION = {
     ("POST", "/api/v1/vrrp-groups"): GROUP_RULES,
     ("PUT", "/api/v1/vrrp-groups/{id}"): GROUP_RULES,
     ("PUT", "/api/v1/vrrp-groups/{id}/nodes/{node}"): NODE_RULES,
-    ("PUT", "/api/v1/config"): VS_RULES | GROUP_RULES | {"multicast_group"},
+    ("PUT", "/api/v1/config"): VS_RULES | GROUP_RULES | {"multicast_group", "sync_group_member"},
+    # Sync group members name stored VRRP groups; strict mode holds for the stored groups.
+    ("PUT", "/api/v1/vrrp-settings"): {"sync_group_member", "vrrp_strict", "max_bytes"},
     # The connection sync's group must be a multicast address (the schema says a string).
     ("PUT", "/api/v1/connection-sync"): {"multicast_group", "max_bytes"},
     ("POST", "/api/v1/import/keepalived"): {"keepalived_conf"},
@@ -47,7 +51,7 @@ ALL_RULES = {
     "identity", "address_family", "port_zero", "persistence", "one_packet", "scheduler_flag",
     "hysteresis", "real_server_port", "thresholds", "check_fields", "check_port", "vrrp_version",
     "duplicate_address", "address_owner", "path_mismatch", "status_range", "max_bytes",
-    "keepalived_conf", "duplicate_tracker", "multicast_group",
+    "keepalived_conf", "duplicate_tracker", "multicast_group", "sync_group_member", "vrrp_strict",
 }
 
 

@@ -321,7 +321,7 @@ impl Director {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
-    fn ctl_raw(&self, t: &Topology, args: &[&str]) -> std::process::Output {
+    pub fn ctl_raw(&self, t: &Topology, args: &[&str]) -> std::process::Output {
         let mut a = vec![LBD];
         a.extend_from_slice(args);
         a.extend_from_slice(&["--url", "http://127.0.0.1:8080"]);
@@ -483,14 +483,19 @@ pub struct Keepalived {
 
 impl Keepalived {
     pub fn start(t: &Topology, host: &str, dir: &Path, conf: &Conf) -> Keepalived {
-        let path = dir.join(format!("keepalived-{}.conf", conf.router_id));
-        std::fs::write(&path, conf.render()).expect("write conf");
+        Self::start_text(t, host, dir, &conf.router_id, &conf.render())
+    }
+
+    /// Starts keepalived in `host` with the keepalived.conf `text` (files named after `name`).
+    pub fn start_text(t: &Topology, host: &str, dir: &Path, name: &str, text: &str) -> Keepalived {
+        let path = dir.join(format!("keepalived-{name}.conf"));
+        std::fs::write(&path, text).expect("write conf");
         let p = |s: &str| {
-            dir.join(format!("{}-{s}", conf.router_id))
+            dir.join(format!("{name}-{s}"))
                 .to_string_lossy()
                 .into_owned()
         };
-        let log = dir.join(format!("keepalived-{}.log", conf.router_id));
+        let log = dir.join(format!("keepalived-{name}.log"));
         let child = spawn_logged(
             t,
             host,

@@ -146,10 +146,17 @@ fn garp(g: &GarpSettings) -> String {
         Some(ms) if ms > 0 => format!("{ms} ms"),
         _ => "off".into(),
     };
-    format!(
+    let mut s = format!(
         "count {} repeat {} ms refresh {refresh}",
         g.count, g.repeat_delay_ms
-    )
+    );
+    if g.interval_ms > 0 || g.na_interval_ms > 0 {
+        s.push_str(&format!(
+            " interval {} ms na interval {} ms",
+            g.interval_ms, g.na_interval_ms
+        ));
+    }
+    s
 }
 
 impl fmt::Display for Change {

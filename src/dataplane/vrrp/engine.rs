@@ -38,6 +38,7 @@ use super::change::Change;
 use super::instance::{Action, Input, Instance, InstanceConfig, Reason, State};
 use super::network::{Family, FamilySocket};
 use super::packet::peek_vrid;
+use super::sync_group::{MemberView, SyncGroups};
 use super::track::{TrackKey, TrackState};
 use crate::control::events::{EventBus, EventKind};
 use crate::control::events::{VrrpReason, VrrpState};
@@ -46,7 +47,7 @@ use crate::control::status::{
     VrrpTrackedState, VrrpTrackedStatus, VrrpTransition,
 };
 use crate::kernel::{interface, rtnl::LinkMonitor, Kernel};
-use crate::model::{Family as ModelFamily, VirtualAddress, VrrpGroup};
+use crate::model::{Family as ModelFamily, VirtualAddress, VrrpGroup, VrrpSyncGroup};
 
 /// SCHED_FIFO priority of the advert thread: above every normal task, below the kernel's own
 /// real-time threads (which run at 50 and 99).
@@ -71,6 +72,8 @@ enum Command {
     },
     /// Connection sync's failback gate opened (see `InstanceConfig::failback_closed`).
     FailbackOpen,
+    /// The sync groups of a new configuration (see [`super::sync_group`]).
+    SyncGroups(Vec<VrrpSyncGroup>),
     Stop,
 }
 
@@ -201,6 +204,11 @@ impl VrrpEngine {
                     last_publish: Instant::now(),
                     anchor: (Instant::now(), SystemTime::now()),
                     stopping: None,
+                    sync: SyncGroups::default(),
+                    sync_changes: Vec::new(),
+                    syncing: false,
+                    garp_queues: BTreeMap::new(),
+                    garp_due: false,
                 };
                 e.run(&rx, w.as_raw_fd());
             })?;
@@ -214,6 +222,14 @@ impl VrrpEngine {
     /// The VRRP groups of a new configuration (all of them; the engine picks this node's).
     pub fn configure(&self, groups: Vec<VrrpGroup>) {
         if self.tx.send(Command::Configure(groups)).is_ok() {
+            poke(self.wake.as_raw_fd());
+        }
+    }
+
+    /// The sync groups of a new configuration (all of them); hand them before the groups
+    /// ([`VrrpEngine::configure`]) so that members start synchronised.
+    pub fn configure_sync(&self, sync_groups: Vec<VrrpSyncGroup>) {
+        if self.tx.send(Command::SyncGroups(sync_groups)).is_ok() {
             poke(self.wake.as_raw_fd());
         }
     }
@@ -328,6 +344,27 @@ struct Engine {
     /// When the engine was told to stop: it goes on only while a stopped master holds its
     /// addresses until it hears the new master ([`Input::Shutdown`]).
     stopping: Option<Instant>,
+    /// The sync groups and their whole-group states.
+    sync: SyncGroups,
+    /// Members' transitions not yet seen by the sync groups: (group, from, to, reason).
+    sync_changes: Vec<(String, State, State, Reason)>,
+    /// Inside [`Engine::sync_settle`]: inputs it feeds do not settle again.
+    syncing: bool,
+    /// Gratuitous ARPs / NAs waiting for their interval, per interface (see [`GarpQueue`]).
+    garp_queues: BTreeMap<String, GarpQueue>,
+    /// A queue got entries: pump once the actions are carried out.
+    garp_due: bool,
+}
+
+/// Gratuitous ARPs / unsolicited NAs of one interface spaced by their group's interval
+/// (keepalived's `garp_interval` / `gna_interval`, which space every one sent on the
+/// interface): the first leaves at once, each next one its interval after the one before.
+#[derive(Debug, Default)]
+struct GarpQueue {
+    /// (group, address, the interval after it), oldest first.
+    pending: std::collections::VecDeque<(String, VirtualAddress, Duration)>,
+    /// When the next one may leave.
+    next_at: Option<Instant>,
 }
 
 impl Engine {
@@ -336,6 +373,7 @@ impl Engine {
         loop {
             let now = Instant::now();
             self.fire_timers(now);
+            self.pump_garps(now);
             if let Some(since) = self.stopping {
                 if !self.releasing() {
                     tracing::info!(
@@ -359,6 +397,9 @@ impl Engine {
                 if let Some((_, at)) = g.instance.as_ref().and_then(|i| i.next_deadline()) {
                     deadline = Some(deadline.map_or(at, |d| d.min(at)));
                 }
+            }
+            if let Some(at) = self.garp_deadline() {
+                deadline = Some(deadline.map_or(at, |d| d.min(at)));
             }
             if self.dirty {
                 let at = self.last_publish + PUBLISH_EVERY;
@@ -437,6 +478,10 @@ impl Engine {
                         Ok(Command::Configure(_)) if self.stopping.is_some() => {}
                         Ok(Command::Configure(groups)) => self.configure(groups),
                         Ok(Command::Track(states)) => self.track(states),
+                        Ok(Command::SyncGroups(sg)) => {
+                            self.sync.set(sg);
+                            self.sync_settle(Instant::now());
+                        }
                         Ok(Command::TrackGroup {
                             group,
                             key,
@@ -485,6 +530,112 @@ impl Engine {
         };
         let actions = inst.on_input(input, now);
         self.execute(name, actions);
+        if std::mem::take(&mut self.garp_due) {
+            self.pump_garps(now);
+        }
+        if !self.syncing {
+            self.sync_settle(now);
+        }
+    }
+
+    /// Sends the spaced gratuitous ARPs / NAs whose time has come.
+    fn pump_garps(&mut self, now: Instant) {
+        for (ifname, q) in self.garp_queues.iter_mut() {
+            while q.next_at.is_none_or(|t| t <= now) {
+                let Some((group, v, every)) = q.pending.pop_front() else {
+                    break;
+                };
+                let g = self.groups.get_mut(&group);
+                match self.kernel.garp(ifname, &v, 1) {
+                    Ok(n) => {
+                        if let Some(g) = g {
+                            g.garps_sent += u64::from(n);
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(group = %group, address = %v, error = %e, "cannot send gratuitous ARP");
+                        if let Some(g) = g {
+                            g.kernel_errors += 1;
+                            g.error = Some(e.to_string());
+                        }
+                    }
+                }
+                // The next one `every` after this one (never a burst to catch up).
+                q.next_at = Some(now + every);
+                self.dirty = true;
+            }
+        }
+        self.garp_queues
+            .retain(|_, q| !q.pending.is_empty() || q.next_at.is_some_and(|t| t > now));
+    }
+
+    /// When the next spaced gratuitous ARP is due.
+    fn garp_deadline(&self) -> Option<Instant> {
+        self.garp_queues
+            .values()
+            .filter(|q| !q.pending.is_empty())
+            .map(|q| q.next_at.unwrap_or_else(Instant::now))
+            .min()
+    }
+
+    /// What a member looks like to its sync group.
+    fn member_view(&self, name: &str) -> Option<MemberView> {
+        let i = self.groups.get(name)?.instance.as_ref()?;
+        Some(MemberView {
+            state: i.state(),
+            own_fault: i.own_fault(),
+            held: i.sync_held(),
+        })
+    }
+
+    /// Carries the members' transitions to the rest of their sync groups (see
+    /// [`super::sync_group`]) until nothing more moves, then runs the notify commands of the
+    /// sync groups whose whole state changed.
+    fn sync_settle(&mut self, now: Instant) {
+        if self.sync.groups().is_empty() {
+            self.sync_changes.clear();
+            return;
+        }
+        self.syncing = true;
+        // Bounded: a sync-caused transition moves nobody, holds converge in one round.
+        for _ in 0..8 {
+            let changes = std::mem::take(&mut self.sync_changes);
+            let mut inputs = Vec::new();
+            for (m, from, to, reason) in &changes {
+                inputs.extend(
+                    self.sync
+                        .follow(m, *from, *to, reason, |n| self.member_view(n)),
+                );
+            }
+            inputs.extend(self.sync.holds(|n| self.member_view(n)));
+            if inputs.is_empty() {
+                break;
+            }
+            for (n, i) in inputs {
+                self.input(&n, i, now);
+            }
+        }
+        self.syncing = false;
+        let changes = {
+            let groups = &self.groups;
+            let view = |n: &str| {
+                let i = groups.get(n)?.instance.as_ref()?;
+                Some(MemberView {
+                    state: i.state(),
+                    own_fault: i.own_fault(),
+                    held: i.sync_held(),
+                })
+            };
+            self.sync.group_changes(view)
+        };
+        for (name, state, runs) in changes {
+            tracing::info!(sync_group = %name, state = state_name(state), "VRRP sync group state changed");
+            if let Some(tx) = &self.notices {
+                for n in runs {
+                    let _ = tx.send(n);
+                }
+            }
+        }
     }
 
     fn execute(&mut self, name: &str, actions: Vec<Action>) {
@@ -498,6 +649,10 @@ impl Engine {
         let family = Family::of(inst.config().primary_address);
         let vrid = inst.config().vrid.get();
         let priority = inst.effective_priority();
+        let garp_interval = (
+            inst.config().garp.interval_ms,
+            inst.config().garp.na_interval_ms,
+        );
         for a in actions {
             match a {
                 Action::SendAdvert {
@@ -538,6 +693,10 @@ impl Engine {
                     }
                 }
                 Action::RemoveVips(vips) => {
+                    // Announcing an address no longer here would draw its traffic here.
+                    if let Some(q) = self.garp_queues.get_mut(&ifname) {
+                        q.pending.retain(|(g, a, _)| g != name || !vips.contains(a));
+                    }
                     for v in &vips {
                         if let Err(e) = self.kernel.address_del(&ifname, v) {
                             tracing::error!(group = name, address = %v, error = %e, "cannot remove virtual address");
@@ -545,6 +704,22 @@ impl Engine {
                             g.error = Some(e.to_string());
                         }
                     }
+                }
+                Action::SendGarp { addresses, count } if garp_interval != (0, 0) => {
+                    // Spaced (keepalived garp_interval / gna_interval): queued, sent by
+                    // `pump_garps` as their time comes; the thread never sleeps for them.
+                    let q = self.garp_queues.entry(ifname.clone()).or_default();
+                    for _ in 0..count {
+                        for v in &addresses {
+                            let ms = match v.address {
+                                IpAddr::V4(_) => garp_interval.0,
+                                IpAddr::V6(_) => garp_interval.1,
+                            };
+                            let every = Duration::from_millis(u64::from(ms));
+                            q.pending.push_back((name.to_string(), *v, every));
+                        }
+                    }
+                    self.garp_due = true;
                 }
                 Action::SendGarp { addresses, count } => {
                     for v in &addresses {
@@ -571,6 +746,10 @@ impl Engine {
                     self.last_publish = Instant::now() - PUBLISH_EVERY;
                 }
                 Action::StateChanged { from, to, reason } => {
+                    if self.sync.of(name).is_some() {
+                        self.sync_changes
+                            .push((name.to_string(), from, to, reason.clone()));
+                    }
                     tracing::info!(group = name, vrid, from = state_name(from), to = state_name(to), reason = %reason_text(&reason), "VRRP state changed");
                     if let Some(tx) = &self.notices {
                         for n in notify_runs(name, &g.spec.notify, to, priority) {
@@ -818,6 +997,7 @@ impl Engine {
         self.retry_at = retry.then(|| Instant::now() + RETRY);
         self.dirty = true;
         self.last_publish = Instant::now() - PUBLISH_EVERY;
+        self.sync_settle(Instant::now());
     }
 
     /// Hands a running group its edited configuration. Interfaces it now tracks are watched,
@@ -1092,6 +1272,7 @@ impl Engine {
                         .map(VirtualAddress::to_string)
                         .collect(),
                     error: g.error.clone(),
+                    sync_group: self.sync.of(name).map(|sg| sg.name.clone()),
                     ..VrrpGroupStatus::default()
                 };
                 if let Some(i) = &g.instance {
@@ -1276,3 +1457,7 @@ pub fn reason_text(r: &Reason) -> String {
     let (reason, detail) = VrrpReason::of(r);
     reason.describe(detail.as_deref())
 }
+
+#[cfg(test)]
+#[path = "engine_tests.rs"]
+mod tests;

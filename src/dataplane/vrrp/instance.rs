@@ -255,6 +255,9 @@ pub enum Reason {
     InterfacesUp,
     /// -> Initialize.
     Shutdown,
+    /// Another member of this group's sync group changed state (keepalived
+    /// `vrrp_sync_group`): what happened, e.g. `VG_1: VI_2 fault`.
+    SyncGroup(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -318,6 +321,15 @@ pub enum Input {
     /// until it hears a higher one); timers are recomputed from when they were started. A
     /// change that needs a restart is refused with [`Action::RestartRequired`].
     Reconfigure(Box<InstanceConfig>),
+    /// Sync group (see [`super::sync_group`]): `Some(why)` holds the instance in Fault
+    /// (a master hands over with a priority-0 advert, as on its own Fault) because another
+    /// member is faulty; `None` lets it go (it starts again unless faulty itself).
+    SyncHold(Option<String>),
+    /// Sync group: another member became master; a Backup becomes master at once.
+    SyncMaster(String),
+    /// Sync group: another member left Master for Backup; a Master becomes Backup (no
+    /// priority-0 advert, as keepalived) and waits Master_Down_Interval like any backup.
+    SyncBackup(String),
 }
 
 /// What the driver must do, in order.
@@ -448,6 +460,8 @@ pub struct Instance {
     releasing: Vec<VirtualAddress>,
     counters: Counters,
     transitions: VecDeque<Transition>,
+    /// Held in Fault by its sync group (why), see [`Input::SyncHold`].
+    sync_hold: Option<String>,
 }
 
 impl Instance {
@@ -470,7 +484,21 @@ impl Instance {
             releasing: Vec::new(),
             counters: Counters::default(),
             transitions: VecDeque::new(),
+            sync_hold: None,
         }
+    }
+
+    /// In Fault for a reason of its own (an interface, a weight-0 tracked object), not only
+    /// held there by its sync group.
+    pub fn own_fault(&self) -> bool {
+        self.state == State::Fault
+            && (!self.down_interfaces.is_empty()
+                || track::fault_cause(&self.cfg.trackers, &self.tracked).is_some())
+    }
+
+    /// Whether its sync group holds it in Fault (see [`Input::SyncHold`]).
+    pub fn sync_held(&self) -> bool {
+        self.sync_hold.is_some()
     }
 
     pub fn config(&self) -> &InstanceConfig {
@@ -641,6 +669,20 @@ impl Instance {
             }
             Input::Reconfigure(cfg) => self.reconfigure(*cfg, now, &mut out),
             Input::FailbackOpen => self.failback_open(now, &mut out),
+            Input::SyncHold(hold) => self.sync_hold(hold, now, &mut out),
+            Input::SyncMaster(why) => {
+                if self.state == State::Backup {
+                    self.become_master(now, Reason::SyncGroup(why), &mut out);
+                }
+            }
+            Input::SyncBackup(why) => {
+                if self.state == State::Master {
+                    self.leave_master(false, false, &mut out);
+                    self.pending_reason = Reason::MasterDown;
+                    self.record(now, State::Backup, Reason::SyncGroup(why), &mut out);
+                    self.start_timer(Timer::MasterDown, now, self.down_wait(), &mut out);
+                }
+            }
         }
         out
     }
@@ -660,6 +702,27 @@ impl Instance {
             && matches!(self.master, Some((_, p)) if p < self.priority())
         {
             self.become_master(now, Reason::Preempted, out);
+        }
+    }
+
+    // ---- sync groups --------------------------------------------------------------------
+
+    fn sync_hold(&mut self, hold: Option<String>, now: Instant, out: &mut Vec<Action>) {
+        match hold {
+            Some(why) => {
+                if matches!(self.state, State::Backup | State::Master) {
+                    self.go_fault(now, Reason::SyncGroup(why.clone()), out);
+                }
+                self.sync_hold = Some(why);
+            }
+            None => {
+                let was = self.sync_hold.take();
+                if let (Some(why), State::Fault) = (was, self.state) {
+                    if !self.own_fault() {
+                        self.start(now, Reason::SyncGroup(why), out);
+                    }
+                }
+            }
         }
     }
 
@@ -985,6 +1048,13 @@ impl Instance {
         if let Some(k) = track::fault_cause(&self.cfg.trackers, &self.tracked) {
             if self.state != State::Fault {
                 let why = Reason::TrackFailed(k.to_string());
+                self.record(now, State::Fault, why, out);
+            }
+            return;
+        }
+        if let Some(why) = &self.sync_hold {
+            if self.state != State::Fault {
+                let why = Reason::SyncGroup(why.clone());
                 self.record(now, State::Fault, why, out);
             }
             return;

@@ -7,7 +7,8 @@
 //! With I/O: [`network`] is the raw IP protocol 112 sockets (IPv4, and IPv6 with its control
 //! messages); [`engine`] is the thread that drives the instances with [`Input`]s and carries
 //! out their [`Action`]s (adverts on the sockets, virtual addresses and gratuitous ARP or
-//! unsolicited NAs through the [`crate::kernel::Kernel`] trait).
+//! unsolicited NAs through the [`crate::kernel::Kernel`] trait). [`sync_group`] is the
+//! sans-IO rule of keepalived's sync groups the engine applies between instances.
 
 pub mod change;
 pub mod checksum;
@@ -15,6 +16,7 @@ pub mod engine;
 pub mod instance;
 pub mod network;
 pub mod packet;
+pub mod sync_group;
 pub mod timer;
 pub mod track;
 

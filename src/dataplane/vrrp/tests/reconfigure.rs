@@ -40,6 +40,8 @@ fn cfg(version: ProtocolVersion, interval_cs: u16, priority: u8) -> InstanceConf
             count: 5,
             repeat_delay_ms: 5_000,
             refresh_interval_ms: Some(60_000),
+            interval_ms: 0,
+            na_interval_ms: 0,
         },
         interface: "eth0".into(),
         track_interfaces: vec!["eth1".into()],

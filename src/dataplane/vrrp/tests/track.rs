@@ -47,6 +47,8 @@ fn cfg(priority: u8, trackers: Vec<Tracker>) -> InstanceConfig {
             count: 1,
             repeat_delay_ms: 0,
             refresh_interval_ms: None,
+            interval_ms: 0,
+            na_interval_ms: 0,
         },
         interface: "eth0".into(),
         track_interfaces: vec![],

@@ -1,0 +1,314 @@
+//! The engine between instances, without sockets: sync groups (a member's Fault, Master and
+//! Backup carried to the others, the virtual addresses following) and the spacing of
+//! gratuitous ARPs. The instances run on an in-memory kernel with test-chosen times.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::{Duration, Instant, SystemTime};
+
+use super::{Engine, Group};
+use crate::control::events::EventBus;
+use crate::control::status::{DataplaneStatus, StatusBoard, VrrpScheduling};
+use crate::dataplane::vrrp::sync_group::SyncGroups;
+use crate::dataplane::vrrp::track::TrackState;
+use crate::dataplane::vrrp::{Input, Instance, InstanceConfig, ProtocolVersion, State, Timer};
+use crate::kernel::memory::MemoryKernel;
+use crate::model::{
+    Centiseconds, GarpSettings, InitialState, Notify, Priority, VirtualAddress, Vrid, VrrpGroup,
+    VrrpSyncGroup,
+};
+
+fn engine(kernel: &MemoryKernel) -> Engine {
+    Engine {
+        node: "lk01".into(),
+        failback_hold: Duration::ZERO,
+        kernel: Box::new(kernel.clone()),
+        board: StatusBoard::new(DataplaneStatus::default()),
+        events: EventBus::default(),
+        scheduling: VrrpScheduling::Normal,
+        links: None,
+        sockets: BTreeMap::new(),
+        groups: BTreeMap::new(),
+        wanted: Vec::new(),
+        retry_at: None,
+        link_up: BTreeMap::new(),
+        track_known: TrackState::new(),
+        group_known: BTreeMap::new(),
+        notices: None,
+        dirty: false,
+        last_publish: Instant::now(),
+        anchor: (Instant::now(), SystemTime::now()),
+        stopping: None,
+        sync: SyncGroups::default(),
+        sync_changes: Vec::new(),
+        syncing: false,
+        garp_queues: BTreeMap::new(),
+        garp_due: false,
+    }
+}
+
+fn vip(s: &str) -> VirtualAddress {
+    s.parse().unwrap()
+}
+
+fn cfg(name: &str, vrid: u64, iface: &str, track: &str, address: &str) -> InstanceConfig {
+    InstanceConfig {
+        name: name.into(),
+        vrid: Vrid::new(vrid).unwrap(),
+        version: ProtocolVersion::V2,
+        priority: Priority::new(100).unwrap(),
+        advert_interval: Centiseconds(100),
+        auth: None,
+        virtual_addresses: vec![vip(address)],
+        preempt: true,
+        preempt_delay: Duration::ZERO,
+        initial_state: InitialState::Backup,
+        primary_address: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 10)),
+        unicast_peers: vec![],
+        garp: GarpSettings {
+            count: 1,
+            repeat_delay_ms: 0,
+            refresh_interval_ms: None,
+            interval_ms: 0,
+            na_interval_ms: 0,
+        },
+        interface: iface.into(),
+        track_interfaces: vec![track.into()],
+        trackers: vec![],
+        failback_hold: Duration::ZERO,
+    }
+}
+
+fn add(e: &mut Engine, c: InstanceConfig) {
+    let spec = VrrpGroup {
+        id: 0,
+        name: c.name.clone(),
+        vrid: c.vrid,
+        version: 2,
+        advert_interval_ms: 1000,
+        auth_pass: None,
+        virtual_addresses: c.virtual_addresses.clone(),
+        preempt: true,
+        preempt_delay_ms: 0,
+        unicast_peers: vec![],
+        garp: c.garp.clone(),
+        track_interfaces: vec![],
+        track_interfaces_weighted: vec![],
+        track_virtual_servers: vec![],
+        track_scripts: vec![],
+        notify: Notify::default(),
+        nodes: vec![],
+    };
+    e.groups.insert(
+        c.name.clone(),
+        Group {
+            spec,
+            instance: Some(Instance::new(c)),
+            error: None,
+            send_errors: 0,
+            kernel_errors: 0,
+            garps_sent: 0,
+        },
+    );
+}
+
+fn state(e: &Engine, name: &str) -> State {
+    e.groups[name].instance.as_ref().unwrap().state()
+}
+
+fn addresses(k: &MemoryKernel, iface: &str) -> Vec<VirtualAddress> {
+    k.with(|s| s.addresses.get(iface).cloned().unwrap_or_default())
+}
+
+/// Fires every due timer of every group at `now`.
+fn tick(e: &mut Engine, now: Instant) {
+    e.fire_timers(now);
+    e.pump_garps(now);
+}
+
+#[test]
+fn a_sync_group_fails_over_and_back_as_one() {
+    let k = MemoryKernel::default();
+    let mut e = engine(&k);
+    e.sync.set(vec![VrrpSyncGroup {
+        name: "VG_1".into(),
+        groups: vec!["VI_1".into(), "VI_2".into()],
+        notify: Notify::default(),
+    }]);
+    add(&mut e, cfg("VI_1", 1, "eth0", "trk1", "192.0.2.100/32"));
+    add(&mut e, cfg("VI_2", 2, "eth1", "trk2", "198.51.100.100/32"));
+    let t0 = Instant::now();
+    e.input("VI_1", Input::Startup, t0);
+    e.input("VI_2", Input::Startup, t0);
+    assert_eq!(
+        (state(&e, "VI_1"), state(&e, "VI_2")),
+        (State::Backup, State::Backup)
+    );
+
+    // VI_1's Master_Down_Timer runs out first: VI_2 follows at once, not at its own timer.
+    let t1 = e.groups["VI_1"]
+        .instance
+        .as_ref()
+        .unwrap()
+        .deadline(Timer::MasterDown)
+        .unwrap();
+    e.input("VI_1", Input::TimerExpired(Timer::MasterDown), t1);
+    assert_eq!(
+        (state(&e, "VI_1"), state(&e, "VI_2")),
+        (State::Master, State::Master)
+    );
+    assert_eq!(addresses(&k, "eth0"), [vip("192.0.2.100/32")]);
+    assert_eq!(addresses(&k, "eth1"), [vip("198.51.100.100/32")]);
+    let reason = e.groups["VI_2"]
+        .instance
+        .as_ref()
+        .unwrap()
+        .transitions()
+        .last()
+        .unwrap()
+        .reason
+        .clone();
+    assert!(
+        matches!(&reason, crate::dataplane::vrrp::Reason::SyncGroup(w) if w.contains("VG_1: VI_1")),
+        "{reason:?}"
+    );
+
+    // VI_1's tracked interface fails: both go to Fault and both addresses go.
+    let t2 = t1 + Duration::from_millis(300);
+    e.input("VI_1", Input::InterfaceDown("trk1".into()), t2);
+    assert_eq!(
+        (state(&e, "VI_1"), state(&e, "VI_2")),
+        (State::Fault, State::Fault)
+    );
+    assert!(addresses(&k, "eth0").is_empty());
+    assert!(addresses(&k, "eth1").is_empty());
+    // VI_2 is only held: its own interfaces are fine, and time does not bring it back.
+    tick(&mut e, t2 + Duration::from_secs(10));
+    assert_eq!(state(&e, "VI_2"), State::Fault);
+
+    // The interface comes back: both start again as Backup, and take over together.
+    let t3 = t2 + Duration::from_secs(11);
+    e.input("VI_1", Input::InterfaceUp("trk1".into()), t3);
+    assert_eq!(
+        (state(&e, "VI_1"), state(&e, "VI_2")),
+        (State::Backup, State::Backup)
+    );
+    tick(&mut e, t3 + Duration::from_secs(4));
+    assert_eq!(
+        (state(&e, "VI_1"), state(&e, "VI_2")),
+        (State::Master, State::Master)
+    );
+    assert_eq!(addresses(&k, "eth1"), [vip("198.51.100.100/32")]);
+
+    // A higher-priority master takes VI_2: VI_1 becomes backup too (no split).
+    let mut peer = Instance::new(cfg("VI_2", 2, "eth1", "trk2", "198.51.100.100/32")).advert(200);
+    peer.checksum = 0;
+    let t4 = t3 + Duration::from_secs(5);
+    e.input(
+        "VI_2",
+        Input::AdvertReceived {
+            src: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 20)),
+            dst: IpAddr::V4(Ipv4Addr::new(224, 0, 0, 18)),
+            ttl: 255,
+            packet: peer,
+        },
+        t4,
+    );
+    assert_eq!(
+        (state(&e, "VI_1"), state(&e, "VI_2")),
+        (State::Backup, State::Backup)
+    );
+    assert!(addresses(&k, "eth0").is_empty());
+    assert!(addresses(&k, "eth1").is_empty());
+}
+
+#[test]
+fn without_a_sync_group_the_other_group_stays() {
+    let k = MemoryKernel::default();
+    let mut e = engine(&k);
+    add(&mut e, cfg("VI_1", 1, "eth0", "trk1", "192.0.2.100/32"));
+    add(&mut e, cfg("VI_2", 2, "eth1", "trk2", "198.51.100.100/32"));
+    let t0 = Instant::now();
+    e.input("VI_1", Input::Startup, t0);
+    e.input("VI_2", Input::Startup, t0);
+    tick(&mut e, t0 + Duration::from_secs(4));
+    assert_eq!(
+        (state(&e, "VI_1"), state(&e, "VI_2")),
+        (State::Master, State::Master)
+    );
+    e.input(
+        "VI_1",
+        Input::InterfaceDown("trk1".into()),
+        t0 + Duration::from_secs(5),
+    );
+    assert_eq!(
+        (state(&e, "VI_1"), state(&e, "VI_2")),
+        (State::Fault, State::Master)
+    );
+}
+
+#[test]
+fn gratuitous_arps_are_spaced_by_the_interval_without_waiting() {
+    let k = MemoryKernel::default();
+    let mut e = engine(&k);
+    let mut c = cfg("VI_1", 1, "eth0", "trk1", "192.0.2.100/32");
+    c.virtual_addresses.push(vip("192.0.2.101/32"));
+    c.garp.count = 3;
+    c.garp.interval_ms = 100;
+    add(&mut e, c);
+    let t0 = Instant::now();
+    e.input("VI_1", Input::Startup, t0);
+    let t1 = t0 + Duration::from_secs(4);
+    let before = std::time::Instant::now();
+    tick(&mut e, t1);
+    // The takeover returned at once (nothing slept) with one ARP out and the rest queued.
+    assert!(before.elapsed() < Duration::from_millis(50));
+    assert_eq!(state(&e, "VI_1"), State::Master);
+    let sent = || k.with(|s| s.garps.clone());
+    assert_eq!(sent().len(), 1);
+    assert_eq!(sent()[0].2, 1, "one at a time");
+    assert_eq!(e.garp_deadline(), Some(t1 + Duration::from_millis(100)));
+    tick(&mut e, t1 + Duration::from_millis(99));
+    assert_eq!(sent().len(), 1);
+    tick(&mut e, t1 + Duration::from_millis(100));
+    assert_eq!(sent().len(), 2);
+    // Late: one leaves, the next is again a full interval later (never a burst).
+    tick(&mut e, t1 + Duration::from_millis(450));
+    assert_eq!(sent().len(), 3);
+    assert_eq!(e.garp_deadline(), Some(t1 + Duration::from_millis(550)));
+    for i in 1..=3u64 {
+        tick(&mut e, t1 + Duration::from_millis(450 + 100 * i));
+    }
+    // 3 rounds x 2 addresses, alternating.
+    let order: Vec<String> = sent().iter().map(|g| g.1.to_string()).collect();
+    assert_eq!(
+        order,
+        [
+            "192.0.2.100/32",
+            "192.0.2.101/32",
+            "192.0.2.100/32",
+            "192.0.2.101/32",
+            "192.0.2.100/32",
+            "192.0.2.101/32"
+        ]
+    );
+    assert_eq!(e.garp_deadline(), None);
+    assert_eq!(e.groups["VI_1"].garps_sent, 6);
+
+    // Leaving master drops what is still queued for its addresses.
+    let mut d = cfg("VI_2", 2, "eth1", "trk2", "198.51.100.1/32");
+    d.garp.count = 5;
+    d.garp.interval_ms = 1000;
+    add(&mut e, d);
+    let t2 = t1 + Duration::from_secs(10);
+    e.input("VI_2", Input::Startup, t2);
+    tick(&mut e, t2 + Duration::from_secs(4));
+    let n = sent().len();
+    e.input(
+        "VI_2",
+        Input::InterfaceDown("trk2".into()),
+        t2 + Duration::from_secs(5),
+    );
+    tick(&mut e, t2 + Duration::from_secs(60));
+    assert_eq!(sent().len(), n);
+}
