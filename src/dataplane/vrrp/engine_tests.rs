@@ -21,7 +21,7 @@ use crate::model::{
 fn engine(kernel: &MemoryKernel) -> Engine {
     Engine {
         node: "lk01".into(),
-        failback_hold: Duration::ZERO,
+        failback_closed: false,
         kernel: Box::new(kernel.clone()),
         board: StatusBoard::new(DataplaneStatus::default()),
         events: EventBus::default(),
@@ -75,7 +75,7 @@ fn cfg(name: &str, vrid: u64, iface: &str, track: &str, address: &str) -> Instan
         interface: iface.into(),
         track_interfaces: vec![track.into()],
         trackers: vec![],
-        failback_hold: Duration::ZERO,
+        failback_closed: false,
     }
 }
 
