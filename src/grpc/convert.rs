@@ -297,6 +297,9 @@ fn group_json(g: &pb::VrrpGroup, path: &str) -> Result<Value, Status> {
         put(&mut nm, "timeout_ms", n.timeout_ms);
         m.insert("notify".into(), Value::Object(nm));
     }
+    put(&mut m, "use_vmac", g.use_vmac);
+    put(&mut m, "vmac_name", g.vmac_name.clone());
+    put(&mut m, "vmac_xmit_base", g.vmac_xmit_base);
     let nodes = g
         .nodes
         .iter()
@@ -721,6 +724,9 @@ pub fn vrrp_group_out(g: &VrrpGroup) -> pb::VrrpGroup {
             any: g.notify.any.clone(),
             timeout_ms: Some(g.notify.timeout_ms),
         }),
+        use_vmac: Some(g.use_vmac),
+        vmac_name: g.vmac_name.clone(),
+        vmac_xmit_base: Some(g.vmac_xmit_base),
     }
 }
 
