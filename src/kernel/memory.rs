@@ -35,6 +35,12 @@ pub struct MemoryState {
     /// When set, starting a daemon is refused with this reason (as the kernel refuses one on an
     /// interface it does not have, ENODEV).
     pub sync_refuse: Option<String>,
+    /// Virtual-MAC interfaces: name -> (parent, MAC). An entry with a parent of `""` stands for
+    /// an interface of that name that is no virtual-MAC interface (refused, left alone).
+    pub vmacs: std::collections::BTreeMap<String, (String, [u8; 6])>,
+    /// Virtual-MAC interfaces created and removed, in order.
+    pub vmacs_created: Vec<String>,
+    pub vmacs_deleted: Vec<String>,
 }
 
 /// The kernel's default connection timeouts (TCP established 15 min, FIN_WAIT 2 min, UDP 5 min:
@@ -255,5 +261,39 @@ impl Kernel for MemoryKernel {
 
     fn sibling(&self) -> Box<dyn Kernel> {
         Box::new(self.clone())
+    }
+
+    fn vmac_ensure(&mut self, name: &str, parent: &str, mac: [u8; 6]) -> Result<bool, KernelError> {
+        self.with(|s| match s.vmacs.get(name) {
+            Some((p, m)) if p == parent && *m == mac => Ok(false),
+            Some(_) => Err(KernelError::Refused {
+                op: format!("virtual-MAC interface {name} on {parent}"),
+                message: format!(
+                    "interface {name} exists and is not a private macvlan over {parent}"
+                ),
+            }),
+            None => {
+                s.vmacs.insert(name.to_string(), (parent.to_string(), mac));
+                s.vmacs_created.push(name.to_string());
+                Ok(true)
+            }
+        })
+    }
+
+    fn vmac_delete(&mut self, name: &str, mac: [u8; 6]) -> Result<bool, KernelError> {
+        self.with(|s| match s.vmacs.get(name) {
+            None => Ok(false),
+            Some((p, m)) if p.is_empty() || *m != mac => Err(KernelError::Refused {
+                op: format!("remove virtual-MAC interface {name}"),
+                message: format!("interface {name} is not a private macvlan"),
+            }),
+            Some(_) => {
+                s.vmacs.remove(name);
+                // The kernel removes a link's addresses with it.
+                s.addresses.remove(name);
+                s.vmacs_deleted.push(name.to_string());
+                Ok(true)
+            }
+        })
     }
 }
