@@ -22,7 +22,10 @@
 //!   the virtual MAC would be the same on every director, and its neighbour discovery would
 //!   teach switches the virtual MAC from the backups too.
 //! - on the parent: `arp_ignore=1` and `arp_filter=1`, so the parent never answers ARP for the
-//!   virtual addresses with its own MAC.
+//!   virtual addresses with its own MAC; and (lbd's own, keepalived leaves it) `arp_announce=2`:
+//!   the replies to a client leave from the parent, and without it the parent's ARP request for
+//!   the client names a virtual address as its sender, which makes the client file that address
+//!   under the parent's MAC (`arp_process` learns the sender of a request for itself).
 //!
 //! Ownership: an interface of the name is adopted only when it is a private macvlan over the
 //! same parent with the same MAC (what lbd would create); anything else is refused, never
@@ -323,7 +326,7 @@ pub fn ensure(name: &str, parent: &str, mac: [u8; 6]) -> io::Result<bool> {
     for (key, value) in [("arp_ignore", 1), ("accept_local", 1), ("rp_filter", 0)] {
         set_sysctl("ipv4", name, key, value)?;
     }
-    for (key, value) in [("arp_ignore", 1), ("arp_filter", 1)] {
+    for (key, value) in [("arp_ignore", 1), ("arp_filter", 1), ("arp_announce", 2)] {
         set_sysctl("ipv4", parent, key, value)?;
     }
     if get_sysctl("ipv4", "all", "rp_filter").ok() == Some(1) {
