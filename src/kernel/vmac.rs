@@ -164,7 +164,8 @@ fn u32_of(b: &[u8]) -> Option<u32> {
 }
 
 /// Reads the body of the kernel's RTM_NEWLINK (the answer to RTM_GETLINK): index, MAC, IFF_UP,
-/// IFLA_LINK and, inside IFLA_LINKINFO, the kind and the macvlan mode.
+/// IFLA_LINK and, inside IFLA_LINKINFO, the kind and the macvlan mode. Fuzzed
+/// (fuzz/fuzz_targets/rtnetlink.rs).
 pub fn parse_link_detail(body: &[u8]) -> io::Result<LinkDetail> {
     let link =
         Ifinfomsg::from_bytes_with_input(&mut Cursor::new(body), body.len()).map_err(invalid)?;
