@@ -265,6 +265,19 @@ fn the_vip_lives_on_the_virtual_mac_and_a_failover_keeps_the_clients_neighbour_e
         "a's adverts after vmac_xmit_base: {last_a:?}"
     );
     assert!(neigh(&t).contains(VMAC), "{}", neigh(&t));
+    // The same macvlan (only where adverts go changed), and an event saying so.
+    assert_eq!(
+        ifindex(&link(&t, "a", "vrrp.1").unwrap_or_default()),
+        ifindex(&a_index),
+        "vmac_xmit_base recreated a's vrrp.1"
+    );
+    let ev = a.events(&t);
+    assert!(
+        ev.iter().any(|e| e["type"] == "vrrp_reconfigured"
+            && e["in_place"] == false
+            && e["changes"][0] == "virtual-MAC interface vrrp.1→vrrp.1 (adverts on eth0)"),
+        "{ev:?}"
+    );
 
     // The group goes: lbd removes the macvlan it made, with the VIP.
     let id = b.group_id(&t);

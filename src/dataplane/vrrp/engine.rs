@@ -754,8 +754,32 @@ impl Engine {
                     Edit::NotRunning => {}
                 }
             }
+            let running = self
+                .groups
+                .get(&name)
+                .and_then(|g| g.instance.as_ref())
+                .map(|i| i.config().vrid.get());
+            if let (false, Some(vrid)) = (vmac_same, running) {
+                let text = |v: &Option<VmacUse>| match v {
+                    None => "none".to_string(),
+                    Some(v) if v.xmit_base => format!("{} (adverts on {})", v.name, v.parent),
+                    Some(v) => v.name.clone(),
+                };
+                let change = format!("virtual-MAC interface {}→{}", text(&old_vmac), text(&vmac));
+                tracing::info!(group = %name, change = %change, "VRRP group restarted for a new virtual-MAC interface");
+                self.events.publish(EventKind::VrrpReconfigured {
+                    group: name.clone(),
+                    vrid,
+                    in_place: false,
+                    changes: vec![change],
+                });
+            }
             self.stop_group(&name);
-            if let Some(old) = old_vmac.filter(|o| Some(o) != vmac.as_ref()) {
+            // The same interface (only `xmit_base` changed) stays; another one goes.
+            if let Some(old) = old_vmac.filter(|o| {
+                vmac.as_ref()
+                    .is_none_or(|n| (&n.name, &n.parent, n.mac) != (&o.name, &o.parent, o.mac))
+            }) {
                 self.release_vmac(&name, &old);
             }
             let mut g = Group {
