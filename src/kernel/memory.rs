@@ -297,3 +297,39 @@ impl Kernel for MemoryKernel {
         })
     }
 }
+
+#[cfg(test)]
+mod vmac_tests {
+    use super::*;
+
+    /// The in-memory kernel models virtual-MAC interfaces as the real one: creation is
+    /// idempotent for the same parent and MAC, anything else of the name is refused, and removal
+    /// takes the interface's addresses with it.
+    #[test]
+    fn virtual_mac_interfaces_are_idempotent_and_owned() {
+        let mut k = MemoryKernel::default();
+        let mac = [0, 0, 0x5e, 0, 1, 51];
+        assert_eq!(k.vmac_ensure("vrrp.51", "eth0", mac), Ok(true));
+        assert_eq!(k.vmac_ensure("vrrp.51", "eth0", mac), Ok(false));
+        assert!(matches!(
+            k.vmac_ensure("vrrp.51", "eth1", mac),
+            Err(KernelError::Refused { .. })
+        ));
+        let vip: VirtualAddress = "192.0.2.1/32".parse().unwrap();
+        assert_eq!(k.address_add("vrrp.51", &vip), Ok(true));
+        assert!(matches!(
+            k.vmac_delete("vrrp.51", [0, 0, 0x5e, 0, 1, 52]),
+            Err(KernelError::Refused { .. })
+        ));
+        assert_eq!(k.vmac_delete("vrrp.51", mac), Ok(true));
+        assert_eq!(k.vmac_delete("vrrp.51", mac), Ok(false));
+        k.with(|s| {
+            assert!(s.addresses.get("vrrp.51").is_none());
+            assert_eq!(s.vmacs_created, ["vrrp.51"]);
+            assert_eq!(s.vmacs_deleted, ["vrrp.51"]);
+            // A foreign interface of a name (no parent) is never removed.
+            s.vmacs.insert("eth9".into(), (String::new(), mac));
+        });
+        assert!(k.vmac_delete("eth9", mac).is_err());
+    }
+}
