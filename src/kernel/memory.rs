@@ -324,7 +324,7 @@ mod vmac_tests {
         assert_eq!(k.vmac_delete("vrrp.51", mac), Ok(true));
         assert_eq!(k.vmac_delete("vrrp.51", mac), Ok(false));
         k.with(|s| {
-            assert!(s.addresses.get("vrrp.51").is_none());
+            assert!(!s.addresses.contains_key("vrrp.51"));
             assert_eq!(s.vmacs_created, ["vrrp.51"]);
             assert_eq!(s.vmacs_deleted, ["vrrp.51"]);
             // A foreign interface of a name (no parent) is never removed.
