@@ -45,6 +45,7 @@
 //!   - [`kernel::nlsocket`]: the netlink socket generic netlink and rtnetlink share.
 //!   - [`kernel::rtnl`], [`kernel::interface`], [`kernel::garp`], [`kernel::ndisc`]: addresses
 //!     and links, interface reads, gratuitous ARP, unsolicited IPv6 Neighbor Advertisements.
+//!   - [`kernel::vmac`]: VRRP virtual-MAC interfaces (macvlan, keepalived's `use_vmac`).
 //! - [`ipvs`]: IPVS below the kernel adapter.
 //!   - [`ipvs::table`]: the table types the data plane and the kernel adapter share.
 //!   - [`ipvs::wire`], [`ipvs::uapi`], [`ipvs::socket`], [`ipvs::conn`]: the generic-netlink

@@ -815,3 +815,48 @@ async fn vrrp_settings_over_grpc() {
         "vrrp_groups[0].auth_pass"
     );
 }
+
+/// keepalived's `use_vmac` over gRPC: written, read back, and seen the same over HTTP; a bad
+/// name is InvalidArgument naming the field.
+#[tokio::test]
+async fn vrrp_virtual_mac_fields_over_grpc() {
+    let s = TestServer::start().await;
+    let mut c = client(&s).await;
+    let mut g = seed_group();
+    g.use_vmac = Some(true);
+    g.vmac_name = Some("vmac1".into());
+    let r = c
+        .create_vrrp_group(pb::CreateVrrpGroupRequest {
+            vrrp_group: Some(g.clone()),
+            options: None,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let out = r.vrrp_group.unwrap();
+    assert_eq!(
+        (out.use_vmac, out.vmac_name.as_deref(), out.vmac_xmit_base),
+        (Some(true), Some("vmac1"), Some(false))
+    );
+    let http: serde_json::Value = reqwest::get(s.url("/api/v1/config"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(http["vrrp_groups"][0]["use_vmac"], true);
+    assert_eq!(http["vrrp_groups"][0]["vmac_name"], "vmac1");
+    g.name = "VI_2".into();
+    g.vrid = 2;
+    g.virtual_addresses = vec!["192.168.10.200".into()];
+    g.vmac_name = Some("has space".into());
+    let e = c
+        .create_vrrp_group(pb::CreateVrrpGroupRequest {
+            vrrp_group: Some(g),
+            options: None,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    assert!(e.message().starts_with("vmac_name:"), "{}", e.message());
+}

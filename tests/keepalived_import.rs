@@ -835,3 +835,143 @@ vrrp_sync_group VG_1 {
     let e = validate::config(&bad, None).unwrap_err();
     assert_eq!(e.field, "vrrp_groups[1].garp.interval_ms");
 }
+
+/// keepalived's `use_vmac [[name] NAME]` and `vmac_xmit_base`: imported, validated, exported
+/// back the same (and accepted by keepalived), with its forced `vmac_xmit_base` for unicast and
+/// the arguments lbd does not take reported.
+#[test]
+fn use_vmac_and_vmac_xmit_base_import_export_and_round_trip() {
+    let inst = |extra: &str| {
+        format!("vrrp_instance VI_1 {{\n    interface eth0\n    virtual_router_id 51\n    priority 100\n{extra}    virtual_ipaddress {{\n        192.168.10.100\n    }}\n}}\n")
+    };
+    let p = Path::new("t.conf");
+    let one = |extra: &str| {
+        import_into(&Config::default(), &inst(extra), p, "lk01", &NoIncludes).unwrap()
+    };
+    // Bare: the default name vrrp.VRID.
+    let a = one("    use_vmac\n");
+    let g = &a.config.vrrp_groups[0];
+    assert!(g.use_vmac && !g.vmac_xmit_base && g.vmac_name.is_none());
+    assert_eq!(g.vmac_ifname().as_deref(), Some("vrrp.51"));
+    assert!(
+        a.unsupported.is_empty() && a.warnings.is_empty(),
+        "{:?} {:?}",
+        a.unsupported,
+        a.warnings
+    );
+    validate::vrrp_group(g).unwrap();
+    // A name, in both spellings, and vmac_xmit_base.
+    for line in ["    use_vmac vmac51\n", "    use_vmac name vmac51\n"] {
+        let b = one(&format!("{line}    vmac_xmit_base\n"));
+        let g = &b.config.vrrp_groups[0];
+        assert_eq!(g.vmac_name.as_deref(), Some("vmac51"), "{line}");
+        assert!(g.vmac_xmit_base);
+    }
+    // A MAC of one's own and a group are reported, never dropped silently; the name stays.
+    let c = one("    use_vmac vmac51 02:00:00:00:00:01 group 5\n");
+    assert_eq!(c.config.vrrp_groups[0].vmac_name.as_deref(), Some("vmac51"));
+    assert_eq!(c.unsupported.len(), 2, "{:?}", c.unsupported);
+    assert!(c.unsupported[0].message.contains("02:00:00:00:00:01"));
+    assert!(c.unsupported[1].message.contains("group 5"));
+    // Unicast without vmac_xmit_base: keepalived sets it, and so does the import, saying so.
+    let d = one("    use_vmac\n    unicast_src_ip 192.168.10.101\n    unicast_peer {\n        192.168.10.102\n    }\n");
+    let g = &d.config.vrrp_groups[0];
+    assert!(g.vmac_xmit_base);
+    assert!(
+        d.warnings
+            .iter()
+            .any(|w| w.message.contains("vmac_xmit_base")),
+        "{:?}",
+        d.warnings
+    );
+    validate::vrrp_group(g).unwrap();
+    // Export writes it back, and importing the export gives the same group.
+    for cfg in [
+        one("    use_vmac\n").config,
+        one("    use_vmac vmac51\n    vmac_xmit_base\n").config,
+        d.config,
+    ] {
+        let text = export(&cfg, "lk01");
+        assert!(text.contains("    use_vmac"), "{text}");
+        let again = import_into(
+            &Config::default(),
+            &text,
+            Path::new("exported.conf"),
+            "lk01",
+            &NoIncludes,
+        )
+        .unwrap();
+        assert_eq!(strip_ids(cfg), strip_ids(again.config), "{text}");
+    }
+    let text = export(
+        &one("    use_vmac vmac51\n    vmac_xmit_base\n").config,
+        "lk01",
+    );
+    assert!(
+        text.contains("    use_vmac vmac51\n    vmac_xmit_base\n"),
+        "{text}"
+    );
+    // Validation: an IPv6 group, a bad name, and the fields without use_vmac are refused.
+    let mut g = one("    use_vmac\n").config.vrrp_groups[0].clone();
+    g.vmac_name = Some("a-name-far-too-long".into());
+    assert_eq!(validate::vrrp_group(&g).unwrap_err().field, "vmac_name");
+    g.vmac_name = Some("bad/name".into());
+    assert_eq!(validate::vrrp_group(&g).unwrap_err().field, "vmac_name");
+    g.vmac_name = Some("eth0".into());
+    assert_eq!(
+        validate::vrrp_group(&g).unwrap_err().field,
+        "nodes[0].interface"
+    );
+    g.vmac_name = None;
+    g.use_vmac = false;
+    g.vmac_xmit_base = true;
+    assert_eq!(
+        validate::vrrp_group(&g).unwrap_err().field,
+        "vmac_xmit_base"
+    );
+    let six = import_into(
+        &Config::default(),
+        &inst("    use_vmac\n").replace("192.168.10.100", "2001:db8::100"),
+        p,
+        "lk01",
+        &NoIncludes,
+    )
+    .unwrap();
+    assert_eq!(
+        validate::vrrp_group(&six.config.vrrp_groups[0])
+            .unwrap_err()
+            .field,
+        "use_vmac"
+    );
+    // keepalived takes the export (when installed).
+    if Command::new("keepalived").arg("--version").output().is_ok() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("vmac.conf");
+        std::fs::write(&f, &text).unwrap();
+        let out = Command::new("keepalived")
+            .arg("-t")
+            .arg("-f")
+            .arg(&f)
+            .output()
+            .unwrap();
+        let all = String::from_utf8_lossy(&out.stderr).to_string()
+            + &String::from_utf8_lossy(&out.stdout);
+        assert!(!all.contains("Unknown keyword"), "{all}");
+    }
+}
+
+/// Two groups on one director cannot share a virtual-MAC interface name.
+#[test]
+fn two_groups_cannot_share_a_vmac_name() {
+    let text = "vrrp_instance A {\n    interface eth0\n    virtual_router_id 1\n    use_vmac vm\n    virtual_ipaddress {\n        192.0.2.1\n    }\n}\nvrrp_instance B {\n    interface eth0\n    virtual_router_id 2\n    use_vmac vm\n    virtual_ipaddress {\n        192.0.2.2\n    }\n}\n";
+    let a = import_into(
+        &Config::default(),
+        text,
+        Path::new("t.conf"),
+        "lk01",
+        &NoIncludes,
+    )
+    .unwrap();
+    let e = validate::config(&a.config, None).unwrap_err();
+    assert!(e.field.ends_with("vmac_name"), "{e:?}");
+}

@@ -3,7 +3,8 @@
 //! `lbd::kernel::nlsocket::messages` and read with neli's types), with its extended ack's text, and the error its code stands for. No
 //! datagram may panic, and what follows an ack found cannot change it. The same bytes as the
 //! body of an RTM_NEWLINK and an RTM_NEWADDR (`kernel::interface`'s readers, neli's
-//! `Ifinfomsg`/`Ifaddrmsg`): no panic, and a link-local address found is one.
+//! `Ifinfomsg`/`Ifaddrmsg`, and `kernel::vmac`'s link detail): no panic, and a link-local
+//! address found is one.
 //!
 //! Input layout: bytes 0..4 the request's sequence number, the rest the received datagram.
 #![no_main]
@@ -22,6 +23,10 @@ fuzz_target!(|data: &[u8]| {
     let _ = lbd::kernel::interface::parse_ipv4_address(dgram, seq, "eth0");
     if let Ok(Some(a)) = lbd::kernel::interface::parse_ipv6_link_local(dgram, seq) {
         assert!(a.is_unicast_link_local());
+    }
+    // kernel::vmac's reader of the same answer (nested IFLA_LINKINFO): a mode is a macvlan's.
+    if let Ok(d) = lbd::kernel::vmac::parse_link_detail(dgram) {
+        assert!(d.macvlan_mode.is_none() || d.kind.as_deref() == Some("macvlan"));
     }
     let Some(found) = ack(dgram, seq) else {
         return;

@@ -547,6 +547,11 @@ fn vrrp_group(s: &mut Value) {
     ] {
         limit(s, list, json!({"maxItems": TRACKED_MAX}));
     }
+    limit(
+        s,
+        "vmac_name",
+        json!({"minLength": 1, "maxLength": IFNAME_MAX_BYTES, "pattern": ifname}),
+    );
     describe(
         s,
         &unexpressed(&[

@@ -1100,6 +1100,9 @@ fn group_from_row(row: &SqliteRow) -> Result<VrrpGroup> {
         track_scripts: json_col(row, id, "track_scripts")?,
         notify: json_col(row, id, "notify")?,
         nodes: Vec::new(),
+        use_vmac: row.try_get("use_vmac")?,
+        vmac_name: row.try_get("vmac_name")?,
+        vmac_xmit_base: row.try_get("vmac_xmit_base")?,
     })
 }
 
@@ -1129,8 +1132,9 @@ async fn insert_group(tx: &mut Transaction<'_, Sqlite>, g: &VrrpGroup) -> Result
         "INSERT INTO vrrp_groups (id, name, vrid, version, advert_interval_ms, auth_pass, \
          preempt, preempt_delay_ms, unicast_peers, track_interfaces, garp_count, \
          garp_repeat_delay_ms, garp_refresh_interval_ms, track_interfaces_weighted, \
-         track_virtual_servers, track_scripts, notify) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+         track_virtual_servers, track_scripts, notify, use_vmac, vmac_name, vmac_xmit_base) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, \
+         ?18, ?19, ?20)",
     )
     .bind(g.id)
     .bind(&g.name)
@@ -1149,6 +1153,9 @@ async fn insert_group(tx: &mut Transaction<'_, Sqlite>, g: &VrrpGroup) -> Result
     .bind(serde_json::to_string(&g.track_virtual_servers).unwrap_or_else(|_| "[]".into()))
     .bind(serde_json::to_string(&g.track_scripts).unwrap_or_else(|_| "[]".into()))
     .bind(serde_json::to_string(&g.notify).unwrap_or_else(|_| "{}".into()))
+    .bind(g.use_vmac)
+    .bind(&g.vmac_name)
+    .bind(g.vmac_xmit_base)
     .execute(&mut **tx)
     .await?;
     sqlx::query("UPDATE vrrp_groups SET garp_interval_ms = ?1, gna_interval_ms = ?2 WHERE id = ?3")

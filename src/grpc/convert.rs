@@ -292,6 +292,9 @@ fn group_json(g: &pb::VrrpGroup, path: &str) -> Result<Value, Status> {
     if let Some(n) = &g.notify {
         m.insert("notify".into(), notify_json(n));
     }
+    put(&mut m, "use_vmac", g.use_vmac);
+    put(&mut m, "vmac_name", g.vmac_name.clone());
+    put(&mut m, "vmac_xmit_base", g.vmac_xmit_base);
     let nodes = g
         .nodes
         .iter()
@@ -779,6 +782,9 @@ pub fn vrrp_group_out(g: &VrrpGroup) -> pb::VrrpGroup {
             })
             .collect(),
         notify: notify_out(&g.notify),
+        use_vmac: Some(g.use_vmac),
+        vmac_name: g.vmac_name.clone(),
+        vmac_xmit_base: Some(g.vmac_xmit_base),
     }
 }
 

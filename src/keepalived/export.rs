@@ -201,6 +201,19 @@ pub fn export(cfg: &Config, node: &str) -> String {
                 "    authentication {{\n        auth_type PASS\n        auth_pass {p}\n    }}"
             );
         }
+        if g.use_vmac {
+            match &g.vmac_name {
+                Some(name) => {
+                    let _ = writeln!(o, "    use_vmac {name}");
+                }
+                None => {
+                    let _ = writeln!(o, "    use_vmac");
+                }
+            }
+            if g.vmac_xmit_base {
+                let _ = writeln!(o, "    vmac_xmit_base");
+            }
+        }
         if let Some(src) = n.unicast_src {
             let _ = writeln!(o, "    unicast_src_ip {src}");
         }

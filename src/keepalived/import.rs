@@ -20,6 +20,7 @@
 //! | `track_interface { eth1 weight -20 }` | `track_interfaces_weighted` (weight 0 or none: `track_interfaces`); `weight reverse` is reported as unsupported |
 //! | `vrrp_script NAME { script interval timeout weight rise fall }` (global) + `track_script { NAME [weight N] }` | copied into each instance that tracks it (`track_scripts`, the instance's `weight` winning), run without a shell as keepalived does; `user` and `init_fail` are reported as unsupported; a script no instance tracks is a warning |
 //! | `notify_master`/`_backup`/`_fault`/`_stop`/`notify "CMD"` | `notify`; lbd kills a notify command after `notify.timeout_ms` (10 s), keepalived lets it run: a warning; `notify CMD USER` is reported as unsupported |
+//! | `use_vmac [[name] NAME]`, `vmac_xmit_base` | `use_vmac`, `vmac_name`, `vmac_xmit_base` (IPv4 groups); with unicast peers and no `vmac_xmit_base`, keepalived sets it: so does the import, with a warning; a MAC of one's own (`use_vmac 02:...`, `use_vmac_addr`) and `group` are reported as unsupported, `netlink_notify_msg` is a warning |
 //! | BFD, `track_file`, `track_process`, ... | not imported: reported as unsupported |
 //! | `vrrp_sync_group NAME { group { VI_1 VI_2 } notify_* }` | `vrrp_settings.sync_groups`; a member the file does not define, or already in another sync group, is left out with a warning (keepalived ignores it); other keywords (`smtp_alert`, `track_*` of the sync group, ...) are reported as unsupported |
 //! | `global_defs { vrrp_strict }`: keepalived resets authentication, `preempt_delay` and a `state MASTER` of a non-owner with an error, refuses unicast, and adds iptables/nftables rules dropping traffic to a non-owner's virtual addresses | `vrrp_settings.strict`: the import resets the same with warnings and fails on unicast peers; lbd then refuses such writes (rule `vrrp_strict`) and adds no firewall rules (a warning says so) |
@@ -297,6 +298,8 @@ fn field_of(block: &str, key: &str) -> Option<&'static str> {
             "garp_master_delay" => "garp.repeat_delay_ms",
             "garp_master_repeat" => "garp.count",
             "garp_master_refresh" => "garp.refresh_interval_ms",
+            "use_vmac" => "use_vmac",
+            "vmac_xmit_base" => "vmac_xmit_base",
             _ => return None,
         },
         ("virtual_server", k) => match k {
@@ -347,6 +350,14 @@ impl Ctx<'_> {
         self.out.warnings.push(Warning {
             at: n.at(),
             message: m.into(),
+        });
+    }
+
+    /// One argument of a keyword lbd otherwise imports.
+    fn unsupported_arg(&mut self, n: &Node, what: &str) {
+        self.out.unsupported.push(Warning {
+            at: n.at(),
+            message: format!("`{what}` is not supported by lbd; not imported"),
         });
     }
 
@@ -562,6 +573,9 @@ fn vrrp_instance(cx: &mut Ctx<'_>, n: &Node) -> Result<VrrpGroup, ImportError> {
         track_scripts: Vec::new(),
         notify: Notify::default(),
         nodes: Vec::new(),
+        use_vmac: false,
+        vmac_name: None,
+        vmac_xmit_base: false,
     };
     for c in n.children() {
         match c.key.as_str() {
@@ -667,8 +681,19 @@ fn vrrp_instance(cx: &mut Ctx<'_>, n: &Node) -> Result<VrrpGroup, ImportError> {
                 let ms = secs_ms(c)?;
                 g.garp.refresh_interval_ms = (ms > 0).then_some(ms);
             }
+            "use_vmac" => use_vmac(cx, c, &mut g),
+            "vmac_xmit_base" => g.vmac_xmit_base = true,
             _ => cx.unsupported(c, "vrrp_instance"),
         }
+    }
+    // keepalived (vrrp_end_handler): unicast adverts with a virtual MAC need vmac_xmit_base,
+    // which it then sets itself.
+    if g.use_vmac && !g.unicast_peers.is_empty() && !g.vmac_xmit_base {
+        g.vmac_xmit_base = true;
+        cx.warn(
+            n,
+            "use_vmac with unicast peers needs vmac_xmit_base: set, as keepalived does",
+        );
     }
     // keepalived runs an IPv6 instance whose version nobody named as VRRPv3 (vrrp.c,
     // vrrp_complete_instance); a named version 2 stays, and validation refuses it.
@@ -1803,4 +1828,35 @@ fn merge_vrrp_settings(
         }
     }
     stored.sync_groups.retain(|o| !o.groups.is_empty());
+}
+
+/// `use_vmac [[name] NAME] [MAC] [netlink_notify_msg] [group GROUP]` (keepalived's
+/// vrrp_vmac_handler): the name is kept; a MAC of one's own and a group are reported as
+/// unsupported, `netlink_notify_msg` (a workaround for listeners of a bridge's promiscuity)
+/// as a warning.
+fn use_vmac(cx: &mut Ctx<'_>, c: &Node, g: &mut VrrpGroup) {
+    g.use_vmac = true;
+    let mut args = c.args.iter();
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            // An interface name never holds a ':'.
+            m if m.contains(':') => {
+                cx.unsupported_arg(c, &format!("use_vmac {m} (a MAC address of one's own)"))
+            }
+            "netlink_notify_msg" => cx.warn(
+                c,
+                "use_vmac netlink_notify_msg is not needed by lbd; ignored",
+            ),
+            "group" => {
+                let grp = args.next().map(String::as_str).unwrap_or("");
+                cx.unsupported_arg(c, &format!("use_vmac group {grp}"));
+            }
+            "name" => {
+                if let Some(v) = args.next() {
+                    g.vmac_name = Some(v.clone());
+                }
+            }
+            v => g.vmac_name = Some(v.to_string()),
+        }
+    }
 }

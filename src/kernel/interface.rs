@@ -47,7 +47,7 @@ fn check_name(name: &str) -> io::Result<()> {
 /// Sends one request on a fresh rtnetlink socket and hands each answer's body (of type `want`)
 /// to `each`, until the ack, the end of the dump, or (`single`) the first answer. A refusal is
 /// the kernel's errno.
-fn exchange<P: Size + ToBytes>(
+pub(crate) fn exchange<P: Size + ToBytes>(
     ty: Rtm,
     flags: NlmF,
     payload: P,

@@ -35,6 +35,12 @@ pub struct MemoryState {
     /// When set, starting a daemon is refused with this reason (as the kernel refuses one on an
     /// interface it does not have, ENODEV).
     pub sync_refuse: Option<String>,
+    /// Virtual-MAC interfaces: name -> (parent, MAC). An entry with a parent of `""` stands for
+    /// an interface of that name that is no virtual-MAC interface (refused, left alone).
+    pub vmacs: std::collections::BTreeMap<String, (String, [u8; 6])>,
+    /// Virtual-MAC interfaces created and removed, in order.
+    pub vmacs_created: Vec<String>,
+    pub vmacs_deleted: Vec<String>,
 }
 
 /// The kernel's default connection timeouts (TCP established 15 min, FIN_WAIT 2 min, UDP 5 min:
@@ -255,5 +261,75 @@ impl Kernel for MemoryKernel {
 
     fn sibling(&self) -> Box<dyn Kernel> {
         Box::new(self.clone())
+    }
+
+    fn vmac_ensure(&mut self, name: &str, parent: &str, mac: [u8; 6]) -> Result<bool, KernelError> {
+        self.with(|s| match s.vmacs.get(name) {
+            Some((p, m)) if p == parent && *m == mac => Ok(false),
+            Some(_) => Err(KernelError::Refused {
+                op: format!("virtual-MAC interface {name} on {parent}"),
+                message: format!(
+                    "interface {name} exists and is not a private macvlan over {parent}"
+                ),
+            }),
+            None => {
+                s.vmacs.insert(name.to_string(), (parent.to_string(), mac));
+                s.vmacs_created.push(name.to_string());
+                Ok(true)
+            }
+        })
+    }
+
+    fn vmac_delete(&mut self, name: &str, mac: [u8; 6]) -> Result<bool, KernelError> {
+        self.with(|s| match s.vmacs.get(name) {
+            None => Ok(false),
+            Some((p, m)) if p.is_empty() || *m != mac => Err(KernelError::Refused {
+                op: format!("remove virtual-MAC interface {name}"),
+                message: format!("interface {name} is not a private macvlan"),
+            }),
+            Some(_) => {
+                s.vmacs.remove(name);
+                // The kernel removes a link's addresses with it.
+                s.addresses.remove(name);
+                s.vmacs_deleted.push(name.to_string());
+                Ok(true)
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod vmac_tests {
+    use super::*;
+
+    /// The in-memory kernel models virtual-MAC interfaces as the real one: creation is
+    /// idempotent for the same parent and MAC, anything else of the name is refused, and removal
+    /// takes the interface's addresses with it.
+    #[test]
+    fn virtual_mac_interfaces_are_idempotent_and_owned() {
+        let mut k = MemoryKernel::default();
+        let mac = [0, 0, 0x5e, 0, 1, 51];
+        assert_eq!(k.vmac_ensure("vrrp.51", "eth0", mac), Ok(true));
+        assert_eq!(k.vmac_ensure("vrrp.51", "eth0", mac), Ok(false));
+        assert!(matches!(
+            k.vmac_ensure("vrrp.51", "eth1", mac),
+            Err(KernelError::Refused { .. })
+        ));
+        let vip: VirtualAddress = "192.0.2.1/32".parse().unwrap();
+        assert_eq!(k.address_add("vrrp.51", &vip), Ok(true));
+        assert!(matches!(
+            k.vmac_delete("vrrp.51", [0, 0, 0x5e, 0, 1, 52]),
+            Err(KernelError::Refused { .. })
+        ));
+        assert_eq!(k.vmac_delete("vrrp.51", mac), Ok(true));
+        assert_eq!(k.vmac_delete("vrrp.51", mac), Ok(false));
+        k.with(|s| {
+            assert!(!s.addresses.contains_key("vrrp.51"));
+            assert_eq!(s.vmacs_created, ["vrrp.51"]);
+            assert_eq!(s.vmacs_deleted, ["vrrp.51"]);
+            // A foreign interface of a name (no parent) is never removed.
+            s.vmacs.insert("eth9".into(), (String::new(), mac));
+        });
+        assert!(k.vmac_delete("eth9", mac).is_err());
     }
 }

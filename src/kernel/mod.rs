@@ -11,6 +11,7 @@
 //! - [`interface`]: interface reads (index, MAC, up, IPv4 addresses) over rtnetlink.
 //! - [`garp`]: gratuitous ARP on an AF_PACKET socket.
 //! - [`ndisc`]: unsolicited IPv6 Neighbor Advertisements, on the same socket.
+//! - [`vmac`]: VRRP virtual-MAC interfaces (macvlan, keepalived's `use_vmac`).
 
 pub mod garp;
 pub mod interface;
@@ -19,6 +20,7 @@ pub mod ndisc;
 pub mod netlink;
 pub mod nlsocket;
 pub mod rtnl;
+pub mod vmac;
 
 use crate::ipvs::table::{IpvsOp, IpvsTable, ServiceKey, SyncDaemon, SyncRole, Timeouts};
 use crate::model::VirtualAddress;
@@ -95,4 +97,24 @@ pub trait Kernel: Send + 'static {
     /// Another handle onto the same kernel, with its own sockets: the VRRP thread holds one so
     /// that a takeover never waits behind a large IPVS apply.
     fn sibling(&self) -> Box<dyn Kernel>;
+
+    /// Makes sure the VRRP virtual-MAC interface `name` (a private macvlan over `parent` with
+    /// address `mac`, [`vmac`]) exists, is set up for VRRP and is up. `Ok(true)`: created now;
+    /// `Ok(false)`: there already (adopted). An interface of that name that is something else
+    /// is refused and left alone.
+    fn vmac_ensure(&mut self, name: &str, parent: &str, mac: [u8; 6]) -> Result<bool, KernelError> {
+        let _ = (name, parent, mac);
+        Err(KernelError::Unavailable(
+            "this kernel handle has no virtual-MAC interfaces".into(),
+        ))
+    }
+
+    /// Removes the virtual-MAC interface `name` if it is one with `mac`. `Ok(false)`: there was
+    /// none.
+    fn vmac_delete(&mut self, name: &str, mac: [u8; 6]) -> Result<bool, KernelError> {
+        let _ = (name, mac);
+        Err(KernelError::Unavailable(
+            "this kernel handle has no virtual-MAC interfaces".into(),
+        ))
+    }
 }

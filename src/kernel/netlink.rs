@@ -264,6 +264,20 @@ fn os_error(what: &str, errno: Option<i32>, e: String) -> KernelError {
     }
 }
 
+/// A refusal (the kernel's, or an interface lbd will not touch) or an I/O failure.
+fn vmac_error(what: &str, e: std::io::Error) -> KernelError {
+    match e.kind() {
+        std::io::ErrorKind::AlreadyExists
+        | std::io::ErrorKind::NotFound
+        | std::io::ErrorKind::PermissionDenied
+        | std::io::ErrorKind::InvalidInput => KernelError::Refused {
+            op: what.to_string(),
+            message: e.to_string(),
+        },
+        _ => KernelError::Io(format!("{what}: {e}")),
+    }
+}
+
 impl NetlinkKernel {
     fn address(
         &mut self,
@@ -344,6 +358,16 @@ impl Kernel for NetlinkKernel {
 
     fn sibling(&self) -> Box<dyn Kernel> {
         Box::new(NetlinkKernel::new())
+    }
+
+    fn vmac_ensure(&mut self, name: &str, parent: &str, mac: [u8; 6]) -> Result<bool, KernelError> {
+        super::vmac::ensure(name, parent, mac)
+            .map_err(|e| vmac_error(&format!("virtual-MAC interface {name} on {parent}"), e))
+    }
+
+    fn vmac_delete(&mut self, name: &str, mac: [u8; 6]) -> Result<bool, KernelError> {
+        super::vmac::delete(name, mac)
+            .map_err(|e| vmac_error(&format!("remove virtual-MAC interface {name}"), e))
     }
 
     fn ipvs_zero(&mut self, service: Option<&ServiceKey>) -> Result<(), KernelError> {

@@ -951,6 +951,7 @@ pub fn vrrp_group(g: &VrrpGroup) -> Result {
         check_ifname(&format!("track_interfaces[{i}]"), t)?;
     }
     tracking(g)?;
+    vmac(g)?;
     let mut names = HashSet::new();
     for (i, n) in g.nodes.iter().enumerate() {
         let prefix = format!("nodes[{i}]");
@@ -1248,7 +1249,59 @@ pub fn groups_conflict(g: &VrrpGroup, other: &VrrpGroup) -> Option<ValidationErr
             }
         }
     }
+    if let (Some(a), Some(b)) = (g.vmac_ifname(), other.vmac_ifname()) {
+        let shared = g.nodes.iter().any(|n| other.node(&n.node).is_some());
+        if a == b && shared {
+            return Some(ValidationError::conflict(
+                "vmac_name",
+                format!(
+                    "the virtual-MAC interface {a} is already group {}'s; name one (vmac_name)",
+                    other.name
+                ),
+            ));
+        }
+    }
     None
+}
+
+/// keepalived's `use_vmac` and `vmac_xmit_base`: a valid macvlan name that is none of the
+/// nodes' own interfaces, IPv4 only, and with unicast peers only alongside `vmac_xmit_base`
+/// (keepalived forces it on: unicast adverts to a peer whose macvlan has the same MAC would
+/// never leave the sender).
+fn vmac(g: &VrrpGroup) -> Result {
+    if !g.use_vmac {
+        ensure(g.vmac_name.is_none(), "vmac_name", || {
+            "needs use_vmac: true".into()
+        })?;
+        return ensure(!g.vmac_xmit_base, "vmac_xmit_base", || {
+            "needs use_vmac: true".into()
+        });
+    }
+    if let Some(name) = &g.vmac_name {
+        check_ifname("vmac_name", name)?;
+        ensure(name != "." && name != "..", "vmac_name", || {
+            format!("`{name}` is not a valid interface name")
+        })?;
+    }
+    ensure(g.family() != Some(Family::Ipv6), "use_vmac", || {
+        "lbd supports a virtual MAC for IPv4 groups only (an IPv6 one needs its own link-local address on the macvlan)".into()
+    })?;
+    ensure(
+        g.unicast_peers.is_empty() || g.vmac_xmit_base,
+        "vmac_xmit_base",
+        || "unicast_peers with use_vmac need vmac_xmit_base: true (as keepalived sets it)".into(),
+    )?;
+    let name = g.vmac_ifname().unwrap_or_default();
+    for (i, n) in g.nodes.iter().enumerate() {
+        ensure(
+            n.interface != name,
+            &format!("nodes[{i}].interface"),
+            || {
+                format!("`{name}` is the group's virtual-MAC interface (vmac_name), not a base interface")
+            },
+        )?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -89,6 +89,36 @@ pub struct VrrpGroup {
     /// Per-director values, one entry per node name.
     #[serde(default)]
     pub nodes: Vec<VrrpNode>,
+    /// keepalived `use_vmac`: the virtual addresses live on a macvlan interface (mode private)
+    /// over each node's interface whose MAC is the VRRP virtual MAC, 00:00:5e:00:01:VRID (RFC
+    /// 5798 section 7.3), so hosts' neighbour entries for them never change on a failover.
+    /// lbd creates the interface (named `vmac_name`) and removes it with the group; a stop or
+    /// restart of lbd leaves it. IPv4 groups only.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub use_vmac: bool,
+    /// The macvlan's name (keepalived `use_vmac NAME`); default `vrrp.VRID`. At most 15 bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(example = "vrrp.51")]
+    pub vmac_name: Option<String>,
+    /// keepalived `vmac_xmit_base`: adverts are sent and received on the node's interface (its
+    /// own MAC) rather than on the macvlan; the addresses and gratuitous ARPs stay on the
+    /// macvlan. Required with `unicast_peers`.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub vmac_xmit_base: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// The VRRP virtual MAC of `vrid` for `family` (RFC 5798 section 7.3): 00-00-5E-00-01-{VRID}
+/// for IPv4, 00-00-5E-00-02-{VRID} for IPv6.
+pub fn virtual_mac(family: Family, vrid: u8) -> [u8; 6] {
+    let f = match family {
+        Family::Ipv4 => 0x01,
+        Family::Ipv6 => 0x02,
+    };
+    [0x00, 0x00, 0x5e, 0x00, f, vrid]
 }
 
 /// Gratuitous ARP after becoming master: a burst, a repeat burst after a delay, then a periodic
@@ -345,6 +375,21 @@ impl VrrpGroup {
             .first()
             .map(|v| Family::of(&v.address))
     }
+
+    /// The name of the group's virtual-MAC interface when it uses one: `vmac_name`, else
+    /// keepalived's default `vrrp.VRID`.
+    pub fn vmac_ifname(&self) -> Option<String> {
+        self.use_vmac.then(|| {
+            self.vmac_name
+                .clone()
+                .unwrap_or_else(|| format!("vrrp.{}", self.vrid.get()))
+        })
+    }
+
+    /// The group's virtual MAC (see [`virtual_mac`]).
+    pub fn virtual_mac(&self) -> [u8; 6] {
+        virtual_mac(self.family().unwrap_or(Family::Ipv4), self.vrid.get())
+    }
 }
 
 /// An address with its prefix length, written "192.168.10.100/24" (prefix defaults to a host
@@ -432,6 +477,32 @@ mod tests {
         // Absent: the defaults.
         let g: VrrpGroup = serde_json::from_value(base).unwrap();
         assert!(g.notify.is_empty() && g.track_scripts.is_empty());
+    }
+
+    #[test]
+    fn vmac_fields_default_off_and_name_defaults_to_vrrp_vrid() {
+        let base =
+            serde_json::json!({"name": "VI_1", "vrid": 51, "virtual_addresses": ["192.0.2.1"]});
+        let g: VrrpGroup = serde_json::from_value(base.clone()).unwrap();
+        assert!(!g.use_vmac && !g.vmac_xmit_base && g.vmac_name.is_none());
+        assert_eq!(g.vmac_ifname(), None);
+        // Off fields are not written: a group without a vmac reads as before.
+        let out = serde_json::to_value(&g).unwrap();
+        assert!(out.get("use_vmac").is_none() && out.get("vmac_xmit_base").is_none());
+        let mut on = base.clone();
+        on["use_vmac"] = serde_json::json!(true);
+        let g: VrrpGroup = serde_json::from_value(on.clone()).unwrap();
+        assert_eq!(g.vmac_ifname().as_deref(), Some("vrrp.51"));
+        assert_eq!(g.virtual_mac(), [0, 0, 0x5e, 0, 1, 51]);
+        on["vmac_name"] = serde_json::json!("vmac51");
+        on["vmac_xmit_base"] = serde_json::json!(true);
+        let g: VrrpGroup = serde_json::from_value(on).unwrap();
+        assert_eq!(g.vmac_ifname().as_deref(), Some("vmac51"));
+        assert!(g.vmac_xmit_base);
+        let out = serde_json::to_value(&g).unwrap();
+        assert_eq!(out["use_vmac"], true);
+        assert_eq!(out["vmac_name"], "vmac51");
+        assert_eq!(virtual_mac(Family::Ipv6, 255), [0, 0, 0x5e, 0, 2, 255]);
     }
 
     #[test]

@@ -29,6 +29,8 @@ pub struct Conf {
     pub unicast: Option<(String, String)>,
     /// The one virtual address ([`VIP`] unless changed; an IPv6 one needs version 3).
     pub vip: String,
+    /// More lines of the instance, written before `virtual_ipaddress` (e.g. `"    use_vmac\n"`).
+    pub extra: String,
 }
 
 impl Conf {
@@ -44,6 +46,7 @@ impl Conf {
             garp: None,
             unicast: None,
             vip: VIP.into(),
+            extra: String::new(),
         }
     }
 
@@ -74,6 +77,7 @@ impl Conf {
                 "    unicast_src_ip {src}\n    unicast_peer {{\n        {peer}\n    }}\n"
             ));
         }
+        s.push_str(&self.extra);
         s.push_str(&format!(
             "    virtual_ipaddress {{\n        {}\n    }}\n}}\n",
             self.vip

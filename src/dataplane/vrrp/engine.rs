@@ -304,6 +304,41 @@ struct Group {
     send_errors: u64,
     kernel_errors: u64,
     garps_sent: u64,
+    /// The virtual-MAC interface this group's addresses live on (`use_vmac`).
+    vmac: Option<VmacUse>,
+}
+
+/// A group's virtual-MAC interface on this node (keepalived's `use_vmac`): a private macvlan
+/// `name` over `parent` with address `mac` ([`crate::kernel::vmac`]). The virtual addresses
+/// and their gratuitous ARPs go there; adverts too, unless `xmit_base`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct VmacUse {
+    name: String,
+    parent: String,
+    mac: [u8; 6],
+    xmit_base: bool,
+}
+
+impl VmacUse {
+    /// The virtual-MAC interface `g` asks for on node `node`, if any.
+    fn of(g: &VrrpGroup, node: &str) -> Option<VmacUse> {
+        let n = g.node(node)?;
+        Some(VmacUse {
+            name: g.vmac_ifname()?,
+            parent: n.interface.clone(),
+            mac: g.virtual_mac(),
+            xmit_base: g.vmac_xmit_base,
+        })
+    }
+
+    /// The instance's VRRP interface (its socket, its link state): the macvlan, whose
+    /// adverts then carry the virtual MAC, unless `xmit_base`.
+    fn apply(v: Option<&VmacUse>, mut cfg: InstanceConfig) -> InstanceConfig {
+        if let Some(v) = v.filter(|v| !v.xmit_base) {
+            cfg.interface = v.name.clone();
+        }
+        cfg
+    }
 }
 
 impl Group {
@@ -645,7 +680,13 @@ impl Engine {
         let Some(inst) = g.instance.as_ref() else {
             return;
         };
-        let ifname = inst.config().interface.clone();
+        // Adverts go out of the instance's interface; the addresses (and their gratuitous
+        // ARPs) live on the virtual-MAC interface when the group has one.
+        let sock_ifname = inst.config().interface.clone();
+        let ifname = g
+            .vmac
+            .as_ref()
+            .map_or_else(|| sock_ifname.clone(), |v| v.name.clone());
         let family = Family::of(inst.config().primary_address);
         let vrid = inst.config().vrid.get();
         let priority = inst.effective_priority();
@@ -661,14 +702,14 @@ impl Engine {
                     destinations,
                 } => {
                     for dst in destinations {
-                        let r = match self.sockets.get_mut(&(ifname.clone(), family)) {
+                        let r = match self.sockets.get_mut(&(sock_ifname.clone(), family)) {
                             Some(sock) => packet
                                 .encode(src, dst)
                                 .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
                                 .and_then(|bytes| sock.send(src, dst, &bytes)),
                             None => Err(io::Error::new(
                                 io::ErrorKind::NotConnected,
-                                format!("no VRRP socket on {ifname}"),
+                                format!("no VRRP socket on {sock_ifname}"),
                             )),
                         };
                         if let Err(e) = r {
@@ -870,7 +911,9 @@ impl Engine {
             .collect();
         for name in gone {
             self.stop_group(&name);
-            self.groups.remove(&name);
+            if let Some(v) = self.groups.remove(&name).and_then(|g| g.vmac) {
+                self.release_vmac(&name, &v);
+            }
         }
         let all_vips: BTreeSet<IpAddr> = groups
             .iter()
@@ -889,18 +932,25 @@ impl Engine {
         });
         for spec in groups {
             let name = spec.name.clone();
-            let resolved = self.resolve(&spec, &all_vips);
-            let unchanged = match (&resolved, self.groups.get(&name)) {
-                (Ok(cfg), Some(g)) => g.instance.as_ref().is_some_and(|i| i.config() == cfg),
-                _ => false,
-            };
+            let vmac = VmacUse::of(&spec, &self.node);
+            let resolved = self
+                .resolve(&spec, &all_vips)
+                .map(|c| VmacUse::apply(vmac.as_ref(), c));
+            // A new virtual-MAC interface (or none) is a restart: the addresses move.
+            let old_vmac = self.groups.get(&name).and_then(|g| g.vmac.clone());
+            let vmac_same = self.groups.get(&name).is_none_or(|g| g.vmac == vmac);
+            let unchanged = vmac_same
+                && match (&resolved, self.groups.get(&name)) {
+                    (Ok(cfg), Some(g)) => g.instance.as_ref().is_some_and(|i| i.config() == cfg),
+                    _ => false,
+                };
             if unchanged {
                 if let Some(g) = self.groups.get_mut(&name) {
                     g.spec = spec;
                 }
                 continue;
             }
-            if let Ok(cfg) = &resolved {
+            if let (Ok(cfg), true) = (&resolved, vmac_same) {
                 match self.reconfigure(&name, cfg) {
                     Edit::InPlace => {
                         if let Some(g) = self.groups.get_mut(&name) {
@@ -926,7 +976,34 @@ impl Engine {
                     Edit::NotRunning => {}
                 }
             }
+            let running = self
+                .groups
+                .get(&name)
+                .and_then(|g| g.instance.as_ref())
+                .map(|i| i.config().vrid.get());
+            if let (false, Some(vrid)) = (vmac_same, running) {
+                let text = |v: &Option<VmacUse>| match v {
+                    None => "none".to_string(),
+                    Some(v) if v.xmit_base => format!("{} (adverts on {})", v.name, v.parent),
+                    Some(v) => v.name.clone(),
+                };
+                let change = format!("virtual-MAC interface {}→{}", text(&old_vmac), text(&vmac));
+                tracing::info!(group = %name, change = %change, "VRRP group restarted for a new virtual-MAC interface");
+                self.events.publish(EventKind::VrrpReconfigured {
+                    group: name.clone(),
+                    vrid,
+                    in_place: false,
+                    changes: vec![change],
+                });
+            }
             self.stop_group(&name);
+            // The same interface (only `xmit_base` changed) stays; another one goes.
+            if let Some(old) = old_vmac.filter(|o| {
+                vmac.as_ref()
+                    .is_none_or(|n| (&n.name, &n.parent, n.mac) != (&o.name, &o.parent, o.mac))
+            }) {
+                self.release_vmac(&name, &old);
+            }
             let mut g = Group {
                 spec,
                 instance: None,
@@ -934,6 +1011,7 @@ impl Engine {
                 send_errors: 0,
                 kernel_errors: 0,
                 garps_sent: 0,
+                vmac: vmac.clone(),
             };
             match resolved {
                 Err((e, again)) => {
@@ -943,6 +1021,14 @@ impl Engine {
                 }
                 Ok(cfg) => {
                     let family = Family::of(cfg.primary_address);
+                    if let Some(v) = &vmac {
+                        if let Err(e) = self.ensure_vmac(&name, v) {
+                            g.error = Some(e);
+                            retry = true;
+                            self.groups.insert(name, g);
+                            continue;
+                        }
+                    }
                     if let Err(e) = self.ensure_socket(&cfg.interface, family) {
                         g.error = Some(format!(
                             "cannot open the VRRP socket on {}: {e}",
@@ -955,8 +1041,9 @@ impl Engine {
                     // After a crash the addresses may still be here; a node that starts as
                     // backup must not answer for them (keepalived does the same).
                     if cfg.priority.get() != super::instance::PRIORITY_OWNER {
+                        let vip_if = vmac.as_ref().map_or(&cfg.interface, |v| &v.name);
                         for v in &cfg.virtual_addresses {
-                            if let Ok(true) = self.kernel.address_del(&cfg.interface, v) {
+                            if let Ok(true) = self.kernel.address_del(vip_if, v) {
                                 tracing::info!(group = %name, address = %v, "removed a virtual address left from an earlier run");
                             }
                         }
@@ -1188,6 +1275,46 @@ impl Engine {
         InstanceConfig::from_model(g, node, primary)
             .map(|c| c.with_failback_closed(self.failback_closed))
             .map_err(|e| (e.to_string(), false))
+    }
+
+    /// Creates (or adopts, after a restart) a group's virtual-MAC interface; why not, as the
+    /// group's error.
+    fn ensure_vmac(&mut self, group: &str, v: &VmacUse) -> Result<(), String> {
+        match self.kernel.vmac_ensure(&v.name, &v.parent, v.mac) {
+            Ok(created) => {
+                let mac = crate::kernel::vmac::mac_text(v.mac);
+                if created {
+                    tracing::info!(group, interface = %v.name, parent = %v.parent, %mac, "virtual-MAC interface created");
+                } else {
+                    tracing::debug!(group, interface = %v.name, parent = %v.parent, %mac, "virtual-MAC interface already there; adopted");
+                }
+                Ok(())
+            }
+            Err(e) => {
+                tracing::error!(group, interface = %v.name, error = %e, "cannot set up the virtual-MAC interface");
+                Err(e.to_string())
+            }
+        }
+    }
+
+    /// Removes a group's virtual-MAC interface (the group is gone, or uses another one),
+    /// unless another group still uses one of that name. lbd's stop leaves it, so that a
+    /// restart is hitless.
+    fn release_vmac(&mut self, group: &str, v: &VmacUse) {
+        let in_use = self
+            .groups
+            .iter()
+            .any(|(n, g)| n != group && g.vmac.as_ref().is_some_and(|o| o.name == v.name));
+        if in_use {
+            return;
+        }
+        match self.kernel.vmac_delete(&v.name, v.mac) {
+            Ok(true) => tracing::info!(group, interface = %v.name, "virtual-MAC interface removed"),
+            Ok(false) => {}
+            Err(e) => {
+                tracing::warn!(group, interface = %v.name, error = %e, "cannot remove the virtual-MAC interface")
+            }
+        }
     }
 
     fn ensure_socket(&mut self, ifname: &str, family: Family) -> io::Result<()> {

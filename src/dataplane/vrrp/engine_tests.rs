@@ -97,6 +97,9 @@ fn add(e: &mut Engine, c: InstanceConfig) {
         track_virtual_servers: vec![],
         track_scripts: vec![],
         notify: Notify::default(),
+        use_vmac: false,
+        vmac_name: None,
+        vmac_xmit_base: false,
         nodes: vec![],
     };
     e.groups.insert(
@@ -108,6 +111,7 @@ fn add(e: &mut Engine, c: InstanceConfig) {
             send_errors: 0,
             kernel_errors: 0,
             garps_sent: 0,
+            vmac: None,
         },
     );
 }

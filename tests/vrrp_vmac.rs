@@ -1,0 +1,371 @@
+//! VRRP virtual MAC (keepalived's `use_vmac`, RFC 5798 section 7.3) for real, in network
+//! namespaces on the host kernel (root; CI runs these): two lbd directors and a client on a
+//! bridge. The master's virtual addresses live on a macvlan `vrrp.VRID` with the MAC
+//! 00:00:5e:00:01:VRID, so the client's neighbour entry never changes on a failover; adverts and
+//! gratuitous ARPs carry that MAC (with `vmac_xmit_base`, adverts carry the base interface's).
+//! The macvlan survives a restart of lbd and goes with the group. Then lbd against keepalived,
+//! both with `use_vmac`. Nothing leaves the namespaces the tests create; the macvlans are made
+//! inside them.
+
+#[path = "support/netns.rs"]
+mod netns;
+#[path = "support/vrrp.rs"]
+mod vrrp;
+
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+use pnet_packet::ethernet::{EtherTypes, EthernetPacket};
+use pnet_packet::ip::IpNextHeaderProtocols;
+use pnet_packet::ipv4::Ipv4Packet;
+use pnet_packet::Packet;
+
+use netns::{privileged, Topology};
+use vrrp::{keepalived_available, wait_for, Conf, Director, Keepalived, VIP};
+
+const LONG: Duration = Duration::from_secs(10);
+const VMAC: &str = "00:00:5e:00:01:01";
+const VMAC_BYTES: [u8; 6] = [0, 0, 0x5e, 0, 1, 1];
+const MAC_A: [u8; 6] = [2, 0, 0, 0, 0, 1];
+
+fn topology(name: &str) -> Topology {
+    let mut t = Topology::new(name);
+    t.add_host("a", "192.168.10.101/24");
+    t.add_host("b", "192.168.10.102/24");
+    t.add_host("client", "192.168.10.50/24");
+    t
+}
+
+fn conf(router_id: &str, priority: u8, extra: &str) -> Conf {
+    let mut c = Conf::new(router_id, priority, 3, 0.1);
+    c.extra = extra.into();
+    c
+}
+
+fn text(o: std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr)
+}
+
+/// `ip -d link show dev NAME` in `host` (`None`: no such interface).
+fn link(t: &Topology, host: &str, name: &str) -> Option<String> {
+    let o = t.exec(host, &["ip", "-d", "-o", "link", "show", "dev", name]);
+    o.status.success().then(|| text(o))
+}
+
+/// Whether `dev` in `host` holds the VIP.
+fn holds(t: &Topology, host: &str, dev: &str) -> bool {
+    let o = t.exec(host, &["ip", "-o", "-4", "addr", "show", "dev", dev]);
+    text(o).contains(&format!("{VIP}/32"))
+}
+
+fn sysctl(t: &Topology, host: &str, dev: &str, key: &str) -> String {
+    let path = format!("/proc/sys/net/ipv4/conf/{dev}/{key}");
+    text(t.exec(host, &["cat", &path])).trim().to_string()
+}
+
+fn neigh(t: &Topology) -> String {
+    text(t.exec("client", &["ip", "neigh", "show", VIP]))
+}
+
+/// A TCP connection from the client to the VIP's port 9, where nothing listens: the holder's
+/// kernel answers with a reset (refused); nobody answering is a timeout.
+fn client_reaches_vip(t: &Topology) -> Option<std::io::ErrorKind> {
+    t.in_host("client", || {
+        let addr = format!("{VIP}:9").parse().unwrap();
+        std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2))
+            .err()
+            .map(|e| e.kind())
+    })
+}
+
+/// The VRRP adverts among captured frames: (Ethernet source, IP source, priority).
+fn adverts(frames: &[Vec<u8>]) -> Vec<([u8; 6], Ipv4Addr, u8)> {
+    frames
+        .iter()
+        .filter_map(|f| {
+            let e = EthernetPacket::new(f)?;
+            if e.get_ethertype() != EtherTypes::Ipv4 {
+                return None;
+            }
+            let ip = Ipv4Packet::new(e.payload())?;
+            if ip.get_next_level_protocol() != IpNextHeaderProtocols::Vrrp {
+                return None;
+            }
+            Some((
+                e.get_source().octets(),
+                ip.get_source(),
+                *ip.payload().get(2)?,
+            ))
+        })
+        .collect()
+}
+
+/// The gratuitous ARPs for the VIP among captured frames: (Ethernet source, ARP sender MAC).
+fn vip_garps(frames: &[Vec<u8>]) -> Vec<([u8; 6], [u8; 6])> {
+    frames
+        .iter()
+        .filter_map(|f| {
+            let (sha, ip) = lbd::kernel::garp::parse_garp(f)?;
+            let src = EthernetPacket::new(f)?.get_source().octets();
+            (ip.to_string() == VIP).then_some((src, sha))
+        })
+        .collect()
+}
+
+#[test]
+fn the_vip_lives_on_the_virtual_mac_and_a_failover_keeps_the_clients_neighbour_entry() {
+    if !privileged("vrrp_vmac") {
+        return;
+    }
+    let t = topology("vmac");
+    let dir = tempfile::tempdir().unwrap();
+    let cap = t.capture("client");
+    let mut a = Director::start(&t, "a", dir.path(), &conf("lk01", 150, "    use_vmac\n"));
+    let b = Director::start(&t, "b", dir.path(), &conf("lk02", 100, "    use_vmac\n"));
+    let g = a.wait_state(&t, "master", LONG);
+    assert_eq!(g["interface"], "vrrp.1", "{g}");
+    b.wait_state(&t, "backup", LONG);
+    wait_for("the VIP on a's vrrp.1", LONG, || {
+        holds(&t, "a", "vrrp.1").then_some(())
+    });
+
+    // Both directors have the macvlan: private mode, the virtual MAC, over eth0; only the
+    // master's holds the VIP, and no eth0 does.
+    for host in ["a", "b"] {
+        let l = link(&t, host, "vrrp.1").unwrap_or_else(|| panic!("no vrrp.1 on {host}"));
+        assert!(l.contains("vrrp.1@eth0"), "{host}: {l}");
+        assert!(l.contains(&format!("link/ether {VMAC}")), "{host}: {l}");
+        assert!(l.contains("macvlan mode private"), "{host}: {l}");
+        assert!(l.contains(",UP"), "{host}: {l}");
+        assert!(!holds(&t, host, "eth0"), "{host}'s eth0 holds the VIP");
+        // keepalived's sysctls.
+        assert_eq!(sysctl(&t, host, "vrrp.1", "arp_ignore"), "1");
+        assert_eq!(sysctl(&t, host, "vrrp.1", "accept_local"), "1");
+        assert_eq!(sysctl(&t, host, "vrrp.1", "rp_filter"), "0");
+        assert_eq!(sysctl(&t, host, "eth0", "arp_ignore"), "1");
+        assert_eq!(sysctl(&t, host, "eth0", "arp_filter"), "1");
+        assert_eq!(sysctl(&t, host, "eth0", "arp_announce"), "2");
+        let v6 = text(t.exec(
+            host,
+            &["cat", "/proc/sys/net/ipv6/conf/vrrp.1/disable_ipv6"],
+        ));
+        assert_eq!(v6.trim(), "1", "{host}");
+    }
+    assert!(!holds(&t, "b", "vrrp.1"));
+
+    // The client reaches the VIP, and its neighbour entry is the virtual MAC.
+    assert_eq!(
+        client_reaches_vip(&t),
+        Some(std::io::ErrorKind::ConnectionRefused)
+    );
+    assert!(neigh(&t).contains(VMAC), "{}", neigh(&t));
+
+    // Failover: b becomes master and takes the VIP on its own vrrp.1; the client's entry is
+    // still the same MAC (no ARP change needed) and its traffic reaches b.
+    let a_index = link(&t, "a", "vrrp.1").unwrap_or_default();
+    a.term();
+    let g = b.wait_state(&t, "master", LONG);
+    assert_eq!(g["interface"], "vrrp.1", "{g}");
+    wait_for("the VIP on b's vrrp.1", LONG, || {
+        holds(&t, "b", "vrrp.1").then_some(())
+    });
+    assert!(!holds(&t, "a", "vrrp.1"), "a released the VIP on SIGTERM");
+    // lbd's stop leaves the macvlan: a restart is hitless.
+    assert!(
+        link(&t, "a", "vrrp.1").is_some(),
+        "a's vrrp.1 went with lbd"
+    );
+    assert!(neigh(&t).contains(VMAC), "{}", neigh(&t));
+    assert_eq!(
+        client_reaches_vip(&t),
+        Some(std::io::ErrorKind::ConnectionRefused),
+        "the client's traffic reaches b"
+    );
+    assert!(neigh(&t).contains(VMAC), "{}", neigh(&t));
+    let frames = cap.stop();
+
+    // Adverts carried the virtual MAC as their source (a's and then b's), never a base MAC.
+    let ads = adverts(&frames);
+    assert!(ads.len() >= 5, "{} adverts", ads.len());
+    assert!(
+        ads.iter().all(|(mac, _, _)| *mac == VMAC_BYTES),
+        "{:?}",
+        ads.iter()
+            .filter(|a| a.0 != VMAC_BYTES)
+            .take(3)
+            .collect::<Vec<_>>()
+    );
+    let from_a = ads
+        .iter()
+        .filter(|a| a.1.octets() == [192, 168, 10, 101])
+        .count();
+    let from_b = ads
+        .iter()
+        .filter(|a| a.1.octets() == [192, 168, 10, 102])
+        .count();
+    assert!(from_a > 0 && from_b > 0, "a: {from_a}, b: {from_b}");
+    eprintln!(
+        "captured {} adverts (a {from_a}, b {from_b}), all from {VMAC}; client: {}",
+        ads.len(),
+        neigh(&t).trim()
+    );
+    // a's stop advert (priority 0) went out of the macvlan too.
+    assert!(ads
+        .iter()
+        .any(|a| a.1.octets() == [192, 168, 10, 101] && a.2 == 0));
+    // Gratuitous ARPs: from the virtual MAC, announcing it.
+    let garps = vip_garps(&frames);
+    assert!(!garps.is_empty(), "no gratuitous ARP for the VIP");
+    eprintln!(
+        "{} gratuitous ARPs for the VIP, all from and for {VMAC}",
+        garps.len()
+    );
+    assert!(
+        garps.iter().all(|g| *g == (VMAC_BYTES, VMAC_BYTES)),
+        "{garps:?}"
+    );
+
+    // a comes back: it adopts its macvlan (the same interface, not a new one) and preempts.
+    a.spawn(&t);
+    a.wait_state(&t, "master", LONG);
+    wait_for("the VIP back on a only", LONG, || {
+        (holds(&t, "a", "vrrp.1") && !holds(&t, "b", "vrrp.1")).then_some(())
+    });
+    let ifindex = |l: &str| l.split(':').next().unwrap_or("").to_string();
+    assert_eq!(
+        ifindex(&link(&t, "a", "vrrp.1").unwrap_or_default()),
+        ifindex(&a_index),
+        "a's vrrp.1 was recreated instead of adopted"
+    );
+
+    // vmac_xmit_base: a's adverts now leave from eth0 with eth0's MAC; the VIP and its
+    // gratuitous ARPs stay on the macvlan. (The group restarts for it: b may master a moment.)
+    let cap = t.capture("client");
+    a.patch_group(&t, serde_json::json!({"vmac_xmit_base": true}));
+    wait_for("a master again, on eth0", LONG, || {
+        let g = a.group(&t);
+        (g["state"] == "master" && g["interface"] == "eth0").then_some(())
+    });
+    wait_for("the VIP on a's vrrp.1 after the edit", LONG, || {
+        (holds(&t, "a", "vrrp.1") && !holds(&t, "a", "eth0")).then_some(())
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let frames = cap.stop();
+    let ads = adverts(&frames);
+    let last_a: Vec<_> = ads
+        .iter()
+        .filter(|x| x.1.octets() == [192, 168, 10, 101] && x.2 == 150)
+        .collect();
+    eprintln!(
+        "vmac_xmit_base: a's last adverts from {:?}",
+        last_a.iter().rev().take(3).map(|x| x.0).collect::<Vec<_>>()
+    );
+    assert!(
+        last_a.len() >= 3 && last_a.iter().rev().take(3).all(|x| x.0 == MAC_A),
+        "a's adverts after vmac_xmit_base: {last_a:?}"
+    );
+    assert!(neigh(&t).contains(VMAC), "{}", neigh(&t));
+    // The same macvlan (only where adverts go changed), and an event saying so.
+    assert_eq!(
+        ifindex(&link(&t, "a", "vrrp.1").unwrap_or_default()),
+        ifindex(&a_index),
+        "vmac_xmit_base recreated a's vrrp.1"
+    );
+    let ev = a.events(&t);
+    assert!(
+        ev.iter().any(|e| e["type"] == "vrrp_reconfigured"
+            && e["in_place"] == false
+            && e["changes"][0] == "virtual-MAC interface vrrp.1→vrrp.1 (adverts on eth0)"),
+        "{ev:?}"
+    );
+
+    // The group goes: lbd removes the macvlan it made, with the VIP.
+    let id = b.group_id(&t);
+    let (code, v) = b.api(&t, "DELETE", &format!("/api/v1/vrrp-groups/{id}"), None);
+    assert!(code == 200 || code == 204, "{code} {v}");
+    wait_for("b's vrrp.1 removed with its group", LONG, || {
+        link(&t, "b", "vrrp.1").is_none().then_some(())
+    });
+    // An interface of that name that lbd would not have made is left alone (refused).
+    t.exec(
+        "b",
+        &[
+            "ip", "link", "add", "vrrp.1", "type", "veth", "peer", "name", "x0",
+        ],
+    );
+    b.import(&t, &conf("lk02", 100, "    use_vmac\n"));
+    wait_for("the group refusing the foreign vrrp.1", LONG, || {
+        let g = b.group(&t);
+        g["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("not a private macvlan"))
+            .then_some(())
+    });
+    let l = link(&t, "b", "vrrp.1").unwrap_or_default();
+    assert!(l.contains("veth"), "{l}");
+}
+
+/// lbd and keepalived 2.2.7, both with `use_vmac`: they elect each other and fail over both
+/// ways, and the client's neighbour entry is the virtual MAC throughout.
+#[test]
+fn lbd_and_keepalived_with_use_vmac_fail_over_both_ways() {
+    if !privileged("vrrp_vmac_interop") || !keepalived_available("vrrp_vmac_interop") {
+        return;
+    }
+    let t = topology("vmacka");
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = Director::start(&t, "a", dir.path(), &conf("lk01", 150, "    use_vmac\n"));
+    a.wait_state(&t, "master", LONG);
+    let mut k = Keepalived::start(&t, "b", dir.path(), &conf("lk02", 100, "    use_vmac\n"));
+    wait_for("keepalived's vrrp.1", LONG, || {
+        link(&t, "b", "vrrp.1").map(|_| ())
+    });
+    let l = link(&t, "b", "vrrp.1").unwrap_or_default();
+    assert!(
+        l.contains(&format!("link/ether {VMAC}")),
+        "{l}\n{}",
+        k.log_text()
+    );
+    // keepalived hears lbd (through its macvlan) and stays backup.
+    std::thread::sleep(Duration::from_millis(800));
+    assert!(holds(&t, "a", "vrrp.1"));
+    assert!(!holds(&t, "b", "vrrp.1"), "{}", k.log_text());
+    assert_eq!(
+        client_reaches_vip(&t),
+        Some(std::io::ErrorKind::ConnectionRefused)
+    );
+    assert!(neigh(&t).contains(VMAC), "{}", neigh(&t));
+    // lbd stops: keepalived takes over on its vrrp.1 and the client's traffic reaches it.
+    a.term();
+    wait_for("keepalived master with the VIP", LONG, || {
+        holds(&t, "b", "vrrp.1").then_some(())
+    });
+    wait_for("the client to reach keepalived", LONG, || {
+        (client_reaches_vip(&t) == Some(std::io::ErrorKind::ConnectionRefused)).then_some(())
+    });
+    // keepalived leaves arp_announce as it is: its ARP for the client, from eth0, names the
+    // VIP as sender, and the client may now file the VIP under keepalived's eth0 MAC (lbd sets
+    // arp_announce=2 on the parent; see README).
+    eprintln!("client with keepalived master: {}", neigh(&t).trim());
+    // lbd comes back with the higher priority: it hears keepalived, preempts, and keepalived
+    // lets go; lbd's gratuitous ARPs (from the virtual MAC) put the client back on it.
+    a.spawn(&t);
+    a.wait_state(&t, "master", LONG);
+    wait_for("the VIP back on lbd only", LONG, || {
+        (holds(&t, "a", "vrrp.1") && !holds(&t, "b", "vrrp.1")).then_some(())
+    });
+    wait_for("the client's entry on the virtual MAC", LONG, || {
+        neigh(&t).contains(VMAC).then_some(())
+    });
+    wait_for("the client to reach lbd", LONG, || {
+        (client_reaches_vip(&t) == Some(std::io::ErrorKind::ConnectionRefused)).then_some(())
+    });
+    assert!(neigh(&t).contains(VMAC), "{}", neigh(&t));
+    // keepalived stops (and removes its macvlan); lbd's side is untouched.
+    k.term();
+    assert!(holds(&t, "a", "vrrp.1"));
+    assert_eq!(
+        client_reaches_vip(&t),
+        Some(std::io::ErrorKind::ConnectionRefused)
+    );
+}
