@@ -121,6 +121,21 @@ fn anchored(p: &str) -> String {
     format!("^{p}$")
 }
 
+/// A virtual route's numbers: the kernel's 32-bit table, metric.
+fn virtual_route(s: &mut Value) {
+    limit(s, "table", json!({"minimum": 1, "maximum": u32::MAX}));
+    limit(s, "metric", json!({"maximum": u32::MAX}));
+    limit(s, "protocol", json!({"maximum": u8::MAX}));
+}
+
+/// A virtual rule's numbers.
+fn virtual_rule(s: &mut Value) {
+    limit(s, "table", json!({"minimum": 1, "maximum": u32::MAX}));
+    for p in ["priority", "fwmark", "fwmask"] {
+        limit(s, p, json!({"maximum": u32::MAX}));
+    }
+}
+
 /// The address components, referenced from the entities' schemas.
 fn address_schemas() -> Vec<(&'static str, Value)> {
     let v4_va = format!("^[{WS}]*{}[{WS}]*{}$", ipv4_host(false), prefix_len(32));
@@ -156,6 +171,22 @@ fn address_schemas() -> Vec<(&'static str, Value)> {
                     {"pattern": anchored(&ipv6_not_multicast())},
                     {"pattern": IPV6_NOT_UNSPECIFIED},
                 ],
+            }),
+        ),
+        (
+            "VirtualAddressWithOptions",
+            json!({
+                "description": "A virtual address with keepalived's options (`virtual_ipaddress { ADDR dev IF scope S label L brd B }`). `scope`, `label` and `broadcast` are IPv4 only; `label` is the interface's name or starts with it and a colon, at most 15 bytes.",
+                "type": "object",
+                "additionalProperties": false,
+                "required": ["address"],
+                "properties": {
+                    "address": {"anyOf": [r("VirtualIpv4Address"), r("VirtualIpv6Address")]},
+                    "dev": {"type": "string", "description": "The interface (default: the group's interface on each node)."},
+                    "scope": {"type": "string", "description": "host, link, site, global, nowhere or 0-255.", "example": "link"},
+                    "label": {"type": "string", "maxLength": 15, "example": "eth1:vip"},
+                    "broadcast": {"type": "string", "description": "An IPv4 address."},
+                },
             }),
         ),
         ("VirtualIpv4Address", {
@@ -488,7 +519,7 @@ fn vrrp_group(s: &mut Value) {
         s,
         "virtual_addresses",
         json!({"minItems": 1, "maxItems": VIRTUAL_ADDRESSES_MAX,
-            "items": {"anyOf": [r("VirtualIpv4Address"), r("VirtualIpv6Address")]}}),
+            "items": {"anyOf": [r("VirtualIpv4Address"), r("VirtualIpv6Address"), r("VirtualAddressWithOptions")]}}),
     );
     if let Some(items) = props(s)["virtual_addresses"]["items"].as_object_mut() {
         items.remove("type");
@@ -518,7 +549,10 @@ fn vrrp_group(s: &mut Value) {
             ("VirtualIpv6Address", "Ipv6Address")
         };
         json!({
-            "virtual_addresses": {"items": r(va)},
+            "virtual_addresses": {"items": {"anyOf": [
+                r(va),
+                {"allOf": [r("VirtualAddressWithOptions"), {"properties": {"address": r(va)}}]},
+            ]}},
             "unicast_peers": {"items": r(any)},
             "nodes": {"items": {"properties": {"unicast_src": {"oneOf": [null_type(), r(any)]}}}},
         })
@@ -860,7 +894,9 @@ pub fn document_limits(spec: &mut OpenApi) {
         return;
     };
     type Edit = fn(&mut Value);
-    let edits: [(&str, Edit); 14] = [
+    let edits: [(&str, Edit); 16] = [
+        ("VirtualRoute", virtual_route),
+        ("VirtualRule", virtual_rule),
         ("ConnectionSync", connection_sync),
         ("VirtualServer", virtual_server),
         ("RealServer", real_server),

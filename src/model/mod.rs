@@ -12,6 +12,7 @@ pub mod units;
 pub mod validate;
 pub mod virtual_server;
 pub mod vrrp_group;
+pub mod vrrp_routes;
 
 pub use config::{Config, Snapshot};
 pub use connection_sync::ConnectionSync;
@@ -27,3 +28,4 @@ pub use vrrp_group::{
     GarpSettings, InitialState, Notify, TrackScript, TrackWeight, TrackedInterface,
     TrackedVirtualServer, VirtualAddress, VrrpGroup, VrrpNode,
 };
+pub use vrrp_routes::{Prefix, RouteType, Scope, VirtualRoute, VirtualRule};
