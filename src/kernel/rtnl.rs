@@ -538,7 +538,10 @@ mod tests {
     }
 
     /// Reads a request back with neli: the header fields and the attributes by type.
-    fn decode(m: &[u8]) -> (u16, u16, [u8; 8], Vec<(u16, Vec<u8>)>) {
+    /// (type, flags, the eight header bytes, the attributes).
+    type Decoded = (u16, u16, [u8; 8], Vec<(u16, Vec<u8>)>);
+
+    fn decode(m: &[u8]) -> Decoded {
         use neli::nl::Nlmsghdr;
         use neli::rtnl::Rtmsg;
         use neli::FromBytes;
