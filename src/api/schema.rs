@@ -578,6 +578,8 @@ fn vrrp_group(s: &mut Value) {
         "track_interfaces_weighted",
         "track_virtual_servers",
         "track_scripts",
+        "virtual_routes",
+        "virtual_rules",
     ] {
         limit(s, list, json!({"maxItems": TRACKED_MAX}));
     }
