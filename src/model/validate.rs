@@ -83,6 +83,14 @@ pub mod rule {
     pub const DUPLICATE_TRACKER: &str = "duplicate_tracker";
     /// `connection_sync.group` is a multicast address (IPv4 224.0.0.0/4, IPv6 ff00::/8).
     pub const MULTICAST_GROUP: &str = "multicast_group";
+    /// A virtual address's `label` is its interface's name, or starts with it and a colon
+    /// (the interface: its `dev`, else each node's).
+    pub const VIP_LABEL: &str = "vip_label";
+    /// A virtual route's or rule's fields agree: no bits beyond a prefix's length, `via` and
+    /// `src` of the destination's family, `from` and `to` of one family, a unicast route with
+    /// `via` or `dev` and another type with neither, a rule with `table` or `type`, `fwmask`
+    /// with `fwmark`, each listed once.
+    pub const VIRTUAL_ROUTE: &str = "virtual_route";
 
     /// Every code, with what it means.
     pub const ALL: &[&str] = &[
@@ -106,6 +114,8 @@ pub mod rule {
         KEEPALIVED_CONF,
         DUPLICATE_TRACKER,
         MULTICAST_GROUP,
+        VIP_LABEL,
+        VIRTUAL_ROUTE,
     ];
 
     /// The rules a request schema cannot state (wholly or in part): a schema-valid body can
@@ -125,6 +135,8 @@ pub mod rule {
         KEEPALIVED_CONF,
         DUPLICATE_TRACKER,
         MULTICAST_GROUP,
+        VIP_LABEL,
+        VIRTUAL_ROUTE,
     ];
 }
 
@@ -1117,9 +1129,12 @@ fn vip_options(g: &VrrpGroup, va: &crate::model::VirtualAddress, field: &str) ->
         (va.label.is_some(), "label"),
         (va.broadcast.is_some(), "broadcast"),
     ] {
-        ensure(!(set && v6), &format!("{field}.{name}"), || {
-            format!("an IPv6 address has no {name} (keepalived ignores it)")
-        })?;
+        ensure_rule(
+            rule::ADDRESS_FAMILY,
+            !(set && v6),
+            &format!("{field}.{name}"),
+            || format!("an IPv6 address has no {name} (keepalived ignores it)"),
+        )?;
     }
     if let Some(l) = &va.label {
         let lf = format!("{field}.label");
@@ -1137,7 +1152,7 @@ fn vip_options(g: &VrrpGroup, va: &crate::model::VirtualAddress, field: &str) ->
         };
         for d in devs {
             let ok = l == d || l.strip_prefix(d).is_some_and(|rest| rest.starts_with(':'));
-            ensure(ok, &lf, || {
+            ensure_rule(rule::VIP_LABEL, ok, &lf, || {
                 format!("`{l}` must be the interface's name `{d}` or start with `{d}:`")
             })?;
         }
@@ -1148,18 +1163,20 @@ fn vip_options(g: &VrrpGroup, va: &crate::model::VirtualAddress, field: &str) ->
 /// The group's virtual routes and rules.
 fn virtual_routes(g: &VrrpGroup) -> Result {
     use crate::model::RouteType;
-    ensure(
+    ensure_rule(
+        rule::VIRTUAL_ROUTE,
         g.virtual_routes.len() <= TRACKED_MAX,
         "virtual_routes",
         || format!("at most {TRACKED_MAX}"),
     )?;
-    ensure(
+    ensure_rule(
+        rule::VIRTUAL_ROUTE,
         g.virtual_rules.len() <= TRACKED_MAX,
         "virtual_rules",
         || format!("at most {TRACKED_MAX}"),
     )?;
     let prefix = |f: &str, p: &crate::model::Prefix| {
-        ensure(!p.has_host_bits(), f, || {
+        ensure_rule(rule::VIRTUAL_ROUTE, !p.has_host_bits(), f, || {
             format!("{p} has bits set beyond its length (the kernel refuses it)")
         })
     };
@@ -1169,30 +1186,41 @@ fn virtual_routes(g: &VrrpGroup) -> Result {
         let family = Family::of(&r.to.address);
         for (a, name) in [(r.via, "via"), (r.src, "src")] {
             if let Some(a) = a {
-                ensure(Family::of(&a) == family, &format!("{f}.{name}"), || {
-                    format!("{a} is not of the destination's family")
-                })?;
+                ensure_rule(
+                    rule::VIRTUAL_ROUTE,
+                    Family::of(&a) == family,
+                    &format!("{f}.{name}"),
+                    || format!("{a} is not of the destination's family"),
+                )?;
             }
         }
         if let Some(d) = &r.dev {
             check_ifname(&format!("{f}.dev"), d)?;
         }
-        ensure(r.table != Some(0), &format!("{f}.table"), || {
-            "table 0 is not a table (1-4294967295)".into()
-        })?;
-        ensure(
+        ensure_rule(
+            rule::VIRTUAL_ROUTE,
+            r.table != Some(0),
+            &format!("{f}.table"),
+            || "table 0 is not a table (1-4294967295)".into(),
+        )?;
+        ensure_rule(
+            rule::VIRTUAL_ROUTE,
             r.kind == RouteType::Unicast || (r.via.is_none() && r.dev.is_none()),
             &format!("{f}.type"),
             || format!("a {} route has no via or dev", r.kind.name()),
         )?;
-        ensure(
+        ensure_rule(
+            rule::VIRTUAL_ROUTE,
             r.kind != RouteType::Unicast || r.via.is_some() || r.dev.is_some(),
             &format!("{f}.dev"),
             || "a unicast route needs via or dev".into(),
         )?;
-        ensure(!g.virtual_routes[..i].contains(r), &f, || {
-            format!("route {r} is listed twice")
-        })?;
+        ensure_rule(
+            rule::VIRTUAL_ROUTE,
+            !g.virtual_routes[..i].contains(r),
+            &f,
+            || format!("route {r} is listed twice"),
+        )?;
     }
     for (i, r) in g.virtual_rules.iter().enumerate() {
         let f = format!("virtual_rules[{i}]");
@@ -1202,7 +1230,8 @@ fn virtual_routes(g: &VrrpGroup) -> Result {
         if let Some(p) = &r.to {
             prefix(&format!("{f}.to"), p)?;
             if let Some(fr) = &r.from {
-                ensure(
+                ensure_rule(
+                    rule::VIRTUAL_ROUTE,
                     Family::of(&fr.address) == Family::of(&p.address),
                     &format!("{f}.to"),
                     || "from and to must be of one family".into(),
@@ -1214,27 +1243,36 @@ fn virtual_routes(g: &VrrpGroup) -> Result {
                 check_ifname(&format!("{f}.{name}"), n)?;
             }
         }
-        ensure(
+        ensure_rule(
+            rule::VIRTUAL_ROUTE,
             r.table.is_some() != r.kind.is_some(),
             &format!("{f}.table"),
             || "a rule needs exactly one of table and type".into(),
         )?;
-        ensure(r.table != Some(0), &format!("{f}.table"), || {
-            "table 0 is not a table (1-4294967295)".into()
-        })?;
-        ensure(
+        ensure_rule(
+            rule::VIRTUAL_ROUTE,
+            r.table != Some(0),
+            &format!("{f}.table"),
+            || "table 0 is not a table (1-4294967295)".into(),
+        )?;
+        ensure_rule(
+            rule::VIRTUAL_ROUTE,
             r.kind != Some(RouteType::Unicast),
             &format!("{f}.type"),
             || "a rule's type is blackhole, unreachable or prohibit".into(),
         )?;
-        ensure(
+        ensure_rule(
+            rule::VIRTUAL_ROUTE,
             r.fwmask.is_none() || r.fwmark.is_some(),
             &format!("{f}.fwmask"),
             || "fwmask needs fwmark".into(),
         )?;
-        ensure(!g.virtual_rules[..i].contains(r), &f, || {
-            format!("rule {r} is listed twice")
-        })?;
+        ensure_rule(
+            rule::VIRTUAL_ROUTE,
+            !g.virtual_rules[..i].contains(r),
+            &f,
+            || format!("rule {r} is listed twice"),
+        )?;
     }
     Ok(())
 }

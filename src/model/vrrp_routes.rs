@@ -45,9 +45,12 @@ impl FromStr for Scope {
         if let Some((_, v)) = SCOPES.iter().find(|(n, _)| *n == s) {
             return Ok(Scope(*v));
         }
-        s.parse::<u8>().map(Scope).map_err(|_| {
-            format!("`{s}` is not a scope (host, link, site, global, nowhere or 0-255)")
-        })
+        digits(s)
+            .and_then(|n| u8::try_from(n).ok())
+            .map(Scope)
+            .ok_or_else(|| {
+                format!("`{s}` is not a scope (host, link, site, global, nowhere or 0-255)")
+            })
     }
 }
 
@@ -61,6 +64,16 @@ impl<'de> Deserialize<'de> for Scope {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         String::deserialize(d)?.parse().map_err(de::Error::custom)
     }
+}
+
+/// A decimal number as the OpenAPI patterns say it: digits only, no leading zero, at most
+/// three digits.
+fn digits(s: &str) -> Option<u32> {
+    let ok = !s.is_empty()
+        && s.len() <= 3
+        && s.bytes().all(|b| b.is_ascii_digit())
+        && (s == "0" || !s.starts_with('0'));
+    ok.then(|| s.parse().ok()).flatten()
 }
 
 /// A destination or source prefix, "10.1.0.0/16" (no length: a host, /32 or /128); keepalived's
@@ -112,8 +125,8 @@ impl FromStr for Prefix {
         let max = Family::of(&address).max_prefix_len();
         let len = match l {
             None => max,
-            Some(l) => match l.parse::<u8>() {
-                Ok(n) if n <= max && !l.starts_with('+') => n,
+            Some(l) => match digits(l) {
+                Some(n) if n <= u32::from(max) => n as u8,
                 _ => return Err(format!("`{s}`: prefix length must be 0..={max}")),
             },
         };
@@ -388,9 +401,11 @@ impl VirtualRoute {
             protocol: None,
         };
         let mut to = None;
+        let mut inet6 = false;
         while let Some(k) = w.next() {
             match k {
-                "inet" | "inet6" | "add" | "prepend" | "append" => {}
+                "inet6" => inet6 = true,
+                "inet" | "add" | "prepend" | "append" => {}
                 "to" => to = Some(w.arg(k)?.parse::<Prefix>()?),
                 "via" | "gw" => {
                     let mut a = w.arg(k)?;
@@ -420,6 +435,11 @@ impl VirtualRoute {
             }
         }
         r.to = to.ok_or("a route needs a destination")?;
+        // `default` of an IPv6 route (`inet6`, or an IPv6 gateway) is ::/0.
+        let v6 = inet6 || r.via.is_some_and(|v| v.is_ipv6()) || r.src.is_some_and(|v| v.is_ipv6());
+        if r.to.len == 0 && r.to.address.is_unspecified() && v6 {
+            r.to.address = IpAddr::from([0u16; 8]);
+        }
         Ok((r, w.ignored))
     }
 }
@@ -612,6 +632,10 @@ mod tests {
         let b: VirtualRoute = "blackhole 10.2.0.0/16 table main".parse().unwrap();
         assert_eq!((b.kind, b.table), (RouteType::Blackhole, Some(254)));
         assert_eq!(b.to_string().parse::<VirtualRoute>().unwrap(), b);
+        let d: VirtualRoute = "default via 2001:db8::1 dev eth1".parse().unwrap();
+        assert_eq!(d.to.to_string(), "::/0");
+        let d: VirtualRoute = "default via 192.0.2.1".parse().unwrap();
+        assert_eq!(d.to.to_string(), "0.0.0.0/0");
         let s: VirtualRoute = "to 10.3.0.0/16 dev eth1 scope link proto static"
             .parse()
             .unwrap();
@@ -678,5 +702,18 @@ mod tests {
         assert!(p.has_host_bits());
         assert!(!"10.1.0.0/16".parse::<Prefix>().unwrap().has_host_bits());
         assert!(!"::/0".parse::<Prefix>().unwrap().has_host_bits());
+        // As the OpenAPI patterns: no sign, no leading zero.
+        for bad in [
+            "10.0.0.0/+8",
+            "10.0.0.0/08",
+            "10.0.0.0/",
+            " 10.0.0.0/8",
+            "10.0.0.0/8 ",
+        ] {
+            assert!(bad.parse::<Prefix>().is_err(), "{bad}");
+        }
+        assert!("+5".parse::<Scope>().is_err() && "05".parse::<Scope>().is_err());
+        assert_eq!("0".parse::<Scope>(), Ok(Scope(0)));
+        assert!("256".parse::<Scope>().is_err());
     }
 }

@@ -22,7 +22,7 @@ VS_RULES = {"hysteresis", "real_server_port", "thresholds", "check_port", "statu
 # A real server sent alone: its virtual server (family, port, forwarding) is known from the path.
 RS_RULES = {"address_family", "real_server_port", "thresholds", "check_port", "status_range", "max_bytes"}
 # Within a VRRP group.
-GROUP_RULES = {"duplicate_address", "address_owner", "max_bytes", "duplicate_tracker"}
+GROUP_RULES = {"duplicate_address", "address_owner", "max_bytes", "duplicate_tracker", "vip_label", "virtual_route"}
 # A node entry sent alone: the group (its virtual addresses and family) is known from the path.
 NODE_RULES = {"path_mismatch", "address_owner", "address_family", "max_bytes"}
 
@@ -47,7 +47,7 @@ ALL_RULES = {
     "identity", "address_family", "port_zero", "persistence", "one_packet", "scheduler_flag",
     "hysteresis", "real_server_port", "thresholds", "check_fields", "check_port", "vrrp_version",
     "duplicate_address", "address_owner", "path_mismatch", "status_range", "max_bytes",
-    "keepalived_conf", "duplicate_tracker", "multicast_group",
+    "keepalived_conf", "duplicate_tracker", "multicast_group", "vip_label", "virtual_route",
 }
 
 
