@@ -860,3 +860,75 @@ async fn vrrp_virtual_mac_fields_over_grpc() {
     assert_eq!(e.code(), Code::InvalidArgument);
     assert!(e.message().starts_with("vmac_name:"), "{}", e.message());
 }
+
+/// A virtual address with keepalived's options, routes and rules as keepalived's lines over
+/// gRPC: read back the same, the REST API's objects; a bad one names its field.
+#[tokio::test]
+async fn vip_options_routes_and_rules_as_keepalived_lines() {
+    let s = TestServer::start().await;
+    let mut c = client(&s).await;
+    let mut g = seed_group();
+    g.virtual_addresses = vec![
+        "192.168.10.100/32".into(),
+        "192.168.10.101/24 dev eth1 scope link label eth1:vip".into(),
+    ];
+    g.virtual_routes = vec!["10.1.0.0/16 via 192.168.10.1 dev eth1 table 100".into()];
+    g.virtual_rules = vec!["from 192.168.10.0/24 priority 100 table 100".into()];
+    let out = c
+        .create_vrrp_group(pb::CreateVrrpGroupRequest {
+            vrrp_group: Some(g.clone()),
+            options: None,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .vrrp_group
+        .unwrap();
+    assert_eq!(out.virtual_addresses, g.virtual_addresses);
+    assert_eq!(out.virtual_routes, g.virtual_routes);
+    assert_eq!(out.virtual_rules, g.virtual_rules);
+    let http: serde_json::Value = reqwest::get(s.url("/api/v1/vrrp-groups"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        http[0]["virtual_addresses"][1],
+        serde_json::json!({"address": "192.168.10.101/24", "dev": "eth1", "scope": "link", "label": "eth1:vip"})
+    );
+    assert_eq!(http[0]["virtual_routes"][0]["table"], 100);
+
+    for (field, vips, routes) in [
+        (
+            "virtual_addresses[0]",
+            vec!["192.168.10.200 dev eth0 mtu 9000".to_string()],
+            vec![],
+        ),
+        (
+            "virtual_routes[0]",
+            vec!["192.168.10.200".to_string()],
+            vec!["10.1.0.0/16 via 192.168.10.1 onlink".to_string()],
+        ),
+        (
+            "virtual_addresses[0].label",
+            vec!["192.168.10.200 label eth9:x".to_string()],
+            vec![],
+        ),
+    ] {
+        let mut bad = seed_group();
+        bad.name = "VI_2".into();
+        bad.vrid = 2;
+        bad.virtual_addresses = vips;
+        bad.virtual_routes = routes;
+        let e = c
+            .create_vrrp_group(pb::CreateVrrpGroupRequest {
+                vrrp_group: Some(bad),
+                options: None,
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
+        assert_eq!(e.metadata().get("lbd-field").unwrap(), field, "{e:?}");
+    }
+}

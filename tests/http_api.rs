@@ -691,6 +691,117 @@ async fn bad_tracking_is_a_4xx_naming_the_field() {
     assert!(r.status.is_client_error(), "{}", r.body);
 }
 
+/// keepalived's options on a virtual address (the object form; a plain address stays a
+/// string), virtual routes and rules: stored and read back as sent; bad ones are 422s naming
+/// the field.
+#[tokio::test]
+async fn vip_options_routes_and_rules_round_trip_and_bad_ones_name_the_field() {
+    let s = TestServer::start().await;
+    let g = "/api/v1/vrrp-groups";
+    let mut v = seed_vrrp_group();
+    let opts = json!({"address": "192.168.10.101/24", "dev": "eth1", "scope": "link", "label": "eth1:vip", "broadcast": "192.168.10.255"});
+    v["virtual_addresses"] = json!(["192.168.10.100/32", opts]);
+    v["virtual_routes"] = json!([
+        {"to": "10.1.0.0/16", "via": "192.168.10.1", "dev": "eth1", "table": 100, "metric": 5},
+        {"to": "10.2.0.0/16", "type": "blackhole"}
+    ]);
+    v["virtual_rules"] = json!([{"from": "192.168.10.0/24", "table": 100, "priority": 100}]);
+    let r = post(&s, g, v.clone()).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let id = r.body["id"].as_i64().unwrap();
+    let r = get(&s, &format!("{g}/{id}")).await;
+    assert_eq!(r.body["virtual_addresses"], v["virtual_addresses"]);
+    assert_eq!(r.body["virtual_routes"], v["virtual_routes"]);
+    assert_eq!(r.body["virtual_rules"], v["virtual_rules"]);
+
+    // Another group (its own name, VRID and address) with `key` set to `value`.
+    let bad = |key: &str, value: Value| {
+        let mut b = seed_vrrp_group();
+        b["name"] = json!("VI_9");
+        b["vrid"] = json!(9);
+        b["virtual_addresses"] = json!(["192.168.10.150"]);
+        b[key] = value;
+        b
+    };
+    for (key, value, field, msg) in [
+        (
+            "virtual_addresses",
+            json!([{"address": "192.168.10.150", "label": "eth1:vip"}]),
+            "virtual_addresses[0].label",
+            "must be the interface's name `eth0` or start with `eth0:`",
+        ),
+        (
+            "virtual_addresses",
+            json!([{"address": "192.168.10.150", "label": "eth0:abcdefghijk"}]),
+            "virtual_addresses[0].label",
+            "at most 15 bytes",
+        ),
+        (
+            "virtual_addresses",
+            json!([{"address": "192.168.10.150", "dev": "eth/1"}]),
+            "virtual_addresses[0].dev",
+            "not a valid interface name",
+        ),
+        (
+            "virtual_routes",
+            json!([{"to": "10.1.2.0/16", "dev": "eth0"}]),
+            "virtual_routes[0].to",
+            "bits set beyond its length",
+        ),
+        (
+            "virtual_routes",
+            json!([{"to": "10.1.0.0/16", "via": "2001:db8::1"}]),
+            "virtual_routes[0].via",
+            "not of the destination's family",
+        ),
+        (
+            "virtual_rules",
+            json!([{"from": "10.1.0.0/16", "table": 5, "type": "blackhole"}]),
+            "virtual_rules[0].table",
+            "exactly one of table and type",
+        ),
+    ] {
+        assert_error(
+            &post(&s, g, bad(key, value)).await,
+            422,
+            "invalid_argument",
+            Some(field),
+            msg,
+        );
+    }
+    // Not an option at all, or a scope keepalived does not know: the field, from the JSON.
+    let r = post(
+        &s,
+        g,
+        bad(
+            "virtual_addresses",
+            json!([{"address": "192.168.10.150", "scope": "galaxy"}]),
+        ),
+    )
+    .await;
+    assert_eq!(r.status.as_u16(), 422, "{}", r.body);
+    assert!(
+        r.body["error"]["field"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("virtual_addresses[0]"),
+        "{}",
+        r.body
+    );
+    assert!(r.body.to_string().contains("galaxy"), "{}", r.body);
+    let r = post(
+        &s,
+        g,
+        bad(
+            "virtual_routes",
+            json!([{"to": "10.1.0.0/16", "gateway": "10.0.0.1"}]),
+        ),
+    )
+    .await;
+    assert_eq!(r.status.as_u16(), 422, "{}", r.body);
+    assert!(r.body.to_string().contains("gateway"), "{}", r.body);
+}
+
 #[tokio::test]
 async fn if_match_guards_against_lost_updates() {
     let s = TestServer::start().await;

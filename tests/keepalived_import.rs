@@ -172,9 +172,9 @@ fn every_supported_keyword_and_the_reported_rest() {
     assert_eq!(
         g.virtual_addresses
             .iter()
-            .map(|v| v.to_string())
+            .map(|v| v.keepalived())
             .collect::<Vec<_>>(),
-        vec!["10.1.0.100/24", "10.1.0.101/32"]
+        vec!["10.1.0.100/24 dev eth1 label eth1:1", "10.1.0.101/32"]
     );
     let n = g.node("lb-a").unwrap();
     assert_eq!(
@@ -275,7 +275,6 @@ fn every_supported_keyword_and_the_reported_rest() {
     }
     let warnings = msgs(&r.warnings);
     for want in [
-        "full.conf:29 `dev eth1 label eth1:1` after the address is ignored",
         "full.conf:60 dr/tun cannot change the port: 8443 becomes the service's 443",
         "extra.conf:2 no real servers",
         "full.conf:78 no `protocol`: keepalived defaults to UDP",
@@ -974,4 +973,109 @@ fn two_groups_cannot_share_a_vmac_name() {
     .unwrap();
     let e = validate::config(&a.config, None).unwrap_err();
     assert!(e.field.ends_with("vmac_name"), "{e:?}");
+}
+
+/// `virtual_ipaddress` options, `virtual_routes` and `virtual_rules`: what lbd carries out is
+/// imported, the rest reported, a duplicate address skipped as keepalived skips it, a rule
+/// without priority numbered as keepalived numbers it; the export reads back the same and
+/// keepalived accepts it.
+#[test]
+fn vip_options_routes_and_rules_import_and_export() {
+    let r = import(&Config::default(), "vip_routes.conf", "lb-a");
+    validate::config(&r.config, None).unwrap();
+    let g = &r.config.vrrp_groups[0];
+    let vips: Vec<String> = g.virtual_addresses.iter().map(|v| v.keepalived()).collect();
+    assert_eq!(
+        vips,
+        vec![
+            "192.0.2.10/24 brd 192.0.2.255 dev eth0 scope link label eth0:vip",
+            "192.0.2.11/24 dev eth1 label eth1:web",
+            "192.0.2.12/32",
+        ]
+    );
+    let routes: Vec<String> = g.virtual_routes.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        routes,
+        vec![
+            "10.1.0.0/16 via 192.0.2.1 dev eth0 src 192.0.2.10 table 100 metric 5",
+            "blackhole 10.2.0.0/16 table 100",
+            "10.3.0.0/16 dev eth1 scope link protocol 4",
+        ]
+    );
+    let rules: Vec<String> = g.virtual_rules.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        rules,
+        vec![
+            "from 192.0.2.0/24 priority 100 table 100",
+            "iif eth0 fwmark 0x10/0xff priority 16384 table 100",
+            "to 10.9.0.0/16 priority 16383 unreachable",
+        ]
+    );
+    let warnings: Vec<String> = r
+        .warnings
+        .iter()
+        .map(|w| format!("{} {}", w.at.rsplit('/').next().unwrap(), w.message))
+        .collect();
+    for want in [
+        "vip_routes.conf:11 192.0.2.10 is listed twice: keepalived ignores the second one",
+        "vip_routes.conf:12 `home preferred_lft 0` is not carried out by lbd",
+        "vip_routes.conf:17 `mtu 1400` is not carried out by lbd",
+        "vip_routes.conf:21 the rule has no priority: keepalived gives it 16384",
+        "vip_routes.conf:22 `sport 80` is not carried out by lbd",
+    ] {
+        assert!(
+            warnings.iter().any(|w| w.starts_with(want)),
+            "{want:?} not warned: {warnings:#?}"
+        );
+    }
+
+    // Export and import again: the same addresses, routes and rules.
+    let text = export(&r.config, "lb-a");
+    assert!(
+        text.contains("        192.0.2.11/24 dev eth1 label eth1:web\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("    virtual_routes {\n        10.1.0.0/16 via"),
+        "{text}"
+    );
+    assert!(
+        text.contains("    virtual_rules {\n        from 192.0.2.0/24"),
+        "{text}"
+    );
+    let again = import_into(
+        &Config::default(),
+        &text,
+        Path::new("exported.conf"),
+        "lb-a",
+        &NoIncludes,
+    )
+    .unwrap();
+    assert_eq!(strip_ids(again.config), strip_ids(r.config.clone()));
+
+    // keepalived reads the export without a word against the new blocks.
+    if Command::new("keepalived")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("export.conf");
+    std::fs::write(&p, &text).unwrap();
+    let out = Command::new("keepalived")
+        .arg("-t")
+        .arg("-f")
+        .arg(&p)
+        .output()
+        .unwrap();
+    let said =
+        String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
+    for bad in ["Unknown", "Invalid", "invalid", "ignoring"] {
+        assert!(
+            !said.lines().any(|l| l.contains(bad) && !l.contains("eth1")),
+            "{bad}: {said}"
+        );
+    }
 }

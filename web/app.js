@@ -279,7 +279,7 @@ function renderGroups() {
       el("td", { class: "num", text: String(g.vrid) }),
       el("td", {}, s ? vrrpBadge(s.state) : badge("not running", "warn"),
         s && s.error ? el("div", { class: "err", text: s.error }) : null),
-      el("td", { class: "mono", text: g.virtual_addresses.join(", ") }),
+      el("td", { class: "mono", text: g.virtual_addresses.map((v) => (typeof v === "string" ? v : [v.address, v.dev && `dev ${v.dev}`, v.label && `label ${v.label}`].filter(Boolean).join(" "))).join(", ") }),
       el("td", { text: holder }),
       el("td", {}, el("div", { class: "row-actions" },
         el("button", { type: "button", class: "small", text: "Edit", "aria-label": `Edit group ${g.name}`, onclick: () => editGroup(g) }),

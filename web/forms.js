@@ -103,7 +103,8 @@ function setPath(obj, path, value) {
 
 function shown(def, v) {
   if (v == null) return "";
-  if (def.list) return v.join(", ");
+  // A virtual address with keepalived's options is an object: the form shows its address.
+  if (def.list) return v.map((x) => (typeof x === "string" ? x : x.address)).join(", ");
   if (def.nodes) return v.map((n) => `${n.node} ${n.priority} ${n.interface} ${n.initial_state || "backup"}`).join("\n");
   return String(v);
 }
@@ -205,7 +206,13 @@ export function openEditor({ title, fields, base, save, done, onConflict }) {
     const body = structuredClone(base);
     for (const def of fields) {
       const input = form.elements.namedItem(def.name);
-      setPath(body, def.name, parsed(def, input.value, input.checked));
+      let value = parsed(def, input.value, input.checked);
+      // An address still listed keeps the options it had (dev, scope, label, broadcast).
+      const before = getPath(base, def.name);
+      if (def.list && Array.isArray(before) && Array.isArray(value)) {
+        value = value.map((a) => before.find((x) => typeof x === "object" && x && x.address === a) || a);
+      }
+      setPath(body, def.name, value);
     }
     if (body.health_check && !body.health_check.type) delete body.health_check;
     const saveBtn = document.getElementById("editor-save");

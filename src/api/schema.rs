@@ -121,6 +121,101 @@ fn anchored(p: &str) -> String {
     format!("^{p}$")
 }
 
+/// A prefix as `model::Prefix` reads it: `default`, or an address with an optional length
+/// (digits, no leading zero) of its family.
+fn route_prefix() -> Value {
+    string(format!(
+        "^(?:default|{}(?:/(?:[0-9]|[12][0-9]|3[0-2]))?|{}(?:/(?:[0-9]|[1-9][0-9]|1[01][0-9]|12[0-8]))?)$",
+        ipv4(),
+        ipv6()
+    ))
+}
+
+/// A scope as `model::Scope` reads it.
+fn route_scope() -> Value {
+    string(
+        "^(?:global|universe|site|link|host|nowhere|[0-9]|[1-9][0-9]|1[0-9]{2}|2[0-4][0-9]|25[0-5])$"
+            .into(),
+    )
+}
+
+/// An interface name as validation checks it (bytes beyond 15: rule `max_bytes`).
+fn ifname_schema() -> Value {
+    json!({"type": "string", "minLength": 1, "maxLength": IFNAME_MAX_BYTES, "pattern": format!("^[^/:{WS}{CC}]*$")})
+}
+
+fn any_ip() -> Value {
+    json!({"anyOf": [r("Ipv4Address"), r("Ipv6Address")]})
+}
+
+/// A virtual route: the kernel's numbers, the strings as the parsers read them.
+fn virtual_route(s: &mut Value) {
+    limit(s, "table", json!({"minimum": 1, "maximum": u32::MAX}));
+    limit(s, "metric", json!({"maximum": u32::MAX}));
+    limit(s, "protocol", json!({"maximum": u8::MAX}));
+    props(s).insert("to".into(), route_prefix());
+    nullable(s, "via", any_ip());
+    nullable(s, "src", any_ip());
+    nullable(s, "dev", ifname_schema());
+    nullable(s, "scope", route_scope());
+    describe(s, &unexpressed(&[rule::VIRTUAL_ROUTE, rule::MAX_BYTES]));
+}
+
+/// A virtual rule, as [`virtual_route`].
+fn virtual_rule(s: &mut Value) {
+    limit(s, "table", json!({"minimum": 1, "maximum": u32::MAX}));
+    for p in ["priority", "fwmark", "fwmask"] {
+        limit(s, p, json!({"maximum": u32::MAX}));
+    }
+    nullable(s, "from", route_prefix());
+    nullable(s, "to", route_prefix());
+    nullable(s, "iif", ifname_schema());
+    nullable(s, "oif", ifname_schema());
+    nullable(
+        s,
+        "type",
+        json!({"type": "string", "enum": ["blackhole", "unreachable", "prohibit"]}),
+    );
+    describe(s, &unexpressed(&[rule::VIRTUAL_ROUTE, rule::MAX_BYTES]));
+}
+
+/// A virtual address with options: IPv4 with all of them, IPv6 with `dev` only.
+fn vip_with_options() -> Value {
+    let opt = |v: Value| json!({"oneOf": [null_type(), v]});
+    let label = json!({"type": "string", "maxLength": IFNAME_MAX_BYTES, "pattern": format!("^[^{WS}{CC}]*$")});
+    json!({
+        "description": "A virtual address with keepalived's options (`virtual_ipaddress { ADDR dev IF scope S label L brd B }`). `scope`, `label` and `broadcast` are IPv4 only; `label` is the interface's name or starts with it and a colon (rule `vip_label`), at most 15 bytes (rule `max_bytes`).",
+        "anyOf": [
+            {
+                "title": "IPv4",
+                "type": "object",
+                "additionalProperties": false,
+                "required": ["address"],
+                "properties": {
+                    "address": r("VirtualIpv4Address"),
+                    "dev": opt(ifname_schema()),
+                    "scope": opt(route_scope()),
+                    "label": opt(label),
+                    "broadcast": opt(r("Ipv4Address")),
+                },
+            },
+            {
+                "title": "IPv6",
+                "type": "object",
+                "additionalProperties": false,
+                "required": ["address"],
+                "properties": {
+                    "address": r("VirtualIpv6Address"),
+                    "dev": opt(ifname_schema()),
+                    "scope": null_type(),
+                    "label": null_type(),
+                    "broadcast": null_type(),
+                },
+            },
+        ],
+    })
+}
+
 /// The address components, referenced from the entities' schemas.
 fn address_schemas() -> Vec<(&'static str, Value)> {
     let v4_va = format!("^[{WS}]*{}[{WS}]*{}$", ipv4_host(false), prefix_len(32));
@@ -158,6 +253,7 @@ fn address_schemas() -> Vec<(&'static str, Value)> {
                 ],
             }),
         ),
+        ("VirtualAddressWithOptions", vip_with_options()),
         ("VirtualIpv4Address", {
             let mut s = string(v4_va);
             s["description"] = "An IPv4 virtual address, `addr` or `addr/prefix` (default /32): not in 0.0.0.0/8 or 127.0.0.0/8, not multicast, not 255.255.255.255.".into();
@@ -488,7 +584,7 @@ fn vrrp_group(s: &mut Value) {
         s,
         "virtual_addresses",
         json!({"minItems": 1, "maxItems": VIRTUAL_ADDRESSES_MAX,
-            "items": {"anyOf": [r("VirtualIpv4Address"), r("VirtualIpv6Address")]}}),
+            "items": {"anyOf": [r("VirtualIpv4Address"), r("VirtualIpv6Address"), r("VirtualAddressWithOptions")]}}),
     );
     if let Some(items) = props(s)["virtual_addresses"]["items"].as_object_mut() {
         items.remove("type");
@@ -518,7 +614,10 @@ fn vrrp_group(s: &mut Value) {
             ("VirtualIpv6Address", "Ipv6Address")
         };
         json!({
-            "virtual_addresses": {"items": r(va)},
+            "virtual_addresses": {"items": {"anyOf": [
+                r(va),
+                {"allOf": [r("VirtualAddressWithOptions"), {"properties": {"address": r(va)}}]},
+            ]}},
             "unicast_peers": {"items": r(any)},
             "nodes": {"items": {"properties": {"unicast_src": {"oneOf": [null_type(), r(any)]}}}},
         })
@@ -544,6 +643,8 @@ fn vrrp_group(s: &mut Value) {
         "track_interfaces_weighted",
         "track_virtual_servers",
         "track_scripts",
+        "virtual_routes",
+        "virtual_rules",
     ] {
         limit(s, list, json!({"maxItems": TRACKED_MAX}));
     }
@@ -559,6 +660,8 @@ fn vrrp_group(s: &mut Value) {
             rule::ADDRESS_OWNER,
             rule::MAX_BYTES,
             rule::DUPLICATE_TRACKER,
+            rule::VIP_LABEL,
+            rule::VIRTUAL_ROUTE,
         ]),
     );
 }
@@ -893,7 +996,9 @@ pub fn document_limits(spec: &mut OpenApi) {
         return;
     };
     type Edit = fn(&mut Value);
-    let edits: [(&str, Edit); 16] = [
+    let edits: [(&str, Edit); 18] = [
+        ("VirtualRoute", virtual_route),
+        ("VirtualRule", virtual_rule),
         ("ConnectionSync", connection_sync),
         ("VrrpSettings", vrrp_settings),
         ("VrrpSyncGroup", vrrp_sync_group),

@@ -21,7 +21,7 @@ use sqlx::{Row, Sqlite, SqlitePool, Transaction};
 use crate::control::replication::RevisionId;
 use crate::model::{
     Change, ChangeOp, Config, ConnectionSync, EntityKind, GarpSettings, HealthCheck, Id,
-    IpvsTimeouts, Priority, RealServer, Snapshot, SorryServer, TimeoutSecs, VirtualAddress,
+    IpvsTimeouts, Priority, RealServer, Scope, Snapshot, SorryServer, TimeoutSecs, VirtualAddress,
     VirtualServer, Vrid, VrrpGroup, VrrpNode, VrrpSettings, Weight,
 };
 
@@ -378,8 +378,22 @@ impl Store {
             };
             let address: String = row.try_get("address")?;
             let prefix_len: i64 = row.try_get("prefix_len")?;
-            let va =
+            let mut va =
                 VirtualAddress::from_str(&format!("{address}/{prefix_len}")).map_err(corrupt)?;
+            va.dev = row.try_get("dev")?;
+            va.label = row.try_get("label")?;
+            let scope: Option<i64> = row.try_get("scope")?;
+            va.scope = scope
+                .map(|s| {
+                    u8::try_from(s)
+                        .map(Scope)
+                        .map_err(|_| corrupt(format!("scope {s}")))
+                })
+                .transpose()?;
+            let brd: Option<String> = row.try_get("broadcast")?;
+            va.broadcast = brd
+                .map(|b| b.parse().map_err(|_| corrupt(format!("broadcast {b}"))))
+                .transpose()?;
             let i = *gindex
                 .get(&gid)
                 .ok_or_else(|| corrupt("group does not exist".into()))?;
@@ -1098,6 +1112,8 @@ fn group_from_row(row: &SqliteRow) -> Result<VrrpGroup> {
         track_interfaces_weighted: json_col(row, id, "track_interfaces_weighted")?,
         track_virtual_servers: json_col(row, id, "track_virtual_servers")?,
         track_scripts: json_col(row, id, "track_scripts")?,
+        virtual_routes: json_col(row, id, "virtual_routes")?,
+        virtual_rules: json_col(row, id, "virtual_rules")?,
         notify: json_col(row, id, "notify")?,
         nodes: Vec::new(),
         use_vmac: row.try_get("use_vmac")?,
@@ -1132,9 +1148,10 @@ async fn insert_group(tx: &mut Transaction<'_, Sqlite>, g: &VrrpGroup) -> Result
         "INSERT INTO vrrp_groups (id, name, vrid, version, advert_interval_ms, auth_pass, \
          preempt, preempt_delay_ms, unicast_peers, track_interfaces, garp_count, \
          garp_repeat_delay_ms, garp_refresh_interval_ms, track_interfaces_weighted, \
-         track_virtual_servers, track_scripts, notify, use_vmac, vmac_name, vmac_xmit_base) \
+         track_virtual_servers, track_scripts, notify, use_vmac, vmac_name, vmac_xmit_base, \
+         virtual_routes, virtual_rules) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, \
-         ?18, ?19, ?20)",
+         ?18, ?19, ?20, ?21, ?22)",
     )
     .bind(g.id)
     .bind(&g.name)
@@ -1156,6 +1173,8 @@ async fn insert_group(tx: &mut Transaction<'_, Sqlite>, g: &VrrpGroup) -> Result
     .bind(g.use_vmac)
     .bind(&g.vmac_name)
     .bind(g.vmac_xmit_base)
+    .bind(serde_json::to_string(&g.virtual_routes).unwrap_or_else(|_| "[]".into()))
+    .bind(serde_json::to_string(&g.virtual_rules).unwrap_or_else(|_| "[]".into()))
     .execute(&mut **tx)
     .await?;
     sqlx::query("UPDATE vrrp_groups SET garp_interval_ms = ?1, gna_interval_ms = ?2 WHERE id = ?3")
@@ -1166,13 +1185,17 @@ async fn insert_group(tx: &mut Transaction<'_, Sqlite>, g: &VrrpGroup) -> Result
         .await?;
     for (pos, va) in g.virtual_addresses.iter().enumerate() {
         sqlx::query(
-            "INSERT INTO vrrp_virtual_addresses (group_id, position, address, prefix_len) \
-             VALUES (?1, ?2, ?3, ?4)",
+            "INSERT INTO vrrp_virtual_addresses (group_id, position, address, prefix_len, \
+             dev, scope, label, broadcast) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         )
         .bind(g.id)
         .bind(pos as i64)
         .bind(va.address.to_string())
         .bind(i64::from(va.prefix_len))
+        .bind(&va.dev)
+        .bind(va.scope.map(|s| i64::from(s.0)))
+        .bind(&va.label)
+        .bind(va.broadcast.map(|b| b.to_string()))
         .execute(&mut **tx)
         .await?;
     }

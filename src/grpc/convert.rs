@@ -247,7 +247,45 @@ fn group_json(g: &pb::VrrpGroup, path: &str) -> Result<Value, Status> {
     put(&mut m, "version", g.version);
     put(&mut m, "advert_interval_ms", g.advert_interval_ms);
     put(&mut m, "auth_pass", g.auth_pass.clone());
-    m.insert("virtual_addresses".into(), json!(g.virtual_addresses));
+    // A plain "addr/prefix" goes as it is; one with keepalived's options
+    // ("192.0.2.10/24 dev eth1 label eth1:vip") becomes the REST API's object form.
+    let mut vips = Vec::new();
+    for (i, v) in g.virtual_addresses.iter().enumerate() {
+        let words: Vec<String> = v.split_whitespace().map(str::to_string).collect();
+        if words.len() <= 1 {
+            vips.push(Value::from(v.clone()));
+            continue;
+        }
+        let field = f(&format!("virtual_addresses[{i}]"));
+        match crate::model::VirtualAddress::parse_keepalived(&words) {
+            Ok((va, ig)) if ig.is_empty() => {
+                vips.push(serde_json::to_value(&va).map_err(|e| invalid(&field, &e.to_string()))?)
+            }
+            Ok((_, ig)) => {
+                return Err(invalid(
+                    &field,
+                    &format!("lbd does not carry out `{}`", ig.join(" ")),
+                ))
+            }
+            Err(e) => return Err(invalid(&field, &e)),
+        }
+    }
+    m.insert("virtual_addresses".into(), Value::Array(vips));
+    // Routes and rules in keepalived's syntax, to the REST API's objects.
+    let mut routes = Vec::new();
+    for (i, r) in g.virtual_routes.iter().enumerate() {
+        let field = f(&format!("virtual_routes[{i}]"));
+        let r: crate::model::VirtualRoute = r.parse().map_err(|e: String| invalid(&field, &e))?;
+        routes.push(serde_json::to_value(&r).map_err(|e| invalid(&field, &e.to_string()))?);
+    }
+    m.insert("virtual_routes".into(), Value::Array(routes));
+    let mut rules = Vec::new();
+    for (i, r) in g.virtual_rules.iter().enumerate() {
+        let field = f(&format!("virtual_rules[{i}]"));
+        let r: crate::model::VirtualRule = r.parse().map_err(|e: String| invalid(&field, &e))?;
+        rules.push(serde_json::to_value(&r).map_err(|e| invalid(&field, &e.to_string()))?);
+    }
+    m.insert("virtual_rules".into(), Value::Array(rules));
     put(&mut m, "preempt", g.preempt);
     put(&mut m, "preempt_delay_ms", g.preempt_delay_ms);
     m.insert("unicast_peers".into(), json!(g.unicast_peers));
@@ -739,7 +777,9 @@ pub fn vrrp_group_out(g: &VrrpGroup) -> pb::VrrpGroup {
         // Write-only (see the proto): readers learn whether one is stored.
         auth_pass: None,
         auth_pass_set: g.auth_pass.is_some(),
-        virtual_addresses: g.virtual_addresses.iter().map(|v| v.to_string()).collect(),
+        virtual_addresses: g.virtual_addresses.iter().map(|v| v.keepalived()).collect(),
+        virtual_routes: g.virtual_routes.iter().map(|r| r.to_string()).collect(),
+        virtual_rules: g.virtual_rules.iter().map(|r| r.to_string()).collect(),
         preempt: Some(g.preempt),
         preempt_delay_ms: Some(g.preempt_delay_ms),
         unicast_peers: g.unicast_peers.iter().map(|p| p.to_string()).collect(),

@@ -283,9 +283,24 @@ pub fn export(cfg: &Config, node: &str) -> String {
         );
         let _ = writeln!(o, "    virtual_ipaddress {{");
         for v in &g.virtual_addresses {
-            let _ = writeln!(o, "        {v}");
+            let _ = writeln!(o, "        {}", v.keepalived());
         }
-        let _ = writeln!(o, "    }}\n}}\n");
+        let _ = writeln!(o, "    }}");
+        if !g.virtual_routes.is_empty() {
+            let _ = writeln!(o, "    virtual_routes {{");
+            for r in &g.virtual_routes {
+                let _ = writeln!(o, "        {r}");
+            }
+            let _ = writeln!(o, "    }}");
+        }
+        if !g.virtual_rules.is_empty() {
+            let _ = writeln!(o, "    virtual_rules {{");
+            for r in &g.virtual_rules {
+                let _ = writeln!(o, "        {r}");
+            }
+            let _ = writeln!(o, "    }}");
+        }
+        let _ = writeln!(o, "}}\n");
     }
     if let Spacing::PerInterface(list) = spacing {
         for (ifname, garp, gna) in list {

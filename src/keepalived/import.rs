@@ -33,8 +33,8 @@ use super::parser::Node;
 use crate::model::{
     CheckKind, Config, ConnectionSync, Family, Forwarding, GarpSettings, HealthCheck, InitialState,
     IpvsTimeouts, Notify, Priority, Protocol, RealServer, Scheduler, SchedulerFlag, SorryServer,
-    TimeoutSecs, TrackScript, TrackedInterface, UrlCheck, VirtualAddress, VirtualServer, Vrid,
-    VrrpGroup, VrrpNode, Weight,
+    TimeoutSecs, TrackScript, TrackedInterface, UrlCheck, VirtualAddress, VirtualRoute,
+    VirtualRule, VirtualServer, Vrid, VrrpGroup, VrrpNode, Weight,
 };
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
@@ -274,6 +274,8 @@ struct Ctx<'a> {
     /// global_defs `vrrp_garp_interval` / `vrrp_gna_interval` (ms): every instance's default.
     garp_interval_ms: u32,
     gna_interval_ms: u32,
+    /// The priority keepalived gives the next IPv4 / IPv6 rule without one (16384 down).
+    next_rule_priority: [u32; 2],
 }
 
 /// The model field each keyword of a block sets (for [`Imported::lines`]).
@@ -285,6 +287,8 @@ fn field_of(block: &str, key: &str) -> Option<&'static str> {
             "advert_int" => "advert_interval_ms",
             "authentication" => "auth_pass",
             "virtual_ipaddress" => "virtual_addresses",
+            "virtual_routes" => "virtual_routes",
+            "virtual_rules" => "virtual_rules",
             "nopreempt" | "preempt" => "preempt",
             "preempt_delay" => "preempt_delay_ms",
             "unicast_peer" => "unicast_peers",
@@ -396,6 +400,7 @@ pub fn convert_with(
             .filter(|n| n.key == "virtual_server_group")
             .filter_map(|n| n.args.first().map(|a| (a.as_str(), n)))
             .collect(),
+        next_rule_priority: [16384, 16384],
         vrrp_scripts: nodes
             .iter()
             .filter(|n| n.key == "vrrp_script")
@@ -559,6 +564,8 @@ fn vrrp_instance(cx: &mut Ctx<'_>, n: &Node) -> Result<VrrpGroup, ImportError> {
         advert_interval_ms: 1000,
         auth_pass: None,
         virtual_addresses: Vec::new(),
+        virtual_routes: Vec::new(),
+        virtual_rules: Vec::new(),
         preempt: true,
         preempt_delay_ms: 0,
         unicast_peers: Vec::new(),
@@ -609,11 +616,64 @@ fn vrrp_instance(cx: &mut Ctx<'_>, n: &Node) -> Result<VrrpGroup, ImportError> {
             }
             "virtual_ipaddress" => {
                 for a in c.children() {
-                    let va: VirtualAddress = a.key.parse().map_err(|m: String| bad(a, m))?;
-                    if !a.args.is_empty() {
-                        cx.warn(a, format!("`{}` after the address is ignored: lbd puts virtual addresses on the group's interface", a.args.join(" ")));
+                    let (mut va, ignored) =
+                        VirtualAddress::parse_keepalived(&words(a)).map_err(|m| bad(a, m))?;
+                    if !ignored.is_empty() {
+                        cx.warn(a, format!("`{}` is not carried out by lbd; the address is imported without it", ignored.join(" ")));
+                    }
+                    // keepalived (alloc_ipaddress) ignores a scope or label on an IPv6 address.
+                    if va.address.is_ipv6() && (va.scope.is_some() || va.label.is_some()) {
+                        cx.warn(a, "keepalived ignores scope and label on an IPv6 address; so does the import");
+                        va.scope = None;
+                        va.label = None;
+                    }
+                    // keepalived (vip_is_duplicate) ignores a second VIP with the same address,
+                    // whatever its options.
+                    if g.virtual_addresses.iter().any(|v| v.address == va.address) {
+                        cx.warn(a, format!("{} is listed twice: keepalived ignores the second one (\"VIP duplicates a VIP\"), and so does the import", va.address));
+                        continue;
                     }
                     g.virtual_addresses.push(va);
+                }
+            }
+            "virtual_routes" => {
+                for a in c.children() {
+                    let (r, ignored) =
+                        VirtualRoute::parse_keepalived(&words(a)).map_err(|m| bad(a, m))?;
+                    if !ignored.is_empty() {
+                        cx.warn(
+                            a,
+                            format!(
+                                "`{}` is not carried out by lbd; the route is imported without it",
+                                ignored.join(" ")
+                            ),
+                        );
+                    }
+                    g.virtual_routes.push(r);
+                }
+            }
+            "virtual_rules" => {
+                for a in c.children() {
+                    let (mut r, ignored) =
+                        VirtualRule::parse_keepalived(&words(a)).map_err(|m| bad(a, m))?;
+                    if !ignored.is_empty() {
+                        cx.warn(
+                            a,
+                            format!(
+                                "`{}` is not carried out by lbd; the rule is imported without it",
+                                ignored.join(" ")
+                            ),
+                        );
+                    }
+                    if r.priority.is_none() {
+                        // keepalived (alloc_rule) numbers such rules down from 16384, per family.
+                        let slot = &mut cx.next_rule_priority
+                            [usize::from(r.family() == crate::model::Family::Ipv6)];
+                        r.priority = Some(*slot);
+                        *slot = slot.saturating_sub(1);
+                        cx.warn(a, format!("the rule has no priority: keepalived gives it {}, and so does the import", r.priority.unwrap_or(0)));
+                    }
+                    g.virtual_rules.push(r);
                 }
             }
             "unicast_src_ip" => unicast_src = Some(addr(c, arg(c, 0)?)?),
@@ -873,6 +933,13 @@ fn strict_instance(cx: &mut Ctx<'_>, g: &mut VrrpGroup) -> Result<(), ImportErro
         }
     }
     Ok(())
+}
+
+/// A line's words: its key and its arguments.
+fn words(n: &Node) -> Vec<String> {
+    std::iter::once(n.key.clone())
+        .chain(n.args.iter().cloned())
+        .collect()
 }
 
 /// A tracked object's `weight N` (keepalived: -253..=253).

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 
 use super::{ApplyReport, Kernel, KernelError};
 use crate::ipvs::table::{IpvsOp, IpvsTable, ServiceKey, SyncDaemon, SyncRole, Timeouts};
-use crate::model::VirtualAddress;
+use crate::model::{VirtualAddress, VirtualRoute, VirtualRule};
 
 #[derive(Debug, Default)]
 pub struct MemoryState {
@@ -19,6 +19,9 @@ pub struct MemoryState {
     pub missing_schedulers: Vec<String>,
     /// Addresses per interface.
     pub addresses: std::collections::BTreeMap<String, Vec<VirtualAddress>>,
+    /// Virtual routes and rules in place, in the order added.
+    pub routes: Vec<VirtualRoute>,
+    pub rules: Vec<VirtualRule>,
     /// Gratuitous ARPs sent: (interface, address, count).
     pub garps: Vec<(String, VirtualAddress, u32)>,
     /// Counter zeroings asked for (`None`: all services), in order.
@@ -230,10 +233,15 @@ impl Kernel for MemoryKernel {
     fn address_add(&mut self, ifname: &str, addr: &VirtualAddress) -> Result<bool, KernelError> {
         self.with(|s| {
             let list = s.addresses.entry(ifname.to_string()).or_default();
-            if list.contains(addr) {
+            // As the kernel: the same address and prefix on an interface is there already,
+            // whatever its label or scope.
+            if list
+                .iter()
+                .any(|a| a.address == addr.address && a.prefix_len == addr.prefix_len)
+            {
                 return Ok(false);
             }
-            list.push(*addr);
+            list.push(addr.clone());
             Ok(true)
         })
     }
@@ -242,8 +250,46 @@ impl Kernel for MemoryKernel {
         self.with(|s| {
             let list = s.addresses.entry(ifname.to_string()).or_default();
             let before = list.len();
-            list.retain(|a| a != addr);
+            // As the kernel: a label in the request must match too.
+            list.retain(|a| {
+                !(a.address == addr.address
+                    && a.prefix_len == addr.prefix_len
+                    && addr
+                        .label
+                        .as_ref()
+                        .is_none_or(|l| a.label.as_ref() == Some(l)))
+            });
             Ok(list.len() != before)
+        })
+    }
+
+    fn route(&mut self, add: bool, r: &VirtualRoute) -> Result<bool, KernelError> {
+        self.with(|s| {
+            // As the kernel: a route is the same one by destination, table and metric.
+            let same = |x: &VirtualRoute| {
+                x.to == r.to
+                    && x.table.unwrap_or(254) == r.table.unwrap_or(254)
+                    && x.metric.unwrap_or(0) == r.metric.unwrap_or(0)
+            };
+            let there = s.routes.iter().any(same);
+            if add && !there {
+                s.routes.push(r.clone());
+            } else if !add {
+                s.routes.retain(|x| !same(x));
+            }
+            Ok(add != there)
+        })
+    }
+
+    fn rule(&mut self, add: bool, r: &VirtualRule) -> Result<bool, KernelError> {
+        self.with(|s| {
+            let there = s.rules.contains(r);
+            if add && !there {
+                s.rules.push(r.clone());
+            } else if !add {
+                s.rules.retain(|x| x != r);
+            }
+            Ok(add != there)
         })
     }
 
@@ -254,7 +300,7 @@ impl Kernel for MemoryKernel {
         count: u32,
     ) -> Result<u32, KernelError> {
         self.with(|s| {
-            s.garps.push((ifname.to_string(), *addr, count));
+            s.garps.push((ifname.to_string(), addr.clone(), count));
             Ok(count)
         })
     }

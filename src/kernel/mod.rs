@@ -7,7 +7,7 @@
 //!   [`crate::ipvs`], virtual addresses over rtnetlink through [`rtnl`], gratuitous ARP).
 //! - [`memory`]: `MemoryKernel`, a table in memory for tests.
 //! - [`nlsocket`]: the netlink socket both protocols share, and the reading of acks and errors.
-//! - [`rtnl`]: rtnetlink address add/del and link events.
+//! - [`rtnl`]: rtnetlink address, route and rule add/del, and link events.
 //! - [`interface`]: interface reads (index, MAC, up, IPv4 addresses) over rtnetlink.
 //! - [`garp`]: gratuitous ARP on an AF_PACKET socket.
 //! - [`ndisc`]: unsolicited IPv6 Neighbor Advertisements, on the same socket.
@@ -23,7 +23,7 @@ pub mod rtnl;
 pub mod vmac;
 
 use crate::ipvs::table::{IpvsOp, IpvsTable, ServiceKey, SyncDaemon, SyncRole, Timeouts};
-use crate::model::VirtualAddress;
+use crate::model::{VirtualAddress, VirtualRoute, VirtualRule};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum KernelError {
@@ -88,6 +88,14 @@ pub trait Kernel: Send + 'static {
 
     /// Removes a virtual address from `ifname`. `Ok(false)`: it was not there.
     fn address_del(&mut self, ifname: &str, addr: &VirtualAddress) -> Result<bool, KernelError>;
+
+    /// Adds (`add`) or removes a virtual route (keepalived `virtual_routes`). `Ok(false)`: it
+    /// was already there, or was not.
+    fn route(&mut self, add: bool, r: &VirtualRoute) -> Result<bool, KernelError>;
+
+    /// Adds (`add`) or removes a policy rule (keepalived `virtual_rules`). `Ok(false)`: it was
+    /// already there, or was not.
+    fn rule(&mut self, add: bool, r: &VirtualRule) -> Result<bool, KernelError>;
 
     /// Sends `count` gratuitous ARPs for `addr` out of `ifname`, back to back; for an IPv6
     /// address, `count` unsolicited Neighbor Advertisements ([`ndisc`]).

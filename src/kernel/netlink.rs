@@ -19,7 +19,7 @@ use crate::ipvs::uapi::*;
 use crate::ipvs::wire::DaemonAttrs;
 use crate::ipvs::{DestAttrs, IpvsError, IpvsSocket, SvcAttrs};
 use crate::model::Forwarding;
-use crate::model::VirtualAddress;
+use crate::model::{VirtualAddress, VirtualRoute, VirtualRule};
 
 #[derive(Default)]
 pub struct NetlinkKernel {
@@ -311,7 +311,42 @@ impl NetlinkKernel {
     }
 }
 
+impl NetlinkKernel {
+    /// The rtnetlink socket, opened on first use; an error closes it (the next call opens a
+    /// new one).
+    fn rtnl<T>(
+        &mut self,
+        what: &str,
+        f: impl FnOnce(&mut AddressSocket) -> Result<T, crate::kernel::nlsocket::Refusal>,
+    ) -> Result<T, KernelError> {
+        if self.addr.is_none() {
+            self.addr = Some(AddressSocket::open().map_err(|e| io_error("rtnetlink socket", e))?);
+        }
+        let Some(sock) = self.addr.as_mut() else {
+            return Err(KernelError::Io("no rtnetlink socket".into()));
+        };
+        f(sock).map_err(|e| {
+            self.addr = None;
+            os_error(what, e.raw_os_error(), e.to_string())
+        })
+    }
+}
+
 impl Kernel for NetlinkKernel {
+    fn route(&mut self, add: bool, r: &VirtualRoute) -> Result<bool, KernelError> {
+        let what = format!("{} route {r}", if add { "add" } else { "remove" });
+        let oif = match &r.dev {
+            Some(d) => Some(interface::index(d).map_err(|e| io_error(&what, e))?),
+            None => None,
+        };
+        self.rtnl(&what, |s| s.route(add, r, oif))
+    }
+
+    fn rule(&mut self, add: bool, r: &VirtualRule) -> Result<bool, KernelError> {
+        let what = format!("{} rule {r}", if add { "add" } else { "remove" });
+        self.rtnl(&what, |s| s.rule(add, r))
+    }
+
     fn address_add(&mut self, ifname: &str, addr: &VirtualAddress) -> Result<bool, KernelError> {
         self.address(true, ifname, addr)
     }

@@ -15,17 +15,18 @@ use std::net::IpAddr;
 use std::os::fd::{AsRawFd, RawFd};
 
 use neli::consts::nl::NlmF;
-use neli::consts::rtnl::{Ifa, IfaF, RtAddrFamily, RtScope, Rtm};
+use neli::consts::rtnl::{Ifa, IfaF, RtAddrFamily, RtScope, RtTable, Rta, Rtm, Rtn, Rtprot};
 use neli::consts::socket::{Msg, NlFamily};
 use neli::nl::{NlPayload, NlmsghdrBuilder};
-use neli::rtnl::{IfaddrmsgBuilder, RtattrBuilder};
+use neli::rtnl::{IfaddrmsgBuilder, RtattrBuilder, RtmsgBuilder};
 use neli::socket::NlSocket;
 use neli::types::{Buffer, RtBuffer};
 use neli::utils::Groups;
 use neli::ToBytes;
 
 use crate::kernel::nlsocket::{messages, parse_ack, Ack, NetlinkSocket, Refusal};
-use crate::model::VirtualAddress;
+use crate::model::vrrp_routes::RTPROT_KEEPALIVED;
+use crate::model::{Family, RouteType, VirtualAddress, VirtualRoute, VirtualRule};
 
 pub const RTM_NEWADDR: u16 = 20;
 pub const RTM_DELADDR: u16 = 21;
@@ -36,6 +37,8 @@ pub const NLM_F_EXCL: u16 = 0x200;
 pub const NLM_F_CREATE: u16 = 0x400;
 pub const IFA_ADDRESS: u16 = 1;
 pub const IFA_LOCAL: u16 = 2;
+pub const IFA_LABEL: u16 = 3;
+pub const IFA_BROADCAST: u16 = 4;
 /// `RTNLGRP_LINK`: multicast group of link changes (`RTMGRP_LINK` is its bit, 1).
 pub const RTNLGRP_LINK: u32 = 1;
 pub const RT_SCOPE_UNIVERSE: u8 = 0;
@@ -60,20 +63,34 @@ pub fn addr_message(
         IpAddr::V6(v) => (libc::AF_INET6 as u8, v.octets().to_vec(), IFA_F_NODAD),
     };
     let mut attrs = RtBuffer::new();
-    for t in [IFA_LOCAL, IFA_ADDRESS] {
+    let mut push = |t: u16, payload: &[u8]| -> io::Result<()> {
         attrs.push(
             RtattrBuilder::default()
                 .rta_type(Ifa::from(t))
-                .rta_payload(Buffer::from(&bytes[..]))
+                .rta_payload(Buffer::from(payload))
                 .build()
                 .map_err(build_err)?,
         );
+        Ok(())
+    };
+    for t in [IFA_LOCAL, IFA_ADDRESS] {
+        push(t, &bytes)?;
+    }
+    // keepalived's options: the broadcast address and the label (NUL-terminated, as
+    // iproute2 sends it); the scope is in the header.
+    if let Some(b) = a.broadcast {
+        push(IFA_BROADCAST, &b.octets())?;
+    }
+    if let Some(l) = &a.label {
+        let mut z = l.as_bytes().to_vec();
+        z.push(0);
+        push(IFA_LABEL, &z)?;
     }
     let ifa = IfaddrmsgBuilder::default()
         .ifa_family(RtAddrFamily::from(family))
         .ifa_prefixlen(a.prefix_len)
         .ifa_flags(IfaF::from(ifa_flags))
-        .ifa_scope(RtScope::from(RT_SCOPE_UNIVERSE))
+        .ifa_scope(RtScope::from(a.scope.map_or(RT_SCOPE_UNIVERSE, |s| s.0)))
         .ifa_index(ifindex)
         .rtattrs(attrs)
         .build()
@@ -89,6 +106,234 @@ pub fn addr_message(
     let mut out = Cursor::new(Vec::with_capacity(64));
     msg.to_bytes(&mut out).map_err(build_err)?;
     Ok(out.into_inner())
+}
+
+pub const RTM_NEWROUTE: u16 = 24;
+pub const RTM_DELROUTE: u16 = 25;
+pub const RTM_NEWRULE: u16 = 32;
+pub const RTM_DELRULE: u16 = 33;
+pub const RTA_DST: u16 = 1;
+pub const RTA_OIF: u16 = 4;
+pub const RTA_GATEWAY: u16 = 5;
+pub const RTA_PRIORITY: u16 = 6;
+pub const RTA_PREFSRC: u16 = 7;
+pub const RTA_TABLE: u16 = 15;
+pub const FRA_DST: u16 = 1;
+pub const FRA_SRC: u16 = 2;
+pub const FRA_IIFNAME: u16 = 3;
+pub const FRA_PRIORITY: u16 = 6;
+pub const FRA_FWMARK: u16 = 10;
+pub const FRA_TABLE: u16 = 15;
+pub const FRA_FWMASK: u16 = 16;
+pub const FRA_OIFNAME: u16 = 17;
+pub const FRA_PROTOCOL: u16 = 21;
+pub const FR_ACT_TO_TBL: u8 = 1;
+pub const FR_ACT_BLACKHOLE: u8 = 6;
+pub const FR_ACT_UNREACHABLE: u8 = 7;
+pub const FR_ACT_PROHIBIT: u8 = 8;
+pub const RT_SCOPE_LINK: u8 = 253;
+pub const RT_SCOPE_NOWHERE: u8 = 255;
+
+fn ip_bytes(a: &IpAddr) -> Vec<u8> {
+    match a {
+        IpAddr::V4(v) => v.octets().to_vec(),
+        IpAddr::V6(v) => v.octets().to_vec(),
+    }
+}
+
+fn family_of(a: &IpAddr) -> u8 {
+    match a {
+        IpAddr::V4(_) => libc::AF_INET as u8,
+        IpAddr::V6(_) => libc::AF_INET6 as u8,
+    }
+}
+
+/// The `struct rtmsg` fields and attributes of one request; routes and rules share the
+/// layout (`struct fib_rule_hdr` is `rtmsg` with `res1`, `res2`, `action` where `rtmsg` has
+/// protocol, scope and type).
+struct RtHeader {
+    family: u8,
+    dst_len: u8,
+    src_len: u8,
+    table: u8,
+    protocol: u8,
+    scope: u8,
+    ty: u8,
+}
+
+fn rt_message(
+    ty: u16,
+    flags: u16,
+    seq: u32,
+    h: RtHeader,
+    attrs: Vec<(u16, Vec<u8>)>,
+) -> io::Result<Vec<u8>> {
+    let mut buf = RtBuffer::new();
+    for (t, payload) in attrs {
+        buf.push(
+            RtattrBuilder::default()
+                .rta_type(Rta::from(t))
+                .rta_payload(Buffer::from(payload))
+                .build()
+                .map_err(build_err)?,
+        );
+    }
+    let rtm = RtmsgBuilder::default()
+        .rtm_family(RtAddrFamily::from(h.family))
+        .rtm_dst_len(h.dst_len)
+        .rtm_src_len(h.src_len)
+        .rtm_tos(0)
+        .rtm_table(RtTable::from(h.table))
+        .rtm_protocol(Rtprot::from(h.protocol))
+        .rtm_scope(RtScope::from(h.scope))
+        .rtm_type(Rtn::from(h.ty))
+        .rtattrs(buf)
+        .build()
+        .map_err(build_err)?;
+    let msg = NlmsghdrBuilder::default()
+        .nl_type(Rtm::from(ty))
+        .nl_flags(NlmF::from(flags | NLM_F_REQUEST | NLM_F_ACK))
+        .nl_seq(seq)
+        .nl_pid(0)
+        .nl_payload(NlPayload::Payload(rtm))
+        .build()
+        .map_err(build_err)?;
+    let mut out = Cursor::new(Vec::with_capacity(96));
+    msg.to_bytes(&mut out).map_err(build_err)?;
+    Ok(out.into_inner())
+}
+
+/// A table in the header when it fits in a byte, else RT_TABLE_UNSPEC there and the number in
+/// an attribute (as iproute2 does).
+fn table_split(table: u32) -> (u8, Option<u32>) {
+    match u8::try_from(table) {
+        Ok(t) => (t, None),
+        Err(_) => (0, Some(table)),
+    }
+}
+
+fn rtn(kind: RouteType) -> u8 {
+    match kind {
+        RouteType::Unicast => libc::RTN_UNICAST,
+        RouteType::Blackhole => libc::RTN_BLACKHOLE,
+        RouteType::Unreachable => libc::RTN_UNREACHABLE,
+        RouteType::Prohibit => libc::RTN_PROHIBIT,
+    }
+}
+
+/// Builds an RTM_NEWROUTE / RTM_DELROUTE request for `r`, `oif` its `dev`'s index. As
+/// iproute2: a unicast route without a gateway is link scope, a removal without a scope
+/// matches any (RT_SCOPE_NOWHERE); as keepalived, the protocol is RTPROT_KEEPALIVED unless
+/// given.
+pub fn route_message(
+    ty: u16,
+    flags: u16,
+    seq: u32,
+    r: &VirtualRoute,
+    oif: Option<u32>,
+) -> io::Result<Vec<u8>> {
+    let table = r.table.unwrap_or(u32::from(libc::RT_TABLE_MAIN));
+    let (t8, t32) = table_split(table);
+    let scope = match r.scope {
+        Some(s) => s.0,
+        None if ty == RTM_DELROUTE => RT_SCOPE_NOWHERE,
+        None if r.kind == RouteType::Unicast && r.via.is_none() => RT_SCOPE_LINK,
+        None => RT_SCOPE_UNIVERSE,
+    };
+    let mut attrs = vec![(RTA_DST, ip_bytes(&r.to.address))];
+    if let Some(t) = t32 {
+        attrs.push((RTA_TABLE, t.to_ne_bytes().to_vec()));
+    }
+    if let Some(v) = &r.via {
+        attrs.push((RTA_GATEWAY, ip_bytes(v)));
+    }
+    if let Some(i) = oif {
+        attrs.push((RTA_OIF, i.to_ne_bytes().to_vec()));
+    }
+    if let Some(s) = &r.src {
+        attrs.push((RTA_PREFSRC, ip_bytes(s)));
+    }
+    if let Some(m) = r.metric {
+        attrs.push((RTA_PRIORITY, m.to_ne_bytes().to_vec()));
+    }
+    rt_message(
+        ty,
+        flags,
+        seq,
+        RtHeader {
+            family: family_of(&r.to.address),
+            dst_len: r.to.len,
+            src_len: 0,
+            table: t8,
+            protocol: r.protocol.unwrap_or(RTPROT_KEEPALIVED),
+            scope,
+            ty: rtn(r.kind),
+        },
+        attrs,
+    )
+}
+
+fn name_attr(n: &str) -> Vec<u8> {
+    let mut z = n.as_bytes().to_vec();
+    z.push(0);
+    z
+}
+
+/// Builds an RTM_NEWRULE / RTM_DELRULE request (`struct fib_rule_hdr` and FRA_
+/// attributes), protocol RTPROT_KEEPALIVED as keepalived marks its rules.
+pub fn rule_message(ty: u16, flags: u16, seq: u32, r: &VirtualRule) -> io::Result<Vec<u8>> {
+    let family = match r.family() {
+        Family::Ipv4 => libc::AF_INET as u8,
+        Family::Ipv6 => libc::AF_INET6 as u8,
+    };
+    let (t8, t32) = table_split(r.table.unwrap_or(0));
+    let action = match r.kind {
+        None | Some(RouteType::Unicast) => FR_ACT_TO_TBL,
+        Some(RouteType::Blackhole) => FR_ACT_BLACKHOLE,
+        Some(RouteType::Unreachable) => FR_ACT_UNREACHABLE,
+        Some(RouteType::Prohibit) => FR_ACT_PROHIBIT,
+    };
+    let mut attrs = Vec::new();
+    if let Some(p) = &r.to {
+        attrs.push((FRA_DST, ip_bytes(&p.address)));
+    }
+    if let Some(p) = &r.from {
+        attrs.push((FRA_SRC, ip_bytes(&p.address)));
+    }
+    if let Some(i) = &r.iif {
+        attrs.push((FRA_IIFNAME, name_attr(i)));
+    }
+    if let Some(p) = r.priority {
+        attrs.push((FRA_PRIORITY, p.to_ne_bytes().to_vec()));
+    }
+    if let Some(m) = r.fwmark {
+        attrs.push((FRA_FWMARK, m.to_ne_bytes().to_vec()));
+    }
+    if let Some(t) = t32 {
+        attrs.push((FRA_TABLE, t.to_ne_bytes().to_vec()));
+    }
+    if let Some(m) = r.fwmask {
+        attrs.push((FRA_FWMASK, m.to_ne_bytes().to_vec()));
+    }
+    if let Some(o) = &r.oif {
+        attrs.push((FRA_OIFNAME, name_attr(o)));
+    }
+    attrs.push((FRA_PROTOCOL, vec![RTPROT_KEEPALIVED]));
+    rt_message(
+        ty,
+        flags,
+        seq,
+        RtHeader {
+            family,
+            dst_len: r.to.map_or(0, |p| p.len),
+            src_len: r.from.map_or(0, |p| p.len),
+            table: t8,
+            protocol: 0,
+            scope: 0,
+            ty: action,
+        },
+        attrs,
+    )
 }
 
 /// Adds and removes addresses; one request at a time, each acknowledged.
@@ -124,6 +369,45 @@ impl AddressSocket {
         }
     }
 
+    /// Adds (`add`) or removes route `r` (`oif`: its `dev`'s index). `Ok(false)`: it was
+    /// already there (EEXIST) or was not (ESRCH).
+    pub fn route(
+        &mut self,
+        add: bool,
+        r: &VirtualRoute,
+        oif: Option<u32>,
+    ) -> Result<bool, Refusal> {
+        let (ty, flags, absent) = if add {
+            (RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, libc::EEXIST)
+        } else {
+            (RTM_DELROUTE, 0, libc::ESRCH)
+        };
+        self.seq = self.seq.wrapping_add(1);
+        let m = route_message(ty, flags, self.seq, r, oif)?;
+        match self.exchange(&m) {
+            Ok(()) => Ok(true),
+            Err(e) if e.raw_os_error() == Some(absent) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Adds (`add`) or removes rule `r`. `Ok(false)`: it was already there (EEXIST) or was
+    /// not (ENOENT).
+    pub fn rule(&mut self, add: bool, r: &VirtualRule) -> Result<bool, Refusal> {
+        let (ty, flags, absent) = if add {
+            (RTM_NEWRULE, NLM_F_CREATE | NLM_F_EXCL, libc::EEXIST)
+        } else {
+            (RTM_DELRULE, 0, libc::ENOENT)
+        };
+        self.seq = self.seq.wrapping_add(1);
+        let m = rule_message(ty, flags, self.seq, r)?;
+        match self.exchange(&m) {
+            Ok(()) => Ok(true),
+            Err(e) if e.raw_os_error() == Some(absent) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
     fn request(
         &mut self,
         ty: u16,
@@ -133,7 +417,14 @@ impl AddressSocket {
     ) -> Result<(), Refusal> {
         self.seq = self.seq.wrapping_add(1);
         let seq = self.seq;
-        self.sock.send(&addr_message(ty, flags, seq, ifindex, a)?)?;
+        let m = addr_message(ty, flags, seq, ifindex, a)?;
+        self.exchange(&m)
+    }
+
+    /// Sends one request (its sequence number is `self.seq`) and waits for its ack.
+    fn exchange(&mut self, m: &[u8]) -> Result<(), Refusal> {
+        let seq = self.seq;
+        self.sock.send(m)?;
         let mut buf = [0u8; 4096];
         loop {
             let n = self.sock.recv(&mut buf)?;
@@ -244,6 +535,136 @@ mod tests {
         assert_eq!(&m[16..24], &[10, 64, IFA_F_NODAD, 0, 2, 0, 0, 0]);
         assert_eq!(&m[24..28], &[20, 0, 2, 0]);
         assert_eq!(&m[44..48], &[20, 0, 1, 0]);
+    }
+
+    /// Reads a request back with neli: the header fields and the attributes by type.
+    /// (type, flags, the eight header bytes, the attributes).
+    type Decoded = (u16, u16, [u8; 8], Vec<(u16, Vec<u8>)>);
+
+    fn decode(m: &[u8]) -> Decoded {
+        use neli::nl::Nlmsghdr;
+        use neli::rtnl::Rtmsg;
+        use neli::FromBytes;
+        let h: Nlmsghdr<Rtm, Rtmsg> = Nlmsghdr::from_bytes(&mut Cursor::new(m)).unwrap();
+        let ty = u16::from(*h.nl_type());
+        let flags = u16::from_ne_bytes([m[6], m[7]]);
+        let NlPayload::Payload(p) = h.nl_payload() else {
+            panic!("no payload")
+        };
+        let head = [
+            u8::from(*p.rtm_family()),
+            *p.rtm_dst_len(),
+            *p.rtm_src_len(),
+            *p.rtm_tos(),
+            u8::from(*p.rtm_table()),
+            u8::from(*p.rtm_protocol()),
+            u8::from(*p.rtm_scope()),
+            u8::from(*p.rtm_type()),
+        ];
+        let attrs = p
+            .rtattrs()
+            .iter()
+            .map(|a| (u16::from(*a.rta_type()), a.rta_payload().as_ref().to_vec()))
+            .collect();
+        (ty, flags, head, attrs)
+    }
+
+    /// `ip route add 10.1.0.0/16 via 192.0.2.1 dev <3> table 100 metric 5 src 192.0.2.10
+    /// proto keepalived`, as iproute2 frames it; and read back.
+    #[test]
+    fn newroute_carries_every_field() {
+        let r: VirtualRoute =
+            "10.1.0.0/16 via 192.0.2.1 dev eth1 table 100 metric 5 src 192.0.2.10"
+                .parse()
+                .unwrap();
+        let m = route_message(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, 4, &r, Some(3)).unwrap();
+        assert_eq!(
+            u32::from_ne_bytes(m[0..4].try_into().unwrap()) as usize,
+            m.len()
+        );
+        assert_eq!(
+            &m[16..28],
+            &[2, 16, 0, 0, 100, RTPROT_KEEPALIVED, 0, 1, 0, 0, 0, 0]
+        );
+        let (ty, flags, head, attrs) = decode(&m);
+        assert_eq!((ty, flags), (RTM_NEWROUTE, 0x605));
+        assert_eq!(
+            head,
+            [2, 16, 0, 0, 100, 18, RT_SCOPE_UNIVERSE, libc::RTN_UNICAST]
+        );
+        assert_eq!(
+            attrs,
+            vec![
+                (RTA_DST, vec![10, 1, 0, 0]),
+                (RTA_GATEWAY, vec![192, 0, 2, 1]),
+                (RTA_OIF, 3u32.to_ne_bytes().to_vec()),
+                (RTA_PREFSRC, vec![192, 0, 2, 10]),
+                (RTA_PRIORITY, 5u32.to_ne_bytes().to_vec()),
+            ]
+        );
+    }
+
+    /// A device route is link scope; a removal matches any scope; a table past 255 goes in
+    /// RTA_TABLE; a blackhole route has its type.
+    #[test]
+    fn route_scope_table_and_type() {
+        let r: VirtualRoute = "10.9.0.0/16 dev eth1 table 1000".parse().unwrap();
+        let (_, _, head, attrs) = decode(&route_message(RTM_NEWROUTE, 0, 1, &r, Some(2)).unwrap());
+        assert_eq!((head[4], head[6]), (0, RT_SCOPE_LINK));
+        assert!(attrs.contains(&(RTA_TABLE, 1000u32.to_ne_bytes().to_vec())));
+        let (ty, flags, head, _) = decode(&route_message(RTM_DELROUTE, 0, 1, &r, Some(2)).unwrap());
+        assert_eq!(
+            (ty, flags, head[6]),
+            (RTM_DELROUTE, NLM_F_REQUEST | NLM_F_ACK, RT_SCOPE_NOWHERE)
+        );
+        let b: VirtualRoute = "blackhole 2001:db8:9::/48".parse().unwrap();
+        let (_, _, head, attrs) = decode(&route_message(RTM_NEWROUTE, 0, 1, &b, None).unwrap());
+        assert_eq!(head, [10, 48, 0, 0, 254, 18, 0, libc::RTN_BLACKHOLE]);
+        assert_eq!(attrs.len(), 1);
+        assert_eq!(attrs[0].1.len(), 16);
+    }
+
+    /// `ip rule add from 192.0.2.0/24 table 100 priority 100`: `struct fib_rule_hdr` (the
+    /// action where `rtmsg` has its type) and FRA_ attributes.
+    #[test]
+    fn newrule_is_a_fib_rule_hdr() {
+        let r: VirtualRule = "from 192.0.2.0/24 table 100 priority 100 iif eth1 fwmark 7/0xff"
+            .parse()
+            .unwrap();
+        let m = rule_message(RTM_NEWRULE, NLM_F_CREATE | NLM_F_EXCL, 2, &r).unwrap();
+        let (ty, _, head, attrs) = decode(&m);
+        assert_eq!(ty, RTM_NEWRULE);
+        assert_eq!(head, [2, 0, 24, 0, 100, 0, 0, FR_ACT_TO_TBL]);
+        assert_eq!(
+            attrs,
+            vec![
+                (FRA_SRC, vec![192, 0, 2, 0]),
+                (FRA_IIFNAME, b"eth1\0".to_vec()),
+                (FRA_PRIORITY, 100u32.to_ne_bytes().to_vec()),
+                (FRA_FWMARK, 7u32.to_ne_bytes().to_vec()),
+                (FRA_FWMASK, 255u32.to_ne_bytes().to_vec()),
+                (FRA_PROTOCOL, vec![RTPROT_KEEPALIVED]),
+            ]
+        );
+        let u: VirtualRule = "inet6 to 2001:db8::/32 unreachable".parse().unwrap();
+        let (_, _, head, _) = decode(&rule_message(RTM_DELRULE, 0, 2, &u).unwrap());
+        assert_eq!(head, [10, 32, 0, 0, 0, 0, 0, FR_ACT_UNREACHABLE]);
+    }
+
+    /// keepalived's options on an address: scope in the header, IFA_BROADCAST, IFA_LABEL.
+    #[test]
+    fn newaddr_carries_scope_label_and_broadcast() {
+        let words: Vec<String> = "192.0.2.10/24 dev eth1 scope link label eth1:vip brd +"
+            .split(' ')
+            .map(String::from)
+            .collect();
+        let (a, _) = VirtualAddress::parse_keepalived(&words).unwrap();
+        let m = addr_message(RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, 7, 3, &a).unwrap();
+        assert_eq!(&m[16..24], &[2, 24, 0, 253, 3, 0, 0, 0]);
+        assert_eq!(&m[40..48], &[8, 0, IFA_BROADCAST as u8, 0, 192, 0, 2, 255]);
+        assert_eq!(&m[48..52], &[13, 0, IFA_LABEL as u8, 0]);
+        assert_eq!(&m[52..61], b"eth1:vip\0");
+        assert_eq!(m.len(), 64);
     }
 
     /// The monitor is neli's socket: bound (the kernel gave it a port id) and in the link group,

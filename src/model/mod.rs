@@ -12,6 +12,7 @@ pub mod units;
 pub mod validate;
 pub mod virtual_server;
 pub mod vrrp_group;
+pub mod vrrp_routes;
 pub mod vrrp_settings;
 
 pub use config::{Config, Snapshot};
@@ -28,4 +29,5 @@ pub use vrrp_group::{
     GarpSettings, InitialState, Notify, TrackScript, TrackWeight, TrackedInterface,
     TrackedVirtualServer, VirtualAddress, VrrpGroup, VrrpNode,
 };
+pub use vrrp_routes::{Prefix, RouteType, Scope, VirtualRoute, VirtualRule};
 pub use vrrp_settings::{VrrpSettings, VrrpSyncGroup};

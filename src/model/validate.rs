@@ -83,6 +83,14 @@ pub mod rule {
     pub const DUPLICATE_TRACKER: &str = "duplicate_tracker";
     /// `connection_sync.group` is a multicast address (IPv4 224.0.0.0/4, IPv6 ff00::/8).
     pub const MULTICAST_GROUP: &str = "multicast_group";
+    /// A virtual address's `label` is its interface's name, or starts with it and a colon
+    /// (the interface: its `dev`, else each node's).
+    pub const VIP_LABEL: &str = "vip_label";
+    /// A virtual route's or rule's fields agree: no bits beyond a prefix's length, `via` and
+    /// `src` of the destination's family, `from` and `to` of one family, a unicast route with
+    /// `via` or `dev` and another type with neither, a rule with `table` or `type`, `fwmask`
+    /// with `fwmark`, each listed once.
+    pub const VIRTUAL_ROUTE: &str = "virtual_route";
 
     /// A sync group names VRRP groups that exist, each in one sync group only.
     pub const SYNC_GROUP_MEMBER: &str = "sync_group_member";
@@ -115,6 +123,8 @@ pub mod rule {
         MULTICAST_GROUP,
         SYNC_GROUP_MEMBER,
         VRRP_STRICT,
+        VIP_LABEL,
+        VIRTUAL_ROUTE,
     ];
 
     /// The rules a request schema cannot state (wholly or in part): a schema-valid body can
@@ -136,6 +146,8 @@ pub mod rule {
         MULTICAST_GROUP,
         SYNC_GROUP_MEMBER,
         VRRP_STRICT,
+        VIP_LABEL,
+        VIRTUAL_ROUTE,
     ];
 }
 
@@ -913,9 +925,13 @@ pub fn vrrp_group(g: &VrrpGroup) -> Result {
             rule::DUPLICATE_ADDRESS,
             seen.insert(va.address),
             &field,
-            || format!("{} is listed twice", va.address),
+            || {
+                format!("{} is listed twice (keepalived ignores a second VIP with the same address, whatever its options)", va.address)
+            },
         )?;
+        vip_options(g, va, &field)?;
     }
+    virtual_routes(g)?;
     for (i, p) in g.unicast_peers.iter().enumerate() {
         ensure_rule(
             rule::ADDRESS_FAMILY,
@@ -1208,6 +1224,167 @@ pub fn duplicate_vs(vs: &VirtualServer, key: VsKey, other: &str) -> ValidationEr
         },
         format!("virtual server {key} already exists ({other})"),
     )
+}
+
+/// A virtual address's keepalived options: `dev` an interface name, `scope`, `label` and
+/// `broadcast` IPv4 only (keepalived ignores the first two on IPv6, refuses the third), the
+/// label the interface's name or that and a colon (as iproute2 requires), at most 15 bytes.
+fn vip_options(g: &VrrpGroup, va: &crate::model::VirtualAddress, field: &str) -> Result {
+    if let Some(d) = &va.dev {
+        check_ifname(&format!("{field}.dev"), d)?;
+    }
+    let v6 = va.address.is_ipv6();
+    for (set, name) in [
+        (va.scope.is_some(), "scope"),
+        (va.label.is_some(), "label"),
+        (va.broadcast.is_some(), "broadcast"),
+    ] {
+        ensure_rule(
+            rule::ADDRESS_FAMILY,
+            !(set && v6),
+            &format!("{field}.{name}"),
+            || format!("an IPv6 address has no {name} (keepalived ignores it)"),
+        )?;
+    }
+    if let Some(l) = &va.label {
+        let lf = format!("{field}.label");
+        ensure_bytes(l, IFNAME_MAX_BYTES, &lf, || {
+            format!("at most {IFNAME_MAX_BYTES} bytes (IFNAMSIZ)")
+        })?;
+        ensure(
+            !l.chars().any(|c| c.is_whitespace() || c.is_control()),
+            &lf,
+            || "no spaces or control characters".into(),
+        )?;
+        let devs: Vec<&str> = match &va.dev {
+            Some(d) => vec![d.as_str()],
+            None => g.nodes.iter().map(|n| n.interface.as_str()).collect(),
+        };
+        for d in devs {
+            let ok = l == d || l.strip_prefix(d).is_some_and(|rest| rest.starts_with(':'));
+            ensure_rule(rule::VIP_LABEL, ok, &lf, || {
+                format!("`{l}` must be the interface's name `{d}` or start with `{d}:`")
+            })?;
+        }
+    }
+    Ok(())
+}
+
+/// The group's virtual routes and rules.
+fn virtual_routes(g: &VrrpGroup) -> Result {
+    use crate::model::RouteType;
+    ensure_rule(
+        rule::VIRTUAL_ROUTE,
+        g.virtual_routes.len() <= TRACKED_MAX,
+        "virtual_routes",
+        || format!("at most {TRACKED_MAX}"),
+    )?;
+    ensure_rule(
+        rule::VIRTUAL_ROUTE,
+        g.virtual_rules.len() <= TRACKED_MAX,
+        "virtual_rules",
+        || format!("at most {TRACKED_MAX}"),
+    )?;
+    let prefix = |f: &str, p: &crate::model::Prefix| {
+        ensure_rule(rule::VIRTUAL_ROUTE, !p.has_host_bits(), f, || {
+            format!("{p} has bits set beyond its length (the kernel refuses it)")
+        })
+    };
+    for (i, r) in g.virtual_routes.iter().enumerate() {
+        let f = format!("virtual_routes[{i}]");
+        prefix(&format!("{f}.to"), &r.to)?;
+        let family = Family::of(&r.to.address);
+        for (a, name) in [(r.via, "via"), (r.src, "src")] {
+            if let Some(a) = a {
+                ensure_rule(
+                    rule::VIRTUAL_ROUTE,
+                    Family::of(&a) == family,
+                    &format!("{f}.{name}"),
+                    || format!("{a} is not of the destination's family"),
+                )?;
+            }
+        }
+        if let Some(d) = &r.dev {
+            check_ifname(&format!("{f}.dev"), d)?;
+        }
+        ensure_rule(
+            rule::VIRTUAL_ROUTE,
+            r.table != Some(0),
+            &format!("{f}.table"),
+            || "table 0 is not a table (1-4294967295)".into(),
+        )?;
+        ensure_rule(
+            rule::VIRTUAL_ROUTE,
+            r.kind == RouteType::Unicast || (r.via.is_none() && r.dev.is_none()),
+            &format!("{f}.type"),
+            || format!("a {} route has no via or dev", r.kind.name()),
+        )?;
+        ensure_rule(
+            rule::VIRTUAL_ROUTE,
+            r.kind != RouteType::Unicast || r.via.is_some() || r.dev.is_some(),
+            &format!("{f}.dev"),
+            || "a unicast route needs via or dev".into(),
+        )?;
+        ensure_rule(
+            rule::VIRTUAL_ROUTE,
+            !g.virtual_routes[..i].contains(r),
+            &f,
+            || format!("route {r} is listed twice"),
+        )?;
+    }
+    for (i, r) in g.virtual_rules.iter().enumerate() {
+        let f = format!("virtual_rules[{i}]");
+        if let Some(p) = &r.from {
+            prefix(&format!("{f}.from"), p)?;
+        }
+        if let Some(p) = &r.to {
+            prefix(&format!("{f}.to"), p)?;
+            if let Some(fr) = &r.from {
+                ensure_rule(
+                    rule::VIRTUAL_ROUTE,
+                    Family::of(&fr.address) == Family::of(&p.address),
+                    &format!("{f}.to"),
+                    || "from and to must be of one family".into(),
+                )?;
+            }
+        }
+        for (n, name) in [(&r.iif, "iif"), (&r.oif, "oif")] {
+            if let Some(n) = n {
+                check_ifname(&format!("{f}.{name}"), n)?;
+            }
+        }
+        ensure_rule(
+            rule::VIRTUAL_ROUTE,
+            r.table.is_some() != r.kind.is_some(),
+            &format!("{f}.table"),
+            || "a rule needs exactly one of table and type".into(),
+        )?;
+        ensure_rule(
+            rule::VIRTUAL_ROUTE,
+            r.table != Some(0),
+            &format!("{f}.table"),
+            || "table 0 is not a table (1-4294967295)".into(),
+        )?;
+        ensure_rule(
+            rule::VIRTUAL_ROUTE,
+            r.kind != Some(RouteType::Unicast),
+            &format!("{f}.type"),
+            || "a rule's type is blackhole, unreachable or prohibit".into(),
+        )?;
+        ensure_rule(
+            rule::VIRTUAL_ROUTE,
+            r.fwmask.is_none() || r.fwmark.is_some(),
+            &format!("{f}.fwmask"),
+            || "fwmask needs fwmark".into(),
+        )?;
+        ensure_rule(
+            rule::VIRTUAL_ROUTE,
+            !g.virtual_rules[..i].contains(r),
+            &f,
+            || format!("rule {r} is listed twice"),
+        )?;
+    }
+    Ok(())
 }
 
 /// What makes group `g` clash with `other`, reported on `g`: the same name, a shared virtual

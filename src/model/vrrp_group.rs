@@ -5,7 +5,7 @@
 //! keepalived's `@node` conditional lines. `lbd serve --node-name` picks this node's entry.
 
 use std::fmt;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::str::FromStr;
 
 use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
@@ -13,6 +13,7 @@ use utoipa::ToSchema;
 
 use super::units::{Priority, Vrid};
 use super::virtual_server::{Family, Id};
+use super::vrrp_routes::{Scope, VirtualRoute, VirtualRule};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -36,9 +37,24 @@ pub struct VrrpGroup {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(write_only)]
     pub auth_pass: Option<String>,
-    /// The virtual addresses this group moves between directors ("addr" or "addr/prefix").
+    /// The virtual addresses this group moves between directors: "addr" or "addr/prefix", or
+    /// an object with keepalived's options (`dev`, `scope`, `label`, `broadcast`).
     #[schema(value_type = Vec<String>, example = json!(["192.168.10.100/32"]))]
     pub virtual_addresses: Vec<VirtualAddress>,
+    /// Routes added while this director is master (keepalived `virtual_routes`).
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "objects"
+    )]
+    pub virtual_routes: Vec<VirtualRoute>,
+    /// Policy rules added while this director is master (keepalived `virtual_rules`).
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "objects"
+    )]
+    pub virtual_rules: Vec<VirtualRule>,
     /// A higher-priority backup takes over from a lower-priority master (keepalived default).
     #[serde(default = "default_true")]
     pub preempt: bool,
@@ -393,11 +409,124 @@ impl VrrpGroup {
 }
 
 /// An address with its prefix length, written "192.168.10.100/24" (prefix defaults to a host
-/// route: /32 or /128).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// route: /32 or /128), and keepalived's options for it (`dev`, `scope`, `label`, `brd`).
+///
+/// In JSON an address without options is that string, one with options an object
+/// (`{"address": "192.0.2.10/24", "dev": "eth1", "scope": "link", "label": "eth1:vip"}`); the
+/// keepalived import and export, gRPC and the SQLite file use keepalived's line
+/// (`192.0.2.10/24 dev eth1 scope link label eth1:vip`, [`VirtualAddress::keepalived`]).
+/// `Display` prints the address and prefix only.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct VirtualAddress {
     pub address: IpAddr,
     pub prefix_len: u8,
+    /// The interface it goes on (default: the group's interface on each node).
+    pub dev: Option<String>,
+    /// `ifa_scope` (default global); IPv4 only, as in keepalived.
+    pub scope: Option<Scope>,
+    /// `ifa_label`, e.g. `eth1:vip` (starts with the interface's name and a colon, at most 15
+    /// bytes); IPv4 only.
+    pub label: Option<String>,
+    /// The broadcast address (IPv4 only).
+    pub broadcast: Option<Ipv4Addr>,
+}
+
+impl VirtualAddress {
+    /// Just an address and its prefix length.
+    pub fn plain(address: IpAddr, prefix_len: u8) -> VirtualAddress {
+        VirtualAddress {
+            address,
+            prefix_len,
+            dev: None,
+            scope: None,
+            label: None,
+            broadcast: None,
+        }
+    }
+
+    pub fn has_options(&self) -> bool {
+        self.dev.is_some()
+            || self.scope.is_some()
+            || self.label.is_some()
+            || self.broadcast.is_some()
+    }
+
+    /// The interface the address goes on: its `dev`, else `group_interface`.
+    pub fn interface<'a>(&'a self, group_interface: &'a str) -> &'a str {
+        self.dev.as_deref().unwrap_or(group_interface)
+    }
+
+    /// keepalived's line: `192.0.2.10/24 brd 192.0.2.255 dev eth1 scope link label eth1:vip`.
+    pub fn keepalived(&self) -> String {
+        let mut s = self.to_string();
+        if let Some(b) = self.broadcast {
+            s.push_str(&format!(" brd {b}"));
+        }
+        if let Some(d) = &self.dev {
+            s.push_str(&format!(" dev {d}"));
+        }
+        if let Some(sc) = self.scope {
+            s.push_str(&format!(" scope {sc}"));
+        }
+        if let Some(l) = &self.label {
+            s.push_str(&format!(" label {l}"));
+        }
+        s
+    }
+
+    /// Reads keepalived's `virtual_ipaddress` line (split in words). The options lbd does not
+    /// carry out (`home`, `-nodad`, `preferred_lft 0`, `no_track`, ...) come back in the second
+    /// value, skipped. `brd +` / `brd -` become the address they stand for.
+    pub fn parse_keepalived(words: &[String]) -> Result<(VirtualAddress, Vec<String>), String> {
+        let first = words.first().ok_or("an address is needed")?;
+        let mut va: VirtualAddress = first.parse()?;
+        let mut ignored = Vec::new();
+        let mut i = 1;
+        let arg = |i: &mut usize, k: &str| -> Result<String, String> {
+            *i += 1;
+            words
+                .get(*i - 1)
+                .cloned()
+                .ok_or_else(|| format!("`{k}` needs a value"))
+        };
+        while i < words.len() {
+            let k = words[i].as_str();
+            i += 1;
+            match k {
+                "dev" => va.dev = Some(arg(&mut i, k)?),
+                "scope" => va.scope = Some(arg(&mut i, k)?.parse()?),
+                "label" => va.label = Some(arg(&mut i, k)?),
+                "brd" | "broadcast" => {
+                    let b = arg(&mut i, k)?;
+                    let IpAddr::V4(a) = va.address else {
+                        return Err(format!("`{k} {b}`: a broadcast address is for IPv4 only"));
+                    };
+                    let host = u32::MAX.checked_shr(u32::from(va.prefix_len)).unwrap_or(0);
+                    va.broadcast = Some(match b.as_str() {
+                        "+" | "-" if va.prefix_len > 30 => {
+                            return Err(format!(
+                                "`{k} {b}`: prefix length {} is too long for a broadcast address",
+                                va.prefix_len
+                            ))
+                        }
+                        "+" => Ipv4Addr::from(u32::from(a) | host),
+                        "-" => Ipv4Addr::from(u32::from(a) & !host),
+                        _ => b
+                            .parse()
+                            .map_err(|_| format!("`{k} {b}`: `{b}` is not an IPv4 address"))?,
+                    });
+                }
+                "home" | "-nodad" | "mngtmpaddr" | "noprefixroute" | "autojoin" | "no_track"
+                | "use_vmac" => ignored.push(k.to_string()),
+                "peer" | "preferred_lft" | "track_group" => {
+                    let v = arg(&mut i, k)?;
+                    ignored.push(format!("{k} {v}"));
+                }
+                _ => return Err(format!("`{k}` is not a virtual_ipaddress option lbd knows")),
+            }
+        }
+        Ok((va, ignored))
+    }
 }
 
 impl fmt::Display for VirtualAddress {
@@ -425,23 +554,82 @@ impl FromStr for VirtualAddress {
                 _ => return Err(format!("`{s}`: prefix length must be 0..={max}")),
             },
         };
-        Ok(VirtualAddress {
-            address,
-            prefix_len,
-        })
+        Ok(VirtualAddress::plain(address, prefix_len))
     }
+}
+
+/// The object form of a [`VirtualAddress`] with options.
+/// (The OpenAPI document's `VirtualAddressWithOptions`, written in `api::schema`.)
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VirtualAddressObject {
+    /// "addr" or "addr/prefix".
+    pub address: String,
+    /// The interface (default: the group's interface on each node).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dev: Option<String>,
+    /// host, link, site, global, nowhere or a number 0-255 (IPv4 only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    /// The address label, the interface's name, a colon and more, at most 15 bytes (IPv4
+    /// only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    /// The broadcast address (IPv4 only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub broadcast: Option<String>,
 }
 
 impl Serialize for VirtualAddress {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
+        if !self.has_options() {
+            return s.collect_str(self);
+        }
+        VirtualAddressObject {
+            address: self.to_string(),
+            dev: self.dev.clone(),
+            scope: self.scope.map(|x| x.to_string()),
+            label: self.label.clone(),
+            broadcast: self.broadcast.map(|b| b.to_string()),
+        }
+        .serialize(s)
     }
 }
 
 impl<'de> Deserialize<'de> for VirtualAddress {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        s.parse().map_err(de::Error::custom)
+        struct V;
+        impl<'de> de::Visitor<'de> for V {
+            type Value = VirtualAddress;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("\"addr/prefix\" or an object {address, dev, scope, label, broadcast}")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<VirtualAddress, E> {
+                v.parse().map_err(E::custom)
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<VirtualAddress, A::Error> {
+                let o =
+                    VirtualAddressObject::deserialize(de::value::MapAccessDeserializer::new(map))?;
+                let mut va: VirtualAddress = o.address.parse().map_err(de::Error::custom)?;
+                va.dev = o.dev;
+                va.scope = o
+                    .scope
+                    .map(|s| s.parse::<Scope>())
+                    .transpose()
+                    .map_err(de::Error::custom)?;
+                va.label = o.label;
+                va.broadcast = o
+                    .broadcast
+                    .map(|b| {
+                        b.parse::<Ipv4Addr>()
+                            .map_err(|_| format!("broadcast: `{b}` is not an IPv4 address"))
+                    })
+                    .transpose()
+                    .map_err(de::Error::custom)?;
+                Ok(va)
+            }
+        }
+        d.deserialize_any(V)
     }
 }
 
@@ -477,6 +665,52 @@ mod tests {
         // Absent: the defaults.
         let g: VrrpGroup = serde_json::from_value(base).unwrap();
         assert!(g.notify.is_empty() && g.track_scripts.is_empty());
+    }
+
+    /// No options: the string, as before; options: the object; keepalived's line both ways.
+    #[test]
+    fn virtual_address_options_json_and_keepalived() {
+        let plain: VirtualAddress =
+            serde_json::from_value(serde_json::json!("192.0.2.10/24")).unwrap();
+        assert_eq!(
+            serde_json::to_value(&plain).unwrap(),
+            serde_json::json!("192.0.2.10/24")
+        );
+        let o = serde_json::json!({"address": "192.0.2.10/24", "dev": "eth1", "scope": "link", "label": "eth1:vip", "broadcast": "192.0.2.255"});
+        let va: VirtualAddress = serde_json::from_value(o.clone()).unwrap();
+        assert_eq!(va.scope, Some(Scope(253)));
+        assert_eq!(va.interface("eth0"), "eth1");
+        assert_eq!(serde_json::to_value(&va).unwrap(), o);
+        assert_eq!(
+            va.keepalived(),
+            "192.0.2.10/24 brd 192.0.2.255 dev eth1 scope link label eth1:vip"
+        );
+        let words: Vec<String> = va.keepalived().split(' ').map(String::from).collect();
+        assert_eq!(
+            VirtualAddress::parse_keepalived(&words).unwrap(),
+            (va, vec![])
+        );
+        for bad in [
+            serde_json::json!({"address": "192.0.2.10/24", "lable": "x"}),
+            serde_json::json!({"address": "192.0.2.10/24", "scope": "galaxy"}),
+            serde_json::json!({"address": "192.0.2.10/24", "broadcast": "2001:db8::1"}),
+            serde_json::json!({"dev": "eth1"}),
+            serde_json::json!(7),
+        ] {
+            assert!(
+                serde_json::from_value::<VirtualAddress>(bad.clone()).is_err(),
+                "{bad}"
+            );
+        }
+        let w = |s: &str| s.split(' ').map(String::from).collect::<Vec<_>>();
+        let (a, ig) =
+            VirtualAddress::parse_keepalived(&w("10.0.0.1/8 brd - home preferred_lft 0")).unwrap();
+        assert_eq!(a.broadcast, Some(Ipv4Addr::new(10, 0, 0, 0)));
+        assert_eq!(ig, vec!["home".to_string(), "preferred_lft 0".to_string()]);
+        assert!(VirtualAddress::parse_keepalived(&w("10.0.0.1/31 brd +")).is_err());
+        assert!(VirtualAddress::parse_keepalived(&w("2001:db8::1 brd +")).is_err());
+        assert!(VirtualAddress::parse_keepalived(&w("10.0.0.1 label")).is_err());
+        assert!(VirtualAddress::parse_keepalived(&w("10.0.0.1 frob x")).is_err());
     }
 
     #[test]

@@ -47,7 +47,9 @@ use crate::control::status::{
     VrrpTrackedState, VrrpTrackedStatus, VrrpTransition,
 };
 use crate::kernel::{interface, rtnl::LinkMonitor, Kernel};
-use crate::model::{Family as ModelFamily, VirtualAddress, VrrpGroup, VrrpSyncGroup};
+use crate::model::{
+    Family as ModelFamily, VirtualAddress, VirtualRoute, VirtualRule, VrrpGroup, VrrpSyncGroup,
+};
 
 /// SCHED_FIFO priority of the advert thread: above every normal task, below the kernel's own
 /// real-time threads (which run at 50 and 99).
@@ -306,6 +308,9 @@ struct Group {
     garps_sent: u64,
     /// The virtual-MAC interface this group's addresses live on (`use_vmac`).
     vmac: Option<VmacUse>,
+    /// Whether the spec's virtual routes and rules are in the kernel (added on becoming
+    /// master, with the addresses; removed on leaving it).
+    routes_up: bool,
 }
 
 /// A group's virtual-MAC interface on this node (keepalived's `use_vmac`): a private macvlan
@@ -723,7 +728,7 @@ impl Engine {
                 }
                 Action::AddVips(vips) => {
                     for v in &vips {
-                        match self.kernel.address_add(&ifname, v) {
+                        match self.kernel.address_add(v.interface(&ifname), v) {
                             Ok(_) => {}
                             Err(e) => {
                                 tracing::error!(group = name, address = %v, error = %e, "cannot add virtual address");
@@ -732,14 +737,33 @@ impl Engine {
                             }
                         }
                     }
+                    // The routes and rules after the addresses (a gateway is reached through
+                    // a virtual address's prefix).
+                    if !g.routes_up {
+                        let (routes, rules) =
+                            (g.spec.virtual_routes.clone(), g.spec.virtual_rules.clone());
+                        routes_apply(self.kernel.as_mut(), name, g, true, &routes, &rules);
+                        g.routes_up = true;
+                    }
                 }
                 Action::RemoveVips(vips) => {
                     // Announcing an address no longer here would draw its traffic here.
-                    if let Some(q) = self.garp_queues.get_mut(&ifname) {
+                    for q in self.garp_queues.values_mut() {
                         q.pending.retain(|(g, a, _)| g != name || !vips.contains(a));
                     }
+                    // Leaving master: the routes and rules go first, then the addresses.
+                    let leaving = g
+                        .instance
+                        .as_ref()
+                        .is_none_or(|i| i.state() != State::Master);
+                    if g.routes_up && leaving {
+                        let (routes, rules) =
+                            (g.spec.virtual_routes.clone(), g.spec.virtual_rules.clone());
+                        routes_apply(self.kernel.as_mut(), name, g, false, &routes, &rules);
+                        g.routes_up = false;
+                    }
                     for v in &vips {
-                        if let Err(e) = self.kernel.address_del(&ifname, v) {
+                        if let Err(e) = self.kernel.address_del(v.interface(&ifname), v) {
                             tracing::error!(group = name, address = %v, error = %e, "cannot remove virtual address");
                             g.kernel_errors += 1;
                             g.error = Some(e.to_string());
@@ -749,7 +773,7 @@ impl Engine {
                 Action::SendGarp { addresses, count } if garp_interval != (0, 0) => {
                     // Spaced (keepalived garp_interval / gna_interval): queued, sent by
                     // `pump_garps` as their time comes; the thread never sleeps for them.
-                    let q = self.garp_queues.entry(ifname.clone()).or_default();
+                    // Queued per interface the address lives on (its `dev`, or the group's).
                     for _ in 0..count {
                         for v in &addresses {
                             let ms = match v.address {
@@ -757,14 +781,18 @@ impl Engine {
                                 IpAddr::V6(_) => garp_interval.1,
                             };
                             let every = Duration::from_millis(u64::from(ms));
-                            q.pending.push_back((name.to_string(), *v, every));
+                            self.garp_queues
+                                .entry(v.interface(&ifname).to_string())
+                                .or_default()
+                                .pending
+                                .push_back((name.to_string(), v.clone(), every));
                         }
                     }
                     self.garp_due = true;
                 }
                 Action::SendGarp { addresses, count } => {
                     for v in &addresses {
-                        match self.kernel.garp(&ifname, v, count) {
+                        match self.kernel.garp(v.interface(&ifname), v, count) {
                             Ok(n) => g.garps_sent += u64::from(n),
                             Err(e) => {
                                 tracing::warn!(group = name, address = %v, error = %e, "cannot send gratuitous ARP");
@@ -946,6 +974,7 @@ impl Engine {
                 };
             if unchanged {
                 if let Some(g) = self.groups.get_mut(&name) {
+                    routes_follow(self.kernel.as_mut(), &name, g, &spec);
                     g.spec = spec;
                 }
                 continue;
@@ -954,6 +983,7 @@ impl Engine {
                 match self.reconfigure(&name, cfg) {
                     Edit::InPlace => {
                         if let Some(g) = self.groups.get_mut(&name) {
+                            routes_follow(self.kernel.as_mut(), &name, g, &spec);
                             g.spec = spec;
                         }
                         continue;
@@ -1012,6 +1042,7 @@ impl Engine {
                 kernel_errors: 0,
                 garps_sent: 0,
                 vmac: vmac.clone(),
+                routes_up: false,
             };
             match resolved {
                 Err((e, again)) => {
@@ -1041,9 +1072,15 @@ impl Engine {
                     // After a crash the addresses may still be here; a node that starts as
                     // backup must not answer for them (keepalived does the same).
                     if cfg.priority.get() != super::instance::PRIORITY_OWNER {
+                        for r in &g.spec.virtual_rules {
+                            let _ = self.kernel.rule(false, r);
+                        }
+                        for r in &g.spec.virtual_routes {
+                            let _ = self.kernel.route(false, r);
+                        }
                         let vip_if = vmac.as_ref().map_or(&cfg.interface, |v| &v.name);
                         for v in &cfg.virtual_addresses {
-                            if let Ok(true) = self.kernel.address_del(vip_if, v) {
+                            if let Ok(true) = self.kernel.address_del(v.interface(vip_if), v) {
                                 tracing::info!(group = %name, address = %v, "removed a virtual address left from an earlier run");
                             }
                         }
@@ -1583,6 +1620,82 @@ pub fn state_name(s: State) -> &'static str {
 pub fn reason_text(r: &Reason) -> String {
     let (reason, detail) = VrrpReason::of(r);
     reason.describe(detail.as_deref())
+}
+
+/// Adds (`add`) or removes a group's virtual routes and rules: on adding routes then rules,
+/// on removing rules then routes. One the kernel refuses is logged and counted; the others
+/// still go.
+fn routes_apply(
+    kernel: &mut dyn Kernel,
+    name: &str,
+    g: &mut Group,
+    add: bool,
+    routes: &[VirtualRoute],
+    rules: &[VirtualRule],
+) {
+    let mut fail = |what: String, e: crate::kernel::KernelError| {
+        tracing::error!(group = name, what = %what, error = %e, "cannot change a virtual route or rule");
+        g.kernel_errors += 1;
+        g.error = Some(e.to_string());
+    };
+    if add {
+        for r in routes {
+            if let Err(e) = kernel.route(true, r) {
+                fail(format!("route {r}"), e);
+            }
+        }
+        for r in rules {
+            if let Err(e) = kernel.rule(true, r) {
+                fail(format!("rule {r}"), e);
+            }
+        }
+    } else {
+        for r in rules {
+            if let Err(e) = kernel.rule(false, r) {
+                fail(format!("rule {r}"), e);
+            }
+        }
+        for r in routes {
+            if let Err(e) = kernel.route(false, r) {
+                fail(format!("route {r}"), e);
+            }
+        }
+    }
+}
+
+/// A running master's edited routes and rules: the ones gone are removed, the new ones added.
+fn routes_follow(kernel: &mut dyn Kernel, name: &str, g: &mut Group, spec: &VrrpGroup) {
+    if !g.routes_up {
+        return;
+    }
+    let gone_routes: Vec<VirtualRoute> = g
+        .spec
+        .virtual_routes
+        .iter()
+        .filter(|r| !spec.virtual_routes.contains(r))
+        .cloned()
+        .collect();
+    let gone_rules: Vec<VirtualRule> = g
+        .spec
+        .virtual_rules
+        .iter()
+        .filter(|r| !spec.virtual_rules.contains(r))
+        .cloned()
+        .collect();
+    let new_routes: Vec<VirtualRoute> = spec
+        .virtual_routes
+        .iter()
+        .filter(|r| !g.spec.virtual_routes.contains(r))
+        .cloned()
+        .collect();
+    let new_rules: Vec<VirtualRule> = spec
+        .virtual_rules
+        .iter()
+        .filter(|r| !g.spec.virtual_rules.contains(r))
+        .cloned()
+        .collect();
+    routes_apply(kernel, name, g, false, &gone_routes, &gone_rules);
+    routes_apply(kernel, name, g, true, &new_routes, &new_rules);
 }
 
 #[cfg(test)]

@@ -100,6 +100,8 @@ fn add(e: &mut Engine, c: InstanceConfig) {
         use_vmac: false,
         vmac_name: None,
         vmac_xmit_base: false,
+        virtual_routes: vec![],
+        virtual_rules: vec![],
         nodes: vec![],
     };
     e.groups.insert(
@@ -112,6 +114,7 @@ fn add(e: &mut Engine, c: InstanceConfig) {
             kernel_errors: 0,
             garps_sent: 0,
             vmac: None,
+            routes_up: false,
         },
     );
 }

@@ -581,7 +581,7 @@ fn master_vip_added_is_added_and_announced_alone() {
     let old = vip("192.168.10.100/24");
     let new_vip = vip("192.168.10.101/32");
     let mut new = i.config().clone();
-    new.virtual_addresses.push(new_vip);
+    new.virtual_addresses.push(new_vip.clone());
     let now = became + ms(6000);
     let out = i.on_input(edit(&new), now);
     assert_eq!(
@@ -589,13 +589,13 @@ fn master_vip_added_is_added_and_announced_alone() {
         vec![
             Action::Reconfigured {
                 changes: vec![Change::VirtualAddresses {
-                    added: vec![new_vip],
+                    added: vec![new_vip.clone()],
                     removed: vec![]
                 }]
             },
-            Action::AddVips(vec![new_vip]),
+            Action::AddVips(vec![new_vip.clone()]),
             Action::SendGarp {
-                addresses: vec![new_vip],
+                addresses: vec![new_vip.clone()],
                 count: 5
             },
             Action::StartTimer {
@@ -610,7 +610,7 @@ fn master_vip_added_is_added_and_announced_alone() {
     assert_eq!(
         out,
         vec![Action::SendGarp {
-            addresses: vec![new_vip],
+            addresses: vec![new_vip.clone()],
             count: 5
         }]
     );
@@ -632,7 +632,7 @@ fn master_vip_added_during_the_takeover_repeat_joins_it() {
     let repeat = i.deadline(Timer::GarpRepeat).unwrap();
     let new_vip = vip("192.168.10.101/32");
     let mut new = i.config().clone();
-    new.virtual_addresses.push(new_vip);
+    new.virtual_addresses.push(new_vip.clone());
     let out = i.on_input(edit(&new), became + ms(100));
     assert!(!out
         .iter()
@@ -653,10 +653,10 @@ fn master_vip_removed_is_deleted_and_the_rest_left_alone() {
     let mut c = v3(150);
     let keep = vip("192.168.10.100/24");
     let gone = vip("192.168.10.101/32");
-    c.virtual_addresses = vec![keep, gone];
+    c.virtual_addresses = vec![keep.clone(), gone.clone()];
     let (mut i, became) = master(c.clone(), t0);
     let mut new = c.clone();
-    new.virtual_addresses = vec![keep];
+    new.virtual_addresses = vec![keep.clone()];
     let out = i.on_input(edit(&new), became + ms(100));
     assert_eq!(
         out,
@@ -664,10 +664,10 @@ fn master_vip_removed_is_deleted_and_the_rest_left_alone() {
             Action::Reconfigured {
                 changes: vec![Change::VirtualAddresses {
                     added: vec![],
-                    removed: vec![gone]
+                    removed: vec![gone.clone()]
                 }]
             },
-            Action::RemoveVips(vec![gone]),
+            Action::RemoveVips(vec![gone.clone()]),
         ]
     );
     // The takeover's second burst is for what is left.
@@ -676,7 +676,7 @@ fn master_vip_removed_is_deleted_and_the_rest_left_alone() {
     assert_eq!(
         out,
         vec![Action::SendGarp {
-            addresses: vec![keep],
+            addresses: vec![keep.clone()],
             count: 5
         }]
     );
@@ -685,7 +685,7 @@ fn master_vip_removed_is_deleted_and_the_rest_left_alone() {
     // Leaving master releases only what is configured now.
     i.on_input(Input::Shutdown, became + ms(2000));
     let out = i.on_input(Input::ReleaseNow, became + ms(2001));
-    assert!(out.contains(&Action::RemoveVips(vec![keep])));
+    assert!(out.contains(&Action::RemoveVips(vec![keep.clone()])));
 }
 
 #[test]
