@@ -91,6 +91,10 @@ pub mod rule {
     /// `via` or `dev` and another type with neither, a rule with `table` or `type`, `fwmask`
     /// with `fwmark`, each listed once.
     pub const VIRTUAL_ROUTE: &str = "virtual_route";
+    /// A virtual MAC's settings agree (keepalived `use_vmac`): `vmac_name` and
+    /// `vmac_xmit_base` only with `use_vmac`, a valid interface name that is none of the nodes'
+    /// own, an IPv4 group, and `unicast_peers` only with `vmac_xmit_base`.
+    pub const VMAC: &str = "vmac";
 
     /// A sync group names VRRP groups that exist, each in one sync group only.
     pub const SYNC_GROUP_MEMBER: &str = "sync_group_member";
@@ -125,6 +129,7 @@ pub mod rule {
         VRRP_STRICT,
         VIP_LABEL,
         VIRTUAL_ROUTE,
+        VMAC,
     ];
 
     /// The rules a request schema cannot state (wholly or in part): a schema-valid body can
@@ -148,6 +153,7 @@ pub mod rule {
         VRRP_STRICT,
         VIP_LABEL,
         VIRTUAL_ROUTE,
+        VMAC,
     ];
 }
 
@@ -1446,6 +1452,15 @@ pub fn groups_conflict(g: &VrrpGroup, other: &VrrpGroup) -> Option<ValidationErr
 /// (keepalived forces it on: unicast adverts to a peer whose macvlan has the same MAC would
 /// never leave the sender).
 fn vmac(g: &VrrpGroup) -> Result {
+    // Every one of these is between fields or beyond the schema (an interface name's
+    // characters): a schema-valid body can break it.
+    vmac_fields(g).map_err(|e| match e.rule {
+        Some(_) => e,
+        None => e.rule(rule::VMAC),
+    })
+}
+
+fn vmac_fields(g: &VrrpGroup) -> Result {
     if !g.use_vmac {
         ensure(g.vmac_name.is_none(), "vmac_name", || {
             "needs use_vmac: true".into()

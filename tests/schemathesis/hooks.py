@@ -24,7 +24,7 @@ RS_RULES = {"address_family", "real_server_port", "thresholds", "check_port", "s
 # Within a VRRP group.
 # (`vrrp_strict`: strict mode stored in the VRRP settings refuses auth, unicast, preempt delay;
 # `sync_group_member`: a renamed group leaves its sync group naming a group that is gone.)
-GROUP_RULES = {"duplicate_address", "address_owner", "max_bytes", "duplicate_tracker", "vrrp_strict", "sync_group_member", "vip_label", "virtual_route"}
+GROUP_RULES = {"duplicate_address", "address_owner", "max_bytes", "duplicate_tracker", "vrrp_strict", "sync_group_member", "vip_label", "virtual_route", "vmac"}
 # A node entry sent alone: the group (its virtual addresses and family) is known from the path.
 NODE_RULES = {"path_mismatch", "address_owner", "address_family", "max_bytes", "vrrp_strict"}
 
@@ -51,7 +51,7 @@ ALL_RULES = {
     "identity", "address_family", "port_zero", "persistence", "one_packet", "scheduler_flag",
     "hysteresis", "real_server_port", "thresholds", "check_fields", "check_port", "vrrp_version",
     "duplicate_address", "address_owner", "path_mismatch", "status_range", "max_bytes",
-    "keepalived_conf", "duplicate_tracker", "multicast_group", "sync_group_member", "vrrp_strict", "vip_label", "virtual_route",
+    "keepalived_conf", "duplicate_tracker", "multicast_group", "sync_group_member", "vrrp_strict", "vip_label", "virtual_route", "vmac",
 }
 
 
