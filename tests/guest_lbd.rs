@@ -806,6 +806,22 @@ async fn zero_counters_through_lbd_read_by_ipvsadm() {
             std::thread::sleep(Duration::from_millis(200));
         }
     };
+    // Zeroing takes the counters as last folded as its baseline: zero only once a fold has
+    // seen every packet (the teardown of a connection goes on after it is counted), or the
+    // packets folded later show up as counted after the zero.
+    let settled = |svc: &str| {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut last = stats(svc);
+        loop {
+            std::thread::sleep(Duration::from_millis(2200));
+            let now = stats(svc);
+            if now == last {
+                return now;
+            }
+            assert!(Instant::now() < deadline, "{svc}: still moving: {now:?}");
+            last = now;
+        }
+    };
     tokio::task::spawn_blocking(move || traffic(8098, 3))
         .await
         .unwrap();
@@ -815,6 +831,7 @@ async fn zero_counters_through_lbd_read_by_ipvsadm() {
     let s = wait_conns("10.98.0.1:8098", 3);
     assert!(s[1] > 0 && s[3] > 0, "{s:?}");
     wait_conns("10.98.0.1:8099", 2);
+    settled("10.98.0.1:8098");
 
     // One service: its counters go to 0, the other's stay.
     let out = ctl_ok(&lbd, &["zero", "10.98.0.1:8098"]);
@@ -843,6 +860,8 @@ async fn zero_counters_through_lbd_read_by_ipvsadm() {
         .await
         .unwrap();
     wait_conns("10.98.0.1:8098", 1);
+    settled("10.98.0.1:8098");
+    settled("10.98.0.1:8099");
     assert_eq!(
         ctl_ok(&lbd, &["zero"]),
         "zeroed the counters of every service\n"
