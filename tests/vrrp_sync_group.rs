@@ -58,6 +58,11 @@ fn veth(t: &Topology, host: &str, name: &str) {
 
 /// keepalived.conf of one director: VI_1 (tracking trk0) and VI_2 in sync group VG_1.
 fn sync_conf(node: &str, priority: u8) -> String {
+    sync_conf2(node, priority, priority)
+}
+
+/// As [`sync_conf`], with VI_1 at `p1` and VI_2 at `p2`.
+fn sync_conf2(node: &str, p1: u8, p2: u8) -> String {
     format!(
         r#"global_defs {{
     router_id {node}
@@ -67,7 +72,7 @@ vrrp_instance VI_1 {{
     state BACKUP
     interface eth0
     virtual_router_id 1
-    priority {priority}
+    priority {p1}
     advert_int 0.1
     track_interface {{
         trk0
@@ -80,7 +85,7 @@ vrrp_instance VI_2 {{
     state BACKUP
     interface eth0
     virtual_router_id 2
-    priority {priority}
+    priority {p2}
     advert_int 0.1
     virtual_ipaddress {{
         {VIP2}
@@ -254,6 +259,85 @@ fn a_sync_group_against_keepalived() {
         log.contains("VRRP_Group(VG_1)") || log.contains("Syncing instances"),
         "keepalived ran the sync group: {log}"
     );
+}
+
+/// How many times `d`'s group `g` became master (its transitions history).
+fn masters(d: &Director, t: &Topology, g: &str) -> usize {
+    group(d, t, g)["transitions"]
+        .as_array()
+        .map(|v| v.iter().filter(|x| x["to"] == "master").count())
+        .unwrap_or(0)
+}
+
+/// Watches for `secs` seconds that both VIPs stay on a and none on b, every 100 ms.
+fn stays_on_a(t: &Topology, secs: u64, what: &str) {
+    let until = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < until {
+        assert_eq!(vips(t, "a"), (true, true), "{what}: a lost a VIP");
+        assert_eq!(vips(t, "b"), (false, false), "{what}: b took a VIP");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// keepalived's "prefer backup": b outranks a in VI_1 (200 > 150) but not in VI_2 (100 <
+/// 150). VI_1 of b would preempt, VI_2 of b would not; the group stays with a instead of
+/// flapping, with lbd on b as with keepalived 2.2.7 on b; when a dies, b takes both.
+#[test]
+fn a_sync_group_whose_priorities_disagree_stays_with_its_master_as_keepalived() {
+    if !privileged("a_sync_group_whose_priorities_disagree") {
+        return;
+    }
+    let t = two_hosts("vsyncpb");
+    let dir = tempfile::tempdir().unwrap();
+    veth(&t, "a", "trk0");
+    veth(&t, "b", "trk0");
+    let mut a = start(&t, "a", dir.path(), "lk01", &sync_conf("lk01", 150));
+    wait_states(&a, &t, "master", "master");
+
+    // keepalived first, as the reference: it stays backup for both.
+    if keepalived_available("a_sync_group_whose_priorities_disagree (keepalived part)") {
+        let kdir = dir.path().join("k");
+        std::fs::create_dir_all(&kdir).unwrap();
+        let mut k = Keepalived::start_text(&t, "b", &kdir, "lk02", &sync_conf2("lk02", 200, 100));
+        wait_for("keepalived running", LONG, || {
+            k.log_text().contains("Entering BACKUP STATE").then_some(())
+        });
+        stays_on_a(&t, 4, "keepalived on b");
+        assert_eq!(
+            (masters(&a, &t, "VI_1"), masters(&a, &t, "VI_2")),
+            (1, 1),
+            "a never left master"
+        );
+        k.term();
+    }
+
+    // lbd on b: the same.
+    let b = start(&t, "b", dir.path(), "lk02", &sync_conf2("lk02", 200, 100));
+    wait_states(&b, &t, "backup", "backup");
+    stays_on_a(&t, 4, "lbd on b");
+    assert_eq!((masters(&a, &t, "VI_1"), masters(&a, &t, "VI_2")), (1, 1));
+    assert_eq!((masters(&b, &t, "VI_1"), masters(&b, &t, "VI_2")), (0, 0));
+    // b says why VI_1 does not take over.
+    let g1 = group(&b, &t, "VI_1");
+    assert_eq!(
+        g1["sync_waiting"], "VG_1: VI_2 does not want master",
+        "{g1}"
+    );
+    let text = b.status_text(&t);
+    assert!(
+        text.contains("VI_1   held in backup by its sync group"),
+        "{text}"
+    );
+
+    // a dies: every member of b loses its master, and b takes both.
+    let cut = Instant::now();
+    a.kill();
+    wait_states(&b, &t, "master", "master");
+    wait_for("both VIPs on b", LONG, || {
+        (vips(&t, "b") == (true, true)).then_some(())
+    });
+    eprintln!("b took both VIPs {:?} after a died", cut.elapsed());
+    assert!(group(&b, &t, "VI_1")["sync_waiting"].is_null());
 }
 
 #[test]

@@ -577,6 +577,12 @@ pub async fn status(url: &Api, out: &Output) -> Result<String, CtlError> {
                 g["name"].as_str().unwrap_or("?")
             ));
         }
+        if let Some(w) = g["sync_waiting"].as_str() {
+            s.push_str(&format!(
+                "vrrp: {}   held in backup by its sync group ({w})\n",
+                g["name"].as_str().unwrap_or("?")
+            ));
+        }
         for t in g["tracked"].as_array().into_iter().flatten() {
             s.push_str(&format!(
                 "vrrp: {}   tracks {} weight {}: {}{}\n",

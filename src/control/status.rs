@@ -310,6 +310,10 @@ pub struct VrrpGroupStatus {
     /// The sync group this group fails over with (`vrrp_settings.sync_groups`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sync_group: Option<String>,
+    /// A backup whose takeover came due but whose sync group keeps it in Backup, because
+    /// another member does not want to be master (keepalived's "prefer backup"): why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sync_waiting: Option<String>,
 }
 
 /// A tracked object of a VRRP group (see the group's `track_*` fields).

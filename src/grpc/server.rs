@@ -821,6 +821,7 @@ fn vrrp_status(v: &crate::control::status::VrrpStatus) -> pb::VrrpStatus {
                     error: g.error.clone(),
                     configured_priority: g.configured_priority.map(u32::from),
                     sync_group: g.sync_group.clone(),
+                    sync_waiting: g.sync_waiting.clone(),
                     tracked: g
                         .tracked
                         .iter()

@@ -625,6 +625,8 @@ impl Engine {
             state: i.state(),
             own_fault: i.own_fault(),
             held: i.sync_held(),
+            wants_master: i.wants_master(),
+            waiting: i.sync_waiting().is_some(),
         })
     }
 
@@ -648,6 +650,7 @@ impl Engine {
                 );
             }
             inputs.extend(self.sync.holds(|n| self.member_view(n)));
+            inputs.extend(self.sync.waits(|n| self.member_view(n)));
             if inputs.is_empty() {
                 break;
             }
@@ -664,6 +667,8 @@ impl Engine {
                     state: i.state(),
                     own_fault: i.own_fault(),
                     held: i.sync_held(),
+                    wants_master: i.wants_master(),
+                    waiting: i.sync_waiting().is_some(),
                 })
             };
             self.sync.group_changes(view)
@@ -1446,6 +1451,9 @@ impl Engine {
                     s.interface = Some(cfg.interface.clone());
                     s.priority = Some(i.effective_priority());
                     s.configured_priority = Some(cfg.priority.get());
+                    if i.state() == State::Backup && i.wants_master() {
+                        s.sync_waiting = i.sync_waiting().map(str::to_string);
+                    }
                     s.tracked = cfg
                         .trackers
                         .iter()

@@ -152,7 +152,8 @@ fn a_sync_group_fails_over_and_back_as_one() {
         (State::Backup, State::Backup)
     );
 
-    // VI_1's Master_Down_Timer runs out first: VI_2 follows at once, not at its own timer.
+    // VI_1's Master_Down_Timer runs out first: it waits in Backup, since VI_2 does not want
+    // to be master yet (keepalived's "prefer backup"); VI_2's own timer then takes both.
     let t1 = e.groups["VI_1"]
         .instance
         .as_ref()
@@ -162,11 +163,23 @@ fn a_sync_group_fails_over_and_back_as_one() {
     e.input("VI_1", Input::TimerExpired(Timer::MasterDown), t1);
     assert_eq!(
         (state(&e, "VI_1"), state(&e, "VI_2")),
+        (State::Backup, State::Backup)
+    );
+    assert!(e.groups["VI_1"].instance.as_ref().unwrap().wants_master());
+    let t1 = e.groups["VI_2"]
+        .instance
+        .as_ref()
+        .unwrap()
+        .deadline(Timer::MasterDown)
+        .unwrap();
+    e.input("VI_2", Input::TimerExpired(Timer::MasterDown), t1);
+    assert_eq!(
+        (state(&e, "VI_1"), state(&e, "VI_2")),
         (State::Master, State::Master)
     );
     assert_eq!(addresses(&k, "eth0"), [vip("192.0.2.100/32")]);
     assert_eq!(addresses(&k, "eth1"), [vip("198.51.100.100/32")]);
-    let reason = e.groups["VI_2"]
+    let reason = e.groups["VI_1"]
         .instance
         .as_ref()
         .unwrap()
@@ -176,7 +189,7 @@ fn a_sync_group_fails_over_and_back_as_one() {
         .reason
         .clone();
     assert!(
-        matches!(&reason, crate::dataplane::vrrp::Reason::SyncGroup(w) if w.contains("VG_1: VI_1")),
+        matches!(&reason, crate::dataplane::vrrp::Reason::SyncGroup(w) if w.contains("VG_1: VI_2")),
         "{reason:?}"
     );
 
@@ -227,6 +240,104 @@ fn a_sync_group_fails_over_and_back_as_one() {
     );
     assert!(addresses(&k, "eth0").is_empty());
     assert!(addresses(&k, "eth1").is_empty());
+}
+
+/// An advert of the other director's instance of `group` (vrid `vrid`) at `priority`.
+fn peer_advert(group: &str, vrid: u64, iface: &str, priority: u8) -> Input {
+    let mut p = Instance::new(cfg(group, vrid, iface, "x", "192.0.2.1/32")).advert(priority);
+    p.checksum = 0;
+    Input::AdvertReceived {
+        src: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 20)),
+        dst: IpAddr::V4(Ipv4Addr::new(224, 0, 0, 18)),
+        ttl: 255,
+        packet: p,
+    }
+}
+
+#[test]
+fn a_sync_group_whose_priorities_disagree_stays_with_its_master() {
+    // The other director is master of both members, at priority 50 for VI_1 (below ours,
+    // 100, with preempt) and 200 for VI_2 (above ours). keepalived's "prefer backup": VI_1
+    // must not preempt, since VI_2 does not want to be master; taking VI_2 along would only
+    // have the other director take both back at its next advert, and so on (a flap).
+    let k = MemoryKernel::default();
+    let mut e = engine(&k);
+    e.sync.set(vec![VrrpSyncGroup {
+        name: "VG_1".into(),
+        groups: vec!["VI_1".into(), "VI_2".into()],
+        notify: Notify::default(),
+    }]);
+    add(&mut e, cfg("VI_1", 1, "eth0", "trk1", "192.0.2.100/32"));
+    add(&mut e, cfg("VI_2", 2, "eth1", "trk2", "198.51.100.100/32"));
+    let t0 = Instant::now();
+    e.input("VI_1", Input::Startup, t0);
+    e.input("VI_2", Input::Startup, t0);
+    let mut transitions = 0;
+    for n in 0..30 {
+        let t = t0 + Duration::from_secs(n);
+        e.input("VI_1", peer_advert("VI_1", 1, "eth0", 50), t);
+        e.input("VI_2", peer_advert("VI_2", 2, "eth1", 200), t);
+        tick(&mut e, t + Duration::from_millis(999));
+        transitions = e.groups["VI_1"]
+            .instance
+            .as_ref()
+            .unwrap()
+            .transitions()
+            .count();
+        assert_eq!(
+            (state(&e, "VI_1"), state(&e, "VI_2")),
+            (State::Backup, State::Backup),
+            "second {n}"
+        );
+    }
+    // Initialize -> Backup only; no address ever came here.
+    assert_eq!(transitions, 1);
+    assert!(addresses(&k, "eth0").is_empty() && addresses(&k, "eth1").is_empty());
+    let i1 = e.groups["VI_1"].instance.as_ref().unwrap();
+    assert!(i1.wants_master());
+    assert!(i1.counters().sync_waits >= 5, "{:?}", i1.counters());
+    let waiting = e
+        .status()
+        .groups
+        .into_iter()
+        .find(|g| g.name == "VI_1")
+        .and_then(|g| g.sync_waiting);
+    assert_eq!(waiting.as_deref(), Some("VG_1: VI_2 does not want master"));
+    // VI_2 is content as backup: it is not shown as waiting.
+    assert!(e
+        .status()
+        .groups
+        .into_iter()
+        .find(|g| g.name == "VI_2")
+        .is_some_and(|g| g.sync_waiting.is_none()));
+
+    // The other director goes silent: VI_1 keeps hearing nothing of VI_2's master either, so
+    // VI_2's timer runs out, it wants master, and the group takes over as one.
+    let t = t0 + Duration::from_secs(30);
+    e.input("VI_1", peer_advert("VI_1", 1, "eth0", 50), t);
+    tick(&mut e, t + Duration::from_secs(4));
+    assert_eq!(
+        (state(&e, "VI_1"), state(&e, "VI_2")),
+        (State::Master, State::Master)
+    );
+    assert_eq!(addresses(&k, "eth0"), [vip("192.0.2.100/32")]);
+    assert_eq!(addresses(&k, "eth1"), [vip("198.51.100.100/32")]);
+}
+
+#[test]
+fn without_a_sync_group_a_lower_priority_master_is_preempted() {
+    // The control for the test above: alone, VI_1 preempts the priority-50 master.
+    let k = MemoryKernel::default();
+    let mut e = engine(&k);
+    add(&mut e, cfg("VI_1", 1, "eth0", "trk1", "192.0.2.100/32"));
+    let t0 = Instant::now();
+    e.input("VI_1", Input::Startup, t0);
+    for n in 0..5 {
+        let t = t0 + Duration::from_secs(n);
+        e.input("VI_1", peer_advert("VI_1", 1, "eth0", 50), t);
+        tick(&mut e, t + Duration::from_millis(999));
+    }
+    assert_eq!(state(&e, "VI_1"), State::Master);
 }
 
 #[test]

@@ -330,6 +330,14 @@ pub enum Input {
     /// Sync group: another member left Master for Backup; a Master becomes Backup (no
     /// priority-0 advert, as keepalived) and waits Master_Down_Interval like any backup.
     SyncBackup(String),
+    /// Sync group, keepalived's "prefer backup" rule: `Some(why)` while another member does
+    /// not want to be master (it hears a master that outranks it). Meanwhile a backup whose
+    /// Master_Down_Timer runs out (or whose preemption comes due) stays Backup, notes that it
+    /// wants to be master (see [`Instance::wants_master`]) and waits Master_Down_Interval
+    /// again. The whole group goes master only when every member wants to, so members whose
+    /// priorities disagree across the two directors stay where they are instead of
+    /// flapping. `None` lifts the wait: the next expiry takes over.
+    SyncWait(Option<String>),
 }
 
 /// What the driver must do, in order.
@@ -421,6 +429,9 @@ pub struct Counters {
     pub lower_priority_master: u64,
     /// Adverts received while Initialize or Fault.
     pub ignored_inactive: u64,
+    /// Takeovers held back in Backup by the sync group's "prefer backup" rule (see
+    /// [`Input::SyncWait`]).
+    pub sync_waits: u64,
     /// Timer expiries for a timer not armed or not yet due.
     pub stale_timers: u64,
 }
@@ -462,6 +473,11 @@ pub struct Instance {
     transitions: VecDeque<Transition>,
     /// Held in Fault by its sync group (why), see [`Input::SyncHold`].
     sync_hold: Option<String>,
+    /// Kept from taking over by its sync group (why), see [`Input::SyncWait`].
+    sync_wait: Option<String>,
+    /// A takeover was due while [`Instance::sync_wait`] kept it in Backup (keepalived's
+    /// `wantstate` MASTER); cleared when it accepts a master or leaves Backup.
+    wants_master: bool,
 }
 
 impl Instance {
@@ -485,6 +501,8 @@ impl Instance {
             counters: Counters::default(),
             transitions: VecDeque::new(),
             sync_hold: None,
+            sync_wait: None,
+            wants_master: false,
         }
     }
 
@@ -499,6 +517,21 @@ impl Instance {
     /// Whether its sync group holds it in Fault (see [`Input::SyncHold`]).
     pub fn sync_held(&self) -> bool {
         self.sync_hold.is_some()
+    }
+
+    /// Why its sync group keeps it from taking over, if it does (see [`Input::SyncWait`]).
+    pub fn sync_waiting(&self) -> Option<&str> {
+        self.sync_wait.as_deref()
+    }
+
+    /// Whether it is master or would be if its sync group let it (keepalived's `wantstate`
+    /// MASTER): a backup wants to be master once a takeover came due while it waited.
+    pub fn wants_master(&self) -> bool {
+        match self.state {
+            State::Master => true,
+            State::Backup => self.wants_master,
+            _ => false,
+        }
     }
 
     pub fn config(&self) -> &InstanceConfig {
@@ -683,8 +716,23 @@ impl Instance {
                     self.start_timer(Timer::MasterDown, now, self.down_wait(), &mut out);
                 }
             }
+            Input::SyncWait(why) => self.sync_wait = why,
         }
         out
+    }
+
+    /// A takeover for `reason` came due in Backup: become master, unless the sync group
+    /// makes it wait ([`Input::SyncWait`]); then it stays Backup wanting to be master and
+    /// looks again after Master_Down_Interval (keepalived `vrrp_sync_can_goto_master`).
+    fn take_over(&mut self, now: Instant, reason: Reason, out: &mut Vec<Action>) {
+        if self.sync_wait.is_none() {
+            self.become_master(now, reason, out);
+            return;
+        }
+        self.wants_master = true;
+        self.counters.sync_waits += 1;
+        self.pending_reason = reason;
+        self.start_timer(Timer::MasterDown, now, self.master_down_interval(), out);
     }
 
     /// Connection sync's failback gate opened: preempt the lower-priority master this backup
@@ -701,7 +749,7 @@ impl Instance {
             && delay_done
             && matches!(self.master, Some((_, p)) if p < self.priority())
         {
-            self.become_master(now, Reason::Preempted, out);
+            self.take_over(now, Reason::Preempted, out);
         }
     }
 
@@ -979,14 +1027,14 @@ impl Instance {
             // RFC 5798 section 6.4.2: Master_Down_Timer fires -> Master.
             (Timer::MasterDown, State::Backup) => {
                 let reason = self.pending_reason.clone();
-                self.become_master(now, reason, out);
+                self.take_over(now, reason, out);
             }
             (Timer::PreemptDelay, State::Backup) => {
                 self.preempt_delay = PreemptDelay::Elapsed;
                 if !self.failback_closed
                     && matches!(self.master, Some((_, p)) if p < self.priority())
                 {
-                    self.become_master(now, Reason::Preempted, out);
+                    self.take_over(now, Reason::Preempted, out);
                 }
             }
             (Timer::GarpRepeat, State::Master) => {
@@ -1022,6 +1070,7 @@ impl Instance {
     fn record(&mut self, now: Instant, to: State, reason: Reason, out: &mut Vec<Action>) {
         let from = self.state;
         self.state = to;
+        self.wants_master = false;
         if self.transitions.len() == TRANSITION_HISTORY {
             self.transitions.pop_front();
         }
@@ -1365,6 +1414,9 @@ impl Instance {
         }
         self.learn_interval(p);
         self.master = Some((src, p.priority));
+        // A master it accepts: it no longer wants to be master (keepalived sets `wantstate`
+        // BACKUP here too).
+        self.wants_master = false;
         self.pending_reason = Reason::MasterDown;
         self.start_timer(Timer::MasterDown, now, self.down_wait(), out);
         if let Some(d) = delay {

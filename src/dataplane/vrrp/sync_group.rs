@@ -14,11 +14,16 @@
 //! - **Backup**: when a master member becomes backup (a higher-priority master), the other
 //!   masters become backup too ([`Input::SyncBackup`]; no priority-0 advert, as keepalived).
 //!
+//! - **Prefer backup**: a member may take over (its Master_Down_Timer, a preemption) only
+//!   when every other member is master or wants to be (keepalived `vrrp_sync_can_goto_master`:
+//!   "prefer backup state to avoid thrashing"). Otherwise it waits in Backup
+//!   ([`Input::SyncWait`]) and looks again after Master_Down_Interval. When the directors'
+//!   priorities disagree (this director outranks the other in one member and not in another),
+//!   the group stays with the current master instead of flapping. When the other director
+//!   dies, every member's timer runs out, and the last one to want master takes the group.
+//!
 //! A transition a sync group caused (reason [`Reason::SyncGroup`]) moves nobody else, so one
-//! change settles in one round. keepalived additionally keeps a member that would become
-//! master in Backup while another member does not "want" master (its own master outranks it);
-//! lbd takes the others along at once (a member whose own master outranks it then returns to
-//! Backup on that master's next advert, and takes the group with it).
+//! change settles in one round.
 //!
 //! The whole sync group's state (for its notify commands): Fault when a member is, Master
 //! when every member is, Backup otherwise (Initialize when every member is stopped).
@@ -37,6 +42,10 @@ pub struct MemberView {
     pub own_fault: bool,
     /// Held in Fault by its sync group ([`super::Instance::sync_held`]).
     pub held: bool,
+    /// Master, or would be if its sync group let it ([`super::Instance::wants_master`]).
+    pub wants_master: bool,
+    /// Kept from taking over by its sync group ([`super::Instance::sync_waiting`]).
+    pub waiting: bool,
 }
 
 /// The sync groups of the configuration and each one's last whole-group state.
@@ -117,6 +126,32 @@ impl SyncGroups {
                         Input::SyncHold(Some(format!("{}: {o} fault", sg.name))),
                     )),
                     (None, true) => out.push(((*m).clone(), Input::SyncHold(None))),
+                    _ => {}
+                }
+            }
+        }
+        out
+    }
+
+    /// The "prefer backup" waits that differ from what each member should have: it waits
+    /// while another (running) member neither is master nor wants to be.
+    pub fn waits(&self, view: impl Fn(&str) -> Option<MemberView>) -> Vec<(String, Input)> {
+        let mut out = Vec::new();
+        for sg in &self.groups {
+            let views: Vec<(&String, Option<MemberView>)> =
+                sg.groups.iter().map(|m| (m, view(m))).collect();
+            for (m, v) in &views {
+                let Some(v) = v else { continue };
+                let reluctant = views
+                    .iter()
+                    .find(|(o, ov)| o != m && ov.is_some_and(|ov| !ov.wants_master))
+                    .map(|(o, _)| *o);
+                match (reluctant, v.waiting) {
+                    (Some(o), false) => out.push((
+                        (*m).clone(),
+                        Input::SyncWait(Some(format!("{}: {o} does not want master", sg.name))),
+                    )),
+                    (None, true) => out.push(((*m).clone(), Input::SyncWait(None))),
                     _ => {}
                 }
             }
@@ -209,7 +244,64 @@ mod tests {
             state,
             own_fault,
             held,
+            wants_master: state == State::Master,
+            waiting: false,
         })
+    }
+
+    /// A member as the "prefer backup" rule sees it.
+    fn w(state: State, wants_master: bool, waiting: bool) -> Option<MemberView> {
+        Some(MemberView {
+            state,
+            own_fault: false,
+            held: false,
+            wants_master,
+            waiting,
+        })
+    }
+
+    #[test]
+    fn a_member_waits_while_another_does_not_want_master() {
+        let s = sg();
+        // All three backups content with their masters: each waits (for the others).
+        let view = |_: &str| w(State::Backup, false, false);
+        let mut out: Vec<String> = s.waits(view).into_iter().map(|(m, _)| m).collect();
+        out.sort();
+        assert_eq!(out, ["A", "B", "C"]);
+        // A's takeover came due and it waits; B still hears its master: A keeps waiting
+        // (nothing new), C too; B waits for C.
+        let view = |m: &str| match m {
+            "A" => w(State::Backup, true, true),
+            "B" => w(State::Backup, false, true),
+            _ => w(State::Backup, false, true),
+        };
+        assert!(s.waits(view).is_empty());
+        // B and C want master now: A is free; B and C wait no more either (A wants too).
+        let view = |m: &str| w(State::Backup, true, m == "A");
+        let out = s.waits(view);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].0, "A");
+        assert_eq!(out[0].1, Input::SyncWait(None));
+        // A master counts as wanting master; a member not running counts for nothing.
+        let view = |m: &str| match m {
+            "A" => w(State::Backup, true, true),
+            "B" => w(State::Master, true, false),
+            _ => None,
+        };
+        assert_eq!(
+            s.waits(view),
+            vec![("A".to_string(), Input::SyncWait(None))]
+        );
+        // The reason names the reluctant member.
+        let view = |m: &str| match m {
+            "C" => w(State::Backup, false, false),
+            _ => w(State::Backup, true, false),
+        };
+        let out = s.waits(view);
+        assert!(out
+            .iter()
+            .any(|(m, i)| m == "A"
+                && *i == Input::SyncWait(Some("VG: C does not want master".into()))));
     }
 
     #[test]

@@ -248,6 +248,56 @@ fn preempt_discards_lower_priority_master() {
 }
 
 #[test]
+fn a_sync_group_wait_keeps_the_takeover_until_it_lifts() {
+    // keepalived's "prefer backup" (see Input::SyncWait): a preemption that comes due while
+    // the sync group waits leaves the instance in Backup wanting master, and re-arms
+    // Master_Down_Interval; an accepted master ends the wanting; lifted, the next expiry
+    // takes over with the reason it was waiting with.
+    let t0 = Instant::now();
+    let mut i = start(cfg(ProtocolVersion::V3, 100, 100), t0);
+    assert!(i
+        .on_input(
+            Input::SyncWait(Some("VG: B does not want master".into())),
+            t0
+        )
+        .is_empty());
+    assert_eq!(i.sync_waiting(), Some("VG: B does not want master"));
+    let lower = cfg(ProtocolVersion::V3, 100, 90);
+    i.on_input(
+        rx(LOWER_PEER, advert(&lower, 90)),
+        t0 + Duration::from_secs(1),
+    );
+    let due = i.deadline(Timer::MasterDown).unwrap();
+    assert!(!i.wants_master());
+    let acts = i.on_input(Input::TimerExpired(Timer::MasterDown), due);
+    assert_eq!(i.state(), State::Backup);
+    assert!(i.wants_master());
+    assert_eq!(i.counters().sync_waits, 1);
+    assert_eq!(
+        acts,
+        vec![Action::StartTimer {
+            timer: Timer::MasterDown,
+            at: due + i.master_down_interval(),
+        }]
+    );
+    // A higher-priority master: it no longer wants master.
+    let higher = cfg(ProtocolVersion::V3, 100, 200);
+    i.on_input(rx(LOWER_PEER, advert(&higher, 200)), due + ms(10));
+    assert!(!i.wants_master());
+    // The lower-priority master again, the wait lifted: the next expiry preempts.
+    i.on_input(rx(LOWER_PEER, advert(&lower, 90)), due + ms(20));
+    i.on_input(Input::SyncWait(None), due + ms(30));
+    assert_eq!(i.sync_waiting(), None);
+    let at = i.deadline(Timer::MasterDown).unwrap();
+    let acts = i.on_input(Input::TimerExpired(Timer::MasterDown), at);
+    assert_eq!(
+        acts,
+        takeover_actions(&i, at, State::Backup, Reason::Preempted)
+    );
+    assert!(i.wants_master());
+}
+
+#[test]
 fn nopreempt_accepts_lower_priority_master() {
     let t0 = Instant::now();
     let mut c = cfg(ProtocolVersion::V3, 100, 100);
