@@ -413,6 +413,28 @@ pub fn write_response(r: WriteResult<()>) -> Response {
     )
 }
 
+/// The answer to a PUT or PATCH: the entity as stored (with its revision as ETag), or with
+/// `dry_run` the [`WriteSummary`] of what would change.
+pub fn written<T: Serialize>(r: WriteResult<T>) -> Response {
+    if r.dry_run {
+        return write_response(r.map_value(|_| ()));
+    }
+    etag(r.revision, Json(r.value))
+}
+
+/// The answer to a POST: 201 Created at `location(entity)`, or with `dry_run` the
+/// [`WriteSummary`].
+pub fn created_or_summary<T: Serialize>(
+    r: WriteResult<T>,
+    location: impl FnOnce(&T) -> String,
+) -> Response {
+    if r.dry_run {
+        return write_response(r.map_value(|_| ()));
+    }
+    let at = location(&r.value);
+    created(r.revision, &at, r.value)
+}
+
 /// Responses that did not set an ETag (errors, docs) get the current revision.
 async fn default_etag(State(svc): State<Service>, req: Request, next: Next) -> Response {
     let mut resp = next.run(req).await;

@@ -9,7 +9,7 @@ use super::access;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiPath, PathId, Write, WriteQuery};
 use super::patch::{body_as, parse_patch, patched, put_body, take_revision, Body};
-use super::{created, etag, write_response, WriteSummary};
+use super::{created_or_summary, etag, write_response, written, WriteSummary};
 use crate::control::auth::{Caller, Role};
 use crate::control::service::Service;
 use crate::model::RealServer;
@@ -45,11 +45,9 @@ pub async fn create(
     ApiJson(rs): ApiJson<RealServer>,
 ) -> Result<Response, ApiError> {
     let r = svc.create_real_server(id, rs, opts).await?;
-    if r.dry_run {
-        return Ok(write_response(r.map_value(|_| ())));
-    }
-    let location = format!("/api/v1/virtual-servers/{id}/real-servers/{}", r.value.id);
-    Ok(created(r.revision, &location, r.value))
+    Ok(created_or_summary(r, |rs| {
+        format!("/api/v1/virtual-servers/{id}/real-servers/{}", rs.id)
+    }))
 }
 
 /// Get one real server.
@@ -87,10 +85,7 @@ pub async fn replace(
     let (m, opts) = put_body(&body, opts, &svc)?;
     let rs: RealServer = body_as(m)?;
     let r = svc.replace_real_server(id, rs_id, rs, opts).await?;
-    if r.dry_run {
-        return Ok(write_response(r.map_value(|_| ())));
-    }
-    Ok(etag(r.revision, Json(r.value)))
+    Ok(written(r))
 }
 
 /// Change some fields of a real server (e.g. `{"weight": 0}` drains it): a JSON Merge Patch
@@ -138,10 +133,7 @@ pub async fn patch(
     let r = svc
         .update_real_server(id, rs_id, opts, |cur| patched(cur, p))
         .await?;
-    if r.dry_run {
-        return Ok(write_response(r.map_value(|_| ())));
-    }
-    Ok(etag(r.revision, Json(r.value)))
+    Ok(written(r))
 }
 
 /// Remove a real server.

@@ -10,7 +10,7 @@ use axum::Json;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{Write, WriteQuery};
 use super::patch::{body_as, parse_patch, patched, put_body, take_revision, Body};
-use super::{etag, write_response, WriteSummary};
+use super::{etag, written, WriteSummary};
 use crate::control::service::Service;
 use crate::model::IpvsTimeouts;
 
@@ -53,7 +53,7 @@ pub async fn replace(
     let (m, opts) = put_body(&body, opts, &svc)?;
     let t: IpvsTimeouts = body_as(m)?;
     let r = svc.update_ipvs_timeouts(opts, |_| Ok(t)).await?;
-    Ok(timeouts_response(r))
+    Ok(written(r))
 }
 
 /// Change some of the IPVS timeouts (JSON Merge Patch, e.g. `{"udp_secs": 60}`); `null` sets
@@ -78,12 +78,5 @@ pub async fn patch(
     let r = svc
         .update_ipvs_timeouts(opts, |cur| patched(cur, p))
         .await?;
-    Ok(timeouts_response(r))
-}
-
-fn timeouts_response(r: crate::control::service::WriteResult<IpvsTimeouts>) -> Response {
-    if r.dry_run {
-        return write_response(r.map_value(|_| ()));
-    }
-    etag(r.revision, Json(r.value))
+    Ok(written(r))
 }

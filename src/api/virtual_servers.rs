@@ -12,7 +12,7 @@ use super::patch::{
     body_as, from_value, merge_patch, parse_patch, put_body, refuse_unknown_nulls, take_revision,
     to_value, Body,
 };
-use super::{created, etag, write_response, WriteSummary};
+use super::{created_or_summary, etag, write_response, written, WriteSummary};
 use crate::control::service::Service;
 use crate::model::VirtualServer;
 
@@ -42,11 +42,9 @@ pub async fn create(
     ApiJson(vs): ApiJson<VirtualServer>,
 ) -> Result<Response, ApiError> {
     let r = svc.create_virtual_server(vs, opts).await?;
-    if r.dry_run {
-        return Ok(write_response(r.map_value(|_| ())));
-    }
-    let location = format!("/api/v1/virtual-servers/{}", r.value.id);
-    Ok(created(r.revision, &location, r.value))
+    Ok(created_or_summary(r, |vs| {
+        format!("/api/v1/virtual-servers/{}", vs.id)
+    }))
 }
 
 /// Get one virtual server.
@@ -86,10 +84,7 @@ pub async fn replace(
     let r = svc
         .replace_virtual_server(id, vs, has_real_servers, opts)
         .await?;
-    if r.dry_run {
-        return Ok(write_response(r.map_value(|_| ())));
-    }
-    Ok(etag(r.revision, Json(r.value)))
+    Ok(written(r))
 }
 
 /// Change some fields of a virtual server: a JSON Merge Patch (RFC 7396,
@@ -130,10 +125,7 @@ pub async fn patch(
             Ok((from_value(v)?, replace_real_servers))
         })
         .await?;
-    if r.dry_run {
-        return Ok(write_response(r.map_value(|_| ())));
-    }
-    Ok(etag(r.revision, Json(r.value)))
+    Ok(written(r))
 }
 
 /// Delete a virtual server and its real servers.

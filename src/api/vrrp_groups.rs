@@ -16,7 +16,7 @@ use super::patch::{
     body_as, parse_patch, patched, put_body, strip_group_read_only, take_revision, Body,
     PublicGroup,
 };
-use super::{created, etag, write_response, WriteSummary};
+use super::{created_or_summary, etag, write_response, written, WriteSummary};
 use crate::control::service::{Service, ServiceError, WriteResult};
 use crate::model::{Id, VrrpGroup, VrrpNode};
 
@@ -52,10 +52,7 @@ fn group_body(
 }
 
 fn group_response(r: WriteResult<VrrpGroup>) -> Response {
-    if r.dry_run {
-        return write_response(r.map_value(|_| ()));
-    }
-    etag(r.revision, Json(PublicGroup(r.value)))
+    written(r.map_value(PublicGroup))
 }
 
 /// Create a VRRP group.
@@ -74,11 +71,9 @@ pub async fn create(
 ) -> Result<Response, ApiError> {
     let (g, opts) = group_body(&body, opts, &svc)?;
     let r = svc.create_vrrp_group(g, opts).await?;
-    if r.dry_run {
-        return Ok(write_response(r.map_value(|_| ())));
-    }
-    let location = format!("/api/v1/vrrp-groups/{}", r.value.id);
-    Ok(created(r.revision, &location, PublicGroup(r.value)))
+    Ok(created_or_summary(r.map_value(PublicGroup), |g| {
+        format!("/api/v1/vrrp-groups/{}", g.0.id)
+    }))
 }
 
 /// Get one VRRP group.

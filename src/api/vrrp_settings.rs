@@ -9,7 +9,7 @@ use axum::Json;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{Write, WriteQuery};
 use super::patch::{body_as, put_body, Body};
-use super::{etag, write_response, WriteSummary};
+use super::{etag, written, WriteSummary};
 use crate::control::service::Service;
 use crate::model::VrrpSettings;
 
@@ -52,8 +52,5 @@ pub async fn replace(
     let (m, opts) = put_body(&body, opts, &svc)?;
     let s: VrrpSettings = body_as(m)?;
     let r = svc.set_vrrp_settings(opts, s).await?;
-    if r.dry_run {
-        return Ok(write_response(r.map_value(|_| ())));
-    }
-    Ok(etag(r.revision, Json(r.value)))
+    Ok(written(r))
 }
