@@ -24,6 +24,7 @@ use tokio::task::JoinHandle;
 
 use crate::control::events::{EventBus, EventKind};
 use crate::dataplane::health::misc;
+use crate::dataplane::health::state::Hysteresis;
 use crate::dataplane::vrrp::engine::{NotifyRun, TrackSender};
 use crate::model::real_server::split_command;
 use crate::model::units::millis;
@@ -123,28 +124,6 @@ async fn run_once(argv: &[String], timeout: Duration) -> (bool, String, String) 
     }
 }
 
-/// `rise`/`fall` over one more result: the new verdict (`Some(true)`: failing) and the runs.
-pub fn judge(
-    state: Option<bool>,
-    ok: bool,
-    runs: &mut (u32, u32),
-    rise: u32,
-    fall: u32,
-) -> Option<bool> {
-    if ok {
-        runs.0 = runs.0.saturating_add(1);
-        runs.1 = 0;
-    } else {
-        runs.1 = runs.1.saturating_add(1);
-        runs.0 = 0;
-    }
-    match state {
-        Some(false) | None if runs.1 >= fall => Some(true),
-        Some(true) | None if runs.0 >= rise => Some(false),
-        s => s,
-    }
-}
-
 async fn script_loop(
     s: TrackScript,
     mut subs: watch::Receiver<Subscribers>,
@@ -157,7 +136,8 @@ async fn script_loop(
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut state: Option<bool> = None;
     let mut last = String::new();
-    let mut runs = (0, 0);
+    // `rise`/`fall` as for a real server's health checks.
+    let mut runs = Hysteresis::new(s.rise, s.fall);
     loop {
         tokio::select! {
             _ = tick.tick() => {}
@@ -175,7 +155,7 @@ async fn script_loop(
             }
         }
         let (ok, result, output) = run_once(&argv, timeout).await;
-        let next = judge(state, ok, &mut runs, s.rise, s.fall);
+        let next = runs.judge(state, ok);
         last = if output.is_empty() {
             result.clone()
         } else {
@@ -250,23 +230,23 @@ mod tests {
 
     #[test]
     fn rise_and_fall_count_results_in_a_row() {
-        let mut runs = (0, 0);
+        let mut runs = Hysteresis::new(2, 2);
         // Unknown until `fall` failures or `rise` successes in a row.
-        let s = judge(None, false, &mut runs, 2, 2);
+        let s = runs.judge(None, false);
         assert_eq!(s, None);
-        let s = judge(s, false, &mut runs, 2, 2);
+        let s = runs.judge(s, false);
         assert_eq!(s, Some(true));
-        let s = judge(s, true, &mut runs, 2, 2);
+        let s = runs.judge(s, true);
         assert_eq!(s, Some(true), "one success is not `rise` 2");
-        let s = judge(s, false, &mut runs, 2, 2);
-        let s = judge(s, true, &mut runs, 2, 2);
+        let s = runs.judge(s, false);
+        let s = runs.judge(s, true);
         assert_eq!(s, Some(true), "the run was broken");
-        let s = judge(s, true, &mut runs, 2, 2);
+        let s = runs.judge(s, true);
         assert_eq!(s, Some(false));
         // rise/fall 1: every result decides.
-        let mut runs = (0, 0);
-        assert_eq!(judge(None, true, &mut runs, 1, 1), Some(false));
-        assert_eq!(judge(Some(false), false, &mut runs, 1, 1), Some(true));
+        let mut runs = Hysteresis::new(1, 1);
+        assert_eq!(runs.judge(None, true), Some(false));
+        assert_eq!(runs.judge(Some(false), false), Some(true));
     }
 
     #[tokio::test]

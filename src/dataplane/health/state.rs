@@ -60,14 +60,30 @@ impl Hysteresis {
 
     /// Feeds one round's result; returns the new state if it changes.
     pub fn round(&mut self, current: HealthState, ok: bool) -> Option<HealthState> {
-        if ok {
-            self.ok_run += 1;
-            self.fail_run = 0;
-            (current == HealthState::Down && self.ok_run >= self.rise).then_some(HealthState::Up)
+        let failing = self.judge(Some(current == HealthState::Down), ok);
+        let next = if failing == Some(true) {
+            HealthState::Down
         } else {
-            self.fail_run += 1;
+            HealthState::Up
+        };
+        (next != current).then_some(next)
+    }
+
+    /// Feeds one result to a verdict that may still be unknown (`None`: nothing decided yet,
+    /// as for a VRRP track script before its first `rise` or `fall` results in a row);
+    /// `Some(true)` is failing. Returns the verdict after it.
+    pub fn judge(&mut self, failing: Option<bool>, ok: bool) -> Option<bool> {
+        if ok {
+            self.ok_run = self.ok_run.saturating_add(1);
+            self.fail_run = 0;
+        } else {
+            self.fail_run = self.fail_run.saturating_add(1);
             self.ok_run = 0;
-            (current == HealthState::Up && self.fail_run >= self.fall).then_some(HealthState::Down)
+        }
+        match failing {
+            Some(false) | None if self.fail_run >= self.fall => Some(true),
+            Some(true) | None if self.ok_run >= self.rise => Some(false),
+            s => s,
         }
     }
 }
