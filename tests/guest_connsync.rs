@@ -596,11 +596,25 @@ fn established_connections_survive_failover_and_failback() {
     let w = ResetWatch::start(&t, dir.path(), "B");
     let x = Transfers::start(&t);
     std::thread::sleep(Duration::from_secs(1));
+    let rebooted_at = vrrp::now_unix_ms();
     let took = reboot(&t, &mut a);
     b.wait_state(&t, "backup", HANG);
     // The gate opened because the stream was in, not at its bound.
     let opened = gate(&t, &a);
     assert!(opened.contains("open (stream_received)"), "{opened}");
+    // ... and said so in its events, once since the reboot.
+    let ev: Vec<serde_json::Value> = a
+        .events(&t)
+        .into_iter()
+        .filter(|e| {
+            e["type"] == "failback_gate_opened"
+                && e["time_unix_ms"]
+                    .as_u64()
+                    .is_some_and(|ms| ms >= rebooted_at)
+        })
+        .collect();
+    assert_eq!(ev.len(), 1, "{ev:#?}");
+    assert_eq!(ev[0]["reason"], "stream_received", "{ev:#?}");
     let r = x.end();
     rows.push(Row {
         step: "B lk01 rebooted, preempts back (failback gate, hold 3000 ms)",

@@ -204,6 +204,15 @@ fn a_sync_group_moves_both_vips_when_one_groups_interface_fails_and_back() {
             .any(|e| e["reason"] == "sync_group" && e["to"] == "fault"),
         "{ev:#?}"
     );
+    // The sync group's own event: master, then fault, on a.
+    let sg: Vec<String> = a
+        .events(&t)
+        .into_iter()
+        .filter(|e| e["type"] == "vrrp_sync_group_changed" && e["sync_group"] == "VG_1")
+        .map(|e| e["to"].as_str().unwrap_or("?").to_string())
+        .collect();
+    assert_eq!(sg.last().map(String::as_str), Some("fault"), "{sg:?}");
+    assert!(sg.iter().any(|s| s == "master"), "{sg:?}");
 
     // trk0 comes back: a (150) preempts both groups back.
     ip(&t, "a", &["link", "set", "trk0", "up"]);

@@ -372,6 +372,12 @@ function describe(e) {
     case "vrrp_reconfigured": return `${e.group} (VRID ${e.vrid}) ${e.in_place ? "reconfigured in place" : "restarted"}: ${e.changes.join(", ")}`;
     case "health_changed": return `${e.target} is ${e.state.toUpperCase()}${e.error ? `: ${e.error}` : ""}`;
     case "peer_sync": return `peer ${e.peer}: ${e.kind.replaceAll("_", " ")}${e.revision != null ? ` (revision ${e.revision})` : ""}${e.detail ? `: ${e.detail}` : ""}`;
+    case "vrrp_priority_changed": return `${e.group} (VRID ${e.vrid}) priority ${e.from} → ${e.to}: ${e.cause}`;
+    case "vrrp_command": return `${e.group}: ${e.command} ${e.ok ? "ok" : "failed"} (${e.result})${e.output ? `: ${e.output}` : ""}`;
+    case "vrrp_sync_group_changed": return `sync group ${e.sync_group} is ${e.to.toUpperCase()}`;
+    case "failback_gate_opened": return `failback gate open (${e.reason.replaceAll("_", " ")}) after ${(e.waited_ms / 1000).toFixed(1)} s, ${e.synced} connection${e.synced === 1 ? "" : "s"} by sync`;
+    case "quorum_changed": return `virtual server ${e.virtual_server_id} quorum ${e.up ? "UP" : "DOWN"} (alive weight ${e.alive_weight})`;
+    case "quorum_command": return `virtual server ${e.virtual_server_id}: ${e.command.replaceAll("_", " ")} ${e.ok ? "ok" : "failed"} (${e.result})`;
     default: return JSON.stringify(e);
   }
 }
@@ -379,7 +385,9 @@ function describe(e) {
 const KIND = {
   config_committed: "committed", dataplane_applied: "applied", dataplane_degraded: "degraded",
   vrrp_state_changed: "VRRP", vrrp_reconfigured: "VRRP", health_changed: "health",
-  peer_sync: "peer sync",
+  peer_sync: "peer sync", vrrp_priority_changed: "VRRP", vrrp_command: "VRRP",
+  vrrp_sync_group_changed: "VRRP", failback_gate_opened: "conn sync",
+  quorum_changed: "quorum", quorum_command: "quorum",
 };
 
 function renderEvents() {

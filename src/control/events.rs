@@ -135,6 +135,19 @@ pub enum EventKind {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         detail: Option<String>,
     },
+    /// A VRRP sync group (keepalived `vrrp_sync_group`) changed its whole state on this
+    /// director: Fault when a member is, Master when every member is, Backup otherwise. Its
+    /// notify commands run with it.
+    VrrpSyncGroupChanged { sync_group: String, to: VrrpState },
+    /// Connection sync's failback gate opened on this director: from now on its VRRP groups
+    /// preempt a lower-priority master as configured.
+    FailbackGateOpened {
+        reason: crate::control::status::FailbackReason,
+        /// How long it waited, from when VRRP started.
+        waited_ms: u64,
+        /// Connections that had come by sync when it opened.
+        synced: u64,
+    },
 }
 
 /// What happened on a peer link.

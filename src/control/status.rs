@@ -83,7 +83,7 @@ pub enum FailbackState {
     Open,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum FailbackReason {
     /// The backup daemon ran for the hold and no new connection arrived by sync for the hold.

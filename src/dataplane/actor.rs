@@ -1200,8 +1200,14 @@ impl Actor {
                 if let Some(e) = &self.vrrp {
                     e.open_failback();
                 }
-                tracing::info!(reason = ?o.reason, waited_ms = o.waited.as_millis() as u64,
-                    synced = o.synced, "connection sync: failback gate open; VRRP may preempt");
+                let waited_ms = u64::try_from(o.waited.as_millis()).unwrap_or(u64::MAX);
+                tracing::info!(reason = ?o.reason, waited_ms, synced = o.synced,
+                    "connection sync: failback gate open; VRRP may preempt");
+                self.events.publish(EventKind::FailbackGateOpened {
+                    reason: o.reason,
+                    waited_ms,
+                    synced: o.synced,
+                });
             }
             None => self.failback_next = Some(now + super::failback::FAILBACK_LOOK_EVERY),
         }

@@ -932,22 +932,29 @@ pub fn connection_sync_status_out(
         connections: c.connections.map(|n| n.total),
         connections_synced: c.connections.map(|n| n.synced),
         failback: c.failback.map(|f| {
-            use crate::control::status::{FailbackReason as FR, FailbackState as FS};
+            use crate::control::status::FailbackState as FS;
             pb::FailbackStatus {
                 state: match f.state {
                     FS::Waiting => pb::FailbackState::Waiting,
                     FS::Open => pb::FailbackState::Open,
                 } as i32,
-                reason: match f.reason {
-                    None => pb::FailbackReason::Unspecified,
-                    Some(FR::StreamReceived) => pb::FailbackReason::StreamReceived,
-                    Some(FR::Bound) => pb::FailbackReason::Bound,
-                } as i32,
+                reason: f
+                    .reason
+                    .map_or(pb::FailbackReason::Unspecified, failback_reason)
+                    as i32,
                 synced: f.synced,
                 waited_ms: f.waited_ms,
                 bound_ms: f.bound_ms,
             }
         }),
+    }
+}
+
+pub(super) fn failback_reason(r: crate::control::status::FailbackReason) -> pb::FailbackReason {
+    use crate::control::status::FailbackReason as FR;
+    match r {
+        FR::StreamReceived => pb::FailbackReason::StreamReceived,
+        FR::Bound => pb::FailbackReason::Bound,
     }
 }
 

@@ -167,6 +167,21 @@ pub fn message(e: &Event) -> pb::WatchedEvent {
                 detail: detail.clone(),
             })
         }
+        EventKind::VrrpSyncGroupChanged { sync_group, to } => {
+            Kind::VrrpSyncGroupChanged(pb::VrrpSyncGroupChanged {
+                sync_group: sync_group.clone(),
+                to: vrrp_state(*to) as i32,
+            })
+        }
+        EventKind::FailbackGateOpened {
+            reason,
+            waited_ms,
+            synced,
+        } => Kind::FailbackGateOpened(pb::FailbackGateOpened {
+            reason: super::convert::failback_reason(*reason) as i32,
+            waited_ms: *waited_ms,
+            synced: *synced,
+        }),
     };
     pb::WatchedEvent {
         seq: e.seq,

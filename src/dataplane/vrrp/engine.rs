@@ -675,6 +675,10 @@ impl Engine {
         };
         for (name, state, runs) in changes {
             tracing::info!(sync_group = %name, state = state_name(state), "VRRP sync group state changed");
+            self.events.publish(EventKind::VrrpSyncGroupChanged {
+                sync_group: name.clone(),
+                to: VrrpState::from(state),
+            });
             if let Some(tx) = &self.notices {
                 for n in runs {
                     let _ = tx.send(n);
