@@ -251,7 +251,7 @@ struct Actor {
     /// The VRRP groups last handed to the engine.
     vrrp_sent: Option<Vec<VrrpGroup>>,
     /// The VRRP sync groups last handed to the engine.
-    vrrp_sync_sent: Option<Vec<crate::model::VrrpSyncGroup>>,
+    vrrp_sync_sent: Option<crate::model::VrrpSettings>,
     /// What the engine was last told of the virtual servers VRRP groups track (`true`:
     /// failing).
     vrrp_tracked: BTreeMap<TrackKey, bool>,
@@ -470,7 +470,7 @@ impl Actor {
     fn sync_vrrp(&mut self) {
         let snap = self.snapshots.borrow().clone();
         let groups = &snap.config.vrrp_groups;
-        self.send_sync_groups(&snap.config.vrrp_settings.sync_groups);
+        self.send_vrrp_settings(&snap.config.vrrp_settings);
         if self.vrrp_sent.as_ref() == Some(groups) {
             return;
         }
@@ -519,7 +519,7 @@ impl Actor {
                 }
             }
         }
-        self.send_sync_groups(&snap.config.vrrp_settings.sync_groups);
+        self.send_vrrp_settings(&snap.config.vrrp_settings);
         if let Some(e) = &self.vrrp {
             e.configure(groups.clone());
             self.vrrp_sent = Some(groups.clone());
@@ -528,13 +528,13 @@ impl Actor {
         }
     }
 
-    /// Hands the engine the sync groups when they changed (before the groups, so that members
-    /// start synchronised).
-    fn send_sync_groups(&mut self, sync_groups: &[crate::model::VrrpSyncGroup]) {
+    /// Hands the engine the VRRP settings (sync groups, strict mode) when they changed (before
+    /// the groups, so that members start synchronised and strict).
+    fn send_vrrp_settings(&mut self, settings: &crate::model::VrrpSettings) {
         if let Some(e) = &self.vrrp {
-            if self.vrrp_sync_sent.as_deref() != Some(sync_groups) {
-                e.configure_sync(sync_groups.to_vec());
-                self.vrrp_sync_sent = Some(sync_groups.to_vec());
+            if self.vrrp_sync_sent.as_ref() != Some(settings) {
+                e.configure_settings(settings.clone());
+                self.vrrp_sync_sent = Some(settings.clone());
             }
         }
     }

@@ -90,6 +90,11 @@ pub enum Change {
         added: Vec<Tracker>,
         removed: Vec<Tracker>,
     },
+    /// Whether a master answers a lower-priority advert (strict mode: it does not).
+    LowerPrioNoAdvert {
+        from: bool,
+        to: bool,
+    },
 }
 
 impl Change {
@@ -175,6 +180,9 @@ impl fmt::Display for Change {
                 u32::from(to.0) * 10
             ),
             Change::Preempt { from, to } => write!(f, "preempt {}→{}", on_off(*from), on_off(*to)),
+            Change::LowerPrioNoAdvert { from, to } => {
+                write!(f, "lower_prio_no_advert {}→{}", on_off(*from), on_off(*to))
+            }
             Change::PreemptDelay { from, to } => write!(
                 f,
                 "preempt delay {}→{} ms",
@@ -267,6 +275,12 @@ impl InstanceConfig {
             c.push(Change::Preempt {
                 from: o.preempt,
                 to: n.preempt,
+            });
+        }
+        if o.lower_prio_no_advert != n.lower_prio_no_advert {
+            c.push(Change::LowerPrioNoAdvert {
+                from: o.lower_prio_no_advert,
+                to: n.lower_prio_no_advert,
             });
         }
         if o.preempt_delay != n.preempt_delay {

@@ -48,7 +48,7 @@ use crate::control::status::{
 };
 use crate::kernel::{interface, rtnl::LinkMonitor, Kernel};
 use crate::model::{
-    Family as ModelFamily, VirtualAddress, VirtualRoute, VirtualRule, VrrpGroup, VrrpSyncGroup,
+    Family as ModelFamily, VirtualAddress, VirtualRoute, VirtualRule, VrrpGroup, VrrpSettings,
 };
 
 /// SCHED_FIFO priority of the advert thread: above every normal task, below the kernel's own
@@ -74,8 +74,9 @@ enum Command {
     },
     /// Connection sync's failback gate opened (see `InstanceConfig::failback_closed`).
     FailbackOpen,
-    /// The sync groups of a new configuration (see [`super::sync_group`]).
-    SyncGroups(Vec<VrrpSyncGroup>),
+    /// The VRRP settings of a new configuration: the sync groups (see [`super::sync_group`])
+    /// and strict mode.
+    Settings(VrrpSettings),
     Stop,
 }
 
@@ -207,6 +208,7 @@ impl VrrpEngine {
                     anchor: (Instant::now(), SystemTime::now()),
                     stopping: None,
                     sync: SyncGroups::default(),
+                    strict: false,
                     sync_changes: Vec::new(),
                     syncing: false,
                     garp_queues: BTreeMap::new(),
@@ -228,10 +230,10 @@ impl VrrpEngine {
         }
     }
 
-    /// The sync groups of a new configuration (all of them); hand them before the groups
-    /// ([`VrrpEngine::configure`]) so that members start synchronised.
-    pub fn configure_sync(&self, sync_groups: Vec<VrrpSyncGroup>) {
-        if self.tx.send(Command::SyncGroups(sync_groups)).is_ok() {
+    /// The VRRP settings of a new configuration (sync groups, strict mode); hand them before
+    /// the groups ([`VrrpEngine::configure`]) so that members start synchronised.
+    pub fn configure_settings(&self, settings: VrrpSettings) {
+        if self.tx.send(Command::Settings(settings)).is_ok() {
             poke(self.wake.as_raw_fd());
         }
     }
@@ -360,6 +362,8 @@ struct Engine {
     node: String,
     /// Connection sync's failback gate, for the instances started while it is closed.
     failback_closed: bool,
+    /// Strict mode (`vrrp_settings.strict`): see [`InstanceConfig::lower_prio_no_advert`].
+    strict: bool,
     kernel: Box<dyn Kernel>,
     board: StatusBoard,
     events: EventBus,
@@ -518,10 +522,7 @@ impl Engine {
                         Ok(Command::Configure(_)) if self.stopping.is_some() => {}
                         Ok(Command::Configure(groups)) => self.configure(groups),
                         Ok(Command::Track(states)) => self.track(states),
-                        Ok(Command::SyncGroups(sg)) => {
-                            self.sync.set(sg);
-                            self.sync_settle(Instant::now());
-                        }
+                        Ok(Command::Settings(s)) => self.settings(s),
                         Ok(Command::TrackGroup {
                             group,
                             key,
@@ -934,6 +935,27 @@ impl Engine {
         }
     }
 
+    /// New VRRP settings: the sync groups, and strict mode, which every running group takes
+    /// in place (a master stops answering lower-priority adverts, RFC 5798 section 6.4.3).
+    fn settings(&mut self, s: VrrpSettings) {
+        self.sync.set(s.sync_groups);
+        if std::mem::replace(&mut self.strict, s.strict) != s.strict && self.stopping.is_none() {
+            let running: Vec<(String, InstanceConfig)> = self
+                .groups
+                .iter()
+                .filter_map(|(name, g)| {
+                    let cfg = g.instance.as_ref()?.config().clone();
+                    Some((name.clone(), cfg.with_lower_prio_no_advert(s.strict)))
+                })
+                .collect();
+            for (name, cfg) in running {
+                // Only that setting differs: always in place (the event says so).
+                let _ = self.reconfigure(&name, &cfg);
+            }
+        }
+        self.sync_settle(Instant::now());
+    }
+
     /// Resolves this node's part of `groups` and starts, restarts or stops instances.
     fn configure(&mut self, groups: Vec<VrrpGroup>) {
         self.wanted = groups.clone();
@@ -1319,7 +1341,10 @@ impl Engine {
             }
         };
         InstanceConfig::from_model(g, node, primary)
-            .map(|c| c.with_failback_closed(self.failback_closed))
+            .map(|c| {
+                c.with_failback_closed(self.failback_closed)
+                    .with_lower_prio_no_advert(self.strict)
+            })
             .map_err(|e| (e.to_string(), false))
     }
 

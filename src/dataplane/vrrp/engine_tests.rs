@@ -40,6 +40,7 @@ fn engine(kernel: &MemoryKernel) -> Engine {
         anchor: (Instant::now(), SystemTime::now()),
         stopping: None,
         sync: SyncGroups::default(),
+        strict: false,
         sync_changes: Vec::new(),
         syncing: false,
         garp_queues: BTreeMap::new(),
@@ -76,6 +77,7 @@ fn cfg(name: &str, vrid: u64, iface: &str, track: &str, address: &str) -> Instan
         track_interfaces: vec![track.into()],
         trackers: vec![],
         failback_closed: false,
+        lower_prio_no_advert: false,
     }
 }
 
@@ -337,6 +339,53 @@ fn without_a_sync_group_a_lower_priority_master_is_preempted() {
         e.input("VI_1", peer_advert("VI_1", 1, "eth0", 50), t);
         tick(&mut e, t + Duration::from_millis(999));
     }
+    assert_eq!(state(&e, "VI_1"), State::Master);
+}
+
+#[test]
+fn strict_mode_is_taken_in_place_and_a_master_stops_answering_lower_priority() {
+    let k = MemoryKernel::default();
+    let mut e = engine(&k);
+    add(&mut e, cfg("VI_1", 1, "eth0", "trk1", "192.0.2.100/32"));
+    // The links as the engine last saw them (an edit looks up only the ones it does not know).
+    e.link_up.insert("eth0".into(), true);
+    e.link_up.insert("trk1".into(), true);
+    let t0 = Instant::now();
+    e.input("VI_1", Input::Startup, t0);
+    tick(&mut e, t0 + Duration::from_secs(4));
+    assert_eq!(state(&e, "VI_1"), State::Master);
+    let sent = |e: &Engine| {
+        e.groups["VI_1"]
+            .instance
+            .as_ref()
+            .unwrap()
+            .counters()
+            .adverts_sent
+    };
+
+    // Not strict: a lower-priority advert is answered at once.
+    let before = sent(&e);
+    let t1 = t0 + Duration::from_millis(4100);
+    e.input("VI_1", peer_advert("VI_1", 1, "eth0", 50), t1);
+    assert_eq!(sent(&e), before + 1);
+
+    // Strict: the running master takes it in place (no restart, still master) ...
+    e.settings(crate::model::VrrpSettings {
+        strict: true,
+        sync_groups: vec![],
+    });
+    assert_eq!(state(&e, "VI_1"), State::Master);
+    let i = e.groups["VI_1"].instance.as_ref().unwrap();
+    assert!(i.config().lower_prio_no_advert);
+    assert_eq!(i.transitions().filter(|t| t.to == State::Master).count(), 1);
+    // ... and discards the next one without answering.
+    let before = sent(&e);
+    e.input(
+        "VI_1",
+        peer_advert("VI_1", 1, "eth0", 50),
+        t1 + Duration::from_millis(10),
+    );
+    assert_eq!(sent(&e), before);
     assert_eq!(state(&e, "VI_1"), State::Master);
 }
 

@@ -92,6 +92,11 @@ pub struct InstanceConfig {
     /// (`crate::dataplane::connsync::FailbackGate`). Taking over from no master (a master that
     /// went silent or stopped) is never held. Open without connection sync.
     pub failback_closed: bool,
+    /// A master discards a lower-priority advert without answering it, as RFC 5798 section
+    /// 6.4.3 says (keepalived's `lower_prio_no_advert`, on in strict mode). Off, a master
+    /// answers at once with an advert and gratuitous ARPs so that the other master yields and
+    /// the hosts learn where the addresses are (keepalived's default).
+    pub lower_prio_no_advert: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -163,6 +168,7 @@ impl InstanceConfig {
             track_interfaces: group.track_interfaces.clone(),
             trackers: Vec::new(),
             failback_closed: false,
+            lower_prio_no_advert: false,
         };
         let mut cfg = cfg;
         for t in &group.track_interfaces_weighted {
@@ -197,6 +203,12 @@ impl InstanceConfig {
     /// [`InstanceConfig::failback_closed`]).
     pub fn with_failback_closed(mut self, closed: bool) -> Self {
         self.failback_closed = closed;
+        self
+    }
+
+    /// Sets [`InstanceConfig::lower_prio_no_advert`] (strict mode).
+    pub fn with_lower_prio_no_advert(mut self, on: bool) -> Self {
+        self.lower_prio_no_advert = on;
         self
     }
 
@@ -1457,6 +1469,9 @@ impl Instance {
                 out,
             );
             self.start_timer(Timer::MasterDown, now, self.down_wait(), out);
+        } else if self.cfg.lower_prio_no_advert {
+            // Discard (RFC 5798 section 6.4.3); the other master yields at our next advert.
+            self.counters.lower_priority_master += 1;
         } else {
             // Discard per RFC; and announce ourselves at once so the other master yields and
             // the switches learn the addresses are here.

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use crate::dataplane::vrrp::packet::{AuthPass, AuthType, Version, VrrpPacket};
 use crate::dataplane::vrrp::{
-    Action, Input, Instance, InstanceConfig, ProtocolVersion, Reason, State, Timer,
+    Action, Change, Input, Instance, InstanceConfig, ProtocolVersion, Reason, State, Timer,
 };
 use crate::model::{Centiseconds, GarpSettings, InitialState, Priority, VirtualAddress, Vrid};
 
@@ -48,6 +48,7 @@ fn cfg(version: ProtocolVersion, interval_cs: u16, priority: u8) -> InstanceConf
         track_interfaces: vec!["eth1".into()],
         trackers: vec![],
         failback_closed: false,
+        lower_prio_no_advert: false,
     }
 }
 
@@ -413,6 +414,41 @@ fn two_masters_meet_the_winner_announces_at_once() {
     );
     assert_eq!(i.state(), State::Master);
     assert_eq!(i.counters().lower_priority_master, 1);
+}
+
+#[test]
+fn strict_master_discards_a_lower_priority_advert_without_answering() {
+    // lower_prio_no_advert (keepalived's, on in strict mode): RFC 5798 section 6.4.3 to the
+    // letter, the advert is discarded; the next advert comes on the Adver_Timer. Taken in
+    // place by a running master.
+    let t0 = Instant::now();
+    let mut i = start(cfg(ProtocolVersion::V3, 100, 100), t0);
+    let t1 = make_master(&mut i);
+    let strict = cfg(ProtocolVersion::V3, 100, 100).with_lower_prio_no_advert(true);
+    let acts = i.on_input(Input::Reconfigure(Box::new(strict)), t1);
+    assert_eq!(
+        acts,
+        vec![Action::Reconfigured {
+            changes: vec![Change::LowerPrioNoAdvert {
+                from: false,
+                to: true
+            }]
+        }]
+    );
+    let adver = i.deadline(Timer::Adver);
+    let lower = cfg(ProtocolVersion::V3, 100, 90);
+    let acts = i.on_input(
+        rx(LOWER_PEER, advert(&lower, 90)),
+        t1 + Duration::from_millis(250),
+    );
+    assert!(acts.is_empty(), "{acts:?}");
+    assert_eq!(i.state(), State::Master);
+    assert_eq!(i.counters().lower_priority_master, 1);
+    assert_eq!(
+        i.deadline(Timer::Adver),
+        adver,
+        "the advert keeps its rhythm"
+    );
 }
 
 #[test]

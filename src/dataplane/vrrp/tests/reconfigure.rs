@@ -47,6 +47,7 @@ fn cfg(version: ProtocolVersion, interval_cs: u16, priority: u8) -> InstanceConf
         track_interfaces: vec!["eth1".into()],
         trackers: vec![],
         failback_closed: false,
+        lower_prio_no_advert: false,
     }
 }
 

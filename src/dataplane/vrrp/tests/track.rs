@@ -54,6 +54,7 @@ fn cfg(priority: u8, trackers: Vec<Tracker>) -> InstanceConfig {
         track_interfaces: vec![],
         trackers,
         failback_closed: false,
+        lower_prio_no_advert: false,
     }
 }
 
