@@ -910,7 +910,7 @@ fn use_vmac_and_vmac_xmit_base_import_export_and_round_trip() {
         text.contains("    use_vmac vmac51\n    vmac_xmit_base\n"),
         "{text}"
     );
-    // Validation: an IPv6 group, a bad name, and the fields without use_vmac are refused.
+    // Validation: a bad name and the fields without use_vmac are refused.
     let mut g = one("    use_vmac\n").config.vrrp_groups[0].clone();
     g.vmac_name = Some("a-name-far-too-long".into());
     assert_eq!(validate::vrrp_group(&g).unwrap_err().field, "vmac_name");
@@ -936,12 +936,19 @@ fn use_vmac_and_vmac_xmit_base_import_export_and_round_trip() {
         &NoIncludes,
     )
     .unwrap();
-    assert_eq!(
-        validate::vrrp_group(&six.config.vrrp_groups[0])
-            .unwrap_err()
-            .field,
-        "use_vmac"
+    // An IPv6 group takes it as keepalived does (the virtual MAC 00:00:5e:00:02:VRID), with
+    // nothing reported; the export writes it back.
+    let g6 = &six.config.vrrp_groups[0];
+    assert!(g6.use_vmac, "{g6:?}");
+    assert!(
+        six.unsupported.is_empty() && six.warnings.is_empty(),
+        "{:?} {:?}",
+        six.unsupported,
+        six.warnings
     );
+    validate::vrrp_group(g6).unwrap();
+    assert_eq!(g6.virtual_mac(), [0, 0, 0x5e, 0, 2, 51]);
+    assert!(export(&six.config, "lk01").contains("    use_vmac\n"));
     // keepalived takes the export (when installed).
     if Command::new("keepalived").arg("--version").output().is_ok() {
         let dir = tempfile::tempdir().unwrap();
