@@ -549,7 +549,10 @@ fn an_ipv6_vip_lives_on_the_virtual_mac_and_a_failover_keeps_the_clients_neighbo
     });
     let took = t0.elapsed();
     assert!(!holds6(&t, "a", "vrrp.1"), "a released the VIP on SIGTERM");
-    assert!(link(&t, "a", "vrrp.1").is_some(), "a's vrrp.1 went with lbd");
+    assert!(
+        link(&t, "a", "vrrp.1").is_some(),
+        "a's vrrp.1 went with lbd"
+    );
     assert!(neigh6(&t).contains(VMAC6), "{}", neigh6(&t));
     assert_eq!(
         client_reaches_vip6(&t),
@@ -664,9 +667,11 @@ fn lbd_and_keepalived_with_ipv6_use_vmac_fail_over_both_ways() {
     let mut a = Director::start(&t, "a", dir.path(), &conf6("lk01", 150, "    use_vmac\n"));
     a.wait_state(&t, "master", LONG6);
     let mut k = Keepalived::start(&t, "b", dir.path(), &conf6("lk02", 100, "    use_vmac\n"));
-    wait_for("keepalived's vrrp.1 with its link-local address", LONG6, || {
-        addrs6(&t, "b", "vrrp.1").contains("fe80::").then_some(())
-    });
+    wait_for(
+        "keepalived's vrrp.1 with its link-local address",
+        LONG6,
+        || addrs6(&t, "b", "vrrp.1").contains("fe80::").then_some(()),
+    );
     // keepalived's macvlan is what lbd makes: compare a's and b's.
     for host in ["a", "b"] {
         let l = link(&t, host, "vrrp.1").unwrap_or_default();
@@ -679,7 +684,10 @@ fn lbd_and_keepalived_with_ipv6_use_vmac_fail_over_both_ways() {
     // The same address state on both: the parent's link-local address, nodad, deprecated.
     let state = |host: &str| {
         let v6 = addrs6(&t, host, "vrrp.1");
-        let l = v6.lines().find(|l| l.contains("fe80::")).unwrap_or_default();
+        let l = v6
+            .lines()
+            .find(|l| l.contains("fe80::"))
+            .unwrap_or_default();
         ["scope link", "nodad", "deprecated", "preferred_lft 0sec"]
             .iter()
             .filter(|w| l.contains(*w))
@@ -688,7 +696,12 @@ fn lbd_and_keepalived_with_ipv6_use_vmac_fail_over_both_ways() {
     let kv6 = addrs6(&t, "b", "vrrp.1");
     assert!(kv6.contains(&format!("{LL_B}/64")), "{kv6}");
     assert!(addrs6(&t, "a", "vrrp.1").contains(&format!("{LL_A}/64")));
-    assert_eq!((state("a"), state("b")), (4, 4), "{kv6}\n{}", addrs6(&t, "a", "vrrp.1"));
+    assert_eq!(
+        (state("a"), state("b")),
+        (4, 4),
+        "{kv6}\n{}",
+        addrs6(&t, "a", "vrrp.1")
+    );
     eprintln!("keepalived's vrrp.1: {}", kv6.trim());
     // keepalived hears lbd (through its macvlan) and stays backup.
     std::thread::sleep(Duration::from_millis(800));
@@ -710,7 +723,10 @@ fn lbd_and_keepalived_with_ipv6_use_vmac_fail_over_both_ways() {
     wait_for("keepalived master with the VIP", LONG6, || {
         holds6(&t, "b", "vrrp.1").then_some(())
     });
-    eprintln!("lbd -> keepalived: VIP on keepalived {:?} after SIGTERM", t0.elapsed());
+    eprintln!(
+        "lbd -> keepalived: VIP on keepalived {:?} after SIGTERM",
+        t0.elapsed()
+    );
     wait_for("the client to reach keepalived", LONG6, || {
         (client_reaches_vip6(&t) == Some(std::io::ErrorKind::ConnectionRefused)).then_some(())
     });
@@ -723,7 +739,10 @@ fn lbd_and_keepalived_with_ipv6_use_vmac_fail_over_both_ways() {
     wait_for("the VIP back on lbd only", LONG6, || {
         (holds6(&t, "a", "vrrp.1") && !holds6(&t, "b", "vrrp.1")).then_some(())
     });
-    eprintln!("keepalived -> lbd: VIP back on lbd only {:?} after its start", t0.elapsed());
+    eprintln!(
+        "keepalived -> lbd: VIP back on lbd only {:?} after its start",
+        t0.elapsed()
+    );
     let g = a.group(&t);
     assert_eq!(g["counters"]["checksum_errors"], 0, "{g}");
     assert!(

@@ -414,7 +414,10 @@ pub fn ensure_v6(
     source: Option<Ipv6Addr>,
 ) -> io::Result<bool> {
     let (detail, created) = create_or_adopt(name, parent, mac)?;
-    if let Err(r) = request(&addr_gen_mode_message(4, detail.index, IN6_ADDR_GEN_MODE_NONE)?, 4) {
+    if let Err(r) = request(
+        &addr_gen_mode_message(4, detail.index, IN6_ADDR_GEN_MODE_NONE)?,
+        4,
+    ) {
         // keepalived goes on too: the address the kernel makes is removed below.
         tracing::warn!(interface = name, error = %r, "cannot set addr_gen_mode none on the virtual-MAC interface; its EUI-64 link-local address is removed instead");
     }
