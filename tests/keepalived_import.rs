@@ -948,21 +948,25 @@ fn use_vmac_and_vmac_xmit_base_import_export_and_round_trip() {
     );
     validate::vrrp_group(g6).unwrap();
     assert_eq!(g6.virtual_mac(), [0, 0, 0x5e, 0, 2, 51]);
-    assert!(export(&six.config, "lk01").contains("    use_vmac\n"));
+    let text6 = export(&six.config, "lk01");
+    assert!(text6.contains("    use_vmac\n"), "{text6}");
     // keepalived takes the export (when installed).
     if Command::new("keepalived").arg("--version").output().is_ok() {
         let dir = tempfile::tempdir().unwrap();
-        let f = dir.path().join("vmac.conf");
-        std::fs::write(&f, &text).unwrap();
-        let out = Command::new("keepalived")
-            .arg("-t")
-            .arg("-f")
-            .arg(&f)
-            .output()
-            .unwrap();
-        let all = String::from_utf8_lossy(&out.stderr).to_string()
-            + &String::from_utf8_lossy(&out.stdout);
-        assert!(!all.contains("Unknown keyword"), "{all}");
+        for (name, conf) in [("vmac.conf", &text), ("vmac6.conf", &text6)] {
+            let f = dir.path().join(name);
+            std::fs::write(&f, conf).unwrap();
+            let out = Command::new("keepalived")
+                .arg("-t")
+                .arg("-f")
+                .arg(&f)
+                .output()
+                .unwrap();
+            let all = String::from_utf8_lossy(&out.stderr).to_string()
+                + &String::from_utf8_lossy(&out.stdout);
+            assert!(!all.contains("Unknown keyword"), "{name}: {all}");
+            assert!(out.status.success(), "{name}: {all}\n{conf}");
+        }
     }
 }
 
