@@ -39,10 +39,10 @@
 //!   the kernel sends from only when the sending interface holds it: the group's `unicast_src`
 //!   if set, else the parent's own link-local address (keepalived's choice; lbd's resolved
 //!   primary address is the same), added to the macvlan as `/64` with `IFA_F_NODAD` and
-//!   deprecated (preferred lifetime 0, [`source_address_message`]). It is
-//!   the parent's address, so it differs between the directors (no duplicate), and the parent
-//!   has already defended it. With `vmac_xmit_base` adverts leave from the parent and the
-//!   macvlan gets no address of its own.
+//!   deprecated (preferred lifetime 0, [`source_address_message`]). It is the parent's
+//!   address, so it differs between the directors (no duplicate), and the parent has already
+//!   defended it. With `vmac_xmit_base` adverts leave from the parent and the macvlan gets no
+//!   address of its own.
 //!
 //! ```text
 //!  RTM_NEWLINK, `ip link set dev vrrp.51 addrgenmode none`:
@@ -52,10 +52,13 @@
 //!
 //! lbd's own, beyond keepalived: `accept_ra=0` and `router_solicitations=0` on the macvlan
 //! (keepalived drops the solicitations with its optional nftables/iptables rules instead), so
-//! the backup's macvlan never sends a frame from the virtual MAC at start, and no router
-//! advertisement installs a default route through it. What neither stops: the kernel's MLD
-//! reports for the groups the macvlan joins (its solicited-node groups, ff02::12) leave from
-//! the virtual MAC (keepalived drops those only with its firewall option).
+//! no router solicitation leaves it from the virtual MAC and no router advertisement installs
+//! a default route through it. What lbd does not stop: the kernel's MLD reports (RFC 3810) for
+//! the groups the macvlan joins (ff02::12, the solicited-node groups of its addresses), sent
+//! when an address comes or goes and in answer to a querier, leave from the virtual MAC on a
+//! backup too, and teach a switch that MAC on the backup's port until the master's next frame
+//! from it (keepalived's optional nftables rules send them out of the parent instead; without
+//! that option keepalived behaves as lbd).
 //!
 //! Ownership: an interface of the name is adopted only when it is a private macvlan over the
 //! same parent with the same MAC (what lbd would create); anything else is refused, never
