@@ -656,7 +656,8 @@ fn an_ipv6_vip_lives_on_the_virtual_mac_and_a_failover_keeps_the_clients_neighbo
 
 /// lbd and keepalived 2.2.7, both with `use_vmac` on an IPv6 group: keepalived's macvlan is
 /// set up as lbd's (virtual MAC, addrgenmode none, the parent's link-local address); they
-/// elect each other and fail over both ways, the client's entry the virtual MAC throughout.
+/// elect each other and fail over both ways (each master and backup of the other), the
+/// client's entry the virtual MAC throughout.
 #[test]
 fn lbd_and_keepalived_with_ipv6_use_vmac_fail_over_both_ways() {
     if !privileged("vrrp_vmac6_interop") || !keepalived_available("vrrp_vmac6_interop") {
@@ -761,6 +762,25 @@ fn lbd_and_keepalived_with_ipv6_use_vmac_fail_over_both_ways() {
             .is_some_and(|l| l.contains("BACKUP")),
         "keepalived back to backup:\n{log}"
     );
+    // lbd drops below keepalived: keepalived preempts (lbd's lower-priority advert, heard on
+    // its macvlan), lbd follows it as backup, and the client keeps the virtual MAC.
+    a.patch_node(&t, serde_json::json!({"priority": 50}));
+    wait_for("lbd backup of keepalived", LONG6, || {
+        let g = a.group(&t);
+        (g["state"] == "backup" && g["master_address"] == LL_B && g["master_priority"] == 100)
+            .then_some(())
+    });
+    wait_for("the VIP on keepalived only", LONG6, || {
+        (holds6(&t, "b", "vrrp.1") && !holds6(&t, "a", "vrrp.1")).then_some(())
+    });
+    wait_for("the client to reach keepalived", LONG6, || {
+        (client_reaches_vip6(&t) == Some(std::io::ErrorKind::ConnectionRefused)).then_some(())
+    });
+    assert!(neigh6(&t).contains(VMAC6), "{}", neigh6(&t));
+    // keepalived stops: lbd takes over again.
     k.term();
-    assert!(holds6(&t, "a", "vrrp.1"));
+    a.wait_state(&t, "master", LONG6);
+    wait_for("the VIP on lbd after keepalived's stop", LONG6, || {
+        holds6(&t, "a", "vrrp.1").then_some(())
+    });
 }
