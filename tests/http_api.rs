@@ -1296,6 +1296,22 @@ async fn vrrp_virtual_mac_fields_round_trip_and_are_validated() {
         let r = post(&s, "/api/v1/vrrp-groups", g).await;
         assert_error(&r, 422, "invalid_argument", Some(field), msg);
     }
+    // An IPv6 group takes a virtual MAC too (00:00:5e:00:02:VRID); its default name vrrp.53.
+    let mut g = group(json!({"use_vmac": true}));
+    g["name"] = json!("VI_6");
+    g["vrid"] = json!(53);
+    g["version"] = json!(3);
+    g["virtual_addresses"] = json!(["2001:db8:10::100/64"]);
+    let r = post(&s, "/api/v1/vrrp-groups", g).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    // Two groups cannot share one macvlan: an IPv4 group of VRID 53 needs a name of its own
+    // (a conflict with the other group, 409).
+    let mut g = group(json!({"use_vmac": true}));
+    g["name"] = json!("VI_4");
+    g["vrid"] = json!(53);
+    g["virtual_addresses"] = json!(["192.168.10.201"]);
+    let r = post(&s, "/api/v1/vrrp-groups", g).await;
+    assert_error(&r, 409, "already_exists", Some("vmac_name"), "vrrp.53");
     let spec = get(&s, "/api-docs/openapi.json").await.body;
     let p = &spec["components"]["schemas"]["VrrpGroup"]["properties"];
     assert_eq!(p["vmac_name"]["maxLength"], 15, "{}", p["vmac_name"]);

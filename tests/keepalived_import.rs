@@ -910,7 +910,7 @@ fn use_vmac_and_vmac_xmit_base_import_export_and_round_trip() {
         text.contains("    use_vmac vmac51\n    vmac_xmit_base\n"),
         "{text}"
     );
-    // Validation: an IPv6 group, a bad name, and the fields without use_vmac are refused.
+    // Validation: a bad name and the fields without use_vmac are refused.
     let mut g = one("    use_vmac\n").config.vrrp_groups[0].clone();
     g.vmac_name = Some("a-name-far-too-long".into());
     assert_eq!(validate::vrrp_group(&g).unwrap_err().field, "vmac_name");
@@ -936,26 +936,37 @@ fn use_vmac_and_vmac_xmit_base_import_export_and_round_trip() {
         &NoIncludes,
     )
     .unwrap();
-    assert_eq!(
-        validate::vrrp_group(&six.config.vrrp_groups[0])
-            .unwrap_err()
-            .field,
-        "use_vmac"
+    // An IPv6 group takes it as keepalived does (the virtual MAC 00:00:5e:00:02:VRID), with
+    // nothing reported; the export writes it back.
+    let g6 = &six.config.vrrp_groups[0];
+    assert!(g6.use_vmac, "{g6:?}");
+    assert!(
+        six.unsupported.is_empty() && six.warnings.is_empty(),
+        "{:?} {:?}",
+        six.unsupported,
+        six.warnings
     );
+    validate::vrrp_group(g6).unwrap();
+    assert_eq!(g6.virtual_mac(), [0, 0, 0x5e, 0, 2, 51]);
+    let text6 = export(&six.config, "lk01");
+    assert!(text6.contains("    use_vmac\n"), "{text6}");
     // keepalived takes the export (when installed).
     if Command::new("keepalived").arg("--version").output().is_ok() {
         let dir = tempfile::tempdir().unwrap();
-        let f = dir.path().join("vmac.conf");
-        std::fs::write(&f, &text).unwrap();
-        let out = Command::new("keepalived")
-            .arg("-t")
-            .arg("-f")
-            .arg(&f)
-            .output()
-            .unwrap();
-        let all = String::from_utf8_lossy(&out.stderr).to_string()
-            + &String::from_utf8_lossy(&out.stdout);
-        assert!(!all.contains("Unknown keyword"), "{all}");
+        for (name, conf) in [("vmac.conf", &text), ("vmac6.conf", &text6)] {
+            let f = dir.path().join(name);
+            std::fs::write(&f, conf).unwrap();
+            let out = Command::new("keepalived")
+                .arg("-t")
+                .arg("-f")
+                .arg(&f)
+                .output()
+                .unwrap();
+            let all = String::from_utf8_lossy(&out.stderr).to_string()
+                + &String::from_utf8_lossy(&out.stdout);
+            assert!(!all.contains("Unknown keyword"), "{name}: {all}");
+            assert!(out.status.success(), "{name}: {all}\n{conf}");
+        }
     }
 }
 

@@ -369,3 +369,418 @@ fn lbd_and_keepalived_with_use_vmac_fail_over_both_ways() {
         Some(std::io::ErrorKind::ConnectionRefused)
     );
 }
+
+// IPv6 (keepalived's `use_vmac` on a VRRPv3 IPv6 instance): the virtual MAC is
+// 00:00:5e:00:02:VRID; the macvlan gets no address of the kernel's making (addrgenmode none)
+// but the parent's link-local address, which the adverts come from (RFC 5798 5.1.2.1).
+
+const VIP6: &str = "2001:db8:10::100";
+const VMAC6: &str = "00:00:5e:00:02:01";
+const VMAC6_BYTES: [u8; 6] = [0, 0, 0x5e, 0, 2, 1];
+/// The hosts' link-local addresses: EUI-64 of 02:00:00:00:00:0N.
+const LL_A: &str = "fe80::ff:fe00:1";
+const LL_B: &str = "fe80::ff:fe00:2";
+/// Link-local duplicate address detection (about a second) comes before any advert.
+const LONG6: Duration = Duration::from_secs(20);
+
+/// a, b and a client with 2001:db8:10::50/64, every eth0's link-local address settled (until
+/// then neither lbd nor keepalived can send an advert).
+fn topology6(name: &str) -> Topology {
+    let t = topology(name);
+    for h in ["a", "b", "client"] {
+        wait_for("the link-local address to settle", LONG6, || {
+            let a = addrs6(&t, h, "eth0");
+            (a.contains("fe80::") && !a.contains("tentative")).then_some(())
+        });
+    }
+    let out = t.exec(
+        "client",
+        &[
+            "ip",
+            "-6",
+            "addr",
+            "add",
+            "2001:db8:10::50/64",
+            "dev",
+            "eth0",
+            "nodad",
+        ],
+    );
+    assert!(out.status.success(), "{out:?}");
+    t
+}
+
+fn conf6(router_id: &str, priority: u8, extra: &str) -> Conf {
+    let mut c = conf(router_id, priority, extra);
+    c.vip = format!("{VIP6}/64");
+    c
+}
+
+/// `host`'s IPv6 addresses on `dev` as `ip -6 -o addr` lists them.
+fn addrs6(t: &Topology, host: &str, dev: &str) -> String {
+    text(t.exec(host, &["ip", "-6", "-o", "addr", "show", "dev", dev]))
+}
+
+/// Whether `dev` in `host` holds the IPv6 VIP, usable (not tentative).
+fn holds6(t: &Topology, host: &str, dev: &str) -> bool {
+    addrs6(t, host, dev)
+        .lines()
+        .any(|l| l.contains(&format!("{VIP6}/64")) && !l.contains("tentative"))
+}
+
+fn neigh6(t: &Topology) -> String {
+    text(t.exec("client", &["ip", "-6", "neigh", "show", VIP6]))
+}
+
+fn client_reaches_vip6(t: &Topology) -> Option<std::io::ErrorKind> {
+    t.in_host("client", || {
+        let addr = format!("[{VIP6}]:9").parse().unwrap();
+        std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2))
+            .err()
+            .map(|e| e.kind())
+    })
+}
+
+/// The VRRPv3 adverts over IPv6 among captured frames: (Ethernet source, IP source, priority).
+fn adverts6(frames: &[Vec<u8>]) -> Vec<([u8; 6], std::net::Ipv6Addr, u8)> {
+    use pnet_packet::ipv6::Ipv6Packet;
+    frames
+        .iter()
+        .filter_map(|f| {
+            let e = EthernetPacket::new(f)?;
+            if e.get_ethertype() != EtherTypes::Ipv6 {
+                return None;
+            }
+            let ip = Ipv6Packet::new(e.payload())?;
+            if ip.get_next_header() != IpNextHeaderProtocols::Vrrp {
+                return None;
+            }
+            Some((
+                e.get_source().octets(),
+                ip.get_source(),
+                *ip.payload().get(2)?,
+            ))
+        })
+        .collect()
+}
+
+/// The unsolicited NAs for the IPv6 VIP among captured frames: (Ethernet source, target
+/// link-layer address).
+fn vip_nas(frames: &[Vec<u8>]) -> Vec<([u8; 6], [u8; 6])> {
+    let vip: std::net::Ipv6Addr = VIP6.parse().unwrap();
+    frames
+        .iter()
+        .filter_map(|f| {
+            let na = lbd::kernel::ndisc::parse_na(f)?;
+            let src = EthernetPacket::new(f)?.get_source().octets();
+            (na.target == vip).then_some((src, na.mac))
+        })
+        .collect()
+}
+
+#[test]
+fn an_ipv6_vip_lives_on_the_virtual_mac_and_a_failover_keeps_the_clients_neighbour_entry() {
+    if !privileged("vrrp_vmac6") {
+        return;
+    }
+    let t = topology6("vmac6");
+    let dir = tempfile::tempdir().unwrap();
+    let cap = t.capture("client");
+    let mut a = Director::start(&t, "a", dir.path(), &conf6("lk01", 150, "    use_vmac\n"));
+    let b = Director::start(&t, "b", dir.path(), &conf6("lk02", 100, "    use_vmac\n"));
+    let g = a.wait_state(&t, "master", LONG6);
+    assert_eq!(g["interface"], "vrrp.1", "{g}");
+    assert_eq!(g["primary_address"], LL_A, "{g}");
+    // b hears a through its own macvlan (the adverts carry the MAC b's macvlan has too).
+    wait_for("b to follow a", LONG6, || {
+        let g = b.group(&t);
+        (g["state"] == "backup" && g["master_address"] == LL_A).then_some(())
+    });
+    wait_for("the VIP on a's vrrp.1", LONG6, || {
+        holds6(&t, "a", "vrrp.1").then_some(())
+    });
+
+    // Both directors: the macvlan with the IPv6 virtual MAC, no address of the kernel's
+    // making, and the parent's own link-local address (no duplicate between them), usable.
+    for (host, ll) in [("a", LL_A), ("b", LL_B)] {
+        let l = link(&t, host, "vrrp.1").unwrap_or_else(|| panic!("no vrrp.1 on {host}"));
+        assert!(l.contains("vrrp.1@eth0"), "{host}: {l}");
+        assert!(l.contains(&format!("link/ether {VMAC6}")), "{host}: {l}");
+        assert!(l.contains("macvlan mode private"), "{host}: {l}");
+        assert!(l.contains("addrgenmode none"), "{host}: {l}");
+        assert!(l.contains(",UP"), "{host}: {l}");
+        let v6 = addrs6(&t, host, "vrrp.1");
+        let lls: Vec<&str> = v6.lines().filter(|l| l.contains("fe80::")).collect();
+        assert_eq!(lls.len(), 1, "{host}: {v6}");
+        // As keepalived leaves it: no DAD, deprecated (never a source the kernel picks).
+        assert!(
+            lls[0].contains(&format!("{ll}/64"))
+                && lls[0].contains("nodad")
+                && lls[0].contains("deprecated")
+                && !lls[0].contains("tentative"),
+            "{host}: {v6}"
+        );
+        assert!(!holds6(&t, host, "eth0"), "{host}'s eth0 holds the VIP");
+        let cat = |key: &str| {
+            let path = format!("/proc/sys/net/ipv6/conf/vrrp.1/{key}");
+            text(t.exec(host, &["cat", &path])).trim().to_string()
+        };
+        assert_eq!(cat("disable_ipv6"), "0", "{host}");
+        assert_eq!(cat("router_solicitations"), "0", "{host}");
+        // No IPv4 ARP sysctls on the parent for an IPv6 group.
+        assert_eq!(sysctl(&t, host, "eth0", "arp_ignore"), "0", "{host}");
+    }
+    assert!(!holds6(&t, "b", "vrrp.1"));
+
+    // The client reaches the VIP, and its neighbour entry is the virtual MAC.
+    assert_eq!(
+        client_reaches_vip6(&t),
+        Some(std::io::ErrorKind::ConnectionRefused)
+    );
+    assert!(neigh6(&t).contains(VMAC6), "{}", neigh6(&t));
+
+    // Failover: b takes the VIP on its own vrrp.1; the client's entry stays the virtual MAC.
+    let t0 = std::time::Instant::now();
+    a.term();
+    let g = b.wait_state(&t, "master", LONG6);
+    assert_eq!(g["interface"], "vrrp.1", "{g}");
+    wait_for("the VIP on b's vrrp.1", LONG6, || {
+        holds6(&t, "b", "vrrp.1").then_some(())
+    });
+    let took = t0.elapsed();
+    assert!(!holds6(&t, "a", "vrrp.1"), "a released the VIP on SIGTERM");
+    assert!(
+        link(&t, "a", "vrrp.1").is_some(),
+        "a's vrrp.1 went with lbd"
+    );
+    assert!(neigh6(&t).contains(VMAC6), "{}", neigh6(&t));
+    assert_eq!(
+        client_reaches_vip6(&t),
+        Some(std::io::ErrorKind::ConnectionRefused),
+        "the client's traffic reaches b"
+    );
+    assert!(neigh6(&t).contains(VMAC6), "{}", neigh6(&t));
+    eprintln!("IPv6 failover: b holds the VIP {took:?} after SIGTERM to a");
+    let frames = cap.stop();
+
+    // Adverts: from the virtual MAC, each from its director's link-local address.
+    let ads = adverts6(&frames);
+    assert!(ads.len() >= 5, "{} adverts", ads.len());
+    assert!(
+        ads.iter().all(|(mac, _, _)| *mac == VMAC6_BYTES),
+        "{:?}",
+        ads.iter()
+            .filter(|a| a.0 != VMAC6_BYTES)
+            .take(3)
+            .collect::<Vec<_>>()
+    );
+    let from = |ll: &str| ads.iter().filter(|a| a.1.to_string() == ll).count();
+    let (from_a, from_b) = (from(LL_A), from(LL_B));
+    assert_eq!(from_a + from_b, ads.len(), "{ads:?}");
+    assert!(from_a > 0 && from_b > 0, "a: {from_a}, b: {from_b}");
+    assert!(ads.iter().any(|a| a.1.to_string() == LL_A && a.2 == 0));
+    // Unsolicited NAs for the VIP: from the virtual MAC, announcing it.
+    let nas = vip_nas(&frames);
+    assert!(!nas.is_empty(), "no NA for the VIP");
+    assert!(
+        nas.iter().all(|n| *n == (VMAC6_BYTES, VMAC6_BYTES)),
+        "{nas:?}"
+    );
+    // No router solicitation ever left a macvlan (ICMPv6 type 133 from the virtual MAC).
+    let rs = frames.iter().filter(|f| {
+        EthernetPacket::new(f).is_some_and(|e| {
+            e.get_source().octets() == VMAC6_BYTES
+                && e.get_ethertype() == EtherTypes::Ipv6
+                && e.payload().get(6) == Some(&58)
+                && e.payload().get(40) == Some(&133)
+        })
+    });
+    assert_eq!(rs.count(), 0, "a router solicitation from the virtual MAC");
+    eprintln!(
+        "captured {} IPv6 adverts (a {from_a}, b {from_b}), all from {VMAC6}; {} NAs from and for it; client: {}",
+        ads.len(),
+        nas.len(),
+        neigh6(&t).trim()
+    );
+
+    // a comes back and preempts on the same (adopted) macvlan.
+    a.spawn(&t);
+    a.wait_state(&t, "master", LONG6);
+    wait_for("the VIP back on a only", LONG6, || {
+        (holds6(&t, "a", "vrrp.1") && !holds6(&t, "b", "vrrp.1")).then_some(())
+    });
+    assert_eq!(
+        client_reaches_vip6(&t),
+        Some(std::io::ErrorKind::ConnectionRefused)
+    );
+    assert!(neigh6(&t).contains(VMAC6), "{}", neigh6(&t));
+
+    // vmac_xmit_base: a's adverts leave eth0 with eth0's MAC, from eth0's link-local address;
+    // the macvlan keeps the VIP and loses the link-local address it no longer sends from.
+    let cap = t.capture("client");
+    a.patch_group(&t, serde_json::json!({"vmac_xmit_base": true}));
+    wait_for("a master again, on eth0", LONG6, || {
+        let g = a.group(&t);
+        (g["state"] == "master" && g["interface"] == "eth0").then_some(())
+    });
+    wait_for("the VIP on a's vrrp.1 after the edit", LONG6, || {
+        (holds6(&t, "a", "vrrp.1") && !holds6(&t, "a", "eth0")).then_some(())
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let frames = cap.stop();
+    let last_a: Vec<_> = adverts6(&frames)
+        .into_iter()
+        .filter(|x| x.1.to_string() == LL_A && x.2 == 150)
+        .collect();
+    assert!(
+        last_a.len() >= 3 && last_a.iter().rev().take(3).all(|x| x.0 == MAC_A),
+        "a's adverts after vmac_xmit_base: {last_a:?}"
+    );
+    let v6 = addrs6(&t, "a", "vrrp.1");
+    assert!(!v6.contains("fe80::"), "{v6}");
+    assert!(neigh6(&t).contains(VMAC6), "{}", neigh6(&t));
+    // The edit restarted a's group and b mastered a moment. When b let go of the VIP, its
+    // macvlan's MLD report (leaving the VIP's solicited-node group) came from the virtual MAC
+    // after a's NAs, and the bridge learned that MAC on b's port; a's adverts no longer carry
+    // it, so only a's next NA burst (garp_master_delay, 5 s) teaches the bridge back, as with
+    // keepalived (which drops such reports only with its optional nftables/iptables rules).
+    let t0 = std::time::Instant::now();
+    wait_for("the client to reach a again", LONG6, || {
+        (client_reaches_vip6(&t) == Some(std::io::ErrorKind::ConnectionRefused)).then_some(())
+    });
+    eprintln!(
+        "vmac_xmit_base: the client reaches a again {:?} after a was master on eth0",
+        t0.elapsed()
+    );
+}
+
+/// lbd and keepalived 2.2.7, both with `use_vmac` on an IPv6 group: keepalived's macvlan is
+/// set up as lbd's (virtual MAC, addrgenmode none, the parent's link-local address); they
+/// elect each other and fail over both ways (each master and backup of the other), the
+/// client's entry the virtual MAC throughout.
+#[test]
+fn lbd_and_keepalived_with_ipv6_use_vmac_fail_over_both_ways() {
+    if !privileged("vrrp_vmac6_interop") || !keepalived_available("vrrp_vmac6_interop") {
+        return;
+    }
+    let t = topology6("vmac6ka");
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = Director::start(&t, "a", dir.path(), &conf6("lk01", 150, "    use_vmac\n"));
+    a.wait_state(&t, "master", LONG6);
+    let mut k = Keepalived::start(&t, "b", dir.path(), &conf6("lk02", 100, "    use_vmac\n"));
+    wait_for(
+        "keepalived's vrrp.1 with its link-local address",
+        LONG6,
+        || addrs6(&t, "b", "vrrp.1").contains("fe80::").then_some(()),
+    );
+    // keepalived's macvlan is what lbd makes: compare a's and b's.
+    for host in ["a", "b"] {
+        let l = link(&t, host, "vrrp.1").unwrap_or_default();
+        assert!(
+            l.contains(&format!("link/ether {VMAC6}")) && l.contains("addrgenmode none"),
+            "{host}: {l}\n{}",
+            k.log_text()
+        );
+    }
+    // The same address state on both: the parent's link-local address, nodad, deprecated.
+    let state = |host: &str| {
+        let v6 = addrs6(&t, host, "vrrp.1");
+        let l = v6
+            .lines()
+            .find(|l| l.contains("fe80::"))
+            .unwrap_or_default();
+        ["scope link", "nodad", "deprecated", "preferred_lft 0sec"]
+            .iter()
+            .filter(|w| l.contains(*w))
+            .count()
+    };
+    let kv6 = addrs6(&t, "b", "vrrp.1");
+    assert!(kv6.contains(&format!("{LL_B}/64")), "{kv6}");
+    assert!(addrs6(&t, "a", "vrrp.1").contains(&format!("{LL_A}/64")));
+    assert_eq!(
+        (state("a"), state("b")),
+        (4, 4),
+        "{kv6}\n{}",
+        addrs6(&t, "a", "vrrp.1")
+    );
+    eprintln!("keepalived's vrrp.1: {}", kv6.trim());
+    // keepalived hears lbd (through its macvlan) and stays backup.
+    std::thread::sleep(Duration::from_millis(800));
+    assert!(holds6(&t, "a", "vrrp.1"));
+    assert!(!holds6(&t, "b", "vrrp.1"), "{}", k.log_text());
+    assert!(
+        !k.log_text().contains("Entering MASTER STATE"),
+        "{}",
+        k.log_text()
+    );
+    assert_eq!(
+        client_reaches_vip6(&t),
+        Some(std::io::ErrorKind::ConnectionRefused)
+    );
+    assert!(neigh6(&t).contains(VMAC6), "{}", neigh6(&t));
+    // lbd stops: keepalived takes over on its vrrp.1.
+    let t0 = std::time::Instant::now();
+    a.term();
+    wait_for("keepalived master with the VIP", LONG6, || {
+        holds6(&t, "b", "vrrp.1").then_some(())
+    });
+    eprintln!(
+        "lbd -> keepalived: VIP on keepalived {:?} after SIGTERM",
+        t0.elapsed()
+    );
+    wait_for("the client to reach keepalived", LONG6, || {
+        (client_reaches_vip6(&t) == Some(std::io::ErrorKind::ConnectionRefused)).then_some(())
+    });
+    assert!(neigh6(&t).contains(VMAC6), "{}", neigh6(&t));
+    // lbd comes back with the higher priority: it hears keepalived (from keepalived's
+    // link-local address), preempts, and keepalived lets go.
+    a.spawn(&t);
+    let t0 = std::time::Instant::now();
+    a.wait_state(&t, "master", LONG6);
+    wait_for("the VIP back on lbd only", LONG6, || {
+        (holds6(&t, "a", "vrrp.1") && !holds6(&t, "b", "vrrp.1")).then_some(())
+    });
+    eprintln!(
+        "keepalived -> lbd: VIP back on lbd only {:?} after its start",
+        t0.elapsed()
+    );
+    let g = a.group(&t);
+    assert_eq!(g["counters"]["checksum_errors"], 0, "{g}");
+    assert!(
+        g["counters"]["adverts_received"].as_u64().unwrap_or(0) > 0,
+        "lbd heard keepalived: {g}"
+    );
+    wait_for("the client to reach lbd", LONG6, || {
+        (client_reaches_vip6(&t) == Some(std::io::ErrorKind::ConnectionRefused)).then_some(())
+    });
+    assert!(neigh6(&t).contains(VMAC6), "{}", neigh6(&t));
+    let log = k.log_text();
+    assert!(
+        log.lines()
+            .rev()
+            .find(|l| l.contains("Entering"))
+            .is_some_and(|l| l.contains("BACKUP")),
+        "keepalived back to backup:\n{log}"
+    );
+    // lbd drops below keepalived: keepalived preempts (lbd's lower-priority advert, heard on
+    // its macvlan), lbd follows it as backup, and the client keeps the virtual MAC.
+    a.patch_node(&t, serde_json::json!({"priority": 50}));
+    wait_for("lbd backup of keepalived", LONG6, || {
+        let g = a.group(&t);
+        (g["state"] == "backup" && g["master_address"] == LL_B && g["master_priority"] == 100)
+            .then_some(())
+    });
+    wait_for("the VIP on keepalived only", LONG6, || {
+        (holds6(&t, "b", "vrrp.1") && !holds6(&t, "a", "vrrp.1")).then_some(())
+    });
+    wait_for("the client to reach keepalived", LONG6, || {
+        (client_reaches_vip6(&t) == Some(std::io::ErrorKind::ConnectionRefused)).then_some(())
+    });
+    assert!(neigh6(&t).contains(VMAC6), "{}", neigh6(&t));
+    // keepalived stops: lbd takes over again.
+    k.term();
+    a.wait_state(&t, "master", LONG6);
+    wait_for("the VIP on lbd after keepalived's stop", LONG6, || {
+        holds6(&t, "a", "vrrp.1").then_some(())
+    });
+}

@@ -44,6 +44,8 @@ pub struct MemoryState {
     /// Virtual-MAC interfaces created and removed, in order.
     pub vmacs_created: Vec<String>,
     pub vmacs_deleted: Vec<String>,
+    /// An IPv6 virtual-MAC interface's advert source ([`Kernel::vmac_ensure_v6`]).
+    pub vmac_sources: std::collections::BTreeMap<String, Option<std::net::Ipv6Addr>>,
 }
 
 /// The kernel's default connection timeouts (TCP established 15 min, FIN_WAIT 2 min, UDP 5 min:
@@ -323,6 +325,20 @@ impl Kernel for MemoryKernel {
                 s.vmacs_created.push(name.to_string());
                 Ok(true)
             }
+        })
+    }
+
+    fn vmac_ensure_v6(
+        &mut self,
+        name: &str,
+        parent: &str,
+        mac: [u8; 6],
+        source: Option<std::net::Ipv6Addr>,
+    ) -> Result<bool, KernelError> {
+        let created = self.vmac_ensure(name, parent, mac)?;
+        self.with(|s| {
+            s.vmac_sources.insert(name.to_string(), source);
+            Ok(created)
         })
     }
 

@@ -117,6 +117,22 @@ pub trait Kernel: Send + 'static {
         ))
     }
 
+    /// An IPv6 group's virtual-MAC interface (as [`Kernel::vmac_ensure`], set up for IPv6,
+    /// [`vmac::ensure_v6`]): `source`, the link-local address the group's adverts come from,
+    /// is added to it (`None`: adverts leave from `parent`, `vmac_xmit_base`).
+    fn vmac_ensure_v6(
+        &mut self,
+        name: &str,
+        parent: &str,
+        mac: [u8; 6],
+        source: Option<std::net::Ipv6Addr>,
+    ) -> Result<bool, KernelError> {
+        let _ = (name, parent, mac, source);
+        Err(KernelError::Unavailable(
+            "this kernel handle has no virtual-MAC interfaces".into(),
+        ))
+    }
+
     /// Removes the virtual-MAC interface `name` if it is one with `mac`. `Ok(false)`: there was
     /// none.
     fn vmac_delete(&mut self, name: &str, mac: [u8; 6]) -> Result<bool, KernelError> {

@@ -400,6 +400,17 @@ impl Kernel for NetlinkKernel {
             .map_err(|e| vmac_error(&format!("virtual-MAC interface {name} on {parent}"), e))
     }
 
+    fn vmac_ensure_v6(
+        &mut self,
+        name: &str,
+        parent: &str,
+        mac: [u8; 6],
+        source: Option<std::net::Ipv6Addr>,
+    ) -> Result<bool, KernelError> {
+        super::vmac::ensure_v6(name, parent, mac, source)
+            .map_err(|e| vmac_error(&format!("virtual-MAC interface {name} on {parent}"), e))
+    }
+
     fn vmac_delete(&mut self, name: &str, mac: [u8; 6]) -> Result<bool, KernelError> {
         super::vmac::delete(name, mac)
             .map_err(|e| vmac_error(&format!("remove virtual-MAC interface {name}"), e))

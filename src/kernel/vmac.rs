@@ -15,7 +15,7 @@
 //! MAC is its own, and the peer's adverts carry the same virtual MAC; in private mode the kernel
 //! hands them to the macvlan whose MAC they carry (`macvlan_handle_frame`).
 //!
-//! The sysctls, as keepalived sets them (its `vrrp_if_config.c`):
+//! The sysctls of an IPv4 group's macvlan, as keepalived sets them (its `vrrp_if_config.c`):
 //! - on the macvlan: `arp_ignore=1` (answer ARP only for its own addresses, the virtual ones),
 //!   `accept_local=1`, `rp_filter=0` (it receives for addresses whose route back is the parent);
 //!   and IPv6 off (`disable_ipv6=1`, set while it is still down): a link-local address made from
@@ -27,22 +27,60 @@
 //!   the client names a virtual address as its sender, which makes the client file that address
 //!   under the parent's MAC (`arp_process` learns the sender of a request for itself).
 //!
+//! # IPv6 (keepalived 2.2.7's `use_vmac` on an IPv6 instance)
+//!
+//! The MAC is 00:00:5e:00:02:VRID (RFC 5798 section 7.3). The macvlan needs IPv6 (its socket
+//! receives the adverts, its Neighbor Advertisements answer for the virtual addresses) but no
+//! address the kernel would make from the virtual MAC: that one would be the same on every
+//! director. So, as keepalived does ([`ensure_v6`]):
+//! - `IFLA_INET6_ADDR_GEN_MODE` = `IN6_ADDR_GEN_MODE_NONE` while the link is down
+//!   (`ip link set dev vrrp.51 addrgenmode none`), then `disable_ipv6=0` and up;
+//! - the address adverts come from, which RFC 5798 section 5.1.2.1 wants link-local and which
+//!   the kernel sends from only when the sending interface holds it: the group's `unicast_src`
+//!   if set, else the parent's own link-local address (keepalived's choice; lbd's resolved
+//!   primary address is the same), added to the macvlan as `/64` with `IFA_F_NODAD` and
+//!   deprecated (preferred lifetime 0, [`source_address_message`]). It is the parent's
+//!   address, so it differs between the directors (no duplicate), and the parent has already
+//!   defended it. With `vmac_xmit_base` adverts leave from the parent and the macvlan gets no
+//!   address of its own.
+//!
+//! ```text
+//!  RTM_NEWLINK, `ip link set dev vrrp.51 addrgenmode none`:
+//!  struct nlmsghdr (16) | struct ifinfomsg (16): family 0, index N |
+//!    IFLA_AF_SPEC { AF_INET6 { IFLA_INET6_ADDR_GEN_MODE u8 1 } }
+//! ```
+//!
+//! lbd's own, beyond keepalived: `accept_ra=0` and `router_solicitations=0` on the macvlan
+//! (keepalived drops the solicitations with its optional nftables/iptables rules instead), so
+//! no router solicitation leaves it from the virtual MAC and no router advertisement installs
+//! a default route through it. What lbd does not stop: the kernel's MLD reports (RFC 3810) for
+//! the groups the macvlan joins (ff02::12, the solicited-node groups of its addresses), sent
+//! when an address comes or goes and in answer to a querier, leave from the virtual MAC on a
+//! backup too, and teach a switch that MAC on the backup's port until the master's next frame
+//! from it (keepalived's optional nftables rules send them out of the parent instead; without
+//! that option keepalived behaves as lbd).
+//!
 //! Ownership: an interface of the name is adopted only when it is a private macvlan over the
 //! same parent with the same MAC (what lbd would create); anything else is refused, never
 //! changed or removed. [`delete`] removes only such a macvlan.
 
 use std::io::{self, Cursor};
+use std::net::{IpAddr, Ipv6Addr};
 
 use neli::consts::nl::NlmF;
-use neli::consts::rtnl::{Iff, Ifla, IflaInfo, RtAddrFamily, Rtm};
+use neli::consts::rtnl::{Ifa, IfaF, Iff, Ifla, IflaInfo, RtAddrFamily, RtScope, Rtm};
 use neli::nl::{NlPayload, NlmsghdrBuilder};
-use neli::rtnl::{Ifinfomsg, IfinfomsgBuilder, Rtattr, RtattrBuilder};
+use neli::rtnl::{IfaddrmsgBuilder, Ifinfomsg, IfinfomsgBuilder, Rtattr, RtattrBuilder};
 use neli::types::{Buffer, RtBuffer};
 use neli::{FromBytesWithInput, ToBytes};
 
 use crate::kernel::interface;
 use crate::kernel::nlsocket::{NetlinkSocket, Refusal};
-use crate::kernel::rtnl::{ack, NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REQUEST};
+use crate::kernel::rtnl::{
+    ack, AddressSocket, IFA_F_NODAD, NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REQUEST,
+    RTM_NEWADDR,
+};
+use crate::model::vrrp_group::VirtualAddress;
 
 pub const RTM_NEWLINK: u16 = libc::RTM_NEWLINK;
 pub const RTM_DELLINK: u16 = libc::RTM_DELLINK;
@@ -51,6 +89,18 @@ pub const IFLA_MACVLAN_MODE: u16 = 1;
 /// `MACVLAN_MODE_PRIVATE`.
 pub const MACVLAN_MODE_PRIVATE: u32 = 1;
 pub const MACVLAN_KIND: &str = "macvlan";
+/// `AF_INET6`: the attribute of `IFLA_AF_SPEC` that carries IPv6's link settings.
+pub const AF_INET6: u16 = libc::AF_INET6 as u16;
+/// `IFLA_INET6_ADDR_GEN_MODE` (`linux/if_link.h`), a u8 inside `IFLA_AF_SPEC { AF_INET6 }`.
+pub const IFLA_INET6_ADDR_GEN_MODE: u16 = 8;
+/// `IN6_ADDR_GEN_MODE_NONE`: the kernel makes no link-local address for the link.
+pub const IN6_ADDR_GEN_MODE_NONE: u8 = 1;
+/// The prefix length of a link-local address (fe80::/64, RFC 4291 section 2.5.6).
+pub const LINK_LOCAL_PREFIX_LEN: u8 = 64;
+/// `INFINITY_LIFE_TIME` (`include/net/addrconf.h`): a lifetime that never ends.
+pub const INFINITY_LIFE_TIME: u32 = 0xffff_ffff;
+/// `NLM_F_REPLACE`: a request that may change an existing object.
+pub const NLM_F_REPLACE: u16 = 0x100;
 /// `NLA_F_NESTED | NLA_F_NET_BYTEORDER`: flag bits an attribute type may carry.
 const NLA_TYPE_MASK: u16 = 0x3fff;
 
@@ -73,7 +123,7 @@ fn attr<T: neli::consts::rtnl::RtaType, P: neli::Size + ToBytes>(
         .map_err(build_err)
 }
 
-fn frame(ty: u16, flags: u16, seq: u32, link: Ifinfomsg) -> io::Result<Vec<u8>> {
+fn frame<P: neli::Size + ToBytes>(ty: u16, flags: u16, seq: u32, link: P) -> io::Result<Vec<u8>> {
     let msg = NlmsghdrBuilder::default()
         .nl_type(Rtm::from(ty))
         .nl_flags(NlmF::from(flags | NLM_F_REQUEST | NLM_F_ACK))
@@ -293,31 +343,44 @@ pub fn get_sysctl(dir: &str, ifname: &str, key: &str) -> io::Result<u32> {
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("{path}: {e}")))
 }
 
-/// Makes sure macvlan `name` over `parent` with `mac` exists, has the sysctls of the module
-/// documentation and is up. `Ok(true)`: it was created now; `Ok(false)`: it was there (a
-/// restart of lbd, or an earlier call), adopted. An interface of that name that is anything
+/// The macvlan `name` over `parent` with `mac`: created now (`true`, still down) or adopted
+/// (`false`: a restart of lbd, or an earlier call). An interface of that name that is anything
 /// else is refused (`AlreadyExists`) and left alone.
-pub fn ensure(name: &str, parent: &str, mac: [u8; 6]) -> io::Result<bool> {
+fn create_or_adopt(name: &str, parent: &str, mac: [u8; 6]) -> io::Result<(LinkDetail, bool)> {
     let p = link_detail(parent).map_err(|e| io::Error::new(e.kind(), format!("{parent}: {e}")))?;
-    let (detail, created) = match link_detail(name) {
-        Ok(d) if d.is_vmac(p.index, mac) => (d, false),
-        Ok(d) => {
-            return Err(io::Error::new(
-                io::ErrorKind::AlreadyExists,
-                format!(
-                    "interface {name} exists and is not a private macvlan over {parent} with MAC {} ({}); lbd leaves it alone",
-                    mac_text(mac),
-                    d.kind.as_deref().unwrap_or("not a virtual link")
-                ),
-            ))
-        }
+    match link_detail(name) {
+        Ok(d) if d.is_vmac(p.index, mac) => Ok((d, false)),
+        Ok(d) => Err(io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            format!(
+                "interface {name} exists and is not a private macvlan over {parent} with MAC {} ({}); lbd leaves it alone",
+                mac_text(mac),
+                d.kind.as_deref().unwrap_or("not a virtual link")
+            ),
+        )),
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             request(&newlink_message(1, name, p.index, mac)?, 1)
                 .map_err(|r| refused(format!("create macvlan {name} on {parent}"), r))?;
-            (link_detail(name)?, true)
+            Ok((link_detail(name)?, true))
         }
-        Err(e) => return Err(e),
-    };
+        Err(e) => Err(e),
+    }
+}
+
+fn set_up(name: &str, detail: &LinkDetail) -> io::Result<()> {
+    if !detail.admin_up {
+        request(&up_message(2, detail.index)?, 2)
+            .map_err(|r| refused(format!("set {name} up"), r))?;
+    }
+    Ok(())
+}
+
+/// Makes sure macvlan `name` over `parent` with `mac` exists, has the sysctls of the module
+/// documentation and is up: an IPv4 group's. `Ok(true)`: it was created now; `Ok(false)`: it
+/// was there (a restart of lbd, or an earlier call), adopted. An interface of that name that is
+/// anything else is refused (`AlreadyExists`) and left alone.
+pub fn ensure(name: &str, parent: &str, mac: [u8; 6]) -> io::Result<bool> {
+    let (detail, created) = create_or_adopt(name, parent, mac)?;
     // Before it is up: no IPv6 link-local address (nor its DAD and MLD) from the virtual MAC.
     // A kernel without IPv6 has no such file.
     match set_sysctl("ipv6", name, "disable_ipv6", 1) {
@@ -333,11 +396,152 @@ pub fn ensure(name: &str, parent: &str, mac: [u8; 6]) -> io::Result<bool> {
     if get_sysctl("ipv4", "all", "rp_filter").ok() == Some(1) {
         tracing::warn!(interface = name, "net.ipv4.conf.all.rp_filter is 1 (strict): it overrides the virtual-MAC interface's 0, and traffic to its addresses may be dropped; use 0 or 2");
     }
-    if !detail.admin_up {
-        request(&up_message(2, detail.index)?, 2)
-            .map_err(|r| refused(format!("set {name} up"), r))?;
+    set_up(name, &detail)?;
+    Ok(created)
+}
+
+/// An IPv6 group's macvlan `name` over `parent` with `mac` (00:00:5e:00:02:VRID): created or
+/// adopted as by [`ensure`], then set up as the IPv6 section of the module documentation says:
+/// IPv6 on, no address of its own making (`IN6_ADDR_GEN_MODE_NONE`, before it is up; any
+/// other link-local address found on an adopted one is removed: the EUI-64 one of the virtual
+/// MAC, an earlier source), no router
+/// solicitations and no router advertisements taken, up, and `source` (the address the
+/// group's adverts come from, RFC 5798 section 5.1.2.1; `None` with `vmac_xmit_base`) added
+/// as `source/64` without duplicate address detection, deprecated ([`source_address_message`]). The parent is not touched (IPv6 needs
+/// none of the IPv4 ARP sysctls: the kernel answers a Neighbor Solicitation only on the
+/// interface holding the target).
+pub fn ensure_v6(
+    name: &str,
+    parent: &str,
+    mac: [u8; 6],
+    source: Option<Ipv6Addr>,
+) -> io::Result<bool> {
+    let (detail, created) = create_or_adopt(name, parent, mac)?;
+    if let Err(r) = request(
+        &addr_gen_mode_message(4, detail.index, IN6_ADDR_GEN_MODE_NONE)?,
+        4,
+    ) {
+        // keepalived goes on too: the address the kernel makes is removed below.
+        tracing::warn!(interface = name, error = %r, "cannot set addr_gen_mode none on the virtual-MAC interface; its EUI-64 link-local address is removed instead");
+    }
+    for (key, value) in [
+        ("disable_ipv6", 0),
+        ("accept_ra", 0),
+        ("router_solicitations", 0),
+    ] {
+        set_sysctl("ipv6", name, key, value)?;
+    }
+    set_up(name, &detail)?;
+    let mut sock = AddressSocket::open()?;
+    // The kernel's own (from the virtual MAC, if addr_gen_mode came late) and any earlier
+    // source (another unicast_src, or now vmac_xmit_base) go.
+    let mut stale = link_locals(detail.index)?;
+    stale.push(eui64_link_local(mac));
+    stale.sort();
+    stale.dedup();
+    for a in stale.into_iter().filter(|a| Some(*a) != source) {
+        let a = VirtualAddress::plain(IpAddr::V6(a), LINK_LOCAL_PREFIX_LEN);
+        sock.del(detail.index, &a)
+            .map_err(|r| refused(format!("remove {a} from {name}"), r))?;
+    }
+    if let Some(src) = source {
+        request(&source_address_message(5, detail.index, src)?, 5)
+            .map_err(|r| refused(format!("add {src}/64 to {name}"), r))?;
     }
     Ok(created)
+}
+
+/// The RTM_NEWADDR that puts the advert source `addr` on link `index` as keepalived 2.2.7 does
+/// (`ip -6 addr replace fe80::…/64 dev vrrp.51 nodad preferred_lft 0`): `/64`, `IFA_F_NODAD`
+/// (the parent holds the same address and has defended it; DAD on the macvlan would only
+/// delay the first advert), and deprecated (`IFA_CACHEINFO` preferred 0, valid forever, RFC
+/// 4862 section 5.5.4: the kernel never picks it as the source of its own traffic, and the
+/// parent's copy serves that). `NLM_F_REPLACE`: an adopted macvlan's address is brought to
+/// this state, not refused.
+pub fn source_address_message(seq: u32, index: u32, addr: Ipv6Addr) -> io::Result<Vec<u8>> {
+    let mut cacheinfo = Vec::with_capacity(16);
+    for v in [0, INFINITY_LIFE_TIME, 0, 0] {
+        cacheinfo.extend_from_slice(&u32::to_ne_bytes(v));
+    }
+    let mut attrs = RtBuffer::new();
+    for (t, payload) in [
+        (Ifa::Local, addr.octets().to_vec()),
+        (Ifa::Address, addr.octets().to_vec()),
+        (Ifa::Cacheinfo, cacheinfo),
+    ] {
+        attrs.push(attr(t, Buffer::from(payload))?);
+    }
+    let msg = IfaddrmsgBuilder::default()
+        .ifa_family(RtAddrFamily::Inet6)
+        .ifa_prefixlen(LINK_LOCAL_PREFIX_LEN)
+        .ifa_flags(IfaF::from(IFA_F_NODAD))
+        .ifa_scope(RtScope::Link)
+        .ifa_index(index)
+        .rtattrs(attrs)
+        .build()
+        .map_err(build_err)?;
+    frame(RTM_NEWADDR, NLM_F_CREATE | NLM_F_REPLACE, seq, msg)
+}
+
+/// The usable IPv6 link-local addresses of link `index` ([`interface::parse_ipv6_link_local`]).
+fn link_locals(index: u32) -> io::Result<Vec<Ipv6Addr>> {
+    let req = IfaddrmsgBuilder::default()
+        .ifa_family(RtAddrFamily::Inet6)
+        .ifa_prefixlen(0)
+        .ifa_scope(0.into())
+        .ifa_index(0)
+        .build()
+        .map_err(build_err)?;
+    let mut out = Vec::new();
+    interface::exchange(Rtm::Getaddr, NlmF::DUMP, req, RTM_NEWADDR, false, |body| {
+        out.extend(interface::parse_ipv6_link_local(body, index)?);
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// The RTM_NEWLINK that sets link `index`'s IPv6 address generation mode (`ip link set dev X
+/// addrgenmode none`): `IFLA_AF_SPEC { AF_INET6 { IFLA_INET6_ADDR_GEN_MODE u8 } }`. The kernel
+/// takes it on an existing link only, not in the message that creates one.
+pub fn addr_gen_mode_message(seq: u32, index: u32, mode: u8) -> io::Result<Vec<u8>> {
+    let inet6 = attr(AF_INET6, Buffer::new())?
+        .nest(&attr(IFLA_INET6_ADDR_GEN_MODE, mode)?)
+        .map_err(build_err)?;
+    let spec = attr(Ifla::AfSpec, Buffer::new())?
+        .nest(&inet6)
+        .map_err(build_err)?;
+    let mut attrs = RtBuffer::new();
+    attrs.push(spec);
+    let link = IfinfomsgBuilder::default()
+        .ifi_family(RtAddrFamily::Unspecified)
+        .ifi_index(i32::try_from(index).map_err(build_err)?)
+        .rtattrs(attrs)
+        .build()
+        .map_err(build_err)?;
+    frame(RTM_NEWLINK, 0, seq, link)
+}
+
+/// The link-local address the kernel would make from `mac` (modified EUI-64, RFC 4291
+/// appendix A and RFC 2464 section 5: the universal/local bit flipped, ff:fe in the middle).
+pub fn eui64_link_local(mac: [u8; 6]) -> Ipv6Addr {
+    Ipv6Addr::from([
+        0xfe,
+        0x80,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        mac[0] ^ 0x02,
+        mac[1],
+        mac[2],
+        0xff,
+        0xfe,
+        mac[3],
+        mac[4],
+        mac[5],
+    ])
 }
 
 /// Removes macvlan `name` if it is a virtual-MAC interface with `mac` (any parent). `Ok(false)`:
@@ -438,6 +642,77 @@ mod tests {
         assert_eq!((d.len(), u16_at(&d, 4)), (32, RTM_DELLINK));
         assert_eq!(i32::from_ne_bytes(d[20..24].try_into().unwrap()), 9);
         assert_eq!(u32::from_ne_bytes(d[24..28].try_into().unwrap()), 0);
+    }
+
+    /// `ip link set dev <9> addrgenmode none`, as iproute2 frames it: IFLA_AF_SPEC (26) {
+    /// AF_INET6 (10) { IFLA_INET6_ADDR_GEN_MODE (8) u8 1, padded to 4 } }.
+    #[test]
+    fn addr_gen_mode_is_framed_like_iproute2() {
+        let m = addr_gen_mode_message(4, 9, IN6_ADDR_GEN_MODE_NONE).unwrap();
+        assert_eq!(
+            u32::from_ne_bytes(m[0..4].try_into().unwrap()) as usize,
+            m.len()
+        );
+        assert_eq!(u16_at(&m, 4), RTM_NEWLINK);
+        assert_eq!(u16_at(&m, 6), NLM_F_REQUEST | NLM_F_ACK);
+        assert_eq!(u32::from_ne_bytes(m[8..12].try_into().unwrap()), 4);
+        // ifinfomsg: family 0, index 9, flags and change 0 (the link's state is not touched).
+        assert_eq!(m[16], 0);
+        assert_eq!(i32::from_ne_bytes(m[20..24].try_into().unwrap()), 9);
+        assert_eq!(&m[24..32], &[0u8; 8]);
+        // IFLA_AF_SPEC: 4 + AF_INET6 (4 + (4 + 1, padded to 8)) = 16.
+        assert_eq!(&m[32..36], &[16, 0, 26, 0]);
+        assert_eq!(&m[36..40], &[12, 0, 10, 0]);
+        assert_eq!(&m[40..44], &[5, 0, 8, 0]);
+        assert_eq!(m[44], 1);
+        assert_eq!(m.len(), 48);
+    }
+
+    /// `ip -6 addr replace fe80::ff:fe00:1/64 dev <9> nodad preferred_lft 0`, as keepalived
+    /// leaves its macvlan's address: ifaddrmsg { AF_INET6, 64, IFA_F_NODAD, RT_SCOPE_LINK, 9 },
+    /// IFA_LOCAL, IFA_ADDRESS, IFA_CACHEINFO { preferred 0, valid forever, 0, 0 }.
+    #[test]
+    fn the_source_address_is_framed_like_iproute2() {
+        let ll: Ipv6Addr = "fe80::ff:fe00:1".parse().unwrap();
+        let m = source_address_message(5, 9, ll).unwrap();
+        assert_eq!(
+            u32::from_ne_bytes(m[0..4].try_into().unwrap()) as usize,
+            m.len()
+        );
+        assert_eq!(u16_at(&m, 4), RTM_NEWADDR);
+        // REQUEST | ACK | REPLACE | CREATE.
+        assert_eq!(u16_at(&m, 6), 0x505);
+        assert_eq!(u32::from_ne_bytes(m[8..12].try_into().unwrap()), 5);
+        assert_eq!(&m[16..20], &[libc::AF_INET6 as u8, 64, IFA_F_NODAD, 253]);
+        assert_eq!(u32::from_ne_bytes(m[20..24].try_into().unwrap()), 9);
+        // IFA_LOCAL (2) and IFA_ADDRESS (1): 4 + 16 each.
+        assert_eq!(&m[24..28], &[20, 0, 2, 0]);
+        assert_eq!(&m[28..44], &ll.octets());
+        assert_eq!(&m[44..48], &[20, 0, 1, 0]);
+        assert_eq!(&m[48..64], &ll.octets());
+        // IFA_CACHEINFO (6): struct ifa_cacheinfo, 16 bytes.
+        assert_eq!(&m[64..68], &[20, 0, 6, 0]);
+        assert_eq!(u32::from_ne_bytes(m[68..72].try_into().unwrap()), 0);
+        assert_eq!(
+            u32::from_ne_bytes(m[72..76].try_into().unwrap()),
+            INFINITY_LIFE_TIME
+        );
+        assert_eq!(&m[76..84], &[0u8; 8]);
+        assert_eq!(m.len(), 84);
+    }
+
+    /// The kernel's link-local address for a MAC (the hosts of tests/vrrp_v6.rs: 02:..:01 is
+    /// fe80::ff:fe00:1); for the IPv6 virtual MAC of VRID 1, what an adopted macvlan may carry.
+    #[test]
+    fn eui64_flips_the_universal_bit() {
+        assert_eq!(
+            eui64_link_local([2, 0, 0, 0, 0, 1]).to_string(),
+            "fe80::ff:fe00:1"
+        );
+        assert_eq!(
+            eui64_link_local([0, 0, 0x5e, 0, 2, 1]).to_string(),
+            "fe80::200:5eff:fe00:201"
+        );
     }
 
     /// An attribute as the kernel writes it: header, payload, padding to 4.

@@ -93,7 +93,7 @@ pub mod rule {
     pub const VIRTUAL_ROUTE: &str = "virtual_route";
     /// A virtual MAC's settings agree (keepalived `use_vmac`): `vmac_name` and
     /// `vmac_xmit_base` only with `use_vmac`, a valid interface name that is none of the nodes'
-    /// own, an IPv4 group, and `unicast_peers` only with `vmac_xmit_base`.
+    /// own, and `unicast_peers` only with `vmac_xmit_base`.
     pub const VMAC: &str = "vmac";
 
     /// A sync group names VRRP groups that exist, each in one sync group only.
@@ -1448,7 +1448,7 @@ pub fn groups_conflict(g: &VrrpGroup, other: &VrrpGroup) -> Option<ValidationErr
 }
 
 /// keepalived's `use_vmac` and `vmac_xmit_base`: a valid macvlan name that is none of the
-/// nodes' own interfaces, IPv4 only, and with unicast peers only alongside `vmac_xmit_base`
+/// nodes' own interfaces, and with unicast peers only alongside `vmac_xmit_base`
 /// (keepalived forces it on: unicast adverts to a peer whose macvlan has the same MAC would
 /// never leave the sender).
 fn vmac(g: &VrrpGroup) -> Result {
@@ -1475,9 +1475,6 @@ fn vmac_fields(g: &VrrpGroup) -> Result {
             format!("`{name}` is not a valid interface name")
         })?;
     }
-    ensure(g.family() != Some(Family::Ipv6), "use_vmac", || {
-        "lbd supports a virtual MAC for IPv4 groups only (an IPv6 one needs its own link-local address on the macvlan)".into()
-    })?;
     ensure(
         g.unicast_peers.is_empty() || g.vmac_xmit_base,
         "vmac_xmit_base",

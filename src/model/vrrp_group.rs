@@ -106,10 +106,10 @@ pub struct VrrpGroup {
     #[serde(default)]
     pub nodes: Vec<VrrpNode>,
     /// keepalived `use_vmac`: the virtual addresses live on a macvlan interface (mode private)
-    /// over each node's interface whose MAC is the VRRP virtual MAC, 00:00:5e:00:01:VRID (RFC
-    /// 5798 section 7.3), so hosts' neighbour entries for them never change on a failover.
-    /// lbd creates the interface (named `vmac_name`) and removes it with the group; a stop or
-    /// restart of lbd leaves it. IPv4 groups only.
+    /// over each node's interface whose MAC is the VRRP virtual MAC, 00:00:5e:00:01:VRID for
+    /// IPv4 and 00:00:5e:00:02:VRID for IPv6 (RFC 5798 section 7.3), so hosts' neighbour
+    /// entries for them never change on a failover. lbd creates the interface (named
+    /// `vmac_name`) and removes it with the group; a stop or restart of lbd leaves it.
     #[serde(default, skip_serializing_if = "is_false")]
     pub use_vmac: bool,
     /// The macvlan's name (keepalived `use_vmac NAME`); default `vrrp.VRID`. At most 15 bytes.

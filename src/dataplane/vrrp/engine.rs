@@ -1084,7 +1084,7 @@ impl Engine {
                 Ok(cfg) => {
                     let family = Family::of(cfg.primary_address);
                     if let Some(v) = &vmac {
-                        if let Err(e) = self.ensure_vmac(&name, v) {
+                        if let Err(e) = self.ensure_vmac(&name, v, cfg.primary_address) {
                             g.error = Some(e);
                             retry = true;
                             self.groups.insert(name, g);
@@ -1349,9 +1349,19 @@ impl Engine {
     }
 
     /// Creates (or adopts, after a restart) a group's virtual-MAC interface; why not, as the
-    /// group's error.
-    fn ensure_vmac(&mut self, group: &str, v: &VmacUse) -> Result<(), String> {
-        match self.kernel.vmac_ensure(&v.name, &v.parent, v.mac) {
+    /// group's error. An IPv6 group's gets `primary`, the link-local address its adverts come
+    /// from, unless they leave from the parent (`xmit_base`): the kernel sends from an address
+    /// only out of an interface that holds it (RFC 5798 section 5.1.2.1 wants it link-local).
+    fn ensure_vmac(&mut self, group: &str, v: &VmacUse, primary: IpAddr) -> Result<(), String> {
+        let r = match primary {
+            IpAddr::V6(src) => {
+                let source = (!v.xmit_base).then_some(src);
+                self.kernel
+                    .vmac_ensure_v6(&v.name, &v.parent, v.mac, source)
+            }
+            IpAddr::V4(_) => self.kernel.vmac_ensure(&v.name, &v.parent, v.mac),
+        };
+        match r {
             Ok(created) => {
                 let mac = crate::kernel::vmac::mac_text(v.mac);
                 if created {

@@ -479,3 +479,53 @@ fn gratuitous_arps_are_spaced_by_the_interval_without_waiting() {
     tick(&mut e, t2 + Duration::from_secs(60));
     assert_eq!(sent().len(), n);
 }
+
+/// An IPv6 group's virtual-MAC interface gets the IPv6 virtual MAC (RFC 5798 section 7.3) and
+/// the link-local address its adverts come from (section 5.1.2.1); with `vmac_xmit_base`
+/// adverts leave from the parent and the macvlan gets none. An IPv4 one takes the IPv4 path.
+#[test]
+fn an_ipv6_virtual_mac_interface_gets_the_advert_source() {
+    use super::VmacUse;
+    let k = MemoryKernel::default();
+    let mut e = engine(&k);
+    let mut g: VrrpGroup = serde_json::from_value(serde_json::json!({
+        "name": "VI_6", "vrid": 51, "version": 3, "use_vmac": true,
+        "virtual_addresses": ["2001:db8:10::100/64"],
+        "nodes": [{"node": "lk01", "priority": 150, "interface": "eth0"}]
+    }))
+    .unwrap();
+    let v = VmacUse::of(&g, "lk01").unwrap();
+    assert_eq!(v.mac, [0, 0, 0x5e, 0, 2, 51]);
+    assert_eq!(v.name, "vrrp.51");
+    let ll: std::net::Ipv6Addr = "fe80::ff:fe00:1".parse().unwrap();
+    e.ensure_vmac("VI_6", &v, IpAddr::V6(ll)).unwrap();
+    assert_eq!(
+        k.with(|s| s.vmac_sources.get("vrrp.51").copied()),
+        Some(Some(ll))
+    );
+    assert_eq!(k.with(|s| s.vmacs_created.clone()), vec!["vrrp.51"]);
+    g.vmac_xmit_base = true;
+    let v = VmacUse::of(&g, "lk01").unwrap();
+    e.ensure_vmac("VI_6", &v, IpAddr::V6(ll)).unwrap();
+    assert_eq!(
+        k.with(|s| s.vmac_sources.get("vrrp.51").copied()),
+        Some(None)
+    );
+    // Adopted, not created twice.
+    assert_eq!(k.with(|s| s.vmacs_created.len()), 1);
+    // IPv4: the IPv4 set-up, no advert source.
+    g.virtual_addresses = vec![vip("192.0.2.100/32")];
+    let v = VmacUse::of(&g, "lk01").unwrap();
+    assert_eq!(v.mac, [0, 0, 0x5e, 0, 1, 51]);
+    e.ensure_vmac(
+        "VI_4",
+        &VmacUse {
+            name: "vrrp4.51".into(),
+            ..v
+        },
+        IpAddr::V4(Ipv4Addr::new(192, 0, 2, 10)),
+    )
+    .unwrap();
+    assert!(k.with(|s| !s.vmac_sources.contains_key("vrrp4.51")));
+    assert!(k.with(|s| s.vmacs.contains_key("vrrp4.51")));
+}
