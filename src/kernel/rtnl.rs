@@ -62,29 +62,17 @@ pub fn addr_message(
         IpAddr::V4(v) => (libc::AF_INET as u8, v.octets().to_vec(), 0),
         IpAddr::V6(v) => (libc::AF_INET6 as u8, v.octets().to_vec(), IFA_F_NODAD),
     };
-    let mut attrs = RtBuffer::new();
-    let mut push = |t: u16, payload: &[u8]| -> io::Result<()> {
-        attrs.push(
-            RtattrBuilder::default()
-                .rta_type(Ifa::from(t))
-                .rta_payload(Buffer::from(payload))
-                .build()
-                .map_err(build_err)?,
-        );
-        Ok(())
-    };
-    for t in [IFA_LOCAL, IFA_ADDRESS] {
-        push(t, &bytes)?;
-    }
+    let mut attrs: Vec<(u16, Vec<u8>)> = [IFA_LOCAL, IFA_ADDRESS]
+        .into_iter()
+        .map(|t| (t, bytes.clone()))
+        .collect();
     // keepalived's options: the broadcast address and the label (NUL-terminated, as
     // iproute2 sends it); the scope is in the header.
     if let Some(b) = a.broadcast {
-        push(IFA_BROADCAST, &b.octets())?;
+        attrs.push((IFA_BROADCAST, b.octets().to_vec()));
     }
     if let Some(l) = &a.label {
-        let mut z = l.as_bytes().to_vec();
-        z.push(0);
-        push(IFA_LABEL, &z)?;
+        attrs.push((IFA_LABEL, name_attr(l)));
     }
     let ifa = IfaddrmsgBuilder::default()
         .ifa_family(RtAddrFamily::from(family))
@@ -92,18 +80,48 @@ pub fn addr_message(
         .ifa_flags(IfaF::from(ifa_flags))
         .ifa_scope(RtScope::from(a.scope.map_or(RT_SCOPE_UNIVERSE, |s| s.0)))
         .ifa_index(ifindex)
-        .rtattrs(attrs)
+        .rtattrs(attributes::<Ifa>(attrs)?)
         .build()
         .map_err(build_err)?;
+    frame(ty, flags, seq, ifa)
+}
+
+/// Attributes (`struct rtattr`: length, type, payload padded to 4 bytes) in order, of the
+/// attribute type `T` of the header they follow.
+fn attributes<T>(attrs: Vec<(u16, Vec<u8>)>) -> io::Result<RtBuffer<T, Buffer>>
+where
+    T: neli::consts::rtnl::RtaType + From<u16>,
+{
+    let mut buf = RtBuffer::new();
+    for (t, payload) in attrs {
+        buf.push(
+            RtattrBuilder::default()
+                .rta_type(T::from(t))
+                .rta_payload(Buffer::from(payload))
+                .build()
+                .map_err(build_err)?,
+        );
+    }
+    Ok(buf)
+}
+
+/// One request as the kernel reads it: `struct nlmsghdr` (length, type `ty`, `flags` with
+/// NLM_F_REQUEST and NLM_F_ACK, sequence `seq`, port 0: the kernel) around `payload` (a
+/// neli header struct with its attributes), padded to 4 bytes. Every request of this module
+/// (addresses, routes, rules) is framed here.
+fn frame<P>(ty: u16, flags: u16, seq: u32, payload: P) -> io::Result<Vec<u8>>
+where
+    P: neli::Size + ToBytes,
+{
     let msg = NlmsghdrBuilder::default()
         .nl_type(Rtm::from(ty))
         .nl_flags(NlmF::from(flags | NLM_F_REQUEST | NLM_F_ACK))
         .nl_seq(seq)
         .nl_pid(0)
-        .nl_payload(NlPayload::Payload(ifa))
+        .nl_payload(NlPayload::Payload(payload))
         .build()
         .map_err(build_err)?;
-    let mut out = Cursor::new(Vec::with_capacity(64));
+    let mut out = Cursor::new(Vec::with_capacity(128));
     msg.to_bytes(&mut out).map_err(build_err)?;
     Ok(out.into_inner())
 }
@@ -168,16 +186,6 @@ fn rt_message(
     h: RtHeader,
     attrs: Vec<(u16, Vec<u8>)>,
 ) -> io::Result<Vec<u8>> {
-    let mut buf = RtBuffer::new();
-    for (t, payload) in attrs {
-        buf.push(
-            RtattrBuilder::default()
-                .rta_type(Rta::from(t))
-                .rta_payload(Buffer::from(payload))
-                .build()
-                .map_err(build_err)?,
-        );
-    }
     let rtm = RtmsgBuilder::default()
         .rtm_family(RtAddrFamily::from(h.family))
         .rtm_dst_len(h.dst_len)
@@ -187,20 +195,10 @@ fn rt_message(
         .rtm_protocol(Rtprot::from(h.protocol))
         .rtm_scope(RtScope::from(h.scope))
         .rtm_type(Rtn::from(h.ty))
-        .rtattrs(buf)
+        .rtattrs(attributes::<Rta>(attrs)?)
         .build()
         .map_err(build_err)?;
-    let msg = NlmsghdrBuilder::default()
-        .nl_type(Rtm::from(ty))
-        .nl_flags(NlmF::from(flags | NLM_F_REQUEST | NLM_F_ACK))
-        .nl_seq(seq)
-        .nl_pid(0)
-        .nl_payload(NlPayload::Payload(rtm))
-        .build()
-        .map_err(build_err)?;
-    let mut out = Cursor::new(Vec::with_capacity(96));
-    msg.to_bytes(&mut out).map_err(build_err)?;
-    Ok(out.into_inner())
+    frame(ty, flags, seq, rtm)
 }
 
 /// A table in the header when it fits in a byte, else RT_TABLE_UNSPEC there and the number in
