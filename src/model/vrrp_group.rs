@@ -698,6 +698,31 @@ mod tests {
         assert!(g.notify.is_empty() && g.track_scripts.is_empty());
     }
 
+    /// `no_track` on an address: keepalived's word, the object form's boolean.
+    #[test]
+    fn virtual_address_no_track() {
+        let w: Vec<String> = "192.0.2.10/24 dev eth1 no_track"
+            .split(' ')
+            .map(String::from)
+            .collect();
+        let (va, ig) = VirtualAddress::parse_keepalived(&w).unwrap();
+        assert!(va.no_track && ig.is_empty());
+        assert_eq!(va.keepalived(), "192.0.2.10/24 dev eth1 no_track");
+        let j = serde_json::to_value(&va).unwrap();
+        assert_eq!(
+            j,
+            serde_json::json!({"address": "192.0.2.10/24", "dev": "eth1", "no_track": true})
+        );
+        assert_eq!(serde_json::from_value::<VirtualAddress>(j).unwrap(), va);
+        let only: VirtualAddress = serde_json::from_value(
+            serde_json::json!({"address": "192.0.2.10/24", "no_track": true}),
+        )
+        .unwrap();
+        assert!(only.has_options());
+        let plain: VirtualAddress = "192.0.2.10/24".parse().unwrap();
+        assert!(plain.same_object(&only) && plain != only);
+    }
+
     /// No options: the string, as before; options: the object; keepalived's line both ways.
     #[test]
     fn virtual_address_options_json_and_keepalived() {

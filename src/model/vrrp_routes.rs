@@ -715,6 +715,33 @@ mod tests {
         assert!("from nowhere table 5".parse::<VirtualRule>().is_err());
     }
 
+    /// keepalived's `no_track` is carried out now: read, printed back, in JSON only when set,
+    /// and ignored by `same_object`.
+    #[test]
+    fn no_track_is_kept() {
+        let (r, ig) =
+            VirtualRoute::parse_keepalived(&words("10.1.0.0/16 dev eth1 no_track")).unwrap();
+        assert!(r.no_track && ig.is_empty());
+        assert_eq!(r.to_string(), "10.1.0.0/16 dev eth1 no_track");
+        assert_eq!(r.to_string().parse::<VirtualRoute>().unwrap(), r);
+        assert_eq!(serde_json::to_value(&r).unwrap()["no_track"], true);
+        let plain: VirtualRoute = "10.1.0.0/16 dev eth1".parse().unwrap();
+        assert!(serde_json::to_value(&plain)
+            .unwrap()
+            .get("no_track")
+            .is_none());
+        assert!(plain.same_object(&r) && plain != r);
+        let u: VirtualRule = "from 10.0.0.0/8 table 5 no_track".parse().unwrap();
+        assert!(u.no_track);
+        assert_eq!(u.to_string(), "from 10.0.0.0/8 table 5 no_track");
+        assert_eq!(u.to_string().parse::<VirtualRule>().unwrap(), u);
+        let v: VirtualRule = serde_json::from_value(serde_json::json!(
+            {"from": "10.0.0.0/8", "table": 5, "no_track": true}
+        ))
+        .unwrap();
+        assert_eq!(v, u);
+    }
+
     #[test]
     fn json_forms() {
         let r: VirtualRoute = serde_json::from_value(serde_json::json!(
