@@ -1065,6 +1065,29 @@ mod tests {
         }
     }
 
+    /// The fuzz seed of kernel announcements (written byte by byte as `linux/rtnetlink.h`
+    /// lays them out, with attributes lbd does not read: IFA_LABEL, IFA_CACHEINFO, RTA_PREF)
+    /// decodes to its four deletions.
+    #[test]
+    fn the_fuzz_seed_of_deletions_decodes() {
+        let seed = include_bytes!("../../fuzz/seeds/rtnetlink/deletions");
+        let d = parse_deletions(&seed[4..]);
+        assert_eq!(d.len(), 4, "{d:?}");
+        let r: VirtualRoute = "10.1.0.0/16 via 192.168.10.1 dev eth0 table 100 metric 5"
+            .parse()
+            .unwrap();
+        assert!(matches!(&d[1], Deletion::Route(g) if g.is(&r, Some(2))));
+        let b: VirtualRoute = "blackhole ::/48".parse().unwrap();
+        assert!(
+            matches!(&d[2], Deletion::Route(g) if g.is(&b, None)),
+            "{d:?}"
+        );
+        let u: VirtualRule = "from 192.168.10.100 iif eth0 fwmark 7 table 100 priority 100"
+            .parse()
+            .unwrap();
+        assert!(matches!(&d[3], Deletion::Rule(g) if g.is(&u)), "{d:?}");
+    }
+
     /// The watch socket is in both address groups, and joins and leaves the route and rule
     /// groups on demand.
     #[test]
