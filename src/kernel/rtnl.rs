@@ -1,5 +1,7 @@
-//! rtnetlink (`NETLINK_ROUTE`): adding and removing the virtual addresses, and a socket that
-//! hears link changes (for VRRP's Fault state).
+//! rtnetlink (`NETLINK_ROUTE`): adding and removing the virtual addresses, routes and rules
+//! (one framing helper, `frame`), a socket that hears link changes (for VRRP's Fault state),
+//! and one that hears their deletions ([`RouteWatch`], [`parse_deletions`]: keepalived's
+//! tracking, `crate::dataplane::vrrp::watch`).
 //!
 //! ```text
 //!  struct nlmsghdr (16)        struct ifaddrmsg (8)                       attributes

@@ -3,8 +3,9 @@
 //! The data-plane actor owns the engine and hands it the VRRP groups of each configuration
 //! snapshot; the engine resolves this node's entry of each group (an IPv6 group's adverts come
 //! from the interface's link-local address), opens one raw socket per interface and address
-//! family ([`super::network`]), feeds the [`Instance`]s with received adverts, timer expiries
-//! and link changes, and carries out their [`Action`]s: adverts on the socket, virtual addresses
+//! family ([`super::network`]), feeds the [`Instance`]s with received adverts, timer expiries,
+//! link changes and the deletions of a master's addresses, routes and rules by someone else
+//! ([`super::watch`]), and carries out their [`Action`]s: adverts on the socket, virtual addresses
 //! and gratuitous ARP (unsolicited NAs for IPv6) through its own [`Kernel`] handle.
 //!
 //! Why a thread of its own rather than a tokio task: a false takeover is a split brain, so
