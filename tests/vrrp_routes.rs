@@ -218,6 +218,7 @@ const WATCHED: &str = "192.168.10.100/32 dev eth0
     virtual_routes {
         10.1.0.0/16 via 192.168.10.1 dev eth0 table 100
         10.2.0.0/16 via 192.168.10.1 dev eth0 table 100 no_track
+        blackhole 2001:db8:9::/48 table 100
     }
     virtual_rules {
         from 192.168.10.100/32 table 100 priority 100";
@@ -366,6 +367,35 @@ fn a_deleted_route_or_vip_makes_the_master_leave_and_come_back_no_track_ones_sta
             >= 2,
         "{events:?}"
     );
+
+    // An IPv6 route (the kernel gives it metric 1024): the same.
+    let v6 = |t: &Topology| ip(t, "a", &["-6", "route", "show", "table", "100"]);
+    assert!(v6(&t).contains("2001:db8:9::/48"), "{}", v6(&t));
+    let n = transitions(&a, &t).len();
+    ip(
+        &t,
+        "a",
+        &[
+            "-6",
+            "route",
+            "del",
+            "blackhole",
+            "2001:db8:9::/48",
+            "table",
+            "100",
+        ],
+    );
+    let tr = wait_for("a's leave and return", LONG, || {
+        let tr = transitions(&a, &t);
+        (tr.len() >= n + 2 && tr.last()?["to"] == "master").then_some(tr)
+    });
+    assert_eq!(
+        tr[n]["detail"], "virtual route blackhole 2001:db8:9::/48 table 100",
+        "{tr:?}"
+    );
+    wait_for("a's IPv6 route back", LONG, || {
+        v6(&t).contains("2001:db8:9::/48").then_some(())
+    });
 
     // lbd's own removal (an edit drops a route from the running master) is not a deletion
     // by someone else: no transition.
