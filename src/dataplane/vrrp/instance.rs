@@ -31,6 +31,9 @@
 //!   addresses of a master are added and announced like on a takeover, removed ones deleted,
 //!   the others left alone. A new VRID, interface, version or address family is refused
 //!   ([`Action::RestartRequired`]): the driver restarts the instance.
+//! - **A master's object deleted** ([`Input::ObjectDeleted`], keepalived's tracking of its
+//!   VIPs, virtual routes and rules): the master sends priority 0, removes everything and is
+//!   Backup for Skew_Time, then master again with everything back unless a peer took over.
 //! - **Two masters meet**: the one that wins the comparison of RFC 5798 section 6.4.3 sends an
 //!   advert and a gratuitous-ARP burst at once (keepalived's "forcing new election"), so the
 //!   network converges on it without waiting for the next Adver_Timer.
