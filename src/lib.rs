@@ -43,8 +43,9 @@
 //! - [`kernel`]: the privileged boundary, the [`kernel::Kernel`] trait.
 //!   - [`kernel::netlink`]: `NetlinkKernel`, the real one; [`kernel::memory`] for tests.
 //!   - [`kernel::nlsocket`]: the netlink socket generic netlink and rtnetlink share.
-//!   - [`kernel::rtnl`], [`kernel::interface`], [`kernel::garp`], [`kernel::ndisc`]: addresses
-//!     and links, interface reads, gratuitous ARP, unsolicited IPv6 Neighbor Advertisements.
+//!   - [`kernel::rtnl`], [`kernel::interface`], [`kernel::garp`], [`kernel::ndisc`]: addresses,
+//!     routes, rules and links (and the watch of their deletions), interface reads, gratuitous
+//!     ARP, unsolicited IPv6 Neighbor Advertisements.
 //!   - [`kernel::vmac`]: VRRP virtual-MAC interfaces (macvlan, keepalived's `use_vmac`).
 //! - [`ipvs`]: IPVS below the kernel adapter.
 //!   - [`ipvs::table`]: the table types the data plane and the kernel adapter share.

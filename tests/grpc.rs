@@ -871,9 +871,13 @@ async fn vip_options_routes_and_rules_as_keepalived_lines() {
     g.virtual_addresses = vec![
         "192.168.10.100/32".into(),
         "192.168.10.101/24 dev eth1 scope link label eth1:vip".into(),
+        "192.168.10.102/32 no_track".into(),
     ];
-    g.virtual_routes = vec!["10.1.0.0/16 via 192.168.10.1 dev eth1 table 100".into()];
-    g.virtual_rules = vec!["from 192.168.10.0/24 priority 100 table 100".into()];
+    g.virtual_routes = vec![
+        "10.1.0.0/16 via 192.168.10.1 dev eth1 table 100".into(),
+        "10.2.0.0/16 via 192.168.10.1 dev eth1 table 100 no_track".into(),
+    ];
+    g.virtual_rules = vec!["from 192.168.10.0/24 priority 100 table 100 no_track".into()];
     let out = c
         .create_vrrp_group(pb::CreateVrrpGroupRequest {
             vrrp_group: Some(g.clone()),
@@ -898,6 +902,14 @@ async fn vip_options_routes_and_rules_as_keepalived_lines() {
         serde_json::json!({"address": "192.168.10.101/24", "dev": "eth1", "scope": "link", "label": "eth1:vip"})
     );
     assert_eq!(http[0]["virtual_routes"][0]["table"], 100);
+    // keepalived's no_track, stored and shown.
+    assert_eq!(
+        http[0]["virtual_addresses"][2],
+        serde_json::json!({"address": "192.168.10.102/32", "no_track": true})
+    );
+    assert!(http[0]["virtual_routes"][0].get("no_track").is_none());
+    assert_eq!(http[0]["virtual_routes"][1]["no_track"], true);
+    assert_eq!(http[0]["virtual_rules"][0]["no_track"], true);
 
     for (field, vips, routes) in [
         (

@@ -1000,7 +1000,7 @@ fn vip_options_routes_and_rules_import_and_export() {
         vips,
         vec![
             "192.0.2.10/24 brd 192.0.2.255 dev eth0 scope link label eth0:vip",
-            "192.0.2.11/24 dev eth1 label eth1:web",
+            "192.0.2.11/24 dev eth1 label eth1:web no_track",
             "192.0.2.12/32",
         ]
     );
@@ -1009,7 +1009,7 @@ fn vip_options_routes_and_rules_import_and_export() {
         routes,
         vec![
             "10.1.0.0/16 via 192.0.2.1 dev eth0 src 192.0.2.10 table 100 metric 5",
-            "blackhole 10.2.0.0/16 table 100",
+            "blackhole 10.2.0.0/16 table 100 no_track",
             "10.3.0.0/16 dev eth1 scope link protocol 4",
         ]
     );
@@ -1017,7 +1017,7 @@ fn vip_options_routes_and_rules_import_and_export() {
     assert_eq!(
         rules,
         vec![
-            "from 192.0.2.0/24 priority 100 table 100",
+            "from 192.0.2.0/24 priority 100 table 100 no_track",
             "iif eth0 fwmark 0x10/0xff priority 16384 table 100",
             "to 10.9.0.0/16 priority 16383 unreachable",
         ]
@@ -1040,10 +1040,18 @@ fn vip_options_routes_and_rules_import_and_export() {
         );
     }
 
+    // `no_track` is carried out (keepalived's tracking, #25): no warning.
+    assert!(
+        !warnings.iter().any(|w| w.contains("no_track")),
+        "{warnings:#?}"
+    );
+    assert!(g.virtual_addresses[1].no_track && !g.virtual_addresses[0].no_track);
+    assert!(g.virtual_routes[1].no_track && g.virtual_rules[0].no_track);
+
     // Export and import again: the same addresses, routes and rules.
     let text = export(&r.config, "lb-a");
     assert!(
-        text.contains("        192.0.2.11/24 dev eth1 label eth1:web\n"),
+        text.contains("        192.0.2.11/24 dev eth1 label eth1:web no_track\n"),
         "{text}"
     );
     assert!(

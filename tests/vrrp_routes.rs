@@ -210,3 +210,252 @@ fn keepalived_adds_the_same_address_routes_and_rules() {
     assert_eq!(state_of(&t, "a"), keepalived, "keepalived's log:\n{log}");
     assert_holds(&t, "a");
 }
+
+/// A VIP and a route of each kind, tracked and `no_track` (keepalived's tracking, #25).
+const WATCHED: &str = "192.168.10.100/32 dev eth0
+        192.168.10.110/32 dev eth0 no_track
+    }
+    virtual_routes {
+        10.1.0.0/16 via 192.168.10.1 dev eth0 table 100
+        10.2.0.0/16 via 192.168.10.1 dev eth0 table 100 no_track
+        blackhole 2001:db8:9::/48 table 100
+    }
+    virtual_rules {
+        from 192.168.10.100/32 table 100 priority 100";
+
+fn watched_conf(router_id: &str, priority: u8) -> Conf {
+    let mut c = Conf::new(router_id, priority, 3, 0.1);
+    c.vip = WATCHED.into();
+    c
+}
+
+/// The routes of table 100 in `host`, by destination.
+fn table_100(t: &Topology, host: &str) -> Vec<String> {
+    let out = t.exec(host, &["ip", "route", "show", "table", "100"]);
+    let mut v: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().next().map(str::to_string))
+        .collect();
+    v.sort();
+    v
+}
+
+fn has_address(t: &Topology, host: &str, a: &str) -> bool {
+    ip(t, host, &["-o", "-4", "addr", "show", "dev", "eth0"]).contains(&format!("inet {a}/"))
+}
+
+fn transitions(d: &Director, t: &Topology) -> Vec<serde_json::Value> {
+    d.group(t)["transitions"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// As keepalived 2.2.7 (checked on the wire, see src/dataplane/vrrp/watch.rs): a master whose
+/// tracked virtual route or VIP someone deletes sends priority 0, removes everything, and is
+/// master again Skew_Time later with everything back (its peer of lower priority stays
+/// backup); a `no_track` route or VIP deleted changes nothing and stays deleted until the next
+/// transition to master.
+#[test]
+fn a_deleted_route_or_vip_makes_the_master_leave_and_come_back_no_track_ones_stay_deleted() {
+    if !privileged("a_deleted_route_or_vip_makes_the_master_leave") {
+        return;
+    }
+    let t = two_hosts("vrwatch");
+    let dir = tempfile::tempdir().unwrap();
+    let a = Director::start(&t, "a", dir.path(), &watched_conf("lk01", 150));
+    let b = Director::start(&t, "b", dir.path(), &watched_conf("lk02", 100));
+    a.wait_state(&t, "master", LONG);
+    b.wait_state(&t, "backup", LONG);
+    let both = vec!["10.1.0.0/16".to_string(), "10.2.0.0/16".to_string()];
+    wait_for("a's routes", LONG, || {
+        (table_100(&t, "a") == both).then_some(())
+    });
+    assert!(has_address(&t, "a", "192.168.10.110"));
+    // The API shows no_track on the address and the route.
+    let (code, g) = a.api(&t, "GET", "/api/v1/vrrp-groups", None);
+    assert_eq!(code, 200, "{g}");
+    assert_eq!(
+        g[0]["virtual_addresses"][1],
+        json!({"address": "192.168.10.110/32", "dev": "eth0", "no_track": true})
+    );
+    assert_eq!(g[0]["virtual_routes"][1]["no_track"], true);
+    assert!(g[0]["virtual_routes"][0].get("no_track").is_none());
+
+    // no_track: deleted, nothing happens, not put back.
+    let before = transitions(&a, &t).len();
+    ip(&t, "a", &["route", "del", "10.2.0.0/16", "table", "100"]);
+    ip(
+        &t,
+        "a",
+        &["addr", "del", "192.168.10.110/32", "dev", "eth0"],
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(a.state(&t), "master");
+    assert_eq!(transitions(&a, &t).len(), before);
+    assert_eq!(table_100(&t, "a"), vec!["10.1.0.0/16".to_string()]);
+    assert!(!has_address(&t, "a", "192.168.10.110"));
+    assert_eq!(b.state(&t), "backup");
+
+    // A tracked route deleted: master -> backup (priority 0) -> master, everything back, the
+    // no_track ones too (a transition to master).
+    let zero_before = b.group(&t)["counters"]["priority_zero_received"]
+        .as_u64()
+        .unwrap_or(0);
+    let t0 = vrrp::now_unix_ms();
+    ip(&t, "a", &["route", "del", "10.1.0.0/16", "table", "100"]);
+    let tr = wait_for("a's leave and return", LONG, || {
+        let tr = transitions(&a, &t);
+        (tr.len() >= before + 2 && tr.last()?["to"] == "master").then_some(tr)
+    });
+    let (left, back) = (&tr[before], &tr[before + 1]);
+    assert_eq!(
+        (&left["from"], &left["to"], &left["reason"]),
+        (&json!("master"), &json!("backup"), &json!("object_deleted")),
+        "{tr:?}"
+    );
+    assert_eq!(
+        left["detail"],
+        "virtual route 10.1.0.0/16 via 192.168.10.1 dev eth0 table 100"
+    );
+    assert_eq!(back["to"], "master", "{tr:?}");
+    let ms = |v: &serde_json::Value| v["time_unix_ms"].as_u64().unwrap_or(0);
+    let (left_ms, back_ms) = (ms(left).saturating_sub(t0), ms(back).saturating_sub(t0));
+    eprintln!("route deleted: backup after {left_ms} ms, master again after {back_ms} ms (Skew_Time 41 ms)");
+    assert!(left_ms < 500, "{left_ms}");
+    assert!(
+        back_ms - left_ms >= 35 && back_ms - left_ms < 1000,
+        "{tr:?}"
+    );
+    wait_for("a's routes back", LONG, || {
+        (table_100(&t, "a") == both).then_some(())
+    });
+    assert!(has_address(&t, "a", "192.168.10.110"));
+    assert!(has_address(&t, "a", "192.168.10.100"));
+    assert_eq!(b.state(&t), "backup");
+    // (Counters are published at most every 250 ms.)
+    wait_for("b's count of priority-0 adverts", LONG, || {
+        let n = b.group(&t)["counters"]["priority_zero_received"].as_u64();
+        (n.unwrap_or(0) > zero_before).then_some(())
+    });
+    assert!(!has_address(&t, "b", "192.168.10.100"));
+
+    // A tracked VIP deleted: the same.
+    let n = transitions(&a, &t).len();
+    ip(
+        &t,
+        "a",
+        &["addr", "del", "192.168.10.100/32", "dev", "eth0"],
+    );
+    let tr = wait_for("a's leave and return", LONG, || {
+        let tr = transitions(&a, &t);
+        (tr.len() >= n + 2 && tr.last()?["to"] == "master").then_some(tr)
+    });
+    assert_eq!(
+        tr[n]["detail"], "virtual address 192.168.10.100/32 on eth0",
+        "{tr:?}"
+    );
+    wait_for("a's VIP back", LONG, || {
+        has_address(&t, "a", "192.168.10.100").then_some(())
+    });
+    let events = a.events(&t);
+    assert!(
+        events
+            .iter()
+            .filter(|e| e.to_string().contains("object_deleted"))
+            .count()
+            >= 2,
+        "{events:?}"
+    );
+
+    // An IPv6 route (the kernel gives it metric 1024): the same.
+    let v6 = |t: &Topology| ip(t, "a", &["-6", "route", "show", "table", "100"]);
+    assert!(v6(&t).contains("2001:db8:9::/48"), "{}", v6(&t));
+    let n = transitions(&a, &t).len();
+    ip(
+        &t,
+        "a",
+        &[
+            "-6",
+            "route",
+            "del",
+            "blackhole",
+            "2001:db8:9::/48",
+            "table",
+            "100",
+        ],
+    );
+    let tr = wait_for("a's leave and return", LONG, || {
+        let tr = transitions(&a, &t);
+        (tr.len() >= n + 2 && tr.last()?["to"] == "master").then_some(tr)
+    });
+    assert_eq!(
+        tr[n]["detail"], "virtual route blackhole 2001:db8:9::/48 table 100",
+        "{tr:?}"
+    );
+    wait_for("a's IPv6 route back", LONG, || {
+        v6(&t).contains("2001:db8:9::/48").then_some(())
+    });
+
+    // lbd's own removal (an edit drops a route from the running master) is not a deletion
+    // by someone else: no transition.
+    let n = transitions(&a, &t).len();
+    a.patch_group(
+        &t,
+        json!({"virtual_routes": [
+            {"to": "10.1.0.0/16", "via": "192.168.10.1", "dev": "eth0", "table": 100}
+        ]}),
+    );
+    wait_for("the edit", LONG, || {
+        (table_100(&t, "a") == vec!["10.1.0.0/16".to_string()]).then_some(())
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(transitions(&a, &t).len(), n);
+    assert_eq!(a.state(&t), "master");
+}
+
+/// keepalived 2.2.7 with the same file, master of the same pair with an lbd backup: deleting
+/// its tracked route makes it send priority 0 and come back (its log: BACKUP then MASTER),
+/// with the route back, the lbd backup staying backup; its no_track route deleted stays
+/// deleted. What lbd does in the test above.
+#[test]
+fn keepalived_leaves_and_comes_back_the_same_way() {
+    if !privileged("keepalived_leaves_and_comes_back_the_same_way")
+        || !keepalived_available("keepalived_leaves_and_comes_back_the_same_way")
+    {
+        return;
+    }
+    let mut t = Topology::new("vrwka");
+    t.add_host("k", "192.168.10.101/24");
+    t.add_host("b", "192.168.10.102/24");
+    let dir = tempfile::tempdir().unwrap();
+    let mut k = Keepalived::start(&t, "k", dir.path(), &watched_conf("lk09", 150));
+    wait_for("keepalived's routes", LONG, || {
+        (table_100(&t, "k").len() == 2).then_some(())
+    });
+    let b = Director::start(&t, "b", dir.path(), &watched_conf("lk02", 100));
+    b.wait_state(&t, "backup", LONG);
+    let entering =
+        |k: &Keepalived, s: &str| k.log_text().matches(&format!("Entering {s} STATE")).count();
+    let (masters, backups) = (entering(&k, "MASTER"), entering(&k, "BACKUP"));
+
+    ip(&t, "k", &["route", "del", "10.2.0.0/16", "table", "100"]);
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(entering(&k, "MASTER"), masters, "{}", k.log_text());
+    assert_eq!(table_100(&t, "k"), vec!["10.1.0.0/16".to_string()]);
+
+    ip(&t, "k", &["route", "del", "10.1.0.0/16", "table", "100"]);
+    wait_for("keepalived back to master", LONG, || {
+        (entering(&k, "MASTER") == masters + 1).then_some(())
+    });
+    assert_eq!(entering(&k, "BACKUP"), backups + 1, "{}", k.log_text());
+    wait_for("keepalived's routes back", LONG, || {
+        (table_100(&t, "k").len() == 2).then_some(())
+    });
+    assert_eq!(b.state(&t), "backup");
+    wait_for("b's count of priority-0 adverts", LONG, || {
+        let n = b.group(&t)["counters"]["priority_zero_received"].as_u64();
+        (n.unwrap_or(0) >= 1).then_some(())
+    });
+    k.term();
+}

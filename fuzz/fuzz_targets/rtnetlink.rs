@@ -4,7 +4,9 @@
 //! datagram may panic, and what follows an ack found cannot change it. The same bytes as the
 //! body of an RTM_NEWLINK and an RTM_NEWADDR (`kernel::interface`'s readers, neli's
 //! `Ifinfomsg`/`Ifaddrmsg`, and `kernel::vmac`'s link detail): no panic, and a link-local
-//! address found is one.
+//! address found is one. The same datagram as route-group notifications
+//! (`lbd::kernel::rtnl::parse_deletions`, the VRRP engine's watch of its addresses, routes
+//! and rules): no panic.
 //!
 //! Input layout: bytes 0..4 the request's sequence number, the rest the received datagram.
 #![no_main]
@@ -28,6 +30,10 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(d) = lbd::kernel::vmac::parse_link_detail(dgram) {
         assert!(d.macvlan_mode.is_none() || d.kind.as_deref() == Some("macvlan"));
     }
+    // The VRRP engine's watch: deletions of addresses, routes and rules; never more than
+    // the messages there are (16 bytes of header and a body at least).
+    let gone = lbd::kernel::rtnl::parse_deletions(dgram);
+    assert!(gone.len() <= dgram.len() / 24);
     let Some(found) = ack(dgram, seq) else {
         return;
     };

@@ -183,8 +183,9 @@ fn virtual_rule(s: &mut Value) {
 fn vip_with_options() -> Value {
     let opt = |v: Value| json!({"oneOf": [null_type(), v]});
     let label = json!({"type": "string", "maxLength": IFNAME_MAX_BYTES, "pattern": format!("^[^{WS}{CC}]*$")});
+    let no_track = json!({"type": "boolean", "description": "keepalived's `no_track`: when the address is deleted from the kernel the master stays master; it is added again only on the next transition to master. Without it (the default) the master leaves master as keepalived does: a priority-0 advert, everything removed, and back to master after Skew_Time unless a peer takes over."});
     json!({
-        "description": "A virtual address with keepalived's options (`virtual_ipaddress { ADDR dev IF scope S label L brd B }`). `scope`, `label` and `broadcast` are IPv4 only; `label` is the interface's name or starts with it and a colon (rule `vip_label`), at most 15 bytes (rule `max_bytes`).",
+        "description": "A virtual address with keepalived's options (`virtual_ipaddress { ADDR dev IF scope S label L brd B no_track }`). `scope`, `label` and `broadcast` are IPv4 only; `label` is the interface's name or starts with it and a colon (rule `vip_label`), at most 15 bytes (rule `max_bytes`).",
         "anyOf": [
             {
                 "title": "IPv4",
@@ -197,6 +198,7 @@ fn vip_with_options() -> Value {
                     "scope": opt(route_scope()),
                     "label": opt(label),
                     "broadcast": opt(r("Ipv4Address")),
+                    "no_track": no_track,
                 },
             },
             {
@@ -210,6 +212,7 @@ fn vip_with_options() -> Value {
                     "scope": null_type(),
                     "label": null_type(),
                     "broadcast": null_type(),
+                    "no_track": no_track,
                 },
             },
         ],

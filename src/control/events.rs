@@ -207,6 +207,10 @@ pub enum VrrpReason {
     /// Another member of the group's sync group changed state (keepalived
     /// `vrrp_sync_group`); the detail names the sync group and the member.
     SyncGroup,
+    /// A virtual address, route or rule this master added (not `no_track`) was deleted from
+    /// the kernel by someone else; the detail says which. As keepalived, the master left for
+    /// Backup with a priority-0 advert and comes back after Skew_Time, putting it back.
+    ObjectDeleted,
 }
 
 /// What a live reader gets: events, or the news that it fell too far behind.
@@ -458,6 +462,7 @@ impl VrrpReason {
             VrrpReason::Shutdown => "shutdown".into(),
             VrrpReason::TrackFailed => format!("tracked {d} failed"),
             VrrpReason::SyncGroup => format!("sync group {d}"),
+            VrrpReason::ObjectDeleted => format!("{d} deleted from the kernel"),
         }
     }
 
@@ -480,6 +485,7 @@ impl VrrpReason {
             Reason::Shutdown => (VrrpReason::Shutdown, None),
             Reason::TrackFailed(k) => (VrrpReason::TrackFailed, Some(k.clone())),
             Reason::SyncGroup(s) => (VrrpReason::SyncGroup, Some(s.clone())),
+            Reason::ObjectDeleted(o) => (VrrpReason::ObjectDeleted, Some(o.to_string())),
         }
     }
 }

@@ -394,6 +394,7 @@ impl Store {
             va.broadcast = brd
                 .map(|b| b.parse().map_err(|_| corrupt(format!("broadcast {b}"))))
                 .transpose()?;
+            va.no_track = row.try_get::<i64, _>("no_track")? != 0;
             let i = *gindex
                 .get(&gid)
                 .ok_or_else(|| corrupt("group does not exist".into()))?;
@@ -1186,7 +1187,7 @@ async fn insert_group(tx: &mut Transaction<'_, Sqlite>, g: &VrrpGroup) -> Result
     for (pos, va) in g.virtual_addresses.iter().enumerate() {
         sqlx::query(
             "INSERT INTO vrrp_virtual_addresses (group_id, position, address, prefix_len, \
-             dev, scope, label, broadcast) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+             dev, scope, label, broadcast, no_track) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         )
         .bind(g.id)
         .bind(pos as i64)
@@ -1196,6 +1197,7 @@ async fn insert_group(tx: &mut Transaction<'_, Sqlite>, g: &VrrpGroup) -> Result
         .bind(va.scope.map(|s| i64::from(s.0)))
         .bind(&va.label)
         .bind(va.broadcast.map(|b| b.to_string()))
+        .bind(i64::from(va.no_track))
         .execute(&mut **tx)
         .await?;
     }

@@ -213,6 +213,7 @@ pub(super) fn vrrp_reason(r: VrrpReason) -> pb::VrrpReason {
         VrrpReason::Shutdown => pb::VrrpReason::Shutdown,
         VrrpReason::TrackFailed => pb::VrrpReason::TrackFailed,
         VrrpReason::SyncGroup => pb::VrrpReason::SyncGroup,
+        VrrpReason::ObjectDeleted => pb::VrrpReason::ObjectDeleted,
     }
 }
 

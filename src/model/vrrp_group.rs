@@ -429,6 +429,11 @@ pub struct VirtualAddress {
     pub label: Option<String>,
     /// The broadcast address (IPv4 only).
     pub broadcast: Option<Ipv4Addr>,
+    /// keepalived's `no_track`: deleting it from the kernel while master does not make the
+    /// group leave master; it is not put back until the group next becomes master. Without
+    /// it, a deletion makes the master leave master as keepalived does (see
+    /// `crate::dataplane::vrrp::watch`).
+    pub no_track: bool,
 }
 
 impl VirtualAddress {
@@ -441,6 +446,7 @@ impl VirtualAddress {
             scope: None,
             label: None,
             broadcast: None,
+            no_track: false,
         }
     }
 
@@ -449,6 +455,18 @@ impl VirtualAddress {
             || self.scope.is_some()
             || self.label.is_some()
             || self.broadcast.is_some()
+            || self.no_track
+    }
+
+    /// The same address in the kernel: equal but for `no_track`, which only says what lbd
+    /// does when it disappears (an edit of `no_track` alone leaves the address in place).
+    pub fn same_object(&self, other: &VirtualAddress) -> bool {
+        self.address == other.address
+            && self.prefix_len == other.prefix_len
+            && self.dev == other.dev
+            && self.scope == other.scope
+            && self.label == other.label
+            && self.broadcast == other.broadcast
     }
 
     /// The interface the address goes on: its `dev`, else `group_interface`.
@@ -471,11 +489,14 @@ impl VirtualAddress {
         if let Some(l) = &self.label {
             s.push_str(&format!(" label {l}"));
         }
+        if self.no_track {
+            s.push_str(" no_track");
+        }
         s
     }
 
     /// Reads keepalived's `virtual_ipaddress` line (split in words). The options lbd does not
-    /// carry out (`home`, `-nodad`, `preferred_lft 0`, `no_track`, ...) come back in the second
+    /// carry out (`home`, `-nodad`, `preferred_lft 0`, ...) come back in the second
     /// value, skipped. `brd +` / `brd -` become the address they stand for.
     pub fn parse_keepalived(words: &[String]) -> Result<(VirtualAddress, Vec<String>), String> {
         let first = words.first().ok_or("an address is needed")?;
@@ -516,8 +537,10 @@ impl VirtualAddress {
                             .map_err(|_| format!("`{k} {b}`: `{b}` is not an IPv4 address"))?,
                     });
                 }
-                "home" | "-nodad" | "mngtmpaddr" | "noprefixroute" | "autojoin" | "no_track"
-                | "use_vmac" => ignored.push(k.to_string()),
+                "no_track" => va.no_track = true,
+                "home" | "-nodad" | "mngtmpaddr" | "noprefixroute" | "autojoin" | "use_vmac" => {
+                    ignored.push(k.to_string())
+                }
                 "peer" | "preferred_lft" | "track_group" => {
                     let v = arg(&mut i, k)?;
                     ignored.push(format!("{k} {v}"));
@@ -578,6 +601,10 @@ pub struct VirtualAddressObject {
     /// The broadcast address (IPv4 only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub broadcast: Option<String>,
+    /// keepalived's `no_track`: a deletion from the kernel does not make the master leave
+    /// master; the address comes back only when the group next becomes master.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub no_track: bool,
 }
 
 impl Serialize for VirtualAddress {
@@ -591,6 +618,7 @@ impl Serialize for VirtualAddress {
             scope: self.scope.map(|x| x.to_string()),
             label: self.label.clone(),
             broadcast: self.broadcast.map(|b| b.to_string()),
+            no_track: self.no_track,
         }
         .serialize(s)
     }
@@ -602,7 +630,9 @@ impl<'de> Deserialize<'de> for VirtualAddress {
         impl<'de> de::Visitor<'de> for V {
             type Value = VirtualAddress;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("\"addr/prefix\" or an object {address, dev, scope, label, broadcast}")
+                f.write_str(
+                    "\"addr/prefix\" or an object {address, dev, scope, label, broadcast, no_track}",
+                )
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<VirtualAddress, E> {
                 v.parse().map_err(E::custom)
@@ -626,6 +656,7 @@ impl<'de> Deserialize<'de> for VirtualAddress {
                     })
                     .transpose()
                     .map_err(de::Error::custom)?;
+                va.no_track = o.no_track;
                 Ok(va)
             }
         }
@@ -665,6 +696,31 @@ mod tests {
         // Absent: the defaults.
         let g: VrrpGroup = serde_json::from_value(base).unwrap();
         assert!(g.notify.is_empty() && g.track_scripts.is_empty());
+    }
+
+    /// `no_track` on an address: keepalived's word, the object form's boolean.
+    #[test]
+    fn virtual_address_no_track() {
+        let w: Vec<String> = "192.0.2.10/24 dev eth1 no_track"
+            .split(' ')
+            .map(String::from)
+            .collect();
+        let (va, ig) = VirtualAddress::parse_keepalived(&w).unwrap();
+        assert!(va.no_track && ig.is_empty());
+        assert_eq!(va.keepalived(), "192.0.2.10/24 dev eth1 no_track");
+        let j = serde_json::to_value(&va).unwrap();
+        assert_eq!(
+            j,
+            serde_json::json!({"address": "192.0.2.10/24", "dev": "eth1", "no_track": true})
+        );
+        assert_eq!(serde_json::from_value::<VirtualAddress>(j).unwrap(), va);
+        let only: VirtualAddress = serde_json::from_value(
+            serde_json::json!({"address": "192.0.2.10/24", "no_track": true}),
+        )
+        .unwrap();
+        assert!(only.has_options());
+        let plain: VirtualAddress = "192.0.2.10/24".parse().unwrap();
+        assert!(plain.same_object(&only) && plain != only);
     }
 
     /// No options: the string, as before; options: the object; keepalived's line both ways.

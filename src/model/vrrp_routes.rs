@@ -224,6 +224,10 @@ pub struct VirtualRoute {
     /// The routing protocol number (default 18, keepalived's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub protocol: Option<u8>,
+    /// keepalived's `no_track`: deleting the route while master does not make the group
+    /// leave master; it comes back only when the group next becomes master.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub no_track: bool,
 }
 
 /// A policy rule a master adds (keepalived `virtual_rules`):
@@ -260,9 +264,32 @@ pub struct VirtualRule {
     /// Whether the rule is IPv6 when it has neither `from` nor `to` (keepalived `inet6`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub inet6: bool,
+    /// keepalived's `no_track`: deleting the rule while master does not make the group leave
+    /// master; it comes back only when the group next becomes master.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub no_track: bool,
+}
+
+impl VirtualRoute {
+    /// The same route in the kernel: equal but for `no_track` (an edit of `no_track` alone
+    /// leaves the route in place).
+    pub fn same_object(&self, other: &VirtualRoute) -> bool {
+        VirtualRoute {
+            no_track: other.no_track,
+            ..self.clone()
+        } == *other
+    }
 }
 
 impl VirtualRule {
+    /// The same rule in the kernel: equal but for `no_track`.
+    pub fn same_object(&self, other: &VirtualRule) -> bool {
+        VirtualRule {
+            no_track: other.no_track,
+            ..self.clone()
+        } == *other
+    }
+
     pub fn family(&self) -> Family {
         match self.from.or(self.to) {
             Some(p) => Family::of(&p.address),
@@ -337,7 +364,7 @@ impl<'a> Words<'a> {
 
 /// Options keepalived accepts on a route that lbd does not carry out, with how many arguments
 /// each takes.
-const ROUTE_IGNORED: [(&str, usize); 22] = [
+const ROUTE_IGNORED: [(&str, usize); 21] = [
     ("onlink", 0),
     ("mtu", 1),
     ("advmss", 1),
@@ -359,10 +386,9 @@ const ROUTE_IGNORED: [(&str, usize); 22] = [
     ("dsfield", 1),
     ("expires", 1),
     ("hoplimit", 1),
-    ("no_track", 0),
 ];
 
-const RULE_IGNORED: [(&str, usize); 12] = [
+const RULE_IGNORED: [(&str, usize); 11] = [
     ("tos", 1),
     ("dsfield", 1),
     ("realms", 1),
@@ -374,7 +400,6 @@ const RULE_IGNORED: [(&str, usize); 12] = [
     ("ipproto", 1),
     ("sport", 1),
     ("dport", 1),
-    ("no_track", 0),
 ];
 
 impl VirtualRoute {
@@ -399,6 +424,7 @@ impl VirtualRoute {
             metric: None,
             scope: None,
             protocol: None,
+            no_track: false,
         };
         let mut to = None;
         let mut inet6 = false;
@@ -420,6 +446,7 @@ impl VirtualRoute {
                 "metric" | "preference" | "priority" => r.metric = Some(num(k, w.arg(k)?)?),
                 "scope" => r.scope = Some(w.arg(k)?.parse()?),
                 "protocol" | "proto" => r.protocol = Some(protocol(w.arg(k)?)?),
+                "no_track" => r.no_track = true,
                 _ => {
                     if let Some(t) = RouteType::parse(k) {
                         r.kind = t;
@@ -471,6 +498,9 @@ impl fmt::Display for VirtualRoute {
         if let Some(p) = self.protocol {
             write!(f, " protocol {p}")?;
         }
+        if self.no_track {
+            write!(f, " no_track")?;
+        }
         Ok(())
     }
 }
@@ -506,6 +536,7 @@ impl VirtualRule {
             fwmark: None,
             fwmask: None,
             inet6: false,
+            no_track: false,
         };
         while let Some(k) = w.next() {
             match k {
@@ -517,6 +548,7 @@ impl VirtualRule {
                 "preference" | "order" | "priority" => r.priority = Some(num(k, w.arg(k)?)?),
                 "dev" | "iif" => r.iif = Some(w.arg(k)?.to_string()),
                 "oif" => r.oif = Some(w.arg(k)?.to_string()),
+                "no_track" => r.no_track = true,
                 "fwmark" => {
                     let a = w.arg(k)?;
                     let (m, mask) = match a.split_once('/') {
@@ -589,6 +621,9 @@ impl fmt::Display for VirtualRule {
         }
         if let Some(k) = self.kind {
             parts.push(k.name().to_string());
+        }
+        if self.no_track {
+            parts.push("no_track".into());
         }
         f.write_str(&parts.join(" "))
     }
@@ -678,6 +713,33 @@ mod tests {
             .parse::<VirtualRule>()
             .is_err());
         assert!("from nowhere table 5".parse::<VirtualRule>().is_err());
+    }
+
+    /// keepalived's `no_track` is carried out now: read, printed back, in JSON only when set,
+    /// and ignored by `same_object`.
+    #[test]
+    fn no_track_is_kept() {
+        let (r, ig) =
+            VirtualRoute::parse_keepalived(&words("10.1.0.0/16 dev eth1 no_track")).unwrap();
+        assert!(r.no_track && ig.is_empty());
+        assert_eq!(r.to_string(), "10.1.0.0/16 dev eth1 no_track");
+        assert_eq!(r.to_string().parse::<VirtualRoute>().unwrap(), r);
+        assert_eq!(serde_json::to_value(&r).unwrap()["no_track"], true);
+        let plain: VirtualRoute = "10.1.0.0/16 dev eth1".parse().unwrap();
+        assert!(serde_json::to_value(&plain)
+            .unwrap()
+            .get("no_track")
+            .is_none());
+        assert!(plain.same_object(&r) && plain != r);
+        let u: VirtualRule = "from 10.0.0.0/8 table 5 no_track".parse().unwrap();
+        assert!(u.no_track);
+        assert_eq!(u.to_string(), "from 10.0.0.0/8 table 5 no_track");
+        assert_eq!(u.to_string().parse::<VirtualRule>().unwrap(), u);
+        let v: VirtualRule = serde_json::from_value(serde_json::json!(
+            {"from": "10.0.0.0/8", "table": 5, "no_track": true}
+        ))
+        .unwrap();
+        assert_eq!(v, u);
     }
 
     #[test]

@@ -3,8 +3,9 @@
 //! The data-plane actor owns the engine and hands it the VRRP groups of each configuration
 //! snapshot; the engine resolves this node's entry of each group (an IPv6 group's adverts come
 //! from the interface's link-local address), opens one raw socket per interface and address
-//! family ([`super::network`]), feeds the [`Instance`]s with received adverts, timer expiries
-//! and link changes, and carries out their [`Action`]s: adverts on the socket, virtual addresses
+//! family ([`super::network`]), feeds the [`Instance`]s with received adverts, timer expiries,
+//! link changes and the deletions of a master's addresses, routes and rules by someone else
+//! ([`super::watch`]), and carries out their [`Action`]s: adverts on the socket, virtual addresses
 //! and gratuitous ARP (unsolicited NAs for IPv6) through its own [`Kernel`] handle.
 //!
 //! Why a thread of its own rather than a tokio task: a false takeover is a split brain, so
@@ -40,12 +41,14 @@ use super::network::{Family, FamilySocket};
 use super::packet::peek_vrid;
 use super::sync_group::{MemberView, SyncGroups};
 use super::track::{TrackKey, TrackState};
+use super::watch::{self, MasterObjects, OwnRemovals};
 use crate::control::events::{EventBus, EventKind};
 use crate::control::events::{VrrpReason, VrrpState};
 use crate::control::status::{
     StatusBoard, VrrpCounters, VrrpGroupState, VrrpGroupStatus, VrrpScheduling, VrrpStatus,
     VrrpTrackedState, VrrpTrackedStatus, VrrpTransition,
 };
+use crate::kernel::rtnl::{Deletion, RouteWatch};
 use crate::kernel::{interface, rtnl::LinkMonitor, Kernel};
 use crate::model::{
     Family as ModelFamily, VirtualAddress, VirtualRoute, VirtualRule, VrrpGroup, VrrpSettings,
@@ -195,6 +198,10 @@ impl VrrpEngine {
                     events,
                     scheduling,
                     links: LinkMonitor::open().ok(),
+                    watch: RouteWatch::open()
+                        .map_err(|e| tracing::warn!(error = %e, "cannot watch the virtual addresses, routes and rules (rtnetlink groups); their deletion goes unnoticed"))
+                        .ok(),
+                    own_removals: OwnRemovals::default(),
                     sockets: BTreeMap::new(),
                     groups: BTreeMap::new(),
                     wanted: Vec::new(),
@@ -369,6 +376,10 @@ struct Engine {
     events: EventBus,
     scheduling: VrrpScheduling,
     links: Option<LinkMonitor>,
+    /// Hears the deletions of the masters' addresses, routes and rules ([`watch`]).
+    watch: Option<RouteWatch>,
+    /// The removals the engine made itself, whose announcements are not someone else's.
+    own_removals: OwnRemovals,
     sockets: BTreeMap<(String, Family), FamilySocket>,
     groups: BTreeMap<String, Group>,
     wanted: Vec<VrrpGroup>,
@@ -461,6 +472,14 @@ impl Engine {
                     revents: 0,
                 });
             }
+            let watch_fd = self.watch.as_ref().map(|w| {
+                fds.push(libc::pollfd {
+                    fd: w.raw_fd(),
+                    events: libc::POLLIN,
+                    revents: 0,
+                });
+                fds.len() - 1
+            });
             let first_socket = fds.len();
             let names: Vec<(String, Family)> = self.sockets.keys().cloned().collect();
             for s in self.sockets.values() {
@@ -511,6 +530,9 @@ impl Engine {
                     l.drain();
                 }
                 self.check_links(Instant::now());
+            }
+            if watch_fd.is_some_and(|i| fds[i].revents != 0) {
+                self.check_deletions(Instant::now());
             }
             if fds[0].revents != 0 {
                 let mut v: u64 = 0;
@@ -737,6 +759,7 @@ impl Engine {
                     }
                 }
                 Action::AddVips(vips) => {
+                    let own = &mut self.own_removals;
                     for v in &vips {
                         match self.kernel.address_add(v.interface(&ifname), v) {
                             Ok(_) => {}
@@ -752,7 +775,7 @@ impl Engine {
                     if !g.routes_up {
                         let (routes, rules) =
                             (g.spec.virtual_routes.clone(), g.spec.virtual_rules.clone());
-                        routes_apply(self.kernel.as_mut(), name, g, true, &routes, &rules);
+                        routes_apply(self.kernel.as_mut(), own, name, g, true, &routes, &rules);
                         g.routes_up = true;
                     }
                 }
@@ -769,14 +792,23 @@ impl Engine {
                     if g.routes_up && leaving {
                         let (routes, rules) =
                             (g.spec.virtual_routes.clone(), g.spec.virtual_rules.clone());
-                        routes_apply(self.kernel.as_mut(), name, g, false, &routes, &rules);
+                        let own = &mut self.own_removals;
+                        routes_apply(self.kernel.as_mut(), own, name, g, false, &routes, &rules);
                         g.routes_up = false;
                     }
                     for v in &vips {
-                        if let Err(e) = self.kernel.address_del(v.interface(&ifname), v) {
-                            tracing::error!(group = name, address = %v, error = %e, "cannot remove virtual address");
-                            g.kernel_errors += 1;
-                            g.error = Some(e.to_string());
+                        match self.kernel.address_del(v.interface(&ifname), v) {
+                            Ok(true) => self.own_removals.address(
+                                Instant::now(),
+                                ifindex(v.interface(&ifname)),
+                                v.address,
+                            ),
+                            Ok(false) => {}
+                            Err(e) => {
+                                tracing::error!(group = name, address = %v, error = %e, "cannot remove virtual address");
+                                g.kernel_errors += 1;
+                                g.error = Some(e.to_string());
+                            }
                         }
                     }
                 }
@@ -956,9 +988,69 @@ impl Engine {
         self.sync_settle(Instant::now());
     }
 
+    /// Reads the deletions the kernel announced; one of a master's tracked objects deleted by
+    /// someone else makes it leave master ([`Input::ObjectDeleted`]); a `no_track` one is only
+    /// logged (it comes back on the next transition to master). See [`watch`].
+    fn check_deletions(&mut self, now: Instant) {
+        let Some(w) = &self.watch else { return };
+        let (deletions, lost) = w.read();
+        if lost {
+            tracing::warn!("the kernel dropped address/route notifications (ENOBUFS): a deletion of a virtual address, route or rule may have gone unnoticed");
+        }
+        for d in deletions {
+            self.deleted(&d, now);
+        }
+    }
+
+    /// One deletion the kernel announced (see [`Engine::check_deletions`]).
+    fn deleted(&mut self, d: &Deletion, now: Instant) {
+        if self.own_removals.take(d, now) {
+            return;
+        }
+        let hits: Vec<(String, super::instance::Deleted, bool)> = self
+            .groups
+            .iter()
+            .filter_map(|(name, g)| {
+                let inst = g.instance.as_ref()?;
+                if inst.state() != State::Master {
+                    return None;
+                }
+                let m = MasterObjects {
+                    addresses: &inst.config().virtual_addresses,
+                    interface: g
+                        .vmac
+                        .as_ref()
+                        .map_or(inst.config().interface.as_str(), |v| v.name.as_str()),
+                    routes: &g.spec.virtual_routes,
+                    rules: &g.spec.virtual_rules,
+                    routes_up: g.routes_up,
+                };
+                let (what, no_track) = watch::classify(d, &m, ifindex)?;
+                Some((name.clone(), what, no_track))
+            })
+            .collect();
+        for (name, what, no_track) in hits {
+            if no_track {
+                tracing::info!(group = %name, object = %what, "deleted from the kernel; no_track: the group stays master and puts it back only when it next becomes master");
+            } else {
+                tracing::warn!(group = %name, object = %what, "deleted from the kernel: the master leaves master and takes over again after Skew_Time, putting it back (keepalived's tracking)");
+                self.input(&name, Input::ObjectDeleted(what), now);
+            }
+        }
+    }
+
     /// Resolves this node's part of `groups` and starts, restarts or stops instances.
     fn configure(&mut self, groups: Vec<VrrpGroup>) {
         self.wanted = groups.clone();
+        // keepalived joins the route and rule groups only while it has routes or rules.
+        let routes = groups
+            .iter()
+            .any(|g| !g.virtual_routes.is_empty() || !g.virtual_rules.is_empty());
+        if let Some(w) = self.watch.as_mut() {
+            if let Err(e) = w.follow_routes(routes) {
+                tracing::warn!(error = %e, "cannot join the route and rule notification groups; their deletion goes unnoticed");
+            }
+        }
         let mut retry = false;
         let names: BTreeSet<String> = groups.iter().map(|g| g.name.clone()).collect();
         // Groups that went away.
@@ -1005,7 +1097,13 @@ impl Engine {
                 };
             if unchanged {
                 if let Some(g) = self.groups.get_mut(&name) {
-                    routes_follow(self.kernel.as_mut(), &name, g, &spec);
+                    routes_follow(
+                        self.kernel.as_mut(),
+                        &mut self.own_removals,
+                        &name,
+                        g,
+                        &spec,
+                    );
                     g.spec = spec;
                 }
                 continue;
@@ -1014,7 +1112,13 @@ impl Engine {
                 match self.reconfigure(&name, cfg) {
                     Edit::InPlace => {
                         if let Some(g) = self.groups.get_mut(&name) {
-                            routes_follow(self.kernel.as_mut(), &name, g, &spec);
+                            routes_follow(
+                                self.kernel.as_mut(),
+                                &mut self.own_removals,
+                                &name,
+                                g,
+                                &spec,
+                            );
                             g.spec = spec;
                         }
                         continue;
@@ -1674,6 +1778,7 @@ pub fn reason_text(r: &Reason) -> String {
 /// still go.
 fn routes_apply(
     kernel: &mut dyn Kernel,
+    own: &mut OwnRemovals,
     name: &str,
     g: &mut Group,
     add: bool,
@@ -1698,20 +1803,39 @@ fn routes_apply(
         }
     } else {
         for r in rules {
-            if let Err(e) = kernel.rule(false, r) {
-                fail(format!("rule {r}"), e);
+            match kernel.rule(false, r) {
+                Ok(true) => own.rule(Instant::now(), r),
+                Ok(false) => {}
+                Err(e) => fail(format!("rule {r}"), e),
             }
         }
         for r in routes {
-            if let Err(e) = kernel.route(false, r) {
-                fail(format!("route {r}"), e);
+            match kernel.route(false, r) {
+                Ok(true) => own.route(Instant::now(), r, r.dev.as_deref().and_then(ifindex)),
+                Ok(false) => {}
+                Err(e) => fail(format!("route {r}"), e),
             }
         }
     }
 }
 
-/// A running master's edited routes and rules: the ones gone are removed, the new ones added.
-fn routes_follow(kernel: &mut dyn Kernel, name: &str, g: &mut Group, spec: &VrrpGroup) {
+/// An interface's index (`if_nametoindex`), `None` when there is none of that name.
+fn ifindex(name: &str) -> Option<u32> {
+    let c = std::ffi::CString::new(name).ok()?;
+    // SAFETY: a valid NUL-terminated string, read only.
+    let i = unsafe { libc::if_nametoindex(c.as_ptr()) };
+    (i != 0).then_some(i)
+}
+
+/// A running master's edited routes and rules: the ones gone are removed, the new ones added
+/// (one that differs only in `no_track` stays).
+fn routes_follow(
+    kernel: &mut dyn Kernel,
+    own: &mut OwnRemovals,
+    name: &str,
+    g: &mut Group,
+    spec: &VrrpGroup,
+) {
     if !g.routes_up {
         return;
     }
@@ -1719,30 +1843,30 @@ fn routes_follow(kernel: &mut dyn Kernel, name: &str, g: &mut Group, spec: &Vrrp
         .spec
         .virtual_routes
         .iter()
-        .filter(|r| !spec.virtual_routes.contains(r))
+        .filter(|r| !spec.virtual_routes.iter().any(|s| s.same_object(r)))
         .cloned()
         .collect();
     let gone_rules: Vec<VirtualRule> = g
         .spec
         .virtual_rules
         .iter()
-        .filter(|r| !spec.virtual_rules.contains(r))
+        .filter(|r| !spec.virtual_rules.iter().any(|s| s.same_object(r)))
         .cloned()
         .collect();
     let new_routes: Vec<VirtualRoute> = spec
         .virtual_routes
         .iter()
-        .filter(|r| !g.spec.virtual_routes.contains(r))
+        .filter(|r| !g.spec.virtual_routes.iter().any(|s| s.same_object(r)))
         .cloned()
         .collect();
     let new_rules: Vec<VirtualRule> = spec
         .virtual_rules
         .iter()
-        .filter(|r| !g.spec.virtual_rules.contains(r))
+        .filter(|r| !g.spec.virtual_rules.iter().any(|s| s.same_object(r)))
         .cloned()
         .collect();
-    routes_apply(kernel, name, g, false, &gone_routes, &gone_rules);
-    routes_apply(kernel, name, g, true, &new_routes, &new_rules);
+    routes_apply(kernel, own, name, g, false, &gone_routes, &gone_rules);
+    routes_apply(kernel, own, name, g, true, &new_routes, &new_rules);
 }
 
 #[cfg(test)]

@@ -8,14 +8,19 @@ use std::time::{Duration, Instant, SystemTime};
 
 use super::{Engine, Group};
 use crate::control::events::EventBus;
+use crate::control::events::VrrpReason;
 use crate::control::status::{DataplaneStatus, StatusBoard, VrrpScheduling};
 use crate::dataplane::vrrp::sync_group::SyncGroups;
 use crate::dataplane::vrrp::track::TrackState;
-use crate::dataplane::vrrp::{Input, Instance, InstanceConfig, ProtocolVersion, State, Timer};
+use crate::dataplane::vrrp::watch::OwnRemovals;
+use crate::dataplane::vrrp::{
+    Input, Instance, InstanceConfig, ProtocolVersion, Reason, State, Timer,
+};
 use crate::kernel::memory::MemoryKernel;
+use crate::kernel::rtnl::Deletion;
 use crate::model::{
-    Centiseconds, GarpSettings, InitialState, Notify, Priority, VirtualAddress, Vrid, VrrpGroup,
-    VrrpSyncGroup,
+    Centiseconds, GarpSettings, InitialState, Notify, Priority, VirtualAddress, VirtualRoute, Vrid,
+    VrrpGroup, VrrpSyncGroup,
 };
 
 fn engine(kernel: &MemoryKernel) -> Engine {
@@ -27,6 +32,8 @@ fn engine(kernel: &MemoryKernel) -> Engine {
         events: EventBus::default(),
         scheduling: VrrpScheduling::Normal,
         links: None,
+        watch: None,
+        own_removals: OwnRemovals::default(),
         sockets: BTreeMap::new(),
         groups: BTreeMap::new(),
         wanted: Vec::new(),
@@ -528,4 +535,102 @@ fn an_ipv6_virtual_mac_interface_gets_the_advert_source() {
     .unwrap();
     assert!(k.with(|s| !s.vmac_sources.contains_key("vrrp4.51")));
     assert!(k.with(|s| s.vmacs.contains_key("vrrp4.51")));
+}
+
+/// The route-group announcement of `r`'s deletion, as the kernel sends it (no `dev`).
+fn route_deleted(r: &VirtualRoute) -> Deletion {
+    Deletion::Route(crate::kernel::rtnl::RouteGone {
+        family: libc::AF_INET as u8,
+        dst: Some(r.to.address),
+        dst_len: r.to.len,
+        table: r.table.unwrap_or(254),
+        protocol: 18,
+        kind: libc::RTN_UNICAST,
+        metric: r.metric.unwrap_or(0),
+        oif: None,
+        gateway: r.via,
+    })
+}
+
+/// keepalived's tracking of a master's routes: someone deletes a tracked route, the master
+/// sends priority 0, removes everything and is Backup; Skew_Time later it is master again
+/// with everything back. A `no_track` route deleted changes nothing and stays deleted until
+/// the next takeover. The engine's own removals (leaving master) are not taken for someone
+/// else's.
+#[test]
+fn a_deleted_route_makes_the_master_leave_and_come_back() {
+    let k = MemoryKernel::default();
+    let mut e = engine(&k);
+    let tracked: VirtualRoute = "10.1.0.0/16 via 192.0.2.1 table 100".parse().unwrap();
+    let untracked: VirtualRoute = "10.2.0.0/16 via 192.0.2.1 table 100 no_track"
+        .parse()
+        .unwrap();
+    add(&mut e, cfg("VI_1", 1, "lbdtest0", "trk1", "192.0.2.100/32"));
+    if let Some(g) = e.groups.get_mut("VI_1") {
+        g.spec.virtual_routes = vec![tracked.clone(), untracked.clone()];
+    }
+    let t0 = Instant::now();
+    e.input("VI_1", Input::Startup, t0);
+    let t1 = e.groups["VI_1"]
+        .instance
+        .as_ref()
+        .unwrap()
+        .deadline(Timer::MasterDown)
+        .unwrap();
+    e.input("VI_1", Input::TimerExpired(Timer::MasterDown), t1);
+    assert_eq!(state(&e, "VI_1"), State::Master);
+    assert_eq!(k.with(|s| s.routes.len()), 2);
+
+    // The no_track route goes: nothing happens, and it is not put back.
+    k.with(|s| s.routes.retain(|r| r.to != untracked.to));
+    e.deleted(&route_deleted(&untracked), t1);
+    assert_eq!(state(&e, "VI_1"), State::Master);
+    assert_eq!(k.with(|s| s.routes.clone()), vec![tracked.clone()]);
+
+    // The tracked one goes: Backup at once, priority 0 sent, addresses and routes removed.
+    let zero = e.groups["VI_1"]
+        .instance
+        .as_ref()
+        .unwrap()
+        .counters()
+        .priority_zero_sent;
+    k.with(|s| s.routes.clear());
+    let t2 = t1 + Duration::from_millis(100);
+    e.deleted(&route_deleted(&tracked), t2);
+    let i = e.groups["VI_1"].instance.as_ref().unwrap();
+    assert_eq!(i.state(), State::Backup);
+    assert_eq!(i.counters().priority_zero_sent, zero + 1);
+    let reason = i.transitions().last().unwrap().reason.clone();
+    assert_eq!(
+        reason,
+        Reason::ObjectDeleted(super::super::instance::Deleted::Route(tracked.to_string()))
+    );
+    let (why, detail) = VrrpReason::of(&reason);
+    assert_eq!(why, VrrpReason::ObjectDeleted);
+    assert_eq!(
+        detail.as_deref(),
+        Some("virtual route 10.1.0.0/16 via 192.0.2.1 table 100")
+    );
+    assert!(addresses(&k, "lbdtest0").is_empty());
+    // Skew_Time (VRRPv2, priority 100: 156/256 s), not Master_Down_Interval.
+    let back = i.deadline(Timer::MasterDown).unwrap();
+    assert_eq!(back - t2, Duration::from_micros(609_375));
+    e.input("VI_1", Input::TimerExpired(Timer::MasterDown), back);
+    assert_eq!(state(&e, "VI_1"), State::Master);
+    assert_eq!(k.with(|s| s.routes.len()), 2, "both back, no_track too");
+    assert_eq!(addresses(&k, "lbdtest0"), [vip("192.0.2.100/32")]);
+
+    // The engine's own removals on leaving master are announced too: not someone else's.
+    let t3 = back + Duration::from_secs(1);
+    e.input("VI_1", Input::Shutdown, t3);
+    e.input("VI_1", Input::ReleaseNow, t3);
+    assert_eq!(k.with(|s| s.routes.len()), 0);
+    assert_eq!(
+        e.own_removals.len(),
+        2,
+        "the two routes (lbdtest0 has no index)"
+    );
+    e.deleted(&route_deleted(&tracked), t3);
+    e.deleted(&route_deleted(&untracked), t3);
+    assert!(e.own_removals.is_empty());
 }

@@ -31,6 +31,9 @@
 //!   addresses of a master are added and announced like on a takeover, removed ones deleted,
 //!   the others left alone. A new VRID, interface, version or address family is refused
 //!   ([`Action::RestartRequired`]): the driver restarts the instance.
+//! - **A master's object deleted** ([`Input::ObjectDeleted`], keepalived's tracking of its
+//!   VIPs, virtual routes and rules): the master sends priority 0, removes everything and is
+//!   Backup for Skew_Time, then master again with everything back unless a peer took over.
 //! - **Two masters meet**: the one that wins the comparison of RFC 5798 section 6.4.3 sends an
 //!   advert and a gratuitous-ARP burst at once (keepalived's "forcing new election"), so the
 //!   network converges on it without waiting for the next Adver_Timer.
@@ -270,6 +273,31 @@ pub enum Reason {
     /// Another member of this group's sync group changed state (keepalived
     /// `vrrp_sync_group`): what happened, e.g. `VG_1: VI_2 fault`.
     SyncGroup(String),
+    /// Master -> Backup: someone deleted one of the objects this master added (see
+    /// [`Input::ObjectDeleted`]); and Backup -> Master Skew_Time later, when no one else took
+    /// over (everything is put back).
+    ObjectDeleted(Deleted),
+}
+
+/// One of the objects a master adds, as the log and the status name it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Deleted {
+    /// A virtual address ("192.0.2.10/32 on eth0").
+    Address(String),
+    /// A virtual route (its keepalived line).
+    Route(String),
+    /// A virtual rule (its keepalived line).
+    Rule(String),
+}
+
+impl std::fmt::Display for Deleted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Deleted::Address(a) => write!(f, "virtual address {a}"),
+            Deleted::Route(r) => write!(f, "virtual route {r}"),
+            Deleted::Rule(r) => write!(f, "virtual rule {r}"),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -350,6 +378,13 @@ pub enum Input {
     /// priorities disagree across the two directors stay where they are instead of
     /// flapping. `None` lifts the wait: the next expiry takes over.
     SyncWait(Option<String>),
+    /// Someone else deleted one of the objects this master added (a virtual address, route
+    /// or rule not marked `no_track`; the driver watches the kernel and never feeds its own
+    /// removals). As keepalived 2.2.7 (`set_vrrp_backup`): a master sends a priority-0 advert,
+    /// removes its rules, routes and addresses, becomes Backup and sets its Master_Down_Timer
+    /// to Skew_Time, so that, unless a peer takes over first, it is master again at once with
+    /// everything put back. Ignored in any other state.
+    ObjectDeleted(Deleted),
 }
 
 /// What the driver must do, in order.
@@ -638,7 +673,7 @@ impl Instance {
     /// Master_Down_Interval.
     fn down_wait(&self) -> Duration {
         match self.pending_reason {
-            Reason::MasterStopped => self.skew_time(),
+            Reason::MasterStopped | Reason::ObjectDeleted(_) => self.skew_time(),
             Reason::InitialStateMaster => {
                 self.master_adver_int.as_duration()
                     + skew_min(self.cfg.version, self.master_adver_int)
@@ -729,6 +764,7 @@ impl Instance {
                 }
             }
             Input::SyncWait(why) => self.sync_wait = why,
+            Input::ObjectDeleted(what) => self.object_deleted(what, now, &mut out),
         }
         out
     }
@@ -763,6 +799,18 @@ impl Instance {
         {
             self.take_over(now, Reason::Preempted, out);
         }
+    }
+
+    /// See [`Input::ObjectDeleted`].
+    fn object_deleted(&mut self, what: Deleted, now: Instant, out: &mut Vec<Action>) {
+        if self.state != State::Master {
+            return;
+        }
+        self.leave_master(true, false, out);
+        self.master = None;
+        self.pending_reason = Reason::ObjectDeleted(what.clone());
+        self.record(now, State::Backup, Reason::ObjectDeleted(what), out);
+        self.start_timer(Timer::MasterDown, now, self.down_wait(), out);
     }
 
     // ---- sync groups --------------------------------------------------------------------
@@ -898,17 +946,18 @@ impl Instance {
     /// becomes backup when it hears that backup's advert. Added addresses are added and
     /// announced like on a takeover; removed ones are deleted; the rest is left alone.
     fn reconfigure_master(&mut self, old: &InstanceConfig, now: Instant, out: &mut Vec<Action>) {
+        // An address whose `no_track` alone changed stays where it is.
         let removed: Vec<VirtualAddress> = old
             .virtual_addresses
             .iter()
-            .filter(|v| !self.cfg.virtual_addresses.contains(v))
+            .filter(|v| !self.cfg.virtual_addresses.iter().any(|n| n.same_object(v)))
             .cloned()
             .collect();
         let added: Vec<VirtualAddress> = self
             .cfg
             .virtual_addresses
             .iter()
-            .filter(|v| !old.virtual_addresses.contains(v))
+            .filter(|v| !old.virtual_addresses.iter().any(|o| o.same_object(v)))
             .cloned()
             .collect();
         if !removed.is_empty() {

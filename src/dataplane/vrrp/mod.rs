@@ -8,7 +8,8 @@
 //! messages); [`engine`] is the thread that drives the instances with [`Input`]s and carries
 //! out their [`Action`]s (adverts on the sockets, virtual addresses and gratuitous ARP or
 //! unsolicited NAs through the [`crate::kernel::Kernel`] trait). [`sync_group`] is the
-//! sans-IO rule of keepalived's sync groups the engine applies between instances.
+//! sans-IO rule of keepalived's sync groups the engine applies between instances; [`watch`] is
+//! the sans-IO side of keepalived's tracking of a master's addresses, routes and rules.
 
 pub mod change;
 pub mod checksum;
@@ -19,6 +20,7 @@ pub mod packet;
 pub mod sync_group;
 pub mod timer;
 pub mod track;
+pub mod watch;
 
 pub use change::Change;
 pub use instance::{

@@ -390,3 +390,58 @@ fn an_object_no_longer_known_counts_neither_way() {
     // Unknown twice is no news.
     assert!(b.on_input(Input::TrackUnknown(script()), t0).is_empty());
 }
+
+/// keepalived's tracking of a master's own objects (`set_vrrp_backup`): a deletion makes a
+/// master send priority 0, remove its addresses and become Backup with its Master_Down_Timer
+/// at Skew_Time; it then takes over again unless it hears a master first. A backup ignores it.
+#[test]
+fn a_deleted_object_makes_the_master_leave_for_skew_time() {
+    use crate::dataplane::vrrp::instance::Deleted;
+    let t0 = Instant::now();
+    let (mut i, t1) = master(cfg(150, vec![]), t0);
+    let what = Deleted::Route("10.1.0.0/16 via 192.168.10.1 table 100".into());
+    let out = i.on_input(Input::ObjectDeleted(what.clone()), t1);
+    let zero = out
+        .iter()
+        .position(|a| matches!(a, Action::SendAdvert { packet, .. } if packet.priority == 0));
+    let removed = out
+        .iter()
+        .position(|a| matches!(a, Action::RemoveVips(v) if v.len() == 1));
+    let changed = out.iter().position(|a| {
+        *a == Action::StateChanged {
+            from: State::Master,
+            to: State::Backup,
+            reason: Reason::ObjectDeleted(what.clone()),
+        }
+    });
+    assert!(
+        matches!((zero, removed, changed), (Some(z), Some(r), Some(c)) if z < r && r < c),
+        "{out:?}"
+    );
+    let skew = skew_time(ProtocolVersion::V3, 150, Centiseconds(10));
+    assert_eq!(i.deadline(Timer::MasterDown), Some(t1 + skew));
+    assert!(i.deadline(Timer::Adver).is_none());
+    // A backup (or a master's second deletion notice) does nothing.
+    assert!(i
+        .on_input(Input::ObjectDeleted(what.clone()), t1)
+        .is_empty());
+    // Skew_Time later: master again, the addresses back.
+    let out = i.on_input(Input::TimerExpired(Timer::MasterDown), t1 + skew);
+    assert_eq!(i.state(), State::Master);
+    assert!(out.iter().any(|a| matches!(a, Action::AddVips(_))));
+    // A lower-priority peer's advert meanwhile is preempted (the timer runs on); a
+    // higher-priority one (one whose preempt took over) keeps this one Backup.
+    let (mut j, t2) = master(cfg(150, vec![]), t0);
+    j.on_input(Input::ObjectDeleted(what), t2);
+    j.on_input(advert_from_peer(100), t2 + Duration::from_millis(5));
+    assert_eq!(j.deadline(Timer::MasterDown), Some(t2 + skew));
+    j.on_input(advert_from_peer(200), t2 + Duration::from_millis(5));
+    assert_eq!(j.state(), State::Backup);
+    assert_eq!(
+        j.deadline(Timer::MasterDown),
+        Some(
+            t2 + Duration::from_millis(5)
+                + master_down_interval(ProtocolVersion::V3, 150, Centiseconds(10))
+        )
+    );
+}
