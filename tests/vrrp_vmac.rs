@@ -175,7 +175,10 @@ fn the_vip_lives_on_the_virtual_mac_and_a_failover_keeps_the_clients_neighbour_e
         link(&t, "a", "vrrp.1").is_some(),
         "a's vrrp.1 went with lbd"
     );
-    assert!(neigh(&t).contains(VMAC), "{}", neigh(&t));
+    // Whatever state the entry is in right after the move (seen once: none, mid-probe), a
+    // link-layer address it shows is the virtual MAC; after the next connection it must be.
+    let n = neigh(&t);
+    assert!(!n.contains("lladdr") || n.contains(VMAC), "{n}");
     assert_eq!(
         client_reaches_vip(&t),
         Some(std::io::ErrorKind::ConnectionRefused),
@@ -565,7 +568,9 @@ fn an_ipv6_vip_lives_on_the_virtual_mac_and_a_failover_keeps_the_clients_neighbo
 
     // Adverts: from the virtual MAC, each from its director's link-local address.
     let ads = adverts6(&frames);
-    assert!(ads.len() >= 5, "{} adverts", ads.len());
+    // At least a's adverts as master, its priority 0 on SIGTERM and b's first as master (how
+    // many more depends on how fast the failover went).
+    assert!(ads.len() >= 3, "{} adverts", ads.len());
     assert!(
         ads.iter().all(|(mac, _, _)| *mac == VMAC6_BYTES),
         "{:?}",
@@ -579,6 +584,7 @@ fn an_ipv6_vip_lives_on_the_virtual_mac_and_a_failover_keeps_the_clients_neighbo
     assert_eq!(from_a + from_b, ads.len(), "{ads:?}");
     assert!(from_a > 0 && from_b > 0, "a: {from_a}, b: {from_b}");
     assert!(ads.iter().any(|a| a.1.to_string() == LL_A && a.2 == 0));
+    assert!(ads.iter().any(|a| a.1.to_string() == LL_A && a.2 != 0));
     // Unsolicited NAs for the VIP: from the virtual MAC, announcing it.
     let nas = vip_nas(&frames);
     assert!(!nas.is_empty(), "no NA for the VIP");
