@@ -142,20 +142,29 @@ fn tick(e: &mut Engine, now: Instant) {
     e.pump_garps(now);
 }
 
-#[test]
-fn a_sync_group_fails_over_and_back_as_one() {
+/// An engine with VI_1 (eth0, tracking trk1) and VI_2 (eth1, tracking trk2), in sync group
+/// VG_1 when `synced`, both started at the returned time.
+fn started(synced: bool) -> (MemoryKernel, Engine, Instant) {
     let k = MemoryKernel::default();
     let mut e = engine(&k);
-    e.sync.set(vec![VrrpSyncGroup {
-        name: "VG_1".into(),
-        groups: vec!["VI_1".into(), "VI_2".into()],
-        notify: Notify::default(),
-    }]);
+    if synced {
+        e.sync.set(vec![VrrpSyncGroup {
+            name: "VG_1".into(),
+            groups: vec!["VI_1".into(), "VI_2".into()],
+            notify: Notify::default(),
+        }]);
+    }
     add(&mut e, cfg("VI_1", 1, "eth0", "trk1", "192.0.2.100/32"));
     add(&mut e, cfg("VI_2", 2, "eth1", "trk2", "198.51.100.100/32"));
     let t0 = Instant::now();
     e.input("VI_1", Input::Startup, t0);
     e.input("VI_2", Input::Startup, t0);
+    (k, e, t0)
+}
+
+#[test]
+fn a_sync_group_fails_over_and_back_as_one() {
+    let (k, mut e, _) = started(true);
     assert_eq!(
         (state(&e, "VI_1"), state(&e, "VI_2")),
         (State::Backup, State::Backup)
@@ -269,18 +278,7 @@ fn a_sync_group_whose_priorities_disagree_stays_with_its_master() {
     // 100, with preempt) and 200 for VI_2 (above ours). keepalived's "prefer backup": VI_1
     // must not preempt, since VI_2 does not want to be master; taking VI_2 along would only
     // have the other director take both back at its next advert, and so on (a flap).
-    let k = MemoryKernel::default();
-    let mut e = engine(&k);
-    e.sync.set(vec![VrrpSyncGroup {
-        name: "VG_1".into(),
-        groups: vec!["VI_1".into(), "VI_2".into()],
-        notify: Notify::default(),
-    }]);
-    add(&mut e, cfg("VI_1", 1, "eth0", "trk1", "192.0.2.100/32"));
-    add(&mut e, cfg("VI_2", 2, "eth1", "trk2", "198.51.100.100/32"));
-    let t0 = Instant::now();
-    e.input("VI_1", Input::Startup, t0);
-    e.input("VI_2", Input::Startup, t0);
+    let (k, mut e, t0) = started(true);
     let mut transitions = 0;
     for n in 0..30 {
         let t = t0 + Duration::from_secs(n);
@@ -398,13 +396,7 @@ fn strict_mode_is_taken_in_place_and_a_master_stops_answering_lower_priority() {
 
 #[test]
 fn without_a_sync_group_the_other_group_stays() {
-    let k = MemoryKernel::default();
-    let mut e = engine(&k);
-    add(&mut e, cfg("VI_1", 1, "eth0", "trk1", "192.0.2.100/32"));
-    add(&mut e, cfg("VI_2", 2, "eth1", "trk2", "198.51.100.100/32"));
-    let t0 = Instant::now();
-    e.input("VI_1", Input::Startup, t0);
-    e.input("VI_2", Input::Startup, t0);
+    let (_k, mut e, t0) = started(false);
     tick(&mut e, t0 + Duration::from_secs(4));
     assert_eq!(
         (state(&e, "VI_1"), state(&e, "VI_2")),

@@ -110,48 +110,49 @@ impl SyncGroups {
     /// The holds that differ from what each member should have: held while another member of
     /// its sync group is faulty of its own.
     pub fn holds(&self, view: impl Fn(&str) -> Option<MemberView>) -> Vec<(String, Input)> {
-        let mut out = Vec::new();
-        for sg in &self.groups {
-            let views: Vec<(&String, Option<MemberView>)> =
-                sg.groups.iter().map(|m| (m, view(m))).collect();
-            for (m, v) in &views {
-                let Some(v) = v else { continue };
-                let faulty = views
-                    .iter()
-                    .find(|(o, ov)| o != m && ov.is_some_and(|ov| ov.own_fault))
-                    .map(|(o, _)| *o);
-                match (faulty, v.held) {
-                    (Some(o), false) => out.push((
-                        (*m).clone(),
-                        Input::SyncHold(Some(format!("{}: {o} fault", sg.name))),
-                    )),
-                    (None, true) => out.push(((*m).clone(), Input::SyncHold(None))),
-                    _ => {}
-                }
-            }
-        }
-        out
+        self.constraints(
+            view,
+            |o| o.own_fault,
+            |v| v.held,
+            |why| Input::SyncHold(why.map(|(sg, o)| format!("{sg}: {o} fault"))),
+        )
     }
 
     /// The "prefer backup" waits that differ from what each member should have: it waits
     /// while another (running) member neither is master nor wants to be.
     pub fn waits(&self, view: impl Fn(&str) -> Option<MemberView>) -> Vec<(String, Input)> {
+        self.constraints(
+            view,
+            |o| !o.wants_master,
+            |v| v.waiting,
+            |why| Input::SyncWait(why.map(|(sg, o)| format!("{sg}: {o} does not want master"))),
+        )
+    }
+
+    /// A constraint one member's state puts on the others of its sync group, where it differs
+    /// from what each (running) member has: `constrains(other)` says whether another member
+    /// imposes it, `has(member)` whether the member has it now, `input(Some((sync group,
+    /// other)))` imposes it and `input(None)` lifts it.
+    fn constraints(
+        &self,
+        view: impl Fn(&str) -> Option<MemberView>,
+        constrains: impl Fn(&MemberView) -> bool,
+        has: impl Fn(&MemberView) -> bool,
+        input: impl Fn(Option<(&str, &str)>) -> Input,
+    ) -> Vec<(String, Input)> {
         let mut out = Vec::new();
         for sg in &self.groups {
             let views: Vec<(&String, Option<MemberView>)> =
                 sg.groups.iter().map(|m| (m, view(m))).collect();
             for (m, v) in &views {
                 let Some(v) = v else { continue };
-                let reluctant = views
+                let by = views
                     .iter()
-                    .find(|(o, ov)| o != m && ov.is_some_and(|ov| !ov.wants_master))
+                    .find(|(o, ov)| o != m && ov.as_ref().is_some_and(&constrains))
                     .map(|(o, _)| *o);
-                match (reluctant, v.waiting) {
-                    (Some(o), false) => out.push((
-                        (*m).clone(),
-                        Input::SyncWait(Some(format!("{}: {o} does not want master", sg.name))),
-                    )),
-                    (None, true) => out.push(((*m).clone(), Input::SyncWait(None))),
+                match (by, has(v)) {
+                    (Some(o), false) => out.push(((*m).clone(), input(Some((&sg.name, o))))),
+                    (None, true) => out.push(((*m).clone(), input(None))),
                     _ => {}
                 }
             }
