@@ -206,15 +206,8 @@ pub fn ipv4_addresses(name: &str) -> io::Result<Vec<Ipv4Addr>> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(e),
     };
-    let req = IfaddrmsgBuilder::default()
-        .ifa_family(RtAddrFamily::Inet)
-        .ifa_prefixlen(0)
-        .ifa_scope(0.into())
-        .ifa_index(0)
-        .build()
-        .map_err(invalid)?;
     let mut out = Vec::new();
-    exchange(Rtm::Getaddr, NlmF::DUMP, req, RTM_NEWADDR, false, |body| {
+    dump_addresses(RtAddrFamily::Inet, |body| {
         out.extend(parse_ipv4_address(body, index, name)?);
         Ok(())
     })?;
@@ -264,21 +257,34 @@ pub fn ipv6_link_local(name: &str) -> io::Result<Option<Ipv6Addr>> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e),
     };
+    Ok(ipv6_link_locals(index)?.into_iter().next())
+}
+
+/// The usable IPv6 link-local addresses of link `index` (see [`parse_ipv6_link_local`]), in
+/// the kernel's order.
+pub fn ipv6_link_locals(index: u32) -> io::Result<Vec<Ipv6Addr>> {
+    let mut out = Vec::new();
+    dump_addresses(RtAddrFamily::Inet6, |body| {
+        out.extend(parse_ipv6_link_local(body, index)?);
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// Dumps the kernel's addresses of `family` (RTM_GETADDR), handing each RTM_NEWADDR body to
+/// `each`.
+fn dump_addresses(
+    family: RtAddrFamily,
+    each: impl FnMut(&[u8]) -> io::Result<()>,
+) -> io::Result<()> {
     let req = IfaddrmsgBuilder::default()
-        .ifa_family(RtAddrFamily::Inet6)
+        .ifa_family(family)
         .ifa_prefixlen(0)
         .ifa_scope(0.into())
         .ifa_index(0)
         .build()
         .map_err(invalid)?;
-    let mut out = None;
-    exchange(Rtm::Getaddr, NlmF::DUMP, req, RTM_NEWADDR, false, |body| {
-        if out.is_none() {
-            out = parse_ipv6_link_local(body, index)?;
-        }
-        Ok(())
-    })?;
-    Ok(out)
+    exchange(Rtm::Getaddr, NlmF::DUMP, req, RTM_NEWADDR, false, each)
 }
 
 #[cfg(test)]

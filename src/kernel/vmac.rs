@@ -435,7 +435,7 @@ pub fn ensure_v6(
     let mut sock = AddressSocket::open()?;
     // The kernel's own (from the virtual MAC, if addr_gen_mode came late) and any earlier
     // source (another unicast_src, or now vmac_xmit_base) go.
-    let mut stale = link_locals(detail.index)?;
+    let mut stale = interface::ipv6_link_locals(detail.index)?;
     stale.push(eui64_link_local(mac));
     stale.sort();
     stale.dedup();
@@ -481,23 +481,6 @@ pub fn source_address_message(seq: u32, index: u32, addr: Ipv6Addr) -> io::Resul
         .build()
         .map_err(build_err)?;
     frame(RTM_NEWADDR, NLM_F_CREATE | NLM_F_REPLACE, seq, msg)
-}
-
-/// The usable IPv6 link-local addresses of link `index` ([`interface::parse_ipv6_link_local`]).
-fn link_locals(index: u32) -> io::Result<Vec<Ipv6Addr>> {
-    let req = IfaddrmsgBuilder::default()
-        .ifa_family(RtAddrFamily::Inet6)
-        .ifa_prefixlen(0)
-        .ifa_scope(0.into())
-        .ifa_index(0)
-        .build()
-        .map_err(build_err)?;
-    let mut out = Vec::new();
-    interface::exchange(Rtm::Getaddr, NlmF::DUMP, req, RTM_NEWADDR, false, |body| {
-        out.extend(interface::parse_ipv6_link_local(body, index)?);
-        Ok(())
-    })?;
-    Ok(out)
 }
 
 /// The RTM_NEWLINK that sets link `index`'s IPv6 address generation mode (`ip link set dev X
