@@ -626,3 +626,50 @@ fn a_deleted_route_makes_the_master_leave_and_come_back() {
     e.deleted(&route_deleted(&untracked), t3);
     assert!(e.own_removals.is_empty());
 }
+
+/// keepalived's `set_vrrp_backup` in a sync group: a member whose route was deleted leaves
+/// master, and so do the others, each with a priority-0 advert and Skew_Time; the whole group
+/// is master again at the last member's Skew_Time (not a Master_Down_Interval later, which
+/// "prefer backup" would make of a member left waiting for the others).
+#[test]
+fn a_deleted_route_in_a_sync_group_restarts_the_whole_group_at_once() {
+    let (k, mut e, _) = started(true);
+    let route: VirtualRoute = "10.1.0.0/16 via 192.0.2.1 table 100".parse().unwrap();
+    if let Some(g) = e.groups.get_mut("VI_1") {
+        g.spec.virtual_routes = vec![route.clone()];
+    }
+    let t1 = ["VI_1", "VI_2"]
+        .iter()
+        .filter_map(|n| e.groups[*n].instance.as_ref()?.deadline(Timer::MasterDown))
+        .max()
+        .unwrap();
+    tick(&mut e, t1);
+    assert_eq!(
+        (state(&e, "VI_1"), state(&e, "VI_2")),
+        (State::Master, State::Master)
+    );
+    let zero = |e: &Engine, n: &str| {
+        e.groups[n]
+            .instance
+            .as_ref()
+            .unwrap()
+            .counters()
+            .priority_zero_sent
+    };
+    let t2 = t1 + Duration::from_secs(1);
+    k.with(|s| s.routes.clear());
+    e.deleted(&route_deleted(&route), t2);
+    assert_eq!(
+        (state(&e, "VI_1"), state(&e, "VI_2")),
+        (State::Backup, State::Backup)
+    );
+    assert_eq!((zero(&e, "VI_1"), zero(&e, "VI_2")), (1, 1));
+    assert!(addresses(&k, "eth0").is_empty() && addresses(&k, "eth1").is_empty());
+    // Skew_Time (priority 100, VRRPv2: 609 ms) later both are master again.
+    tick(&mut e, t2 + Duration::from_millis(610));
+    assert_eq!(
+        (state(&e, "VI_1"), state(&e, "VI_2")),
+        (State::Master, State::Master)
+    );
+    assert_eq!(addresses(&k, "eth1"), [vip("198.51.100.100/32")]);
+}

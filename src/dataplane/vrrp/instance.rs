@@ -385,6 +385,11 @@ pub enum Input {
     /// to Skew_Time, so that, unless a peer takes over first, it is master again at once with
     /// everything put back. Ignored in any other state.
     ObjectDeleted(Deleted),
+    /// Sync group: another member left Master because one of its objects was deleted
+    /// ([`Input::ObjectDeleted`]). As keepalived (`set_vrrp_backup`): a Master leaves too, with
+    /// a priority-0 advert, and sets its Master_Down_Timer to Skew_Time, so that the whole
+    /// group is back at once unless a peer takes over first.
+    SyncRestart(String),
 }
 
 /// What the driver must do, in order.
@@ -765,6 +770,16 @@ impl Instance {
             }
             Input::SyncWait(why) => self.sync_wait = why,
             Input::ObjectDeleted(what) => self.object_deleted(what, now, &mut out),
+            Input::SyncRestart(why) => {
+                if self.state == State::Master {
+                    self.leave_master(true, false, &mut out);
+                    self.master = None;
+                    // Skew_Time, as after a master's priority 0.
+                    self.pending_reason = Reason::MasterStopped;
+                    self.record(now, State::Backup, Reason::SyncGroup(why), &mut out);
+                    self.start_timer(Timer::MasterDown, now, self.down_wait(), &mut out);
+                }
+            }
         }
         out
     }

@@ -13,6 +13,9 @@
 //!   once ([`Input::SyncMaster`]).
 //! - **Backup**: when a master member becomes backup (a higher-priority master), the other
 //!   masters become backup too ([`Input::SyncBackup`]; no priority-0 advert, as keepalived).
+//!   When it left because one of its objects was deleted, the others leave as it did, with a
+//!   priority-0 advert and Skew_Time to come back ([`Input::SyncRestart`], keepalived's
+//!   `set_vrrp_backup`).
 //!
 //! - **Prefer backup**: a member may take over (its Master_Down_Timer, a preemption) only
 //!   when every other member is master or wants to be (keepalived `vrrp_sync_can_goto_master`:
@@ -97,10 +100,17 @@ impl SyncGroups {
                     other.clone(),
                     Input::SyncMaster(format!("{}: {member} became master", sg.name)),
                 )),
-                (State::Master, State::Backup, State::Master) => out.push((
-                    other.clone(),
-                    Input::SyncBackup(format!("{}: {member} became backup", sg.name)),
-                )),
+                (State::Master, State::Backup, State::Master) => {
+                    let why = format!("{}: {member} became backup", sg.name);
+                    out.push((
+                        other.clone(),
+                        if matches!(reason, Reason::ObjectDeleted(_)) {
+                            Input::SyncRestart(why)
+                        } else {
+                            Input::SyncBackup(why)
+                        },
+                    ));
+                }
                 _ => {}
             }
         }
