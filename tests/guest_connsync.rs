@@ -683,7 +683,9 @@ fn established_connections_survive_failover_and_failback() {
         .as_u64()
         .unwrap_or(0);
     sh(&t, "lk02", &["ipvsadm", "--stop-daemon", "master"]);
-    assert!(!daemons_text(&t, "lk02").contains("master sync daemon"));
+    // Not checked gone here: a pass that comes right after the stop has it back before a
+    // look could see it gone (seen once in CI). The repair counted below says lbd found it
+    // missing.
     let t0 = Instant::now();
     wait_for("lk02's master daemon to be restarted", HANG, || {
         daemons_text(&t, "lk02")
