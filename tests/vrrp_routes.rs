@@ -459,3 +459,62 @@ fn keepalived_leaves_and_comes_back_the_same_way() {
     });
     k.term();
 }
+
+/// The watch reads a flood of route changes in bounded rounds (`rtnl::WATCH_READS` datagrams
+/// per call), so the VRRP thread gets back to its timers between them, and misses none: 300
+/// routes deleted at once come out as 300 deletions over several calls.
+#[test]
+fn the_watch_reads_a_flood_in_bounded_rounds() {
+    if !privileged("the_watch_reads_a_flood_in_bounded_rounds") {
+        return;
+    }
+    let mut t = Topology::new("rwflood");
+    t.add_host("a", "192.168.10.101/24");
+    let dir = tempfile::tempdir().unwrap();
+    let batch = |verb: &str| {
+        let path = dir.path().join(format!("{verb}.batch"));
+        let lines: String = (0..300)
+            .map(|i| format!("route {verb} 10.9.{}.{}/32 dev eth0\n", i / 256, i % 256))
+            .collect();
+        std::fs::write(&path, lines).unwrap();
+        path.to_string_lossy().into_owned()
+    };
+    let (add, del) = (batch("add"), batch("del"));
+    let ns = t.ns("a");
+    let (most, total, calls) = t.in_host("a", move || {
+        let mut w = lbd::kernel::rtnl::RouteWatch::open().unwrap();
+        w.follow_routes(true).unwrap();
+        for b in [&add, &del] {
+            let out = std::process::Command::new("ip")
+                .args(["-batch", b])
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let routes = |d: &[lbd::kernel::rtnl::Deletion]| {
+            d.iter()
+                .filter(|d| matches!(d, lbd::kernel::rtnl::Deletion::Route(_)))
+                .count()
+        };
+        // 600 datagrams queued (300 additions, then 300 deletions): each call takes at most
+        // WATCH_READS of them; a call that finds the queue empty returns at once.
+        let (mut most, mut total, mut calls) = (0, 0, 0);
+        for _ in 0..100 {
+            let (d, lost) = w.read();
+            assert!(!lost, "the kernel dropped notifications");
+            let n = routes(&d);
+            most = most.max(n);
+            total += n;
+            calls += usize::from(n > 0);
+        }
+        (most, total, calls)
+    });
+    eprintln!("{ns}: 300 deletions read over {calls} calls, at most {most} in one");
+    assert!(most <= lbd::kernel::rtnl::WATCH_READS, "{most} in one call");
+    assert_eq!(total, 300);
+    assert!(calls >= 300 / lbd::kernel::rtnl::WATCH_READS, "{calls}");
+}

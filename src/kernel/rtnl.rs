@@ -472,11 +472,12 @@ impl LinkMonitor {
         self.sock.as_raw_fd()
     }
 
-    /// Reads everything queued; true when anything was.
+    /// Reads what is queued (at most [`WATCH_READS`] datagrams); true when anything was.
     pub fn drain(&self) -> bool {
         let mut buf = [0u8; 8192];
         let mut any = false;
-        loop {
+        // Bounded as RouteWatch::read: a socket still readable is drained at the next poll.
+        for _ in 0..WATCH_READS {
             match self.sock.recv(&mut buf[..], Msg::empty()) {
                 Ok((0, _)) => return any,
                 Ok(_) => any = true,
@@ -486,6 +487,7 @@ impl LinkMonitor {
                 Err(_) => return any,
             }
         }
+        any
     }
 }
 
@@ -746,6 +748,9 @@ pub struct RouteWatch {
     routes: bool,
 }
 
+/// Datagrams [`RouteWatch::read`] takes per call.
+pub const WATCH_READS: usize = 64;
+
 const ROUTE_GROUPS: [u32; 4] = [
     RTNLGRP_IPV4_ROUTE,
     RTNLGRP_IPV6_ROUTE,
@@ -804,12 +809,15 @@ impl RouteWatch {
     }
 
     /// The deletions queued, oldest first, and whether the kernel dropped some
-    /// (ENOBUFS: the queue overflowed; a deletion may have been missed).
+    /// (ENOBUFS: the queue overflowed; a deletion may have been missed). At most
+    /// [`WATCH_READS`] datagrams per call: under a flood of route changes the caller (the
+    /// VRRP thread) gets back to its timers, and the socket, still readable, is read again at
+    /// its next poll.
     pub fn read(&self) -> (Vec<Deletion>, bool) {
         let mut buf = vec![0u8; 32 * 1024];
         let mut out = Vec::new();
         let mut lost = false;
-        loop {
+        for _ in 0..WATCH_READS {
             match self.sock.recv(&mut buf[..], Msg::empty()) {
                 Ok((0, _)) => break,
                 Ok((n, _)) => out.extend(parse_deletions(&buf[..n.min(buf.len())])),
