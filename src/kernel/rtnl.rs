@@ -37,6 +37,8 @@ pub const NLM_F_REQUEST: u16 = 0x01;
 pub const NLM_F_ACK: u16 = 0x04;
 pub const NLM_F_EXCL: u16 = 0x200;
 pub const NLM_F_CREATE: u16 = 0x400;
+/// `NLM_F_REPLACE`: a request that may change an existing object.
+pub const NLM_F_REPLACE: u16 = 0x100;
 pub const IFA_ADDRESS: u16 = 1;
 pub const IFA_LOCAL: u16 = 2;
 pub const IFA_LABEL: u16 = 3;
@@ -48,7 +50,7 @@ pub const RT_SCOPE_UNIVERSE: u8 = 0;
 /// old master may still hold it for a moment).
 pub const IFA_F_NODAD: u8 = 0x02;
 
-fn build_err(e: impl std::fmt::Display) -> io::Error {
+pub(crate) fn build_err(e: impl std::fmt::Display) -> io::Error {
     io::Error::other(format!("rtnetlink message: {e}"))
 }
 
@@ -111,7 +113,7 @@ where
 /// NLM_F_REQUEST and NLM_F_ACK, sequence `seq`, port 0: the kernel) around `payload` (a
 /// neli header struct with its attributes), padded to 4 bytes. Every request of this module
 /// (addresses, routes, rules) is framed here.
-fn frame<P>(ty: u16, flags: u16, seq: u32, payload: P) -> io::Result<Vec<u8>>
+pub(crate) fn frame<P>(ty: u16, flags: u16, seq: u32, payload: P) -> io::Result<Vec<u8>>
 where
     P: neli::Size + ToBytes,
 {
@@ -674,10 +676,11 @@ pub fn parse_deletions(data: &[u8]) -> Vec<Deletion> {
 }
 
 impl RouteGone {
-    /// Whether this is virtual route `r` (`oif`: its `dev`'s index), as keepalived's
-    /// `route_is_ours` decides: family, destination and its length, table, metric, protocol,
-    /// type, and the output interface when `r` names one.
-    pub fn is(&self, r: &VirtualRoute, oif: Option<u32>) -> bool {
+    /// Whether this is virtual route `r` (`oif`: its `dev`'s index, looked up only when
+    /// everything else matches), as keepalived's `route_is_ours` decides: family, destination
+    /// and its length, table, metric, protocol, type, and the output interface when `r` names
+    /// one.
+    pub fn is(&self, r: &VirtualRoute, oif: impl FnOnce() -> Option<u32>) -> bool {
         let family = family_of(&r.to.address);
         let metric = r.metric.unwrap_or(if family == libc::AF_INET6 as u8 {
             IP6_RT_PRIO_USER
@@ -696,7 +699,10 @@ impl RouteGone {
             && self.metric == metric
             && self.protocol == r.protocol.unwrap_or(RTPROT_KEEPALIVED)
             && self.kind == rtn(r.kind)
-            && (r.dev.is_none() || (oif.is_some() && self.oif == oif))
+            && (r.dev.is_none() || {
+                let oif = oif();
+                oif.is_some() && self.oif == oif
+            })
     }
 }
 
@@ -1051,12 +1057,12 @@ mod tests {
             panic!("{d:?}")
         };
         assert_eq!((g.table, g.metric, g.oif), (1000, 5, Some(3)));
-        assert!(g.is(&r, Some(3)));
-        assert!(!g.is(&r, Some(4)));
+        assert!(g.is(&r, || Some(3)));
+        assert!(!g.is(&r, || Some(4)));
         let other: VirtualRoute = "10.1.0.0/16 via 192.168.10.1 dev eth0 table 1000"
             .parse()
             .unwrap();
-        assert!(!g.is(&other, Some(3)), "another metric");
+        assert!(!g.is(&other, || Some(3)), "another metric");
         let Deletion::Rule(g) = &d[2] else {
             panic!("{d:?}")
         };
@@ -1086,10 +1092,10 @@ mod tests {
         let r: VirtualRoute = "10.1.0.0/16 via 192.168.10.1 dev eth0 table 100 metric 5"
             .parse()
             .unwrap();
-        assert!(matches!(&d[1], Deletion::Route(g) if g.is(&r, Some(2))));
+        assert!(matches!(&d[1], Deletion::Route(g) if g.is(&r, || Some(2))));
         let b: VirtualRoute = "blackhole ::/48".parse().unwrap();
         assert!(
-            matches!(&d[2], Deletion::Route(g) if g.is(&b, None)),
+            matches!(&d[2], Deletion::Route(g) if g.is(&b, || None)),
             "{d:?}"
         );
         let u: VirtualRule = "from 192.168.10.100 iif eth0 fwmark 7 table 100 priority 100"

@@ -69,7 +69,6 @@ use std::net::{IpAddr, Ipv6Addr};
 
 use neli::consts::nl::NlmF;
 use neli::consts::rtnl::{Ifa, IfaF, Iff, Ifla, IflaInfo, RtAddrFamily, RtScope, Rtm};
-use neli::nl::{NlPayload, NlmsghdrBuilder};
 use neli::rtnl::{IfaddrmsgBuilder, Ifinfomsg, IfinfomsgBuilder, Rtattr, RtattrBuilder};
 use neli::types::{Buffer, RtBuffer};
 use neli::{FromBytesWithInput, ToBytes};
@@ -77,7 +76,7 @@ use neli::{FromBytesWithInput, ToBytes};
 use crate::kernel::interface;
 use crate::kernel::nlsocket::{NetlinkSocket, Refusal};
 use crate::kernel::rtnl::{
-    ack, AddressSocket, IFA_F_NODAD, NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REQUEST,
+    ack, build_err, frame, AddressSocket, IFA_F_NODAD, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE,
     RTM_NEWADDR,
 };
 use crate::model::vrrp_group::VirtualAddress;
@@ -99,14 +98,8 @@ pub const IN6_ADDR_GEN_MODE_NONE: u8 = 1;
 pub const LINK_LOCAL_PREFIX_LEN: u8 = 64;
 /// `INFINITY_LIFE_TIME` (`include/net/addrconf.h`): a lifetime that never ends.
 pub const INFINITY_LIFE_TIME: u32 = 0xffff_ffff;
-/// `NLM_F_REPLACE`: a request that may change an existing object.
-pub const NLM_F_REPLACE: u16 = 0x100;
 /// `NLA_F_NESTED | NLA_F_NET_BYTEORDER`: flag bits an attribute type may carry.
 const NLA_TYPE_MASK: u16 = 0x3fff;
-
-fn build_err(e: impl std::fmt::Display) -> io::Error {
-    io::Error::other(format!("rtnetlink message: {e}"))
-}
 
 fn invalid(e: impl std::fmt::Display) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, format!("rtnetlink: {e}"))
@@ -121,20 +114,6 @@ fn attr<T: neli::consts::rtnl::RtaType, P: neli::Size + ToBytes>(
         .rta_payload(p)
         .build()
         .map_err(build_err)
-}
-
-fn frame<P: neli::Size + ToBytes>(ty: u16, flags: u16, seq: u32, link: P) -> io::Result<Vec<u8>> {
-    let msg = NlmsghdrBuilder::default()
-        .nl_type(Rtm::from(ty))
-        .nl_flags(NlmF::from(flags | NLM_F_REQUEST | NLM_F_ACK))
-        .nl_seq(seq)
-        .nl_pid(0)
-        .nl_payload(NlPayload::Payload(link))
-        .build()
-        .map_err(build_err)?;
-    let mut out = Cursor::new(Vec::with_capacity(128));
-    msg.to_bytes(&mut out).map_err(build_err)?;
-    Ok(out.into_inner())
 }
 
 /// The RTM_NEWLINK that creates macvlan `name` (mode private) over interface `parent` with
@@ -562,6 +541,7 @@ pub fn mac_text(mac: [u8; 6]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernel::rtnl::{NLM_F_ACK, NLM_F_REQUEST};
 
     fn u16_at(m: &[u8], at: usize) -> u16 {
         u16::from_ne_bytes([m[at], m[at + 1]])
