@@ -1819,12 +1819,9 @@ fn routes_apply(
     }
 }
 
-/// An interface's index (`if_nametoindex`), `None` when there is none of that name.
+/// An interface's index, `None` when there is none of that name.
 fn ifindex(name: &str) -> Option<u32> {
-    let c = std::ffi::CString::new(name).ok()?;
-    // SAFETY: a valid NUL-terminated string, read only.
-    let i = unsafe { libc::if_nametoindex(c.as_ptr()) };
-    (i != 0).then_some(i)
+    interface::index(name).ok()
 }
 
 /// A running master's edited routes and rules: the ones gone are removed, the new ones added

@@ -74,7 +74,7 @@ impl OwnRemovals {
                     ..
                 },
             ) => ifindex == i && address == a,
-            (Own::Route(r, oif), Deletion::Route(g)) => g.is(r, *oif),
+            (Own::Route(r, oif), Deletion::Route(g)) => g.is(r, || *oif),
             (Own::Rule(r), Deletion::Rule(g)) => g.is(r),
             _ => false,
         });
@@ -129,7 +129,7 @@ pub fn classify(
         Deletion::Route(g) if m.routes_up => m
             .routes
             .iter()
-            .find(|r| g.is(r, r.dev.as_deref().and_then(&index)))
+            .find(|r| g.is(r, || r.dev.as_deref().and_then(&index)))
             .map(|r| (Deleted::Route(r.to_string()), r.no_track)),
         Deletion::Rule(g) if m.routes_up => m
             .rules
