@@ -251,7 +251,7 @@ struct Actor {
     /// The VRRP groups last handed to the engine.
     vrrp_sent: Option<Vec<VrrpGroup>>,
     /// The VRRP sync groups last handed to the engine.
-    vrrp_sync_sent: Option<crate::model::VrrpSettings>,
+    vrrp_settings_sent: Option<crate::model::VrrpSettings>,
     /// What the engine was last told of the virtual servers VRRP groups track (`true`:
     /// failing).
     vrrp_tracked: BTreeMap<TrackKey, bool>,
@@ -330,7 +330,7 @@ pub fn spawn_with_owned(
         vrrp: None,
         vrrp_kernel,
         vrrp_sent: None,
-        vrrp_sync_sent: None,
+        vrrp_settings_sent: None,
         vrrp_tracked: BTreeMap::new(),
         vrrp_scripts: super::vrrp_commands::Scripts::default(),
         vrrp_notifier: None,
@@ -532,9 +532,9 @@ impl Actor {
     /// the groups, so that members start synchronised and strict).
     fn send_vrrp_settings(&mut self, settings: &crate::model::VrrpSettings) {
         if let Some(e) = &self.vrrp {
-            if self.vrrp_sync_sent.as_ref() != Some(settings) {
+            if self.vrrp_settings_sent.as_ref() != Some(settings) {
                 e.configure_settings(settings.clone());
-                self.vrrp_sync_sent = Some(settings.clone());
+                self.vrrp_settings_sent = Some(settings.clone());
             }
         }
     }

@@ -136,6 +136,16 @@ fn addresses(k: &MemoryKernel, iface: &str) -> Vec<VirtualAddress> {
     k.with(|s| s.addresses.get(iface).cloned().unwrap_or_default())
 }
 
+/// When group `name`'s Master_Down_Timer runs out.
+fn down_at(e: &Engine, name: &str) -> Instant {
+    e.groups[name]
+        .instance
+        .as_ref()
+        .unwrap()
+        .deadline(Timer::MasterDown)
+        .unwrap()
+}
+
 /// Fires every due timer of every group at `now`.
 fn tick(e: &mut Engine, now: Instant) {
     e.fire_timers(now);
@@ -172,24 +182,14 @@ fn a_sync_group_fails_over_and_back_as_one() {
 
     // VI_1's Master_Down_Timer runs out first: it waits in Backup, since VI_2 does not want
     // to be master yet (keepalived's "prefer backup"); VI_2's own timer then takes both.
-    let t1 = e.groups["VI_1"]
-        .instance
-        .as_ref()
-        .unwrap()
-        .deadline(Timer::MasterDown)
-        .unwrap();
+    let t1 = down_at(&e, "VI_1");
     e.input("VI_1", Input::TimerExpired(Timer::MasterDown), t1);
     assert_eq!(
         (state(&e, "VI_1"), state(&e, "VI_2")),
         (State::Backup, State::Backup)
     );
     assert!(e.groups["VI_1"].instance.as_ref().unwrap().wants_master());
-    let t1 = e.groups["VI_2"]
-        .instance
-        .as_ref()
-        .unwrap()
-        .deadline(Timer::MasterDown)
-        .unwrap();
+    let t1 = down_at(&e, "VI_2");
     e.input("VI_2", Input::TimerExpired(Timer::MasterDown), t1);
     assert_eq!(
         (state(&e, "VI_1"), state(&e, "VI_2")),
@@ -563,12 +563,7 @@ fn a_deleted_route_makes_the_master_leave_and_come_back() {
     }
     let t0 = Instant::now();
     e.input("VI_1", Input::Startup, t0);
-    let t1 = e.groups["VI_1"]
-        .instance
-        .as_ref()
-        .unwrap()
-        .deadline(Timer::MasterDown)
-        .unwrap();
+    let t1 = down_at(&e, "VI_1");
     e.input("VI_1", Input::TimerExpired(Timer::MasterDown), t1);
     assert_eq!(state(&e, "VI_1"), State::Master);
     assert_eq!(k.with(|s| s.routes.len()), 2);
